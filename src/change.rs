@@ -1,0 +1,695 @@
+//! The `Change` enum and its lowering from sqlparser's AST. Every `match` on the AST lives here
+//! (sqlparser's enums change between minor releases); everything after works on our own types.
+
+use sqlparser::ast::{
+    AlterColumnOperation, AlterTableOperation, AlterTypeAddValuePosition, AlterTypeOperation,
+    ColumnDef, ColumnOption, DataType, Expr, ObjectName, ObjectType, RenameTableNameKind,
+    Statement, TableConstraint, UserDefinedTypeRepresentation,
+};
+
+use crate::dialect::postgres;
+use crate::error::PlanError;
+use crate::name::{QName, ident_value};
+use crate::ops::{self, Op};
+use crate::parse::ParsedStatement;
+use crate::schema::{Column, Constraint, ConstraintKind};
+
+/// One intended schema change, engine-neutral. One variant per file in `src/ops/`.
+#[derive(Clone, Debug)]
+pub enum Change {
+    CreateTable(ops::create_table::CreateTable),
+    AddColumn(ops::add_column::AddColumn),
+    AddRequiredColumn(ops::add_required_column::AddRequiredColumn),
+    AddVolatileColumn(ops::add_volatile_column::AddVolatileColumn),
+    SetNotNull(ops::set_not_null::SetNotNull),
+    CreateIndex(ops::create_index::CreateIndex),
+    DropIndex(ops::drop_index::DropIndex),
+    AddUnique(ops::add_unique::AddUnique),
+    AddPrimaryKey(ops::add_primary_key::AddPrimaryKey),
+    AddForeignKey(ops::add_foreign_key::AddForeignKey),
+    AddCheck(ops::add_check::AddCheck),
+    ChangeColumnType(ops::change_column_type::ChangeColumnType),
+    RenameColumn(ops::rename_column::RenameColumn),
+    RenameTable(ops::rename_table::RenameTable),
+    DropColumn(ops::drop_column::DropColumn),
+    DropTable(ops::drop_table::DropTable),
+    CreateEnum(ops::create_enum::CreateEnum),
+    AddEnumValue(ops::add_enum_value::AddEnumValue),
+    CatalogOnly(ops::catalog_only::CatalogOnly),
+    Other(ops::other::Other),
+}
+
+impl Change {
+    pub fn op(&self) -> &dyn Op {
+        match self {
+            Change::CreateTable(c) => c,
+            Change::AddColumn(c) => c,
+            Change::AddRequiredColumn(c) => c,
+            Change::AddVolatileColumn(c) => c,
+            Change::SetNotNull(c) => c,
+            Change::CreateIndex(c) => c,
+            Change::DropIndex(c) => c,
+            Change::AddUnique(c) => c,
+            Change::AddPrimaryKey(c) => c,
+            Change::AddForeignKey(c) => c,
+            Change::AddCheck(c) => c,
+            Change::ChangeColumnType(c) => c,
+            Change::RenameColumn(c) => c,
+            Change::RenameTable(c) => c,
+            Change::DropColumn(c) => c,
+            Change::DropTable(c) => c,
+            Change::CreateEnum(c) => c,
+            Change::AddEnumValue(c) => c,
+            Change::CatalogOnly(c) => c,
+            Change::Other(c) => c,
+        }
+    }
+
+    /// The op file this change belongs to (`src/ops/<kind>.rs`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Change::CreateTable(_) => "create_table",
+            Change::AddColumn(_) => "add_column",
+            Change::AddRequiredColumn(_) => "add_required_column",
+            Change::AddVolatileColumn(_) => "add_volatile_column",
+            Change::SetNotNull(_) => "set_not_null",
+            Change::CreateIndex(_) => "create_index",
+            Change::DropIndex(_) => "drop_index",
+            Change::AddUnique(_) => "add_unique",
+            Change::AddPrimaryKey(_) => "add_primary_key",
+            Change::AddForeignKey(_) => "add_foreign_key",
+            Change::AddCheck(_) => "add_check",
+            Change::ChangeColumnType(_) => "change_column_type",
+            Change::RenameColumn(_) => "rename_column",
+            Change::RenameTable(_) => "rename_table",
+            Change::DropColumn(_) => "drop_column",
+            Change::DropTable(_) => "drop_table",
+            Change::CreateEnum(_) => "create_enum",
+            Change::AddEnumValue(_) => "add_enum_value",
+            Change::CatalogOnly(_) => "catalog_only",
+            Change::Other(_) => "other",
+        }
+    }
+}
+
+fn other(statement: &ParsedStatement, why: impl Into<String>) -> Change {
+    Change::Other(ops::other::Other::new(&statement.text, why))
+}
+
+/// Lowers one parsed statement into the changes it makes (an ALTER TABLE with several actions, or
+/// a column with inline constraints, gives several).
+pub fn lower(ast: &Statement, source: &ParsedStatement) -> Result<Vec<Change>, PlanError> {
+    let changes = match ast {
+        Statement::CreateTable(create) => {
+            let table = QName::from_object_name(&create.name);
+            let mut columns = Vec::new();
+            let mut constraints = Vec::new();
+            for def in &create.columns {
+                let (column, inline) = lower_column(def);
+                for (name, kind) in inline {
+                    constraints.push(named_constraint(
+                        &table,
+                        name,
+                        kind,
+                        std::slice::from_ref(&column.name),
+                    ));
+                }
+                columns.push(column);
+            }
+            for constraint in &create.constraints {
+                if let Some((name, kind, cols)) = table_constraint(constraint) {
+                    constraints.push(named_constraint(&table, name, kind, &cols));
+                }
+            }
+            for c in constraints
+                .iter()
+                .filter(|c| c.kind == ConstraintKind::PrimaryKey)
+            {
+                for col in columns
+                    .iter_mut()
+                    .filter(|col| c.columns.contains(&col.name))
+                {
+                    col.not_null = true;
+                }
+            }
+            vec![Change::CreateTable(ops::create_table::CreateTable {
+                table,
+                columns,
+                constraints,
+                sql: source.text.clone(),
+            })]
+        }
+        Statement::AlterTable(alter) => {
+            let table = QName::from_object_name(&alter.name);
+            let mut changes = Vec::new();
+            for operation in &alter.operations {
+                changes.extend(lower_alter(&table, operation, source));
+            }
+            changes
+        }
+        Statement::CreateIndex(index) => {
+            let table = QName::from_object_name(&index.table_name);
+            let columns: Vec<String> = index
+                .columns
+                .iter()
+                .filter_map(|c| plain_column(&c.column.expr))
+                .collect();
+            let simple = columns.len() == index.columns.len();
+            let name = match &index.name {
+                Some(n) => {
+                    let mut n = QName::from_object_name(n);
+                    n.schema = n.schema.or_else(|| table.schema.clone());
+                    n
+                }
+                None => table.sibling(default_index_name(
+                    &table,
+                    if simple { &columns } else { &[] },
+                )),
+            };
+            let mut body = String::new();
+            if let Some(using) = &index.using {
+                body.push_str(&format!("USING {using} "));
+            }
+            let cols: Vec<String> = index.columns.iter().map(|c| c.to_string()).collect();
+            body.push_str(&format!("({})", cols.join(", ")));
+            if !index.include.is_empty() {
+                let include: Vec<String> = index.include.iter().map(|i| i.to_string()).collect();
+                body.push_str(&format!(" INCLUDE ({})", include.join(", ")));
+            }
+            match index.nulls_distinct {
+                Some(false) => body.push_str(" NULLS NOT DISTINCT"),
+                Some(true) => body.push_str(" NULLS DISTINCT"),
+                None => {}
+            }
+            if !index.with.is_empty() {
+                let with: Vec<String> = index.with.iter().map(|w| w.to_string()).collect();
+                body.push_str(&format!(" WITH ({})", with.join(", ")));
+            }
+            if let Some(predicate) = &index.predicate {
+                body.push_str(&format!(" WHERE {predicate}"));
+            }
+            vec![Change::CreateIndex(ops::create_index::CreateIndex {
+                name,
+                table,
+                columns: if simple { columns } else { Vec::new() },
+                unique: index.unique,
+                concurrently: index.concurrently,
+                if_not_exists: index.if_not_exists,
+                body,
+            })]
+        }
+        Statement::Drop {
+            object_type,
+            if_exists,
+            names,
+            cascade,
+            ..
+        } => match object_type {
+            ObjectType::Table => names
+                .iter()
+                .map(|n| {
+                    Change::DropTable(ops::drop_table::DropTable {
+                        table: QName::from_object_name(n),
+                        if_exists: *if_exists,
+                        cascade: *cascade,
+                    })
+                })
+                .collect(),
+            ObjectType::Index => names
+                .iter()
+                .map(|n| {
+                    Change::DropIndex(ops::drop_index::DropIndex {
+                        name: QName::from_object_name(n),
+                        if_exists: *if_exists,
+                        cascade: *cascade,
+                    })
+                })
+                .collect(),
+            _ => vec![other(
+                source,
+                format!("DROP {object_type} is not planned by safeshift"),
+            )],
+        },
+        Statement::CreateType {
+            name,
+            representation: Some(UserDefinedTypeRepresentation::Enum { labels }),
+        } => {
+            vec![Change::CreateEnum(ops::create_enum::CreateEnum {
+                name: QName::from_object_name(name),
+                labels: labels.iter().map(|l| l.value.clone()).collect(),
+                sql: source.text.clone(),
+            })]
+        }
+        Statement::AlterType(alter) => match &alter.operation {
+            AlterTypeOperation::AddValue(add) => {
+                vec![Change::AddEnumValue(ops::add_enum_value::AddEnumValue {
+                    type_name: QName::from_object_name(&alter.name),
+                    value: add.value.value.clone(),
+                    if_not_exists: add.if_not_exists,
+                    position: add.position.as_ref().map(|p| match p {
+                        AlterTypeAddValuePosition::Before(v) => (true, v.value.clone()),
+                        AlterTypeAddValuePosition::After(v) => (false, v.value.clone()),
+                    }),
+                })]
+            }
+            _ => vec![other(source, "this ALTER TYPE is not planned by safeshift")],
+        },
+        _ => vec![other(
+            source,
+            "safeshift does not plan this kind of statement",
+        )],
+    };
+    Ok(changes)
+}
+
+fn lower_alter(
+    table: &QName,
+    operation: &AlterTableOperation,
+    source: &ParsedStatement,
+) -> Vec<Change> {
+    use ops::catalog_only::{Action, CatalogOnly};
+    let catalog_only = |action: Action| {
+        Change::CatalogOnly(CatalogOnly {
+            table: table.clone(),
+            action,
+        })
+    };
+    match operation {
+        AlterTableOperation::AddColumn {
+            column_def,
+            if_not_exists,
+            ..
+        } => {
+            let (column, inline) = lower_column(column_def);
+            let mut changes = vec![add_column_change(
+                table,
+                column.clone(),
+                *if_not_exists,
+                source,
+            )];
+            for (name, kind) in inline {
+                let constraint =
+                    named_constraint(table, name, kind, std::slice::from_ref(&column.name));
+                changes.push(constraint_change(table, constraint, false, None));
+            }
+            changes
+        }
+        AlterTableOperation::AddConstraint {
+            constraint,
+            not_valid,
+        } => {
+            if let TableConstraint::UniqueUsingIndex(u) | TableConstraint::PrimaryKeyUsingIndex(u) =
+                constraint
+            {
+                let primary = matches!(constraint, TableConstraint::PrimaryKeyUsingIndex(_));
+                let index = ident_value(&u.index_name);
+                let name = u
+                    .name
+                    .as_ref()
+                    .map(ident_value)
+                    .unwrap_or_else(|| index.clone());
+                let kind = if primary {
+                    ConstraintKind::PrimaryKey
+                } else {
+                    ConstraintKind::Unique
+                };
+                let c = Constraint {
+                    name,
+                    kind,
+                    columns: Vec::new(),
+                };
+                return vec![constraint_change(table, c, false, Some(index))];
+            }
+            match table_constraint(constraint) {
+                Some((name, kind, columns)) => {
+                    let c = named_constraint(table, name, kind.clone(), &columns);
+                    let mut change = constraint_change(table, c, *not_valid, None);
+                    // Keep the user's own spelling of the expression / reference for output.
+                    if let (Change::AddCheck(check), TableConstraint::Check(k)) =
+                        (&mut change, constraint)
+                    {
+                        check.expr = (*k.expr).clone();
+                    }
+                    if let (Change::AddForeignKey(fk), TableConstraint::ForeignKey(k)) =
+                        (&mut change, constraint)
+                    {
+                        let mut k = k.clone();
+                        k.name = None;
+                        fk.definition = k.to_string();
+                    }
+                    vec![change]
+                }
+                None => vec![other(
+                    source,
+                    "this kind of constraint is not planned by safeshift",
+                )],
+            }
+        }
+        AlterTableOperation::AlterColumn { column_name, op } => {
+            let column = ident_value(column_name);
+            match op {
+                AlterColumnOperation::SetNotNull => {
+                    vec![Change::SetNotNull(ops::set_not_null::SetNotNull {
+                        table: table.clone(),
+                        column,
+                    })]
+                }
+                AlterColumnOperation::DropNotNull => {
+                    vec![catalog_only(Action::DropNotNull { column })]
+                }
+                AlterColumnOperation::SetDefault { value } => {
+                    vec![catalog_only(Action::SetDefault {
+                        column,
+                        expr: value.clone(),
+                    })]
+                }
+                AlterColumnOperation::DropDefault => {
+                    vec![catalog_only(Action::DropDefault { column })]
+                }
+                AlterColumnOperation::SetDataType {
+                    data_type, using, ..
+                } => {
+                    vec![Change::ChangeColumnType(
+                        ops::change_column_type::ChangeColumnType {
+                            table: table.clone(),
+                            column,
+                            data_type: data_type.clone(),
+                            using: using.clone(),
+                        },
+                    )]
+                }
+                _ => vec![other(
+                    source,
+                    "this ALTER COLUMN action is not planned by safeshift",
+                )],
+            }
+        }
+        AlterTableOperation::DropColumn {
+            column_names,
+            if_exists,
+            drop_behavior,
+            ..
+        } => column_names
+            .iter()
+            .map(|c| {
+                Change::DropColumn(ops::drop_column::DropColumn {
+                    table: table.clone(),
+                    column: ident_value(c),
+                    if_exists: *if_exists,
+                    cascade: matches!(drop_behavior, Some(sqlparser::ast::DropBehavior::Cascade)),
+                })
+            })
+            .collect(),
+        AlterTableOperation::RenameColumn {
+            old_column_name,
+            new_column_name,
+        } => {
+            vec![Change::RenameColumn(ops::rename_column::RenameColumn {
+                table: table.clone(),
+                from: ident_value(old_column_name),
+                to: ident_value(new_column_name),
+            })]
+        }
+        AlterTableOperation::RenameTable { table_name } => {
+            let (RenameTableNameKind::To(name) | RenameTableNameKind::As(name)) = table_name;
+            let mut to = QName::from_object_name(name);
+            to.schema = to.schema.or_else(|| table.schema.clone());
+            vec![Change::RenameTable(ops::rename_table::RenameTable {
+                from: table.clone(),
+                to,
+            })]
+        }
+        AlterTableOperation::DropConstraint {
+            name, if_exists, ..
+        } => {
+            vec![catalog_only(Action::DropConstraint {
+                name: ident_value(name),
+                if_exists: *if_exists,
+            })]
+        }
+        AlterTableOperation::ValidateConstraint { name } => {
+            vec![catalog_only(Action::ValidateConstraint {
+                name: ident_value(name),
+            })]
+        }
+        AlterTableOperation::OwnerTo { .. } => vec![other(
+            source,
+            "ownership changes are not planned by safeshift",
+        )],
+        _ => vec![other(
+            source,
+            "this ALTER TABLE action is not planned by safeshift",
+        )],
+    }
+}
+
+/// Sorts an added column into its kind: each has its own risk and safe path.
+fn add_column_change(
+    table: &QName,
+    column: Column,
+    if_not_exists: bool,
+    source: &ParsedStatement,
+) -> Change {
+    if column.generated {
+        return other(
+            source,
+            "adding an identity, serial or generated column rewrites the whole table under an ACCESS EXCLUSIVE lock; \
+             safeshift has no staged plan for it yet (add a nullable column, fill it with a trigger and a batched backfill, \
+             then constrain it)",
+        );
+    }
+    match &column.default {
+        Some(default) if postgres::is_volatile(default) => {
+            Change::AddVolatileColumn(ops::add_volatile_column::AddVolatileColumn {
+                table: table.clone(),
+                column,
+            })
+        }
+        None if column.not_null => {
+            Change::AddRequiredColumn(ops::add_required_column::AddRequiredColumn {
+                table: table.clone(),
+                column,
+            })
+        }
+        _ => Change::AddColumn(ops::add_column::AddColumn {
+            table: table.clone(),
+            column,
+            if_not_exists,
+        }),
+    }
+}
+
+fn constraint_change(
+    table: &QName,
+    c: Constraint,
+    not_valid: bool,
+    using_index: Option<String>,
+) -> Change {
+    let table = table.clone();
+    match c.kind {
+        ConstraintKind::PrimaryKey => Change::AddPrimaryKey(ops::add_primary_key::AddPrimaryKey {
+            table,
+            name: c.name,
+            columns: c.columns,
+            using_index,
+        }),
+        ConstraintKind::Unique => Change::AddUnique(ops::add_unique::AddUnique {
+            table,
+            name: c.name,
+            columns: c.columns,
+            using_index,
+        }),
+        ConstraintKind::ForeignKey {
+            table: ref_table,
+            columns: ref_columns,
+        } => {
+            let definition = format!(
+                "FOREIGN KEY ({}) REFERENCES {} ({})",
+                c.columns
+                    .iter()
+                    .map(|c| postgres::quote(c))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                postgres::qname(&ref_table),
+                ref_columns
+                    .iter()
+                    .map(|c| postgres::quote(c))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            );
+            Change::AddForeignKey(ops::add_foreign_key::AddForeignKey {
+                table,
+                name: c.name,
+                columns: c.columns,
+                ref_table,
+                definition,
+                not_valid,
+            })
+        }
+        ConstraintKind::Check => Change::AddCheck(ops::add_check::AddCheck {
+            table,
+            name: c.name,
+            expr: Expr::Value(sqlparser::ast::Value::Boolean(true).into()),
+            not_valid,
+        }),
+    }
+}
+
+/// A column definition and the constraints written inline on it (`REFERENCES`, `UNIQUE`, …).
+fn lower_column(def: &ColumnDef) -> (Column, Vec<(Option<String>, ConstraintKind)>) {
+    let type_name = def.data_type.to_string().to_lowercase();
+    let serial = matches!(
+        type_name.as_str(),
+        "serial" | "bigserial" | "smallserial" | "serial4" | "serial8" | "serial2"
+    );
+    let mut column = Column {
+        name: ident_value(&def.name),
+        data_type: def.data_type.clone(),
+        not_null: serial,
+        default: None,
+        generated: serial,
+    };
+    let mut inline = Vec::new();
+    for option in &def.options {
+        let name = option.name.as_ref().map(ident_value);
+        match &option.option {
+            ColumnOption::NotNull => column.not_null = true,
+            ColumnOption::Null => column.not_null = false,
+            ColumnOption::Default(expr) => column.default = Some(expr.clone()),
+            ColumnOption::Generated { .. } | ColumnOption::Identity(_) => column.generated = true,
+            ColumnOption::PrimaryKey(_) => {
+                column.not_null = true;
+                inline.push((name, ConstraintKind::PrimaryKey));
+            }
+            ColumnOption::Unique(_) => inline.push((name, ConstraintKind::Unique)),
+            ColumnOption::ForeignKey(fk) => inline.push((
+                name,
+                ConstraintKind::ForeignKey {
+                    table: QName::from_object_name(&fk.foreign_table),
+                    columns: fk.referred_columns.iter().map(ident_value).collect(),
+                },
+            )),
+            ColumnOption::Check(_) => inline.push((name, ConstraintKind::Check)),
+            _ => {}
+        }
+    }
+    (column, inline)
+}
+
+fn table_constraint(
+    constraint: &TableConstraint,
+) -> Option<(Option<String>, ConstraintKind, Vec<String>)> {
+    let index_columns = |cols: &[sqlparser::ast::IndexColumn]| -> Vec<String> {
+        cols.iter()
+            .filter_map(|c| plain_column(&c.column.expr))
+            .collect()
+    };
+    match constraint {
+        TableConstraint::PrimaryKey(pk) => Some((
+            pk.name.as_ref().map(ident_value),
+            ConstraintKind::PrimaryKey,
+            index_columns(&pk.columns),
+        )),
+        TableConstraint::Unique(u) => Some((
+            u.name.as_ref().map(ident_value),
+            ConstraintKind::Unique,
+            index_columns(&u.columns),
+        )),
+        TableConstraint::ForeignKey(fk) => Some((
+            fk.name.as_ref().map(ident_value),
+            ConstraintKind::ForeignKey {
+                table: QName::from_object_name(&fk.foreign_table),
+                columns: fk.referred_columns.iter().map(ident_value).collect(),
+            },
+            fk.columns.iter().map(ident_value).collect(),
+        )),
+        TableConstraint::Check(c) => {
+            let mut columns = Vec::new();
+            let _ = sqlparser::ast::visit_expressions(&*c.expr, |e| {
+                if let Some(col) = plain_column(e)
+                    && !columns.contains(&col)
+                {
+                    columns.push(col);
+                }
+                std::ops::ControlFlow::<()>::Continue(())
+            });
+            Some((
+                c.name.as_ref().map(ident_value),
+                ConstraintKind::Check,
+                columns,
+            ))
+        }
+        _ => None,
+    }
+}
+
+/// Names constraints the way PostgreSQL does when the user gives none, so the plan's end state
+/// matches what the naive statement would have created.
+fn named_constraint(
+    table: &QName,
+    name: Option<String>,
+    kind: ConstraintKind,
+    columns: &[String],
+) -> Constraint {
+    let name = name.unwrap_or_else(|| {
+        let suffix = match kind {
+            ConstraintKind::PrimaryKey => {
+                return postgres::fit_ident(&format!("{}_pkey", table.name));
+            }
+            ConstraintKind::Unique => "key",
+            ConstraintKind::ForeignKey { .. } => "fkey",
+            ConstraintKind::Check => "check",
+        };
+        let first = match kind {
+            ConstraintKind::Check => columns.first().cloned().into_iter().collect::<Vec<_>>(),
+            _ => columns.to_vec(),
+        };
+        let mut parts = vec![table.name.clone()];
+        parts.extend(first);
+        parts.push(suffix.to_string());
+        postgres::fit_ident(&parts.join("_"))
+    });
+    Constraint {
+        name,
+        kind,
+        columns: columns.to_vec(),
+    }
+}
+
+fn default_index_name(table: &QName, columns: &[String]) -> String {
+    let middle = if columns.is_empty() {
+        "expr".to_string()
+    } else {
+        columns.join("_")
+    };
+    postgres::fit_ident(&format!("{}_{middle}_idx", table.name))
+}
+
+/// `col` or `"Col"` as a column name; anything else (expressions) is not a plain column.
+pub fn plain_column(expr: &Expr) -> Option<String> {
+    match expr {
+        Expr::Identifier(ident) => Some(ident_value(ident)),
+        _ => None,
+    }
+}
+
+/// Quote-aware rendering of an object name for emitted SQL.
+pub fn object_sql(name: &ObjectName) -> String {
+    postgres::qname(&QName::from_object_name(name))
+}
+
+/// The type as PostgreSQL would spell it back, for comparisons (`varchar(10)` = `character varying(10)`).
+pub fn canonical_type(data_type: &DataType) -> String {
+    let text = data_type.to_string().to_lowercase();
+    let text = text
+        .replace("character varying", "varchar")
+        .replace("int4", "integer")
+        .replace("int8", "bigint");
+    match text.as_str() {
+        "int" => "integer".into(),
+        "timestamptz" => "timestamp with time zone".into(),
+        "decimal" => "numeric".into(),
+        "bool" => "boolean".into(),
+        _ => text,
+    }
+}

@@ -1,0 +1,466 @@
+//! PostgreSQL: lock modes, version gates and the spelling of identifiers and literals.
+//! Facts and their sources are in `shared/ENGINE_FACTS.md`; each gate below names the fact.
+
+use serde::Serialize;
+
+use crate::name::QName;
+
+/// The oldest major version safeshift plans for: batched backfills `COMMIT` inside `DO` blocks,
+/// which PostgreSQL allows from 11, and `ADD COLUMN … DEFAULT` is catalog-only from 11.
+pub const MIN_MAJOR: u32 = 11;
+pub const DEFAULT_MAJOR: u32 = 14;
+
+/// How long a DDL statement may wait for its lock before giving up, instead of queueing every
+/// other query on the table behind it. `apply` retries; by hand, re-run the stage.
+pub const LOCK_TIMEOUT: &str = "2s";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Postgres {
+    pub major: u32,
+    pub minor: Option<u32>,
+}
+
+impl Default for Postgres {
+    fn default() -> Self {
+        Postgres {
+            major: DEFAULT_MAJOR,
+            minor: None,
+        }
+    }
+}
+
+impl Postgres {
+    /// Parses `--server-version`: `15`, `14.2`, `16.4`.
+    pub fn parse_version(text: &str) -> Result<Postgres, String> {
+        let mut parts = text.trim().split('.');
+        let major = parts.next().and_then(|m| m.parse::<u32>().ok());
+        let minor = parts.next().map(|m| m.parse::<u32>());
+        match (major, minor) {
+            (Some(major), None) if parts.next().is_none() => Postgres::checked(major, None),
+            (Some(major), Some(Ok(minor))) if parts.next().is_none() => {
+                Postgres::checked(major, Some(minor))
+            }
+            _ => Err(format!(
+                "invalid server version `{text}`: expected a PostgreSQL version such as 15 or 14.4"
+            )),
+        }
+    }
+
+    fn checked(major: u32, minor: Option<u32>) -> Result<Postgres, String> {
+        if major < MIN_MAJOR {
+            return Err(format!(
+                "PostgreSQL {major} is not supported: safeshift plans for PostgreSQL {MIN_MAJOR} and later"
+            ));
+        }
+        Ok(Postgres { major, minor })
+    }
+
+    pub fn version(&self) -> String {
+        match self.minor {
+            Some(m) => format!("{}.{m}", self.major),
+            None => self.major.to_string(),
+        }
+    }
+
+    /// PG12+: `SET NOT NULL` skips its full-table scan when a valid CHECK (col IS NOT NULL) exists.
+    pub fn set_not_null_skips_scan_with_check(&self) -> bool {
+        self.major >= 12
+    }
+
+    /// PG18+: `ADD CONSTRAINT … NOT NULL col NOT VALID` then `VALIDATE CONSTRAINT`.
+    pub fn not_null_not_valid(&self) -> bool {
+        self.major >= 18
+    }
+
+    /// Before PG12 `ALTER TYPE … ADD VALUE` cannot run inside a transaction block.
+    pub fn enum_add_value_in_transaction(&self) -> bool {
+        self.major >= 12
+    }
+
+    /// PG14+: `CREATE OR REPLACE TRIGGER`.
+    pub fn create_or_replace_trigger(&self) -> bool {
+        self.major >= 14
+    }
+
+    /// 14.0–14.3 could corrupt indexes built with CONCURRENTLY (fixed in 14.4).
+    pub fn concurrent_index_bug(&self) -> bool {
+        self.major == 14 && self.minor.is_none_or(|m| m < 4)
+    }
+}
+
+/// Table-level lock modes that schema changes take, strongest last.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum LockMode {
+    /// Data changes (UPDATE in a backfill batch): blocks only schema changes.
+    RowExclusive,
+    /// VALIDATE CONSTRAINT, CREATE INDEX CONCURRENTLY.
+    ShareUpdateExclusive,
+    /// CREATE INDEX (without CONCURRENTLY).
+    Share,
+    /// CREATE TRIGGER, ADD FOREIGN KEY.
+    ShareRowExclusive,
+    /// Most ALTER TABLE forms, DROP, RENAME.
+    AccessExclusive,
+}
+
+impl LockMode {
+    pub fn sql_name(self) -> &'static str {
+        match self {
+            LockMode::RowExclusive => "ROW EXCLUSIVE",
+            LockMode::ShareUpdateExclusive => "SHARE UPDATE EXCLUSIVE",
+            LockMode::Share => "SHARE",
+            LockMode::ShareRowExclusive => "SHARE ROW EXCLUSIVE",
+            LockMode::AccessExclusive => "ACCESS EXCLUSIVE",
+        }
+    }
+
+    /// What application traffic waits while the lock is held.
+    pub fn blocks(self) -> &'static str {
+        match self {
+            LockMode::RowExclusive => "only schema changes",
+            LockMode::ShareUpdateExclusive => {
+                "only other schema changes and VACUUM (reads and writes continue)"
+            }
+            LockMode::Share | LockMode::ShareRowExclusive => "writes (reads continue)",
+            LockMode::AccessExclusive => "all reads and writes",
+        }
+    }
+}
+
+/// Words PostgreSQL reserves (and type-like words that are clearer quoted). Quoting a word that did
+/// not need it is harmless; failing to quote one that did breaks the statement.
+const RESERVED: &[&str] = &[
+    "all",
+    "analyse",
+    "analyze",
+    "and",
+    "any",
+    "array",
+    "as",
+    "asc",
+    "asymmetric",
+    "authorization",
+    "between",
+    "bigint",
+    "binary",
+    "bit",
+    "boolean",
+    "both",
+    "case",
+    "cast",
+    "char",
+    "character",
+    "check",
+    "coalesce",
+    "collate",
+    "collation",
+    "column",
+    "concurrently",
+    "constraint",
+    "create",
+    "cross",
+    "current_catalog",
+    "current_date",
+    "current_role",
+    "current_schema",
+    "current_time",
+    "current_timestamp",
+    "current_user",
+    "dec",
+    "decimal",
+    "default",
+    "deferrable",
+    "desc",
+    "distinct",
+    "do",
+    "else",
+    "end",
+    "except",
+    "exists",
+    "extract",
+    "false",
+    "fetch",
+    "float",
+    "for",
+    "foreign",
+    "freeze",
+    "from",
+    "full",
+    "grant",
+    "greatest",
+    "group",
+    "grouping",
+    "having",
+    "ilike",
+    "in",
+    "initially",
+    "inner",
+    "inout",
+    "int",
+    "integer",
+    "intersect",
+    "interval",
+    "into",
+    "is",
+    "isnull",
+    "join",
+    "lateral",
+    "leading",
+    "least",
+    "left",
+    "like",
+    "limit",
+    "localtime",
+    "localtimestamp",
+    "national",
+    "natural",
+    "nchar",
+    "none",
+    "normalize",
+    "not",
+    "notnull",
+    "null",
+    "nullif",
+    "numeric",
+    "offset",
+    "on",
+    "only",
+    "or",
+    "order",
+    "out",
+    "outer",
+    "overlaps",
+    "overlay",
+    "placing",
+    "position",
+    "precision",
+    "primary",
+    "real",
+    "references",
+    "returning",
+    "right",
+    "row",
+    "select",
+    "session_user",
+    "setof",
+    "similar",
+    "smallint",
+    "some",
+    "substring",
+    "symmetric",
+    "system_user",
+    "table",
+    "tablesample",
+    "then",
+    "time",
+    "timestamp",
+    "to",
+    "trailing",
+    "treat",
+    "trim",
+    "true",
+    "union",
+    "unique",
+    "user",
+    "using",
+    "values",
+    "varchar",
+    "variadic",
+    "verbose",
+    "when",
+    "where",
+    "window",
+    "with",
+];
+
+/// Quotes an identifier when PostgreSQL needs it to: anything but a plain lower-case word, or a
+/// reserved word. Embedded double quotes are doubled, so no name can escape its quotes.
+pub fn quote(ident: &str) -> String {
+    let plain = ident
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && ident
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '$')
+        && !RESERVED.contains(&ident);
+    if plain {
+        ident.to_string()
+    } else {
+        format!("\"{}\"", ident.replace('"', "\"\""))
+    }
+}
+
+pub fn qname(name: &QName) -> String {
+    match &name.schema {
+        Some(schema) => format!("{}.{}", quote(schema), quote(&name.name)),
+        None => quote(&name.name),
+    }
+}
+
+/// A string literal. `standard_conforming_strings` is on by default since 9.1, so backslashes are
+/// literal and doubling single quotes is the whole job.
+pub fn literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+/// A dollar-quote tag that does not occur in `body`, so a function body can never close early.
+pub fn dollar_tag(body: &str) -> String {
+    let mut tag = "$safeshift$".to_string();
+    let mut n = 0;
+    while body.contains(&tag) {
+        n += 1;
+        tag = format!("$safeshift{n}$");
+    }
+    tag
+}
+
+/// PostgreSQL truncates identifiers to 63 bytes (NAMEDATALEN - 1). Names we generate must stay
+/// unique after truncation, so long ones get a short stable hash of the full name instead.
+pub const MAX_IDENT_BYTES: usize = 63;
+
+pub fn fit_ident(name: &str) -> String {
+    if name.len() <= MAX_IDENT_BYTES {
+        return name.to_string();
+    }
+    let hash = format!("_{:08x}", fnv1a(name.as_bytes()) as u32);
+    let mut cut = MAX_IDENT_BYTES - hash.len();
+    while !name.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}{hash}", &name[..cut])
+}
+
+/// FNV-1a: a stable hash (std's `DefaultHasher` may change between Rust releases, and generated
+/// names must not).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf29ce484222325u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x100000001b3)
+    })
+}
+
+/// Functions whose value is fixed for a whole statement (immutable or stable). A column default
+/// built only from these is stored once in the catalog (PG11+ "fast default"), not per row.
+const NOT_VOLATILE: &[&str] = &[
+    "now",
+    "current_timestamp",
+    "current_date",
+    "current_time",
+    "localtimestamp",
+    "localtime",
+    "transaction_timestamp",
+    "statement_timestamp",
+    "current_user",
+    "session_user",
+    "current_schema",
+    "lower",
+    "upper",
+    "coalesce",
+    "nullif",
+    "greatest",
+    "least",
+    "length",
+    "concat",
+    "md5",
+    "abs",
+    "round",
+    "trim",
+    "btrim",
+    "to_jsonb",
+    "to_json",
+    "jsonb_build_object",
+    "json_build_object",
+    "array",
+    "make_date",
+    "make_timestamp",
+    "make_interval",
+    "date_trunc",
+    "to_timestamp",
+    "to_char",
+];
+
+/// True when evaluating `expr` may give a different value for each row: then `ADD COLUMN …
+/// DEFAULT expr` rewrites the whole table. Functions we do not know are assumed volatile: a wrong
+/// "volatile" costs an extra stage, a wrong "stable" costs an outage.
+pub fn is_volatile(expr: &sqlparser::ast::Expr) -> bool {
+    use std::ops::ControlFlow;
+    let found = sqlparser::ast::visit_expressions(expr, |e| {
+        if let sqlparser::ast::Expr::Function(f) = e {
+            let name = f
+                .name
+                .0
+                .last()
+                .and_then(|p| p.as_ident())
+                .map(|i| i.value.to_lowercase())
+                .unwrap_or_default();
+            if !NOT_VOLATILE.contains(&name.as_str()) {
+                return ControlFlow::Break(());
+            }
+        }
+        if matches!(e, sqlparser::ast::Expr::Subquery(_)) {
+            return ControlFlow::Break(());
+        }
+        ControlFlow::Continue(())
+    });
+    found.is_break()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting_defeats_hostile_names() {
+        assert_eq!(quote("users"), "users");
+        assert_eq!(quote("Users"), "\"Users\"");
+        assert_eq!(quote("user"), "\"user\"");
+        assert_eq!(
+            quote("a\"; DROP TABLE x; --"),
+            "\"a\"\"; DROP TABLE x; --\""
+        );
+        assert_eq!(quote("1abc"), "\"1abc\"");
+        assert_eq!(literal("it's"), "'it''s'");
+    }
+
+    #[test]
+    fn generated_names_fit_and_stay_distinct() {
+        let a = fit_ident(&format!("{}_a", "x".repeat(70)));
+        let b = fit_ident(&format!("{}_b", "x".repeat(70)));
+        assert!(a.len() <= MAX_IDENT_BYTES && b.len() <= MAX_IDENT_BYTES);
+        assert_ne!(a, b);
+        assert_eq!(fit_ident("short"), "short");
+        let unicode = fit_ident(&"é".repeat(40));
+        assert!(unicode.len() <= MAX_IDENT_BYTES);
+    }
+
+    #[test]
+    fn volatility() {
+        let v = |s: &str| is_volatile(&crate::ops::parse_expr(s).unwrap());
+        assert!(v("gen_random_uuid()"));
+        assert!(v("clock_timestamp()"));
+        assert!(v("my_func(1)"));
+        assert!(!v("now()"));
+        assert!(!v("CURRENT_TIMESTAMP"));
+        assert!(!v("'x'"));
+        assert!(!v("0"));
+        assert!(!v("lower('A')"));
+    }
+
+    #[test]
+    fn versions() {
+        assert_eq!(Postgres::parse_version("15").unwrap().major, 15);
+        assert!(
+            Postgres::parse_version("14.2")
+                .unwrap()
+                .concurrent_index_bug()
+        );
+        assert!(
+            !Postgres::parse_version("14.4")
+                .unwrap()
+                .concurrent_index_bug()
+        );
+        assert!(Postgres::parse_version("10").is_err());
+        assert!(Postgres::parse_version("abc").is_err());
+    }
+}

@@ -1,0 +1,257 @@
+//! safeshift turns a risky schema change into a staged, reviewable rollout plan.
+//!
+//! The pipeline runs one way: SQL text → `parse` → `change::lower` → `ops` (assess, expand) →
+//! `plan` (step graph, stages) → `render` (plan directory). Everything up to `render` is pure.
+
+pub mod change;
+pub mod cli;
+pub mod dialect;
+pub mod error;
+pub mod name;
+pub mod ops;
+pub mod parse;
+pub mod plan;
+pub mod render;
+pub mod schema;
+
+use std::collections::BTreeSet;
+
+use change::Change;
+use dialect::Postgres;
+pub use error::{Error, PlanError, Pos};
+use ops::{Context, Options};
+use parse::Body;
+pub use plan::Plan;
+use plan::graph::{Planned, StepGraph};
+use plan::stage::ChangeInfo;
+use schema::Catalog;
+
+/// What `safeshift plan` works from.
+pub struct PlanInput<'a> {
+    /// Name of the change file, for messages (`-` for stdin).
+    pub change_name: &'a str,
+    pub change_sql: &'a str,
+    /// (`--schema` file name, its text).
+    pub schema: Option<(&'a str, &'a str)>,
+    pub pg: Postgres,
+    pub options: Options,
+}
+
+/// A statement of the change file and the changes it lowered to.
+struct Lowered {
+    pos: Pos,
+    text: String,
+    directives: Vec<parse::Directive>,
+    changes: Vec<Change>,
+}
+
+/// Plans a change. Fails with a positioned error on bad input; never touches a database.
+pub fn plan(input: &PlanInput) -> Result<Plan, Error> {
+    let file = input.change_name;
+    let mut assumptions = Vec::new();
+    let mut warnings = Vec::new();
+
+    let mut catalog = match input.schema {
+        Some((schema_file, text)) => {
+            let catalog = Catalog::from_sql(text).map_err(|e| e.in_file(schema_file))?;
+            if catalog.is_empty() {
+                return Err(Error::Usage(format!(
+                    "{schema_file}: no CREATE TABLE or CREATE TYPE statement found; is this a schema dump?"
+                )));
+            }
+            if catalog.skipped > 0 {
+                assumptions.push(format!(
+                    "{} statement(s) of {schema_file} that do not describe tables, columns, keys, indexes or enums were skipped.",
+                    catalog.skipped
+                ));
+            }
+            catalog
+        }
+        None => {
+            assumptions.push(
+                "No --schema was given: every table is assumed large and busy, columns' types and defaults are unknown, \
+                 and backfills walk a primary key named `id`."
+                    .to_string(),
+            );
+            Catalog::default()
+        }
+    };
+    let schema_known = input.schema.is_some();
+
+    let statements = parse::parse(input.change_sql).map_err(|e| e.in_file(file))?;
+    let mut lowered = Vec::new();
+    for statement in &statements {
+        let changes = match &statement.body {
+            Body::Invalid(e) => return Err(e.clone().in_file(file)),
+            Body::Ast(ast) if is_session_noise(ast) => {
+                warnings.push(format!(
+                    "{file}:{}:{}: `{}` ignored: each stage sets its own transaction and lock_timeout",
+                    statement.pos.line,
+                    statement.pos.column,
+                    first_words(&statement.text)
+                ));
+                continue;
+            }
+            Body::Ast(ast) => change::lower(ast, statement).map_err(|e| e.in_file(file))?,
+            Body::DropIndexConcurrently { names, if_exists } => names
+                .iter()
+                .map(|n| {
+                    Change::DropIndex(ops::drop_index::DropIndex {
+                        name: name::QName::from_object_name(n),
+                        if_exists: *if_exists,
+                        cascade: false,
+                    })
+                })
+                .collect(),
+            Body::Recognised { keyword } => {
+                vec![Change::Other(ops::other::Other::new(
+                    &statement.text,
+                    format!("{keyword} is not planned by safeshift"),
+                ))]
+            }
+        };
+        lowered.push(Lowered {
+            pos: statement.pos,
+            text: statement.text.clone(),
+            directives: statement.directives.clone(),
+            changes,
+        });
+    }
+    if lowered.iter().all(|l| l.changes.is_empty()) {
+        return Err(Error::Usage(format!(
+            "{file}: no schema change found (the file is empty or holds only comments)"
+        )));
+    }
+
+    let mut planned = Vec::new();
+    let mut infos = Vec::new();
+    let mut new_tables: BTreeSet<(String, String)> = BTreeSet::new();
+    for statement in &lowered {
+        for change in &statement.changes {
+            let op = change.op();
+            if schema_known {
+                check_tables_exist(change, &catalog, &new_tables, statement.pos)
+                    .map_err(|e| e.in_file(file))?;
+            }
+            let ctx = Context {
+                pg: input.pg,
+                catalog: &catalog,
+                schema_known,
+                new_tables: &new_tables,
+                options: &input.options,
+                directives: &statement.directives,
+                pos: statement.pos,
+            };
+            let assessment = op.assess(&ctx);
+            let mut expansion = op.expand(&ctx).map_err(|mut e| {
+                if e.pos == Pos::default() {
+                    e.pos = statement.pos;
+                }
+                e.in_file(file)
+            })?;
+            for step in expansion.steps.iter_mut() {
+                step.rule = assessment.rule;
+            }
+            if let Change::Other(other) = change {
+                warnings.push(format!(
+                    "{file}:{}:{}: passed through as written: {}",
+                    statement.pos.line, statement.pos.column, other.why
+                ));
+            }
+            for step in &expansion.steps {
+                for note in step.notes.iter().filter(|n| n.starts_with("Assumed")) {
+                    if !assumptions.contains(note) {
+                        assumptions.push(note.clone());
+                    }
+                }
+            }
+            let index = infos.len();
+            infos.push(ChangeInfo {
+                index,
+                kind: change.kind(),
+                line: statement.pos.line,
+                column: statement.pos.column,
+                sql: statement.text.clone(),
+                assessment,
+            });
+            planned.push(Planned {
+                change: index,
+                tables: op.tables(),
+                expansion,
+            });
+            op.apply(&mut catalog);
+            if let Change::CreateTable(create) = change {
+                new_tables.insert(create.table.key());
+            }
+            if let Change::RenameTable(rename) = change
+                && new_tables.remove(&rename.from.key())
+            {
+                new_tables.insert(rename.to.key());
+            }
+        }
+    }
+
+    let graph = StepGraph::build(&planned);
+    let stages = plan::stage::stages(&graph).map_err(Error::Usage)?;
+    Ok(Plan {
+        version: 1,
+        generator: format!("safeshift {}", env!("CARGO_PKG_VERSION")),
+        dialect: "postgres",
+        server_version: input.pg.version(),
+        source: file.to_string(),
+        schema: input.schema.map(|(f, _)| f.to_string()),
+        dual_write: input.options.dual_write,
+        changes: infos,
+        stages,
+        assumptions,
+        warnings,
+    })
+}
+
+/// BEGIN/COMMIT and session settings in a migration file are the author's way to run it by hand;
+/// safeshift decides transactions and timeouts per stage, so they carry no schema change.
+fn is_session_noise(ast: &sqlparser::ast::Statement) -> bool {
+    use sqlparser::ast::Statement as S;
+    matches!(
+        ast,
+        S::StartTransaction { .. } | S::Commit { .. } | S::Set(_)
+    )
+}
+
+fn first_words(text: &str) -> String {
+    text.split_whitespace()
+        .take(4)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// With `--schema`, a change must name tables that exist (or that the change file creates first).
+fn check_tables_exist(
+    change: &Change,
+    catalog: &Catalog,
+    new_tables: &BTreeSet<(String, String)>,
+    pos: Pos,
+) -> Result<(), PlanError> {
+    let must_exist: Vec<name::QName> = match change {
+        Change::CreateTable(_)
+        | Change::Other(_)
+        | Change::CreateEnum(_)
+        | Change::AddEnumValue(_)
+        | Change::DropIndex(_) => Vec::new(),
+        Change::DropTable(d) if d.if_exists => Vec::new(),
+        Change::RenameTable(r) => vec![r.from.clone()],
+        c => c.op().tables(),
+    };
+    for table in must_exist {
+        if catalog.table(&table).is_none() && !new_tables.contains(&table.key()) {
+            let mut known: Vec<String> = catalog.table_names().map(|t| t.display()).collect();
+            known.truncate(12);
+            return Err(PlanError::new(
+                pos,
+                format!("table `{}` is not in the schema", table.display()),
+            )
+            .help(format!("tables in the schema: {}", known.join(", "))));
+        }
+    }
+    Ok(())
+}

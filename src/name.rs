@@ -1,0 +1,75 @@
+//! Names of database objects as the database sees them (case-folded, unquoted), independent of how
+//! the user spelled them. Quoting for output is the dialect's job (`dialect::postgres::quote`).
+
+use serde::Serialize;
+use sqlparser::ast::{Ident, ObjectName};
+
+/// A possibly schema-qualified object name.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct QName {
+    pub schema: Option<String>,
+    pub name: String,
+}
+
+impl QName {
+    pub fn new(name: impl Into<String>) -> Self {
+        QName {
+            schema: None,
+            name: name.into(),
+        }
+    }
+
+    pub fn from_object_name(object: &ObjectName) -> QName {
+        let parts: Vec<String> = object
+            .0
+            .iter()
+            .filter_map(|p| p.as_ident())
+            .map(ident_value)
+            .collect();
+        match parts.as_slice() {
+            [.., schema, name] => QName {
+                schema: Some(schema.clone()),
+                name: name.clone(),
+            },
+            [name] => QName::new(name.clone()),
+            [] => QName::new(object.to_string()),
+        }
+    }
+
+    /// The key the catalog uses: unqualified names live in `public`.
+    pub fn key(&self) -> (String, String) {
+        (
+            self.schema.clone().unwrap_or_else(|| "public".into()),
+            self.name.clone(),
+        )
+    }
+
+    /// Same object, ignoring whether `public` was spelled out.
+    pub fn same(&self, other: &QName) -> bool {
+        self.key() == other.key()
+    }
+
+    /// A sibling object in the same schema (a view or helper function next to a table).
+    pub fn sibling(&self, name: impl Into<String>) -> QName {
+        QName {
+            schema: self.schema.clone(),
+            name: name.into(),
+        }
+    }
+
+    /// For messages: `users` or `app.users`, never quoted.
+    pub fn display(&self) -> String {
+        match &self.schema {
+            Some(s) => format!("{s}.{}", self.name),
+            None => self.name.clone(),
+        }
+    }
+}
+
+/// PostgreSQL folds unquoted identifiers to lower case; quoted ones are taken literally.
+pub fn ident_value(ident: &Ident) -> String {
+    match ident.quote_style {
+        Some(_) => ident.value.clone(),
+        None => ident.value.to_lowercase(),
+    }
+}

@@ -1,0 +1,119 @@
+//! ADD FOREIGN KEY: SHARE ROW EXCLUSIVE on both tables (writes wait) while every row is checked.
+//! Safe path: add it NOT VALID (brief; new writes are checked from then on), then VALIDATE
+//! CONSTRAINT, which scans under SHARE UPDATE EXCLUSIVE while reads and writes continue.
+
+use super::{Assessment, Context, Op};
+use crate::dialect::LockMode;
+use crate::dialect::postgres::{qname, quote};
+use crate::error::PlanError;
+use crate::name::QName;
+use crate::plan::{Expansion, Phase, Step};
+use crate::schema::{Catalog, Constraint, ConstraintKind};
+
+pub const RULE: &str = "adding-foreign-key";
+
+#[derive(Clone, Debug)]
+pub struct AddForeignKey {
+    pub table: QName,
+    pub name: String,
+    pub columns: Vec<String>,
+    pub ref_table: QName,
+    /// `FOREIGN KEY (…) REFERENCES …` with its actions, as the user wrote it.
+    pub definition: String,
+    /// The user already asked for NOT VALID: keep it that way.
+    pub not_valid: bool,
+}
+
+impl Op for AddForeignKey {
+    fn tables(&self) -> Vec<QName> {
+        vec![self.table.clone(), self.ref_table.clone()]
+    }
+
+    fn assess(&self, ctx: &Context) -> Assessment {
+        if self.not_valid || ctx.is_new_table(&self.table) {
+            return Assessment::safe(
+                RULE,
+                Some(LockMode::ShareRowExclusive),
+                "NOT VALID or a new table: no scan",
+            );
+        }
+        Assessment::staged(
+            RULE,
+            LockMode::ShareRowExclusive,
+            true,
+            false,
+            "ADD FOREIGN KEY blocks writes to both tables while it checks every row",
+        )
+    }
+
+    fn expand(&self, ctx: &Context) -> Result<Expansion, PlanError> {
+        let t = qname(&self.table);
+        let n = quote(&self.name);
+        let step = Step::database(
+            Phase::Expand,
+            format!("add-foreign-key-{}", self.name),
+            format!("add FOREIGN KEY {} on {}", self.name, self.table.display()),
+        )
+        .lock(self.table.display(), LockMode::ShareRowExclusive, "brief")
+        .lock(
+            self.ref_table.display(),
+            LockMode::ShareRowExclusive,
+            "brief",
+        )
+        .down_sql(format!("ALTER TABLE {t} DROP CONSTRAINT IF EXISTS {n}"), "");
+        if self.not_valid || ctx.is_new_table(&self.table) {
+            let suffix = if self.not_valid { " NOT VALID" } else { "" };
+            return Ok(Expansion::single(step.sql(
+                format!(
+                    "ALTER TABLE {t} ADD CONSTRAINT {n} {}{suffix}",
+                    self.definition
+                ),
+                "",
+            )));
+        }
+        let mut step = step
+            .non_transactional()
+            .sql(format!("ALTER TABLE {t} DROP CONSTRAINT IF EXISTS {n}"), "re-runnable: start from a clean slate")
+            .sql(format!("ALTER TABLE {t} ADD CONSTRAINT {n} {} NOT VALID", self.definition), "brief; new and updated rows are checked from now on")
+            .sql(format!("ALTER TABLE {t} VALIDATE CONSTRAINT {n}"), "scans existing rows under SHARE UPDATE EXCLUSIVE: reads and writes go on")
+            .lock(self.table.display(), LockMode::ShareUpdateExclusive, "while it validates")
+            .verify(
+                format!("{} is validated", self.name),
+                format!("SELECT convalidated FROM pg_constraint WHERE conrelid = {}::regclass AND conname = {}", crate::dialect::postgres::literal(&t), crate::dialect::postgres::literal(&self.name)),
+                "t",
+            );
+        if ctx.schema_known
+            && !ctx
+                .catalog
+                .indexes_on(
+                    &self.table,
+                    self.columns.first().map(String::as_str).unwrap_or_default(),
+                )
+                .iter()
+                .any(|i| i.columns.first() == self.columns.first())
+        {
+            step = step.note(format!(
+                "{}({}) has no index: deletes and key updates on {} will scan {} to check references. Consider CREATE INDEX CONCURRENTLY on it.",
+                self.table.display(),
+                self.columns.join(", "),
+                self.ref_table.display(),
+                self.table.display()
+            ));
+        }
+        Ok(Expansion::single(step))
+    }
+
+    fn apply(&self, catalog: &mut Catalog) {
+        let kind = ConstraintKind::ForeignKey {
+            table: self.ref_table.clone(),
+            columns: Vec::new(),
+        };
+        if let Some(t) = catalog.table_mut(&self.table) {
+            t.constraints.push(Constraint {
+                name: self.name.clone(),
+                kind,
+                columns: self.columns.clone(),
+            });
+        }
+    }
+}

@@ -1,0 +1,132 @@
+//! ADD PRIMARY KEY: builds a unique index under ACCESS EXCLUSIVE and, for nullable columns, scans
+//! for NULLs too. Safe path: make the columns NOT NULL through validated checks, build the unique
+//! index CONCURRENTLY, then `ADD CONSTRAINT … PRIMARY KEY USING INDEX` (brief).
+
+use super::add_unique::unique_via_index;
+use super::recipes::{known_column, not_null_step};
+use super::{Assessment, Context, Op};
+use crate::dialect::LockMode;
+use crate::dialect::postgres::{qname, quote};
+use crate::error::PlanError;
+use crate::name::QName;
+use crate::plan::{Expansion, Phase, Step};
+use crate::schema::{Catalog, Constraint, ConstraintKind};
+
+pub const RULE: &str = "adding-primary-key";
+
+#[derive(Clone, Debug)]
+pub struct AddPrimaryKey {
+    pub table: QName,
+    pub name: String,
+    pub columns: Vec<String>,
+    pub using_index: Option<String>,
+}
+
+impl Op for AddPrimaryKey {
+    fn tables(&self) -> Vec<QName> {
+        vec![self.table.clone()]
+    }
+
+    fn assess(&self, ctx: &Context) -> Assessment {
+        if ctx.is_new_table(&self.table) || self.using_index.is_some() {
+            return Assessment::safe(
+                RULE,
+                Some(LockMode::AccessExclusive),
+                "the table is new, or the index already exists",
+            );
+        }
+        Assessment::staged(
+            RULE,
+            LockMode::AccessExclusive,
+            true,
+            false,
+            "adding a primary key builds a unique index (and checks NULLs) under ACCESS EXCLUSIVE",
+        )
+    }
+
+    fn expand(&self, ctx: &Context) -> Result<Expansion, PlanError> {
+        let t = qname(&self.table);
+        if ctx.is_new_table(&self.table) || self.using_index.is_some() {
+            let spec = match &self.using_index {
+                Some(index) => format!("PRIMARY KEY USING INDEX {}", quote(index)),
+                None => format!(
+                    "PRIMARY KEY ({})",
+                    self.columns
+                        .iter()
+                        .map(|c| quote(c))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            };
+            return Ok(Expansion::single(
+                Step::database(
+                    Phase::Expand,
+                    format!("add-primary-key-{}", self.name),
+                    format!("add PRIMARY KEY {} on {}", self.name, self.table.display()),
+                )
+                .sql(
+                    format!(
+                        "ALTER TABLE {t} ADD CONSTRAINT {} {spec}",
+                        quote(&self.name)
+                    ),
+                    "the table is new, or the index already exists",
+                )
+                .down_sql(
+                    format!(
+                        "ALTER TABLE {t} DROP CONSTRAINT IF EXISTS {}",
+                        quote(&self.name)
+                    ),
+                    "",
+                )
+                .lock(self.table.display(), LockMode::AccessExclusive, "brief"),
+            ));
+        }
+        if ctx
+            .catalog
+            .table(&self.table)
+            .and_then(|t| t.primary_key())
+            .is_some()
+        {
+            return Err(ctx.error(format!(
+                "table `{}` already has a primary key",
+                self.table.display()
+            )));
+        }
+        let mut steps = Vec::new();
+        for column in &self.columns {
+            let known = known_column(ctx, &self.table, column)?;
+            if known.is_some_and(|c| c.not_null) {
+                continue;
+            }
+            let mut step = not_null_step(ctx, &self.table, column, Phase::Expand);
+            if known.is_none() {
+                step = step.note(format!("Assumed {column} may be NULL (no --schema): if it was NOT NULL already this step is a no-op, and its down.sql would wrongly drop NOT NULL."));
+            }
+            steps.push(step);
+        }
+        let before: Vec<usize> = (0..steps.len()).collect();
+        steps.push(
+            unique_via_index(&self.table, &self.name, &self.columns, true, Phase::Expand)
+                .after(&before),
+        );
+        let anchor = steps.len() - 1;
+        Ok(Expansion { steps, anchor })
+    }
+
+    fn apply(&self, catalog: &mut Catalog) {
+        if let Some(t) = catalog.table_mut(&self.table) {
+            for c in t
+                .columns
+                .iter_mut()
+                .filter(|c| self.columns.contains(&c.name))
+            {
+                c.not_null = true;
+            }
+            t.constraints.push(Constraint {
+                name: self.name.clone(),
+                kind: ConstraintKind::PrimaryKey,
+                columns: self.columns.clone(),
+            });
+        }
+    }
+}

@@ -1,0 +1,87 @@
+//! ADD COLUMN … NOT NULL without a default. As written it fails on any non-empty table, and even
+//! with a one-shot UPDATE the old application version keeps inserting rows without the column.
+//! Safe path: add it nullable, fill it (trigger or app), backfill in batches, then NOT NULL
+//! through a validated check. Needs to know how to fill existing rows: a backfill expression.
+
+use super::add_column::add_column_step;
+use super::recipes::fill_and_constrain;
+use super::{Assessment, Context, Op};
+use crate::dialect::LockMode;
+use crate::error::PlanError;
+use crate::name::QName;
+use crate::plan::Expansion;
+use crate::schema::{Catalog, Column};
+
+pub const RULE: &str = "adding-required-column";
+
+#[derive(Clone, Debug)]
+pub struct AddRequiredColumn {
+    pub table: QName,
+    pub column: Column,
+}
+
+impl Op for AddRequiredColumn {
+    fn tables(&self) -> Vec<QName> {
+        vec![self.table.clone()]
+    }
+
+    fn assess(&self, ctx: &Context) -> Assessment {
+        if ctx.is_new_table(&self.table) {
+            return Assessment::safe(
+                RULE,
+                Some(LockMode::AccessExclusive),
+                "the table was created in this change and is empty",
+            );
+        }
+        Assessment::staged(
+            RULE,
+            LockMode::AccessExclusive,
+            false,
+            true,
+            format!(
+                "NOT NULL without a default fails on a table with rows, and the running app's INSERTs into {} do not set {}",
+                self.table.display(),
+                self.column.name
+            ),
+        )
+    }
+
+    fn expand(&self, ctx: &Context) -> Result<Expansion, PlanError> {
+        if ctx.is_new_table(&self.table) {
+            return Ok(Expansion::single(add_column_step(
+                &self.table,
+                &self.column,
+                false,
+            )));
+        }
+        let Some(expr) = ctx.backfill(&self.table, &self.column.name)? else {
+            return Err(ctx
+                .error(format!(
+                    "adding NOT NULL column `{}.{}` without a default: safeshift needs a value for the existing rows",
+                    self.table.display(),
+                    self.column.name
+                ))
+                .help(format!(
+                    "say how to fill them: put `-- safeshift: backfill = <expression>` on the line above the statement, \
+                     or pass `--backfill {}.{}=<expression>` (for example `lower(email)`); or give the column a constant DEFAULT",
+                    self.table.display(),
+                    self.column.name
+                )));
+        };
+        let nullable = Column {
+            not_null: false,
+            default: None,
+            ..self.column.clone()
+        };
+        let first = add_column_step(&self.table, &nullable, false);
+        fill_and_constrain(ctx, &self.table, &self.column.name, &expr, Some(first))
+    }
+
+    fn apply(&self, catalog: &mut Catalog) {
+        if let Some(t) = catalog.table_mut(&self.table)
+            && t.column(&self.column.name).is_none()
+        {
+            t.columns.push(self.column.clone());
+        }
+    }
+}

@@ -1,0 +1,163 @@
+//! ADD CONSTRAINT … UNIQUE: builds its index under a lock that blocks writes. Safe path: build the
+//! unique index CONCURRENTLY, then attach it with `ADD CONSTRAINT … UNIQUE USING INDEX` (brief).
+
+use super::create_index::{duplicate_check, valid_index_check};
+use super::{Assessment, Context, Op};
+use crate::dialect::LockMode;
+use crate::dialect::postgres::{qname, quote};
+use crate::error::PlanError;
+use crate::name::QName;
+use crate::plan::{Expansion, Phase, Step};
+use crate::schema::{Catalog, Constraint, ConstraintKind};
+
+pub const RULE: &str = "adding-unique-constraint";
+
+#[derive(Clone, Debug)]
+pub struct AddUnique {
+    pub table: QName,
+    pub name: String,
+    pub columns: Vec<String>,
+    /// `… UNIQUE USING INDEX idx`: the index already exists; attaching it is brief.
+    pub using_index: Option<String>,
+}
+
+/// Builds a unique index concurrently and attaches it as a UNIQUE or PRIMARY KEY constraint.
+pub fn unique_via_index(
+    table: &QName,
+    name: &str,
+    columns: &[String],
+    primary: bool,
+    phase: Phase,
+) -> Step {
+    let t = qname(table);
+    let index = table.sibling(name.to_string());
+    let cols = columns
+        .iter()
+        .map(|c| quote(c))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let what = if primary { "PRIMARY KEY" } else { "UNIQUE" };
+    let (v_what, v_query, v_expect) = valid_index_check(&index);
+    let mut step = Step::database(phase, format!("add-{}-{}", if primary { "primary-key" } else { "unique" }, name), format!("add {what} {name} on {}", table.display()))
+        .non_transactional()
+        .sql(
+            format!("CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS {} ON {t} ({cols})", quote(name)),
+            "builds the index while reads and writes continue",
+        )
+        .sql(format!("ALTER TABLE {t} ADD CONSTRAINT {} {what} USING INDEX {}", quote(name), quote(name)), "brief: the index already exists")
+        .down_sql(format!("ALTER TABLE {t} DROP CONSTRAINT IF EXISTS {}", quote(name)), "drops the constraint and its index")
+        .down_sql(format!("DROP INDEX CONCURRENTLY IF EXISTS {}", qname(&index)), "in case only the index had been built")
+        .lock(table.display(), LockMode::ShareUpdateExclusive, "while the index builds")
+        .lock(table.display(), LockMode::AccessExclusive, "brief, to attach the index")
+        .verify(v_what, v_query, v_expect)
+        .note(format!("If the index build is interrupted it leaves an INVALID index: `DROP INDEX CONCURRENTLY IF EXISTS {}`, then run the stage again.", qname(&index)));
+    if let Some((what, query, expect)) = duplicate_check(table, columns) {
+        step = step.before(what, query, expect);
+    }
+    step
+}
+
+impl Op for AddUnique {
+    fn tables(&self) -> Vec<QName> {
+        vec![self.table.clone()]
+    }
+
+    fn assess(&self, ctx: &Context) -> Assessment {
+        if self.using_index.is_some() {
+            return Assessment::safe(
+                RULE,
+                Some(LockMode::AccessExclusive),
+                "attaches an existing index: brief",
+            );
+        }
+        if ctx.is_new_table(&self.table) {
+            return Assessment::safe(
+                RULE,
+                Some(LockMode::AccessExclusive),
+                "the table was created in this change and is empty",
+            );
+        }
+        Assessment::staged(
+            RULE,
+            LockMode::AccessExclusive,
+            true,
+            false,
+            "adding a UNIQUE constraint builds its index while blocking writes",
+        )
+    }
+
+    fn expand(&self, ctx: &Context) -> Result<Expansion, PlanError> {
+        let t = qname(&self.table);
+        if let Some(index) = &self.using_index {
+            return Ok(Expansion::single(
+                Step::database(
+                    Phase::Expand,
+                    format!("add-unique-{}", self.name),
+                    format!("attach index {index} as UNIQUE {}", self.name),
+                )
+                .sql(
+                    format!(
+                        "ALTER TABLE {t} ADD CONSTRAINT {} UNIQUE USING INDEX {}",
+                        quote(&self.name),
+                        quote(index)
+                    ),
+                    "brief: the index already exists",
+                )
+                .down_sql(
+                    format!(
+                        "ALTER TABLE {t} DROP CONSTRAINT IF EXISTS {}",
+                        quote(&self.name)
+                    ),
+                    "note: this also drops the index",
+                )
+                .lock(self.table.display(), LockMode::AccessExclusive, "brief"),
+            ));
+        }
+        if ctx.is_new_table(&self.table) {
+            let cols = self
+                .columns
+                .iter()
+                .map(|c| quote(c))
+                .collect::<Vec<_>>()
+                .join(", ");
+            return Ok(Expansion::single(
+                Step::database(
+                    Phase::Expand,
+                    format!("add-unique-{}", self.name),
+                    format!("add UNIQUE {} on {}", self.name, self.table.display()),
+                )
+                .sql(
+                    format!(
+                        "ALTER TABLE {t} ADD CONSTRAINT {} UNIQUE ({cols})",
+                        quote(&self.name)
+                    ),
+                    "the table is new and empty",
+                )
+                .down_sql(
+                    format!(
+                        "ALTER TABLE {t} DROP CONSTRAINT IF EXISTS {}",
+                        quote(&self.name)
+                    ),
+                    "",
+                ),
+            ));
+        }
+        Ok(Expansion::single(unique_via_index(
+            &self.table,
+            &self.name,
+            &self.columns,
+            false,
+            Phase::Expand,
+        )))
+    }
+
+    fn apply(&self, catalog: &mut Catalog) {
+        if let Some(t) = catalog.table_mut(&self.table) {
+            t.constraints.push(Constraint {
+                name: self.name.clone(),
+                kind: ConstraintKind::Unique,
+                columns: self.columns.clone(),
+            });
+        }
+    }
+}

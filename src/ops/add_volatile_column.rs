@@ -1,0 +1,98 @@
+//! ADD COLUMN with a volatile default (`clock_timestamp()`, `gen_random_uuid()`, an unknown
+//! function): PostgreSQL must compute a value per row, so it rewrites the whole table under ACCESS
+//! EXCLUSIVE. Safe path: add it without the default, set the default (new rows only), backfill
+//! existing rows in batches, then NOT NULL through a validated check if asked for.
+
+use super::add_column::add_column_step;
+use super::recipes::{backfill_step, not_null_step};
+use super::{Assessment, Context, Op};
+use crate::dialect::LockMode;
+use crate::dialect::postgres::{qname, quote};
+use crate::error::PlanError;
+use crate::name::QName;
+use crate::plan::{Expansion, Phase};
+use crate::schema::{Catalog, Column};
+
+pub const RULE: &str = "adding-column-with-volatile-default";
+
+#[derive(Clone, Debug)]
+pub struct AddVolatileColumn {
+    pub table: QName,
+    pub column: Column,
+}
+
+impl Op for AddVolatileColumn {
+    fn tables(&self) -> Vec<QName> {
+        vec![self.table.clone()]
+    }
+
+    fn assess(&self, ctx: &Context) -> Assessment {
+        if ctx.is_new_table(&self.table) {
+            return Assessment::safe(
+                RULE,
+                Some(LockMode::AccessExclusive),
+                "the table was created in this change and is empty",
+            );
+        }
+        Assessment::staged(
+            RULE,
+            LockMode::AccessExclusive,
+            true,
+            false,
+            "a volatile default is computed for every existing row: the table and its indexes are rewritten under ACCESS EXCLUSIVE",
+        )
+    }
+
+    fn expand(&self, ctx: &Context) -> Result<Expansion, PlanError> {
+        if ctx.is_new_table(&self.table) {
+            return Ok(Expansion::single(add_column_step(
+                &self.table,
+                &self.column,
+                false,
+            )));
+        }
+        let Some(default) = &self.column.default else {
+            return Err(ctx.error("internal error: volatile column without a default"));
+        };
+        let bare = Column {
+            not_null: false,
+            default: None,
+            ..self.column.clone()
+        };
+        let (t, c) = (qname(&self.table), quote(&self.column.name));
+        let mut add = add_column_step(&self.table, &bare, false).sql(
+            format!("ALTER TABLE {t} ALTER COLUMN {c} SET DEFAULT {default}"),
+            "new rows get a value from now on; existing rows are filled by the backfill",
+        );
+        add.title = format!(
+            "add column {}.{} (no rewrite) with its default for new rows",
+            self.table.display(),
+            self.column.name
+        );
+        let mut steps = vec![add];
+        steps.push(
+            backfill_step(
+                ctx,
+                &self.table,
+                &self.column.name,
+                &default.to_string(),
+                &format!("{c} IS NULL"),
+            )?
+            .after(&[0]),
+        );
+        if self.column.not_null {
+            steps.push(
+                not_null_step(ctx, &self.table, &self.column.name, Phase::Migrate).after(&[1]),
+            );
+        }
+        Ok(Expansion { steps, anchor: 0 })
+    }
+
+    fn apply(&self, catalog: &mut Catalog) {
+        if let Some(t) = catalog.table_mut(&self.table)
+            && t.column(&self.column.name).is_none()
+        {
+            t.columns.push(self.column.clone());
+        }
+    }
+}

@@ -1,0 +1,206 @@
+//! Brief catalog-only ALTER TABLE actions: SET/DROP DEFAULT, DROP NOT NULL, DROP CONSTRAINT,
+//! VALIDATE CONSTRAINT. None rewrites or scans the table under a strong lock (VALIDATE scans under
+//! SHARE UPDATE EXCLUSIVE, which lets reads and writes go on). One stage, with lock_timeout.
+
+use sqlparser::ast::Expr;
+
+use super::{Assessment, Context, Op};
+use crate::dialect::LockMode;
+use crate::dialect::postgres::{qname, quote};
+use crate::error::PlanError;
+use crate::name::QName;
+use crate::plan::{Expansion, Phase, Step};
+use crate::schema::Catalog;
+
+pub const RULE: &str = "catalog-only-change";
+
+#[derive(Clone, Debug)]
+pub enum Action {
+    SetDefault { column: String, expr: Expr },
+    DropDefault { column: String },
+    DropNotNull { column: String },
+    DropConstraint { name: String, if_exists: bool },
+    ValidateConstraint { name: String },
+}
+
+#[derive(Clone, Debug)]
+pub struct CatalogOnly {
+    pub table: QName,
+    pub action: Action,
+}
+
+impl Op for CatalogOnly {
+    fn tables(&self) -> Vec<QName> {
+        vec![self.table.clone()]
+    }
+
+    fn assess(&self, _ctx: &Context) -> Assessment {
+        match &self.action {
+            Action::ValidateConstraint { .. } => Assessment::safe(
+                RULE,
+                Some(LockMode::ShareUpdateExclusive),
+                "VALIDATE scans under SHARE UPDATE EXCLUSIVE: reads and writes continue",
+            ),
+            Action::DropNotNull { column } => Assessment::safe(
+                RULE,
+                Some(LockMode::AccessExclusive),
+                format!("brief; but code that reads {column} must be ready for NULLs"),
+            ),
+            _ => Assessment::safe(
+                RULE,
+                Some(LockMode::AccessExclusive),
+                "catalog-only change under a brief lock",
+            ),
+        }
+    }
+
+    fn expand(&self, ctx: &Context) -> Result<Expansion, PlanError> {
+        let t = qname(&self.table);
+        let table = self.table.display();
+        let known = |column: &str| ctx.catalog.column(&self.table, column);
+        let step = match &self.action {
+            Action::SetDefault { column, expr } => {
+                let step = Step::database(
+                    Phase::Expand,
+                    format!("set-default-{}-{column}", self.table.name),
+                    format!("set the default of {table}.{column}"),
+                )
+                .sql(
+                    format!(
+                        "ALTER TABLE {t} ALTER COLUMN {} SET DEFAULT {expr}",
+                        quote(column)
+                    ),
+                    "applies to new rows only: no rewrite",
+                );
+                match known(column) {
+                    Some(c) => step.down_sql(
+                        match &c.default {
+                            Some(d) => format!(
+                                "ALTER TABLE {t} ALTER COLUMN {} SET DEFAULT {d}",
+                                quote(column)
+                            ),
+                            None => format!(
+                                "ALTER TABLE {t} ALTER COLUMN {} DROP DEFAULT",
+                                quote(column)
+                            ),
+                        },
+                        "",
+                    ),
+                    None => step.irreversible("the previous default is unknown without --schema"),
+                }
+            }
+            Action::DropDefault { column } => {
+                let step = Step::database(
+                    Phase::Expand,
+                    format!("drop-default-{}-{column}", self.table.name),
+                    format!("drop the default of {table}.{column}"),
+                )
+                .sql(
+                    format!(
+                        "ALTER TABLE {t} ALTER COLUMN {} DROP DEFAULT",
+                        quote(column)
+                    ),
+                    "",
+                );
+                match known(column).and_then(|c| c.default.as_ref()) {
+                    Some(d) => step.down_sql(
+                        format!(
+                            "ALTER TABLE {t} ALTER COLUMN {} SET DEFAULT {d}",
+                            quote(column)
+                        ),
+                        "",
+                    ),
+                    None => step.irreversible("the previous default is unknown without --schema"),
+                }
+            }
+            Action::DropNotNull { column } => Step::database(
+                Phase::Expand,
+                format!("drop-not-null-{}-{column}", self.table.name),
+                format!("let {table}.{column} be NULL"),
+            )
+            .sql(
+                format!(
+                    "ALTER TABLE {t} ALTER COLUMN {} DROP NOT NULL",
+                    quote(column)
+                ),
+                "",
+            )
+            .down_sql(
+                format!(
+                    "ALTER TABLE {t} ALTER COLUMN {} SET NOT NULL",
+                    quote(column)
+                ),
+                "scans the table under ACCESS EXCLUSIVE",
+            )
+            .note(format!(
+                "Code that reads {column} must handle NULL before anything writes one."
+            )),
+            Action::DropConstraint { name, if_exists } => Step::database(
+                Phase::Contract,
+                format!("drop-constraint-{name}"),
+                format!("drop constraint {name} of {table}"),
+            )
+            .sql(
+                format!(
+                    "ALTER TABLE {t} DROP CONSTRAINT {}{}",
+                    if *if_exists { "IF EXISTS " } else { "" },
+                    quote(name)
+                ),
+                "",
+            )
+            .irreversible("safeshift does not keep constraint definitions to recreate them"),
+            Action::ValidateConstraint { name } => {
+                return Ok(Expansion::single(
+                    Step::database(
+                        Phase::Migrate,
+                        format!("validate-{name}"),
+                        format!("validate constraint {name} of {table}"),
+                    )
+                    .sql(
+                        format!("ALTER TABLE {t} VALIDATE CONSTRAINT {}", quote(name)),
+                        "scans under SHARE UPDATE EXCLUSIVE: reads and writes go on",
+                    )
+                    .down_sql(
+                        "SELECT 'nothing to undo: validating changes no data' AS note",
+                        "",
+                    )
+                    .lock(
+                        table,
+                        LockMode::ShareUpdateExclusive,
+                        "while it validates",
+                    ),
+                ));
+            }
+        };
+        Ok(Expansion::single(step.lock(
+            table,
+            LockMode::AccessExclusive,
+            "brief",
+        )))
+    }
+
+    fn apply(&self, catalog: &mut Catalog) {
+        let Some(t) = catalog.table_mut(&self.table) else {
+            return;
+        };
+        match &self.action {
+            Action::SetDefault { column, expr } => {
+                if let Some(c) = t.columns.iter_mut().find(|c| c.name == *column) {
+                    c.default = Some(expr.clone());
+                }
+            }
+            Action::DropDefault { column } => {
+                if let Some(c) = t.columns.iter_mut().find(|c| c.name == *column) {
+                    c.default = None;
+                }
+            }
+            Action::DropNotNull { column } => {
+                if let Some(c) = t.columns.iter_mut().find(|c| c.name == *column) {
+                    c.not_null = false;
+                }
+            }
+            Action::DropConstraint { name, .. } => t.constraints.retain(|c| c.name != *name),
+            Action::ValidateConstraint { .. } => {}
+        }
+    }
+}

@@ -1,0 +1,162 @@
+//! CREATE INDEX: holds a SHARE lock (all writes wait) for the whole build. Safe path: CREATE INDEX
+//! CONCURRENTLY, outside any transaction; an interrupted build leaves an INVALID index behind,
+//! which the checklist verifies and tells how to clean up.
+
+use super::{Assessment, Context, Op};
+use crate::dialect::LockMode;
+use crate::dialect::postgres::{literal, qname, quote};
+use crate::error::PlanError;
+use crate::name::QName;
+use crate::plan::{Expansion, Phase, Step};
+use crate::schema::{Catalog, Index};
+
+pub const RULE: &str = "non-concurrent-index";
+
+#[derive(Clone, Debug)]
+pub struct CreateIndex {
+    /// The index name (PostgreSQL's default name when the statement gave none).
+    pub name: QName,
+    pub table: QName,
+    /// Plain column references; empty for expression indexes.
+    pub columns: Vec<String>,
+    pub unique: bool,
+    pub concurrently: bool,
+    pub if_not_exists: bool,
+    /// Everything after `ON table`: method, columns, INCLUDE, WITH, WHERE — as the user wrote it.
+    pub body: String,
+}
+
+impl CreateIndex {
+    fn statement(&self, concurrently: bool, if_not_exists: bool) -> String {
+        format!(
+            "CREATE {}INDEX {}{}{} ON {} {}",
+            if self.unique { "UNIQUE " } else { "" },
+            if concurrently { "CONCURRENTLY " } else { "" },
+            if if_not_exists { "IF NOT EXISTS " } else { "" },
+            quote(&self.name.name),
+            qname(&self.table),
+            self.body
+        )
+    }
+}
+
+/// The checks every concurrent unique build needs: no duplicates now (or the build fails after
+/// scanning everything).
+pub fn duplicate_check(table: &QName, columns: &[String]) -> Option<(String, String, String)> {
+    if columns.is_empty() {
+        return None;
+    }
+    let cols = columns
+        .iter()
+        .map(|c| quote(c))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let not_null = columns
+        .iter()
+        .map(|c| format!("{} IS NOT NULL", quote(c)))
+        .collect::<Vec<_>>()
+        .join(" AND ");
+    Some((
+        format!(
+            "no duplicate ({}) in {}",
+            columns.join(", "),
+            table.display()
+        ),
+        format!(
+            "SELECT {cols}, count(*) FROM {} WHERE {not_null} GROUP BY {cols} HAVING count(*) > 1 LIMIT 10",
+            qname(table)
+        ),
+        "no rows".to_string(),
+    ))
+}
+
+/// `indisvalid` of an index: what a person checks after a concurrent build.
+pub fn valid_index_check(index: &QName) -> (String, String, String) {
+    (
+        format!("index {} exists and is valid", index.display()),
+        format!(
+            "SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass({})",
+            literal(&qname(index))
+        ),
+        "t".to_string(),
+    )
+}
+
+impl Op for CreateIndex {
+    fn tables(&self) -> Vec<QName> {
+        vec![self.table.clone()]
+    }
+
+    fn assess(&self, ctx: &Context) -> Assessment {
+        if self.concurrently {
+            return Assessment::safe(
+                RULE,
+                Some(LockMode::ShareUpdateExclusive),
+                "built concurrently: reads and writes continue",
+            );
+        }
+        if ctx.is_new_table(&self.table) {
+            return Assessment::safe(
+                RULE,
+                Some(LockMode::Share),
+                "the table was created in this change and is empty",
+            );
+        }
+        Assessment::staged(
+            RULE,
+            LockMode::Share,
+            true,
+            false,
+            "CREATE INDEX blocks every write to the table for the whole build",
+        )
+    }
+
+    fn expand(&self, ctx: &Context) -> Result<Expansion, PlanError> {
+        let slug = format!("create-index-{}", self.name.name);
+        let title = format!(
+            "create index {} on {}",
+            self.name.display(),
+            self.table.display()
+        );
+        if ctx.is_new_table(&self.table) {
+            return Ok(Expansion::single(
+                Step::database(Phase::Expand, slug, title)
+                    .sql(
+                        self.statement(false, self.if_not_exists),
+                        "the table is new and empty: a plain build is instant",
+                    )
+                    .down_sql(format!("DROP INDEX IF EXISTS {}", qname(&self.name)), ""),
+            ));
+        }
+        let (what, query, expect) = valid_index_check(&self.name);
+        let mut step = Step::database(Phase::Expand, slug, title)
+            .non_transactional()
+            .sql(self.statement(true, true), "CONCURRENTLY: writes continue during the build; cannot run inside a transaction")
+            .down_sql(format!("DROP INDEX CONCURRENTLY IF EXISTS {}", qname(&self.name)), "")
+            .lock(self.table.display(), LockMode::ShareUpdateExclusive, "while it builds")
+            .verify(what, query, expect)
+            .note(format!(
+                "If the build is interrupted it leaves an INVALID index: run `DROP INDEX CONCURRENTLY IF EXISTS {}` and run the stage again.",
+                qname(&self.name)
+            ));
+        if self.unique
+            && let Some((what, query, expect)) = duplicate_check(&self.table, &self.columns)
+        {
+            step = step.before(what, query, expect);
+        }
+        if ctx.pg.concurrent_index_bug() {
+            step = step.note("PostgreSQL 14.0–14.3 can corrupt indexes built CONCURRENTLY: upgrade to 14.4 or later first.");
+        }
+        Ok(Expansion::single(step))
+    }
+
+    fn apply(&self, catalog: &mut Catalog) {
+        catalog.insert_index(Index {
+            name: self.name.clone(),
+            table: self.table.clone(),
+            columns: self.columns.clone(),
+            unique: self.unique,
+            definition: self.statement(false, false),
+        });
+    }
+}

@@ -1,0 +1,50 @@
+//! CREATE TABLE: safe as written. Nothing reads or writes a table that does not exist yet, and
+//! later changes in the same file on this table need no staging either.
+
+use super::{Assessment, Context, Op};
+use crate::dialect::postgres::qname;
+use crate::error::PlanError;
+use crate::name::QName;
+use crate::plan::{Expansion, Phase, Step};
+use crate::schema::{Catalog, Column, Constraint, Table};
+
+pub const RULE: &str = "create-table";
+
+#[derive(Clone, Debug)]
+pub struct CreateTable {
+    pub table: QName,
+    pub columns: Vec<Column>,
+    pub constraints: Vec<Constraint>,
+    /// The statement as written: passed through unchanged.
+    pub sql: String,
+}
+
+impl Op for CreateTable {
+    fn tables(&self) -> Vec<QName> {
+        vec![self.table.clone()]
+    }
+
+    fn assess(&self, _ctx: &Context) -> Assessment {
+        Assessment::safe(RULE, None, "a new table: no running code uses it yet")
+    }
+
+    fn expand(&self, _ctx: &Context) -> Result<Expansion, PlanError> {
+        Ok(Expansion::single(
+            Step::database(
+                Phase::Expand,
+                format!("create-table-{}", self.table.name),
+                format!("create table {}", self.table.display()),
+            )
+            .sql(self.sql.clone(), "a new table: nothing uses it yet")
+            .down_sql(format!("DROP TABLE IF EXISTS {}", qname(&self.table)), ""),
+        ))
+    }
+
+    fn apply(&self, catalog: &mut Catalog) {
+        catalog.insert_table(Table {
+            name: self.table.clone(),
+            columns: self.columns.clone(),
+            constraints: self.constraints.clone(),
+        });
+    }
+}

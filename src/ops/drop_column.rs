@@ -1,0 +1,125 @@
+//! DROP COLUMN: brief, but the running app version still reads and writes the column and fails
+//! once it is gone. Safe path: relax NOT NULL (the new code stops writing it), deploy code that no
+//! longer uses it, then drop it: the point of no return.
+
+use super::recipes::known_column;
+use super::{Assessment, Context, Op};
+use crate::dialect::LockMode;
+use crate::dialect::postgres::{qname, quote};
+use crate::error::PlanError;
+use crate::name::QName;
+use crate::plan::{Expansion, Phase, Release, Step};
+use crate::schema::Catalog;
+
+pub const RULE: &str = "dropping-column";
+
+#[derive(Clone, Debug)]
+pub struct DropColumn {
+    pub table: QName,
+    pub column: String,
+    pub if_exists: bool,
+    pub cascade: bool,
+}
+
+impl Op for DropColumn {
+    fn tables(&self) -> Vec<QName> {
+        vec![self.table.clone()]
+    }
+
+    fn assess(&self, ctx: &Context) -> Assessment {
+        if ctx.is_new_table(&self.table) {
+            return Assessment::safe(
+                RULE,
+                Some(LockMode::AccessExclusive),
+                "the table was created in this change",
+            );
+        }
+        Assessment {
+            rule: RULE,
+            risk: super::Risk::Destructive,
+            lock: Some(LockMode::AccessExclusive),
+            scans_table: false,
+            breaks_old_app: true,
+            why: format!(
+                "the running app still reads and writes {}; its data is lost",
+                self.column
+            ),
+        }
+    }
+
+    fn expand(&self, ctx: &Context) -> Result<Expansion, PlanError> {
+        let t = qname(&self.table);
+        let c = quote(&self.column);
+        let drop = format!(
+            "ALTER TABLE {t} DROP COLUMN {}{c}{}",
+            if self.if_exists { "IF EXISTS " } else { "" },
+            if self.cascade { " CASCADE" } else { "" }
+        );
+        let slug = |what: &str| format!("{what}-{}-{}", self.table.name, self.column);
+        let drop_step = Step::database(
+            Phase::Contract,
+            slug("drop-column"),
+            format!("drop {}.{}", self.table.display(), self.column),
+        )
+        .sql(drop, "")
+        .lock(self.table.display(), LockMode::AccessExclusive, "brief")
+        .irreversible(format!("the values of {} are gone", self.column));
+        if ctx.is_new_table(&self.table) {
+            return Ok(Expansion::single(drop_step));
+        }
+        let column = if self.if_exists {
+            None
+        } else {
+            known_column(ctx, &self.table, &self.column)?
+        };
+        let mut steps = Vec::new();
+        // New code stops writing the column: if it is NOT NULL without a default, its INSERTs
+        // would fail. Relax it first (brief, no scan).
+        let needs_relax = match column {
+            Some(c) => c.not_null && c.default.is_none() && !c.generated,
+            None => !ctx.schema_known,
+        };
+        if needs_relax {
+            let mut relax = Step::database(
+                Phase::Expand,
+                slug("relax"),
+                format!("let {}.{} be NULL", self.table.display(), self.column),
+            )
+            .sql(
+                format!("ALTER TABLE {t} ALTER COLUMN {c} DROP NOT NULL"),
+                "the new code stops writing it; its INSERTs must not fail",
+            )
+            .lock(self.table.display(), LockMode::AccessExclusive, "brief");
+            relax = if column.is_some() {
+                relax.down_sql(
+                    format!("ALTER TABLE {t} ALTER COLUMN {c} SET NOT NULL"),
+                    "scans the table under ACCESS EXCLUSIVE",
+                )
+            } else {
+                relax
+                    .down_sql("SELECT 'NOT NULL not restored: without --schema safeshift did not know whether the column had it' AS note", "")
+                    .note("Assumed the column may be NOT NULL without a default (no --schema): relaxing it is harmless if not.")
+            };
+            steps.push(relax);
+        }
+        let before: Vec<usize> = (0..steps.len()).collect();
+        steps.push(
+            Step::application(Release::NewVersion, Phase::Migrate, slug("deploy-without"), format!("deploy code that no longer uses {}.{}", self.table.display(), self.column))
+                .after(&before)
+                .app(format!("No query reads or writes {}.{}: remove it from models, SELECT lists, INSERTs and UPDATEs.", self.table.display(), self.column))
+                .app("ORMs that cache the column list (Rails, Django, Hibernate) must be told to ignore it, or they will still name it."),
+        );
+        let deploy = steps.len() - 1;
+        steps.push(drop_step.after(&[deploy]).before(
+            format!("no process runs code that uses {}", self.column),
+            "-- check your deploy tool: every instance runs the new version",
+            "yes",
+        ));
+        let anchor = steps.len() - 1;
+        Ok(Expansion { steps, anchor })
+    }
+
+    fn apply(&self, catalog: &mut Catalog) {
+        catalog.drop_column(&self.table, &self.column);
+    }
+}

@@ -1,0 +1,294 @@
+//! One file per kind of schema change. Each file owns everything safeshift knows about its kind:
+//! the struct that describes it, the rule id, how risky it is as written (`assess`), the safe
+//! steps it expands into (`expand`), and how it changes the catalog (`apply`).
+//!
+//! Adding a kind: a new file here, a variant in `change::Change` plus its lowering arm, and a
+//! fixture under `tests/fixtures/ops/<kind>.sql` (the registry test fails until all three exist).
+
+use std::collections::BTreeSet;
+
+use serde::Serialize;
+use sqlparser::ast::Expr;
+use sqlparser::dialect::PostgreSqlDialect;
+use sqlparser::parser::Parser;
+
+use crate::dialect::{LockMode, Postgres};
+use crate::error::{PlanError, Pos};
+use crate::name::QName;
+use crate::parse::Directive;
+use crate::plan::Expansion;
+use crate::schema::Catalog;
+
+pub mod add_check;
+pub mod add_column;
+pub mod add_enum_value;
+pub mod add_foreign_key;
+pub mod add_primary_key;
+pub mod add_required_column;
+pub mod add_unique;
+pub mod add_volatile_column;
+pub mod catalog_only;
+pub mod change_column_type;
+pub mod create_enum;
+pub mod create_index;
+pub mod create_table;
+pub mod drop_column;
+pub mod drop_index;
+pub mod drop_table;
+pub mod other;
+pub mod recipes;
+pub mod rename_column;
+pub mod rename_table;
+pub mod set_not_null;
+
+/// The interface every kind of change implements.
+pub trait Op {
+    /// Tables this change touches (for ordering changes on the same table).
+    fn tables(&self) -> Vec<QName>;
+    /// How risky the change is as written.
+    fn assess(&self, ctx: &Context) -> Assessment;
+    /// The safe steps. Pure: reads only `ctx`.
+    fn expand(&self, ctx: &Context) -> Result<Expansion, PlanError>;
+    /// Records the change's effect in the catalog, so later changes see the schema as it will be.
+    fn apply(&self, catalog: &mut Catalog);
+}
+
+/// What happens if the change runs as written on a busy production database.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Assessment {
+    /// kebab-case id of the risky pattern, shared with `lint`.
+    pub rule: &'static str,
+    pub risk: Risk,
+    /// The strongest lock the naive statement takes.
+    pub lock: Option<LockMode>,
+    /// True when the naive statement rewrites or scans the whole table under that lock.
+    pub scans_table: bool,
+    /// True when the running (old) application version breaks.
+    pub breaks_old_app: bool,
+    /// One sentence: what goes wrong, or why it is fine.
+    pub why: String,
+}
+
+/// The deploy decision a change needs (shared with `gate`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Risk {
+    /// Online-safe as one short step.
+    Safe,
+    /// Needs an expand/contract plan.
+    Staged,
+    /// Destroys data or breaks running code unless sequenced with a deploy.
+    Destructive,
+    /// Not understood: passed through as written.
+    Unknown,
+}
+
+impl Assessment {
+    pub fn safe(rule: &'static str, lock: Option<LockMode>, why: impl Into<String>) -> Assessment {
+        Assessment {
+            rule,
+            risk: Risk::Safe,
+            lock,
+            scans_table: false,
+            breaks_old_app: false,
+            why: why.into(),
+        }
+    }
+
+    pub fn staged(
+        rule: &'static str,
+        lock: LockMode,
+        scans_table: bool,
+        breaks_old_app: bool,
+        why: impl Into<String>,
+    ) -> Assessment {
+        Assessment {
+            rule,
+            risk: Risk::Staged,
+            lock: Some(lock),
+            scans_table,
+            breaks_old_app,
+            why: why.into(),
+        }
+    }
+}
+
+/// How the old and new column or table are kept in sync while both exist.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum DualWrite {
+    /// Database triggers keep both in sync: the running app needs no change.
+    #[default]
+    Trigger,
+    /// The application writes both: the plan has application stages that say what to write.
+    App,
+}
+
+impl std::fmt::Display for DualWrite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            DualWrite::Trigger => "trigger",
+            DualWrite::App => "app",
+        })
+    }
+}
+
+/// A `--backfill TABLE.COLUMN=EXPR` from the command line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BackfillOption {
+    pub table: QName,
+    pub column: String,
+    pub expr: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub backfills: Vec<BackfillOption>,
+    pub dual_write: DualWrite,
+    /// Rows per backfill transaction.
+    pub batch_size: u64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            backfills: Vec::new(),
+            dual_write: DualWrite::Trigger,
+            batch_size: 10_000,
+        }
+    }
+}
+
+/// Everything an op may read while planning.
+pub struct Context<'a> {
+    pub pg: Postgres,
+    /// The schema as it is just before this change (the `--schema` file plus earlier changes).
+    pub catalog: &'a Catalog,
+    /// False without `--schema`: then tables are assumed large and busy.
+    pub schema_known: bool,
+    /// Tables created earlier in the same change file: empty and unused, so anything goes.
+    pub new_tables: &'a BTreeSet<(String, String)>,
+    pub options: &'a Options,
+    pub directives: &'a [Directive],
+    /// Where the statement that produced this change starts.
+    pub pos: Pos,
+}
+
+impl Context<'_> {
+    pub fn is_new_table(&self, table: &QName) -> bool {
+        self.new_tables.contains(&table.key())
+    }
+
+    /// The backfill expression for `table.column`: a `-- safeshift: backfill [column] = EXPR`
+    /// directive above the statement wins over `--backfill`. The text is parsed as one SQL
+    /// expression, so it cannot smuggle in a second statement.
+    pub fn backfill(&self, table: &QName, column: &str) -> Result<Option<Expr>, PlanError> {
+        for d in self.directives.iter().filter(|d| d.key == "backfill") {
+            let Some((target, expr)) = d.assignment() else {
+                return Err(PlanError::new(d.pos, "a backfill directive needs `= EXPR`")
+                    .help("write it as `-- safeshift: backfill = lower(email)`"));
+            };
+            if target
+                .is_none_or(|t| crate::name::ident_value(&sqlparser::ast::Ident::new(t)) == column)
+            {
+                return parse_expr(expr)
+                    .map(Some)
+                    .map_err(|m| PlanError::new(d.pos, m));
+            }
+        }
+        for b in self
+            .options
+            .backfills
+            .iter()
+            .filter(|b| b.table.same(table) || b.table.name == table.name)
+        {
+            if b.column == column {
+                return parse_expr(&b.expr).map(Some).map_err(|m| {
+                    PlanError::new(
+                        self.pos,
+                        format!("--backfill {}.{column}: {m}", table.display()),
+                    )
+                });
+            }
+        }
+        Ok(None)
+    }
+
+    pub fn error(&self, message: impl Into<String>) -> PlanError {
+        PlanError::new(self.pos, message)
+    }
+
+    /// The primary key to walk in batches: from the schema, or `id` assumed (and said) without one.
+    pub fn batch_key(&self, table: &QName) -> Result<String, PlanError> {
+        if !self.schema_known {
+            return Ok("id".to_string());
+        }
+        match self.catalog.table(table).and_then(|t| t.primary_key()) {
+            Some([first, ..]) => Ok(first.clone()),
+            _ => Err(self
+                .error(format!(
+                    "{} has no primary key to walk in batches",
+                    table.display()
+                ))
+                .help("safeshift backfills in primary-key batches; add a primary key first")),
+        }
+    }
+}
+
+pub fn parse_expr(text: &str) -> Result<Expr, String> {
+    let dialect = PostgreSqlDialect {};
+    let mut parser = Parser::new(&dialect)
+        .try_with_sql(text)
+        .map_err(|e| format!("invalid expression `{text}`: {e}"))?;
+    let expr = parser
+        .parse_expr()
+        .map_err(|e| format!("invalid expression `{text}`: {e}"))?;
+    let next = parser.peek_token();
+    if next.token != sqlparser::tokenizer::Token::EOF {
+        return Err(format!(
+            "invalid expression `{text}`: unexpected `{}` after the expression",
+            next.token
+        ));
+    }
+    Ok(expr)
+}
+
+/// Every kind of change with its rule id and one-line description; used by docs, `explain` and the
+/// registry test that keeps this list, the `Change` enum and the fixtures in step.
+pub const KINDS: &[(&str, &str)] = &[
+    ("create_table", "create a table (safe: nothing uses it yet)"),
+    (
+        "add_column",
+        "add a nullable column or one with a constant default",
+    ),
+    (
+        "add_required_column",
+        "add a NOT NULL column without a default",
+    ),
+    (
+        "add_volatile_column",
+        "add a column whose default is volatile (clock_timestamp(), gen_random_uuid(), …)",
+    ),
+    ("set_not_null", "make an existing column NOT NULL"),
+    ("create_index", "create an index (plain or unique)"),
+    ("drop_index", "drop an index"),
+    ("add_unique", "add a UNIQUE constraint"),
+    ("add_primary_key", "add a primary key"),
+    ("add_foreign_key", "add a foreign key"),
+    ("add_check", "add a CHECK constraint"),
+    ("change_column_type", "change a column's type"),
+    ("rename_column", "rename a column"),
+    ("rename_table", "rename a table"),
+    ("drop_column", "drop a column"),
+    ("drop_table", "drop a table"),
+    ("create_enum", "create an enum type"),
+    ("add_enum_value", "add a value to an enum type"),
+    (
+        "catalog_only",
+        "brief catalog-only ALTERs: SET/DROP DEFAULT, DROP NOT NULL, DROP/VALIDATE CONSTRAINT",
+    ),
+    (
+        "other",
+        "anything else: passed through as written, with a warning",
+    ),
+];

@@ -1,0 +1,97 @@
+//! Statements safeshift does not plan: passed through as written, in a stage of their own, with a
+//! warning. Never dropped silently.
+
+use super::{Assessment, Context, Op, Risk};
+use crate::error::PlanError;
+use crate::name::QName;
+use crate::plan::{Expansion, Phase, Step};
+use crate::schema::Catalog;
+
+pub const RULE: &str = "unrecognised-statement";
+
+#[derive(Clone, Debug)]
+pub struct Other {
+    pub sql: String,
+    pub why: String,
+}
+
+impl Other {
+    pub fn new(sql: &str, why: impl Into<String>) -> Other {
+        Other {
+            sql: sql.to_string(),
+            why: why.into(),
+        }
+    }
+
+    /// Statements PostgreSQL refuses to run inside a transaction block.
+    fn transactional(&self) -> bool {
+        let upper = self.sql.to_ascii_uppercase();
+        let words: Vec<&str> = upper.split_whitespace().collect();
+        !(words.contains(&"CONCURRENTLY")
+            || matches!(
+                words.first(),
+                Some(&"VACUUM") | Some(&"REINDEX") | Some(&"CLUSTER")
+            ))
+    }
+}
+
+impl Op for Other {
+    fn tables(&self) -> Vec<QName> {
+        // Unknown effects: order it after everything before it and before everything after it.
+        Vec::new()
+    }
+
+    fn assess(&self, _ctx: &Context) -> Assessment {
+        Assessment {
+            rule: RULE,
+            risk: Risk::Unknown,
+            lock: None,
+            scans_table: false,
+            breaks_old_app: false,
+            why: self.why.clone(),
+        }
+    }
+
+    fn expand(&self, _ctx: &Context) -> Result<Expansion, PlanError> {
+        let first_words: String = self
+            .sql
+            .split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join("-")
+            .to_lowercase();
+        let slug: String = first_words
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+            .collect();
+        let mut step = Step::database(
+            Phase::Expand,
+            format!("as-written-{slug}"),
+            format!("run as written: {}", first_line(&self.sql)),
+        )
+        .sql(
+            self.sql.clone(),
+            "passed through unchanged: safeshift does not plan this statement",
+        )
+        .irreversible("safeshift cannot derive an undo for a statement it does not plan")
+        .note(format!(
+            "Warning: {}. Review its locks and its effect on the running app yourself.",
+            self.why
+        ));
+        if !self.transactional() {
+            step = step.non_transactional();
+        }
+        Ok(Expansion::single(step))
+    }
+
+    fn apply(&self, _catalog: &mut Catalog) {}
+}
+
+fn first_line(sql: &str) -> String {
+    let line = sql.lines().next().unwrap_or_default();
+    if line.chars().count() > 60 {
+        format!("{}…", line.chars().take(60).collect::<String>())
+    } else {
+        line.to_string()
+    }
+}

@@ -1,0 +1,474 @@
+//! Building blocks several kinds of change share: NOT NULL without a long lock, fill and sync
+//! triggers, batched backfills. They produce steps; the SQL bodies come from `templates/sql/`.
+
+use askama::Template;
+
+use super::Context;
+use crate::dialect::LockMode;
+use crate::dialect::postgres::{dollar_tag, fit_ident, literal, qname, quote};
+use crate::error::PlanError;
+use crate::name::QName;
+use crate::plan::{Expansion, Phase, Step};
+
+/// Predictable names for the helper objects a plan creates and a later stage removes:
+/// `safeshift_<table>_<column>_<purpose>`, cut to 63 bytes with a stable hash when long.
+pub fn helper_name(table: &QName, column: &str, purpose: &str) -> String {
+    fit_ident(&format!("safeshift_{}_{column}_{purpose}", table.name))
+}
+
+fn render(template: &impl Template) -> Result<String, PlanError> {
+    template.render().map_err(|e| {
+        PlanError::new(
+            Default::default(),
+            format!("internal error rendering SQL: {e}"),
+        )
+    })
+}
+
+#[derive(Template)]
+#[template(path = "sql/fill_function.sql", escape = "none")]
+struct FillFunction<'a> {
+    function: &'a str,
+    column: &'a str,
+    expr: &'a str,
+    tag: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "sql/copy_function.sql", escape = "none")]
+struct CopyFunction<'a> {
+    function: &'a str,
+    source: &'a str,
+    target: &'a str,
+    expr: &'a str,
+    tag: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "sql/sync_function.sql", escape = "none")]
+struct SyncFunction<'a> {
+    function: &'a str,
+    old: &'a str,
+    new: &'a str,
+    default: Option<&'a str>,
+    tag: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "sql/backfill.sql", escape = "none")]
+struct Backfill<'a> {
+    table: &'a str,
+    key: &'a str,
+    column: &'a str,
+    value: &'a str,
+    pending: &'a str,
+    batch_size: u64,
+    label: &'a str,
+    tag: &'a str,
+}
+
+/// A trigger function plus its trigger, and the SQL that removes both.
+pub struct Trigger {
+    pub create: Vec<String>,
+    pub drop: Vec<String>,
+    pub trigger: String,
+    pub function: String,
+}
+
+fn trigger(table: &QName, name: String, function_sql: String, events: &str) -> Trigger {
+    let function = qname(&table.sibling(name.clone()));
+    let create = vec![
+        function_sql,
+        format!(
+            "CREATE TRIGGER {} BEFORE {events} ON {} FOR EACH ROW EXECUTE FUNCTION {function}()",
+            quote(&name),
+            qname(table)
+        ),
+    ];
+    let drop = vec![
+        format!(
+            "DROP TRIGGER IF EXISTS {} ON {}",
+            quote(&name),
+            qname(table)
+        ),
+        format!("DROP FUNCTION IF EXISTS {function}()"),
+    ];
+    Trigger {
+        create,
+        drop,
+        trigger: name,
+        function,
+    }
+}
+
+/// Fills `column` with `expr` (evaluated against the row) whenever a write leaves it NULL.
+pub fn fill_trigger(table: &QName, column: &str, expr: &str) -> Result<Trigger, PlanError> {
+    let name = helper_name(table, column, "fill");
+    let function = qname(&table.sibling(name.clone()));
+    let tag = dollar_tag(expr);
+    let sql = render(&FillFunction {
+        function: &function,
+        column: &quote(column),
+        expr,
+        tag: &tag,
+    })?;
+    Ok(trigger(table, name, sql, "INSERT OR UPDATE"))
+}
+
+/// Sets `target` from `expr` (evaluated against the row) on every write.
+pub fn copy_trigger(
+    table: &QName,
+    source: &str,
+    target: &str,
+    expr: &str,
+) -> Result<Trigger, PlanError> {
+    let name = helper_name(table, source, "copy");
+    let function = qname(&table.sibling(name.clone()));
+    let tag = dollar_tag(expr);
+    let sql = render(&CopyFunction {
+        function: &function,
+        source: &quote(source),
+        target: &quote(target),
+        expr,
+        tag: &tag,
+    })?;
+    Ok(trigger(table, name, sql, "INSERT OR UPDATE"))
+}
+
+/// Keeps `old` and `new` equal whichever one a write sets; applies `default` when neither is given.
+pub fn sync_trigger(
+    table: &QName,
+    old: &str,
+    new: &str,
+    default: Option<&str>,
+) -> Result<Trigger, PlanError> {
+    let name = helper_name(table, old, "sync");
+    let function = qname(&table.sibling(name.clone()));
+    let tag = dollar_tag(default.unwrap_or_default());
+    let sql = render(&SyncFunction {
+        function: &function,
+        old: &quote(old),
+        new: &quote(new),
+        default,
+        tag: &tag,
+    })?;
+    Ok(trigger(table, name, sql, "INSERT OR UPDATE"))
+}
+
+/// A batched, resumable backfill: `SET column = value` on rows where `pending` holds.
+pub fn backfill_step(
+    ctx: &Context,
+    table: &QName,
+    column: &str,
+    value: &str,
+    pending: &str,
+) -> Result<Step, PlanError> {
+    let key = ctx.batch_key(table)?;
+    let label = format!("{}.{column}", table.display())
+        .replace('\'', "")
+        .replace('%', "");
+    let body = format!("{value} {pending}");
+    let tag = dollar_tag(&body);
+    let sql = render(&Backfill {
+        table: &qname(table),
+        key: &quote(&key),
+        column: &quote(column),
+        value,
+        pending,
+        batch_size: ctx.options.batch_size,
+        label: &label,
+        tag: &tag,
+    })?;
+    let mut step = Step::backfill(
+        format!("backfill-{}-{column}", table.name),
+        format!(
+            "backfill {}.{column} in batches of {}",
+            table.display(),
+            ctx.options.batch_size
+        ),
+    )
+    .sql(
+        sql,
+        format!(
+            "{} rows per transaction; safe to interrupt and re-run",
+            ctx.options.batch_size
+        ),
+    )
+    .lock(table.display(), LockMode::RowExclusive, "per batch")
+    .down_sql(
+        format!(
+            "SELECT 'nothing to undo: the backfill of {} only wrote data' AS note",
+            literal_free(&label)
+        ),
+        "a backfill changes no schema; the stage before it removes what it filled, if rolled back",
+    )
+    .verify(
+        format!("every row of {} is filled", table.display()),
+        format!("SELECT count(*) FROM {} WHERE {pending}", qname(table)),
+        "0",
+    );
+    if !ctx.schema_known {
+        step = step.note(format!(
+            "Assumed: {} has a primary key column `id` to walk in batches (no --schema was given).",
+            table.display()
+        ));
+    }
+    Ok(step)
+}
+
+fn literal_free(text: &str) -> String {
+    text.replace('\'', "")
+}
+
+/// Makes `column` NOT NULL without holding ACCESS EXCLUSIVE for a full scan: a NOT VALID check
+/// (brief lock), VALIDATE (scan under SHARE UPDATE EXCLUSIVE: reads and writes go on), then
+/// SET NOT NULL, which on PG12+ trusts the valid check instead of scanning. PG18+ has NOT NULL
+/// NOT VALID itself. Not one transaction: each statement commits on its own and is safe to re-run.
+pub fn not_null_step(ctx: &Context, table: &QName, column: &str, phase: Phase) -> Step {
+    let t = qname(table);
+    let c = quote(column);
+    let slug = format!("not-null-{}-{column}", table.name);
+    let title = format!(
+        "make {}.{column} NOT NULL without a long lock",
+        table.display()
+    );
+    let nulls = Step::database(phase, "", "")
+        .before(
+            format!("no NULLs left in {}.{column}", table.display()),
+            format!("SELECT count(*) FROM {t} WHERE {c} IS NULL"),
+            "0",
+        )
+        .before;
+    let verify_query = format!(
+        "SELECT attnotnull FROM pg_attribute WHERE attrelid = {}::regclass AND attname = {}",
+        literal(&t),
+        literal(column)
+    );
+    let mut step = Step::database(phase, slug, title).non_transactional();
+    step.before = nulls;
+    if ctx.pg.not_null_not_valid() {
+        let constraint = quote(&fit_ident(&format!("{}_{column}_not_null", table.name)));
+        step = step
+            .sql(
+                format!("ALTER TABLE {t} DROP CONSTRAINT IF EXISTS {constraint}"),
+                "re-runnable: start from a clean slate",
+            )
+            .sql(
+                format!("ALTER TABLE {t} ADD CONSTRAINT {constraint} NOT NULL {c} NOT VALID"),
+                "brief ACCESS EXCLUSIVE, no scan",
+            )
+            .sql(
+                format!("ALTER TABLE {t} VALIDATE CONSTRAINT {constraint}"),
+                "scans under SHARE UPDATE EXCLUSIVE: reads and writes go on",
+            )
+            .down_sql(
+                format!("ALTER TABLE {t} ALTER COLUMN {c} DROP NOT NULL"),
+                "",
+            );
+    } else {
+        let check = quote(&helper_name(table, column, "not_null"));
+        step = step
+            .sql(format!("ALTER TABLE {t} DROP CONSTRAINT IF EXISTS {check}"), "re-runnable: start from a clean slate")
+            .sql(
+                format!("ALTER TABLE {t} ADD CONSTRAINT {check} CHECK ({c} IS NOT NULL) NOT VALID"),
+                "brief ACCESS EXCLUSIVE, no scan; new writes are checked from now on",
+            )
+            .sql(format!("ALTER TABLE {t} VALIDATE CONSTRAINT {check}"), "scans under SHARE UPDATE EXCLUSIVE: reads and writes go on")
+            .sql(
+                format!("ALTER TABLE {t} ALTER COLUMN {c} SET NOT NULL"),
+                if ctx.pg.set_not_null_skips_scan_with_check() {
+                    "brief: PostgreSQL 12+ uses the valid check instead of scanning"
+                } else {
+                    "PostgreSQL 11 still scans here under ACCESS EXCLUSIVE: run it in a quiet period"
+                },
+            )
+            .sql(format!("ALTER TABLE {t} DROP CONSTRAINT {check}"), "the helper check is no longer needed")
+            .down_sql(format!("ALTER TABLE {t} ALTER COLUMN {c} DROP NOT NULL"), "")
+            .down_sql(format!("ALTER TABLE {t} DROP CONSTRAINT IF EXISTS {check}"), "");
+    }
+    step = step
+        .lock(table.display(), LockMode::AccessExclusive, "brief")
+        .lock(
+            table.display(),
+            LockMode::ShareUpdateExclusive,
+            "while it validates",
+        )
+        .verify(
+            format!("{}.{column} is NOT NULL", table.display()),
+            verify_query,
+            "t",
+        );
+    if !ctx.pg.set_not_null_skips_scan_with_check() {
+        step = step.note("PostgreSQL 11: SET NOT NULL scans the table under ACCESS EXCLUSIVE even with a valid check.");
+    }
+    step
+}
+
+/// A column definition for `ADD COLUMN`, with or without its NOT NULL and DEFAULT.
+pub fn column_sql(column: &crate::schema::Column, not_null: bool, default: bool) -> String {
+    let mut sql = format!("{} {}", quote(&column.name), column.data_type);
+    if default && let Some(d) = &column.default {
+        sql.push_str(&format!(" DEFAULT {d}"));
+    }
+    if not_null && column.not_null {
+        sql.push_str(" NOT NULL");
+    }
+    sql
+}
+
+/// The column as the catalog knows it, or an error when `--schema` was given and it is missing.
+pub fn known_column<'a>(
+    ctx: &'a Context,
+    table: &QName,
+    column: &str,
+) -> Result<Option<&'a crate::schema::Column>, PlanError> {
+    if !ctx.schema_known {
+        return Ok(None);
+    }
+    match ctx.catalog.table(table) {
+        Some(t) => match t.column(column) {
+            Some(c) => Ok(Some(c)),
+            None => Err(ctx
+                .error(format!(
+                    "column `{column}` does not exist in table `{}`",
+                    table.display()
+                ))
+                .help(format!(
+                    "known columns: {}",
+                    t.columns
+                        .iter()
+                        .map(|c| c.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))),
+        },
+        None => Ok(None),
+    }
+}
+
+/// The column, which this kind of change cannot plan without: its type, NULL-ability and default
+/// are copied to a new column.
+pub fn required_column<'a>(
+    ctx: &'a Context,
+    table: &QName,
+    column: &str,
+    what: &str,
+) -> Result<&'a crate::schema::Column, PlanError> {
+    match known_column(ctx, table, column)? {
+        Some(c) => Ok(c),
+        None => Err(ctx
+            .error(format!("{what} needs to know the type, NULL-ability, default and indexes of `{}.{column}`", table.display()))
+            .help("pass the current schema with --schema (for example the output of `pg_dump --schema-only`)")),
+    }
+}
+
+/// The path from "some rows lack a value" to "the column is NOT NULL", while old code that does
+/// not write the column keeps running:
+///
+/// trigger mode: [first] → fill trigger → batched backfill → NOT NULL (no long lock)
+///               → new app version (writes the column itself) → drop the trigger.
+/// app mode:     [first] → app deploy that writes the column → batched backfill → NOT NULL.
+///
+/// `first` is an optional step that must precede everything (e.g. adding the column).
+pub fn fill_and_constrain(
+    ctx: &Context,
+    table: &QName,
+    column: &str,
+    expr: &sqlparser::ast::Expr,
+    first: Option<Step>,
+) -> Result<Expansion, PlanError> {
+    let expr_sql = expr.to_string();
+    let c = quote(column);
+    let mut steps: Vec<Step> = first.into_iter().collect();
+    let start: Vec<usize> = if steps.is_empty() { vec![] } else { vec![0] };
+    match ctx.options.dual_write {
+        super::DualWrite::Trigger => {
+            let fill = fill_trigger(table, column, &expr_sql)?;
+            let mut install = Step::database(
+                Phase::Expand,
+                format!("fill-trigger-{}-{column}", table.name),
+                format!(
+                    "install a trigger that fills {}.{column} on every write",
+                    table.display()
+                ),
+            )
+            .after(&start)
+            .lock(table.display(), LockMode::ShareRowExclusive, "brief");
+            for sql in &fill.create {
+                install = install.sql(sql.clone(), "");
+            }
+            for sql in &fill.drop {
+                install = install.down_sql(sql.clone(), "");
+            }
+            let install = if let Some(first) = steps.pop() {
+                // Adding the column and its trigger in one transaction: no moment where old code
+                // can insert a row that nothing fills.
+                let mut merged = first;
+                merged.title = format!("{} and a trigger that fills it", merged.title);
+                merged.up.extend(install.up);
+                let mut down = install.down.unwrap_or_default();
+                down.extend(merged.down.take().unwrap_or_default());
+                merged.down = Some(down);
+                merged.locks.extend(install.locks);
+                merged
+            } else {
+                install
+            };
+            steps.push(install);
+            steps.push(
+                backfill_step(ctx, table, column, &expr_sql, &format!("{c} IS NULL"))?.after(&[0]),
+            );
+            steps.push(not_null_step(ctx, table, column, Phase::Migrate).after(&[1]));
+            steps.push(
+                Step::application(
+                    crate::plan::Release::NewVersion,
+                    Phase::Migrate,
+                    format!("deploy-writes-{}-{column}", table.name),
+                    format!("deploy code that writes {}.{column}", table.display()),
+                )
+                .after(&[0])
+                .app(format!("Every INSERT into {} sets {column} (the fill trigger is removed after this deploy).", table.display()))
+                .app(format!("Old and new versions can run side by side: the trigger fills {column} for the old one.")),
+            );
+            let mut drop = Step::database(
+                Phase::Contract,
+                format!("drop-fill-trigger-{}-{column}", table.name),
+                format!("remove the fill trigger of {}.{column}", table.display()),
+            )
+            .after(&[2, 3])
+            .lock(table.display(), LockMode::AccessExclusive, "brief")
+            .before(
+                format!("no process runs the old application version (it does not write {column})"),
+                "-- check your deploy tool: every instance runs the new version",
+                "yes",
+            );
+            for sql in &fill.drop {
+                drop = drop.sql(sql.clone(), "");
+            }
+            for sql in &fill.create {
+                drop = drop.down_sql(sql.clone(), "");
+            }
+            steps.push(drop);
+            Ok(Expansion { steps, anchor: 0 })
+        }
+        super::DualWrite::App => {
+            let deploy = Step::application(
+                crate::plan::Release::DualWrite,
+                Phase::Expand,
+                format!("deploy-writes-{}-{column}", table.name),
+                format!("deploy code that writes {}.{column}", table.display()),
+            )
+            .after(&start)
+            .app(format!("Every INSERT into {} sets {column}; every UPDATE that changes its inputs updates it.", table.display()))
+            .app(format!("The value must equal `{expr_sql}` for the row, as the backfill computes it."))
+            .app("No instance of the old version may keep running after this deploy: the backfill that follows does not see rows it inserts later.");
+            let d = steps.len();
+            steps.push(deploy);
+            steps.push(
+                backfill_step(ctx, table, column, &expr_sql, &format!("{c} IS NULL"))?.after(&[d]),
+            );
+            steps.push(not_null_step(ctx, table, column, Phase::Migrate).after(&[d + 1]));
+            Ok(Expansion { steps, anchor: 0 })
+        }
+    }
+}

@@ -1,0 +1,333 @@
+//! Source text → statements with their positions and directive comments.
+//!
+//! We tokenize the whole file once and split it at top-level semicolons ourselves instead of calling
+//! `Parser::parse_sql`: that way every statement keeps its own line and column, a syntax error in
+//! one statement does not hide the others (lint needs that), directive comments are found in the
+//! gap before each statement, and the few statements sqlparser cannot parse are still recognised.
+
+use sqlparser::ast::{ObjectName, Statement};
+use sqlparser::dialect::PostgreSqlDialect;
+use sqlparser::parser::Parser;
+use sqlparser::tokenizer::{Location, Token, TokenWithSpan, Tokenizer, Whitespace};
+
+use crate::error::{PlanError, Pos};
+
+/// One statement of an input file.
+#[derive(Debug, Clone)]
+pub struct ParsedStatement {
+    /// Where the statement starts (its first token).
+    pub pos: Pos,
+    /// The statement as written, without the trailing semicolon.
+    pub text: String,
+    /// `-- safeshift: …` comments between the previous statement and this one.
+    pub directives: Vec<Directive>,
+    pub body: Body,
+}
+
+#[derive(Debug, Clone)]
+pub enum Body {
+    Ast(Box<Statement>),
+    /// `DROP INDEX CONCURRENTLY`, which sqlparser 0.63 cannot parse.
+    DropIndexConcurrently {
+        names: Vec<ObjectName>,
+        if_exists: bool,
+    },
+    /// A statement we recognise by its first words but cannot parse (e.g. `REINDEX`).
+    Recognised {
+        keyword: String,
+    },
+    /// A syntax error, kept so a linter can report it and move on to the next statement.
+    Invalid(PlanError),
+}
+
+/// `-- safeshift: KEY [TARGET] = VALUE` or `-- safeshift: KEY REST`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Directive {
+    pub pos: Pos,
+    pub key: String,
+    /// Everything after the key, trimmed (`= lower(email)`, `email_lower = lower(email)`, `RULE why`).
+    pub rest: String,
+}
+
+impl Directive {
+    /// For `backfill [COLUMN] = EXPR`: the optional column and the expression text.
+    pub fn assignment(&self) -> Option<(Option<&str>, &str)> {
+        let (left, right) = self.rest.split_once('=')?;
+        let left = left.trim();
+        let target = (!left.is_empty()).then_some(left);
+        Some((target, right.trim()))
+    }
+}
+
+pub fn pos_of(loc: Location) -> Pos {
+    Pos {
+        line: loc.line,
+        column: loc.column,
+    }
+}
+
+/// psql meta-commands (`\restrict …` in recent `pg_dump` output, `\connect`) are not SQL: blank them
+/// out, keeping every other character where it was so positions stay true.
+fn blank_meta_commands(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        if line.trim_start().starts_with('\\') {
+            out.extend(
+                line.chars()
+                    .map(|c| if c == '\n' || c == '\r' { c } else { ' ' }),
+            );
+        } else {
+            out.push_str(line);
+        }
+    }
+    out
+}
+
+/// Splits and parses a whole file. Only a tokenizer error (e.g. an unterminated string) stops it:
+/// after that nothing can be trusted about statement boundaries.
+pub fn parse(text: &str) -> Result<Vec<ParsedStatement>, PlanError> {
+    let text = blank_meta_commands(text);
+    let dialect = PostgreSqlDialect {};
+    let tokens = Tokenizer::new(&dialect, &text)
+        .tokenize_with_location()
+        .map_err(|e| PlanError::new(pos_of(e.location), e.message))?;
+    let lines = LineIndex::new(&text);
+
+    let mut statements = Vec::new();
+    let mut chunk: Vec<TokenWithSpan> = Vec::new();
+    let mut directives = Vec::new();
+    for token in tokens {
+        match &token.token {
+            Token::SemiColon => {
+                finish(
+                    &dialect,
+                    &text,
+                    &lines,
+                    std::mem::take(&mut chunk),
+                    &mut directives,
+                    &mut statements,
+                );
+            }
+            Token::Whitespace(Whitespace::SingleLineComment { comment, .. })
+                if is_blank(&chunk) =>
+            {
+                if let Some(d) = directive(comment, pos_of(token.span.start)) {
+                    directives.push(d);
+                }
+                chunk.push(token);
+            }
+            _ => chunk.push(token),
+        }
+    }
+    finish(
+        &dialect,
+        &text,
+        &lines,
+        chunk,
+        &mut directives,
+        &mut statements,
+    );
+    Ok(statements)
+}
+
+fn is_blank(tokens: &[TokenWithSpan]) -> bool {
+    tokens
+        .iter()
+        .all(|t| matches!(t.token, Token::Whitespace(_)))
+}
+
+fn directive(comment: &str, pos: Pos) -> Option<Directive> {
+    let rest = comment.trim().strip_prefix("safeshift:")?.trim();
+    let (key, rest) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+    Some(Directive {
+        pos,
+        key: key.to_ascii_lowercase(),
+        rest: rest.trim().to_string(),
+    })
+}
+
+fn finish(
+    dialect: &PostgreSqlDialect,
+    text: &str,
+    lines: &LineIndex,
+    chunk: Vec<TokenWithSpan>,
+    directives: &mut Vec<Directive>,
+    out: &mut Vec<ParsedStatement>,
+) {
+    let significant: Vec<&TokenWithSpan> = chunk
+        .iter()
+        .filter(|t| !matches!(t.token, Token::Whitespace(_)))
+        .collect();
+    let (Some(first), Some(last)) = (significant.first(), significant.last()) else {
+        return; // only whitespace and comments: directives here belong to the next statement
+    };
+    let pos = pos_of(first.span.start);
+    let start = lines.offset(first.span.start);
+    let end = lines.offset(last.span.end).max(start);
+    let text = text.get(start..end).unwrap_or_default().to_string();
+    let words: Vec<String> = significant
+        .iter()
+        .take(3)
+        .map(|t| match &t.token {
+            Token::Word(w) => w.value.to_ascii_uppercase(),
+            _ => String::new(),
+        })
+        .collect();
+    let body = if words.first().map(String::as_str) == Some("REINDEX") {
+        Body::Recognised {
+            keyword: "REINDEX".into(),
+        }
+    } else if words.len() == 3
+        && words[0] == "DROP"
+        && words[1] == "INDEX"
+        && words[2] == "CONCURRENTLY"
+    {
+        // Parse it as a plain DROP INDEX with the CONCURRENTLY token taken out.
+        let concurrently = significant[2].span;
+        let tokens: Vec<TokenWithSpan> = chunk
+            .iter()
+            .filter(|t| t.span != concurrently)
+            .cloned()
+            .collect();
+        match parse_tokens(dialect, tokens, pos) {
+            Ok(Statement::Drop {
+                names, if_exists, ..
+            }) => Body::DropIndexConcurrently { names, if_exists },
+            Ok(_) => Body::Invalid(PlanError::new(
+                pos,
+                "could not read DROP INDEX CONCURRENTLY",
+            )),
+            Err(e) => Body::Invalid(e),
+        }
+    } else {
+        match parse_tokens(dialect, chunk, pos) {
+            Ok(statement) => Body::Ast(Box::new(statement)),
+            Err(e) => Body::Invalid(e),
+        }
+    };
+    out.push(ParsedStatement {
+        pos,
+        text,
+        directives: std::mem::take(directives),
+        body,
+    });
+}
+
+fn parse_tokens(
+    dialect: &PostgreSqlDialect,
+    tokens: Vec<TokenWithSpan>,
+    pos: Pos,
+) -> Result<Statement, PlanError> {
+    let mut parser = Parser::new(dialect).with_tokens_with_locations(tokens);
+    let statement = parser
+        .parse_statement()
+        .map_err(|e| syntax_error(&e.to_string(), pos))?;
+    let next = parser.peek_token();
+    if next.token != Token::EOF {
+        return Err(PlanError::new(
+            pos_of(next.span.start),
+            format!("expected end of statement, found `{}`", next.token),
+        ));
+    }
+    Ok(statement)
+}
+
+/// sqlparser reports positions inside its message ("… at Line: 3, Column: 14"); lift them out.
+fn syntax_error(message: &str, fallback: Pos) -> PlanError {
+    let message = message
+        .strip_prefix("sql parser error: ")
+        .unwrap_or(message);
+    if let Some((text, at)) = message.rsplit_once(" at Line: ")
+        && let Some((line, column)) = at.split_once(", Column: ")
+        && let (Ok(line), Ok(column)) = (line.trim().parse(), column.trim().parse())
+    {
+        return PlanError::new(Pos { line, column }, format!("syntax error: {text}"));
+    }
+    PlanError::new(fallback, format!("syntax error: {message}"))
+}
+
+/// Maps sqlparser's (line, character column) locations to byte offsets.
+struct LineIndex<'a> {
+    text: &'a str,
+    starts: Vec<usize>,
+}
+
+impl<'a> LineIndex<'a> {
+    fn new(text: &'a str) -> Self {
+        let mut starts = vec![0];
+        starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+        LineIndex { text, starts }
+    }
+
+    fn offset(&self, loc: Location) -> usize {
+        let Some(&start) = self.starts.get((loc.line as usize).saturating_sub(1)) else {
+            return self.text.len();
+        };
+        let line = &self.text[start..];
+        let column = (loc.column as usize).saturating_sub(1);
+        start
+            + line
+                .char_indices()
+                .nth(column)
+                .map(|(i, _)| i)
+                .unwrap_or(line.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statements_keep_positions_and_directives() {
+        let sql = "-- hello\nCREATE TABLE a (id int);\n\n-- safeshift: backfill = lower(email)\nALTER TABLE users\n  ADD COLUMN email_lower text NOT NULL;\n";
+        let statements = parse(sql).unwrap();
+        assert_eq!(statements.len(), 2);
+        assert_eq!(statements[0].pos, Pos { line: 2, column: 1 });
+        assert!(statements[0].directives.is_empty());
+        assert_eq!(statements[1].pos, Pos { line: 5, column: 1 });
+        assert_eq!(
+            statements[1].text,
+            "ALTER TABLE users\n  ADD COLUMN email_lower text NOT NULL"
+        );
+        assert_eq!(statements[1].directives[0].key, "backfill");
+        assert_eq!(
+            statements[1].directives[0].assignment(),
+            Some((None, "lower(email)"))
+        );
+    }
+
+    #[test]
+    fn syntax_error_points_at_line_and_column_and_parsing_goes_on() {
+        let statements =
+            parse("SELECT 1;\nALTER TABLE users ADD COLUMN;\nCREATE INDEX i ON t (a);").unwrap();
+        assert_eq!(statements.len(), 3);
+        let Body::Invalid(e) = &statements[1].body else {
+            panic!("expected an error")
+        };
+        assert_eq!(e.pos.line, 2);
+        assert!(e.pos.column > 20, "{e:?}");
+        assert!(matches!(statements[2].body, Body::Ast(_)));
+    }
+
+    #[test]
+    fn recognises_what_sqlparser_cannot_parse() {
+        let statements =
+            parse("DROP INDEX CONCURRENTLY IF EXISTS a, b;\nREINDEX TABLE t;\n\\restrict abc\n")
+                .unwrap();
+        assert!(
+            matches!(&statements[0].body, Body::DropIndexConcurrently { names, if_exists: true } if names.len() == 2)
+        );
+        assert!(matches!(&statements[1].body, Body::Recognised { .. }));
+        assert_eq!(statements.len(), 2);
+    }
+
+    #[test]
+    fn multibyte_text_is_sliced_on_char_boundaries() {
+        let statements = parse("ALTER TABLE \"ünï\" ADD COLUMN \"café\" text;").unwrap();
+        assert_eq!(
+            statements[0].text,
+            "ALTER TABLE \"ünï\" ADD COLUMN \"café\" text"
+        );
+    }
+}

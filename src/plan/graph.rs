@@ -1,0 +1,98 @@
+//! The step graph: every step of every change, with "must finish before" edges — inside a change
+//! (from its expansion) and between changes that touch the same table (later ones start after the
+//! earlier one's anchor step). Changes with unknown reach (passed-through statements, types) are
+//! barriers: ordered after everything before them and before everything after.
+
+use petgraph::algo::toposort;
+use petgraph::graph::{DiGraph, NodeIndex};
+
+use crate::name::QName;
+use crate::plan::{Expansion, Step};
+
+pub struct StepGraph {
+    /// Node weights are indexes into `steps`.
+    pub graph: DiGraph<usize, ()>,
+    pub steps: Vec<Step>,
+}
+
+/// One change's contribution: its index, the tables it touches, and its expansion.
+pub struct Planned {
+    pub change: usize,
+    pub tables: Vec<QName>,
+    pub expansion: Expansion,
+}
+
+impl StepGraph {
+    pub fn build(planned: &[Planned]) -> StepGraph {
+        let mut graph = DiGraph::new();
+        let mut steps = Vec::new();
+        let mut nodes: Vec<Vec<NodeIndex>> = Vec::new();
+        for p in planned {
+            let mut mine = Vec::new();
+            for step in &p.expansion.steps {
+                let mut step = step.clone();
+                step.change = p.change;
+                mine.push(graph.add_node(steps.len()));
+                steps.push(step);
+            }
+            for (i, step) in p.expansion.steps.iter().enumerate() {
+                for &before in &step.after {
+                    if let (Some(&from), Some(&to)) = (mine.get(before), mine.get(i)) {
+                        graph.add_edge(from, to, ());
+                    }
+                }
+            }
+            nodes.push(mine);
+        }
+        for (j, later) in planned.iter().enumerate() {
+            let roots: Vec<NodeIndex> = later
+                .expansion
+                .steps
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| s.after.is_empty())
+                .map(|(i, _)| nodes[j][i])
+                .collect();
+            for (i, earlier) in planned.iter().enumerate().take(j) {
+                let barrier = earlier.tables.is_empty() || later.tables.is_empty();
+                let shared = earlier
+                    .tables
+                    .iter()
+                    .any(|a| later.tables.iter().any(|b| a.same(b)));
+                let from: Vec<NodeIndex> = if barrier {
+                    sinks(&earlier.expansion)
+                        .into_iter()
+                        .map(|k| nodes[i][k])
+                        .collect()
+                } else if shared {
+                    nodes[i]
+                        .get(earlier.expansion.anchor)
+                        .copied()
+                        .into_iter()
+                        .collect()
+                } else {
+                    continue;
+                };
+                for &f in &from {
+                    for &r in &roots {
+                        graph.update_edge(f, r, ());
+                    }
+                }
+            }
+        }
+        StepGraph { graph, steps }
+    }
+
+    /// Steps in an order that respects every edge (ties broken by change order, then step order).
+    pub fn order(&self) -> Result<Vec<NodeIndex>, String> {
+        toposort(&self.graph, None)
+            .map_err(|_| "internal error: the step graph has a cycle".to_string())
+    }
+}
+
+/// Steps nothing else in the expansion waits for.
+fn sinks(expansion: &Expansion) -> Vec<usize> {
+    (0..expansion.steps.len())
+        .filter(|i| !expansion.steps.iter().any(|s| s.after.contains(i)))
+        .collect()
+}

@@ -1,0 +1,8 @@
+//! From changes to a staged plan: steps (`step`), the dependency graph (`graph`), stages (`stage`).
+
+pub mod graph;
+pub mod stage;
+pub mod step;
+
+pub use stage::{Plan, Stage};
+pub use step::{Check, Expansion, Lock, Phase, Release, Sql, Step, StepKind};

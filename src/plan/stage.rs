@@ -1,0 +1,197 @@
+//! Stages: the step graph cut into deploy units. A step's level is the length of the longest
+//! chain of steps before it; steps on the same level that can run together (same kind, same
+//! transactionality) share a stage, so independent changes are planned side by side. Application
+//! steps of one release are lifted to a common level, so a plan needs one deploy per release.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use petgraph::Direction;
+use serde::Serialize;
+
+use super::graph::StepGraph;
+use super::{Phase, Release, Step, StepKind};
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Stage {
+    /// 1-based position in run order.
+    pub index: usize,
+    pub name: String,
+    /// Directory name in the plan: `01-add-column-users-email`.
+    pub dir: String,
+    pub phase: Phase,
+    pub kind: StepKind,
+    /// `up.sql` relative to the plan root; none for application stages.
+    pub up: Option<String>,
+    /// `down.sql` relative to the plan root; none for application stages and points of no return.
+    pub down: Option<String>,
+    pub transactional: bool,
+    /// False when a step cannot be undone: the stage is a point of no return.
+    pub reversible: bool,
+    pub depends_on: Vec<usize>,
+    pub steps: Vec<Step>,
+}
+
+impl Stage {
+    pub fn has_sql(&self) -> bool {
+        self.kind != StepKind::Application
+    }
+}
+
+/// Orders kinds within one level: schema first, then data, then people.
+fn kind_rank(step: &Step) -> u8 {
+    match (step.kind, step.transactional) {
+        (StepKind::Database, true) => 0,
+        (StepKind::Database, false) => 1,
+        (StepKind::Backfill, _) => 2,
+        (StepKind::Verify, _) => 3,
+        (StepKind::Application, _) => 4,
+    }
+}
+
+pub fn stages(graph: &StepGraph) -> Result<Vec<Stage>, String> {
+    let order = graph.order()?;
+    let g = &graph.graph;
+    let mut level = vec![0usize; g.node_count()];
+    let propagate = |level: &mut Vec<usize>| {
+        for &n in &order {
+            let from_preds = g
+                .neighbors_directed(n, Direction::Incoming)
+                .map(|p| level[p.index()] + 1)
+                .max()
+                .unwrap_or(0);
+            level[n.index()] = level[n.index()].max(from_preds);
+        }
+    };
+    propagate(&mut level);
+    for release in [Release::DualWrite, Release::ReadNew, Release::NewVersion] {
+        let wave: Vec<usize> = order
+            .iter()
+            .map(|n| n.index())
+            .filter(|&n| {
+                graph.steps[g[petgraph::graph::NodeIndex::new(n)]].release == Some(release)
+            })
+            .collect();
+        if let Some(top) = wave.iter().map(|&n| level[n]).max() {
+            for &n in &wave {
+                level[n] = top;
+            }
+            propagate(&mut level);
+        }
+    }
+
+    // Group nodes by (level, kind rank).
+    let mut groups: BTreeMap<(usize, u8), Vec<petgraph::graph::NodeIndex>> = BTreeMap::new();
+    for n in g.node_indices() {
+        let step = &graph.steps[g[n]];
+        groups
+            .entry((level[n.index()], kind_rank(step)))
+            .or_default()
+            .push(n);
+    }
+    let mut stage_of = vec![0usize; g.node_count()];
+    let mut stages = Vec::new();
+    for (position, (_, mut nodes)) in groups.into_iter().enumerate() {
+        nodes.sort_by_key(|n| g[*n]);
+        let index = position + 1;
+        for n in &nodes {
+            stage_of[n.index()] = index;
+        }
+        let steps: Vec<Step> = nodes.iter().map(|n| graph.steps[g[*n]].clone()).collect();
+        let first = &steps[0];
+        let name = match (steps.len(), first.release) {
+            (1, _) => first.title.clone(),
+            (_, Some(release)) => release.title().to_string(),
+            (n, None) => format!("{} (+{} more)", first.title, n - 1),
+        };
+        let slug = match (steps.len(), first.release) {
+            (1, _) | (_, None) => first.slug.clone(),
+            (_, Some(Release::DualWrite)) => "deploy-dual-write".into(),
+            (_, Some(Release::ReadNew)) => "deploy-read-new".into(),
+            (_, Some(Release::NewVersion)) => "deploy-new-version".into(),
+        };
+        let dir = format!("{index:02}-{}", dir_slug(&slug));
+        let is_sql = first.kind != StepKind::Application;
+        let reversible = !is_sql || steps.iter().all(|s| s.down.is_some());
+        stages.push(Stage {
+            index,
+            up: is_sql.then(|| format!("{dir}/up.sql")),
+            down: (is_sql && reversible).then(|| format!("{dir}/down.sql")),
+            dir,
+            name,
+            phase: steps.iter().map(|s| s.phase).min().unwrap_or(Phase::Expand),
+            kind: first.kind,
+            transactional: first.transactional && first.kind == StepKind::Database,
+            reversible,
+            depends_on: Vec::new(),
+            steps,
+        });
+    }
+    for n in g.node_indices() {
+        let here = stage_of[n.index()];
+        let deps: BTreeSet<usize> = g
+            .neighbors_directed(n, Direction::Incoming)
+            .map(|p| stage_of[p.index()])
+            .filter(|&s| s != here)
+            .collect();
+        if let Some(stage) = stages.get_mut(here - 1) {
+            for d in deps {
+                if !stage.depends_on.contains(&d) {
+                    stage.depends_on.push(d);
+                }
+            }
+            stage.depends_on.sort_unstable();
+        }
+    }
+    Ok(stages)
+}
+
+/// File-name-safe, lower-case, at most 48 bytes.
+fn dir_slug(text: &str) -> String {
+    let mut slug = String::new();
+    for c in text.chars() {
+        let c = c.to_ascii_lowercase();
+        if c.is_ascii_alphanumeric() || c == '_' {
+            slug.push(c);
+        } else if !slug.ends_with('-') {
+            slug.push('-');
+        }
+        if slug.len() >= 48 {
+            break;
+        }
+    }
+    let slug = slug.trim_matches('-').to_string();
+    if slug.is_empty() {
+        "stage".into()
+    } else {
+        slug
+    }
+}
+
+/// The plan: stages in run order plus what a reviewer needs to trust it.
+#[derive(Clone, Debug, Serialize)]
+pub struct Plan {
+    /// Version of this file format.
+    pub version: u32,
+    pub generator: String,
+    pub dialect: &'static str,
+    pub server_version: String,
+    pub source: String,
+    pub schema: Option<String>,
+    pub dual_write: crate::ops::DualWrite,
+    pub changes: Vec<ChangeInfo>,
+    pub stages: Vec<Stage>,
+    pub assumptions: Vec<String>,
+    pub warnings: Vec<String>,
+}
+
+/// One change of the input, as safeshift understood and assessed it.
+#[derive(Clone, Debug, Serialize)]
+pub struct ChangeInfo {
+    pub index: usize,
+    pub kind: &'static str,
+    pub line: u64,
+    pub column: u64,
+    pub sql: String,
+    #[serde(flatten)]
+    pub assessment: crate::ops::Assessment,
+}

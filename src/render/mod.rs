@@ -1,0 +1,424 @@
+//! Rendering: the plan directory (DESIGN.md §4) from askama templates, and the terminal summary.
+//! Every text that came from the user (names, expressions) is flattened to one line before it
+//! goes into an SQL comment, so a name with a newline cannot escape the comment.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use askama::Template;
+
+use crate::dialect::postgres::LOCK_TIMEOUT;
+use crate::error::Error;
+use crate::ops::Risk;
+use crate::plan::{Plan, Sql, Stage, Step, StepKind};
+
+/// One line, for SQL comments and Markdown table cells.
+fn oneline(text: &str) -> String {
+    text.split(['\n', '\r'])
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A Markdown table cell: one line, `|` escaped, backticks neutralised for code spans.
+fn cell(text: &str) -> String {
+    oneline(text).replace('|', "\\|").replace('`', "'")
+}
+
+struct SqlView {
+    text: String,
+    why: Option<String>,
+}
+
+fn sql_views(sql: &[Sql]) -> Vec<SqlView> {
+    sql.iter()
+        .map(|s| SqlView {
+            text: s.text.clone(),
+            why: s.why.as_deref().map(oneline),
+        })
+        .collect()
+}
+
+struct CheckView {
+    what: String,
+    query: String,
+    expect: String,
+}
+
+struct StepView {
+    title: String,
+    rule: &'static str,
+    up: Vec<SqlView>,
+    down: Vec<SqlView>,
+    locks: Vec<String>,
+    before: Vec<CheckView>,
+    verify: Vec<CheckView>,
+    app: Vec<String>,
+    notes: Vec<String>,
+    points_of_no_return: Vec<String>,
+}
+
+impl StepView {
+    fn new(step: &Step) -> StepView {
+        let checks = |checks: &[crate::plan::Check]| {
+            checks
+                .iter()
+                .map(|c| CheckView {
+                    what: oneline(&c.what),
+                    query: c.query.clone(),
+                    expect: oneline(&c.expect),
+                })
+                .collect()
+        };
+        StepView {
+            title: oneline(&step.title),
+            rule: step.rule,
+            up: sql_views(&step.up),
+            down: step.down.as_deref().map(sql_views).unwrap_or_default(),
+            locks: step
+                .locks
+                .iter()
+                .map(|l| {
+                    format!(
+                        "`{}` on {} ({}): blocks {}",
+                        l.mode.sql_name(),
+                        oneline(&l.table),
+                        l.held,
+                        l.mode.blocks()
+                    )
+                })
+                .collect(),
+            before: checks(&step.before),
+            verify: checks(&step.verify),
+            app: step.app.iter().map(|a| oneline(a)).collect(),
+            notes: step.notes.iter().map(|n| oneline(n)).collect(),
+            points_of_no_return: step
+                .notes
+                .iter()
+                .filter(|n| n.starts_with("Point of no return"))
+                .map(|n| oneline(n))
+                .collect(),
+        }
+    }
+}
+
+struct StageView {
+    index: usize,
+    name: String,
+    dir: String,
+    phase: &'static str,
+    kind: &'static str,
+    transactional: bool,
+    reversible: bool,
+    is_application: bool,
+    has_verify: bool,
+    depends_on: Vec<usize>,
+    after: String,
+    locks: String,
+    mermaid: String,
+    steps: Vec<StepView>,
+    /// Steps in undo order (last first).
+    undo: Vec<StepView>,
+}
+
+impl StageView {
+    fn new(stage: &Stage) -> StageView {
+        let steps: Vec<StepView> = stage.steps.iter().map(StepView::new).collect();
+        let undo: Vec<StepView> = stage.steps.iter().rev().map(StepView::new).collect();
+        let mut locks: Vec<String> = Vec::new();
+        for step in &stage.steps {
+            for lock in &step.locks {
+                let text = format!("{} on {} ({})", lock.mode.sql_name(), lock.table, lock.held);
+                if !locks.contains(&text) {
+                    locks.push(text);
+                }
+            }
+        }
+        let after = if stage.depends_on.is_empty() {
+            "—".to_string()
+        } else {
+            stage
+                .depends_on
+                .iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        StageView {
+            index: stage.index,
+            name: oneline(&stage.name),
+            dir: stage.dir.clone(),
+            phase: stage.phase.as_str(),
+            kind: stage.kind.as_str(),
+            transactional: stage.transactional,
+            reversible: stage.reversible,
+            is_application: stage.kind == StepKind::Application,
+            has_verify: stage.steps.iter().any(|s| !s.verify.is_empty()),
+            depends_on: stage.depends_on.clone(),
+            after,
+            locks: if locks.is_empty() {
+                "none".into()
+            } else {
+                cell(&locks.join("; "))
+            },
+            mermaid: format!(
+                "{:02} {}: {}",
+                stage.index,
+                stage.kind.as_str(),
+                oneline(&stage.name)
+            )
+            .replace('"', "#quot;"),
+            steps,
+            undo,
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "up.sql", escape = "none")]
+struct UpSql<'a> {
+    stage: &'a StageView,
+    total: usize,
+    lock_timeout: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "down.sql", escape = "none")]
+struct DownSql<'a> {
+    stage: &'a StageView,
+    total: usize,
+    lock_timeout: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "CHECKLIST.md")]
+struct Checklist<'a> {
+    stage: &'a StageView,
+    total: usize,
+}
+
+struct ChangeView {
+    index: usize,
+    line: u64,
+    sql: String,
+    why: String,
+    rule: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "PLAN.md")]
+struct PlanMd<'a> {
+    plan: &'a Plan,
+    changes: Vec<ChangeView>,
+    stages: Vec<StageView>,
+    risks: Vec<String>,
+    assumptions: Vec<String>,
+    warnings: Vec<String>,
+}
+
+/// Every file of the plan directory, as (relative path, contents).
+pub fn plan_files(plan: &Plan) -> Result<Vec<(PathBuf, String)>, Error> {
+    let err = |e: askama::Error| Error::Write {
+        path: PathBuf::from("<template>"),
+        message: e.to_string(),
+    };
+    let total = plan.stages.len();
+    let views: Vec<StageView> = plan.stages.iter().map(StageView::new).collect();
+    let mut files = Vec::new();
+    let json = serde_json::to_string_pretty(plan).map_err(|e| Error::Write {
+        path: "plan.json".into(),
+        message: e.to_string(),
+    })?;
+    files.push((PathBuf::from("plan.json"), json + "\n"));
+    let changes = plan
+        .changes
+        .iter()
+        .map(|c| ChangeView {
+            index: c.index + 1,
+            line: c.line,
+            sql: cell(&truncate(&c.sql, 90)),
+            why: cell(&c.assessment.why),
+            rule: c.assessment.rule,
+        })
+        .collect();
+    let risks = plan
+        .changes
+        .iter()
+        .filter(|c| c.assessment.risk != Risk::Safe)
+        .map(|c| {
+            let lock = c
+                .assessment
+                .lock
+                .map(|l| format!(" It takes {} (blocks {}).", l.sql_name(), l.blocks()))
+                .unwrap_or_default();
+            oneline(&format!(
+                "Line {} (`{}`): {}.{lock}",
+                c.line,
+                cell(&truncate(&c.sql, 60)),
+                c.assessment.why
+            ))
+        })
+        .collect();
+    let page = PlanMd {
+        plan,
+        changes,
+        stages: plan.stages.iter().map(StageView::new).collect(),
+        risks,
+        assumptions: plan.assumptions.iter().map(|a| oneline(a)).collect(),
+        warnings: plan.warnings.iter().map(|w| oneline(w)).collect(),
+    };
+    files.push((PathBuf::from("PLAN.md"), page.render().map_err(err)?));
+    for (stage, view) in plan.stages.iter().zip(&views) {
+        let dir = PathBuf::from(&stage.dir);
+        if stage.has_sql() {
+            files.push((
+                dir.join("up.sql"),
+                UpSql {
+                    stage: view,
+                    total,
+                    lock_timeout: LOCK_TIMEOUT,
+                }
+                .render()
+                .map_err(err)?,
+            ));
+            if stage.reversible {
+                files.push((
+                    dir.join("down.sql"),
+                    DownSql {
+                        stage: view,
+                        total,
+                        lock_timeout: LOCK_TIMEOUT,
+                    }
+                    .render()
+                    .map_err(err)?,
+                ));
+            }
+        }
+        files.push((
+            dir.join("CHECKLIST.md"),
+            Checklist { stage: view, total }.render().map_err(err)?,
+        ));
+    }
+    Ok(files)
+}
+
+fn truncate(text: &str, max: usize) -> String {
+    let flat = oneline(text);
+    if flat.chars().count() > max {
+        format!("{}…", flat.chars().take(max).collect::<String>())
+    } else {
+        flat
+    }
+}
+
+/// Writes the plan directory: into a temporary sibling first, then renamed into place, so a
+/// failure never leaves a half-written plan. An existing `out` is replaced only with `force`;
+/// a symlink at `out` is refused (we would otherwise write wherever it points).
+pub fn write_plan_dir(plan: &Plan, out: &Path, force: bool) -> Result<(), Error> {
+    let files = plan_files(plan)?;
+    let werr = |path: &Path, e: std::io::Error| Error::Write {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
+    if let Ok(meta) = fs::symlink_metadata(out) {
+        if meta.file_type().is_symlink() {
+            return Err(Error::Usage(format!(
+                "{}: is a symbolic link; refusing to write through it",
+                out.display()
+            )));
+        }
+        if !force {
+            return Err(Error::OutputExists(out.to_path_buf()));
+        }
+        if !meta.is_dir() {
+            return Err(Error::Usage(format!(
+                "{}: exists and is not a directory",
+                out.display()
+            )));
+        }
+    }
+    let parent = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    fs::create_dir_all(&parent).map_err(|e| werr(&parent, e))?;
+    let staging = tempfile::Builder::new()
+        .prefix(".safeshift-plan-")
+        .tempdir_in(&parent)
+        .map_err(|e| werr(&parent, e))?;
+    for (path, contents) in &files {
+        let full = staging.path().join(path);
+        if let Some(dir) = full.parent() {
+            fs::create_dir_all(dir).map_err(|e| werr(dir, e))?;
+        }
+        fs::write(&full, contents).map_err(|e| werr(&full, e))?;
+    }
+    let old = if out.exists() {
+        let old = tempfile::Builder::new()
+            .prefix(".safeshift-old-")
+            .tempdir_in(&parent)
+            .map_err(|e| werr(&parent, e))?;
+        let old_path = old.path().join("plan");
+        fs::rename(out, &old_path).map_err(|e| werr(out, e))?;
+        Some((old, old_path))
+    } else {
+        None
+    };
+    let staged = staging.keep();
+    if let Err(e) = fs::rename(&staged, out) {
+        let _ = fs::remove_dir_all(&staged);
+        if let Some((_, old_path)) = &old {
+            let _ = fs::rename(old_path, out);
+        }
+        return Err(werr(out, e));
+    }
+    Ok(())
+}
+
+/// The few lines `safeshift plan` prints: one per stage, then where the plan went.
+pub fn summary(plan: &Plan, out: Option<&Path>) -> String {
+    let mut text = String::new();
+    let risky = plan
+        .changes
+        .iter()
+        .filter(|c| c.assessment.risk != Risk::Safe)
+        .count();
+    text.push_str(&format!(
+        "{} change(s), {} need staging · PostgreSQL {} · {} stage(s):\n",
+        plan.changes.len(),
+        risky,
+        plan.server_version,
+        plan.stages.len()
+    ));
+    for stage in &plan.stages {
+        let how = match (stage.kind, stage.transactional) {
+            (StepKind::Application, _) => "deploy",
+            (_, true) => "sql, 1 tx",
+            (StepKind::Backfill, _) => "backfill",
+            _ => "sql, no tx",
+        };
+        let mark = if stage.reversible {
+            ""
+        } else {
+            "  ⚠ point of no return"
+        };
+        text.push_str(&format!(
+            "  {:>2}. {:<9} {:<11} {}{mark}\n",
+            stage.index,
+            stage.phase.as_str(),
+            how,
+            oneline(&stage.name)
+        ));
+    }
+    for warning in &plan.warnings {
+        text.push_str(&format!("warning: {}\n", oneline(warning)));
+    }
+    if let Some(out) = out {
+        text.push_str(&format!(
+            "Plan written to {}/ (start with PLAN.md)\n",
+            out.display()
+        ));
+    }
+    text
+}

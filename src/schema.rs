@@ -1,0 +1,263 @@
+//! Catalog: what safeshift knows about the current schema, from `--schema` (a `pg_dump
+//! --schema-only` file or plain CREATE statements). Loading reuses the change lowering: each
+//! statement of the dump is lowered to a `Change` and applied, so there is one reader of SQL.
+
+use std::collections::BTreeMap;
+
+use sqlparser::ast::{DataType, Expr};
+
+use crate::change::{self, Change};
+use crate::error::PlanError;
+use crate::name::QName;
+use crate::parse::{self, Body};
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Column {
+    pub name: String,
+    pub data_type: DataType,
+    pub not_null: bool,
+    pub default: Option<Expr>,
+    /// Identity, serial or generated: the database fills it, copying it is not a plain ADD COLUMN.
+    pub generated: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConstraintKind {
+    PrimaryKey,
+    Unique,
+    ForeignKey { table: QName, columns: Vec<String> },
+    Check,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Constraint {
+    pub name: String,
+    pub kind: ConstraintKind,
+    pub columns: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Index {
+    pub name: QName,
+    pub table: QName,
+    /// Plain column references in order; empty when the index is on expressions.
+    pub columns: Vec<String>,
+    pub unique: bool,
+    /// The full CREATE INDEX statement, to recreate it (e.g. in a `down.sql`).
+    pub definition: String,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Table {
+    pub name: QName,
+    pub columns: Vec<Column>,
+    pub constraints: Vec<Constraint>,
+}
+
+impl Table {
+    pub fn column(&self, name: &str) -> Option<&Column> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+
+    pub fn primary_key(&self) -> Option<&[String]> {
+        self.constraints
+            .iter()
+            .find(|c| c.kind == ConstraintKind::PrimaryKey)
+            .map(|c| c.columns.as_slice())
+    }
+
+    /// Constraints that mention `column`.
+    pub fn constraints_on(&self, column: &str) -> Vec<&Constraint> {
+        self.constraints
+            .iter()
+            .filter(|c| c.columns.iter().any(|x| x == column))
+            .collect()
+    }
+}
+
+type Key = (String, String);
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Catalog {
+    tables: BTreeMap<Key, Table>,
+    indexes: BTreeMap<Key, Index>,
+    enums: BTreeMap<Key, Vec<String>>,
+    /// Statements of the schema file that were skipped (not understood); reported as an assumption.
+    pub skipped: usize,
+}
+
+impl Catalog {
+    /// Reads a schema file. Statements that are not schema (SET, SELECT set_config, COMMENT, OWNER,
+    /// GRANT…) or that sqlparser cannot read are skipped and counted, never fatal: a dump holds many.
+    pub fn from_sql(text: &str) -> Result<Catalog, PlanError> {
+        let mut catalog = Catalog::default();
+        for statement in parse::parse(text)? {
+            match &statement.body {
+                Body::Ast(ast) => match change::lower(ast, &statement) {
+                    Ok(changes) => {
+                        for change in changes {
+                            if let Change::Other(_) = change {
+                                catalog.skipped += 1;
+                            } else {
+                                change.op().apply(&mut catalog);
+                            }
+                        }
+                    }
+                    Err(_) => catalog.skipped += 1,
+                },
+                Body::Invalid(_) => {
+                    if !catalog.mark_identity(&statement.text) {
+                        catalog.skipped += 1;
+                    }
+                }
+                _ => catalog.skipped += 1,
+            }
+        }
+        Ok(catalog)
+    }
+
+    /// pg_dump writes identity columns as `ALTER TABLE … ALTER COLUMN c ADD GENERATED … (SEQUENCE
+    /// NAME …)`, which sqlparser 0.63 cannot parse; recognise it by its words.
+    fn mark_identity(&mut self, text: &str) -> bool {
+        let words: Vec<&str> = text.split_whitespace().collect();
+        let upper: Vec<String> = words.iter().map(|w| w.to_ascii_uppercase()).collect();
+        let Some(at) = upper
+            .windows(2)
+            .position(|w| w[0] == "ADD" && w[1] == "GENERATED")
+        else {
+            return false;
+        };
+        if upper.first().map(String::as_str) != Some("ALTER") || at < 4 {
+            return false;
+        }
+        let table_word = if upper[2] == "ONLY" {
+            words[3]
+        } else {
+            words[2]
+        };
+        let column = unquote(words[at - 1]);
+        let parts: Vec<String> = table_word.split('.').map(unquote).collect();
+        let table = match parts.as_slice() {
+            [schema, name] => QName {
+                schema: Some(schema.clone()),
+                name: name.clone(),
+            },
+            _ => QName::new(parts.join(".")),
+        };
+        match self
+            .table_mut(&table)
+            .and_then(|t| t.columns.iter_mut().find(|c| c.name == column))
+        {
+            Some(c) => {
+                c.generated = true;
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tables.is_empty() && self.enums.is_empty()
+    }
+
+    pub fn table(&self, name: &QName) -> Option<&Table> {
+        self.tables.get(&name.key())
+    }
+
+    pub fn table_mut(&mut self, name: &QName) -> Option<&mut Table> {
+        self.tables.get_mut(&name.key())
+    }
+
+    pub fn column(&self, table: &QName, column: &str) -> Option<&Column> {
+        self.table(table)?.column(column)
+    }
+
+    pub fn table_names(&self) -> impl Iterator<Item = &QName> {
+        self.tables.values().map(|t| &t.name)
+    }
+
+    pub fn insert_table(&mut self, table: Table) {
+        self.tables.insert(table.name.key(), table);
+    }
+
+    pub fn remove_table(&mut self, name: &QName) -> Option<Table> {
+        self.indexes.retain(|_, index| !index.table.same(name));
+        self.tables.remove(&name.key())
+    }
+
+    pub fn rename_table(&mut self, from: &QName, to: &QName) {
+        if let Some(mut table) = self.tables.remove(&from.key()) {
+            table.name = to.clone();
+            for index in self.indexes.values_mut().filter(|i| i.table.same(from)) {
+                index.table = to.clone();
+            }
+            self.tables.insert(to.key(), table);
+        }
+    }
+
+    pub fn index(&self, name: &QName) -> Option<&Index> {
+        self.indexes.get(&name.key())
+    }
+
+    pub fn insert_index(&mut self, index: Index) {
+        self.indexes.insert(index.name.key(), index);
+    }
+
+    pub fn remove_index(&mut self, name: &QName) -> Option<Index> {
+        self.indexes.remove(&name.key())
+    }
+
+    /// Indexes of `table` that include `column` (by plain reference).
+    pub fn indexes_on(&self, table: &QName, column: &str) -> Vec<&Index> {
+        self.indexes
+            .values()
+            .filter(|i| i.table.same(table) && i.columns.iter().any(|c| c == column))
+            .collect()
+    }
+
+    /// Renames a column everywhere the catalog records it.
+    pub fn rename_column(&mut self, table: &QName, from: &str, to: &str) {
+        if let Some(t) = self.table_mut(table) {
+            for c in t.columns.iter_mut().filter(|c| c.name == from) {
+                c.name = to.to_string();
+            }
+            for k in t.constraints.iter_mut() {
+                for c in k.columns.iter_mut().filter(|c| *c == from) {
+                    *c = to.to_string();
+                }
+            }
+        }
+        for index in self.indexes.values_mut().filter(|i| i.table.same(table)) {
+            for c in index.columns.iter_mut().filter(|c| *c == from) {
+                *c = to.to_string();
+            }
+        }
+    }
+
+    /// Drops a column and, as PostgreSQL does, the indexes and constraints that use it.
+    pub fn drop_column(&mut self, table: &QName, column: &str) {
+        if let Some(t) = self.table_mut(table) {
+            t.columns.retain(|c| c.name != column);
+            t.constraints
+                .retain(|k| !k.columns.iter().any(|c| c == column));
+        }
+        self.indexes
+            .retain(|_, i| !(i.table.same(table) && i.columns.iter().any(|c| c == column)));
+    }
+
+    pub fn enum_labels(&self, name: &QName) -> Option<&Vec<String>> {
+        self.enums.get(&name.key())
+    }
+
+    pub fn set_enum(&mut self, name: &QName, labels: Vec<String>) {
+        self.enums.insert(name.key(), labels);
+    }
+}
+
+fn unquote(word: &str) -> String {
+    let word = word.trim_end_matches(';');
+    match word.strip_prefix('"').and_then(|w| w.strip_suffix('"')) {
+        Some(inner) => inner.replace("\"\"", "\""),
+        None => word.to_lowercase(),
+    }
+}

@@ -1,0 +1,28 @@
+DO {{ tag }}
+DECLARE
+  batch_size constant integer := {{ batch_size }};
+  last_key {{ table }}.{{ key }}%TYPE;
+  batch_end {{ table }}.{{ key }}%TYPE;
+  filled bigint := 0;
+  n bigint;
+BEGIN
+  -- Walk the table in {{ key }} order, one short transaction per batch. Rows already filled are
+  -- skipped, so this can be stopped at any time and run again.
+  LOOP
+    IF last_key IS NULL THEN
+      SELECT max(k) INTO batch_end FROM (SELECT {{ key }} AS k FROM {{ table }} ORDER BY {{ key }} LIMIT batch_size) AS batch;
+    ELSE
+      SELECT max(k) INTO batch_end FROM (SELECT {{ key }} AS k FROM {{ table }} WHERE {{ key }} > last_key ORDER BY {{ key }} LIMIT batch_size) AS batch;
+    END IF;
+    EXIT WHEN batch_end IS NULL;
+    UPDATE {{ table }} SET {{ column }} = {{ value }}
+     WHERE (last_key IS NULL OR {{ key }} > last_key) AND {{ key }} <= batch_end
+       AND {{ pending }};
+    GET DIAGNOSTICS n = ROW_COUNT;
+    filled := filled + n;
+    last_key := batch_end;
+    COMMIT;
+    RAISE NOTICE 'backfill {{ label }}: % rows updated, up to {{ key }} %', filled, last_key;
+  END LOOP;
+END
+{{ tag }}

@@ -1,0 +1,25 @@
+-- safeshift · stage {{ stage.index }} of {{ total }}: {{ stage.name }}
+-- {{ stage.phase }} · {{ stage.kind }} · {% if stage.transactional %}one transaction: all or nothing{% else %}not one transaction: each statement commits on its own and is safe to re-run{% endif %}
+-- Run: psql -v ON_ERROR_STOP=1 -d "$DATABASE_URL" -f {{ stage.dir }}/up.sql
+{%- if stage.transactional %}
+
+BEGIN;
+-- Give up after {{ lock_timeout }} instead of queueing all traffic behind a waiting lock; re-run the stage.
+SET LOCAL lock_timeout = '{{ lock_timeout }}';
+{%- else %}
+
+-- Give up after {{ lock_timeout }} instead of queueing all traffic behind a waiting lock; re-run the stage.
+SET lock_timeout = '{{ lock_timeout }}';
+{%- endif %}
+{% for step in stage.steps %}
+-- ── {{ step.title }} [{{ step.rule }}]
+{%- for sql in step.up %}
+{%- if let Some(why) = sql.why %}
+-- {{ why }}
+{%- endif %}
+{{ sql.text }};
+{%- endfor %}
+{% endfor %}
+{%- if stage.transactional %}
+COMMIT;
+{% endif -%}

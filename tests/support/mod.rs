@@ -1,0 +1,529 @@
+//! Real-database test harness shared by integration tests (`mod support;`).
+//!
+//! safeshift's promises are about what PostgreSQL actually does, so the tests
+//! run generated SQL against a real server instead of mocking it. Every test
+//! gets its own throwaway database ([`ScratchDb`]) so tests can run in
+//! parallel and never see each other's schema.
+//!
+//! Configuration:
+//! - `SAFESHIFT_TEST_PG`: admin connection URL (default
+//!   `postgres://postgres@127.0.0.1:5432/postgres`). It must be allowed to
+//!   `CREATE DATABASE` / `DROP DATABASE`.
+//! - `CI`: when `true`/`1`, a missing server or missing `psql` is a hard
+//!   failure; locally those tests are skipped with a message on stderr so
+//!   that `cargo test` still works on a machine without PostgreSQL.
+
+#![allow(dead_code)] // not every test binary uses every helper
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Default admin URL, matching the PostgreSQL that `.ci/run` provides.
+pub const DEFAULT_PG_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+/// PostgreSQL limits identifiers (and so database names) to 63 bytes.
+const MAX_IDENT_BYTES: usize = 63;
+
+/// Bounds how long a test waits on an unreachable host, so a firewalled
+/// address fails (or skips) quickly instead of hanging the whole run.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Distinguishes scratch databases created by one test process.
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// Admin connection URL from `SAFESHIFT_TEST_PG`, or [`DEFAULT_PG_URL`].
+pub fn admin_url() -> String {
+    match std::env::var("SAFESHIFT_TEST_PG") {
+        Ok(url) if !url.trim().is_empty() => url.trim().to_string(),
+        _ => DEFAULT_PG_URL.to_string(),
+    }
+}
+
+/// True when running under CI (`CI=true` or `CI=1`), where skipping a
+/// database test would silently hide a broken environment.
+pub fn is_ci() -> bool {
+    std::env::var("CI")
+        .map(|v| {
+            let v = v.trim();
+            v == "1" || v.eq_ignore_ascii_case("true")
+        })
+        .unwrap_or(false)
+}
+
+/// Connects to `url` with a bounded connect timeout (see [`CONNECT_TIMEOUT`]).
+/// Accepts both URL (`postgres://...`) and key/value (`host=... user=...`) forms.
+pub fn connect(url: &str) -> Result<postgres::Client, postgres::Error> {
+    let mut config = postgres::Config::from_str(url)?;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(CONNECT_TIMEOUT);
+    }
+    config.connect(postgres::NoTls)
+}
+
+/// Renders a `postgres::Error` with the server's message, SQLSTATE, detail,
+/// hint and position; the crate's own `Display` only says "db error".
+pub fn describe_pg_error(e: &postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        let mut s = format!(
+            "{}: {} (SQLSTATE {})",
+            db.severity(),
+            db.message(),
+            db.code().code()
+        );
+        if let Some(detail) = db.detail() {
+            s.push_str(&format!("\nDETAIL: {detail}"));
+        }
+        if let Some(hint) = db.hint() {
+            s.push_str(&format!("\nHINT: {hint}"));
+        }
+        if let Some(pos) = db.position() {
+            s.push_str(&format!("\nPOSITION: {pos:?}"));
+        }
+        return s;
+    }
+    // Non-server errors (I/O, config, ...) keep the useful part in `source()`.
+    let mut s = e.to_string();
+    let mut cur = std::error::Error::source(e);
+    while let Some(cause) = cur {
+        s.push_str(&format!(": {cause}"));
+        cur = cause.source();
+    }
+    s
+}
+
+/// Hides the password of a `scheme://user:password@host/...` URL so that
+/// skip/panic messages never print credentials.
+pub fn redact_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_string(); // key/value form: leave as is (rarely has a password)
+    };
+    let rest = &url[scheme_end + 3..];
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    let Some(at) = authority.rfind('@') else {
+        return url.to_string();
+    };
+    let userinfo = &authority[..at];
+    match userinfo.find(':') {
+        Some(colon) => format!(
+            "{}{}:***{}",
+            &url[..scheme_end + 3],
+            &userinfo[..colon],
+            &rest[at..]
+        ),
+        None => url.to_string(),
+    }
+}
+
+/// Returns `url` with its database name replaced by `dbname`, keeping host,
+/// user, password and query parameters, so the scratch database is reached
+/// exactly the way the admin database is.
+pub fn url_with_dbname(url: &str, dbname: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        // key/value conninfo: a later `dbname=` overrides an earlier one
+        // (both in libpq/psql and in rust-postgres).
+        return format!("{url} dbname={dbname}");
+    };
+    let (before_query, query) = match url.find('?') {
+        Some(q) => url.split_at(q),
+        None => (url, ""),
+    };
+    let authority_start = scheme_end + 3;
+    // The path starts at the first '/' after the userinfo (passwords may
+    // contain '/' only percent-encoded, but look past '@' to be safe).
+    let search_from = before_query[authority_start..]
+        .rfind('@')
+        .map(|at| authority_start + at + 1)
+        .unwrap_or(authority_start);
+    let path_start = before_query[search_from..]
+        .find('/')
+        .map(|p| search_from + p)
+        .unwrap_or(before_query.len());
+    format!("{}/{}{}", &before_query[..path_start], dbname, query)
+}
+
+/// Lowercase `[a-z0-9_]` version of a tag so it is a valid, unquoted-safe
+/// part of a database name.
+fn sanitize_tag(tag: &str) -> String {
+    let s: String = tag
+        .chars()
+        .map(|c| {
+            let c = c.to_ascii_lowercase();
+            if c.is_ascii_alphanumeric() { c } else { '_' }
+        })
+        .collect();
+    if s.is_empty() { "t".to_string() } else { s }
+}
+
+/// Builds `safeshift_test_<tag>_<pid>_<counter>_<nanos>`, truncating only
+/// the tag so the uniqueness suffix always survives the 63-byte limit.
+fn scratch_name(tag: &str) -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let counter = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let prefix = "safeshift_test_";
+    let suffix = format!("_{}_{}_{}", std::process::id(), counter, nanos);
+    let room = MAX_IDENT_BYTES.saturating_sub(prefix.len() + suffix.len());
+    let mut tag = sanitize_tag(tag);
+    tag.truncate(room); // ASCII only, so byte truncation is char-safe
+    format!("{prefix}{tag}{suffix}")
+}
+
+/// Double-quotes an identifier for use in DDL.
+pub fn quote_ident(ident: &str) -> String {
+    format!("\"{}\"", ident.replace('"', "\"\""))
+}
+
+/// A throwaway database, dropped (with `FORCE`) when this value is dropped.
+///
+/// Usage: `let Some(db) = ScratchDb::create("my_test") else { return };`
+#[derive(Debug)]
+pub struct ScratchDb {
+    /// Database name, e.g. `safeshift_test_x_1234_0_1700000000000000000`.
+    pub name: String,
+    /// Connection URL for this database (admin URL with the dbname swapped).
+    pub url: String,
+    /// Admin URL, kept so `Drop` can connect elsewhere to drop the database.
+    admin_url: String,
+}
+
+impl ScratchDb {
+    /// Creates a fresh, empty database from `template0` (so nothing someone
+    /// installed into `template1` leaks into catalog snapshots).
+    ///
+    /// Returns `None` (after printing a skip message to stderr) when the
+    /// server is unreachable and we are not in CI; panics in CI, because a
+    /// CI run that skips every database test would prove nothing.
+    pub fn create(tag: &str) -> Option<ScratchDb> {
+        let admin_url = admin_url();
+        let mut admin = match connect(&admin_url) {
+            Ok(c) => c,
+            Err(e) => {
+                let shown = redact_url(&admin_url);
+                let err = describe_pg_error(&e);
+                if is_ci() {
+                    panic!("CI=true and PostgreSQL is not reachable at {shown}: {err}");
+                }
+                eprintln!(
+                    "skipping: PostgreSQL not reachable at {shown} ({err}); set SAFESHIFT_TEST_PG"
+                );
+                return None;
+            }
+        };
+        let name = scratch_name(tag);
+        let sql = format!("CREATE DATABASE {} TEMPLATE template0", quote_ident(&name));
+        // Reachable but unable to create a database is a misconfiguration,
+        // not an absent server: fail loudly everywhere.
+        if let Err(e) = admin.batch_execute(&sql) {
+            panic!(
+                "could not create scratch database with `{sql}` at {}: {}",
+                redact_url(&admin_url),
+                describe_pg_error(&e)
+            );
+        }
+        let url = url_with_dbname(&admin_url, &name);
+        Some(ScratchDb {
+            name,
+            url,
+            admin_url,
+        })
+    }
+
+    /// A new connection to the scratch database. Each call opens a fresh
+    /// session, so session state (SET, temp tables) never leaks between
+    /// helpers.
+    pub fn client(&self) -> postgres::Client {
+        connect(&self.url).unwrap_or_else(|e| {
+            panic!(
+                "cannot connect to scratch database {}: {}",
+                self.name,
+                describe_pg_error(&e)
+            )
+        })
+    }
+
+    /// Runs `sql` (may contain several statements) in a fresh session;
+    /// panics with the SQL and the server's error on failure.
+    pub fn execute(&self, sql: &str) {
+        if let Err(e) = self.try_execute(sql) {
+            panic!("SQL failed in {}:\n{sql}\n--- error ---\n{e}", self.name);
+        }
+    }
+
+    /// Like [`ScratchDb::execute`] but returns the error text, for tests that
+    /// expect PostgreSQL to reject something.
+    pub fn try_execute(&self, sql: &str) -> Result<(), String> {
+        self.client()
+            .batch_execute(sql)
+            .map_err(|e| describe_pg_error(&e))
+    }
+
+    /// Runs a SQL file through the real `psql` client
+    /// (`psql -X -q -v ON_ERROR_STOP=1 -d <url> -f <path>`), without
+    /// safeshift involved, exactly as an operator would apply a generated
+    /// file. Returns `Ok(stdout)` on success, `Err(stderr + stdout)` on a
+    /// non-zero exit.
+    ///
+    /// If `psql` is not on PATH: panics under CI (the environment is broken),
+    /// otherwise returns `Err` starting with `psql not found on PATH` so the
+    /// caller's assertion fails with a clear reason.
+    pub fn psql_file(&self, path: &Path) -> Result<String, String> {
+        let output = Command::new("psql")
+            .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", &self.url, "-f"])
+            .arg(path)
+            .stdin(Stdio::null())
+            // Same bound as our own connections; an explicit env value wins.
+            .env(
+                "PGCONNECT_TIMEOUT",
+                std::env::var("PGCONNECT_TIMEOUT")
+                    .unwrap_or_else(|_| CONNECT_TIMEOUT.as_secs().to_string()),
+            )
+            .output();
+        let output = match output {
+            Ok(o) => o,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let msg = format!(
+                    "psql not found on PATH ({e}); install the PostgreSQL client \
+                     (e.g. apt-get install postgresql-client)"
+                );
+                if is_ci() {
+                    panic!("CI=true and {msg}");
+                }
+                return Err(msg);
+            }
+            Err(e) => return Err(format!("failed to run psql: {e}")),
+        };
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        if output.status.success() {
+            Ok(stdout)
+        } else {
+            Err(format!(
+                "psql -f {} exited with {}\n{stderr}{stdout}",
+                path.display(),
+                output.status
+            ))
+        }
+    }
+
+    /// A normalized, deterministic text snapshot of the user-visible schema
+    /// in schema `public`, one fact per line, for comparing e.g. "schema
+    /// after the plan" with "schema after the naive change", or "schema after
+    /// down.sql" with "schema before the stage".
+    ///
+    /// Sections, in this order, each sorted by name (byte order, `COLLATE
+    /// "C"`): relations (tables, partitioned tables, views, materialized
+    /// views, foreign tables), columns, constraints, indexes, triggers, view
+    /// definitions, functions, enum types. Columns are sorted BY NAME, not by
+    /// `attnum`: physical column order is deliberately ignored, because an
+    /// expand/contract plan legitimately ends with a different column order
+    /// than a one-shot `ALTER TABLE`. Dropped and system columns are
+    /// excluded. Sequences are not listed on their own; they show up
+    /// through column defaults (`nextval(...)`) and identity flags.
+    /// Objects that belong to an extension are excluded.
+    pub fn catalog(&self) -> String {
+        let mut client = self.client();
+        let mut out = String::new();
+        for (section, sql) in CATALOG_QUERIES {
+            let rows = client.query(*sql, &[]).unwrap_or_else(|e| {
+                panic!(
+                    "catalog query `{section}` failed in {}: {}",
+                    self.name,
+                    describe_pg_error(&e)
+                )
+            });
+            for row in rows {
+                let line: String = row.get(0);
+                out.push_str(&line);
+                out.push('\n');
+            }
+        }
+        out
+    }
+
+    /// Readable line diff of two [`ScratchDb::catalog`] snapshots for
+    /// assertion messages: lines only in `a` prefixed `- `, lines only in
+    /// `b` prefixed `+ `, each in their original order. Empty when both
+    /// contain the same lines. (A set difference is enough because catalog
+    /// lines are unique and deterministically ordered.)
+    pub fn catalog_diff(a: &str, b: &str) -> String {
+        let in_a: BTreeSet<&str> = a.lines().collect();
+        let in_b: BTreeSet<&str> = b.lines().collect();
+        let mut out = String::new();
+        for line in a.lines().filter(|l| !in_b.contains(l)) {
+            out.push_str("- ");
+            out.push_str(line);
+            out.push('\n');
+        }
+        for line in b.lines().filter(|l| !in_a.contains(l)) {
+            out.push_str("+ ");
+            out.push_str(line);
+            out.push('\n');
+        }
+        out
+    }
+}
+
+impl Drop for ScratchDb {
+    /// Drops the database even if sessions are still open (`WITH (FORCE)`,
+    /// PostgreSQL 13+). Errors are ignored: Drop also runs while a failing
+    /// test unwinds, and a leftover scratch database is harmless.
+    fn drop(&mut self) {
+        if let Ok(mut admin) = connect(&self.admin_url) {
+            let _ = admin.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                quote_ident(&self.name)
+            ));
+        }
+    }
+}
+
+/// Server major version (e.g. 15), from `SHOW server_version_num`
+/// (`150020` -> 15), for tests whose expectations depend on the version.
+pub fn pg_major(db: &ScratchDb) -> u32 {
+    let row = db
+        .client()
+        .query_one("SHOW server_version_num", &[])
+        .unwrap_or_else(|e| panic!("SHOW server_version_num failed: {}", describe_pg_error(&e)));
+    let num: String = row.get(0);
+    let num: u32 = num
+        .trim()
+        .parse()
+        .unwrap_or_else(|e| panic!("unexpected server_version_num {num:?}: {e}"));
+    num / 10000
+}
+
+/// The catalog snapshot queries. Each returns one `text` column, one fact per
+/// row, already ordered. Multi-line definitions (views) are collapsed to one
+/// line so that every fact stays on one line.
+const CATALOG_QUERIES: &[(&str, &str)] = &[
+    (
+        "relations",
+        r#"
+SELECT format('relation public.%s %s', c.relname,
+       CASE c.relkind WHEN 'r' THEN 'table' WHEN 'p' THEN 'partitioned_table'
+                      WHEN 'v' THEN 'view' WHEN 'm' THEN 'materialized_view'
+                      WHEN 'f' THEN 'foreign_table' ELSE c.relkind::text END)
+FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = 'public' AND c.relkind IN ('r','p','v','m','f')
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
+                  AND d.objid = c.oid AND d.deptype = 'e')
+ORDER BY c.relname COLLATE "C"
+"#,
+    ),
+    (
+        "columns",
+        r#"
+SELECT concat_ws(' ',
+         format('column public.%s.%s', c.relname, a.attname),
+         format_type(a.atttypid, a.atttypmod),
+         CASE WHEN a.attcollation <> t.typcollation
+              THEN 'COLLATE ' || a.attcollation::regcollation::text END,
+         CASE WHEN a.attnotnull THEN 'NOT NULL' END,
+         CASE WHEN a.atthasdef AND a.attgenerated = ''
+              THEN 'DEFAULT ' || pg_get_expr(ad.adbin, ad.adrelid) END,
+         CASE a.attidentity WHEN 'a' THEN 'IDENTITY ALWAYS'
+                            WHEN 'd' THEN 'IDENTITY BY DEFAULT' END,
+         CASE WHEN a.attgenerated = 's'
+              THEN 'GENERATED ALWAYS AS (' || pg_get_expr(ad.adbin, ad.adrelid) || ') STORED' END)
+FROM pg_attribute a
+JOIN pg_class c ON c.oid = a.attrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_type t ON t.oid = a.atttypid
+LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
+WHERE n.nspname = 'public' AND c.relkind IN ('r','p','v','m','f')
+  AND a.attnum > 0 AND NOT a.attisdropped
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
+                  AND d.objid = c.oid AND d.deptype = 'e')
+ORDER BY c.relname COLLATE "C", a.attname COLLATE "C"
+"#,
+    ),
+    (
+        "constraints",
+        r#"
+SELECT format('constraint public.%s.%s %s %s %s', c.relname, k.conname, k.contype,
+              CASE WHEN k.convalidated THEN 'validated' ELSE 'NOT_VALIDATED' END,
+              pg_get_constraintdef(k.oid))
+FROM pg_constraint k
+JOIN pg_class c ON c.oid = k.conrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = 'public'
+ORDER BY c.relname COLLATE "C", k.conname COLLATE "C"
+"#,
+    ),
+    (
+        "indexes",
+        r#"
+SELECT format('index public.%s.%s %s %s', t.relname, i.relname,
+              CASE WHEN x.indisvalid THEN 'valid' ELSE 'INVALID' END,
+              pg_get_indexdef(x.indexrelid))
+FROM pg_index x
+JOIN pg_class i ON i.oid = x.indexrelid
+JOIN pg_class t ON t.oid = x.indrelid
+JOIN pg_namespace n ON n.oid = t.relnamespace
+WHERE n.nspname = 'public'
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
+                  AND d.objid = t.oid AND d.deptype = 'e')
+ORDER BY t.relname COLLATE "C", i.relname COLLATE "C"
+"#,
+    ),
+    (
+        "triggers",
+        r#"
+SELECT format('trigger public.%s.%s enabled=%s %s', c.relname, g.tgname, g.tgenabled,
+              pg_get_triggerdef(g.oid))
+FROM pg_trigger g
+JOIN pg_class c ON c.oid = g.tgrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = 'public' AND NOT g.tgisinternal
+ORDER BY c.relname COLLATE "C", g.tgname COLLATE "C"
+"#,
+    ),
+    (
+        "view definitions",
+        r#"
+SELECT format('viewdef public.%s %s', c.relname,
+              btrim(regexp_replace(pg_get_viewdef(c.oid), '\s+', ' ', 'g')))
+FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = 'public' AND c.relkind IN ('v','m')
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
+                  AND d.objid = c.oid AND d.deptype = 'e')
+ORDER BY c.relname COLLATE "C"
+"#,
+    ),
+    (
+        "functions",
+        r#"
+SELECT format('function public.%s(%s) kind=%s', p.proname,
+              pg_get_function_identity_arguments(p.oid), p.prokind)
+FROM pg_proc p
+JOIN pg_namespace n ON n.oid = p.pronamespace
+WHERE n.nspname = 'public'
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass
+                  AND d.objid = p.oid AND d.deptype = 'e')
+ORDER BY p.proname COLLATE "C", pg_get_function_identity_arguments(p.oid) COLLATE "C"
+"#,
+    ),
+    (
+        "enums",
+        r#"
+SELECT format('enum public.%s (%s)', t.typname,
+              (SELECT string_agg(quote_literal(e.enumlabel), ', ' ORDER BY e.enumsortorder)
+               FROM pg_enum e WHERE e.enumtypid = t.oid))
+FROM pg_type t
+JOIN pg_namespace n ON n.oid = t.typnamespace
+WHERE n.nspname = 'public' AND t.typtype = 'e'
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_type'::regclass
+                  AND d.objid = t.oid AND d.deptype = 'e')
+ORDER BY t.typname COLLATE "C"
+"#,
+    ),
+];
