@@ -360,7 +360,7 @@ fn lower_alter(
                 AlterColumnOperation::SetDefault { value } => {
                     vec![catalog_only(Action::SetDefault {
                         column,
-                        expr: value.clone(),
+                        expr: Box::new(value.clone()),
                     })]
                 }
                 AlterColumnOperation::DropDefault => {

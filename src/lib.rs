@@ -123,9 +123,11 @@ pub fn plan(input: &PlanInput) -> Result<Plan, Error> {
         )));
     }
 
-    let mut planned = Vec::new();
+    let mut planned: Vec<Planned> = Vec::new();
     let mut infos = Vec::new();
     let mut new_tables: BTreeSet<(String, String)> = BTreeSet::new();
+    // Which `planned` entry created each new table: later one-step changes on it join that step.
+    let mut created_by: std::collections::BTreeMap<(String, String), usize> = Default::default();
     for statement in &lowered {
         for change in &statement.changes {
             let op = change.op();
@@ -174,14 +176,29 @@ pub fn plan(input: &PlanInput) -> Result<Plan, Error> {
                 sql: statement.text.clone(),
                 assessment,
             });
-            planned.push(Planned {
-                change: index,
-                tables: op.tables(),
-                expansion,
-            });
+            // A table created in this file is empty and unused: a change on it needs no stage of
+            // its own, it runs in the CREATE TABLE's transaction.
+            let tables = op.tables();
+            let host = match (tables.as_slice(), expansion.steps.as_slice()) {
+                ([table], [step]) if step.transactional => created_by.get(&table.key()).copied(),
+                _ => None,
+            };
+            match host.and_then(|h| planned.get_mut(h)) {
+                Some(host) => {
+                    let step = &mut host.expansion.steps[0];
+                    step.up.extend(expansion.steps[0].up.iter().cloned());
+                    step.title = format!("{} (+ {})", step.title, change.kind().replace('_', " "));
+                }
+                None => planned.push(Planned {
+                    change: index,
+                    tables,
+                    expansion,
+                }),
+            }
             op.apply(&mut catalog);
             if let Change::CreateTable(create) = change {
                 new_tables.insert(create.table.key());
+                created_by.insert(create.table.key(), planned.len() - 1);
             }
             if let Change::RenameTable(rename) = change
                 && new_tables.remove(&rename.from.key())

@@ -16,7 +16,7 @@ pub const RULE: &str = "catalog-only-change";
 
 #[derive(Clone, Debug)]
 pub enum Action {
-    SetDefault { column: String, expr: Expr },
+    SetDefault { column: String, expr: Box<Expr> },
     DropDefault { column: String },
     DropNotNull { column: String },
     DropConstraint { name: String, if_exists: bool },
@@ -186,7 +186,7 @@ impl Op for CatalogOnly {
         match &self.action {
             Action::SetDefault { column, expr } => {
                 if let Some(c) = t.columns.iter_mut().find(|c| c.name == *column) {
-                    c.default = Some(expr.clone());
+                    c.default = Some((**expr).clone());
                 }
             }
             Action::DropDefault { column } => {

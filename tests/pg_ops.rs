@@ -1,0 +1,568 @@
+//! The proof that plans do what they say, on a real PostgreSQL, for every kind of change:
+//!
+//! 1. plan the naive change against the schema (pure, no database);
+//! 2. on a seeded scratch database, apply every stage's `up.sql` with the real `psql`;
+//! 3. after each stage: run its `down.sql` and check the catalog is back to the stage before, then
+//!    re-apply (stages are safe to re-run); run the checklist's verify queries; run the statements
+//!    the old and the new application versions would run while they are live;
+//! 4. at the end, compare the catalog with the naive change applied to an empty copy, and check
+//!    that no safeshift helper object is left behind.
+
+mod support;
+
+use std::fs;
+
+use safeshift::dialect::Postgres;
+use safeshift::ops::{DualWrite, Options};
+use safeshift::plan::StepKind;
+use support::ScratchDb;
+
+struct Case {
+    name: &'static str,
+    schema: &'static str,
+    seed: &'static str,
+    change: &'static str,
+    /// Statements of the application version that runs before the change (each must succeed
+    /// whenever that version is live).
+    old_app: &'static [&'static str],
+    /// Statements of the version that expects the change.
+    new_app: &'static [&'static str],
+    dual_write: DualWrite,
+    /// Expected number of stages: guards against over- and under-staging.
+    stages: usize,
+}
+
+const USERS: &str = "CREATE TABLE public.users (
+    id bigint NOT NULL,
+    email text NOT NULL,
+    name text,
+    n integer,
+    created_at timestamp with time zone DEFAULT now() NOT NULL
+);
+ALTER TABLE ONLY public.users ADD CONSTRAINT users_pkey PRIMARY KEY (id);
+CREATE INDEX users_name_idx ON public.users USING btree (name);
+";
+
+const SEED: &str = "INSERT INTO users (id, email, name, n) SELECT g, 'User' || g || '@Example.com', CASE WHEN g % 3 = 0 THEN NULL ELSE 'name ' || g END, g FROM generate_series(1, 2500) g;";
+
+fn case(name: &'static str, change: &'static str, stages: usize) -> Case {
+    Case {
+        name,
+        schema: USERS,
+        seed: SEED,
+        change,
+        old_app: &[],
+        new_app: &[],
+        dual_write: DualWrite::Trigger,
+        stages,
+    }
+}
+
+fn run(case: Case) {
+    let Some(db) = ScratchDb::create(case.name) else {
+        return;
+    };
+    let Some(naive) = ScratchDb::create(&format!("{}_naive", case.name)) else {
+        return;
+    };
+
+    let input = safeshift::PlanInput {
+        change_name: "change.sql",
+        change_sql: case.change,
+        schema: Some(("schema.sql", case.schema)),
+        pg: Postgres::parse_version("15").unwrap(),
+        options: Options {
+            dual_write: case.dual_write,
+            batch_size: 1000,
+            ..Options::default()
+        },
+    };
+    let plan =
+        safeshift::plan(&input).unwrap_or_else(|e| panic!("{}: planning failed: {e}", case.name));
+    assert_eq!(
+        plan.stages.len(),
+        case.stages,
+        "{}: stages were\n{}",
+        case.name,
+        safeshift::render::summary(&plan, None)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    for (path, text) in safeshift::render::plan_files(&plan).unwrap() {
+        let full = dir.path().join(path);
+        fs::create_dir_all(full.parent().unwrap()).unwrap();
+        fs::write(full, text).unwrap();
+    }
+
+    naive.execute(case.schema);
+    naive.execute(case.change);
+    let expected = naive.catalog();
+
+    db.execute(case.schema);
+    db.execute(case.seed);
+    // Which app versions are live at each stage: the old one until the first deploy finishes,
+    // the new one from the last deploy on (both during a deploy). Without deploys the new version
+    // ships after the whole plan, as it would after the naive migration.
+    let deploys: Vec<usize> = plan
+        .stages
+        .iter()
+        .filter(|s| s.kind == StepKind::Application)
+        .map(|s| s.index)
+        .collect();
+    let after_end = plan.stages.len() + 1;
+    let first_deploy = deploys.first().copied().unwrap_or(after_end);
+    let switch = deploys.last().copied().unwrap_or(after_end);
+    let run_app = |label: &str, statements: &[&str], stage: usize| {
+        for sql in statements {
+            db.try_execute(sql).unwrap_or_else(|e| {
+                panic!(
+                    "{}: {label} app failed after stage {stage}: {sql}\n{e}",
+                    case.name
+                )
+            });
+        }
+    };
+    run_app("old", case.old_app, 0);
+
+    for stage in &plan.stages {
+        let before = db.catalog();
+        if let Some(up) = &stage.up {
+            let up = dir.path().join(up);
+            db.psql_file(&up).unwrap_or_else(|e| {
+                panic!("{}: stage {} up.sql failed:\n{e}", case.name, stage.index)
+            });
+            if let Some(down) = &stage.down {
+                db.psql_file(&dir.path().join(down)).unwrap_or_else(|e| {
+                    panic!("{}: stage {} down.sql failed:\n{e}", case.name, stage.index)
+                });
+                let restored = db.catalog();
+                assert!(
+                    restored == before,
+                    "{}: stage {} down.sql did not restore the catalog:\n{}",
+                    case.name,
+                    stage.index,
+                    ScratchDb::catalog_diff(&before, &restored)
+                );
+                db.psql_file(&up).unwrap_or_else(|e| {
+                    panic!(
+                        "{}: stage {} up.sql failed on re-run:\n{e}",
+                        case.name, stage.index
+                    )
+                });
+            }
+            for check in stage.steps.iter().flat_map(|s| &s.verify) {
+                let got = first_value(&db, &check.query);
+                let expect = if check.expect == "no rows" {
+                    None
+                } else {
+                    Some(check.expect.clone())
+                };
+                assert_eq!(
+                    got, expect,
+                    "{}: stage {} verify `{}` ({})",
+                    case.name, stage.index, check.what, check.query
+                );
+            }
+        }
+        if stage.index <= first_deploy {
+            run_app("old", case.old_app, stage.index);
+        }
+        if stage.index >= switch {
+            run_app("new", case.new_app, stage.index);
+        }
+    }
+    if switch > plan.stages.len() {
+        run_app("new", case.new_app, plan.stages.len());
+    }
+    let actual = db.catalog();
+    assert!(
+        actual == expected,
+        "{}: final schema differs from the naive change:\n{}",
+        case.name,
+        ScratchDb::catalog_diff(&expected, &actual)
+    );
+    assert!(
+        !actual.contains("safeshift"),
+        "{}: helper objects left behind:\n{actual}",
+        case.name
+    );
+    let nulls = first_value(
+        &db,
+        "SELECT count(*) FROM pg_stat_activity WHERE state = 'idle in transaction' AND datname = current_database()",
+    );
+    assert_eq!(nulls.as_deref(), Some("0"));
+}
+
+/// First column of the first row as text (`None` for no rows), like a person reading psql output.
+fn first_value(db: &ScratchDb, sql: &str) -> Option<String> {
+    let mut client = db.client();
+    let messages = client
+        .simple_query(sql)
+        .unwrap_or_else(|e| panic!("query failed: {sql}: {e:?}"));
+    messages.into_iter().find_map(|m| match m {
+        postgres::SimpleQueryMessage::Row(row) => Some(row.get(0).unwrap_or("NULL").to_string()),
+        _ => None,
+    })
+}
+
+#[test]
+fn add_nullable_column_is_one_stage() {
+    run(Case {
+        old_app: &[
+            "INSERT INTO users (id, email) VALUES ((SELECT coalesce(max(id), 0) + 1 FROM users), 'a@b.c')",
+        ],
+        new_app: &[
+            "INSERT INTO users (id, email, nickname) VALUES ((SELECT coalesce(max(id), 0) + 1 FROM users), 'a@b.c', 'nick')",
+        ],
+        ..case(
+            "add_nullable",
+            "ALTER TABLE users ADD COLUMN nickname text;",
+            1,
+        )
+    });
+}
+
+#[test]
+fn add_column_with_constant_default_is_one_stage() {
+    run(Case {
+        old_app: &[
+            "INSERT INTO users (id, email) VALUES ((SELECT coalesce(max(id), 0) + 1 FROM users), 'a@b.c')",
+        ],
+        new_app: &["SELECT count(*) FROM users WHERE active"],
+        ..case(
+            "add_default",
+            "ALTER TABLE users ADD COLUMN active boolean NOT NULL DEFAULT true;",
+            1,
+        )
+    });
+}
+
+const OLD_INSERT: &str = "INSERT INTO users (id, email) SELECT max(id) + 1, 'Old' || (max(id) + 1) || '@App.io' FROM users";
+
+#[test]
+fn add_required_column_with_trigger() {
+    run(Case {
+        old_app: &[
+            OLD_INSERT,
+            "UPDATE users SET email = 'Changed@App.io' WHERE id = 1",
+        ],
+        new_app: &[
+            "INSERT INTO users (id, email, email_lower) VALUES ((SELECT coalesce(max(id), 0) + 1 FROM users), 'New@App.io', 'new@app.io')",
+        ],
+        ..case(
+            "add_required_trigger",
+            "-- safeshift: backfill = lower(email)\nALTER TABLE users ADD COLUMN email_lower text NOT NULL;",
+            5,
+        )
+    });
+}
+
+#[test]
+fn add_required_column_with_app_dual_write() {
+    run(Case {
+        old_app: &[OLD_INSERT],
+        new_app: &[
+            "INSERT INTO users (id, email, email_lower) VALUES ((SELECT coalesce(max(id), 0) + 1 FROM users), 'New@App.io', 'new@app.io')",
+        ],
+        dual_write: DualWrite::App,
+        ..case(
+            "add_required_app",
+            "-- safeshift: backfill = lower(email)\nALTER TABLE users ADD COLUMN email_lower text NOT NULL;",
+            4,
+        )
+    });
+}
+
+#[test]
+fn add_column_with_volatile_default() {
+    run(Case {
+        old_app: &[OLD_INSERT],
+        new_app: &["SELECT token FROM users WHERE id = 1"],
+        ..case(
+            "add_volatile",
+            "ALTER TABLE users ADD COLUMN token uuid NOT NULL DEFAULT gen_random_uuid();",
+            3,
+        )
+    });
+}
+
+#[test]
+fn set_not_null_with_backfill() {
+    run(Case {
+        // The old app still inserts rows without a name: the fill trigger covers it.
+        old_app: &[OLD_INSERT],
+        new_app: &[
+            "INSERT INTO users (id, email, name) VALUES ((SELECT coalesce(max(id), 0) + 1 FROM users), 'n@a.io', 'named')",
+        ],
+        ..case(
+            "set_not_null_backfill",
+            "-- safeshift: backfill = 'anonymous'\nALTER TABLE users ALTER COLUMN name SET NOT NULL;",
+            5,
+        )
+    });
+}
+
+#[test]
+fn set_not_null_without_nulls() {
+    run(Case {
+        old_app: &[
+            "INSERT INTO users (id, email, n) VALUES ((SELECT coalesce(max(id), 0) + 1 FROM users), 'a@b.c', 1)",
+        ],
+        ..case(
+            "set_not_null",
+            "ALTER TABLE users ALTER COLUMN n SET NOT NULL;",
+            1,
+        )
+    });
+}
+
+#[test]
+fn create_index_concurrently() {
+    run(Case {
+        old_app: &[OLD_INSERT, "SELECT id FROM users WHERE email = 'x'"],
+        ..case("create_index", "CREATE INDEX ON users (email);", 1)
+    });
+}
+
+#[test]
+fn create_unique_index_concurrently() {
+    run(Case {
+        old_app: &[OLD_INSERT],
+        ..case(
+            "create_unique_index",
+            "CREATE UNIQUE INDEX users_lower_email ON users (lower(email));",
+            1,
+        )
+    });
+}
+
+#[test]
+fn drop_index_concurrently() {
+    run(Case {
+        old_app: &[OLD_INSERT],
+        ..case("drop_index", "DROP INDEX users_name_idx;", 1)
+    });
+}
+
+#[test]
+fn add_unique_constraint_via_index() {
+    run(Case {
+        old_app: &[OLD_INSERT],
+        ..case(
+            "add_unique",
+            "ALTER TABLE users ADD CONSTRAINT users_email_key UNIQUE (email);",
+            1,
+        )
+    });
+}
+
+#[test]
+fn add_primary_key_via_index() {
+    run(Case {
+        schema: "CREATE TABLE public.events (id bigint, payload text);",
+        seed: "INSERT INTO events SELECT g, 'p' FROM generate_series(1, 500) g;",
+        old_app: &[
+            "INSERT INTO events (id, payload) VALUES ((SELECT max(id) + 1 FROM events), 'x')",
+        ],
+        ..case(
+            "add_primary_key",
+            "ALTER TABLE events ADD PRIMARY KEY (id);",
+            2,
+        )
+    });
+}
+
+const ORDERS: &str = "CREATE TABLE public.users (id bigint NOT NULL, email text NOT NULL);
+ALTER TABLE ONLY public.users ADD CONSTRAINT users_pkey PRIMARY KEY (id);
+CREATE TABLE public.orders (id bigint NOT NULL, user_id bigint, amount integer NOT NULL DEFAULT 0);
+ALTER TABLE ONLY public.orders ADD CONSTRAINT orders_pkey PRIMARY KEY (id);
+CREATE INDEX orders_amount_idx ON public.orders USING btree (amount);
+";
+const ORDERS_SEED: &str = "INSERT INTO users SELECT g, 'u' || g FROM generate_series(1, 100) g;
+INSERT INTO orders SELECT g, 1 + g % 100, g FROM generate_series(1, 3000) g;";
+
+#[test]
+fn add_foreign_key_not_valid_then_validate() {
+    run(Case {
+        schema: ORDERS,
+        seed: ORDERS_SEED,
+        old_app: &["INSERT INTO orders (id, user_id) VALUES ((SELECT max(id) + 1 FROM orders), 1)"],
+        ..case(
+            "add_foreign_key",
+            "ALTER TABLE orders ADD FOREIGN KEY (user_id) REFERENCES users (id);",
+            1,
+        )
+    });
+}
+
+#[test]
+fn add_check_not_valid_then_validate() {
+    run(Case {
+        old_app: &[OLD_INSERT],
+        ..case(
+            "add_check",
+            "ALTER TABLE users ADD CONSTRAINT users_email_at CHECK (email LIKE '%@%');",
+            1,
+        )
+    });
+}
+
+#[test]
+fn change_column_type_through_a_new_column() {
+    run(Case {
+        schema: ORDERS,
+        seed: ORDERS_SEED,
+        old_app: &[
+            "INSERT INTO orders (id, user_id, amount) VALUES ((SELECT max(id) + 1 FROM orders), 1, 5)",
+            "UPDATE orders SET amount = amount + 1 WHERE id = 1",
+        ],
+        new_app: &[
+            "INSERT INTO orders (id, user_id, amount) VALUES ((SELECT max(id) + 1 FROM orders), 1, 5000000000)",
+        ],
+        ..case(
+            "change_type",
+            "ALTER TABLE orders ALTER COLUMN amount TYPE bigint;",
+            4,
+        )
+    });
+}
+
+#[test]
+fn binary_coercible_type_change_is_one_stage() {
+    run(Case {
+        schema: "CREATE TABLE public.users (id bigint NOT NULL PRIMARY KEY, name character varying(50));",
+        seed: "INSERT INTO users SELECT g, 'n' FROM generate_series(1, 100) g;",
+        ..case(
+            "coercible_type",
+            "ALTER TABLE users ALTER COLUMN name TYPE varchar(200);",
+            1,
+        )
+    });
+}
+
+const RENAME_SCHEMA: &str = "CREATE TABLE public.users (id bigint NOT NULL, email text NOT NULL, name text DEFAULT 'anon' NOT NULL);
+ALTER TABLE ONLY public.users ADD CONSTRAINT users_pkey PRIMARY KEY (id);
+CREATE INDEX users_name_idx ON public.users USING btree (name);
+";
+
+#[test]
+fn rename_column_with_sync_trigger() {
+    run(Case {
+        schema: RENAME_SCHEMA,
+        seed: "INSERT INTO users SELECT g, 'u' || g, 'name ' || g FROM generate_series(1, 2000) g;",
+        old_app: &[
+            "INSERT INTO users (id, email, name) VALUES ((SELECT max(id) + 1 FROM users), 'o@a.io', 'old')",
+            "INSERT INTO users (id, email) VALUES ((SELECT max(id) + 1 FROM users), 'o2@a.io')",
+            "UPDATE users SET name = 'renamed by old' WHERE id = 1",
+            "SELECT name FROM users WHERE name = 'old'",
+        ],
+        new_app: &[
+            "INSERT INTO users (id, email, display_name) VALUES ((SELECT max(id) + 1 FROM users), 'n@a.io', 'new')",
+            "INSERT INTO users (id, email) VALUES ((SELECT max(id) + 1 FROM users), 'n2@a.io')",
+            "SELECT display_name FROM users WHERE display_name = 'renamed by old'",
+        ],
+        ..case(
+            "rename_column_trigger",
+            "ALTER TABLE users RENAME COLUMN name TO display_name;",
+            5,
+        )
+    });
+}
+
+#[test]
+fn rename_column_with_app_dual_write() {
+    run(Case {
+        schema: RENAME_SCHEMA,
+        seed: "INSERT INTO users SELECT g, 'u' || g, 'name ' || g FROM generate_series(1, 2000) g;",
+        old_app: &["SELECT name FROM users WHERE id = 1"],
+        new_app: &[
+            "INSERT INTO users (id, email, display_name) VALUES ((SELECT max(id) + 1 FROM users), 'n@a.io', 'new')",
+        ],
+        dual_write: DualWrite::App,
+        ..case(
+            "rename_column_app",
+            "ALTER TABLE users RENAME COLUMN name TO display_name;",
+            8,
+        )
+    });
+}
+
+#[test]
+fn rename_table_behind_a_view() {
+    run(Case {
+        old_app: &[
+            OLD_INSERT,
+            "UPDATE users SET name = 'x' WHERE id = 1",
+            "SELECT count(*) FROM users",
+        ],
+        new_app: &[
+            "INSERT INTO accounts (id, email) VALUES ((SELECT max(id) + 1 FROM accounts), 'a@b.c')",
+        ],
+        ..case("rename_table", "ALTER TABLE users RENAME TO accounts;", 3)
+    });
+}
+
+#[test]
+fn drop_not_null_column_after_deploy() {
+    run(Case {
+        schema: "CREATE TABLE public.users (id bigint NOT NULL PRIMARY KEY, email text NOT NULL, legacy text NOT NULL);",
+        seed: "INSERT INTO users SELECT g, 'u', 'l' FROM generate_series(1, 100) g;",
+        old_app: &[
+            "INSERT INTO users (id, email, legacy) VALUES ((SELECT max(id) + 1 FROM users), 'a', 'l')",
+        ],
+        new_app: &["INSERT INTO users (id, email) VALUES ((SELECT max(id) + 1 FROM users), 'a')"],
+        ..case("drop_column", "ALTER TABLE users DROP COLUMN legacy;", 3)
+    });
+}
+
+#[test]
+fn drop_table_after_deploy() {
+    run(Case {
+        schema: "CREATE TABLE public.users (id bigint PRIMARY KEY); CREATE TABLE public.audit (id bigint PRIMARY KEY, what text);",
+        seed: "INSERT INTO audit VALUES (1, 'x');",
+        old_app: &["INSERT INTO audit VALUES ((SELECT max(id) + 1 FROM audit), 'y')"],
+        new_app: &["SELECT count(*) FROM users"],
+        ..case("drop_table", "DROP TABLE audit;", 2)
+    });
+}
+
+#[test]
+fn add_enum_value() {
+    run(Case {
+        schema: "CREATE TYPE public.mood AS ENUM ('sad', 'happy'); CREATE TABLE public.people (id bigint PRIMARY KEY, mood public.mood);",
+        seed: "INSERT INTO people VALUES (1, 'sad');",
+        new_app: &["INSERT INTO people VALUES (2, 'ok')"],
+        ..case(
+            "add_enum_value",
+            "ALTER TYPE mood ADD VALUE 'ok' BEFORE 'happy';",
+            1,
+        )
+    });
+}
+
+#[test]
+fn new_table_and_its_index_share_one_stage() {
+    run(case(
+        "create_table",
+        "CREATE TABLE teams (id bigint PRIMARY KEY, name text NOT NULL);\nCREATE INDEX teams_name_idx ON teams (name);\nALTER TABLE teams ADD COLUMN slug text NOT NULL;",
+        1,
+    ));
+}
+
+#[test]
+fn independent_changes_share_stages() {
+    // Two tables, each needing the full NOT NULL path: their stages line up side by side.
+    run(Case {
+        schema: "CREATE TABLE public.a (id bigint PRIMARY KEY, x text); CREATE TABLE public.b (id bigint PRIMARY KEY, y text);",
+        seed: "INSERT INTO a SELECT g, 'x' FROM generate_series(1, 100) g; INSERT INTO b SELECT g, 'y' FROM generate_series(1, 100) g;",
+        ..case(
+            "independent",
+            "-- safeshift: backfill = upper(x)\nALTER TABLE a ADD COLUMN x2 text NOT NULL;\n-- safeshift: backfill = upper(y)\nALTER TABLE b ADD COLUMN y2 text NOT NULL;",
+            5,
+        )
+    });
+}
+
+#[test]
+fn unknown_statements_pass_through_in_their_own_stage() {
+    run(case("other", "COMMENT ON TABLE users IS 'people';", 1));
+}
