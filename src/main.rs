@@ -27,34 +27,35 @@ fn main() -> ExitCode {
 }
 
 fn read_input(path: &Path) -> Result<(String, String), Error> {
-    if path.as_os_str() == "-" {
-        let mut text = String::new();
+    let (name, bytes) = if path.as_os_str() == "-" {
+        let mut bytes = Vec::new();
         std::io::stdin()
-            .read_to_string(&mut text)
+            .read_to_end(&mut bytes)
             .map_err(|source| Error::Read {
-                path: path.into(),
+                path: "<stdin>".into(),
                 source,
             })?;
-        return Ok(("<stdin>".into(), text));
-    }
-    if path.is_dir() {
-        return Err(Error::Usage(format!(
-            "{}: is a directory; expected a .sql file",
-            path.display()
-        )));
-    }
-    let bytes = std::fs::read(path).map_err(|source| Error::Read {
-        path: path.into(),
-        source,
-    })?;
+        ("<stdin>".to_string(), bytes)
+    } else {
+        if path.is_dir() {
+            return Err(Error::Usage(format!(
+                "{}: is a directory; expected a .sql file",
+                path.display()
+            )));
+        }
+        let bytes = std::fs::read(path).map_err(|source| Error::Read {
+            path: path.into(),
+            source,
+        })?;
+        (path.display().to_string(), bytes)
+    };
     let text = String::from_utf8(bytes).map_err(|e| {
         Error::Usage(format!(
-            "{}: not valid UTF-8 (byte {}); safeshift reads SQL text files",
-            path.display(),
+            "{name}: not valid UTF-8 (byte {}); safeshift reads SQL text files",
             e.utf8_error().valid_up_to()
         ))
     })?;
-    Ok((path.display().to_string(), text))
+    Ok((name, text))
 }
 
 fn parse_backfill(text: &str) -> Result<BackfillOption, Error> {

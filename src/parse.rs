@@ -218,10 +218,16 @@ fn parse_tokens(
     tokens: Vec<TokenWithSpan>,
     pos: Pos,
 ) -> Result<Statement, PlanError> {
+    let end = tokens
+        .iter()
+        .rev()
+        .find(|t| !matches!(t.token, Token::Whitespace(_)))
+        .map(|t| pos_of(t.span.end))
+        .unwrap_or(pos);
     let mut parser = Parser::new(dialect).with_tokens_with_locations(tokens);
     let statement = parser
         .parse_statement()
-        .map_err(|e| syntax_error(&e.to_string(), pos))?;
+        .map_err(|e| syntax_error(&e.to_string(), pos, end))?;
     let next = parser.peek_token();
     if next.token != Token::EOF {
         return Err(PlanError::new(
@@ -233,7 +239,7 @@ fn parse_tokens(
 }
 
 /// sqlparser reports positions inside its message ("… at Line: 3, Column: 14"); lift them out.
-fn syntax_error(message: &str, fallback: Pos) -> PlanError {
+fn syntax_error(message: &str, fallback: Pos, end: Pos) -> PlanError {
     let message = message
         .strip_prefix("sql parser error: ")
         .unwrap_or(message);
@@ -243,7 +249,13 @@ fn syntax_error(message: &str, fallback: Pos) -> PlanError {
     {
         return PlanError::new(Pos { line, column }, format!("syntax error: {text}"));
     }
-    PlanError::new(fallback, format!("syntax error: {message}"))
+    // "found: EOF" has no position: the statement stopped early, so point where it ends.
+    let pos = if message.ends_with("found: EOF") {
+        end
+    } else {
+        fallback
+    };
+    PlanError::new(pos, format!("syntax error: {message}"))
 }
 
 /// Maps sqlparser's (line, character column) locations to byte offsets.

@@ -38,7 +38,6 @@ struct FillFunction<'a> {
 #[template(path = "sql/copy_function.sql", escape = "none")]
 struct CopyFunction<'a> {
     function: &'a str,
-    source: &'a str,
     target: &'a str,
     expr: &'a str,
     tag: &'a str,
@@ -105,7 +104,8 @@ fn trigger(table: &QName, name: String, function_sql: String, events: &str) -> T
 pub fn fill_trigger(table: &QName, column: &str, expr: &str) -> Result<Trigger, PlanError> {
     let name = helper_name(table, column, "fill");
     let function = qname(&table.sibling(name.clone()));
-    let tag = dollar_tag(expr);
+    // The tag must not occur in anything that goes into the body, names included.
+    let tag = dollar_tag(&format!("{expr} {column} {function}"));
     let sql = render(&FillFunction {
         function: &function,
         column: &quote(column),
@@ -124,10 +124,9 @@ pub fn copy_trigger(
 ) -> Result<Trigger, PlanError> {
     let name = helper_name(table, source, "copy");
     let function = qname(&table.sibling(name.clone()));
-    let tag = dollar_tag(expr);
+    let tag = dollar_tag(&format!("{expr} {source} {target} {function}"));
     let sql = render(&CopyFunction {
         function: &function,
-        source: &quote(source),
         target: &quote(target),
         expr,
         tag: &tag,
@@ -144,7 +143,10 @@ pub fn sync_trigger(
 ) -> Result<Trigger, PlanError> {
     let name = helper_name(table, old, "sync");
     let function = qname(&table.sibling(name.clone()));
-    let tag = dollar_tag(default.unwrap_or_default());
+    let tag = dollar_tag(&format!(
+        "{} {old} {new} {function}",
+        default.unwrap_or_default()
+    ));
     let sql = render(&SyncFunction {
         function: &function,
         old: &quote(old),
@@ -167,7 +169,7 @@ pub fn backfill_step(
     let label = format!("{}.{column}", table.display())
         .replace('\'', "")
         .replace('%', "");
-    let body = format!("{value} {pending}");
+    let body = format!("{value} {pending} {column} {key} {} {label}", qname(table));
     let tag = dollar_tag(&body);
     let sql = render(&Backfill {
         table: &qname(table),

@@ -385,7 +385,7 @@ pub fn summary(plan: &Plan, out: Option<&Path>) -> String {
         .filter(|c| c.assessment.risk != Risk::Safe)
         .count();
     text.push_str(&format!(
-        "{} change(s), {} need staging · PostgreSQL {} · {} stage(s):\n",
+        "{} change(s), {} risky as written · PostgreSQL {} · {} stage(s):\n",
         plan.changes.len(),
         risky,
         plan.server_version,
@@ -401,7 +401,7 @@ pub fn summary(plan: &Plan, out: Option<&Path>) -> String {
         let mark = if stage.reversible {
             ""
         } else {
-            "  ⚠ point of no return"
+            "  ⚠ cannot be undone"
         };
         text.push_str(&format!(
             "  {:>2}. {:<9} {:<11} {}{mark}\n",

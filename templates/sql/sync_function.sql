@@ -1,6 +1,6 @@
 CREATE OR REPLACE FUNCTION {{ function }}() RETURNS trigger LANGUAGE plpgsql AS {{ tag }}
 BEGIN
-  -- Old code writes {{ old }}, new code writes {{ new }}: keep both equal in both directions.
+  -- Old code writes the old column, new code the new one: keep both equal in both directions.
   IF TG_OP = 'INSERT' THEN
     IF NEW.{{ old }} IS NULL AND NEW.{{ new }} IS NULL THEN
 {%- if let Some(default) = default %}

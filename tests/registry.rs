@@ -1,0 +1,78 @@
+//! Keeps the one-file-per-kind promise honest: every file in `src/ops/` is a registered kind with
+//! a rule id, a doc comment and a fixture, and every fixture plans to its own kind. The rendered
+//! stage list of each fixture is a snapshot (read before accepting: it is the plan a user gets).
+
+use std::fs;
+use std::path::Path;
+
+use safeshift::dialect::Postgres;
+use safeshift::ops::{KINDS, Options};
+
+const SHARED: &[&str] = &["mod.rs", "recipes.rs"];
+
+fn op_files() -> Vec<String> {
+    let mut files: Vec<String> = fs::read_dir("src/ops")
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|f| f.ends_with(".rs") && !SHARED.contains(&f.as_str()))
+        .map(|f| f.trim_end_matches(".rs").to_string())
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn every_op_file_is_registered_and_every_kind_has_a_file() {
+    let mut kinds: Vec<String> = KINDS.iter().map(|(k, _)| k.to_string()).collect();
+    kinds.sort();
+    assert_eq!(op_files(), kinds, "src/ops/*.rs and ops::KINDS disagree");
+}
+
+#[test]
+fn every_op_file_documents_itself_and_names_its_rule() {
+    for kind in op_files() {
+        let text = fs::read_to_string(format!("src/ops/{kind}.rs")).unwrap();
+        assert!(
+            text.starts_with("//! "),
+            "src/ops/{kind}.rs must start with a //! comment saying what the change risks"
+        );
+        assert!(
+            text.contains("pub const RULE: &str = \""),
+            "src/ops/{kind}.rs must define its rule id"
+        );
+    }
+}
+
+fn plan_fixture(kind: &str) -> safeshift::Plan {
+    let path = format!("tests/fixtures/ops/{kind}.sql");
+    assert!(
+        Path::new(&path).exists(),
+        "{path} is missing: every kind needs a fixture"
+    );
+    let change = fs::read_to_string(&path).unwrap();
+    let schema = fs::read_to_string("tests/fixtures/schema.sql").unwrap();
+    safeshift::plan(&safeshift::PlanInput {
+        change_name: &path,
+        change_sql: &change,
+        schema: Some(("tests/fixtures/schema.sql", &schema)),
+        pg: Postgres::parse_version("15").unwrap(),
+        options: Options::default(),
+    })
+    .unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+#[test]
+fn every_fixture_plans_to_its_own_kind() {
+    for (kind, _) in KINDS {
+        let plan = plan_fixture(kind);
+        assert!(
+            plan.changes.iter().any(|c| c.kind == *kind),
+            "{kind}: fixture lowered to {:?}",
+            plan.changes.iter().map(|c| c.kind).collect::<Vec<_>>()
+        );
+        insta::assert_snapshot!(
+            format!("plan_{kind}"),
+            safeshift::render::summary(&plan, None)
+        );
+    }
+}
