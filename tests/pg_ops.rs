@@ -181,7 +181,7 @@ fn run(case: Case) {
         ScratchDb::catalog_diff(&expected, &actual)
     );
     assert!(
-        !actual.contains("safeshift"),
+        !actual.contains("safeshift_"),
         "{}: helper objects left behind:\n{actual}",
         case.name
     );
@@ -565,4 +565,49 @@ fn independent_changes_share_stages() {
 #[test]
 fn unknown_statements_pass_through_in_their_own_stage() {
     run(case("other", "COMMENT ON TABLE users IS 'people';", 1));
+}
+
+/// Names that try to break out of quotes, comments and dollar-quoted bodies. Every path that
+/// puts a name into SQL runs here (trigger bodies, backfill, constraint and index names); the
+/// canary table must survive and the final schema must equal the naive change's.
+const HOSTILE: &str = "CREATE TABLE public.canary (x integer);
+CREATE TABLE public.\"Tab\"\"le; DROP TABLE canary; --\" (
+    id bigint NOT NULL,
+    \"select\" text DEFAULT 'd' NOT NULL,
+    \"$safeshift$ x\" text,
+    \"Ünï cödé\" integer
+);
+ALTER TABLE ONLY public.\"Tab\"\"le; DROP TABLE canary; --\" ADD CONSTRAINT hostile_pkey PRIMARY KEY (id);
+CREATE INDEX \"idx; DROP TABLE canary\" ON public.\"Tab\"\"le; DROP TABLE canary; --\" USING btree (\"select\");
+";
+
+#[test]
+fn hostile_names_change_only_the_named_objects() {
+    let change = "-- safeshift: backfill = upper(\"select\")
+ALTER TABLE \"Tab\"\"le; DROP TABLE canary; --\" ADD COLUMN \"new
+line; DROP TABLE canary; --\" text NOT NULL;
+ALTER TABLE \"Tab\"\"le; DROP TABLE canary; --\" RENAME COLUMN \"select\" TO \"$safeshift$; DROP TABLE canary; --\";
+-- safeshift: backfill = 0
+ALTER TABLE \"Tab\"\"le; DROP TABLE canary; --\" ALTER COLUMN \"Ünï cödé\" SET NOT NULL;
+CREATE INDEX ON \"Tab\"\"le; DROP TABLE canary; --\" (\"$safeshift$ x\");
+ALTER TABLE \"Tab\"\"le; DROP TABLE canary; --\" ADD CONSTRAINT \"chk'; DROP TABLE canary; --\" CHECK (id > 0);";
+    run(Case {
+        schema: HOSTILE,
+        seed: "INSERT INTO \"Tab\"\"le; DROP TABLE canary; --\" (id, \"select\") SELECT g, 'v' || g FROM generate_series(1, 300) g; INSERT INTO canary VALUES (1);",
+        old_app: &[
+            "INSERT INTO \"Tab\"\"le; DROP TABLE canary; --\" (id, \"select\") SELECT max(id) + 1, 'old' FROM \"Tab\"\"le; DROP TABLE canary; --\"",
+            "SELECT x FROM canary",
+        ],
+        new_app: &["SELECT x FROM canary"],
+        ..case("hostile", change, 11)
+    });
+    // `run` compared the final schema with the naive change, canary included; say it plainly too.
+    let Some(db) = ScratchDb::create("hostile_canary") else {
+        return;
+    };
+    db.execute(HOSTILE);
+    assert_eq!(
+        first_value(&db, "SELECT to_regclass('canary') IS NOT NULL").as_deref(),
+        Some("t")
+    );
 }
