@@ -521,6 +521,7 @@ fn constraint_change(
                 table,
                 name: c.name,
                 columns: c.columns,
+                ref_columns,
                 ref_table,
                 definition,
                 not_valid,

@@ -192,6 +192,7 @@ pub fn plan(input: &PlanInput) -> Result<Plan, Error> {
                 None => planned.push(Planned {
                     change: index,
                     tables,
+                    columns: op.columns(),
                     expansion,
                 }),
             }

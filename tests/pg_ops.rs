@@ -94,7 +94,12 @@ fn run(case: Case) {
     }
 
     naive.execute(case.schema);
-    naive.execute(case.change);
+    // As a user would run the naive file: psql, each statement in its own transaction.
+    let naive_file = dir.path().join("naive.sql");
+    fs::write(&naive_file, case.change).unwrap();
+    naive
+        .psql_file(&naive_file)
+        .unwrap_or_else(|e| panic!("{}: the naive change itself fails:\n{e}", case.name));
     let expected = naive.catalog();
 
     db.execute(case.schema);
@@ -599,7 +604,7 @@ ALTER TABLE \"Tab\"\"le; DROP TABLE canary; --\" ADD CONSTRAINT \"chk'; DROP TAB
             "SELECT x FROM canary",
         ],
         new_app: &["SELECT x FROM canary"],
-        ..case("hostile", change, 11)
+        ..case("hostile", change, 7)
     });
     // `run` compared the final schema with the naive change, canary included; say it plainly too.
     let Some(db) = ScratchDb::create("hostile_canary") else {
@@ -610,4 +615,42 @@ ALTER TABLE \"Tab\"\"le; DROP TABLE canary; --\" ADD CONSTRAINT \"chk'; DROP TAB
         first_value(&db, "SELECT to_regclass('canary') IS NOT NULL").as_deref(),
         Some("t")
     );
+}
+
+#[test]
+fn example_add_required_column() {
+    run(Case {
+        schema: include_str!("../examples/add-required-column/schema.sql"),
+        seed: "INSERT INTO users (id, email) SELECT g, 'User' || g || '@Example.com' FROM generate_series(1, 3000) g;",
+        old_app: &[
+            "INSERT INTO users (id, email) SELECT max(id) + 1, 'Old' || (max(id) + 1) || '@App.io' FROM users",
+        ],
+        new_app: &[
+            "INSERT INTO users (id, email, email_lower) SELECT max(id) + 1, 'N' || (max(id) + 1), 'n' || (max(id) + 1) FROM users",
+        ],
+        ..case(
+            "example_required",
+            include_str!("../examples/add-required-column/change.sql"),
+            6,
+        )
+    });
+}
+
+#[test]
+fn example_rename_and_retype() {
+    run(Case {
+        schema: include_str!("../examples/rename-and-retype/schema.sql"),
+        seed: "INSERT INTO customers (id, email, full_name, fax) SELECT g, 'c' || g, 'Name ' || g, NULL FROM generate_series(1, 500) g;
+               INSERT INTO orders (id, customer_id, quantity, note) SELECT g, 1 + g % 500, g, 'n' FROM generate_series(1, 2000) g;",
+        old_app: &[
+            "INSERT INTO customers (id, email, full_name, fax) SELECT max(id) + 1, 'o', 'Old', '123' FROM customers",
+            "INSERT INTO orders (id, customer_id, quantity) SELECT max(id) + 1, 1, 7 FROM orders",
+            "SELECT full_name, fax FROM customers WHERE id = 1",
+        ],
+        new_app: &[
+            "INSERT INTO customers (id, email, display_name) SELECT max(id) + 1, 'n', 'New' FROM customers",
+            "INSERT INTO orders (id, customer_id, quantity) SELECT max(id) + 1, 1, 7000000000 FROM orders",
+        ],
+        ..case("example_rename_retype", include_str!("../examples/rename-and-retype/change.sql"), 8)
+    });
 }

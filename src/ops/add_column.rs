@@ -51,6 +51,10 @@ impl Op for AddColumn {
         vec![self.table.clone()]
     }
 
+    fn columns(&self) -> Vec<String> {
+        vec![self.column.name.clone()]
+    }
+
     fn assess(&self, _ctx: &Context) -> Assessment {
         Assessment::safe(
             RULE,

@@ -18,6 +18,7 @@ pub struct AddForeignKey {
     pub name: String,
     pub columns: Vec<String>,
     pub ref_table: QName,
+    pub ref_columns: Vec<String>,
     /// `FOREIGN KEY (…) REFERENCES …` with its actions, as the user wrote it.
     pub definition: String,
     /// The user already asked for NOT VALID: keep it that way.
@@ -27,6 +28,14 @@ pub struct AddForeignKey {
 impl Op for AddForeignKey {
     fn tables(&self) -> Vec<QName> {
         vec![self.table.clone(), self.ref_table.clone()]
+    }
+
+    fn columns(&self) -> Vec<String> {
+        // Referenced columns too: a key added earlier on them must exist first. Mixing both
+        // tables' names in one list can only over-order, never under-order.
+        let mut columns = self.columns.clone();
+        columns.extend(self.ref_columns.iter().cloned());
+        columns
     }
 
     fn assess(&self, ctx: &Context) -> Assessment {

@@ -27,6 +27,10 @@ impl Op for AddPrimaryKey {
         vec![self.table.clone()]
     }
 
+    fn columns(&self) -> Vec<String> {
+        self.columns.clone()
+    }
+
     fn assess(&self, ctx: &Context) -> Assessment {
         if ctx.is_new_table(&self.table) || self.using_index.is_some() {
             return Assessment::safe(

@@ -25,6 +25,10 @@ impl Op for AddRequiredColumn {
         vec![self.table.clone()]
     }
 
+    fn columns(&self) -> Vec<String> {
+        vec![self.column.name.clone()]
+    }
+
     fn assess(&self, ctx: &Context) -> Assessment {
         if ctx.is_new_table(&self.table) {
             return Assessment::safe(

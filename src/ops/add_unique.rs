@@ -62,6 +62,10 @@ impl Op for AddUnique {
         vec![self.table.clone()]
     }
 
+    fn columns(&self) -> Vec<String> {
+        self.columns.clone()
+    }
+
     fn assess(&self, ctx: &Context) -> Assessment {
         if self.using_index.is_some() {
             return Assessment::safe(

@@ -34,6 +34,17 @@ impl Op for CatalogOnly {
         vec![self.table.clone()]
     }
 
+    fn columns(&self) -> Vec<String> {
+        match &self.action {
+            Action::SetDefault { column, .. }
+            | Action::DropDefault { column }
+            | Action::DropNotNull { column } => {
+                vec![column.clone()]
+            }
+            Action::DropConstraint { .. } | Action::ValidateConstraint { .. } => Vec::new(),
+        }
+    }
+
     fn assess(&self, _ctx: &Context) -> Assessment {
         match &self.action {
             Action::ValidateConstraint { .. } => Assessment::safe(

@@ -108,6 +108,10 @@ impl Op for ChangeColumnType {
         vec![self.table.clone()]
     }
 
+    fn columns(&self) -> Vec<String> {
+        vec![self.column.clone()]
+    }
+
     fn assess(&self, ctx: &Context) -> Assessment {
         if ctx.is_new_table(&self.table) || self.coercible(ctx) == Some(true) {
             return Assessment::safe(

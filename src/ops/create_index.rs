@@ -87,6 +87,10 @@ impl Op for CreateIndex {
         vec![self.table.clone()]
     }
 
+    fn columns(&self) -> Vec<String> {
+        self.columns.clone()
+    }
+
     fn assess(&self, ctx: &Context) -> Assessment {
         if self.concurrently {
             return Assessment::safe(

@@ -26,6 +26,10 @@ impl Op for DropColumn {
         vec![self.table.clone()]
     }
 
+    fn columns(&self) -> Vec<String> {
+        vec![self.column.clone()]
+    }
+
     fn assess(&self, ctx: &Context) -> Assessment {
         if ctx.is_new_table(&self.table) {
             return Assessment::safe(

@@ -45,6 +45,11 @@ pub mod set_not_null;
 pub trait Op {
     /// Tables this change touches (for ordering changes on the same table).
     fn tables(&self) -> Vec<QName>;
+    /// The columns of those tables it touches; empty means the whole table. Two changes on the
+    /// same table are ordered only when their columns overlap or one of them is table-wide.
+    fn columns(&self) -> Vec<String> {
+        Vec::new()
+    }
     /// How risky the change is as written.
     fn assess(&self, ctx: &Context) -> Assessment;
     /// The safe steps. Pure: reads only `ctx`.

@@ -27,6 +27,10 @@ impl Op for RenameColumn {
         vec![self.table.clone()]
     }
 
+    fn columns(&self) -> Vec<String> {
+        vec![self.from.clone(), self.to.clone()]
+    }
+
     fn assess(&self, ctx: &Context) -> Assessment {
         if ctx.is_new_table(&self.table) {
             return Assessment::safe(

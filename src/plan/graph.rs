@@ -19,6 +19,8 @@ pub struct StepGraph {
 pub struct Planned {
     pub change: usize,
     pub tables: Vec<QName>,
+    /// Columns touched; empty means the whole table (see `Op::columns`).
+    pub columns: Vec<String>,
     pub expansion: Expansion,
 }
 
@@ -58,7 +60,10 @@ impl StepGraph {
                 let shared = earlier
                     .tables
                     .iter()
-                    .any(|a| later.tables.iter().any(|b| a.same(b)));
+                    .any(|a| later.tables.iter().any(|b| a.same(b)))
+                    && (earlier.columns.is_empty()
+                        || later.columns.is_empty()
+                        || earlier.columns.iter().any(|c| later.columns.contains(c)));
                 let from: Vec<NodeIndex> = if barrier {
                     sinks(&earlier.expansion)
                         .into_iter()
