@@ -33,7 +33,11 @@ pub fn add_column_step(table: &QName, column: &Column, if_not_exists: bool) -> S
             if if_not_exists { "IF NOT EXISTS " } else { "" },
             column_sql(column, true, true)
         ),
-        "catalog-only: the default (if any) is stored once, existing rows are not rewritten",
+        if column.default.is_some() {
+            "catalog-only since PostgreSQL 11: the constant default is stored once, existing rows are not rewritten"
+        } else {
+            "catalog-only: existing rows are not touched"
+        },
     )
     .down_sql(
         format!(
