@@ -3,6 +3,8 @@
 //! earlier one's anchor step). Changes with unknown reach (passed-through statements, types) are
 //! barriers: ordered after everything before them and before everything after.
 
+use std::collections::HashMap;
+
 use petgraph::algo::toposort;
 use petgraph::graph::{DiGraph, NodeIndex};
 
@@ -46,6 +48,12 @@ impl StepGraph {
             }
             nodes.push(mine);
         }
+        // Earlier changes are found through an index by table, not by scanning them all: planning
+        // stays linear in the number of changes. A barrier orders everything before it, so only
+        // changes since the last barrier need direct edges.
+        let mut by_table: HashMap<(String, String), Vec<usize>> = HashMap::new();
+        let mut last_barrier: Option<usize> = None;
+        let mut since_barrier: Vec<usize> = Vec::new();
         for (j, later) in planned.iter().enumerate() {
             let roots: Vec<NodeIndex> = later
                 .expansion
@@ -55,33 +63,45 @@ impl StepGraph {
                 .filter(|(_, s)| s.after.is_empty())
                 .map(|(i, _)| nodes[j][i])
                 .collect();
-            for (i, earlier) in planned.iter().enumerate().take(j) {
-                let barrier = earlier.tables.is_empty() || later.tables.is_empty();
-                let shared = earlier
-                    .tables
-                    .iter()
-                    .any(|a| later.tables.iter().any(|b| a.same(b)))
-                    && (earlier.columns.is_empty()
-                        || later.columns.is_empty()
-                        || earlier.columns.iter().any(|c| later.columns.contains(c)));
-                let from: Vec<NodeIndex> = if barrier {
-                    sinks(&earlier.expansion)
-                        .into_iter()
-                        .map(|k| nodes[i][k])
-                        .collect()
-                } else if shared {
-                    nodes[i]
-                        .get(earlier.expansion.anchor)
-                        .copied()
-                        .into_iter()
-                        .collect()
-                } else {
-                    continue;
-                };
-                for &f in &from {
-                    for &r in &roots {
-                        graph.update_edge(f, r, ());
+            let mut from: Vec<NodeIndex> = Vec::new();
+            let nodes_ref = &nodes;
+            let sinks_of = |i: usize| -> Vec<NodeIndex> {
+                sinks(&planned[i].expansion)
+                    .into_iter()
+                    .map(|k| nodes_ref[i][k])
+                    .collect()
+            };
+            if let Some(b) = last_barrier {
+                from.extend(sinks_of(b));
+            }
+            if later.tables.is_empty() {
+                for &i in &since_barrier {
+                    from.extend(sinks_of(i));
+                }
+                last_barrier = Some(j);
+                since_barrier.clear();
+            } else {
+                let mut seen: Vec<usize> = Vec::new();
+                for table in &later.tables {
+                    for &i in by_table.get(&table.key()).into_iter().flatten() {
+                        let earlier = &planned[i];
+                        let overlap = earlier.columns.is_empty()
+                            || later.columns.is_empty()
+                            || earlier.columns.iter().any(|c| later.columns.contains(c));
+                        if overlap && !seen.contains(&i) {
+                            seen.push(i);
+                            from.extend(nodes[i].get(earlier.expansion.anchor).copied());
+                        }
                     }
+                }
+                for table in &later.tables {
+                    by_table.entry(table.key()).or_default().push(j);
+                }
+                since_barrier.push(j);
+            }
+            for &f in &from {
+                for &r in &roots {
+                    graph.update_edge(f, r, ());
                 }
             }
         }
