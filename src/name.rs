@@ -46,7 +46,10 @@ impl QName {
 
     /// Same object, ignoring whether `public` was spelled out.
     pub fn same(&self, other: &QName) -> bool {
-        self.key() == other.key()
+        // Hot in catalog scans: compare without building keys.
+        self.name == other.name
+            && self.schema.as_deref().unwrap_or("public")
+                == other.schema.as_deref().unwrap_or("public")
     }
 
     /// A sibling object in the same schema (a view or helper function next to a table).
