@@ -5,8 +5,9 @@
 
 use sqlparser::ast::{DataType, Expr};
 
-use super::create_index::valid_index_check;
-use super::recipes::{backfill_step, copy_trigger, helper_name, not_null_step, required_column};
+use super::recipes::{
+    backfill_step, copy_indexes, copy_trigger, helper_name, not_null_step, required_column,
+};
 use super::{Assessment, Context, Op};
 use crate::change::canonical_type;
 use crate::dialect::LockMode;
@@ -211,66 +212,15 @@ impl Op for ChangeColumnType {
             steps.push(not_null_step(ctx, &self.table, &new, Phase::Migrate).after(&[1]));
             ready.push(steps.len() - 1);
         }
-        let indexes: Vec<_> = ctx
-            .catalog
-            .indexes_on(&self.table, &self.column)
-            .into_iter()
-            .cloned()
-            .collect();
-        let mut renames = Vec::new();
-        if !indexes.is_empty() {
-            let mut copies = Step::database(
-                Phase::Migrate,
-                format!("copy-indexes-{}-{}", self.table.name, self.column),
-                format!(
-                    "build the indexes of {}.{} on {new}",
-                    self.table.display(),
-                    self.column
-                ),
-            )
-            .non_transactional()
-            .after(&[1])
-            .lock(
-                self.table.display(),
-                LockMode::ShareUpdateExclusive,
-                "while each index builds",
-            );
-            for index in &indexes {
-                let copy_name = helper_name(&self.table, &index.name.name, "new");
-                let cols = index
-                    .columns
-                    .iter()
-                    .map(|x| {
-                        if *x == self.column {
-                            n.clone()
-                        } else {
-                            quote(x)
-                        }
-                    })
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                copies = copies
-                    .sql(
-                        format!(
-                            "CREATE {}INDEX CONCURRENTLY IF NOT EXISTS {} ON {t} ({cols})",
-                            if index.unique { "UNIQUE " } else { "" },
-                            quote(&copy_name)
-                        ),
-                        "",
-                    )
-                    .down_sql(
-                        format!(
-                            "DROP INDEX CONCURRENTLY IF EXISTS {}",
-                            qname(&self.table.sibling(copy_name.clone()))
-                        ),
-                        "",
-                    );
-                let (what, query, expect) =
-                    valid_index_check(&self.table.sibling(copy_name.clone()));
-                copies = copies.verify(what, query, expect);
-                renames.push((copy_name, index.name.name.clone()));
-            }
-            steps.push(copies);
+        let copies = copy_indexes(
+            ctx,
+            &self.table,
+            &self.column,
+            &new,
+            format!("copy-indexes-{}-{}", self.table.name, self.column),
+        );
+        if let Some(step) = copies.step {
+            steps.push(step.after(&[1]));
             ready.push(steps.len() - 1);
         }
         let mut swap = Step::database(
@@ -304,15 +254,8 @@ impl Op for ChangeColumnType {
                 "the old column's default moves over",
             );
         }
-        for (copy_name, original) in &renames {
-            swap = swap.sql(
-                format!(
-                    "ALTER INDEX {} RENAME TO {}",
-                    qname(&self.table.sibling(copy_name.clone())),
-                    quote(original)
-                ),
-                "",
-            );
+        for rename in &copies.renames {
+            swap = swap.sql(rename.clone(), "the copies take the original names");
         }
         swap = swap
             .irreversible(format!("the old {} column and its values are dropped", self.column))

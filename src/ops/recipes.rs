@@ -474,3 +474,82 @@ pub fn fill_and_constrain(
         }
     }
 }
+
+/// Copies of the plain indexes on `column`, built concurrently on `target` (the column that
+/// replaces it), and the renames that give them the original names once the old column is dropped
+/// (dropping a column drops its indexes, freeing the names).
+pub struct IndexCopies {
+    pub step: Option<Step>,
+    /// ALTER INDEX … RENAME statements for the step that drops the old column.
+    pub renames: Vec<String>,
+}
+
+pub fn copy_indexes(
+    ctx: &Context,
+    table: &QName,
+    column: &str,
+    target: &str,
+    slug: String,
+) -> IndexCopies {
+    let indexes: Vec<_> = ctx
+        .catalog
+        .indexes_on(table, column)
+        .into_iter()
+        .cloned()
+        .collect();
+    if indexes.is_empty() {
+        return IndexCopies {
+            step: None,
+            renames: Vec::new(),
+        };
+    }
+    let t = qname(table);
+    let mut step = Step::database(
+        Phase::Migrate,
+        slug,
+        format!(
+            "build the indexes of {}.{column} on {target}",
+            table.display()
+        ),
+    )
+    .non_transactional()
+    .lock(
+        table.display(),
+        LockMode::ShareUpdateExclusive,
+        "while each index builds",
+    );
+    let mut renames = Vec::new();
+    for index in &indexes {
+        let copy = table.sibling(helper_name(table, &index.name.name, "new"));
+        let cols = index
+            .columns
+            .iter()
+            .map(|c| quote(if c == column { target } else { c }))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let unique = if index.unique { "UNIQUE " } else { "" };
+        step = step
+            .sql(
+                format!(
+                    "CREATE {unique}INDEX CONCURRENTLY IF NOT EXISTS {} ON {t} ({cols})",
+                    quote(&copy.name)
+                ),
+                "",
+            )
+            .down_sql(
+                format!("DROP INDEX CONCURRENTLY IF EXISTS {}", qname(&copy)),
+                "",
+            );
+        let (what, query, expect) = super::create_index::valid_index_check(&copy);
+        step = step.verify(what, query, expect);
+        renames.push(format!(
+            "ALTER INDEX {} RENAME TO {}",
+            qname(&copy),
+            quote(&index.name.name)
+        ));
+    }
+    IndexCopies {
+        step: Some(step),
+        renames,
+    }
+}

@@ -3,8 +3,7 @@
 //! ways, or the app writing both), backfill, copy NOT NULL and indexes, deploy the code that uses
 //! the new name, then drop the old column.
 
-use super::create_index::valid_index_check;
-use super::recipes::{backfill_step, helper_name, not_null_step, required_column, sync_trigger};
+use super::recipes::{backfill_step, copy_indexes, not_null_step, required_column, sync_trigger};
 use super::{Assessment, Context, DualWrite, Op};
 use crate::dialect::LockMode;
 use crate::dialect::postgres::{qname, quote};
@@ -196,62 +195,9 @@ impl Op for RenameColumn {
                 .push(not_null_step(ctx, &self.table, &self.to, Phase::Migrate).after(&[backfill]));
             ready.push(steps.len() - 1);
         }
-        let indexes: Vec<_> = ctx
-            .catalog
-            .indexes_on(&self.table, &self.from)
-            .into_iter()
-            .cloned()
-            .collect();
-        let mut renames = Vec::new();
-        if !indexes.is_empty() {
-            let mut copies = Step::database(
-                Phase::Migrate,
-                slug("copy-indexes"),
-                format!("build the indexes of {} on {}", self.from, self.to),
-            )
-            .non_transactional()
-            .after(&[backfill])
-            .lock(
-                self.table.display(),
-                LockMode::ShareUpdateExclusive,
-                "while each index builds",
-            );
-            for index in &indexes {
-                let copy_name = helper_name(&self.table, &index.name.name, "new");
-                let cols = index
-                    .columns
-                    .iter()
-                    .map(|x| {
-                        if *x == self.from {
-                            new.clone()
-                        } else {
-                            quote(x)
-                        }
-                    })
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                copies = copies
-                    .sql(
-                        format!(
-                            "CREATE {}INDEX CONCURRENTLY IF NOT EXISTS {} ON {t} ({cols})",
-                            if index.unique { "UNIQUE " } else { "" },
-                            quote(&copy_name)
-                        ),
-                        "",
-                    )
-                    .down_sql(
-                        format!(
-                            "DROP INDEX CONCURRENTLY IF EXISTS {}",
-                            qname(&self.table.sibling(copy_name.clone()))
-                        ),
-                        "",
-                    );
-                let (what, query, expect) =
-                    valid_index_check(&self.table.sibling(copy_name.clone()));
-                copies = copies.verify(what, query, expect);
-                renames.push((copy_name, index.name.name.clone()));
-            }
-            steps.push(copies);
+        let copies = copy_indexes(ctx, &self.table, &self.from, &self.to, slug("copy-indexes"));
+        if let Some(step) = copies.step {
+            steps.push(step.after(&[backfill]));
             ready.push(steps.len() - 1);
         }
 
@@ -345,15 +291,8 @@ impl Op for RenameColumn {
                 "the default the trigger applied until now",
             );
         }
-        for (copy_name, original) in &renames {
-            contract = contract.sql(
-                format!(
-                    "ALTER INDEX {} RENAME TO {}",
-                    qname(&self.table.sibling(copy_name.clone())),
-                    quote(original)
-                ),
-                "",
-            );
+        for rename in &copies.renames {
+            contract = contract.sql(rename.clone(), "the copies take the original names");
         }
         contract = contract
             .irreversible(format!("{} and its values are dropped", self.from))
