@@ -80,7 +80,7 @@ pub fn plan(input: &PlanInput) -> Result<Plan, Error> {
 
     let statements = parse::parse(input.change_sql).map_err(|e| e.in_file(file))?;
     let mut lowered = Vec::new();
-    for statement in &statements {
+    for statement in statements {
         let changes = match &statement.body {
             Body::Invalid(e) => return Err(e.clone().in_file(file)),
             Body::Ast(ast) if is_session_noise(ast) => {
@@ -92,7 +92,7 @@ pub fn plan(input: &PlanInput) -> Result<Plan, Error> {
                 ));
                 continue;
             }
-            Body::Ast(ast) => change::lower(ast, statement).map_err(|e| e.in_file(file))?,
+            Body::Ast(ast) => change::lower(ast, &statement).map_err(|e| e.in_file(file))?,
             Body::DropIndexConcurrently { names, if_exists } => names
                 .iter()
                 .map(|n| {
@@ -209,8 +209,8 @@ pub fn plan(input: &PlanInput) -> Result<Plan, Error> {
         }
     }
 
-    let graph = StepGraph::build(&planned);
-    let stages = plan::stage::stages(&graph).map_err(Error::Usage)?;
+    let graph = StepGraph::build(planned);
+    let stages = plan::stage::stages(graph).map_err(Error::Usage)?;
     Ok(Plan {
         version: 1,
         generator: format!("safeshift {}", env!("CARGO_PKG_VERSION")),

@@ -52,6 +52,8 @@ pub struct Table {
     pub name: QName,
     pub columns: Vec<Column>,
     pub constraints: Vec<Constraint>,
+    /// Indexes live with their table, so per-table questions never scan the whole schema.
+    pub indexes: Vec<Index>,
 }
 
 impl Table {
@@ -80,7 +82,8 @@ type Key = (String, String);
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Catalog {
     tables: BTreeMap<Key, Table>,
-    indexes: BTreeMap<Key, Index>,
+    /// Index name → its table, for lookups by index name.
+    index_tables: BTreeMap<Key, Key>,
     enums: BTreeMap<Key, Vec<String>>,
     /// Statements of the schema file that were skipped (not understood); reported as an assumption.
     pub skipped: usize,
@@ -181,68 +184,96 @@ impl Catalog {
     }
 
     pub fn remove_table(&mut self, name: &QName) -> Option<Table> {
-        self.indexes.retain(|_, index| !index.table.same(name));
-        self.tables.remove(&name.key())
+        let table = self.tables.remove(&name.key())?;
+        for index in &table.indexes {
+            self.index_tables.remove(&index.name.key());
+        }
+        Some(table)
     }
 
     pub fn rename_table(&mut self, from: &QName, to: &QName) {
         if let Some(mut table) = self.tables.remove(&from.key()) {
             table.name = to.clone();
-            for index in self.indexes.values_mut().filter(|i| i.table.same(from)) {
+            for index in table.indexes.iter_mut() {
                 index.table = to.clone();
+                self.index_tables.insert(index.name.key(), to.key());
             }
             self.tables.insert(to.key(), table);
         }
     }
 
     pub fn index(&self, name: &QName) -> Option<&Index> {
-        self.indexes.get(&name.key())
+        let table = self.tables.get(self.index_tables.get(&name.key())?)?;
+        table.indexes.iter().find(|i| i.name.same(name))
     }
 
+    /// Records an index on a known table (an index on a table the catalog does not know is
+    /// nothing safeshift could ask about later).
     pub fn insert_index(&mut self, index: Index) {
-        self.indexes.insert(index.name.key(), index);
+        let key = index.name.key();
+        if let Some(table) = self.tables.get_mut(&index.table.key()) {
+            table.indexes.retain(|i| !i.name.same(&index.name));
+            self.index_tables.insert(key, index.table.key());
+            table.indexes.push(index);
+        }
     }
 
     pub fn remove_index(&mut self, name: &QName) -> Option<Index> {
-        self.indexes.remove(&name.key())
+        let table = self.index_tables.remove(&name.key())?;
+        let table = self.tables.get_mut(&table)?;
+        let at = table.indexes.iter().position(|i| i.name.same(name))?;
+        Some(table.indexes.remove(at))
     }
 
     /// Indexes of `table` that include `column` (by plain reference).
     pub fn indexes_on(&self, table: &QName, column: &str) -> Vec<&Index> {
-        self.indexes
-            .values()
-            .filter(|i| i.table.same(table) && i.columns.iter().any(|c| c == column))
-            .collect()
+        self.table(table)
+            .map(|t| {
+                t.indexes
+                    .iter()
+                    .filter(|i| i.columns.iter().any(|c| c == column))
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// Renames a column everywhere the catalog records it.
     pub fn rename_column(&mut self, table: &QName, from: &str, to: &str) {
-        if let Some(t) = self.table_mut(table) {
-            for c in t.columns.iter_mut().filter(|c| c.name == from) {
-                c.name = to.to_string();
-            }
-            for k in t.constraints.iter_mut() {
-                for c in k.columns.iter_mut().filter(|c| *c == from) {
-                    *c = to.to_string();
-                }
-            }
-        }
-        for index in self.indexes.values_mut().filter(|i| i.table.same(table)) {
-            for c in index.columns.iter_mut().filter(|c| *c == from) {
+        let Some(t) = self.table_mut(table) else {
+            return;
+        };
+        let rename = |c: &mut String| {
+            if c == from {
                 *c = to.to_string();
             }
+        };
+        for c in t.columns.iter_mut() {
+            rename(&mut c.name);
+        }
+        for k in t.constraints.iter_mut() {
+            k.columns.iter_mut().for_each(rename);
+        }
+        for i in t.indexes.iter_mut() {
+            i.columns.iter_mut().for_each(rename);
         }
     }
 
     /// Drops a column and, as PostgreSQL does, the indexes and constraints that use it.
     pub fn drop_column(&mut self, table: &QName, column: &str) {
-        if let Some(t) = self.table_mut(table) {
-            t.columns.retain(|c| c.name != column);
-            t.constraints
-                .retain(|k| !k.columns.iter().any(|c| c == column));
+        let Some(t) = self.tables.get_mut(&table.key()) else {
+            return;
+        };
+        t.columns.retain(|c| c.name != column);
+        t.constraints
+            .retain(|k| !k.columns.iter().any(|c| c == column));
+        let (dropped, kept): (Vec<Index>, Vec<Index>) = t
+            .indexes
+            .drain(..)
+            .partition(|i| i.columns.iter().any(|c| c == column));
+        t.indexes = kept;
+        for index in dropped {
+            self.index_tables.remove(&index.name.key());
         }
-        self.indexes
-            .retain(|_, i| !(i.table.same(table) && i.columns.iter().any(|c| c == column)));
     }
 
     pub fn enum_labels(&self, name: &QName) -> Option<&Vec<String>> {

@@ -9,7 +9,7 @@ SET LOCAL lock_timeout = '{{ lock_timeout }}';
 
 SET lock_timeout = '{{ lock_timeout }}';
 {%- endif %}
-{% for step in stage.undo %}
+{% for step in stage.steps.iter().rev() %}
 -- ── undo: {{ step.title }}
 {%- for sql in step.down %}
 {%- if let Some(why) = sql.why %}

@@ -45,6 +45,7 @@ impl Op for CreateTable {
             name: self.table.clone(),
             columns: self.columns.clone(),
             constraints: self.constraints.clone(),
+            indexes: Vec::new(),
         });
     }
 }

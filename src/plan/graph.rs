@@ -1,7 +1,8 @@
 //! The step graph: every step of every change, with "must finish before" edges — inside a change
-//! (from its expansion) and between changes that touch the same table (later ones start after the
-//! earlier one's anchor step). Changes with unknown reach (passed-through statements, types) are
-//! barriers: ordered after everything before them and before everything after.
+//! (from its expansion) and between changes that touch the same columns of a table (a later one
+//! starts after the earlier one's anchor step). Changes with unknown reach (passed-through
+//! statements, types) are barriers: ordered after everything before them and before everything
+//! after.
 
 use std::collections::HashMap;
 
@@ -17,7 +18,7 @@ pub struct StepGraph {
     pub steps: Vec<Step>,
 }
 
-/// One change's contribution: its index, the tables it touches, and its expansion.
+/// One change's contribution: its index, what it touches, and its expansion.
 pub struct Planned {
     pub change: usize,
     pub tables: Vec<QName>,
@@ -26,57 +27,73 @@ pub struct Planned {
     pub expansion: Expansion,
 }
 
+/// What the cross-change pass needs of a change once its steps are in the graph.
+struct Placed {
+    tables: Vec<QName>,
+    columns: Vec<String>,
+    anchor: Option<NodeIndex>,
+    roots: Vec<NodeIndex>,
+    sinks: Vec<NodeIndex>,
+}
+
 impl StepGraph {
-    pub fn build(planned: &[Planned]) -> StepGraph {
+    /// Takes the changes' steps by value: plans can hold hundreds of thousands of steps.
+    pub fn build(planned: Vec<Planned>) -> StepGraph {
         let mut graph = DiGraph::new();
         let mut steps = Vec::new();
-        let mut nodes: Vec<Vec<NodeIndex>> = Vec::new();
+        let mut placed = Vec::with_capacity(planned.len());
         for p in planned {
-            let mut mine = Vec::new();
-            for step in &p.expansion.steps {
-                let mut step = step.clone();
-                step.change = p.change;
-                mine.push(graph.add_node(steps.len()));
-                steps.push(step);
-            }
+            let nodes: Vec<NodeIndex> = (0..p.expansion.steps.len())
+                .map(|i| graph.add_node(steps.len() + i))
+                .collect();
+            let mut waited_for = vec![false; nodes.len()];
             for (i, step) in p.expansion.steps.iter().enumerate() {
                 for &before in &step.after {
-                    if let (Some(&from), Some(&to)) = (mine.get(before), mine.get(i)) {
+                    if let (Some(&from), Some(&to)) = (nodes.get(before), nodes.get(i)) {
                         graph.add_edge(from, to, ());
+                        waited_for[before] = true;
                     }
                 }
             }
-            nodes.push(mine);
+            placed.push(Placed {
+                anchor: nodes.get(p.expansion.anchor).copied(),
+                roots: p
+                    .expansion
+                    .steps
+                    .iter()
+                    .zip(&nodes)
+                    .filter(|(s, _)| s.after.is_empty())
+                    .map(|(_, n)| *n)
+                    .collect(),
+                sinks: nodes
+                    .iter()
+                    .zip(&waited_for)
+                    .filter(|(_, w)| !**w)
+                    .map(|(n, _)| *n)
+                    .collect(),
+                tables: p.tables,
+                columns: p.columns,
+            });
+            for mut step in p.expansion.steps {
+                step.change = p.change;
+                steps.push(step);
+            }
         }
+
         // Earlier changes are found through an index by table, not by scanning them all: planning
         // stays linear in the number of changes. A barrier orders everything before it, so only
         // changes since the last barrier need direct edges.
         let mut by_table: HashMap<(String, String), Vec<usize>> = HashMap::new();
         let mut last_barrier: Option<usize> = None;
         let mut since_barrier: Vec<usize> = Vec::new();
-        for (j, later) in planned.iter().enumerate() {
-            let roots: Vec<NodeIndex> = later
-                .expansion
-                .steps
-                .iter()
-                .enumerate()
-                .filter(|(_, s)| s.after.is_empty())
-                .map(|(i, _)| nodes[j][i])
-                .collect();
+        for (j, later) in placed.iter().enumerate() {
             let mut from: Vec<NodeIndex> = Vec::new();
-            let nodes_ref = &nodes;
-            let sinks_of = |i: usize| -> Vec<NodeIndex> {
-                sinks(&planned[i].expansion)
-                    .into_iter()
-                    .map(|k| nodes_ref[i][k])
-                    .collect()
-            };
             if let Some(b) = last_barrier {
-                from.extend(sinks_of(b));
+                from.extend(&placed[b].sinks);
             }
             if later.tables.is_empty() {
                 for &i in &since_barrier {
-                    from.extend(sinks_of(i));
+                    from.extend(&placed[i].sinks);
                 }
                 last_barrier = Some(j);
                 since_barrier.clear();
@@ -84,13 +101,13 @@ impl StepGraph {
                 let mut seen: Vec<usize> = Vec::new();
                 for table in &later.tables {
                     for &i in by_table.get(&table.key()).into_iter().flatten() {
-                        let earlier = &planned[i];
+                        let earlier = &placed[i];
                         let overlap = earlier.columns.is_empty()
                             || later.columns.is_empty()
                             || earlier.columns.iter().any(|c| later.columns.contains(c));
                         if overlap && !seen.contains(&i) {
                             seen.push(i);
-                            from.extend(nodes[i].get(earlier.expansion.anchor).copied());
+                            from.extend(earlier.anchor);
                         }
                     }
                 }
@@ -99,25 +116,20 @@ impl StepGraph {
                 }
                 since_barrier.push(j);
             }
+            from.sort_unstable();
+            from.dedup();
             for &f in &from {
-                for &r in &roots {
-                    graph.update_edge(f, r, ());
+                for &r in &later.roots {
+                    graph.add_edge(f, r, ());
                 }
             }
         }
         StepGraph { graph, steps }
     }
 
-    /// Steps in an order that respects every edge (ties broken by change order, then step order).
+    /// Steps in an order that respects every edge.
     pub fn order(&self) -> Result<Vec<NodeIndex>, String> {
         toposort(&self.graph, None)
             .map_err(|_| "internal error: the step graph has a cycle".to_string())
     }
-}
-
-/// Steps nothing else in the expansion waits for.
-fn sinks(expansion: &Expansion) -> Vec<usize> {
-    (0..expansion.steps.len())
-        .filter(|i| !expansion.steps.iter().any(|s| s.after.contains(i)))
-        .collect()
 }

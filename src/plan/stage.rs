@@ -48,9 +48,13 @@ fn kind_rank(step: &Step) -> u8 {
     }
 }
 
-pub fn stages(graph: &StepGraph) -> Result<Vec<Stage>, String> {
+pub fn stages(graph: StepGraph) -> Result<Vec<Stage>, String> {
     let order = graph.order()?;
-    let g = &graph.graph;
+    let StepGraph {
+        graph: g,
+        steps: all_steps,
+    } = graph;
+    let g = &g;
     let mut level = vec![0usize; g.node_count()];
     let propagate = |level: &mut Vec<usize>| {
         for &n in &order {
@@ -67,9 +71,7 @@ pub fn stages(graph: &StepGraph) -> Result<Vec<Stage>, String> {
         let wave: Vec<usize> = order
             .iter()
             .map(|n| n.index())
-            .filter(|&n| {
-                graph.steps[g[petgraph::graph::NodeIndex::new(n)]].release == Some(release)
-            })
+            .filter(|&n| all_steps[g[petgraph::graph::NodeIndex::new(n)]].release == Some(release))
             .collect();
         if let Some(top) = wave.iter().map(|&n| level[n]).max() {
             for &n in &wave {
@@ -82,12 +84,13 @@ pub fn stages(graph: &StepGraph) -> Result<Vec<Stage>, String> {
     // Group nodes by (level, kind rank).
     let mut groups: BTreeMap<(usize, u8), Vec<petgraph::graph::NodeIndex>> = BTreeMap::new();
     for n in g.node_indices() {
-        let step = &graph.steps[g[n]];
+        let step = &all_steps[g[n]];
         groups
             .entry((level[n.index()], kind_rank(step)))
             .or_default()
             .push(n);
     }
+    let mut pool: Vec<Option<Step>> = all_steps.into_iter().map(Some).collect();
     let mut stage_of = vec![0usize; g.node_count()];
     let mut stages = Vec::new();
     for (position, (_, mut nodes)) in groups.into_iter().enumerate() {
@@ -96,7 +99,7 @@ pub fn stages(graph: &StepGraph) -> Result<Vec<Stage>, String> {
         for n in &nodes {
             stage_of[n.index()] = index;
         }
-        let steps: Vec<Step> = nodes.iter().map(|n| graph.steps[g[*n]].clone()).collect();
+        let steps: Vec<Step> = nodes.iter().filter_map(|n| pool[g[*n]].take()).collect();
         let first = &steps[0];
         let name = match (steps.len(), first.release) {
             (1, _) => first.title.clone(),

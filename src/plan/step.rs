@@ -102,8 +102,12 @@ pub struct Step {
     /// Whether all of `up` may run in one transaction. `CONCURRENTLY`, `VALIDATE` after `NOT VALID`,
     /// and batched backfills must not.
     pub transactional: bool,
+    /// The SQL lives in the stage's `up.sql` / `down.sql`; plan.json points there instead of
+    /// repeating it (a large plan would otherwise carry every statement twice).
+    #[serde(skip)]
     pub up: Vec<Sql>,
     /// `None` when the step cannot be undone (it destroys data): the point of no return.
+    #[serde(skip)]
     pub down: Option<Vec<Sql>>,
     pub locks: Vec<Lock>,
     pub before: Vec<Check>,

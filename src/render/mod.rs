@@ -26,47 +26,47 @@ fn cell(text: &str) -> String {
     oneline(text).replace('|', "\\|").replace('`', "'")
 }
 
-struct SqlView {
-    text: String,
+struct SqlView<'a> {
+    text: &'a str,
     why: Option<String>,
 }
 
-fn sql_views(sql: &[Sql]) -> Vec<SqlView> {
+fn sql_views(sql: &[Sql]) -> Vec<SqlView<'_>> {
     sql.iter()
         .map(|s| SqlView {
-            text: s.text.clone(),
+            text: &s.text,
             why: s.why.as_deref().map(oneline),
         })
         .collect()
 }
 
-struct CheckView {
+struct CheckView<'a> {
     what: String,
-    query: String,
+    query: &'a str,
     expect: String,
 }
 
-struct StepView {
+struct StepView<'a> {
     title: String,
     rule: &'static str,
-    up: Vec<SqlView>,
-    down: Vec<SqlView>,
+    up: Vec<SqlView<'a>>,
+    down: Vec<SqlView<'a>>,
     locks: Vec<String>,
-    before: Vec<CheckView>,
-    verify: Vec<CheckView>,
+    before: Vec<CheckView<'a>>,
+    verify: Vec<CheckView<'a>>,
     app: Vec<String>,
     notes: Vec<String>,
     points_of_no_return: Vec<String>,
 }
 
-impl StepView {
-    fn new(step: &Step) -> StepView {
-        let checks = |checks: &[crate::plan::Check]| {
+impl<'a> StepView<'a> {
+    fn new(step: &'a Step) -> StepView<'a> {
+        let checks = |checks: &'a [crate::plan::Check]| -> Vec<CheckView<'a>> {
             checks
                 .iter()
                 .map(|c| CheckView {
                     what: oneline(&c.what),
-                    query: c.query.clone(),
+                    query: &c.query,
                     expect: oneline(&c.expect),
                 })
                 .collect()
@@ -103,7 +103,7 @@ impl StepView {
     }
 }
 
-struct StageView {
+struct StageView<'a> {
     index: usize,
     name: String,
     dir: String,
@@ -117,15 +117,12 @@ struct StageView {
     after: String,
     locks: String,
     mermaid: String,
-    steps: Vec<StepView>,
-    /// Steps in undo order (last first).
-    undo: Vec<StepView>,
+    steps: Vec<StepView<'a>>,
 }
 
-impl StageView {
-    fn new(stage: &Stage) -> StageView {
+impl<'a> StageView<'a> {
+    fn new(stage: &'a Stage) -> StageView<'a> {
         let steps: Vec<StepView> = stage.steps.iter().map(StepView::new).collect();
-        let undo: Vec<StepView> = stage.steps.iter().rev().map(StepView::new).collect();
         let mut locks: Vec<String> = Vec::new();
         for step in &stage.steps {
             for lock in &step.locks {
@@ -170,7 +167,6 @@ impl StageView {
             )
             .replace('"', "#quot;"),
             steps,
-            undo,
         }
     }
 }
@@ -178,7 +174,7 @@ impl StageView {
 #[derive(Template)]
 #[template(path = "up.sql", escape = "none")]
 struct UpSql<'a> {
-    stage: &'a StageView,
+    stage: &'a StageView<'a>,
     total: usize,
     lock_timeout: &'a str,
 }
@@ -186,7 +182,7 @@ struct UpSql<'a> {
 #[derive(Template)]
 #[template(path = "down.sql", escape = "none")]
 struct DownSql<'a> {
-    stage: &'a StageView,
+    stage: &'a StageView<'a>,
     total: usize,
     lock_timeout: &'a str,
 }
@@ -194,7 +190,7 @@ struct DownSql<'a> {
 #[derive(Template)]
 #[template(path = "CHECKLIST.md")]
 struct Checklist<'a> {
-    stage: &'a StageView,
+    stage: &'a StageView<'a>,
     total: usize,
 }
 
@@ -211,7 +207,7 @@ struct ChangeView {
 struct PlanMd<'a> {
     plan: &'a Plan,
     changes: Vec<ChangeView>,
-    stages: Vec<StageView>,
+    stages: &'a [StageView<'a>],
     risks: Vec<String>,
     assumptions: Vec<String>,
     warnings: Vec<String>,
@@ -219,18 +215,31 @@ struct PlanMd<'a> {
 
 /// Every file of the plan directory, as (relative path, contents).
 pub fn plan_files(plan: &Plan) -> Result<Vec<(PathBuf, String)>, Error> {
+    let mut files = Vec::new();
+    each_plan_file(plan, |path, contents| {
+        files.push((path, contents));
+        Ok(())
+    })?;
+    Ok(files)
+}
+
+/// Renders the plan directory one file at a time and hands each to `sink`, so a large plan is
+/// never held in memory whole.
+pub fn each_plan_file(
+    plan: &Plan,
+    mut sink: impl FnMut(PathBuf, String) -> Result<(), Error>,
+) -> Result<(), Error> {
     let err = |e: askama::Error| Error::Write {
         path: PathBuf::from("<template>"),
         message: e.to_string(),
     };
     let total = plan.stages.len();
     let views: Vec<StageView> = plan.stages.iter().map(StageView::new).collect();
-    let mut files = Vec::new();
     let json = serde_json::to_string_pretty(plan).map_err(|e| Error::Write {
         path: "plan.json".into(),
         message: e.to_string(),
     })?;
-    files.push((PathBuf::from("plan.json"), json + "\n"));
+    sink(PathBuf::from("plan.json"), json + "\n")?;
     let changes = plan
         .changes
         .iter()
@@ -263,16 +272,16 @@ pub fn plan_files(plan: &Plan) -> Result<Vec<(PathBuf, String)>, Error> {
     let page = PlanMd {
         plan,
         changes,
-        stages: plan.stages.iter().map(StageView::new).collect(),
+        stages: &views,
         risks,
         assumptions: plan.assumptions.iter().map(|a| oneline(a)).collect(),
         warnings: plan.warnings.iter().map(|w| oneline(w)).collect(),
     };
-    files.push((PathBuf::from("PLAN.md"), page.render().map_err(err)?));
+    sink(PathBuf::from("PLAN.md"), page.render().map_err(err)?)?;
     for (stage, view) in plan.stages.iter().zip(&views) {
         let dir = PathBuf::from(&stage.dir);
         if stage.has_sql() {
-            files.push((
+            sink(
                 dir.join("up.sql"),
                 UpSql {
                     stage: view,
@@ -281,9 +290,9 @@ pub fn plan_files(plan: &Plan) -> Result<Vec<(PathBuf, String)>, Error> {
                 }
                 .render()
                 .map_err(err)?,
-            ));
+            )?;
             if stage.reversible {
-                files.push((
+                sink(
                     dir.join("down.sql"),
                     DownSql {
                         stage: view,
@@ -292,15 +301,15 @@ pub fn plan_files(plan: &Plan) -> Result<Vec<(PathBuf, String)>, Error> {
                     }
                     .render()
                     .map_err(err)?,
-                ));
+                )?;
             }
         }
-        files.push((
+        sink(
             dir.join("CHECKLIST.md"),
             Checklist { stage: view, total }.render().map_err(err)?,
-        ));
+        )?;
     }
-    Ok(files)
+    Ok(())
 }
 
 fn truncate(text: &str, max: usize) -> String {
@@ -316,7 +325,6 @@ fn truncate(text: &str, max: usize) -> String {
 /// failure never leaves a half-written plan. An existing `out` is replaced only with `force`;
 /// a symlink at `out` is refused (we would otherwise write wherever it points).
 pub fn write_plan_dir(plan: &Plan, out: &Path, force: bool) -> Result<(), Error> {
-    let files = plan_files(plan)?;
     let werr = |path: &Path, e: std::io::Error| Error::Write {
         path: path.to_path_buf(),
         message: e.to_string(),
@@ -347,13 +355,13 @@ pub fn write_plan_dir(plan: &Plan, out: &Path, force: bool) -> Result<(), Error>
         .prefix(".safeshift-plan-")
         .tempdir_in(&parent)
         .map_err(|e| werr(&parent, e))?;
-    for (path, contents) in &files {
+    each_plan_file(plan, |path, contents| {
         let full = staging.path().join(path);
         if let Some(dir) = full.parent() {
             fs::create_dir_all(dir).map_err(|e| werr(dir, e))?;
         }
-        fs::write(&full, contents).map_err(|e| werr(&full, e))?;
-    }
+        fs::write(&full, contents).map_err(|e| werr(&full, e))
+    })?;
     let old = if out.exists() {
         let old = tempfile::Builder::new()
             .prefix(".safeshift-old-")
