@@ -121,7 +121,8 @@ pub fn stages(graph: StepGraph) -> Result<Vec<Stage>, String> {
             down: (is_sql && reversible).then(|| format!("{dir}/down.sql")),
             dir,
             name,
-            phase: steps.iter().map(|s| s.phase).min().unwrap_or(Phase::Expand),
+            // The latest phase present: a stage that contracts anything is a contract stage.
+            phase: steps.iter().map(|s| s.phase).max().unwrap_or(Phase::Expand),
             kind: first.kind,
             transactional: first.transactional && first.kind == StepKind::Database,
             reversible,
