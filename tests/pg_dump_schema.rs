@@ -36,7 +36,7 @@ fn dump(db: &ScratchDb) -> Option<String> {
         Ok(o) => o,
         Err(e) if support::is_ci() => panic!("CI=true and pg_dump cannot run: {e}"),
         Err(e) => {
-            eprintln!("skipping: pg_dump cannot run ({e})");
+            support::say_skipping(&format!("skipping: pg_dump cannot run ({e})"));
             return None;
         }
     };

@@ -43,6 +43,16 @@ pub fn admin_url() -> String {
     }
 }
 
+/// Tells the person running `cargo test` why database tests did not run. Written to stderr
+/// directly (the test harness captures `eprintln!` of passing tests), once per test binary.
+pub fn say_skipping(message: &str) {
+    use std::io::Write;
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = writeln!(std::io::stderr(), "{message}");
+    });
+}
+
 /// True when running under CI (`CI=true` or `CI=1`), where skipping a
 /// database test would silently hide a broken environment.
 pub fn is_ci() -> bool {
@@ -210,9 +220,9 @@ impl ScratchDb {
                 if is_ci() {
                     panic!("CI=true and PostgreSQL is not reachable at {shown}: {err}");
                 }
-                eprintln!(
-                    "skipping: PostgreSQL not reachable at {shown} ({err}); set SAFESHIFT_TEST_PG"
-                );
+                say_skipping(&format!(
+                    "skipping database tests: PostgreSQL not reachable at {shown} ({err}); set SAFESHIFT_TEST_PG"
+                ));
                 return None;
             }
         };
