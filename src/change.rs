@@ -3,8 +3,8 @@
 
 use sqlparser::ast::{
     AlterColumnOperation, AlterTableOperation, AlterTypeAddValuePosition, AlterTypeOperation,
-    ColumnDef, ColumnOption, DataType, Expr, ObjectName, ObjectType, RenameTableNameKind,
-    Statement, TableConstraint, UserDefinedTypeRepresentation,
+    ColumnDef, ColumnOption, DataType, Expr, ObjectType, RenameTableNameKind, Statement,
+    TableConstraint, UserDefinedTypeRepresentation,
 };
 
 use crate::dialect::postgres;
@@ -672,11 +672,6 @@ pub fn plain_column(expr: &Expr) -> Option<String> {
         Expr::Identifier(ident) => Some(ident_value(ident)),
         _ => None,
     }
-}
-
-/// Quote-aware rendering of an object name for emitted SQL.
-pub fn object_sql(name: &ObjectName) -> String {
-    postgres::qname(&QName::from_object_name(name))
 }
 
 /// The type as PostgreSQL would spell it back, for comparisons (`varchar(10)` = `character varying(10)`).

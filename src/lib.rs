@@ -250,16 +250,7 @@ fn check_tables_exist(
     new_tables: &BTreeSet<(String, String)>,
     pos: Pos,
 ) -> Result<(), PlanError> {
-    let must_exist: Vec<name::QName> = match change {
-        Change::CreateTable(_)
-        | Change::Other(_)
-        | Change::CreateEnum(_)
-        | Change::AddEnumValue(_)
-        | Change::DropIndex(_) => Vec::new(),
-        Change::DropTable(d) if d.if_exists => Vec::new(),
-        Change::RenameTable(r) => vec![r.from.clone()],
-        c => c.op().tables(),
-    };
+    let must_exist = change.op().existing_tables();
     for table in must_exist {
         if catalog.table(&table).is_none() && !new_tables.contains(&table.key()) {
             let mut known: Vec<String> = catalog.table_names().map(|t| t.display()).collect();

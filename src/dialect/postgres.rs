@@ -77,11 +77,6 @@ impl Postgres {
         self.major >= 12
     }
 
-    /// PG14+: `CREATE OR REPLACE TRIGGER`.
-    pub fn create_or_replace_trigger(&self) -> bool {
-        self.major >= 14
-    }
-
     /// 14.0–14.3 could corrupt indexes built with CONCURRENTLY (fixed in 14.4).
     pub fn concurrent_index_bug(&self) -> bool {
         self.major == 14 && self.minor.is_none_or(|m| m < 4)

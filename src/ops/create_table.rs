@@ -24,6 +24,10 @@ impl Op for CreateTable {
         vec![self.table.clone()]
     }
 
+    fn existing_tables(&self) -> Vec<QName> {
+        Vec::new()
+    }
+
     fn assess(&self, _ctx: &Context) -> Assessment {
         Assessment::safe(RULE, None, "a new table: no running code uses it yet")
     }

@@ -24,6 +24,10 @@ impl Op for DropIndex {
         vec![self.name.clone()]
     }
 
+    fn existing_tables(&self) -> Vec<QName> {
+        Vec::new() // an index name, not a table; checked against the catalog in `expand`
+    }
+
     fn assess(&self, _ctx: &Context) -> Assessment {
         Assessment::staged(
             RULE,

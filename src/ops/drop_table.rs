@@ -23,6 +23,14 @@ impl Op for DropTable {
         vec![self.table.clone()]
     }
 
+    fn existing_tables(&self) -> Vec<QName> {
+        if self.if_exists {
+            Vec::new()
+        } else {
+            self.tables()
+        }
+    }
+
     fn assess(&self, ctx: &Context) -> Assessment {
         if ctx.is_new_table(&self.table) {
             return Assessment::safe(

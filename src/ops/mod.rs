@@ -45,6 +45,10 @@ pub mod set_not_null;
 pub trait Op {
     /// Tables this change touches (for ordering changes on the same table).
     fn tables(&self) -> Vec<QName>;
+    /// Tables that must already exist (with `--schema`, a missing one is an input error).
+    fn existing_tables(&self) -> Vec<QName> {
+        self.tables()
+    }
     /// The columns of those tables it touches; empty means the whole table. Two changes on the
     /// same table are ordered only when their columns overlap or one of them is table-wide.
     fn columns(&self) -> Vec<String> {

@@ -199,8 +199,10 @@ pub fn backfill_step(
     .lock(table.display(), LockMode::RowExclusive, "per batch")
     .down_sql(
         format!(
-            "SELECT 'nothing to undo: the backfill of {} only wrote data' AS note",
-            literal_free(&label)
+            "SELECT {} AS note",
+            literal(&format!(
+                "nothing to undo: the backfill of {label} only wrote data"
+            ))
         ),
         "a backfill changes no schema; the stage before it removes what it filled, if rolled back",
     )
@@ -218,10 +220,6 @@ pub fn backfill_step(
     Ok(step)
 }
 
-fn literal_free(text: &str) -> String {
-    text.replace('\'', "")
-}
-
 /// Makes `column` NOT NULL without holding ACCESS EXCLUSIVE for a full scan: a NOT VALID check
 /// (brief lock), VALIDATE (scan under SHARE UPDATE EXCLUSIVE: reads and writes go on), then
 /// SET NOT NULL, which on PG12+ trusts the valid check instead of scanning. PG18+ has NOT NULL
@@ -234,20 +232,18 @@ pub fn not_null_step(ctx: &Context, table: &QName, column: &str, phase: Phase) -
         "make {}.{column} NOT NULL without a long lock",
         table.display()
     );
-    let nulls = Step::database(phase, "", "")
-        .before(
-            format!("no NULLs left in {}.{column}", table.display()),
-            format!("SELECT count(*) FROM {t} WHERE {c} IS NULL"),
-            "0",
-        )
-        .before;
     let verify_query = format!(
         "SELECT attnotnull FROM pg_attribute WHERE attrelid = {}::regclass AND attname = {}",
         literal(&t),
         literal(column)
     );
-    let mut step = Step::database(phase, slug, title).non_transactional();
-    step.before = nulls;
+    let mut step = Step::database(phase, slug, title)
+        .non_transactional()
+        .before(
+            format!("no NULLs left in {}.{column}", table.display()),
+            format!("SELECT count(*) FROM {t} WHERE {c} IS NULL"),
+            "0",
+        );
     if ctx.pg.not_null_not_valid() {
         let constraint = quote(&fit_ident(&format!("{}_{column}_not_null", table.name)));
         step = step

@@ -25,6 +25,10 @@ impl Op for RenameTable {
         vec![self.from.clone(), self.to.clone()]
     }
 
+    fn existing_tables(&self) -> Vec<QName> {
+        vec![self.from.clone()]
+    }
+
     fn assess(&self, ctx: &Context) -> Assessment {
         if ctx.is_new_table(&self.from) {
             return Assessment::safe(
