@@ -11,7 +11,7 @@ use crate::dialect::postgres;
 use crate::error::PlanError;
 use crate::name::{QName, ident_value};
 use crate::ops::{self, Op};
-use crate::parse::ParsedStatement;
+use crate::parse::{Body, ParsedStatement};
 use crate::schema::{Column, Constraint, ConstraintKind};
 
 /// One intended schema change, engine-neutral. One variant per file in `src/ops/`.
@@ -98,6 +98,30 @@ fn other(statement: &ParsedStatement, why: impl Into<String>) -> Change {
 
 /// Lowers one parsed statement into the changes it makes (an ALTER TABLE with several actions, or
 /// a column with inline constraints, gives several).
+/// Lowers one statement of a change file: a syntax error comes back as the error; statements
+/// sqlparser cannot parse but safeshift recognises become their changes too.
+pub fn lower_statement(statement: &ParsedStatement) -> Result<Vec<Change>, PlanError> {
+    match &statement.body {
+        Body::Invalid(e) => Err(e.clone()),
+        Body::Ast(ast) => lower(ast, statement),
+        Body::DropIndexConcurrently { names, if_exists } => Ok(names
+            .iter()
+            .map(|n| {
+                Change::DropIndex(ops::drop_index::DropIndex {
+                    name: QName::from_object_name(n),
+                    if_exists: *if_exists,
+                    cascade: false,
+                    concurrently: true,
+                })
+            })
+            .collect()),
+        Body::Recognised { keyword } => Ok(vec![Change::Other(ops::other::Other::new(
+            &statement.text,
+            format!("{keyword} is not planned by safeshift"),
+        ))]),
+    }
+}
+
 pub fn lower(ast: &Statement, source: &ParsedStatement) -> Result<Vec<Change>, PlanError> {
     let changes = match ast {
         Statement::CreateTable(create) => {
@@ -222,6 +246,7 @@ pub fn lower(ast: &Statement, source: &ParsedStatement) -> Result<Vec<Change>, P
                         name: QName::from_object_name(n),
                         if_exists: *if_exists,
                         cascade: *cascade,
+                        concurrently: false,
                     })
                 })
                 .collect(),
@@ -317,6 +342,8 @@ fn lower_alter(
                     name,
                     kind,
                     columns: Vec::new(),
+                    not_valid: false,
+                    not_null_of: None,
                 };
                 return vec![constraint_change(table, c, false, Some(index))];
             }
@@ -654,6 +681,8 @@ fn named_constraint(
         name,
         kind,
         columns: columns.to_vec(),
+        not_valid: false,
+        not_null_of: None,
     }
 }
 

@@ -5,13 +5,17 @@
 
 pub mod change;
 pub mod cli;
+pub mod config;
 pub mod dialect;
 pub mod error;
+pub mod gate;
+pub mod lint;
 pub mod name;
 pub mod ops;
 pub mod parse;
 pub mod plan;
 pub mod render;
+pub mod rules;
 pub mod schema;
 
 use std::collections::BTreeSet;
@@ -53,12 +57,7 @@ pub fn plan(input: &PlanInput) -> Result<Plan, Error> {
 
     let mut catalog = match input.schema {
         Some((schema_file, text)) => {
-            let catalog = Catalog::from_sql(text).map_err(|e| e.in_file(schema_file))?;
-            if catalog.is_empty() {
-                return Err(Error::Usage(format!(
-                    "{schema_file}: no CREATE TABLE or CREATE TYPE statement found; is this a schema dump?"
-                )));
-            }
+            let catalog = load_schema(schema_file, text)?;
             if catalog.skipped > 0 {
                 assumptions.push(format!(
                     "{} statement(s) of {schema_file} that do not describe tables, columns, keys, indexes or enums were skipped.",
@@ -92,23 +91,7 @@ pub fn plan(input: &PlanInput) -> Result<Plan, Error> {
                 ));
                 continue;
             }
-            Body::Ast(ast) => change::lower(ast, &statement).map_err(|e| e.in_file(file))?,
-            Body::DropIndexConcurrently { names, if_exists } => names
-                .iter()
-                .map(|n| {
-                    Change::DropIndex(ops::drop_index::DropIndex {
-                        name: name::QName::from_object_name(n),
-                        if_exists: *if_exists,
-                        cascade: false,
-                    })
-                })
-                .collect(),
-            Body::Recognised { keyword } => {
-                vec![Change::Other(ops::other::Other::new(
-                    &statement.text,
-                    format!("{keyword} is not planned by safeshift"),
-                ))]
-            }
+            _ => change::lower_statement(&statement).map_err(|e| e.in_file(file))?,
         };
         lowered.push(Lowered {
             pos: statement.pos,
@@ -224,6 +207,17 @@ pub fn plan(input: &PlanInput) -> Result<Plan, Error> {
         assumptions,
         warnings,
     })
+}
+
+/// Reads a `--schema` file (`pg_dump --schema-only` output or plain CREATE statements).
+pub fn load_schema(file: &str, text: &str) -> Result<Catalog, Error> {
+    let catalog = Catalog::from_sql(text).map_err(|e| e.in_file(file))?;
+    if catalog.is_empty() {
+        return Err(Error::Usage(format!(
+            "{file}: no CREATE TABLE or CREATE TYPE statement found; is this a schema dump?"
+        )));
+    }
+    Ok(catalog)
 }
 
 /// BEGIN/COMMIT and session settings in a migration file are the author's way to run it by hand;

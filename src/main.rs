@@ -1,61 +1,38 @@
 //! The binary: parse arguments, call the library, decide the exit code. Nothing else.
 
-use std::io::Read;
-use std::path::Path;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Parser;
 
-use safeshift::cli::{Cli, Command, PlanArgs};
+use safeshift::cli::{
+    Cli, Command, ExplainArgs, GateArgs, GateFormat, LintArgs, PlanArgs, RulesArgs, RulesFormat,
+};
+use safeshift::config;
 use safeshift::dialect::Postgres;
 use safeshift::error::Error;
+use safeshift::lint::{self, Settings, Source, files};
 use safeshift::name::QName;
 use safeshift::ops::{BackfillOption, Options};
+use safeshift::rules::{self, Severity};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Plan(args) => plan(args),
+        Command::Plan(args) => plan(args).map(|()| ExitCode::SUCCESS),
+        Command::Lint(args) => lint(args),
+        Command::Gate(args) => gate(args),
+        Command::Rules(args) => Ok(rules_list(args)),
+        Command::Explain(args) => explain(args),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(1))
         }
     }
-}
-
-fn read_input(path: &Path) -> Result<(String, String), Error> {
-    let (name, bytes) = if path.as_os_str() == "-" {
-        let mut bytes = Vec::new();
-        std::io::stdin()
-            .read_to_end(&mut bytes)
-            .map_err(|source| Error::Read {
-                path: "<stdin>".into(),
-                source,
-            })?;
-        ("<stdin>".to_string(), bytes)
-    } else {
-        if path.is_dir() {
-            return Err(Error::Usage(format!(
-                "{}: is a directory; expected a .sql file",
-                path.display()
-            )));
-        }
-        let bytes = std::fs::read(path).map_err(|source| Error::Read {
-            path: path.into(),
-            source,
-        })?;
-        (path.display().to_string(), bytes)
-    };
-    let text = String::from_utf8(bytes).map_err(|e| {
-        Error::Usage(format!(
-            "{name}: not valid UTF-8 (byte {}); safeshift reads SQL text files",
-            e.utf8_error().valid_up_to()
-        ))
-    })?;
-    Ok((name, text))
 }
 
 fn parse_backfill(text: &str) -> Result<BackfillOption, Error> {
@@ -91,8 +68,8 @@ fn plan(args: PlanArgs) -> Result<(), Error> {
         .iter()
         .map(|b| parse_backfill(b))
         .collect::<Result<Vec<_>, _>>()?;
-    let (change_name, change_sql) = read_input(&args.change)?;
-    let schema = args.schema.as_deref().map(read_input).transpose()?;
+    let (change_name, change_sql) = files::read(&args.change)?;
+    let schema = args.schema.as_deref().map(files::read).transpose()?;
     let input = safeshift::PlanInput {
         change_name: &change_name,
         change_sql: &change_sql,
@@ -108,4 +85,175 @@ fn plan(args: PlanArgs) -> Result<(), Error> {
     safeshift::render::write_plan_dir(&plan, &args.out, args.force)?;
     print!("{}", safeshift::render::summary(&plan, Some(&args.out)));
     Ok(())
+}
+
+/// What lint and gate share: the config, the server version, the starting schema.
+fn settings(
+    loaded: &config::Loaded,
+    server_version: Option<&str>,
+    schema: Option<&Path>,
+) -> Result<Settings, Error> {
+    let version = server_version.or(loaded.config.server_version.as_deref());
+    let pg = Postgres::parse_version(version.unwrap_or("14")).map_err(Error::Usage)?;
+    let mut settings = Settings::new(pg);
+    let schema = schema.map(Path::to_path_buf).or_else(|| loaded.schema());
+    let mut flags = String::new();
+    if let Some(path) = &schema {
+        let (name, text) = files::read(path)?;
+        settings.catalog = safeshift::load_schema(&name, &text)?;
+        settings.schema_known = true;
+        flags.push_str(&format!(" --schema {}", shell_word(&name)));
+    }
+    if let Some(v) = version {
+        flags.push_str(&format!(" --server-version {}", shell_word(v)));
+    }
+    settings.plan_flags = flags;
+    settings.severity = loaded.config.rules.severity.clone();
+    settings.disabled = loaded.config.rules.disable.iter().cloned().collect();
+    Ok(settings)
+}
+
+fn shell_word(text: &str) -> String {
+    shlex::try_quote(text)
+        .map(|q| q.into_owned())
+        .unwrap_or_else(|_| text.to_string())
+}
+
+fn read_sources(paths: &[PathBuf], new: impl Fn(&Path) -> bool) -> Result<Vec<Source>, Error> {
+    let found = files::collect(paths)?;
+    if found.is_empty() {
+        let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+        return Err(Error::Usage(format!(
+            "no .sql files found in {}",
+            names.join(", ")
+        )));
+    }
+    found
+        .iter()
+        .map(|path| {
+            let (name, text) = files::read(path)?;
+            Ok(Source {
+                name,
+                text,
+                report: new(path),
+            })
+        })
+        .collect()
+}
+
+fn lint(args: LintArgs) -> Result<ExitCode, Error> {
+    let loaded = config::load(args.config.as_deref())?;
+    let settings = settings(
+        &loaded,
+        args.server_version.as_deref(),
+        args.schema.as_deref(),
+    )?;
+    let sources = read_sources(&args.paths, |_| true)?;
+    let report = lint::lint(&sources, &settings);
+    let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    print!(
+        "{}",
+        lint::format::render(args.format, &report, &settings, color)
+    );
+    let fail_on = args
+        .fail_on
+        .or(loaded.config.fail_on)
+        .unwrap_or(Severity::Error);
+    Ok(match report.worst() {
+        Some(worst) if worst >= fail_on => ExitCode::from(1),
+        _ => ExitCode::SUCCESS,
+    })
+}
+
+fn gate(args: GateArgs) -> Result<ExitCode, Error> {
+    let loaded = config::load(args.config.as_deref())?;
+    let settings = Settings {
+        new_tables_across_files: true,
+        ..settings(
+            &loaded,
+            args.server_version.as_deref(),
+            args.schema.as_deref(),
+        )?
+    };
+    let now = match &args.now {
+        Some(text) => safeshift::gate::window::parse_now(text)
+            .map_err(|e| Error::Usage(format!("--now: {e}")))?,
+        None => jiff::Timestamp::now(),
+    };
+    let changed = match &args.since {
+        Some(rev) => Some(
+            safeshift::gate::changed_since(rev)
+                .map_err(Error::Usage)?
+                .iter()
+                .filter_map(|p| p.canonicalize().ok())
+                .collect::<Vec<_>>(),
+        ),
+        None => None,
+    };
+    let is_new = |path: &Path| match &changed {
+        None => true,
+        Some(changed) => path.canonicalize().is_ok_and(|p| changed.contains(&p)),
+    };
+    let sources = read_sources(&args.paths, is_new)?;
+    let report = lint::lint(&sources, &settings);
+    if let Some(f) = report
+        .findings
+        .iter()
+        .find(|f| f.rule == lint::rules::SYNTAX_ERROR.id)
+    {
+        return Err(Error::Input {
+            file: f.file.clone(),
+            line: f.line,
+            column: f.column,
+            message: format!("cannot decide: {}", f.message),
+            help: Some("fix the migration; `safeshift lint` lists every problem".into()),
+        });
+    }
+    let new_files = sources
+        .iter()
+        .filter(|s| s.report)
+        .map(|s| s.name.clone())
+        .collect();
+    let verdict = safeshift::gate::decide(&report, new_files, &loaded.windows, now);
+    match args.format {
+        GateFormat::Human => print!("{}", safeshift::gate::human(&verdict)),
+        GateFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&verdict).unwrap_or_default()
+        ),
+    }
+    Ok(ExitCode::from(verdict.exit_code))
+}
+
+fn rules_list(args: RulesArgs) -> ExitCode {
+    match args.format {
+        RulesFormat::Human => print!("{}", rules::list()),
+        RulesFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&rules::all()).unwrap_or_default()
+        ),
+        RulesFormat::Markdown => print!("{}", rules::markdown()),
+    }
+    ExitCode::SUCCESS
+}
+
+fn explain(args: ExplainArgs) -> Result<ExitCode, Error> {
+    match rules::find(&args.rule) {
+        Some(rule) => {
+            print!("{}", rules::explain(rule));
+            Ok(ExitCode::SUCCESS)
+        }
+        None => {
+            let similar = rules::similar(&args.rule);
+            let hint = if similar.is_empty() {
+                String::new()
+            } else {
+                format!(" (did you mean {}?)", similar.join(", "))
+            };
+            Err(Error::Usage(format!(
+                "unknown rule `{}`{hint}; `safeshift rules` lists them all",
+                args.rule
+            )))
+        }
+    }
 }

@@ -34,6 +34,10 @@ pub struct Constraint {
     pub name: String,
     pub kind: ConstraintKind,
     pub columns: Vec<String>,
+    /// Added NOT VALID and not validated since: it says nothing about existing rows.
+    pub not_valid: bool,
+    /// For `CHECK (col IS NOT NULL)`: the column it proves has no NULLs once validated.
+    pub not_null_of: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

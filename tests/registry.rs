@@ -37,10 +37,47 @@ fn every_op_file_documents_itself_and_names_its_rule() {
             "src/ops/{kind}.rs must start with a //! comment saying what the change risks"
         );
         assert!(
-            text.contains("pub const RULE: &str = \""),
-            "src/ops/{kind}.rs must define its rule id"
+            text.contains("pub const RULE: Rule = Rule {"),
+            "src/ops/{kind}.rs must define its rule"
         );
     }
+}
+
+#[test]
+fn every_rule_is_documented_once_with_a_kebab_case_id() {
+    assert_eq!(
+        safeshift::ops::RULES.len(),
+        KINDS.len(),
+        "one rule per kind"
+    );
+    let mut seen = std::collections::BTreeSet::new();
+    for rule in safeshift::rules::all() {
+        assert!(seen.insert(rule.id), "rule id {} is used twice", rule.id);
+        assert!(
+            rule.id.chars().all(|c| c.is_ascii_lowercase() || c == '-'),
+            "{} is not kebab-case",
+            rule.id
+        );
+        for (what, text) in [
+            ("summary", rule.summary),
+            ("why", rule.why),
+            ("safe", rule.safe),
+            ("example", rule.example),
+        ] {
+            assert!(!text.trim().is_empty(), "{}: empty {what}", rule.id);
+        }
+    }
+}
+
+/// docs/rules.md is `safeshift rules --format markdown`; regenerate it with
+/// `cargo run -- rules --format markdown > docs/rules.md`.
+#[test]
+fn rules_reference_is_up_to_date() {
+    let committed = fs::read_to_string("docs/rules.md").unwrap_or_default();
+    assert!(
+        committed == safeshift::rules::markdown(),
+        "docs/rules.md is stale: run `cargo run -- rules --format markdown > docs/rules.md`"
+    );
 }
 
 fn plan_fixture(kind: &str) -> safeshift::Plan {

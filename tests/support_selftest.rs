@@ -272,3 +272,144 @@ fn url_with_dbname_keeps_everything_else() {
         "postgres://u:***@h/db"
     );
 }
+
+// --- `support::sarif`: validation against the official SARIF 2.1.0 schema ---
+
+/// A small SARIF 2.1.0 log with every field `safeshift lint` relies on: tool.driver with one
+/// fully described rule, and one result pointing at a line/column in a file.
+fn minimal_sarif_log() -> serde_json::Value {
+    serde_json::json!({
+        "$schema": "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {
+                "driver": {
+                    "name": "safeshift",
+                    "informationUri": "https://example.com/safeshift",
+                    "rules": [{
+                        "id": "missing-lock-timeout",
+                        "shortDescription": { "text": "DDL without a lock_timeout" },
+                        "fullDescription": {
+                            "text": "A blocked ALTER TABLE queues every later query on the table."
+                        },
+                        "helpUri": "https://example.com/safeshift/rules/missing-lock-timeout",
+                        "defaultConfiguration": { "level": "error" }
+                    }]
+                }
+            },
+            "results": [{
+                "ruleId": "missing-lock-timeout",
+                "level": "error",
+                "message": { "text": "ALTER TABLE runs without SET lock_timeout" },
+                "locations": [{
+                    "physicalLocation": {
+                        "artifactLocation": { "uri": "migrations/0001_add_column.sql" },
+                        "region": { "startLine": 3, "startColumn": 1 }
+                    }
+                }]
+            }]
+        }]
+    })
+}
+
+/// The violations reported for `log`, failing the test if it unexpectedly validates.
+fn sarif_violations(log: &serde_json::Value) -> Vec<String> {
+    match support::sarif::validate_sarif(log) {
+        Ok(()) => panic!("expected SARIF schema violations, but the log is valid:\n{log:#}"),
+        Err(violations) => violations,
+    }
+}
+
+/// Asserts that some violation is reported at exactly the JSON Pointer `path`.
+fn assert_violation_at(violations: &[String], path: &str) {
+    let prefix = format!("{path}: ");
+    assert!(
+        violations.iter().any(|v| v.starts_with(&prefix)),
+        "expected a violation at {path}, got:\n{}",
+        violations.join("\n")
+    );
+}
+
+#[test]
+fn sarif_minimal_log_is_valid() {
+    if let Err(violations) = support::sarif::validate_sarif(&minimal_sarif_log()) {
+        panic!("minimal SARIF log rejected:\n{}", violations.join("\n"));
+    }
+}
+
+#[test]
+fn sarif_missing_version_is_rejected() {
+    let mut log = minimal_sarif_log();
+    log.as_object_mut()
+        .expect("log is an object")
+        .remove("version");
+    let violations = sarif_violations(&log);
+    assert_violation_at(&violations, "(root)");
+    assert!(
+        violations.iter().any(|v| v.contains("\"version\"")),
+        "{violations:?}"
+    );
+}
+
+#[test]
+fn sarif_wrong_version_is_rejected() {
+    let mut log = minimal_sarif_log();
+    log["version"] = serde_json::json!("2.0.0");
+    assert_violation_at(&sarif_violations(&log), "/version");
+}
+
+#[test]
+fn sarif_unknown_level_is_rejected() {
+    let mut log = minimal_sarif_log();
+    log["runs"][0]["results"][0]["level"] = serde_json::json!("fatal");
+    let violations = sarif_violations(&log);
+    assert_violation_at(&violations, "/runs/0/results/0/level");
+    assert!(
+        violations.iter().any(|v| v.contains("fatal")),
+        "{violations:?}"
+    );
+}
+
+#[test]
+fn sarif_start_line_zero_is_rejected() {
+    let mut log = minimal_sarif_log();
+    log["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["region"]["startLine"] =
+        serde_json::json!(0);
+    assert_violation_at(
+        &sarif_violations(&log),
+        "/runs/0/results/0/locations/0/physicalLocation/region/startLine",
+    );
+}
+
+#[test]
+fn sarif_reports_every_violation_not_just_the_first() {
+    let mut log = minimal_sarif_log();
+    log["runs"][0]["tool"]["driver"]["rules"][0]["defaultConfiguration"]["level"] =
+        serde_json::json!("fatal");
+    log["runs"][0]["results"][0]["level"] = serde_json::json!("fatal");
+    let violations = sarif_violations(&log);
+    assert_violation_at(
+        &violations,
+        "/runs/0/tool/driver/rules/0/defaultConfiguration/level",
+    );
+    assert_violation_at(&violations, "/runs/0/results/0/level");
+}
+
+#[test]
+fn sarif_uri_formats_are_checked() {
+    // Guards the explicit `should_validate_formats(true)`: `helpUri` is `"format": "uri"`.
+    let mut log = minimal_sarif_log();
+    log["runs"][0]["tool"]["driver"]["rules"][0]["helpUri"] = serde_json::json!("not a uri");
+    assert_violation_at(
+        &sarif_violations(&log),
+        "/runs/0/tool/driver/rules/0/helpUri",
+    );
+}
+
+#[test]
+fn sarif_unknown_property_is_rejected() {
+    // The schema closes its objects (`additionalProperties: false`), so typos are caught.
+    let mut log = minimal_sarif_log();
+    log["runs"][0]["results"][0]["rule_id"] = serde_json::json!("missing-lock-timeout");
+    assert_violation_at(&sarif_violations(&log), "/runs/0/results/0");
+}

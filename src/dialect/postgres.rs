@@ -110,6 +110,14 @@ impl LockMode {
         }
     }
 
+    /// Whether application reads or writes wait while the lock is held (or queued).
+    pub fn blocks_traffic(self) -> bool {
+        matches!(
+            self,
+            LockMode::Share | LockMode::ShareRowExclusive | LockMode::AccessExclusive
+        )
+    }
+
     /// What application traffic waits while the lock is held.
     pub fn blocks(self) -> &'static str {
         match self {

@@ -8,9 +8,17 @@ use crate::dialect::postgres::{qname, quote};
 use crate::error::PlanError;
 use crate::name::QName;
 use crate::plan::{Expansion, Phase, Step};
+use crate::rules::Rule;
 use crate::schema::{Catalog, Column};
 
-pub const RULE: &str = "add-column";
+pub const RULE: Rule = Rule {
+    id: "add-column",
+    severity: None,
+    summary: "ADD COLUMN that is nullable or has a constant default",
+    why: "Since PostgreSQL 11 a constant default is stored in the catalog, so nothing is rewritten. The ACCESS EXCLUSIVE lock is held for milliseconds, but it queues behind long transactions and all traffic queues behind it: set lock_timeout (see missing-lock-timeout).",
+    safe: "Run it as written, after SET lock_timeout.",
+    example: "ALTER TABLE users ADD COLUMN nickname text;",
+};
 
 #[derive(Clone, Debug)]
 pub struct AddColumn {
@@ -61,7 +69,7 @@ impl Op for AddColumn {
 
     fn assess(&self, _ctx: &Context) -> Assessment {
         Assessment::safe(
-            RULE,
+            RULE.id,
             Some(LockMode::AccessExclusive),
             "catalog-only change under a brief lock",
         )

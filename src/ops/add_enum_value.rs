@@ -7,9 +7,17 @@ use crate::dialect::postgres::{literal, qname};
 use crate::error::PlanError;
 use crate::name::QName;
 use crate::plan::{Expansion, Phase, Step};
+use crate::rules::Rule;
 use crate::schema::Catalog;
 
-pub const RULE: &str = "adding-enum-value";
+pub const RULE: Rule = Rule {
+    id: "adding-enum-value",
+    severity: None,
+    summary: "ALTER TYPE … ADD VALUE",
+    why: "No table is rewritten and the lock is brief. Two things to know: the value cannot be removed again, and before PostgreSQL 12 the statement cannot run inside a transaction block (see concurrently-in-transaction).",
+    safe: "Run it as written; deploy code that writes the new value only after the migration.",
+    example: "ALTER TYPE order_status ADD VALUE 'refunded';",
+};
 
 #[derive(Clone, Debug)]
 pub struct AddEnumValue {
@@ -27,7 +35,7 @@ impl Op for AddEnumValue {
 
     fn assess(&self, _ctx: &Context) -> Assessment {
         Assessment::safe(
-            RULE,
+            RULE.id,
             None,
             "no table is rewritten; the value cannot be removed again",
         )

@@ -8,9 +8,17 @@ use crate::dialect::postgres::{qname, quote};
 use crate::error::PlanError;
 use crate::name::QName;
 use crate::plan::{Expansion, Phase, Step};
+use crate::rules::{Rule, Severity};
 use crate::schema::{Catalog, Constraint, ConstraintKind};
 
-pub const RULE: &str = "adding-foreign-key";
+pub const RULE: Rule = Rule {
+    id: "adding-foreign-key",
+    severity: Some(Severity::Error),
+    summary: "ADD FOREIGN KEY without NOT VALID on an existing table",
+    why: "PostgreSQL checks every row while holding SHARE ROW EXCLUSIVE on both tables: writes to the table and to the referenced table wait for the whole scan.",
+    safe: "ADD CONSTRAINT … FOREIGN KEY … NOT VALID (brief; new rows are checked from then on), then VALIDATE CONSTRAINT, which scans under SHARE UPDATE EXCLUSIVE while traffic goes on.",
+    example: "ALTER TABLE orders ADD CONSTRAINT orders_user_fk FOREIGN KEY (user_id) REFERENCES users (id);",
+};
 
 #[derive(Clone, Debug)]
 pub struct AddForeignKey {
@@ -41,13 +49,13 @@ impl Op for AddForeignKey {
     fn assess(&self, ctx: &Context) -> Assessment {
         if self.not_valid || ctx.is_new_table(&self.table) {
             return Assessment::safe(
-                RULE,
+                RULE.id,
                 Some(LockMode::ShareRowExclusive),
                 "NOT VALID or a new table: no scan",
             );
         }
         Assessment::staged(
-            RULE,
+            RULE.id,
             LockMode::ShareRowExclusive,
             true,
             false,
@@ -122,6 +130,8 @@ impl Op for AddForeignKey {
                 name: self.name.clone(),
                 kind,
                 columns: self.columns.clone(),
+                not_valid: self.not_valid,
+                not_null_of: None,
             });
         }
     }

@@ -10,9 +10,17 @@ use crate::dialect::postgres::{qname, quote};
 use crate::error::PlanError;
 use crate::name::QName;
 use crate::plan::{Expansion, Phase, Step};
+use crate::rules::{Rule, Severity};
 use crate::schema::{Catalog, Constraint, ConstraintKind};
 
-pub const RULE: &str = "adding-primary-key";
+pub const RULE: Rule = Rule {
+    id: "adding-primary-key",
+    severity: Some(Severity::Error),
+    summary: "ADD PRIMARY KEY that builds its index under the lock",
+    why: "Adding a primary key builds a unique index and checks every row for NULLs while holding ACCESS EXCLUSIVE: every read and write waits.",
+    safe: "Make the columns NOT NULL the safe way, CREATE UNIQUE INDEX CONCURRENTLY, then ADD CONSTRAINT … PRIMARY KEY USING INDEX (brief).",
+    example: "ALTER TABLE events ADD PRIMARY KEY (id);",
+};
 
 #[derive(Clone, Debug)]
 pub struct AddPrimaryKey {
@@ -34,13 +42,13 @@ impl Op for AddPrimaryKey {
     fn assess(&self, ctx: &Context) -> Assessment {
         if ctx.is_new_table(&self.table) || self.using_index.is_some() {
             return Assessment::safe(
-                RULE,
+                RULE.id,
                 Some(LockMode::AccessExclusive),
                 "the table is new, or the index already exists",
             );
         }
         Assessment::staged(
-            RULE,
+            RULE.id,
             LockMode::AccessExclusive,
             true,
             false,
@@ -130,6 +138,8 @@ impl Op for AddPrimaryKey {
                 name: self.name.clone(),
                 kind: ConstraintKind::PrimaryKey,
                 columns: self.columns.clone(),
+                not_valid: false,
+                not_null_of: None,
             });
         }
     }

@@ -10,9 +10,17 @@ use crate::dialect::LockMode;
 use crate::error::PlanError;
 use crate::name::QName;
 use crate::plan::Expansion;
+use crate::rules::{Rule, Severity};
 use crate::schema::{Catalog, Column};
 
-pub const RULE: &str = "adding-required-column";
+pub const RULE: Rule = Rule {
+    id: "adding-required-column",
+    severity: Some(Severity::Error),
+    summary: "ADD COLUMN … NOT NULL without a default, on a table that has rows",
+    why: "It fails at once on a table with rows (they would hold NULL). Once it exists, every INSERT from the running app version, which does not know the column, fails with a not-null violation.",
+    safe: "Expand: add the column nullable, with a trigger (or the app) filling it for new rows. Migrate: backfill existing rows in primary-key batches. Contract: CHECK (col IS NOT NULL) NOT VALID, VALIDATE it (reads and writes go on), then SET NOT NULL, which PostgreSQL 12+ does without a scan. Tell safeshift the value with `-- safeshift: backfill = EXPR` above the statement or `--backfill table.column=EXPR`.",
+    example: "ALTER TABLE users ADD COLUMN email_lower text NOT NULL;",
+};
 
 #[derive(Clone, Debug)]
 pub struct AddRequiredColumn {
@@ -32,13 +40,13 @@ impl Op for AddRequiredColumn {
     fn assess(&self, ctx: &Context) -> Assessment {
         if ctx.is_new_table(&self.table) {
             return Assessment::safe(
-                RULE,
+                RULE.id,
                 Some(LockMode::AccessExclusive),
                 "the table was created in this change and is empty",
             );
         }
         Assessment::staged(
-            RULE,
+            RULE.id,
             LockMode::AccessExclusive,
             false,
             true,

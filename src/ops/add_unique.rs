@@ -8,9 +8,17 @@ use crate::dialect::postgres::{qname, quote};
 use crate::error::PlanError;
 use crate::name::QName;
 use crate::plan::{Expansion, Phase, Step};
+use crate::rules::{Rule, Severity};
 use crate::schema::{Catalog, Constraint, ConstraintKind};
 
-pub const RULE: &str = "adding-unique-constraint";
+pub const RULE: Rule = Rule {
+    id: "adding-unique-constraint",
+    severity: Some(Severity::Error),
+    summary: "ADD CONSTRAINT … UNIQUE that builds its index under the lock",
+    why: "Adding a UNIQUE constraint builds its index while holding ACCESS EXCLUSIVE: every read and write on the table waits for the whole build.",
+    safe: "CREATE UNIQUE INDEX CONCURRENTLY, then ADD CONSTRAINT … UNIQUE USING INDEX (brief).",
+    example: "ALTER TABLE users ADD CONSTRAINT users_email_key UNIQUE (email);",
+};
 
 #[derive(Clone, Debug)]
 pub struct AddUnique {
@@ -69,24 +77,24 @@ impl Op for AddUnique {
     fn assess(&self, ctx: &Context) -> Assessment {
         if self.using_index.is_some() {
             return Assessment::safe(
-                RULE,
+                RULE.id,
                 Some(LockMode::AccessExclusive),
                 "attaches an existing index: brief",
             );
         }
         if ctx.is_new_table(&self.table) {
             return Assessment::safe(
-                RULE,
+                RULE.id,
                 Some(LockMode::AccessExclusive),
                 "the table was created in this change and is empty",
             );
         }
         Assessment::staged(
-            RULE,
+            RULE.id,
             LockMode::AccessExclusive,
             true,
             false,
-            "adding a UNIQUE constraint builds its index while blocking writes",
+            "adding a UNIQUE constraint builds its index under ACCESS EXCLUSIVE: every read and write waits",
         )
     }
 
@@ -161,6 +169,8 @@ impl Op for AddUnique {
                 name: self.name.clone(),
                 kind: ConstraintKind::Unique,
                 columns: self.columns.clone(),
+                not_valid: false,
+                not_null_of: None,
             });
         }
     }

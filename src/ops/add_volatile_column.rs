@@ -11,9 +11,17 @@ use crate::dialect::postgres::{qname, quote};
 use crate::error::PlanError;
 use crate::name::QName;
 use crate::plan::{Expansion, Phase};
+use crate::rules::{Rule, Severity};
 use crate::schema::{Catalog, Column};
 
-pub const RULE: &str = "adding-column-with-volatile-default";
+pub const RULE: Rule = Rule {
+    id: "adding-column-with-volatile-default",
+    severity: Some(Severity::Error),
+    summary: "ADD COLUMN with a volatile default (clock_timestamp(), random(), gen_random_uuid(), …)",
+    why: "A volatile default is computed for every existing row, so PostgreSQL rewrites the table and all its indexes under ACCESS EXCLUSIVE: every read and write waits for the rewrite. (Constant and stable defaults such as now() are catalog-only since PostgreSQL 11.)",
+    safe: "Add the column without a default, set the default so new rows get it, backfill existing rows in batches, then add NOT NULL the safe way if wanted.",
+    example: "ALTER TABLE orders ADD COLUMN token uuid DEFAULT gen_random_uuid();",
+};
 
 #[derive(Clone, Debug)]
 pub struct AddVolatileColumn {
@@ -33,13 +41,13 @@ impl Op for AddVolatileColumn {
     fn assess(&self, ctx: &Context) -> Assessment {
         if ctx.is_new_table(&self.table) {
             return Assessment::safe(
-                RULE,
+                RULE.id,
                 Some(LockMode::AccessExclusive),
                 "the table was created in this change and is empty",
             );
         }
         Assessment::staged(
-            RULE,
+            RULE.id,
             LockMode::AccessExclusive,
             true,
             false,

@@ -10,9 +10,17 @@ use crate::dialect::postgres::{qname, quote};
 use crate::error::PlanError;
 use crate::name::QName;
 use crate::plan::{Expansion, Phase, Step};
+use crate::rules::Rule;
 use crate::schema::Catalog;
 
-pub const RULE: &str = "catalog-only-change";
+pub const RULE: Rule = Rule {
+    id: "catalog-only-change",
+    severity: None,
+    summary: "brief catalog-only ALTERs: SET/DROP DEFAULT, DROP NOT NULL, DROP/VALIDATE CONSTRAINT",
+    why: "These change only the catalog (VALIDATE scans, but under SHARE UPDATE EXCLUSIVE, which lets reads and writes go on). The lock is brief but queues: set lock_timeout.",
+    safe: "Run as written, after SET lock_timeout. After DROP NOT NULL, code that reads the column must be ready for NULLs.",
+    example: "ALTER TABLE users ALTER COLUMN plan SET DEFAULT 'free';",
+};
 
 #[derive(Clone, Debug)]
 pub enum Action {
@@ -48,17 +56,17 @@ impl Op for CatalogOnly {
     fn assess(&self, _ctx: &Context) -> Assessment {
         match &self.action {
             Action::ValidateConstraint { .. } => Assessment::safe(
-                RULE,
+                RULE.id,
                 Some(LockMode::ShareUpdateExclusive),
                 "VALIDATE scans under SHARE UPDATE EXCLUSIVE: reads and writes continue",
             ),
             Action::DropNotNull { column } => Assessment::safe(
-                RULE,
+                RULE.id,
                 Some(LockMode::AccessExclusive),
                 format!("brief; but code that reads {column} must be ready for NULLs"),
             ),
             _ => Assessment::safe(
-                RULE,
+                RULE.id,
                 Some(LockMode::AccessExclusive),
                 "catalog-only change under a brief lock",
             ),
@@ -211,7 +219,11 @@ impl Op for CatalogOnly {
                 }
             }
             Action::DropConstraint { name, .. } => t.constraints.retain(|c| c.name != *name),
-            Action::ValidateConstraint { .. } => {}
+            Action::ValidateConstraint { name } => {
+                for c in t.constraints.iter_mut().filter(|c| c.name == *name) {
+                    c.not_valid = false;
+                }
+            }
         }
     }
 }

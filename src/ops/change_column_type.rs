@@ -15,9 +15,17 @@ use crate::dialect::postgres::{qname, quote};
 use crate::error::PlanError;
 use crate::name::QName;
 use crate::plan::{Expansion, Phase, Step};
+use crate::rules::{Rule, Severity};
 use crate::schema::Catalog;
 
-pub const RULE: &str = "changing-column-type";
+pub const RULE: Rule = Rule {
+    id: "changing-column-type",
+    severity: Some(Severity::Error),
+    summary: "ALTER COLUMN … TYPE that rewrites the table",
+    why: "Unless the new type is binary-coercible (varchar(n) to text or a wider varchar, for example), PostgreSQL rewrites the table and its indexes under ACCESS EXCLUSIVE: every read and write waits. The running app may also break on the new type.",
+    safe: "Expand: add a new column of the new type, kept in sync by a trigger. Migrate: backfill in batches. Contract: swap the columns in one brief transaction and drop the old one.",
+    example: "ALTER TABLE orders ALTER COLUMN quantity TYPE bigint;",
+};
 
 #[derive(Clone, Debug)]
 pub struct ChangeColumnType {
@@ -116,13 +124,13 @@ impl Op for ChangeColumnType {
     fn assess(&self, ctx: &Context) -> Assessment {
         if ctx.is_new_table(&self.table) || self.coercible(ctx) == Some(true) {
             return Assessment::safe(
-                RULE,
+                RULE.id,
                 Some(LockMode::AccessExclusive),
                 "binary-coercible (or a new table): no rewrite",
             );
         }
         Assessment::staged(
-            RULE,
+            RULE.id,
             LockMode::AccessExclusive,
             true,
             false,

@@ -5,9 +5,17 @@ use crate::dialect::postgres::qname;
 use crate::error::PlanError;
 use crate::name::QName;
 use crate::plan::{Expansion, Phase, Step};
+use crate::rules::Rule;
 use crate::schema::Catalog;
 
-pub const RULE: &str = "create-type";
+pub const RULE: Rule = Rule {
+    id: "create-type",
+    severity: None,
+    summary: "CREATE TYPE … AS ENUM",
+    why: "A new type: nothing uses it yet.",
+    safe: "Run it as written.",
+    example: "CREATE TYPE order_status AS ENUM ('new', 'paid');",
+};
 
 #[derive(Clone, Debug)]
 pub struct CreateEnum {
@@ -24,7 +32,7 @@ impl Op for CreateEnum {
     }
 
     fn assess(&self, _ctx: &Context) -> Assessment {
-        Assessment::safe(RULE, None, "a new type: nothing uses it yet")
+        Assessment::safe(RULE.id, None, "a new type: nothing uses it yet")
     }
 
     fn expand(&self, _ctx: &Context) -> Result<Expansion, PlanError> {

@@ -8,9 +8,17 @@ use crate::dialect::postgres::{literal, qname, quote};
 use crate::error::PlanError;
 use crate::name::QName;
 use crate::plan::{Expansion, Phase, Step};
+use crate::rules::{Rule, Severity};
 use crate::schema::{Catalog, Index};
 
-pub const RULE: &str = "non-concurrent-index";
+pub const RULE: Rule = Rule {
+    id: "non-concurrent-index",
+    severity: Some(Severity::Error),
+    summary: "CREATE INDEX without CONCURRENTLY on an existing table",
+    why: "CREATE INDEX holds a SHARE lock for the whole build: reads go on, but every INSERT, UPDATE and DELETE on the table waits, for minutes on a large table.",
+    safe: "CREATE INDEX CONCURRENTLY, outside a transaction block. If it fails it leaves an INVALID index: drop it (DROP INDEX CONCURRENTLY) and build again.",
+    example: "CREATE INDEX users_email_idx ON users (email);",
+};
 
 #[derive(Clone, Debug)]
 pub struct CreateIndex {
@@ -94,20 +102,20 @@ impl Op for CreateIndex {
     fn assess(&self, ctx: &Context) -> Assessment {
         if self.concurrently {
             return Assessment::safe(
-                RULE,
+                RULE.id,
                 Some(LockMode::ShareUpdateExclusive),
                 "built concurrently: reads and writes continue",
             );
         }
         if ctx.is_new_table(&self.table) {
             return Assessment::safe(
-                RULE,
+                RULE.id,
                 Some(LockMode::Share),
                 "the table was created in this change and is empty",
             );
         }
         Assessment::staged(
-            RULE,
+            RULE.id,
             LockMode::Share,
             true,
             false,

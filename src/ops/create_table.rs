@@ -6,9 +6,17 @@ use crate::dialect::postgres::qname;
 use crate::error::PlanError;
 use crate::name::QName;
 use crate::plan::{Expansion, Phase, Step};
+use crate::rules::Rule;
 use crate::schema::{Catalog, Column, Constraint, Table};
 
-pub const RULE: &str = "create-table";
+pub const RULE: Rule = Rule {
+    id: "create-table",
+    severity: None,
+    summary: "CREATE TABLE",
+    why: "A new table: no running code reads or writes it yet, and nobody else waits for its lock.",
+    safe: "Run it as written. Indexes, constraints and NOT NULL columns on a table created in the same migration are fine too: the table is empty.",
+    example: "CREATE TABLE invoices (id bigint PRIMARY KEY, total numeric NOT NULL);",
+};
 
 #[derive(Clone, Debug)]
 pub struct CreateTable {
@@ -29,7 +37,7 @@ impl Op for CreateTable {
     }
 
     fn assess(&self, _ctx: &Context) -> Assessment {
-        Assessment::safe(RULE, None, "a new table: no running code uses it yet")
+        Assessment::safe(RULE.id, None, "a new table: no running code uses it yet")
     }
 
     fn expand(&self, _ctx: &Context) -> Result<Expansion, PlanError> {

@@ -9,9 +9,17 @@ use crate::dialect::postgres::{qname, quote};
 use crate::error::PlanError;
 use crate::name::QName;
 use crate::plan::{Expansion, Phase, Release, Step};
+use crate::rules::{Rule, Severity};
 use crate::schema::Catalog;
 
-pub const RULE: &str = "dropping-column";
+pub const RULE: Rule = Rule {
+    id: "dropping-column",
+    severity: Some(Severity::Error),
+    summary: "DROP COLUMN that the running app may still use",
+    why: "Queries of the running app version that name the column fail at once, and its data is gone: there is no undo.",
+    safe: "Deploy an app version that no longer reads or writes the column first (mark it ignored in the ORM), then drop it in a later release. `safeshift plan` puts the drop after that deploy.",
+    example: "ALTER TABLE users DROP COLUMN legacy_flags;",
+};
 
 #[derive(Clone, Debug)]
 pub struct DropColumn {
@@ -33,13 +41,13 @@ impl Op for DropColumn {
     fn assess(&self, ctx: &Context) -> Assessment {
         if ctx.is_new_table(&self.table) {
             return Assessment::safe(
-                RULE,
+                RULE.id,
                 Some(LockMode::AccessExclusive),
                 "the table was created in this change",
             );
         }
         Assessment {
-            rule: RULE,
+            rule: RULE.id,
             risk: super::Risk::Destructive,
             lock: Some(LockMode::AccessExclusive),
             scans_table: false,

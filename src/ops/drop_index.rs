@@ -7,15 +7,25 @@ use crate::dialect::postgres::qname;
 use crate::error::PlanError;
 use crate::name::QName;
 use crate::plan::{Expansion, Phase, Step};
+use crate::rules::{Rule, Severity};
 use crate::schema::Catalog;
 
-pub const RULE: &str = "non-concurrent-index-drop";
+pub const RULE: Rule = Rule {
+    id: "non-concurrent-index-drop",
+    severity: Some(Severity::Warning),
+    summary: "DROP INDEX without CONCURRENTLY",
+    why: "DROP INDEX takes ACCESS EXCLUSIVE on the index's table. Dropping is quick, but the lock waits behind every running query on the table, and all reads and writes queue behind it meanwhile.",
+    safe: "DROP INDEX CONCURRENTLY, outside a transaction block: it waits for queries using the index without blocking anyone.",
+    example: "DROP INDEX users_email_idx;",
+};
 
 #[derive(Clone, Debug)]
 pub struct DropIndex {
     pub name: QName,
     pub if_exists: bool,
     pub cascade: bool,
+    /// Written as `DROP INDEX CONCURRENTLY` already.
+    pub concurrently: bool,
 }
 
 impl Op for DropIndex {
@@ -28,9 +38,25 @@ impl Op for DropIndex {
         Vec::new() // an index name, not a table; checked against the catalog in `expand`
     }
 
-    fn assess(&self, _ctx: &Context) -> Assessment {
+    fn assess(&self, ctx: &Context) -> Assessment {
+        if self.concurrently {
+            return Assessment::safe(
+                RULE.id,
+                Some(LockMode::ShareUpdateExclusive),
+                "dropped concurrently: reads and writes continue",
+            );
+        }
+        if let Some(index) = ctx.catalog.index(&self.name)
+            && ctx.is_new_table(&index.table)
+        {
+            return Assessment::safe(
+                RULE.id,
+                Some(LockMode::AccessExclusive),
+                "the table was created in this change",
+            );
+        }
         Assessment::staged(
-            RULE,
+            RULE.id,
             LockMode::AccessExclusive,
             false,
             false,

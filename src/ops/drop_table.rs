@@ -7,9 +7,17 @@ use crate::dialect::postgres::qname;
 use crate::error::PlanError;
 use crate::name::QName;
 use crate::plan::{Expansion, Phase, Release, Step};
+use crate::rules::{Rule, Severity};
 use crate::schema::{Catalog, ConstraintKind};
 
-pub const RULE: &str = "dropping-table";
+pub const RULE: Rule = Rule {
+    id: "dropping-table",
+    severity: Some(Severity::Error),
+    summary: "DROP TABLE that the running app may still use",
+    why: "Queries of the running app version that use the table fail at once, and its data is gone: there is no undo.",
+    safe: "Deploy an app version that no longer uses the table first, then drop it in a later release (or rename it aside and drop it after a grace period).",
+    example: "DROP TABLE legacy_sessions;",
+};
 
 #[derive(Clone, Debug)]
 pub struct DropTable {
@@ -34,13 +42,13 @@ impl Op for DropTable {
     fn assess(&self, ctx: &Context) -> Assessment {
         if ctx.is_new_table(&self.table) {
             return Assessment::safe(
-                RULE,
+                RULE.id,
                 Some(LockMode::AccessExclusive),
                 "the table was created in this change",
             );
         }
         Assessment {
-            rule: RULE,
+            rule: RULE.id,
             risk: super::Risk::Destructive,
             lock: Some(LockMode::AccessExclusive),
             scans_table: false,

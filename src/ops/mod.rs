@@ -17,6 +17,7 @@ use crate::error::{PlanError, Pos};
 use crate::name::QName;
 use crate::parse::Directive;
 use crate::plan::Expansion;
+use crate::rules::Rule;
 use crate::schema::Catalog;
 
 pub mod add_check;
@@ -261,6 +262,30 @@ pub fn parse_expr(text: &str) -> Result<Expr, String> {
     }
     Ok(expr)
 }
+
+/// Every kind's rule, in the order of `KINDS`.
+pub const RULES: &[&Rule] = &[
+    &create_table::RULE,
+    &add_column::RULE,
+    &add_required_column::RULE,
+    &add_volatile_column::RULE,
+    &set_not_null::RULE,
+    &create_index::RULE,
+    &drop_index::RULE,
+    &add_unique::RULE,
+    &add_primary_key::RULE,
+    &add_foreign_key::RULE,
+    &add_check::RULE,
+    &change_column_type::RULE,
+    &rename_column::RULE,
+    &rename_table::RULE,
+    &drop_column::RULE,
+    &drop_table::RULE,
+    &create_enum::RULE,
+    &add_enum_value::RULE,
+    &catalog_only::RULE,
+    &other::RULE,
+];
 
 /// Every kind of change with its rule id and one-line description; used by docs, `explain` and the
 /// registry test that keeps this list, the `Change` enum and the fixtures in step.

@@ -5,9 +5,17 @@ use super::{Assessment, Context, Op, Risk};
 use crate::error::PlanError;
 use crate::name::QName;
 use crate::plan::{Expansion, Phase, Step};
+use crate::rules::{Rule, Severity};
 use crate::schema::Catalog;
 
-pub const RULE: &str = "unrecognised-statement";
+pub const RULE: Rule = Rule {
+    id: "unrecognised-statement",
+    severity: Some(Severity::Info),
+    summary: "a statement safeshift does not understand",
+    why: "safeshift cannot tell which locks it takes or whether the running app survives it, so it says so instead of guessing.",
+    safe: "Review its locks and its effect on the running app yourself (PostgreSQL's ALTER TABLE and explicit-locking docs list the lock of each form). `safeshift plan` passes it through in a stage of its own.",
+    example: "ALTER TABLE users CLUSTER ON users_pkey;",
+};
 
 #[derive(Clone, Debug)]
 pub struct Other {
@@ -24,7 +32,7 @@ impl Other {
     }
 
     /// Statements PostgreSQL refuses to run inside a transaction block.
-    fn transactional(&self) -> bool {
+    pub fn transactional(&self) -> bool {
         let upper = self.sql.to_ascii_uppercase();
         let words: Vec<&str> = upper.split_whitespace().collect();
         !(words.contains(&"CONCURRENTLY")
@@ -43,7 +51,7 @@ impl Op for Other {
 
     fn assess(&self, _ctx: &Context) -> Assessment {
         Assessment {
-            rule: RULE,
+            rule: RULE.id,
             risk: Risk::Unknown,
             lock: None,
             scans_table: false,

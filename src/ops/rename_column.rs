@@ -10,9 +10,17 @@ use crate::dialect::postgres::{qname, quote};
 use crate::error::PlanError;
 use crate::name::QName;
 use crate::plan::{Expansion, Phase, Release, Step};
+use crate::rules::{Rule, Severity};
 use crate::schema::Catalog;
 
-pub const RULE: &str = "renaming-column";
+pub const RULE: Rule = Rule {
+    id: "renaming-column",
+    severity: Some(Severity::Error),
+    summary: "RENAME COLUMN on a table the running app uses",
+    why: "The rename itself is instant, but every query of the running app version that names the old column fails the moment it commits: during a rolling deploy old and new versions run side by side and one of them is always broken.",
+    safe: "Expand: add the new column, kept in sync with the old one by a trigger (or by the app writing both), and backfill. Deploy the app that reads and writes the new name. Contract: drop the old column.",
+    example: "ALTER TABLE users RENAME COLUMN name TO display_name;",
+};
 
 #[derive(Clone, Debug)]
 pub struct RenameColumn {
@@ -33,13 +41,13 @@ impl Op for RenameColumn {
     fn assess(&self, ctx: &Context) -> Assessment {
         if ctx.is_new_table(&self.table) {
             return Assessment::safe(
-                RULE,
+                RULE.id,
                 Some(LockMode::AccessExclusive),
                 "the table was created in this change",
             );
         }
         Assessment::staged(
-            RULE,
+            RULE.id,
             LockMode::AccessExclusive,
             false,
             true,

@@ -9,9 +9,17 @@ use crate::dialect::postgres::{qname, quote};
 use crate::error::PlanError;
 use crate::name::QName;
 use crate::plan::{Expansion, Phase, Release, Step};
+use crate::rules::{Rule, Severity};
 use crate::schema::Catalog;
 
-pub const RULE: &str = "renaming-table";
+pub const RULE: Rule = Rule {
+    id: "renaming-table",
+    severity: Some(Severity::Error),
+    summary: "RENAME TABLE (ALTER TABLE … RENAME TO) on a table the running app uses",
+    why: "Every query of the running app version that names the old table fails the moment the rename commits.",
+    safe: "Rename the table and leave an updatable view with the old name in the same transaction; deploy the app that uses the new name; then drop the view.",
+    example: "ALTER TABLE users RENAME TO accounts;",
+};
 
 #[derive(Clone, Debug)]
 pub struct RenameTable {
@@ -32,13 +40,13 @@ impl Op for RenameTable {
     fn assess(&self, ctx: &Context) -> Assessment {
         if ctx.is_new_table(&self.from) {
             return Assessment::safe(
-                RULE,
+                RULE.id,
                 Some(LockMode::AccessExclusive),
                 "the table was created in this change",
             );
         }
         Assessment::staged(
-            RULE,
+            RULE.id,
             LockMode::AccessExclusive,
             false,
             true,

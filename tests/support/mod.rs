@@ -15,6 +15,8 @@
 
 #![allow(dead_code)] // not every test binary uses every helper
 
+pub mod sarif;
+
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::{Command, Stdio};

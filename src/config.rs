@@ -1,0 +1,206 @@
+//! `safeshift.toml`: a team's settings for `lint` and `gate`, found by walking up from the current
+//! directory (or named with `--config`). Command-line flags win over the file.
+//!
+//! ```toml
+//! server-version = "15"
+//! fail-on = "warning"
+//! schema = "db/schema.sql"          # relative to this file
+//!
+//! [rules]
+//! disable = ["renaming-table"]
+//! severity = { non-concurrent-index-drop = "error" }
+//!
+//! [gate]
+//! window = "Sat 02:00-05:00 UTC"    # or a list of windows
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::error::Error;
+use crate::gate::window::Window;
+use crate::rules::{self, Severity};
+
+pub const FILE_NAME: &str = "safeshift.toml";
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Config {
+    pub server_version: Option<String>,
+    pub fail_on: Option<Severity>,
+    pub schema: Option<PathBuf>,
+    #[serde(default)]
+    pub rules: RulesConfig,
+    #[serde(default)]
+    pub gate: GateConfig,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RulesConfig {
+    #[serde(default)]
+    pub disable: Vec<String>,
+    #[serde(default)]
+    pub severity: BTreeMap<String, Severity>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GateConfig {
+    #[serde(default)]
+    pub window: Windows,
+}
+
+/// One window or several.
+#[derive(Debug, Default, Deserialize)]
+#[serde(untagged)]
+pub enum Windows {
+    #[default]
+    None,
+    One(String),
+    Many(Vec<String>),
+}
+
+/// A loaded config and where it came from (relative paths in it are relative to its directory).
+#[derive(Debug, Default)]
+pub struct Loaded {
+    pub path: Option<PathBuf>,
+    pub config: Config,
+    pub windows: Vec<Window>,
+}
+
+impl Loaded {
+    /// `schema` from the file, resolved against the file's directory.
+    pub fn schema(&self) -> Option<PathBuf> {
+        let schema = self.config.schema.as_ref()?;
+        let base = self.path.as_ref().and_then(|p| p.parent());
+        Some(match base {
+            Some(dir) if schema.is_relative() => dir.join(schema),
+            _ => schema.clone(),
+        })
+    }
+}
+
+/// Loads `explicit`, or the nearest `safeshift.toml` from the current directory up, or nothing.
+pub fn load(explicit: Option<&Path>) -> Result<Loaded, Error> {
+    let path = match explicit {
+        Some(p) => Some(p.to_path_buf()),
+        None => discover(),
+    };
+    let Some(path) = path else {
+        return Ok(Loaded::default());
+    };
+    let text = std::fs::read_to_string(&path).map_err(|source| Error::Read {
+        path: path.clone(),
+        source,
+    })?;
+    let file = path.display().to_string();
+    let config: Config = toml::from_str(&text).map_err(|e| {
+        let (line, column) = e
+            .span()
+            .map(|span| line_column(&text, span.start))
+            .unwrap_or((1, 1));
+        Error::Input {
+            file: file.clone(),
+            line,
+            column,
+            message: e.message().to_string(),
+            help: Some(
+                "keys: server-version, fail-on, schema, [rules] disable/severity, [gate] window; see `safeshift lint --help`"
+                    .into(),
+            ),
+        }
+    })?;
+    validate_rules(&file, &text, &config)?;
+    let texts = match &config.gate.window {
+        Windows::None => Vec::new(),
+        Windows::One(w) => vec![w.clone()],
+        Windows::Many(ws) => ws.clone(),
+    };
+    let windows = texts
+        .iter()
+        .map(|w| {
+            w.parse::<Window>().map_err(|e| {
+                let (line, column) = find(&text, w);
+                Error::Input {
+                    file: file.clone(),
+                    line,
+                    column,
+                    message: format!("[gate] window {w:?}: {e}"),
+                    help: None,
+                }
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Loaded {
+        path: Some(path),
+        config,
+        windows,
+    })
+}
+
+fn discover() -> Option<PathBuf> {
+    let cwd = std::env::current_dir().ok()?;
+    cwd.ancestors()
+        .map(|dir| dir.join(FILE_NAME))
+        .find(|p| p.is_file())
+}
+
+/// Rule ids are checked, so a typo does not silently leave a rule on.
+fn validate_rules(file: &str, text: &str, config: &Config) -> Result<(), Error> {
+    let named = config
+        .rules
+        .disable
+        .iter()
+        .chain(config.rules.severity.keys());
+    for id in named {
+        if rules::find(id).is_none() {
+            let (line, column) = find(text, id);
+            let similar = rules::similar(id);
+            return Err(Error::Input {
+                file: file.to_string(),
+                line,
+                column,
+                message: format!("unknown rule `{id}`"),
+                help: Some(if similar.is_empty() {
+                    "`safeshift rules` lists every rule".to_string()
+                } else {
+                    format!("did you mean {}?", similar.join(", "))
+                }),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Where `needle` first appears, for pointing at a bad value.
+fn find(text: &str, needle: &str) -> (u64, u64) {
+    text.find(needle)
+        .map(|at| line_column(text, at))
+        .unwrap_or((1, 1))
+}
+
+fn line_column(text: &str, offset: usize) -> (u64, u64) {
+    let before = text.get(..offset).unwrap_or(text);
+    let line = before.matches('\n').count() as u64 + 1;
+    let column = before
+        .rsplit('\n')
+        .next()
+        .map(|l| l.chars().count())
+        .unwrap_or(0) as u64
+        + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_are_one_based() {
+        assert_eq!(line_column("a\nbc", 3), (2, 2));
+        assert_eq!(line_column("abc", 0), (1, 1));
+    }
+}

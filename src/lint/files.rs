@@ -1,0 +1,225 @@
+//! Which files to lint, in which order, and which part of each.
+
+use std::cmp::Ordering;
+use std::path::{Path, PathBuf};
+
+use crate::error::Error;
+
+/// Expands the command line's paths: a file as given, a directory as every `*.sql` below it in
+/// the order migration tools run them (numeric prefixes compared as numbers, so `2_` comes
+/// before `10_`). Down migrations (`down.sql`, `*.down.sql`) are skipped inside directories:
+/// they run only on rollback. `-` stands for standard input.
+pub fn collect(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Error> {
+    let mut out = Vec::new();
+    for path in paths {
+        if path.as_os_str() == "-" || !path.is_dir() {
+            out.push(path.clone());
+            continue;
+        }
+        let mut found = Vec::new();
+        for entry in walkdir::WalkDir::new(path).follow_links(true) {
+            let entry = entry.map_err(|e| Error::Read {
+                path: e.path().unwrap_or(path).to_path_buf(),
+                source: e
+                    .into_io_error()
+                    .unwrap_or_else(|| std::io::Error::other("filesystem loop")),
+            })?;
+            let p = entry.path();
+            if entry.file_type().is_file() && is_up_migration(p) {
+                found.push(p.to_path_buf());
+            }
+        }
+        found.sort_by(|a, b| migration_order(a, b));
+        out.extend(found);
+    }
+    Ok(out)
+}
+
+fn is_up_migration(path: &Path) -> bool {
+    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+        return false;
+    };
+    let lower = name.to_ascii_lowercase();
+    lower.ends_with(".sql") && lower != "down.sql" && !lower.ends_with(".down.sql")
+}
+
+/// Compares paths component by component, digits as numbers: `V2__a.sql` < `V10__b.sql`.
+pub fn migration_order(a: &Path, b: &Path) -> Ordering {
+    let mut left = a.components();
+    let mut right = b.components();
+    loop {
+        match (left.next(), right.next()) {
+            (None, None) => return Ordering::Equal,
+            (None, Some(_)) => return Ordering::Less,
+            (Some(_), None) => return Ordering::Greater,
+            (Some(x), Some(y)) => {
+                let order = natural(
+                    &x.as_os_str().to_string_lossy(),
+                    &y.as_os_str().to_string_lossy(),
+                );
+                if order != Ordering::Equal {
+                    return order;
+                }
+            }
+        }
+    }
+}
+
+fn natural(a: &str, b: &str) -> Ordering {
+    let (mut x, mut y) = (a, b);
+    loop {
+        match (x.chars().next(), y.chars().next()) {
+            (None, None) => return a.cmp(b),
+            (None, Some(_)) => return Ordering::Less,
+            (Some(_), None) => return Ordering::Greater,
+            (Some(c), Some(d)) if c.is_ascii_digit() && d.is_ascii_digit() => {
+                let (n, rest_x) = split_digits(x);
+                let (m, rest_y) = split_digits(y);
+                // Compare as numbers without parsing (no overflow): length first, then digits.
+                let (n, m) = (n.trim_start_matches('0'), m.trim_start_matches('0'));
+                let order = n.len().cmp(&m.len()).then_with(|| n.cmp(m));
+                if order != Ordering::Equal {
+                    return order;
+                }
+                (x, y) = (rest_x, rest_y);
+            }
+            (Some(c), Some(d)) => {
+                if c != d {
+                    return c.cmp(&d);
+                }
+                (x, y) = (&x[c.len_utf8()..], &y[d.len_utf8()..]);
+            }
+        }
+    }
+}
+
+fn split_digits(s: &str) -> (&str, &str) {
+    let end = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    s.split_at(end)
+}
+
+/// The part of a file that runs on deploy: dbmate keeps up and down in one file, separated by
+/// `-- migrate:up` and `-- migrate:down` lines. Lines keep their numbers.
+pub fn up_section(text: &str) -> &str {
+    if !text
+        .lines()
+        .any(|l| l.trim_start().starts_with("-- migrate:up"))
+    {
+        return text;
+    }
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        if line.trim_start().starts_with("-- migrate:down") {
+            return &text[..offset];
+        }
+        offset += line.len();
+    }
+    text
+}
+
+/// Reads a migration file as text (`-` is standard input).
+pub fn read(path: &Path) -> Result<(String, String), Error> {
+    use std::io::Read;
+    let (name, bytes) = if path.as_os_str() == "-" {
+        let mut bytes = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut bytes)
+            .map_err(|source| Error::Read {
+                path: "<stdin>".into(),
+                source,
+            })?;
+        ("<stdin>".to_string(), bytes)
+    } else {
+        if path.is_dir() {
+            return Err(Error::Usage(format!(
+                "{}: is a directory; expected a .sql file",
+                path.display()
+            )));
+        }
+        let bytes = std::fs::read(path).map_err(|source| Error::Read {
+            path: path.into(),
+            source,
+        })?;
+        (path.display().to_string(), bytes)
+    };
+    let text = match String::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(e) => {
+            return Err(Error::Usage(format!(
+                "{name}: not valid UTF-8 (byte {}); safeshift reads SQL text files",
+                e.utf8_error().valid_up_to()
+            )));
+        }
+    };
+    Ok((name, text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numeric_prefixes_sort_as_numbers() {
+        let mut names = vec![
+            "10_add_index.sql",
+            "2_add_column.sql",
+            "1_init.sql",
+            "V3__x.sql",
+            "V20__y.sql",
+            "V100__z.sql",
+            "003_c.sql",
+            "001_a.sql",
+        ];
+        names.sort_by(|a, b| migration_order(Path::new(a), Path::new(b)));
+        assert_eq!(
+            names,
+            [
+                "001_a.sql",
+                "1_init.sql",
+                "2_add_column.sql",
+                "003_c.sql",
+                "10_add_index.sql",
+                "V3__x.sql",
+                "V20__y.sql",
+                "V100__z.sql"
+            ]
+        );
+    }
+
+    #[test]
+    fn timestamps_and_directories_sort_by_component() {
+        let mut paths = vec![
+            "m/20240102000000_b/up.sql",
+            "m/20240101000000_a/up.sql",
+            "m/9_x/up.sql",
+        ];
+        paths.sort_by(|a, b| migration_order(Path::new(a), Path::new(b)));
+        assert_eq!(
+            paths,
+            [
+                "m/9_x/up.sql",
+                "m/20240101000000_a/up.sql",
+                "m/20240102000000_b/up.sql"
+            ]
+        );
+    }
+
+    #[test]
+    fn dbmate_down_section_is_not_linted() {
+        let text = "-- migrate:up\nCREATE INDEX i ON t (c);\n\n-- migrate:down\nDROP INDEX i;\n";
+        assert_eq!(
+            up_section(text),
+            "-- migrate:up\nCREATE INDEX i ON t (c);\n\n"
+        );
+        assert_eq!(up_section("DROP TABLE t;"), "DROP TABLE t;");
+    }
+
+    #[test]
+    fn down_migrations_are_skipped_in_directories() {
+        assert!(is_up_migration(Path::new("1_a.up.sql")));
+        assert!(is_up_migration(Path::new("V1__a.sql")));
+        assert!(!is_up_migration(Path::new("1_a.down.sql")));
+        assert!(!is_up_migration(Path::new("stage-1/down.sql")));
+        assert!(!is_up_migration(Path::new("notes.md")));
+    }
+}

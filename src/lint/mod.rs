@@ -1,0 +1,524 @@
+//! `safeshift lint`: checks migration files statement by statement, the way they would run on a
+//! busy production database. It reuses the planner's knowledge: each finding about a change is
+//! the change's own `assess` (`src/ops/`), so lint and plan can never disagree. What only makes
+//! sense for a file as a whole (syntax, transactions, lock_timeout) lives in `rules.rs`.
+//!
+//! Files are checked in order and share one catalog, so a later file sees the tables and columns
+//! an earlier one created. Tables created in the same file (or, for `gate`, in any of the new
+//! files, which deploy together) are empty and unused: anything goes on them.
+
+pub mod files;
+pub mod format;
+pub mod rules;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use crate::change::{self, Change};
+use crate::dialect::Postgres;
+use crate::error::Pos;
+use crate::ops::{Context, Options, Risk};
+use crate::parse::{self, Body, ParsedStatement};
+use crate::rules::{Rule, Severity};
+use crate::schema::Catalog;
+
+/// One migration file.
+pub struct Source {
+    /// As the user named it (shown in findings).
+    pub name: String,
+    pub text: String,
+    /// False: read only so later files see its schema (`gate --since` for older migrations).
+    pub report: bool,
+}
+
+/// How to lint: the target server, the schema it starts from, and the team's rule settings.
+pub struct Settings {
+    pub pg: Postgres,
+    /// The schema before the first file; `schema_known` says whether it came from `--schema`.
+    pub catalog: Catalog,
+    pub schema_known: bool,
+    /// Severity per rule id, overriding the rule's default.
+    pub severity: BTreeMap<String, Severity>,
+    /// Rule ids never reported.
+    pub disabled: BTreeSet<String>,
+    /// Tables created by any earlier file are still new (the files deploy together).
+    pub new_tables_across_files: bool,
+    /// Flags to repeat in the suggested `safeshift plan` command (`--schema …`, `--server-version …`).
+    pub plan_flags: String,
+}
+
+impl Settings {
+    pub fn new(pg: Postgres) -> Settings {
+        Settings {
+            pg,
+            catalog: Catalog::default(),
+            schema_known: false,
+            severity: BTreeMap::new(),
+            disabled: BTreeSet::new(),
+            new_tables_across_files: false,
+            plan_flags: String::new(),
+        }
+    }
+
+    /// The severity a finding of `rule` gets, or `None` when it is not reported at all.
+    pub fn severity_of(&self, rule: &Rule) -> Option<Severity> {
+        if self.disabled.contains(rule.id) {
+            return None;
+        }
+        self.severity.get(rule.id).copied().or(rule.severity)
+    }
+}
+
+/// A problem at a place in a file.
+#[derive(Clone, Debug, Serialize)]
+pub struct Finding {
+    pub file: String,
+    /// Where the statement starts (1-based).
+    pub line: u64,
+    pub column: u64,
+    /// Where it ends (1-based, inclusive).
+    pub end_line: u64,
+    pub end_column: u64,
+    pub rule: &'static str,
+    pub severity: Severity,
+    /// What goes wrong.
+    pub message: String,
+    /// The safe way, with the `safeshift plan` command when a plan makes it safe.
+    pub help: String,
+    /// The strongest lock the statement takes, and on what.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lock: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub table: Option<String>,
+    /// What application traffic waits while that lock is held.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blocks: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan_command: Option<String>,
+    /// The statement and where it starts, for snippets (a syntax error points inside it).
+    #[serde(skip)]
+    pub statement: String,
+    #[serde(skip)]
+    pub statement_pos: Pos,
+}
+
+/// What running a change as written would mean for a deploy (read by `gate`).
+#[derive(Clone, Debug, Serialize)]
+pub struct Assessed {
+    pub file: String,
+    pub line: u64,
+    pub column: u64,
+    pub rule: &'static str,
+    pub risk: Risk,
+    pub why: String,
+    /// An `ignore` directive accepts the risk for this statement.
+    pub suppressed: bool,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct Report {
+    pub files: usize,
+    pub statements: usize,
+    pub findings: Vec<Finding>,
+    /// Findings an `ignore` directive silenced.
+    pub suppressed: usize,
+    /// Every change of the reported files with its risk, including the safe ones.
+    #[serde(skip)]
+    pub changes: Vec<Assessed>,
+}
+
+impl Report {
+    pub fn count(&self, severity: Severity) -> usize {
+        self.findings
+            .iter()
+            .filter(|f| f.severity == severity)
+            .count()
+    }
+
+    /// The worst severity found, if any.
+    pub fn worst(&self) -> Option<Severity> {
+        self.findings.iter().map(|f| f.severity).max()
+    }
+}
+
+/// Session state a migration file builds up as it runs.
+#[derive(Default)]
+struct Session {
+    in_transaction: bool,
+    lock_timeout: bool,
+    /// Set with `SET LOCAL`: ends with the transaction.
+    lock_timeout_local: bool,
+    lock_timeout_reported: bool,
+}
+
+/// Lints the files in order. Never stops at a bad statement: a syntax error is a finding, and
+/// checking goes on with the next statement.
+pub fn lint(sources: &[Source], settings: &Settings) -> Report {
+    let mut catalog = settings.catalog.clone();
+    let mut new_tables: BTreeSet<(String, String)> = BTreeSet::new();
+    let options = Options::default();
+    let mut report = Report::default();
+
+    for source in sources {
+        if !settings.new_tables_across_files {
+            new_tables.clear();
+        }
+        let mut file = FileLint {
+            source,
+            settings,
+            report: &mut report,
+            session: Session::default(),
+        };
+        if source.report {
+            file.report.files += 1;
+        }
+        let text = files::up_section(&source.text);
+        let statements = match parse::parse(text) {
+            Ok(statements) => statements,
+            Err(e) => {
+                // Without tokens nothing can be trusted about statement boundaries.
+                let statement = text.lines().nth(line_index(e.pos)).unwrap_or_default();
+                file.add_finding(
+                    &rules::SYNTAX_ERROR,
+                    e.pos,
+                    statement,
+                    format!("{} (the rest of the file was not checked)", e.message),
+                    e.help
+                        .unwrap_or_else(|| rules::SYNTAX_ERROR.safe.to_string()),
+                );
+                continue;
+            }
+        };
+        for statement in &statements {
+            file.statement(statement, &mut catalog, &mut new_tables, &options);
+        }
+    }
+    report
+}
+
+fn line_index(pos: Pos) -> usize {
+    usize::try_from(pos.line.saturating_sub(1)).unwrap_or(usize::MAX)
+}
+
+struct FileLint<'a> {
+    source: &'a Source,
+    settings: &'a Settings,
+    report: &'a mut Report,
+    session: Session,
+}
+
+impl FileLint<'_> {
+    fn statement(
+        &mut self,
+        statement: &ParsedStatement,
+        catalog: &mut Catalog,
+        new_tables: &mut BTreeSet<(String, String)>,
+        options: &Options,
+    ) {
+        if self.source.report {
+            self.report.statements += 1;
+        }
+        let ignored: Vec<&str> = statement
+            .directives
+            .iter()
+            .filter(|d| d.key == "ignore")
+            .filter_map(|d| d.rest.split_whitespace().next())
+            .collect();
+        let before = self.report.findings.len();
+        self.check(statement, catalog, new_tables, options, &ignored);
+        // An `ignore RULE` directive above the statement silences that rule for it.
+        if !ignored.is_empty() {
+            let mut kept = self.report.findings.split_off(before);
+            let total = kept.len();
+            kept.retain(|f| !ignored.contains(&f.rule));
+            self.report.suppressed += total - kept.len();
+            self.report.findings.extend(kept);
+        }
+    }
+
+    fn check(
+        &mut self,
+        statement: &ParsedStatement,
+        catalog: &mut Catalog,
+        new_tables: &mut BTreeSet<(String, String)>,
+        options: &Options,
+        ignored: &[&str],
+    ) {
+        if let Body::Ast(ast) = &statement.body
+            && self.session_command(ast, &statement.text)
+        {
+            return;
+        }
+        let changes = match change::lower_statement(statement) {
+            Ok(changes) => changes,
+            Err(e) => {
+                let help = e
+                    .help
+                    .unwrap_or_else(|| rules::SYNTAX_ERROR.safe.to_string());
+                // The statement was cut at its semicolon: "EOF" means its end.
+                let message = e
+                    .message
+                    .replace("found: EOF", "found: the end of the statement");
+                if let Some(mut f) = self.finding(
+                    &rules::SYNTAX_ERROR,
+                    statement.pos,
+                    &statement.text,
+                    message,
+                    help,
+                ) {
+                    (f.line, f.column) = (e.pos.line, e.pos.column);
+                    self.report.findings.push(f);
+                }
+                return;
+            }
+        };
+        for change in &changes {
+            let op = change.op();
+            let ctx = Context {
+                pg: self.settings.pg,
+                catalog,
+                schema_known: self.settings.schema_known,
+                new_tables,
+                options,
+                directives: &statement.directives,
+                pos: statement.pos,
+            };
+            let assessment = op.assess(&ctx);
+            let tables = op.tables();
+            let on_new_tables = !tables.is_empty() && tables.iter().all(|t| ctx.is_new_table(t));
+
+            if self.session.in_transaction && !self.can_run_in_transaction(change) {
+                self.add_finding(
+                    &rules::CONCURRENTLY_IN_TRANSACTION,
+                    statement.pos,
+                    &statement.text,
+                    "PostgreSQL cannot run this statement inside a transaction block: the migration fails here".to_string(),
+                    rules::CONCURRENTLY_IN_TRANSACTION.safe.to_string(),
+                );
+            }
+            if assessment.risk != Risk::Safe
+                && let Some(rule) = crate::ops::RULES.iter().find(|r| r.id == assessment.rule)
+            {
+                let planned = matches!(assessment.risk, Risk::Staged | Risk::Destructive);
+                let command = planned.then(|| self.plan_command());
+                let help = match &command {
+                    Some(c) => format!("{} Run `{c}` for the staged plan.", rule.safe),
+                    None => rule.safe.to_string(),
+                };
+                if let Some(mut f) = self.finding(
+                    rule,
+                    statement.pos,
+                    &statement.text,
+                    assessment.why.clone(),
+                    help,
+                ) {
+                    if let Some(lock) = assessment.lock {
+                        f.lock = Some(lock.sql_name().to_string());
+                        f.blocks = Some(lock.blocks().to_string());
+                    }
+                    f.table = tables.first().map(|t| t.display());
+                    f.plan_command = command;
+                    self.report.findings.push(f);
+                }
+            }
+            if assessment.lock.is_some_and(|l| l.blocks_traffic())
+                && !on_new_tables
+                && !self.session.lock_timeout
+                && !self.session.lock_timeout_reported
+            {
+                self.session.lock_timeout_reported = true;
+                let lock = assessment.lock.map(|l| l.sql_name()).unwrap_or_default();
+                let table = tables.first().map(|t| t.display()).unwrap_or_default();
+                self.add_finding(
+                    &rules::MISSING_LOCK_TIMEOUT,
+                    statement.pos,
+                    &statement.text,
+                    format!("takes {lock} on {table} with no lock_timeout set: if the lock is not granted at once, all traffic to {table} queues behind it"),
+                    rules::MISSING_LOCK_TIMEOUT.safe.to_string(),
+                );
+            }
+            if self.source.report {
+                self.report.changes.push(Assessed {
+                    file: self.source.name.clone(),
+                    line: statement.pos.line,
+                    column: statement.pos.column,
+                    rule: assessment.rule,
+                    risk: assessment.risk,
+                    why: assessment.why,
+                    suppressed: ignored.contains(&assessment.rule),
+                });
+            }
+            op.apply(catalog);
+            match change {
+                Change::CreateTable(create) => {
+                    new_tables.insert(create.table.key());
+                }
+                Change::RenameTable(rename) if new_tables.remove(&rename.from.key()) => {
+                    new_tables.insert(rename.to.key());
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// BEGIN / COMMIT / SET lock_timeout: updates the session; true when `ast` was one of them.
+    fn session_command(&mut self, ast: &sqlparser::ast::Statement, text: &str) -> bool {
+        use sqlparser::ast::Statement as S;
+        match ast {
+            S::StartTransaction { .. } => self.session.in_transaction = true,
+            S::Commit { .. } | S::Rollback { .. } => {
+                self.session.in_transaction = false;
+                if self.session.lock_timeout_local {
+                    self.session.lock_timeout = false;
+                    self.session.lock_timeout_local = false;
+                }
+            }
+            S::Set(_) => {
+                if let Some((local, on)) = lock_timeout_setting(text) {
+                    self.session.lock_timeout = on;
+                    self.session.lock_timeout_local = local && on;
+                }
+            }
+            _ => return false,
+        }
+        true
+    }
+
+    fn can_run_in_transaction(&self, change: &Change) -> bool {
+        match change {
+            Change::CreateIndex(c) => !c.concurrently,
+            Change::DropIndex(d) => !d.concurrently,
+            Change::AddEnumValue(_) => self.settings.pg.enum_add_value_in_transaction(),
+            Change::Other(o) => o.transactional(),
+            _ => true,
+        }
+    }
+
+    fn plan_command(&self) -> String {
+        let file = shlex::try_quote(&self.source.name)
+            .map(|q| q.into_owned())
+            .unwrap_or_else(|_| self.source.name.clone());
+        format!("safeshift plan {file}{}", self.settings.plan_flags)
+    }
+
+    /// Builds a finding, or `None` when its rule is off or the file is read for context only.
+    fn finding(
+        &mut self,
+        rule: &'static Rule,
+        pos: Pos,
+        statement: &str,
+        message: String,
+        help: String,
+    ) -> Option<Finding> {
+        if !self.source.report {
+            return None;
+        }
+        let severity = self.settings.severity_of(rule)?;
+        let (end_line, end_column) = end_of(pos, statement);
+        let finding = Finding {
+            file: self.source.name.clone(),
+            line: pos.line,
+            column: pos.column,
+            end_line,
+            end_column,
+            rule: rule.id,
+            severity,
+            message,
+            help,
+            lock: None,
+            table: None,
+            blocks: None,
+            plan_command: None,
+            statement: statement.to_string(),
+            statement_pos: pos,
+        };
+        Some(finding)
+    }
+
+    /// Reports a finding that needs nothing beyond its message and help.
+    fn add_finding(
+        &mut self,
+        rule: &'static Rule,
+        pos: Pos,
+        statement: &str,
+        message: String,
+        help: String,
+    ) {
+        if let Some(f) = self.finding(rule, pos, statement, message, help) {
+            self.report.findings.push(f);
+        }
+    }
+}
+
+/// The last character of a statement that starts at `pos`.
+fn end_of(pos: Pos, text: &str) -> (u64, u64) {
+    let newlines = text.matches('\n').count() as u64;
+    let last = text.rsplit('\n').next().unwrap_or_default();
+    let width = last.chars().count() as u64;
+    if newlines == 0 {
+        (pos.line, pos.column + width.saturating_sub(1))
+    } else {
+        (pos.line + newlines, width.max(1))
+    }
+}
+
+/// `SET [LOCAL|SESSION] lock_timeout { = | TO } value`: Some((local, enabled)). A value of 0 or
+/// DEFAULT turns the timeout off.
+fn lock_timeout_setting(text: &str) -> Option<(bool, bool)> {
+    let lower = text.to_ascii_lowercase();
+    let mut words = lower
+        .split(|c: char| c.is_whitespace() || c == '=')
+        .filter(|w| !w.is_empty());
+    if words.next()? != "set" {
+        return None;
+    }
+    let mut word = words.next()?;
+    let local = word == "local";
+    if local || word == "session" {
+        word = words.next()?;
+    }
+    if word != "lock_timeout" {
+        return None;
+    }
+    let mut value = words.next()?;
+    if value == "to" {
+        value = words.next()?;
+    }
+    let value = value.trim_matches(|c| c == '\'' || c == '"' || c == ';');
+    let off = value == "default" || value.trim_start_matches('0').is_empty();
+    Some((local, !off))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_lock_timeout_settings() {
+        assert_eq!(
+            lock_timeout_setting("SET lock_timeout = '2s'"),
+            Some((false, true))
+        );
+        assert_eq!(
+            lock_timeout_setting("set local lock_timeout to 5000"),
+            Some((true, true))
+        );
+        assert_eq!(
+            lock_timeout_setting("SET lock_timeout = 0"),
+            Some((false, false))
+        );
+        assert_eq!(
+            lock_timeout_setting("SET lock_timeout TO DEFAULT"),
+            Some((false, false))
+        );
+        assert_eq!(lock_timeout_setting("SET statement_timeout = '5s'"), None);
+    }
+
+    #[test]
+    fn end_position_of_a_statement() {
+        let pos = Pos { line: 3, column: 5 };
+        assert_eq!(end_of(pos, "DROP TABLE t"), (3, 16));
+        assert_eq!(end_of(pos, "ALTER TABLE t\n  DROP COLUMN c"), (4, 15));
+    }
+}
