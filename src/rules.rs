@@ -77,14 +77,22 @@ pub fn find(id: &str) -> Option<&'static Rule> {
 /// The closest rule ids to a mistyped one, for "did you mean".
 pub fn similar(id: &str) -> Vec<&'static str> {
     let words: Vec<&str> = id.split('-').filter(|w| w.len() > 2).collect();
-    all()
-        .into_iter()
-        .filter(|r| {
-            r.id.contains(id) || id.contains(r.id) || words.iter().any(|w| r.id.contains(w))
-        })
-        .map(|r| r.id)
-        .take(5)
-        .collect()
+    let rules = all();
+    // Ids that contain the whole text first, then ids sharing a word with it.
+    let whole = rules
+        .iter()
+        .filter(|r| r.id.contains(id) || id.contains(r.id));
+    let partial = rules
+        .iter()
+        .filter(|r| words.iter().any(|w| r.id.contains(w)));
+    let mut out: Vec<&'static str> = Vec::new();
+    for r in whole.chain(partial) {
+        if !out.contains(&r.id) {
+            out.push(r.id);
+        }
+    }
+    out.truncate(3);
+    out
 }
 
 /// A rule's severity as people read it: `safe` for kinds that are never reported.

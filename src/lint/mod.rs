@@ -159,11 +159,14 @@ pub fn lint(sources: &[Source], settings: &Settings) -> Report {
     let mut new_tables: BTreeSet<(String, String)> = BTreeSet::new();
     let options = Options::default();
     let mut report = Report::default();
+    let mut previous_reported = true;
 
     for source in sources {
-        if !settings.new_tables_across_files {
+        // Tables of files read only for context were created long ago: never new.
+        if !settings.new_tables_across_files || !source.report || !previous_reported {
             new_tables.clear();
         }
+        previous_reported = source.report;
         let mut file = FileLint {
             source,
             settings,
