@@ -60,3 +60,26 @@ fn readme_output_matches_the_real_run() {
         "README's up.sql excerpt is stale:\n{sql}"
     );
 }
+
+#[test]
+fn readme_lint_output_matches_the_real_run() {
+    let readme = fs::read_to_string("README.md").unwrap();
+    let marker = readme
+        .find("<!-- readme-lint-output")
+        .expect("README marks its lint output block");
+    let block = &readme[marker..];
+    let start = block.find("```text\n").expect("output block") + "```text\n".len();
+    let end = block[start..].find("```").expect("closed output block");
+    let shown = &block[start..start + end];
+    let output = assert_cmd::Command::cargo_bin("safeshift")
+        .unwrap()
+        .args(["lint", "examples/migrations"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8(output.stdout).unwrap(),
+        shown,
+        "README lint output is stale: update it from a real run"
+    );
+}
