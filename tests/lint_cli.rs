@@ -510,3 +510,15 @@ fn gate_since_a_revision_only_weighs_new_migrations() {
             "--since no-such-rev: not a commit",
         ));
 }
+
+#[test]
+fn an_unterminated_string_is_reported_where_it_starts() {
+    safeshift()
+        .args(["lint", "-"])
+        .write_stdin("SET lock_timeout = '1s';\nALTER TABLE t ADD COLUMN c text DEFAULT 'oops;\nDROP TABLE x;\n")
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("<stdin>:2:41"))
+        .stdout(predicate::str::contains("Unterminated string literal"))
+        .stdout(predicate::str::contains("the rest of the file was not checked"));
+}

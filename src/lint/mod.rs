@@ -181,15 +181,24 @@ pub fn lint(sources: &[Source], settings: &Settings) -> Report {
             Ok(statements) => statements,
             Err(e) => {
                 // Without tokens nothing can be trusted about statement boundaries.
-                let statement = text.lines().nth(line_index(e.pos)).unwrap_or_default();
-                file.add_finding(
+                let line = text.lines().nth(line_index(e.pos)).unwrap_or_default();
+                let line_start = Pos {
+                    line: e.pos.line,
+                    column: 1,
+                };
+                let help = e.help.unwrap_or_else(|| {
+                    "Close the string, quoted name or comment that starts here; until then nothing after it can be checked.".to_string()
+                });
+                if let Some(mut f) = file.finding(
                     &rules::SYNTAX_ERROR,
-                    e.pos,
-                    statement,
+                    line_start,
+                    line,
                     format!("{} (the rest of the file was not checked)", e.message),
-                    e.help
-                        .unwrap_or_else(|| rules::SYNTAX_ERROR.safe.to_string()),
-                );
+                    help,
+                ) {
+                    (f.line, f.column) = (e.pos.line, e.pos.column);
+                    file.report.findings.push(f);
+                }
                 continue;
             }
         };
