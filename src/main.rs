@@ -148,6 +148,11 @@ fn lint(args: LintArgs) -> Result<ExitCode, Error> {
         args.server_version.as_deref(),
         args.schema.as_deref(),
     )?;
+    let settings = Settings {
+        keep_statements: args.format == lint::format::Format::Human,
+        collect_changes: false,
+        ..settings
+    };
     let sources = read_sources(&args.paths, |_| true)?;
     let report = lint::lint(&sources, &settings);
     let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();

@@ -88,8 +88,10 @@ fn blank_meta_commands(text: &str) -> String {
 pub fn parse(text: &str) -> Result<Vec<ParsedStatement>, PlanError> {
     let text = blank_meta_commands(text);
     let dialect = PostgreSqlDialect {};
-    let tokens = Tokenizer::new(&dialect, &text)
-        .tokenize_with_location()
+    // About one token per 4 bytes of SQL: sized up front, the buffer never has to grow and move.
+    let mut tokens = Vec::with_capacity(text.len() / 4 + 16);
+    Tokenizer::new(&dialect, &text)
+        .tokenize_with_location_into_buf(&mut tokens)
         .map_err(|e| PlanError::new(pos_of(e.location), e.message))?;
     let lines = LineIndex::new(&text);
 
@@ -103,7 +105,7 @@ pub fn parse(text: &str) -> Result<Vec<ParsedStatement>, PlanError> {
                     &dialect,
                     &text,
                     &lines,
-                    std::mem::take(&mut chunk),
+                    chunk.split_off(0), // exact-size copy; `chunk` keeps its capacity
                     &mut directives,
                     &mut statements,
                 );

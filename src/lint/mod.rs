@@ -17,9 +17,10 @@ use serde::Serialize;
 
 use crate::change::{self, Change};
 use crate::dialect::Postgres;
+use crate::error::PlanError;
 use crate::error::Pos;
 use crate::ops::{Context, Options, Risk};
-use crate::parse::{self, Body, ParsedStatement};
+use crate::parse::{self, Body, Directive};
 use crate::rules::{Rule, Severity};
 use crate::schema::Catalog;
 
@@ -46,6 +47,10 @@ pub struct Settings {
     pub new_tables_across_files: bool,
     /// Flags to repeat in the suggested `safeshift plan` command (`--schema …`, `--server-version …`).
     pub plan_flags: String,
+    /// Keep each finding's statement text (for snippets); machine formats do without it.
+    pub keep_statements: bool,
+    /// Record every change's assessment in `Report::changes` (for `gate`).
+    pub collect_changes: bool,
 }
 
 impl Settings {
@@ -58,6 +63,8 @@ impl Settings {
             disabled: BTreeSet::new(),
             new_tables_across_files: false,
             plan_flags: String::new(),
+            keep_statements: true,
+            collect_changes: true,
         }
     }
 
@@ -154,6 +161,9 @@ struct Session {
 
 /// Lints the files in order. Never stops at a bad statement: a syntax error is a finding, and
 /// checking goes on with the next statement.
+///
+/// Parsing is the expensive part and depends on nothing but the file, so worker threads parse
+/// files ahead while this thread checks them in order against the evolving catalog.
 pub fn lint(sources: &[Source], settings: &Settings) -> Report {
     let mut catalog = settings.catalog.clone();
     let mut new_tables: BTreeSet<(String, String)> = BTreeSet::new();
@@ -161,7 +171,7 @@ pub fn lint(sources: &[Source], settings: &Settings) -> Report {
     let mut report = Report::default();
     let mut previous_reported = true;
 
-    for source in sources {
+    in_order(sources, |source, prepared| {
         // Tables of files read only for context were created long ago: never new.
         if !settings.new_tables_across_files || !source.report || !previous_reported {
             new_tables.clear();
@@ -176,37 +186,104 @@ pub fn lint(sources: &[Source], settings: &Settings) -> Report {
         if source.report {
             file.report.files += 1;
         }
-        let text = files::up_section(&source.text);
-        let statements = match parse::parse(text) {
-            Ok(statements) => statements,
-            Err(e) => {
-                // Without tokens nothing can be trusted about statement boundaries.
-                let line = text.lines().nth(line_index(e.pos)).unwrap_or_default();
-                let line_start = Pos {
-                    line: e.pos.line,
-                    column: 1,
-                };
-                let help = e.help.unwrap_or_else(|| {
-                    "Close the string, quoted name or comment that starts here; until then nothing after it can be checked.".to_string()
-                });
-                if let Some(mut f) = file.finding(
-                    &rules::SYNTAX_ERROR,
-                    line_start,
-                    line,
-                    format!("{} (the rest of the file was not checked)", e.message),
-                    help,
-                ) {
-                    (f.line, f.column) = (e.pos.line, e.pos.column);
-                    file.report.findings.push(f);
+        match prepared {
+            Ok(statements) => {
+                for statement in &statements {
+                    file.statement(statement, &mut catalog, &mut new_tables, &options);
                 }
-                continue;
             }
-        };
-        for statement in &statements {
-            file.statement(statement, &mut catalog, &mut new_tables, &options);
+            Err(e) => file.unreadable(e),
         }
-    }
+    });
     report
+}
+
+/// A statement parsed and lowered: the part of linting that needs nothing but its file.
+struct Prepared {
+    pos: Pos,
+    text: String,
+    directives: Vec<Directive>,
+    body: Prepare,
+}
+
+enum Prepare {
+    Begin,
+    End,
+    /// `SET [LOCAL] lock_timeout`: (local, on).
+    LockTimeout(bool, bool),
+    /// Other `SET`s carry no schema change.
+    OtherSetting,
+    Changes(Vec<Change>),
+    Invalid(PlanError),
+}
+
+/// Parses and lowers one file; only a tokenizer error stops it.
+fn prepare(source: &Source) -> Result<Vec<Prepared>, PlanError> {
+    use sqlparser::ast::Statement as S;
+    let statements = parse::parse(files::up_section(&source.text))?;
+    Ok(statements
+        .into_iter()
+        .map(|statement| {
+            let body = match &statement.body {
+                Body::Ast(ast) => match ast.as_ref() {
+                    S::StartTransaction { .. } => Some(Prepare::Begin),
+                    S::Commit { .. } | S::Rollback { .. } => Some(Prepare::End),
+                    S::Set(_) => Some(match lock_timeout_setting(&statement.text) {
+                        Some((local, on)) => Prepare::LockTimeout(local, on),
+                        None => Prepare::OtherSetting,
+                    }),
+                    _ => None,
+                },
+                _ => None,
+            };
+            let body = body.unwrap_or_else(|| match change::lower_statement(&statement) {
+                Ok(changes) => Prepare::Changes(changes),
+                Err(e) => Prepare::Invalid(e),
+            });
+            Prepared {
+                pos: statement.pos,
+                text: statement.text,
+                directives: statement.directives,
+                body,
+            }
+        })
+        .collect())
+}
+
+/// Calls `check` on every source in order with its prepared statements, preparing up to a few
+/// files ahead on worker threads (one per core). Memory stays bounded by the channels' size.
+fn in_order(sources: &[Source], mut check: impl FnMut(&Source, Result<Vec<Prepared>, PlanError>)) {
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(sources.len());
+    if workers < 2 {
+        for source in sources {
+            check(source, prepare(source));
+        }
+        return;
+    }
+    std::thread::scope(|scope| {
+        let receivers: Vec<_> = (0..workers)
+            .map(|k| {
+                let (sender, receiver) = std::sync::mpsc::sync_channel(4);
+                scope.spawn(move || {
+                    for source in sources.iter().skip(k).step_by(workers) {
+                        if sender.send(prepare(source)).is_err() {
+                            return; // the checking thread stopped
+                        }
+                    }
+                });
+                receiver
+            })
+            .collect();
+        for (i, source) in sources.iter().enumerate() {
+            // Worker k prepares files k, k + workers, …, in order: its next message is file i.
+            let prepared = receivers[i % workers]
+                .recv()
+                .unwrap_or_else(|_| prepare(source));
+            check(source, prepared);
+        }
+    });
 }
 
 fn line_index(pos: Pos) -> usize {
@@ -223,7 +300,7 @@ struct FileLint<'a> {
 impl FileLint<'_> {
     fn statement(
         &mut self,
-        statement: &ParsedStatement,
+        statement: &Prepared,
         catalog: &mut Catalog,
         new_tables: &mut BTreeSet<(String, String)>,
         options: &Options,
@@ -251,20 +328,34 @@ impl FileLint<'_> {
 
     fn check(
         &mut self,
-        statement: &ParsedStatement,
+        statement: &Prepared,
         catalog: &mut Catalog,
         new_tables: &mut BTreeSet<(String, String)>,
         options: &Options,
         ignored: &[&str],
     ) {
-        if let Body::Ast(ast) = &statement.body
-            && self.session_command(ast, &statement.text)
-        {
-            return;
-        }
-        let changes = match change::lower_statement(statement) {
-            Ok(changes) => changes,
-            Err(e) => {
+        let changes = match &statement.body {
+            Prepare::Begin => {
+                self.session.in_transaction = true;
+                return;
+            }
+            Prepare::End => {
+                self.session.in_transaction = false;
+                if self.session.lock_timeout_local {
+                    self.session.lock_timeout = false;
+                    self.session.lock_timeout_local = false;
+                }
+                return;
+            }
+            Prepare::LockTimeout(local, on) => {
+                self.session.lock_timeout = *on;
+                self.session.lock_timeout_local = *local && *on;
+                return;
+            }
+            Prepare::OtherSetting => return,
+            Prepare::Changes(changes) => changes,
+            Prepare::Invalid(e) => {
+                let e = e.clone();
                 let help = e
                     .help
                     .unwrap_or_else(|| rules::SYNTAX_ERROR.safe.to_string());
@@ -285,7 +376,7 @@ impl FileLint<'_> {
                 return;
             }
         };
-        for change in &changes {
+        for change in changes {
             let op = change.op();
             let ctx = Context {
                 pg: self.settings.pg,
@@ -350,7 +441,7 @@ impl FileLint<'_> {
                     rules::MISSING_LOCK_TIMEOUT.safe.to_string(),
                 );
             }
-            if self.source.report {
+            if self.source.report && self.settings.collect_changes {
                 self.report.changes.push(Assessed {
                     file: self.source.name.clone(),
                     line: statement.pos.line,
@@ -374,27 +465,27 @@ impl FileLint<'_> {
         }
     }
 
-    /// BEGIN / COMMIT / SET lock_timeout: updates the session; true when `ast` was one of them.
-    fn session_command(&mut self, ast: &sqlparser::ast::Statement, text: &str) -> bool {
-        use sqlparser::ast::Statement as S;
-        match ast {
-            S::StartTransaction { .. } => self.session.in_transaction = true,
-            S::Commit { .. } | S::Rollback { .. } => {
-                self.session.in_transaction = false;
-                if self.session.lock_timeout_local {
-                    self.session.lock_timeout = false;
-                    self.session.lock_timeout_local = false;
-                }
-            }
-            S::Set(_) => {
-                if let Some((local, on)) = lock_timeout_setting(text) {
-                    self.session.lock_timeout = on;
-                    self.session.lock_timeout_local = local && on;
-                }
-            }
-            _ => return false,
+    /// A tokenizer error (an unterminated string or comment): nothing after it can be trusted.
+    fn unreadable(&mut self, e: PlanError) {
+        let text = files::up_section(&self.source.text);
+        let line = text.lines().nth(line_index(e.pos)).unwrap_or_default();
+        let line_start = Pos {
+            line: e.pos.line,
+            column: 1,
+        };
+        let help = e.help.unwrap_or_else(|| {
+            "Close the string, quoted name or comment that starts here; until then nothing after it can be checked.".to_string()
+        });
+        if let Some(mut f) = self.finding(
+            &rules::SYNTAX_ERROR,
+            line_start,
+            line,
+            format!("{} (the rest of the file was not checked)", e.message),
+            help,
+        ) {
+            (f.line, f.column) = (e.pos.line, e.pos.column);
+            self.report.findings.push(f);
         }
-        true
     }
 
     fn can_run_in_transaction(&self, change: &Change) -> bool {
@@ -442,7 +533,11 @@ impl FileLint<'_> {
             table: None,
             blocks: None,
             plan_command: None,
-            statement: statement.to_string(),
+            statement: if self.settings.keep_statements {
+                statement.to_string()
+            } else {
+                String::new()
+            },
             statement_pos: pos,
         };
         Some(finding)
