@@ -96,8 +96,6 @@ fn other(statement: &ParsedStatement, why: impl Into<String>) -> Change {
     Change::Other(ops::other::Other::new(&statement.text, why))
 }
 
-/// Lowers one parsed statement into the changes it makes (an ALTER TABLE with several actions, or
-/// a column with inline constraints, gives several).
 /// Lowers one statement of a change file: a syntax error comes back as the error; statements
 /// sqlparser cannot parse but safeshift recognises become their changes too.
 pub fn lower_statement(statement: &ParsedStatement) -> Result<Vec<Change>, PlanError> {
@@ -122,6 +120,8 @@ pub fn lower_statement(statement: &ParsedStatement) -> Result<Vec<Change>, PlanE
     }
 }
 
+/// Lowers one parsed statement into the changes it makes (an ALTER TABLE with several actions, or
+/// a column with inline constraints, gives several).
 pub fn lower(ast: &Statement, source: &ParsedStatement) -> Result<Vec<Change>, PlanError> {
     let changes = match ast {
         Statement::CreateTable(create) => {
@@ -478,12 +478,13 @@ fn add_column_change(
     source: &ParsedStatement,
 ) -> Change {
     if column.generated {
-        return other(
-            source,
+        return Change::Other(ops::other::Other::rewriting(
+            &source.text,
+            table,
             "adding an identity, serial or generated column rewrites the whole table under an ACCESS EXCLUSIVE lock; \
              safeshift has no staged plan for it yet (add a nullable column, fill it with a trigger and a batched backfill, \
              then constrain it)",
-        );
+        ));
     }
     match &column.default {
         Some(default) if postgres::is_volatile(default) => {

@@ -1,6 +1,6 @@
 //! The binary: parse arguments, call the library, decide the exit code. Nothing else.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -156,10 +156,14 @@ fn lint(args: LintArgs) -> Result<ExitCode, Error> {
     let sources = read_sources(&args.paths, |_| true)?;
     let report = lint::lint(&sources, &settings);
     let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    print!(
-        "{}",
-        lint::format::render(args.format, &report, &settings, color)
-    );
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    lint::format::render(args.format, &report, &settings, color, &mut out)
+        .and_then(|()| out.flush())
+        .map_err(|e| Error::Write {
+            path: "<stdout>".into(),
+            message: e.to_string(),
+        })?;
     let fail_on = args
         .fail_on
         .or(loaded.config.fail_on)

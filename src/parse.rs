@@ -202,8 +202,12 @@ fn finish(
             Err(e) => Body::Invalid(e),
         }
     } else {
+        let gap = parser_gap(&words, &significant);
         match parse_tokens(dialect, chunk, pos) {
             Ok(statement) => Body::Ast(Box::new(statement)),
+            Err(_) if gap.is_some() => Body::Recognised {
+                keyword: gap.unwrap_or_default().into(),
+            },
             Err(e) => Body::Invalid(e),
         }
     };
@@ -213,6 +217,28 @@ fn finish(
         directives: std::mem::take(directives),
         body,
     });
+}
+
+/// Valid PostgreSQL that sqlparser cannot parse (yet). When parsing fails on one of these, the
+/// statement is recognised and passed through instead of being called a syntax error.
+fn parser_gap(words: &[String], tokens: &[&TokenWithSpan]) -> Option<&'static str> {
+    let has = |word: &str| {
+        tokens
+            .iter()
+            .any(|t| matches!(&t.token, Token::Word(w) if w.value.eq_ignore_ascii_case(word)))
+    };
+    match words {
+        [first, ..] if first == "DO" => Some("DO"),
+        [alter, index, ..] if alter == "ALTER" && index == "INDEX" => Some("ALTER INDEX"),
+        [alter, table, ..]
+            if alter == "ALTER"
+                && table == "TABLE"
+                && (has("STATISTICS") || has("STORAGE") || has("COMPRESSION")) =>
+        {
+            Some("ALTER TABLE … SET STATISTICS/STORAGE/COMPRESSION")
+        }
+        _ => None,
+    }
 }
 
 fn parse_tokens(

@@ -183,6 +183,19 @@ impl Catalog {
         self.tables.values().map(|t| &t.name)
     }
 
+    /// Records that `name` exists, shape unknown (lint without a schema: later statements can
+    /// still learn its constraints from the migrations).
+    pub fn ensure_table(&mut self, name: &QName) {
+        if self.table(name).is_none() {
+            self.insert_table(Table {
+                name: name.clone(),
+                columns: Vec::new(),
+                constraints: Vec::new(),
+                indexes: Vec::new(),
+            });
+        }
+    }
+
     pub fn insert_table(&mut self, table: Table) {
         self.tables.insert(table.name.key(), table);
     }

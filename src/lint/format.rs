@@ -1,6 +1,8 @@
 //! How findings are shown: annotated snippets for people, JSON for scripts, SARIF for code
 //! scanning, workflow commands for GitHub Actions annotations.
 
+use std::io::Write;
+
 use annotate_snippets::{AnnotationKind, Group, Level, Renderer, Snippet};
 use serde_json::json;
 
@@ -19,12 +21,19 @@ pub enum Format {
     Github,
 }
 
-pub fn render(format: Format, report: &Report, settings: &Settings, color: bool) -> String {
+/// Writes the report as it is rendered: a large report is never held twice in memory.
+pub fn render(
+    format: Format,
+    report: &Report,
+    settings: &Settings,
+    color: bool,
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
     match format {
-        Format::Human => human(report, color),
-        Format::Json => json(report),
-        Format::Sarif => sarif(report, settings),
-        Format::Github => github(report),
+        Format::Human => human(report, color, out),
+        Format::Json => json(report, out),
+        Format::Sarif => sarif(report, settings, out),
+        Format::Github => github(report, out),
     }
 }
 
@@ -39,13 +48,12 @@ fn level(severity: Severity) -> Level<'static> {
 /// At most this many lines of a statement are shown; the rest is elided.
 const SNIPPET_LINES: usize = 6;
 
-pub fn human(report: &Report, color: bool) -> String {
+pub fn human(report: &Report, color: bool, out: &mut dyn Write) -> std::io::Result<()> {
     let renderer = if color {
         Renderer::styled()
     } else {
         Renderer::plain()
     };
-    let mut out = String::new();
     for f in &report.findings {
         // The snippet starts at the statement's line; pad the first line so columns line up.
         let pos = f.statement_pos;
@@ -99,12 +107,9 @@ pub fn human(report: &Report, color: bool) -> String {
             Some(c) => group.element(Level::NOTE.message(format!("staged plan: {c}"))),
             None => group,
         };
-        out.push_str(&renderer.render(&[group]));
-        out.push_str("\n\n");
+        writeln!(out, "{}\n", renderer.render(&[group]))?;
     }
-    out.push_str(&summary(report));
-    out.push('\n');
-    out
+    writeln!(out, "{}", summary(report))
 }
 
 /// Byte offset of (line `lines_down` below the first, 1-based `column`) in `text`.
@@ -159,11 +164,9 @@ fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
 
-pub fn json(report: &Report) -> String {
-    // Serialising plain structs of strings and numbers cannot fail.
-    let mut text = serde_json::to_string_pretty(&report.findings).unwrap_or_else(|_| "[]".into());
-    text.push('\n');
-    text
+pub fn json(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, &report.findings)?;
+    writeln!(out)
 }
 
 /// GitHub's workflow commands escape `%`, CR and LF in the message, and also `:` and `,` in
@@ -178,27 +181,25 @@ fn escape_property(text: &str) -> String {
     escape_data(text).replace(':', "%3A").replace(',', "%2C")
 }
 
-pub fn github(report: &Report) -> String {
-    let mut out = String::new();
+pub fn github(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
     for f in &report.findings {
         let command = match f.severity {
             Severity::Error => "error",
             Severity::Warning => "warning",
             Severity::Info => "notice",
         };
-        out.push_str(&format!(
-            "::{command} file={},line={},col={},endLine={},title={}::{}\n",
+        writeln!(
+            out,
+            "::{command} file={},line={},col={},endLine={},title={}::{}",
             escape_property(&f.file),
             f.line,
             f.column,
             f.end_line,
             escape_property(&format!("safeshift {}", f.rule)),
             escape_data(&format!("{}\n{}", f.message, f.help)),
-        ));
+        )?;
     }
-    out.push_str(&summary(report));
-    out.push('\n');
-    out
+    writeln!(out, "{}", summary(report))
 }
 
 /// A file name as a SARIF artifact URI: relative paths stay relative (GitHub resolves them against
@@ -231,7 +232,7 @@ fn sarif_level(severity: Severity) -> &'static str {
     }
 }
 
-pub fn sarif(report: &Report, settings: &Settings) -> String {
+pub fn sarif(report: &Report, settings: &Settings, out: &mut dyn Write) -> std::io::Result<()> {
     let rules: Vec<_> = rules::all()
         .into_iter()
         .filter_map(|r| settings.severity_of(r).map(|s| (r, s)))
@@ -293,9 +294,8 @@ pub fn sarif(report: &Report, settings: &Settings) -> String {
             "results": results,
         }]
     });
-    let mut text = serde_json::to_string_pretty(&log).unwrap_or_default();
-    text.push('\n');
-    text
+    serde_json::to_writer_pretty(&mut *out, &log)?;
+    writeln!(out)
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use crate::change::{self, Change};
-use crate::dialect::Postgres;
+use crate::dialect::{LockMode, Postgres};
 use crate::error::PlanError;
 use crate::error::Pos;
 use crate::ops::{Context, Options, Risk};
@@ -157,6 +157,9 @@ struct Session {
     /// Set with `SET LOCAL`: ends with the transaction.
     lock_timeout_local: bool,
     lock_timeout_reported: bool,
+    /// Constraints added NOT VALID in the open transaction, with their rule and lock: validating
+    /// one before COMMIT scans while the ADD's lock is still held.
+    not_valid_in_transaction: Vec<(String, &'static Rule, LockMode)>,
 }
 
 /// Lints the files in order. Never stops at a bad statement: a syntax error is a finding, and
@@ -253,6 +256,7 @@ fn prepare(source: &Source) -> Result<Vec<Prepared>, PlanError> {
 /// Calls `check` on every source in order with its prepared statements, preparing up to a few
 /// files ahead on worker threads (one per core). Memory stays bounded by the channels' size.
 fn in_order(sources: &[Source], mut check: impl FnMut(&Source, Result<Vec<Prepared>, PlanError>)) {
+    // Parsing is about twice the work of checking: one parser per core keeps this thread fed.
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(sources.len());
@@ -341,6 +345,7 @@ impl FileLint<'_> {
             }
             Prepare::End => {
                 self.session.in_transaction = false;
+                self.session.not_valid_in_transaction.clear();
                 if self.session.lock_timeout_local {
                     self.session.lock_timeout = false;
                     self.session.lock_timeout_local = false;
@@ -378,6 +383,12 @@ impl FileLint<'_> {
         };
         for change in changes {
             let op = change.op();
+            if !self.settings.schema_known {
+                for table in op.existing_tables() {
+                    catalog.ensure_table(&table);
+                }
+            }
+            self.validate_in_transaction(change, statement);
             let ctx = Context {
                 pg: self.settings.pg,
                 catalog,
@@ -485,6 +496,63 @@ impl FileLint<'_> {
         ) {
             (f.line, f.column) = (e.pos.line, e.pos.column);
             self.report.findings.push(f);
+        }
+    }
+
+    /// `ADD … NOT VALID` then `VALIDATE` in one transaction: the ADD's lock lasts until COMMIT, so
+    /// the validation scan blocks traffic after all.
+    fn validate_in_transaction(&mut self, change: &Change, statement: &Prepared) {
+        use crate::ops::catalog_only::Action;
+        if !self.session.in_transaction {
+            return;
+        }
+        match change {
+            Change::AddForeignKey(fk) if fk.not_valid => {
+                self.session.not_valid_in_transaction.push((
+                    fk.name.clone(),
+                    &crate::ops::add_foreign_key::RULE,
+                    LockMode::ShareRowExclusive,
+                ));
+            }
+            Change::AddCheck(check) if check.not_valid => {
+                self.session.not_valid_in_transaction.push((
+                    check.name.clone(),
+                    &crate::ops::add_check::RULE,
+                    LockMode::AccessExclusive,
+                ));
+            }
+            Change::CatalogOnly(c) => {
+                let Action::ValidateConstraint { name } = &c.action else {
+                    return;
+                };
+                let Some((rule, lock)) = self
+                    .session
+                    .not_valid_in_transaction
+                    .iter()
+                    .find(|(n, _, _)| n == name)
+                    .map(|(_, rule, lock)| (*rule, *lock))
+                else {
+                    return;
+                };
+                let message = format!(
+                    "VALIDATE CONSTRAINT {name} runs in the same transaction as its ADD … NOT VALID: the ADD's {} lock is held until COMMIT, so the whole scan blocks {}",
+                    lock.sql_name(),
+                    lock.blocks()
+                );
+                let help = format!(
+                    "COMMIT after ADD … NOT VALID and run VALIDATE CONSTRAINT in its own transaction. {}",
+                    rule.safe
+                );
+                if let Some(mut f) =
+                    self.finding(rule, statement.pos, &statement.text, message, help)
+                {
+                    f.lock = Some(lock.sql_name().to_string());
+                    f.blocks = Some(lock.blocks().to_string());
+                    f.table = Some(c.table.display());
+                    self.report.findings.push(f);
+                }
+            }
+            _ => {}
         }
     }
 

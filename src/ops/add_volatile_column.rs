@@ -17,7 +17,7 @@ use crate::schema::{Catalog, Column};
 pub const RULE: Rule = Rule {
     id: "adding-column-with-volatile-default",
     severity: Some(Severity::Error),
-    summary: "ADD COLUMN with a volatile default (clock_timestamp(), random(), gen_random_uuid(), …)",
+    summary: "ADD COLUMN with a volatile default (clock_timestamp(), random(), gen_random_uuid(), …), or an identity, serial or stored generated column",
     why: "A volatile default is computed for every existing row, so PostgreSQL rewrites the table and all its indexes under ACCESS EXCLUSIVE: every read and write waits for the rewrite. (Constant and stable defaults such as now() are catalog-only since PostgreSQL 11.)",
     safe: "Add the column without a default, set the default so new rows get it, backfill existing rows in batches, then add NOT NULL the safe way if wanted.",
     example: "ALTER TABLE orders ADD COLUMN token uuid DEFAULT gen_random_uuid();",

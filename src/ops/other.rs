@@ -21,6 +21,9 @@ pub const RULE: Rule = Rule {
 pub struct Other {
     pub sql: String,
     pub why: String,
+    /// Known to rewrite this table under ACCESS EXCLUSIVE (an identity, serial or stored generated
+    /// column): not planned, but not unknown either.
+    pub rewrites: Option<QName>,
 }
 
 impl Other {
@@ -28,6 +31,15 @@ impl Other {
         Other {
             sql: sql.to_string(),
             why: why.into(),
+            rewrites: None,
+        }
+    }
+
+    /// A statement passed through that is known to rewrite `table`, like a volatile default does.
+    pub fn rewriting(sql: &str, table: &QName, why: impl Into<String>) -> Other {
+        Other {
+            rewrites: Some(table.clone()),
+            ..Other::new(sql, why)
         }
     }
 
@@ -46,10 +58,32 @@ impl Other {
 impl Op for Other {
     fn tables(&self) -> Vec<QName> {
         // Unknown effects: order it after everything before it and before everything after it.
-        Vec::new()
+        // A known rewrite touches one table only.
+        self.rewrites.iter().cloned().collect()
     }
 
-    fn assess(&self, _ctx: &Context) -> Assessment {
+    fn assess(&self, ctx: &Context) -> Assessment {
+        if let Some(table) = &self.rewrites {
+            if ctx.is_new_table(table) {
+                return Assessment::safe(
+                    RULE.id,
+                    Some(crate::dialect::LockMode::AccessExclusive),
+                    "the table was created in this change and is empty",
+                );
+            }
+            // The same hazard as a volatile default, so the same rule.
+            return Assessment {
+                rule: super::add_volatile_column::RULE.id,
+                risk: Risk::Staged,
+                lock: Some(crate::dialect::LockMode::AccessExclusive),
+                scans_table: true,
+                breaks_old_app: false,
+                why: format!(
+                    "an identity, serial or stored generated column is computed for every existing row: {} and its indexes are rewritten under ACCESS EXCLUSIVE",
+                    table.display()
+                ),
+            };
+        }
         Assessment {
             rule: RULE.id,
             risk: Risk::Unknown,
