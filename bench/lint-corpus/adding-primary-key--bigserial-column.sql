@@ -1,0 +1,3 @@
+SET lock_timeout = '5s';
+-- expect: adding-primary-key, adding-column-with-volatile-default
+ALTER TABLE comments ADD COLUMN id bigserial PRIMARY KEY;

@@ -1,0 +1,4 @@
+START TRANSACTION;
+-- expect: concurrently-in-transaction
+DROP INDEX CONCURRENTLY IF EXISTS users_name_idx;
+COMMIT;

@@ -1,0 +1,3 @@
+SET lock_timeout = '5s';
+-- expect: dropping-table
+DROP TABLE legacy_carts;

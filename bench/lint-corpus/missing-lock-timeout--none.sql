@@ -1,0 +1,3 @@
+-- expect: missing-lock-timeout
+ALTER TABLE accounts ADD COLUMN suspended_at timestamptz;
+ALTER TABLE accounts ADD COLUMN suspended_reason text;

@@ -1,0 +1,2 @@
+-- expect: non-concurrent-index-drop, missing-lock-timeout
+DROP INDEX IF EXISTS public.users_created_at_idx;

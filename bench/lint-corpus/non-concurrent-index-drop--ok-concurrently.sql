@@ -1,0 +1,1 @@
+DROP INDEX CONCURRENTLY IF EXISTS comments_body_trgm_idx;

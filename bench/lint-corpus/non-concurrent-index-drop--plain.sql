@@ -1,0 +1,3 @@
+SET lock_timeout = '5s';
+-- expect: non-concurrent-index-drop
+DROP INDEX orders_status_idx;

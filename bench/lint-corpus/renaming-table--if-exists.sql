@@ -1,0 +1,2 @@
+-- expect: renaming-table, missing-lock-timeout
+ALTER TABLE IF EXISTS sessions RENAME TO user_sessions;

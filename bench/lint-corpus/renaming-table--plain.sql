@@ -1,0 +1,3 @@
+SET lock_timeout = '5s';
+-- expect: renaming-table
+ALTER TABLE comments RENAME TO post_comments;

@@ -1,0 +1,3 @@
+SET lock_timeout = '5s';
+-- expect: syntax-error
+ALTER TABEL users ADD COLUMN nickname text;
