@@ -112,18 +112,8 @@ pub struct LintArgs {
     #[arg(long, value_enum, default_value_t = LintFormat::Human)]
     pub format: LintFormat,
 
-    /// PostgreSQL version of the target server [default: 14, or server-version in safeshift.toml]
-    #[arg(long, value_name = "N")]
-    pub server_version: Option<String>,
-
-    /// The schema before the first file (`pg_dump --schema-only` output): lets lint tell, for
-    /// example, a binary-compatible type change from a rewrite
-    #[arg(long, value_name = "SCHEMA.sql")]
-    pub schema: Option<PathBuf>,
-
-    /// Settings file [default: the nearest safeshift.toml]
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub target: TargetArgs,
 
     /// Lowest severity that makes the exit code 1 [default: error]
     #[arg(long, value_enum, value_name = "SEVERITY")]
@@ -155,11 +145,19 @@ pub struct GateArgs {
     #[arg(long, value_enum, default_value_t = GateFormat::Human)]
     pub format: GateFormat,
 
-    /// PostgreSQL version of the target server [default: 14, or safeshift.toml]
+    #[command(flatten)]
+    pub target: TargetArgs,
+}
+
+/// What `lint` and `gate` check against.
+#[derive(Debug, clap::Args)]
+pub struct TargetArgs {
+    /// PostgreSQL version of the target server [default: 14, or server-version in safeshift.toml]
     #[arg(long, value_name = "N")]
     pub server_version: Option<String>,
 
-    /// The schema before the first file
+    /// The schema before the first file (`pg_dump --schema-only` output): tells, for example, a
+    /// binary-compatible type change from a rewrite [default: schema in safeshift.toml]
     #[arg(long, value_name = "SCHEMA.sql")]
     pub schema: Option<PathBuf>,
 

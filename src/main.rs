@@ -142,11 +142,11 @@ fn read_sources(paths: &[PathBuf], new: impl Fn(&Path) -> bool) -> Result<Vec<So
 }
 
 fn lint(args: LintArgs) -> Result<ExitCode, Error> {
-    let loaded = config::load(args.config.as_deref())?;
+    let loaded = config::load(args.target.config.as_deref())?;
     let settings = settings(
         &loaded,
-        args.server_version.as_deref(),
-        args.schema.as_deref(),
+        args.target.server_version.as_deref(),
+        args.target.schema.as_deref(),
     )?;
     let settings = Settings {
         keep_statements: args.format == lint::format::Format::Human,
@@ -175,13 +175,13 @@ fn lint(args: LintArgs) -> Result<ExitCode, Error> {
 }
 
 fn gate(args: GateArgs) -> Result<ExitCode, Error> {
-    let loaded = config::load(args.config.as_deref())?;
+    let loaded = config::load(args.target.config.as_deref())?;
     let settings = Settings {
         new_tables_across_files: true,
         ..settings(
             &loaded,
-            args.server_version.as_deref(),
-            args.schema.as_deref(),
+            args.target.server_version.as_deref(),
+            args.target.schema.as_deref(),
         )?
     };
     let now = match &args.now {
