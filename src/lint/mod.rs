@@ -19,7 +19,7 @@ use crate::change::{self, Change};
 use crate::dialect::{LockMode, Postgres};
 use crate::error::PlanError;
 use crate::error::Pos;
-use crate::ops::{Context, Options, Risk};
+use crate::ops::{Context, Op, Options, Risk};
 use crate::parse::{self, Body, Directive};
 use crate::rules::{Rule, Severity};
 use crate::schema::Catalog;
@@ -388,7 +388,7 @@ impl FileLint<'_> {
                     catalog.ensure_table(&table);
                 }
             }
-            self.validate_in_transaction(change, statement);
+            self.validate_in_transaction(op, statement);
             let ctx = Context {
                 pg: self.settings.pg,
                 catalog,
@@ -402,7 +402,7 @@ impl FileLint<'_> {
             let tables = op.tables();
             let on_new_tables = !tables.is_empty() && tables.iter().all(|t| ctx.is_new_table(t));
 
-            if self.session.in_transaction && !self.can_run_in_transaction(change) {
+            if self.session.in_transaction && !op.runs_in_transaction(self.settings.pg) {
                 self.add_finding(
                     &rules::CONCURRENTLY_IN_TRANSACTION,
                     statement.pos,
@@ -501,68 +501,41 @@ impl FileLint<'_> {
 
     /// `ADD … NOT VALID` then `VALIDATE` in one transaction: the ADD's lock lasts until COMMIT, so
     /// the validation scan blocks traffic after all.
-    fn validate_in_transaction(&mut self, change: &Change, statement: &Prepared) {
-        use crate::ops::catalog_only::Action;
+    fn validate_in_transaction(&mut self, op: &dyn Op, statement: &Prepared) {
         if !self.session.in_transaction {
             return;
         }
-        match change {
-            Change::AddForeignKey(fk) if fk.not_valid => {
-                self.session.not_valid_in_transaction.push((
-                    fk.name.clone(),
-                    &crate::ops::add_foreign_key::RULE,
-                    LockMode::ShareRowExclusive,
-                ));
-            }
-            Change::AddCheck(check) if check.not_valid => {
-                self.session.not_valid_in_transaction.push((
-                    check.name.clone(),
-                    &crate::ops::add_check::RULE,
-                    LockMode::AccessExclusive,
-                ));
-            }
-            Change::CatalogOnly(c) => {
-                let Action::ValidateConstraint { name } = &c.action else {
-                    return;
-                };
-                let Some((rule, lock)) = self
-                    .session
-                    .not_valid_in_transaction
-                    .iter()
-                    .find(|(n, _, _)| n == name)
-                    .map(|(_, rule, lock)| (*rule, *lock))
-                else {
-                    return;
-                };
-                let message = format!(
-                    "VALIDATE CONSTRAINT {name} runs in the same transaction as its ADD … NOT VALID: the ADD's {} lock is held until COMMIT, so the whole scan blocks {}",
-                    lock.sql_name(),
-                    lock.blocks()
-                );
-                let help = format!(
-                    "COMMIT after ADD … NOT VALID and run VALIDATE CONSTRAINT in its own transaction. {}",
-                    rule.safe
-                );
-                if let Some(mut f) =
-                    self.finding(rule, statement.pos, &statement.text, message, help)
-                {
-                    f.lock = Some(lock.sql_name().to_string());
-                    f.blocks = Some(lock.blocks().to_string());
-                    f.table = Some(c.table.display());
-                    self.report.findings.push(f);
-                }
-            }
-            _ => {}
+        if let Some((name, rule, lock)) = op.adds_not_valid() {
+            self.session
+                .not_valid_in_transaction
+                .push((name.to_string(), rule, lock));
         }
-    }
-
-    fn can_run_in_transaction(&self, change: &Change) -> bool {
-        match change {
-            Change::CreateIndex(c) => !c.concurrently,
-            Change::DropIndex(d) => !d.concurrently,
-            Change::AddEnumValue(_) => self.settings.pg.enum_add_value_in_transaction(),
-            Change::Other(o) => o.transactional(),
-            _ => true,
+        let Some(name) = op.validates() else {
+            return;
+        };
+        let Some((rule, lock)) = self
+            .session
+            .not_valid_in_transaction
+            .iter()
+            .find(|(n, _, _)| n == name)
+            .map(|(_, rule, lock)| (*rule, *lock))
+        else {
+            return;
+        };
+        let message = format!(
+            "VALIDATE CONSTRAINT {name} runs in the same transaction as its ADD … NOT VALID: the ADD's {} lock is held until COMMIT, so the whole scan blocks {}",
+            lock.sql_name(),
+            lock.blocks()
+        );
+        let help = format!(
+            "COMMIT after ADD … NOT VALID and run VALIDATE CONSTRAINT in its own transaction. {}",
+            rule.safe
+        );
+        if let Some(mut f) = self.finding(rule, statement.pos, &statement.text, message, help) {
+            f.lock = Some(lock.sql_name().to_string());
+            f.blocks = Some(lock.blocks().to_string());
+            f.table = op.tables().first().map(|t| t.display());
+            self.report.findings.push(f);
         }
     }
 

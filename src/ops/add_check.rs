@@ -30,6 +30,11 @@ pub struct AddCheck {
 }
 
 impl Op for AddCheck {
+    fn adds_not_valid(&self) -> Option<(&str, &'static Rule, LockMode)> {
+        self.not_valid
+            .then_some((self.name.as_str(), &RULE, LockMode::AccessExclusive))
+    }
+
     fn tables(&self) -> Vec<QName> {
         vec![self.table.clone()]
     }

@@ -29,6 +29,10 @@ pub struct AddEnumValue {
 }
 
 impl Op for AddEnumValue {
+    fn runs_in_transaction(&self, pg: crate::dialect::Postgres) -> bool {
+        pg.enum_add_value_in_transaction()
+    }
+
     fn tables(&self) -> Vec<QName> {
         Vec::new()
     }

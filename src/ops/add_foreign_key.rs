@@ -34,6 +34,11 @@ pub struct AddForeignKey {
 }
 
 impl Op for AddForeignKey {
+    fn adds_not_valid(&self) -> Option<(&str, &'static Rule, LockMode)> {
+        self.not_valid
+            .then_some((self.name.as_str(), &RULE, LockMode::ShareRowExclusive))
+    }
+
     fn tables(&self) -> Vec<QName> {
         vec![self.table.clone(), self.ref_table.clone()]
     }

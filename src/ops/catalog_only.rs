@@ -38,6 +38,13 @@ pub struct CatalogOnly {
 }
 
 impl Op for CatalogOnly {
+    fn validates(&self) -> Option<&str> {
+        match &self.action {
+            Action::ValidateConstraint { name } => Some(name),
+            _ => None,
+        }
+    }
+
     fn tables(&self) -> Vec<QName> {
         vec![self.table.clone()]
     }

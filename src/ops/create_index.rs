@@ -91,6 +91,10 @@ pub fn valid_index_check(index: &QName) -> (String, String, String) {
 }
 
 impl Op for CreateIndex {
+    fn runs_in_transaction(&self, _pg: crate::dialect::Postgres) -> bool {
+        !self.concurrently
+    }
+
     fn tables(&self) -> Vec<QName> {
         vec![self.table.clone()]
     }

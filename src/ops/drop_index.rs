@@ -29,6 +29,10 @@ pub struct DropIndex {
 }
 
 impl Op for DropIndex {
+    fn runs_in_transaction(&self, _pg: crate::dialect::Postgres) -> bool {
+        !self.concurrently
+    }
+
     fn tables(&self) -> Vec<QName> {
         // The index's table, when the schema tells; the index name itself keys ordering otherwise.
         vec![self.name.clone()]

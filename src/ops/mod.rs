@@ -61,6 +61,19 @@ pub trait Op {
     fn expand(&self, ctx: &Context) -> Result<Expansion, PlanError>;
     /// Records the change's effect in the catalog, so later changes see the schema as it will be.
     fn apply(&self, catalog: &mut Catalog);
+    /// Whether PostgreSQL accepts the statement as written inside a transaction block.
+    fn runs_in_transaction(&self, _pg: Postgres) -> bool {
+        true
+    }
+    /// A constraint added NOT VALID: its name, its rule, and the lock the ADD holds until COMMIT
+    /// (validating it in the same transaction scans under that lock).
+    fn adds_not_valid(&self) -> Option<(&str, &'static Rule, LockMode)> {
+        None
+    }
+    /// The constraint this change validates.
+    fn validates(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// What happens if the change runs as written on a busy production database.

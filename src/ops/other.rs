@@ -44,7 +44,7 @@ impl Other {
     }
 
     /// Statements PostgreSQL refuses to run inside a transaction block.
-    pub fn transactional(&self) -> bool {
+    fn transactional(&self) -> bool {
         let upper = self.sql.to_ascii_uppercase();
         let words: Vec<&str> = upper.split_whitespace().collect();
         !(words.contains(&"CONCURRENTLY")
@@ -56,6 +56,10 @@ impl Other {
 }
 
 impl Op for Other {
+    fn runs_in_transaction(&self, _pg: crate::dialect::Postgres) -> bool {
+        self.transactional()
+    }
+
     fn tables(&self) -> Vec<QName> {
         // Unknown effects: order it after everything before it and before everything after it.
         // A known rewrite touches one table only.
