@@ -21,6 +21,9 @@ and a checklist per stage.",
   lint      check migration files in CI (human, JSON, SARIF, GitHub annotations)
   gate      decide whether a pipeline may deploy new migrations by itself
   rules     list the rules; `explain RULE` tells one in full
+  rehearse  prove a plan on a scratch copy: old and new app keep working, no long lock, downs restore
+  apply     run one stage of a plan on a real database, with lock timeouts, retries and rollback
+  status    show which stages of a plan are done on a database
 
 Each command's --help lists its exit codes."
 )]
@@ -36,6 +39,7 @@ pub enum Command {
   safeshift plan change.sql --schema schema.sql
   safeshift plan change.sql --backfill users.email_lower='lower(email)' --out plans/email-lower
   pg_dump --schema-only mydb > schema.sql && safeshift plan change.sql --schema schema.sql --server-version 15
+  safeshift plan change.sql --database-url postgres://readonly@db/prod    # schema from the live catalog
 
 Directives: a comment right above a statement adds what SQL cannot say:
   -- safeshift: backfill = lower(email)
@@ -100,6 +104,190 @@ Examples:
 
     /// Explain a rule: what it detects, why it hurts, the safe rollout, an example
     Explain(ExplainArgs),
+
+    /// Prove a plan on a scratch database before production sees it
+    #[command(
+        after_help = "What it does, on the server of --database-url (the database named there is not touched):
+  1. creates a scratch database, loads the schema (--schema, or the plan's schema.sql) and seeds
+     --rows rows into every table (types, NOT NULL, unique keys and foreign keys respected)
+  2. runs the stages in order while app traffic runs on other connections: the old version's
+     statements until the contract phase, the new version's from its deploy stage on, both in
+     between; each version uses the columns of the schema it was written for
+  3. for each stage checks: it ran; neither app version saw an error or waited longer than
+     --max-wait; no statement read or wrote a table's rows while holding a lock that blocks the
+     app (read inside the statement's own transaction, so it shows on small tables too);
+     down.sql restores the schema and up.sql runs again after it
+  4. checks the final schema equals the naive change applied to a second scratch database
+  5. drops both scratch databases, also on failure or Ctrl-C
+
+App statements of your own (one per line or ;-separated) join the simulated ones with --old-app
+and --new-app; `{n}` in them becomes a fresh number each time.
+
+Exit codes: 0 every check passed, 1 a check failed, 2 usage, input or connection error,
+130 interrupted.
+
+Examples:
+  safeshift rehearse plans/email-lower --database-url postgres://postgres@localhost/postgres
+  safeshift rehearse plans/email-lower --rows 100000 --format markdown > rehearsal.md"
+    )]
+    Rehearse(RehearseArgs),
+
+    /// Run one stage of a plan on a real database
+    #[command(after_help = "How a stage runs:
+  - every statement is sent on its own, with the lock_timeout the plan sets (or --lock-timeout);
+    one that gives up on a lock is retried with jittered exponential backoff (--retries,
+    --retry-delay, --max-retry-delay); in a transactional stage the whole transaction is retried
+  - CREATE INDEX CONCURRENTLY runs outside a transaction; an INVALID index left by an interrupted
+    build is dropped before the build is tried again
+  - a backfill is walked batch by batch with a progress bar (plain lines when not on a terminal);
+    Ctrl-C stops it between batches and the same command resumes it
+  - the stage's `before` checks must pass first and its `verify` checks after
+  - a failed stage is undone with its down.sql (unless --no-rollback) and recorded
+  - application stages are deploys: apply prints what the code must do; record the deploy with
+    --confirm once every instance runs the new version
+
+History: the table safeshift.applied_stages (created on first use) records each stage; a stage
+runs only after the stages it depends on, and a done stage runs again only with --rerun.
+
+Exit codes: 0 done, 1 the stage failed (rolled back unless --no-rollback), 2 usage, input or
+connection error, 3 refused (dependencies not done, already done, a check failed, a deploy not
+confirmed, or another apply is running this plan), 130 interrupted (run again to resume).
+
+Examples:
+  safeshift apply plans/email-lower --stage 1 --database-url postgres://app@db/prod
+  DATABASE_URL=postgres://app@db/prod safeshift apply plans/email-lower --stage 3 --batch-size 2000 --pause 50ms
+  safeshift apply plans/email-lower --stage 4 --confirm")]
+    Apply(ApplyArgs),
+
+    /// Show where a plan stands on a database: done, failed, running, ready, pending
+    #[command(after_help = "Examples:
+  safeshift status plans/email-lower --database-url postgres://app@db/prod
+  safeshift status plans/email-lower --format json")]
+    Status(StatusArgs),
+}
+
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(text).map_err(|e| format!("{e} (write it like 500ms, 2s or 1m)"))
+}
+
+/// Which database to act on.
+#[derive(Debug, clap::Args)]
+pub struct DatabaseArgs {
+    /// Connection URL (postgres://user@host:port/dbname) or key/value string
+    #[arg(long, value_name = "URL", env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: String,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ApplyArgs {
+    /// A plan directory written by `safeshift plan`
+    #[arg(value_name = "PLAN_DIR")]
+    pub plan: PathBuf,
+
+    /// The stage to run (see `safeshift status`)
+    #[arg(long, value_name = "N")]
+    pub stage: usize,
+
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+
+    /// Give up waiting for a lock after this long [default: the plan's own, 2s]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub lock_timeout: Option<std::time::Duration>,
+
+    /// Attempts after the first for a statement that gave up on a lock
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub retries: u32,
+
+    /// First wait before a retry; doubled each time, with jitter
+    #[arg(long, value_name = "DURATION", default_value = "200ms", value_parser = parse_duration)]
+    pub retry_delay: std::time::Duration,
+
+    /// Longest wait between retries
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub max_retry_delay: std::time::Duration,
+
+    /// Rows per backfill transaction [default: the plan's]
+    #[arg(long, value_name = "ROWS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub batch_size: Option<u64>,
+
+    /// Sleep between backfill batches (leaves room for replicas and the app)
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
+    pub pause: std::time::Duration,
+
+    /// Leave a failed stage as it is instead of running its down.sql
+    #[arg(long)]
+    pub no_rollback: bool,
+
+    /// Run a stage that is already recorded as done
+    #[arg(long)]
+    pub rerun: bool,
+
+    /// Record an application stage as deployed
+    #[arg(long)]
+    pub confirm: bool,
+
+    /// Plain progress lines even on a terminal
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    Human,
+    Json,
+    Markdown,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RehearseArgs {
+    /// A plan directory written by `safeshift plan`
+    #[arg(value_name = "PLAN_DIR")]
+    pub plan: PathBuf,
+
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+
+    /// The schema before the plan [default: schema.sql in the plan directory]
+    #[arg(long, value_name = "SCHEMA.sql")]
+    pub schema: Option<PathBuf>,
+
+    /// Rows seeded into every table
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    pub rows: u64,
+
+    /// Statements the old app version runs, besides the simulated ones
+    #[arg(long, value_name = "FILE")]
+    pub old_app: Option<PathBuf>,
+
+    /// Statements the new app version runs, besides the simulated ones
+    #[arg(long, value_name = "FILE")]
+    pub new_app: Option<PathBuf>,
+
+    /// An app statement slower than this fails the stage
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
+    pub max_wait: std::time::Duration,
+
+    /// How long app traffic runs alone before the first stage, through each deploy and after
+    /// the last stage (a quarter of it around every other stage)
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
+    pub window: std::time::Duration,
+
+    #[arg(long, value_enum, default_value_t = ReportFormat::Human)]
+    pub format: ReportFormat,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    /// A plan directory written by `safeshift plan`
+    #[arg(value_name = "PLAN_DIR")]
+    pub plan: PathBuf,
+
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+
+    #[arg(long, value_enum, default_value_t = GateFormat::Human)]
+    pub format: GateFormat,
 }
 
 #[derive(Debug, clap::Args)]
@@ -198,9 +386,15 @@ pub struct PlanArgs {
     #[arg(long, value_name = "SCHEMA.sql")]
     pub schema: Option<PathBuf>,
 
+    /// Read the current schema and row estimates from this database's catalog instead of
+    /// --schema (read only: nothing is changed). Also sets --server-version unless given
+    #[arg(long, value_name = "URL", conflicts_with = "schema")]
+    pub database_url: Option<String>,
+
     /// PostgreSQL version of the target server (major, or major.minor such as 14.4)
-    #[arg(long, value_name = "N", default_value = "14")]
-    pub server_version: String,
+    /// [default: the database's with --database-url, else 14]
+    #[arg(long, value_name = "N")]
+    pub server_version: Option<String>,
 
     /// How to fill existing rows of a new NOT NULL column (or NULLs before SET NOT NULL):
     /// an SQL expression over the row's columns. Repeatable

@@ -32,6 +32,9 @@ pub enum Error {
     OutputExists(PathBuf),
     #[error("{path}: {message}")]
     Write { path: PathBuf, message: String },
+    /// The database could not be reached or answered with an error outside a migration step.
+    #[error("{0}")]
+    Database(String),
 }
 
 impl Error {

@@ -3,17 +3,23 @@
 //! The pipeline runs one way: SQL text → `parse` → `change::lower` → `ops` (assess, expand) →
 //! `plan` (step graph, stages) → `render` (plan directory). Everything up to `render` is pure.
 
+pub mod apply;
 pub mod change;
 pub mod cli;
 pub mod config;
+pub mod db;
 pub mod dialect;
 pub mod error;
 pub mod gate;
+pub mod interrupt;
+pub mod introspect;
 pub mod lint;
 pub mod name;
 pub mod ops;
 pub mod parse;
 pub mod plan;
+pub mod plan_dir;
+pub mod rehearse;
 pub mod render;
 pub mod rules;
 pub mod schema;
@@ -201,6 +207,7 @@ pub fn plan(input: &PlanInput) -> Result<Plan, Error> {
         server_version: input.pg.version(),
         source: file.to_string(),
         schema: input.schema.map(|(f, _)| f.to_string()),
+        schema_sql: input.schema.map(|(_, text)| text.to_string()),
         dual_write: input.options.dual_write,
         changes: infos,
         stages,

@@ -7,7 +7,8 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use safeshift::cli::{
-    Cli, Command, ExplainArgs, GateArgs, GateFormat, LintArgs, PlanArgs, RulesArgs, RulesFormat,
+    ApplyArgs, Cli, Command, ExplainArgs, GateArgs, GateFormat, LintArgs, PlanArgs, RehearseArgs,
+    ReportFormat, RulesArgs, RulesFormat, StatusArgs,
 };
 use safeshift::config;
 use safeshift::dialect::Postgres;
@@ -25,6 +26,9 @@ fn main() -> ExitCode {
         Command::Gate(args) => gate(args),
         Command::Rules(args) => Ok(rules_list(args)),
         Command::Explain(args) => explain(args),
+        Command::Rehearse(args) => rehearse(args),
+        Command::Apply(args) => apply(args),
+        Command::Status(args) => status(args),
     };
     match result {
         Ok(code) => code,
@@ -62,14 +66,32 @@ fn parse_backfill(text: &str) -> Result<BackfillOption, Error> {
 }
 
 fn plan(args: PlanArgs) -> Result<(), Error> {
-    let pg = Postgres::parse_version(&args.server_version).map_err(Error::Usage)?;
+    let live = match &args.database_url {
+        Some(url) => {
+            let mut client =
+                safeshift::db::connect(url).map_err(|e| Error::Database(e.to_string()))?;
+            let live = safeshift::introspect::read_schema(&mut client)
+                .map_err(|e| Error::Database(e.to_string()))?;
+            Some((safeshift::db::redact_url(url), live))
+        }
+        None => None,
+    };
+    let version = match (&args.server_version, &live) {
+        (Some(v), _) => v.clone(),
+        (None, Some((_, live))) => live.server_version.clone(),
+        (None, None) => "14".to_string(),
+    };
+    let pg = Postgres::parse_version(&version).map_err(Error::Usage)?;
     let backfills = args
         .backfill
         .iter()
         .map(|b| parse_backfill(b))
         .collect::<Result<Vec<_>, _>>()?;
     let (change_name, change_sql) = files::read(&args.change)?;
-    let schema = args.schema.as_deref().map(files::read).transpose()?;
+    let schema = match &live {
+        Some((url, live)) => Some((format!("database {url}"), live.sql.clone())),
+        None => args.schema.as_deref().map(files::read).transpose()?,
+    };
     let input = safeshift::PlanInput {
         change_name: &change_name,
         change_sql: &change_sql,
@@ -81,7 +103,13 @@ fn plan(args: PlanArgs) -> Result<(), Error> {
             batch_size: args.batch_size,
         },
     };
-    let plan = safeshift::plan(&input)?;
+    let mut plan = safeshift::plan(&input)?;
+    if let Some((url, live)) = &live {
+        plan.assumptions.push(safeshift::introspect::estimates_note(
+            url,
+            &live.row_estimates,
+        ));
+    }
     safeshift::render::write_plan_dir(&plan, &args.out, args.force)?;
     print!("{}", safeshift::render::summary(&plan, Some(&args.out)));
     Ok(())
@@ -265,4 +293,97 @@ fn explain(args: ExplainArgs) -> Result<ExitCode, Error> {
             )))
         }
     }
+}
+
+fn apply(args: ApplyArgs) -> Result<ExitCode, Error> {
+    let plan = safeshift::plan_dir::PlanDir::open(&args.plan)?;
+    let request = safeshift::apply::ApplyRequest {
+        plan: &plan,
+        database_url: &args.database.database_url,
+        stage: args.stage,
+        run: safeshift::apply::RunOptions {
+            lock_timeout: args.lock_timeout,
+            retries: args.retries,
+            retry_delay: args.retry_delay,
+            max_retry_delay: args.max_retry_delay,
+            batch_size: args.batch_size,
+            pause: args.pause,
+        },
+        rollback: !args.no_rollback,
+        rerun: args.rerun,
+        confirm: args.confirm,
+        progress: !args.no_progress,
+    };
+    let mut out = std::io::stdout().lock();
+    let outcome = safeshift::apply::apply(&request, &mut out)?;
+    Ok(ExitCode::from(outcome.exit_code() as u8))
+}
+
+fn status(args: StatusArgs) -> Result<ExitCode, Error> {
+    let plan = safeshift::plan_dir::PlanDir::open(&args.plan)?;
+    let stages = safeshift::apply::status(&plan, &args.database.database_url)?;
+    let text = match args.format {
+        GateFormat::Human => safeshift::apply::status_text(&plan, &stages),
+        GateFormat::Json => {
+            let mut json = serde_json::to_string_pretty(&serde_json::json!({
+                "plan": plan.root.display().to_string(),
+                "plan_id": plan.id,
+                "stages": stages,
+            }))
+            .map_err(|e| Error::Usage(e.to_string()))?;
+            json.push('\n');
+            json
+        }
+    };
+    print!("{text}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// App statements from a file: split like any SQL file.
+fn app_statements(path: Option<&Path>) -> Result<Vec<String>, Error> {
+    let Some(path) = path else {
+        return Ok(Vec::new());
+    };
+    let (name, text) = files::read(path)?;
+    Ok(safeshift::db::statements(&text)
+        .map_err(|e| e.in_file(&name))?
+        .into_iter()
+        .map(|s| s.text)
+        .collect())
+}
+
+fn rehearse(args: RehearseArgs) -> Result<ExitCode, Error> {
+    let plan = safeshift::plan_dir::PlanDir::open(&args.plan)?;
+    let schema = args.schema.as_deref().map(files::read).transpose()?;
+    let request = safeshift::rehearse::RehearseRequest {
+        plan: &plan,
+        database_url: &args.database.database_url,
+        schema,
+        rows: args.rows,
+        old_app: app_statements(args.old_app.as_deref())?,
+        new_app: app_statements(args.new_app.as_deref())?,
+        max_wait: args.max_wait,
+        window: args.window,
+        run: safeshift::apply::RunOptions::default(),
+    };
+    let rehearsal = safeshift::rehearse::rehearse(&request, &mut std::io::stderr())?;
+    let text = match args.format {
+        ReportFormat::Human => safeshift::rehearse::report::human(&rehearsal),
+        ReportFormat::Markdown => safeshift::rehearse::report::markdown(&rehearsal)
+            .map_err(|e| Error::Usage(e.to_string()))?,
+        ReportFormat::Json => {
+            let mut json = serde_json::to_string_pretty(&rehearsal)
+                .map_err(|e| Error::Usage(e.to_string()))?;
+            json.push('\n');
+            json
+        }
+    };
+    print!("{text}");
+    Ok(if rehearsal.interrupted {
+        ExitCode::from(130)
+    } else if rehearsal.passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

@@ -8,7 +8,7 @@ use crate::dialect::LockMode;
 use crate::dialect::postgres::{dollar_tag, fit_ident, literal, qname, quote};
 use crate::error::PlanError;
 use crate::name::QName;
-use crate::plan::{Expansion, Phase, Step};
+use crate::plan::{BackfillSpec, Expansion, Phase, Step};
 
 /// Predictable names for the helper objects a plan creates and a later stage removes:
 /// `safeshift_<table>_<column>_<purpose>`, cut to 63 bytes with a stable hash when long.
@@ -181,6 +181,14 @@ pub fn backfill_step(
         label: &label,
         tag: &tag,
     })?;
+    let spec = BackfillSpec {
+        table: qname(table),
+        key: quote(&key),
+        column: quote(column),
+        value: value.to_string(),
+        pending: pending.to_string(),
+        batch_size: ctx.options.batch_size,
+    };
     let mut step = Step::backfill(
         format!("backfill-{}-{column}", table.name),
         format!(
@@ -217,6 +225,7 @@ pub fn backfill_step(
             table.display()
         ));
     }
+    step.backfill = Some(spec);
     Ok(step)
 }
 

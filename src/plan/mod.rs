@@ -5,4 +5,4 @@ pub mod stage;
 pub mod step;
 
 pub use stage::{Plan, Stage};
-pub use step::{Check, Expansion, Lock, Phase, Release, Sql, Step, StepKind};
+pub use step::{BackfillSpec, Check, Expansion, Lock, Phase, Release, Sql, Step, StepKind};

@@ -181,6 +181,10 @@ pub struct Plan {
     pub server_version: String,
     pub source: String,
     pub schema: Option<String>,
+    /// The schema file's text, kept in the plan directory as `schema.sql` so `rehearse` loads
+    /// exactly what the plan was made against.
+    #[serde(skip)]
+    pub schema_sql: Option<String>,
     pub dual_write: crate::ops::DualWrite,
     pub changes: Vec<ChangeInfo>,
     pub stages: Vec<Stage>,

@@ -123,6 +123,27 @@ pub struct Step {
     /// Steps of the same expansion that must finish first (indexes into the expansion's steps).
     #[serde(skip)]
     pub after: Vec<usize>,
+    /// For backfill steps: the walk in a form `safeshift apply` can run batch by batch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backfill: Option<BackfillSpec>,
+}
+
+/// A backfill as data: the same walk as the stage's `DO` block, which `safeshift apply` runs itself
+/// so it can show progress, pause between batches, and resume where it stopped. Every field is SQL
+/// text already quoted where it names something.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct BackfillSpec {
+    /// The table, qualified and quoted as in the SQL files.
+    pub table: String,
+    /// The column the walk follows (the first primary-key column), quoted.
+    pub key: String,
+    /// The column being filled, quoted.
+    pub column: String,
+    /// The value, an SQL expression over the row's columns.
+    pub value: String,
+    /// True for rows still to fill: rows already done are skipped, so a re-run is cheap.
+    pub pending: String,
+    pub batch_size: u64,
 }
 
 impl Step {
@@ -149,6 +170,7 @@ impl Step {
             rule: "",
             change: 0,
             after: Vec::new(),
+            backfill: None,
         }
     }
 

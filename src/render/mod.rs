@@ -278,6 +278,9 @@ pub fn each_plan_file(
         warnings: plan.warnings.iter().map(|w| oneline(w)).collect(),
     };
     sink(PathBuf::from("PLAN.md"), page.render().map_err(err)?)?;
+    if let Some(schema) = &plan.schema_sql {
+        sink(PathBuf::from("schema.sql"), schema.clone())?;
+    }
     for (stage, view) in plan.stages.iter().zip(&views) {
         let dir = PathBuf::from(&stage.dir);
         if stage.has_sql() {

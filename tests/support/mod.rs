@@ -341,22 +341,8 @@ impl ScratchDb {
     /// Objects that belong to an extension are excluded.
     pub fn catalog(&self) -> String {
         let mut client = self.client();
-        let mut out = String::new();
-        for (section, sql) in CATALOG_QUERIES {
-            let rows = client.query(*sql, &[]).unwrap_or_else(|e| {
-                panic!(
-                    "catalog query `{section}` failed in {}: {}",
-                    self.name,
-                    describe_pg_error(&e)
-                )
-            });
-            for row in rows {
-                let line: String = row.get(0);
-                out.push_str(&line);
-                out.push('\n');
-            }
-        }
-        out
+        safeshift::db::snapshot(&mut client)
+            .unwrap_or_else(|e| panic!("catalog snapshot of {} failed: {e}", self.name))
     }
 
     /// Readable line diff of two [`ScratchDb::catalog`] snapshots for
@@ -411,131 +397,22 @@ pub fn pg_major(db: &ScratchDb) -> u32 {
     num / 10000
 }
 
-/// The catalog snapshot queries. Each returns one `text` column, one fact per
-/// row, already ordered. Multi-line definitions (views) are collapsed to one
-/// line so that every fact stays on one line.
-const CATALOG_QUERIES: &[(&str, &str)] = &[
-    (
-        "relations",
-        r#"
-SELECT format('relation public.%s %s', c.relname,
-       CASE c.relkind WHEN 'r' THEN 'table' WHEN 'p' THEN 'partitioned_table'
-                      WHEN 'v' THEN 'view' WHEN 'm' THEN 'materialized_view'
-                      WHEN 'f' THEN 'foreign_table' ELSE c.relkind::text END)
-FROM pg_class c
-JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE n.nspname = 'public' AND c.relkind IN ('r','p','v','m','f')
-  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
-                  AND d.objid = c.oid AND d.deptype = 'e')
-ORDER BY c.relname COLLATE "C"
-"#,
-    ),
-    (
-        "columns",
-        r#"
-SELECT concat_ws(' ',
-         format('column public.%s.%s', c.relname, a.attname),
-         format_type(a.atttypid, a.atttypmod),
-         CASE WHEN a.attcollation <> t.typcollation
-              THEN 'COLLATE ' || a.attcollation::regcollation::text END,
-         CASE WHEN a.attnotnull THEN 'NOT NULL' END,
-         CASE WHEN a.atthasdef AND a.attgenerated = ''
-              THEN 'DEFAULT ' || pg_get_expr(ad.adbin, ad.adrelid) END,
-         CASE a.attidentity WHEN 'a' THEN 'IDENTITY ALWAYS'
-                            WHEN 'd' THEN 'IDENTITY BY DEFAULT' END,
-         CASE WHEN a.attgenerated = 's'
-              THEN 'GENERATED ALWAYS AS (' || pg_get_expr(ad.adbin, ad.adrelid) || ') STORED' END)
-FROM pg_attribute a
-JOIN pg_class c ON c.oid = a.attrelid
-JOIN pg_namespace n ON n.oid = c.relnamespace
-JOIN pg_type t ON t.oid = a.atttypid
-LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
-WHERE n.nspname = 'public' AND c.relkind IN ('r','p','v','m','f')
-  AND a.attnum > 0 AND NOT a.attisdropped
-  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
-                  AND d.objid = c.oid AND d.deptype = 'e')
-ORDER BY c.relname COLLATE "C", a.attname COLLATE "C"
-"#,
-    ),
-    (
-        "constraints",
-        r#"
-SELECT format('constraint public.%s.%s %s %s %s', c.relname, k.conname, k.contype,
-              CASE WHEN k.convalidated THEN 'validated' ELSE 'NOT_VALIDATED' END,
-              pg_get_constraintdef(k.oid))
-FROM pg_constraint k
-JOIN pg_class c ON c.oid = k.conrelid
-JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE n.nspname = 'public'
-ORDER BY c.relname COLLATE "C", k.conname COLLATE "C"
-"#,
-    ),
-    (
-        "indexes",
-        r#"
-SELECT format('index public.%s.%s %s %s', t.relname, i.relname,
-              CASE WHEN x.indisvalid THEN 'valid' ELSE 'INVALID' END,
-              pg_get_indexdef(x.indexrelid))
-FROM pg_index x
-JOIN pg_class i ON i.oid = x.indexrelid
-JOIN pg_class t ON t.oid = x.indrelid
-JOIN pg_namespace n ON n.oid = t.relnamespace
-WHERE n.nspname = 'public'
-  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
-                  AND d.objid = t.oid AND d.deptype = 'e')
-ORDER BY t.relname COLLATE "C", i.relname COLLATE "C"
-"#,
-    ),
-    (
-        "triggers",
-        r#"
-SELECT format('trigger public.%s.%s enabled=%s %s', c.relname, g.tgname, g.tgenabled,
-              pg_get_triggerdef(g.oid))
-FROM pg_trigger g
-JOIN pg_class c ON c.oid = g.tgrelid
-JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE n.nspname = 'public' AND NOT g.tgisinternal
-ORDER BY c.relname COLLATE "C", g.tgname COLLATE "C"
-"#,
-    ),
-    (
-        "view definitions",
-        r#"
-SELECT format('viewdef public.%s %s', c.relname,
-              btrim(regexp_replace(pg_get_viewdef(c.oid), '\s+', ' ', 'g')))
-FROM pg_class c
-JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE n.nspname = 'public' AND c.relkind IN ('v','m')
-  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
-                  AND d.objid = c.oid AND d.deptype = 'e')
-ORDER BY c.relname COLLATE "C"
-"#,
-    ),
-    (
-        "functions",
-        r#"
-SELECT format('function public.%s(%s) kind=%s', p.proname,
-              pg_get_function_identity_arguments(p.oid), p.prokind)
-FROM pg_proc p
-JOIN pg_namespace n ON n.oid = p.pronamespace
-WHERE n.nspname = 'public'
-  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass
-                  AND d.objid = p.oid AND d.deptype = 'e')
-ORDER BY p.proname COLLATE "C", pg_get_function_identity_arguments(p.oid) COLLATE "C"
-"#,
-    ),
-    (
-        "enums",
-        r#"
-SELECT format('enum public.%s (%s)', t.typname,
-              (SELECT string_agg(quote_literal(e.enumlabel), ', ' ORDER BY e.enumsortorder)
-               FROM pg_enum e WHERE e.enumtypid = t.oid))
-FROM pg_type t
-JOIN pg_namespace n ON n.oid = t.typnamespace
-WHERE n.nspname = 'public' AND t.typtype = 'e'
-  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_type'::regclass
-                  AND d.objid = t.oid AND d.deptype = 'e')
-ORDER BY t.typname COLLATE "C"
-"#,
-    ),
-];
+/// The admin URL when a PostgreSQL answers there; `None` (with a skip message) when it does not
+/// and we are not in CI. Panics in CI, where a missing database is a broken environment.
+pub fn reachable_admin_url() -> Option<String> {
+    let url = admin_url();
+    match connect(&url) {
+        Ok(_) => Some(url),
+        Err(e) => {
+            let shown = redact_url(&url);
+            let err = describe_pg_error(&e);
+            if is_ci() {
+                panic!("CI=true and PostgreSQL is not reachable at {shown}: {err}");
+            }
+            say_skipping(&format!(
+                "skipping database tests: PostgreSQL not reachable at {shown} ({err}); set SAFESHIFT_TEST_PG"
+            ));
+            None
+        }
+    }
+}

@@ -1,0 +1,202 @@
+//! Where a plan stands in a database: one row per (plan, stage) in `safeshift.applied_stages`,
+//! in safeshift's own schema so it never mixes with the application's tables.
+
+use std::collections::BTreeMap;
+
+use postgres::Client;
+
+use crate::db::{self, DbError};
+
+const SETUP: &str = "
+CREATE SCHEMA IF NOT EXISTS safeshift;
+CREATE TABLE IF NOT EXISTS safeshift.applied_stages (
+    plan_id     text        NOT NULL,
+    stage       integer     NOT NULL,
+    name        text        NOT NULL,
+    status      text        NOT NULL,
+    attempts    integer     NOT NULL DEFAULT 0,
+    started_at  timestamptz NOT NULL DEFAULT now(),
+    finished_at timestamptz,
+    message     text,
+    resume_key  text,
+    PRIMARY KEY (plan_id, stage)
+);
+COMMENT ON TABLE safeshift.applied_stages IS 'Stages applied by safeshift apply; see safeshift status.';
+";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    Running,
+    Done,
+    Failed,
+    RolledBack,
+    Interrupted,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Running => "running",
+            Status::Done => "done",
+            Status::Failed => "failed",
+            Status::RolledBack => "rolled-back",
+            Status::Interrupted => "interrupted",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Status> {
+        Some(match text {
+            "running" => Status::Running,
+            "done" => Status::Done,
+            "failed" => Status::Failed,
+            "rolled-back" => Status::RolledBack,
+            "interrupted" => Status::Interrupted,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Record {
+    pub stage: usize,
+    pub status: Status,
+    pub attempts: i32,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub message: Option<String>,
+    pub resume_key: Option<String>,
+}
+
+pub struct History<'a> {
+    client: &'a mut Client,
+    plan_id: String,
+}
+
+fn query_err(e: postgres::Error) -> DbError {
+    DbError::Query(format!(
+        "history table safeshift.applied_stages: {}",
+        db::describe(&e)
+    ))
+}
+
+impl<'a> History<'a> {
+    /// Creates the history table if needed.
+    pub fn open(client: &'a mut Client, plan_id: &str) -> Result<History<'a>, DbError> {
+        client.batch_execute(SETUP).map_err(query_err)?;
+        Ok(History {
+            client,
+            plan_id: plan_id.to_string(),
+        })
+    }
+
+    /// Reads the history without creating anything (for `status` on a database never applied to).
+    pub fn read_only(
+        client: &mut Client,
+        plan_id: &str,
+    ) -> Result<BTreeMap<usize, Record>, DbError> {
+        let exists: bool = client
+            .query_one(
+                "SELECT to_regclass('safeshift.applied_stages') IS NOT NULL",
+                &[],
+            )
+            .map_err(query_err)?
+            .get(0);
+        if !exists {
+            return Ok(BTreeMap::new());
+        }
+        read(client, plan_id)
+    }
+
+    /// Holds a session advisory lock for this plan, so two appliers never run one plan at once.
+    pub fn lock(&mut self) -> Result<bool, DbError> {
+        let row = self
+            .client
+            .query_one(
+                "SELECT pg_try_advisory_lock(hashtextextended('safeshift:' || $1, 0))",
+                &[&self.plan_id],
+            )
+            .map_err(query_err)?;
+        Ok(row.get(0))
+    }
+
+    pub fn records(&mut self) -> Result<BTreeMap<usize, Record>, DbError> {
+        read(self.client, &self.plan_id)
+    }
+
+    pub fn start(&mut self, stage: usize, name: &str) -> Result<(), DbError> {
+        self.client
+            .execute(
+                "INSERT INTO safeshift.applied_stages AS h (plan_id, stage, name, status, attempts)
+                 VALUES ($1, $2, $3, 'running', 1)
+                 ON CONFLICT (plan_id, stage) DO UPDATE
+                 SET status = 'running', attempts = h.attempts + 1, started_at = now(),
+                     finished_at = NULL, message = NULL, name = EXCLUDED.name",
+                &[&self.plan_id, &(stage as i32), &name],
+            )
+            .map_err(query_err)?;
+        Ok(())
+    }
+
+    pub fn finish(
+        &mut self,
+        stage: usize,
+        status: Status,
+        message: Option<&str>,
+    ) -> Result<(), DbError> {
+        // A finished stage needs no resume point; an interrupted one keeps it.
+        self.client
+            .execute(
+                "UPDATE safeshift.applied_stages
+                 SET status = $3, finished_at = now(), message = $4,
+                     resume_key = CASE WHEN $3 = 'interrupted' THEN resume_key END
+                 WHERE plan_id = $1 AND stage = $2",
+                &[&self.plan_id, &(stage as i32), &status.as_str(), &message],
+            )
+            .map_err(query_err)?;
+        Ok(())
+    }
+
+    /// Records how far a backfill got, so an interrupted one resumes there.
+    pub fn progress(&mut self, stage: usize, resume_key: &str) -> Result<(), DbError> {
+        self.client
+            .execute(
+                "UPDATE safeshift.applied_stages SET resume_key = $3 WHERE plan_id = $1 AND stage = $2",
+                &[&self.plan_id, &(stage as i32), &resume_key],
+            )
+            .map_err(query_err)?;
+        Ok(())
+    }
+}
+
+fn read(client: &mut Client, plan_id: &str) -> Result<BTreeMap<usize, Record>, DbError> {
+    let rows = client
+        .query(
+            "SELECT stage, status, attempts, to_char(started_at, 'YYYY-MM-DD HH24:MI:SS TZ'),
+                    to_char(finished_at, 'YYYY-MM-DD HH24:MI:SS TZ'), message, resume_key
+             FROM safeshift.applied_stages WHERE plan_id = $1 ORDER BY stage",
+            &[&plan_id],
+        )
+        .map_err(query_err)?;
+    let mut out = BTreeMap::new();
+    for row in rows {
+        let stage: i32 = row.get(0);
+        let status: String = row.get(1);
+        let Some(status) = Status::parse(&status) else {
+            continue;
+        };
+        out.insert(
+            stage.max(0) as usize,
+            Record {
+                stage: stage.max(0) as usize,
+                status,
+                attempts: row.get(2),
+                started_at: row.get(3),
+                finished_at: row.get(4),
+                message: row.get(5),
+                resume_key: row.get(6),
+            },
+        );
+    }
+    Ok(out)
+}

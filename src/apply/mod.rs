@@ -1,0 +1,658 @@
+//! `safeshift apply` and `safeshift status`: run one stage of a written plan on a real database,
+//! and show where a plan stands there.
+//!
+//! A stage runs only when the stages it depends on are recorded as done, and a done stage is not
+//! run again unless asked. A stage that fails is rolled back with its own `down.sql` (a
+//! transactional stage needs nothing: PostgreSQL already rolled it back), and the failure is
+//! recorded. Ctrl-C stops at a safe point and records where a backfill got, so the same command
+//! resumes it.
+
+pub mod history;
+pub mod run;
+
+use std::io::{IsTerminal, Write};
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressStyle};
+use postgres::{Client, SimpleQueryMessage};
+
+use crate::db::{self, DbError};
+use crate::error::Error;
+use crate::interrupt;
+use crate::plan_dir::{CheckRecord, PlanDir, StageRecord};
+pub use history::{History, Record, Status};
+pub use run::{Observer, RunError, RunOptions};
+
+/// What `apply` was asked to do.
+pub struct ApplyRequest<'a> {
+    pub plan: &'a PlanDir,
+    pub database_url: &'a str,
+    pub stage: usize,
+    pub run: RunOptions,
+    /// Run `down.sql` when the stage fails.
+    pub rollback: bool,
+    /// Run a stage recorded as done again.
+    pub rerun: bool,
+    /// For an application stage: the person confirms the deploy is complete.
+    pub confirm: bool,
+    /// Draw a progress bar (only when stderr is a terminal).
+    pub progress: bool,
+}
+
+/// How `apply` ended; each maps to an exit code.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Done,
+    /// Not started: dependencies not done, already done, a check failed, an application stage
+    /// not confirmed, or another apply holds the plan.
+    Refused,
+    Failed,
+    Interrupted,
+}
+
+impl Outcome {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Outcome::Done => 0,
+            Outcome::Failed => 1,
+            Outcome::Refused => 3,
+            Outcome::Interrupted => 130,
+        }
+    }
+}
+
+fn db_error(e: DbError) -> Error {
+    Error::Database(e.to_string())
+}
+
+fn werr(e: std::io::Error) -> Error {
+    Error::Write {
+        path: "standard output".into(),
+        message: e.to_string(),
+    }
+}
+
+/// Runs one stage. Messages go to `out`; the progress bar, if any, to stderr.
+pub fn apply(req: &ApplyRequest, out: &mut dyn Write) -> Result<Outcome, Error> {
+    let plan = req.plan;
+    let total = plan.plan.stages.len();
+    let stage = plan.stage(req.stage).ok_or_else(|| {
+        Error::Usage(format!(
+            "{}: there is no stage {} (the plan has {total} stage(s))",
+            plan.root.display(),
+            req.stage
+        ))
+    })?;
+    interrupt::install();
+    let mut control = db::connect(req.database_url).map_err(db_error)?;
+    let mut history = History::open(&mut control, &plan.id).map_err(db_error)?;
+    if !history.lock().map_err(db_error)? {
+        writeln!(
+            out,
+            "refused: another `safeshift apply` is running this plan on this database"
+        )
+        .map_err(werr)?;
+        return Ok(Outcome::Refused);
+    }
+    let records = history.records().map_err(db_error)?;
+    let head = format!("stage {} of {total}: {}", stage.index, stage.name);
+
+    let missing: Vec<String> = stage
+        .depends_on
+        .iter()
+        .filter(|d| records.get(d).map(|r| r.status) != Some(Status::Done))
+        .map(|d| d.to_string())
+        .collect();
+    if !missing.is_empty() {
+        writeln!(
+            out,
+            "refused: {head}\n  it needs stage(s) {} done first (see `safeshift status`)",
+            missing.join(", ")
+        )
+        .map_err(werr)?;
+        return Ok(Outcome::Refused);
+    }
+    let previous = records.get(&stage.index);
+    if previous.map(|r| r.status) == Some(Status::Done) && !req.rerun {
+        writeln!(
+            out,
+            "refused: {head} is already done{}\n  pass --rerun to run it again",
+            previous
+                .and_then(|r| r.finished_at.as_deref())
+                .map(|t| format!(" ({t})"))
+                .unwrap_or_default()
+        )
+        .map_err(werr)?;
+        return Ok(Outcome::Refused);
+    }
+
+    if stage.is_application() {
+        return application_stage(req, stage, &head, &mut history, out);
+    }
+
+    let mut migration = db::connect(req.database_url).map_err(db_error)?;
+    interrupt::watch(&migration);
+    if let Some(failure) = failed_check(&mut migration, stage, |s| &s.before)? {
+        writeln!(out, "refused: {head}\n  before it can run: {failure}").map_err(werr)?;
+        return Ok(Outcome::Refused);
+    }
+
+    let resume = previous
+        .filter(|r| matches!(r.status, Status::Interrupted | Status::Running))
+        .and_then(|r| r.resume_key.clone());
+    history.start(stage.index, &stage.name).map_err(db_error)?;
+    writeln!(
+        out,
+        "applying {head}\n  {} · {}",
+        stage.phase,
+        if stage.transactional {
+            "one transaction"
+        } else {
+            "statement by statement, each safe to re-run"
+        }
+    )
+    .map_err(werr)?;
+    let started = Instant::now();
+    let result = {
+        let mut printer = Printer {
+            out: &mut *out,
+            history: &mut history,
+            stage: stage.index,
+            step: 0,
+            bar: None,
+            progress: req.progress && std::io::stderr().is_terminal(),
+            last_line: Instant::now(),
+            started: Instant::now(),
+            estimate: None,
+        };
+        run_stage(&mut migration, plan, stage, &req.run, resume, &mut printer)
+    };
+    let result = match result {
+        Ok(()) => match failed_check(&mut migration, stage, |s| &s.verify)? {
+            None => Ok(()),
+            Some(failure) => Err(RunError::Failed {
+                pos: None,
+                statement: String::new(),
+                message: format!("verification failed: {failure}"),
+                sqlstate: None,
+            }),
+        },
+        Err(e) => Err(e),
+    };
+    let took =
+        humantime::format_duration(Duration::from_millis(started.elapsed().as_millis() as u64));
+    match result {
+        Ok(()) => {
+            history
+                .finish(stage.index, Status::Done, None)
+                .map_err(db_error)?;
+            writeln!(out, "done in {took}").map_err(werr)?;
+            if let Some(next) = plan.stage(stage.index + 1) {
+                writeln!(
+                    out,
+                    "next: stage {} — {}{}",
+                    next.index,
+                    next.name,
+                    if next.is_application() {
+                        " (a deploy; then `--confirm` it)"
+                    } else {
+                        ""
+                    }
+                )
+                .map_err(werr)?;
+            } else {
+                writeln!(out, "that was the last stage: the plan is complete").map_err(werr)?;
+            }
+            Ok(Outcome::Done)
+        }
+        Err(RunError::Interrupted) => {
+            history
+                .finish(
+                    stage.index,
+                    Status::Interrupted,
+                    Some("interrupted (Ctrl-C)"),
+                )
+                .map_err(db_error)?;
+            writeln!(
+                out,
+                "interrupted after {took}: {}\n  run the same command to continue",
+                if stage.transactional {
+                    "the stage's transaction was rolled back; nothing changed"
+                } else if stage.is_backfill() {
+                    "rows filled so far stay filled; the backfill resumes where it stopped"
+                } else {
+                    "statements that finished stay done; each is safe to run again"
+                }
+            )
+            .map_err(werr)?;
+            Ok(Outcome::Interrupted)
+        }
+        Err(failure) => {
+            writeln!(out, "FAILED after {took}: {failure}").map_err(werr)?;
+            let (status, message) = roll_back(req, stage, &mut migration, &failure, out)?;
+            history
+                .finish(stage.index, status, Some(&message))
+                .map_err(db_error)?;
+            writeln!(out, "{message}").map_err(werr)?;
+            Ok(Outcome::Failed)
+        }
+    }
+}
+
+/// After a failure: undo what a non-transactional stage did, and say what to do next.
+fn roll_back(
+    req: &ApplyRequest,
+    stage: &StageRecord,
+    migration: &mut Client,
+    failure: &RunError,
+    out: &mut dyn Write,
+) -> Result<(Status, String), Error> {
+    let lock_hint = match failure {
+        RunError::Failed {
+            sqlstate: Some(code),
+            ..
+        } if code == db::LOCK_NOT_AVAILABLE => {
+            " It kept waiting for a lock: find the blocker with `SELECT pid, state, query FROM pg_stat_activity WHERE pid = ANY (pg_blocking_pids(<pid>))`, or retry at a quieter time (--retries, --lock-timeout)."
+        }
+        _ => "",
+    };
+    if stage.transactional {
+        return Ok((
+            Status::Failed,
+            format!(
+                "The stage ran in one transaction, which PostgreSQL rolled back: nothing changed.{lock_hint} Fix the cause and run the same command again."
+            ),
+        ));
+    }
+    let Some(down) = stage.down.as_deref() else {
+        return Ok((
+            Status::Failed,
+            format!(
+                "The stage has no down.sql (a point of no return); statements that finished stay applied.{lock_hint} Fix the cause and run it again: every statement is safe to re-run."
+            ),
+        ));
+    };
+    if !req.rollback {
+        return Ok((
+            Status::Failed,
+            format!(
+                "Not rolled back (--no-rollback): statements that finished stay applied.{lock_hint} Run it again to continue, or undo it with `psql -v ON_ERROR_STOP=1 -f {}`.",
+                req.plan.root.join(down).display()
+            ),
+        ));
+    }
+    writeln!(out, "rolling back with {down}…").map_err(werr)?;
+    let text = req.plan.read_sql(down)?;
+    let _ = migration.batch_execute("ROLLBACK");
+    match run::run_sql(migration, &text, &req.run, &mut run::Quiet) {
+        Ok(()) => Ok((
+            Status::RolledBack,
+            format!(
+                "Rolled back: the schema is as it was before the stage.{lock_hint} Fix the cause and run the same command again."
+            ),
+        )),
+        Err(e) => Ok((
+            Status::Failed,
+            format!(
+                "The rollback failed too: {e}\n  The stage is half applied. Inspect the database, finish or undo it by hand ({}), then run the stage again.",
+                req.plan.root.join(down).display()
+            ),
+        )),
+    }
+}
+
+fn application_stage(
+    req: &ApplyRequest,
+    stage: &StageRecord,
+    head: &str,
+    history: &mut History,
+    out: &mut dyn Write,
+) -> Result<Outcome, Error> {
+    if !req.confirm {
+        writeln!(
+            out,
+            "{head} is an application deploy; safeshift cannot do it for you."
+        )
+        .map_err(werr)?;
+        for step in &stage.steps {
+            for line in &step.app {
+                writeln!(out, "  - {line}").map_err(werr)?;
+            }
+        }
+        writeln!(
+            out,
+            "Checklist: {}\nWhen every instance runs the new version, record it:\n  safeshift apply {} --stage {} --database-url … --confirm",
+            req.plan.root.join(&stage.dir).join("CHECKLIST.md").display(),
+            req.plan.root.display(),
+            stage.index
+        )
+        .map_err(werr)?;
+        return Ok(Outcome::Refused);
+    }
+    history.start(stage.index, &stage.name).map_err(db_error)?;
+    history
+        .finish(stage.index, Status::Done, Some("deploy confirmed"))
+        .map_err(db_error)?;
+    writeln!(out, "recorded {head} as deployed").map_err(werr)?;
+    Ok(Outcome::Done)
+}
+
+/// Runs the stage's SQL; backfills are walked batch by batch from their plan.json description.
+pub fn run_stage(
+    client: &mut Client,
+    plan: &PlanDir,
+    stage: &StageRecord,
+    opts: &RunOptions,
+    resume: Option<String>,
+    observer: &mut dyn Observer,
+) -> Result<(), RunError> {
+    let specs: Vec<_> = stage
+        .steps
+        .iter()
+        .filter_map(|s| s.backfill.as_ref())
+        .collect();
+    if stage.is_backfill() && !specs.is_empty() && specs.len() == stage.steps.len() {
+        // Resume keys are `<step>:<key>`: a stage may hold several backfills.
+        let (from_step, key) = match resume.as_deref().and_then(|r| r.split_once(':')) {
+            Some((step, key)) => (step.parse().unwrap_or(0), Some(key.to_string())),
+            None => (0, None),
+        };
+        for (i, spec) in specs.iter().enumerate().skip(from_step) {
+            let resume = if i == from_step { key.clone() } else { None };
+            let mut tagged = StepTag {
+                inner: &mut *observer,
+                step: i,
+            };
+            run::run_backfill(client, spec, opts, resume, &mut tagged)?;
+        }
+        return Ok(());
+    }
+    let Some(up) = stage.up.as_deref() else {
+        return Ok(());
+    };
+    let text = plan.read_sql(up).map_err(|e| RunError::Failed {
+        pos: None,
+        statement: String::new(),
+        message: e.to_string(),
+        sqlstate: None,
+    })?;
+    run::run_sql(client, &text, opts, observer)
+}
+
+/// Prefixes backfill resume keys with the step they belong to.
+struct StepTag<'a> {
+    inner: &'a mut dyn Observer,
+    step: usize,
+}
+
+impl Observer for StepTag<'_> {
+    fn wrap_statements(&self) -> bool {
+        self.inner.wrap_statements()
+    }
+    fn before(&mut self, client: &mut Client) -> Result<(), DbError> {
+        self.inner.before(client)
+    }
+    fn after(&mut self, client: &mut Client, statement: &str) -> Result<(), DbError> {
+        self.inner.after(client, statement)
+    }
+    fn retrying(&mut self, what: &str, attempt: u32, of: u32, delay: Duration, why: &str) {
+        self.inner.retrying(what, attempt, of, delay, why)
+    }
+    fn backfill_start(&mut self, label: &str, rows: Option<u64>, resume: Option<&str>) {
+        self.inner.backfill_start(label, rows, resume)
+    }
+    fn backfill_batch(&mut self, walked: u64, updated: u64, last_key: &str) {
+        let key = format!("{}:{last_key}", self.step);
+        self.inner.backfill_batch(walked, updated, &key)
+    }
+    fn backfill_end(&mut self, walked: u64, updated: u64) {
+        self.inner.backfill_end(walked, updated)
+    }
+}
+
+/// The first check of the stage's steps whose answer is not the expected one. Checks meant for
+/// a person (`-- check your deploy tool…`) are skipped.
+fn failed_check(
+    client: &mut Client,
+    stage: &StageRecord,
+    which: impl Fn(&crate::plan_dir::StepRecord) -> &Vec<CheckRecord>,
+) -> Result<Option<String>, Error> {
+    for check in stage.steps.iter().flat_map(|s| which(s).iter()) {
+        if check.is_manual() {
+            continue;
+        }
+        let answer = check_answer(client, &check.query).map_err(|e| {
+            Error::Database(format!("check `{}`: {}", check.what, db::describe(&e)))
+        })?;
+        let ok = match check.expect.as_str() {
+            "no rows" => answer.is_none(),
+            expect => answer.as_deref() == Some(expect),
+        };
+        if !ok {
+            return Ok(Some(format!(
+                "{} — expected {}, got {}\n  query: {}",
+                check.what,
+                check.expect,
+                answer.as_deref().unwrap_or("no rows"),
+                check.query
+            )));
+        }
+    }
+    Ok(None)
+}
+
+/// The first column of the first row as text (`t`/`f` for booleans, as psql shows them).
+fn check_answer(client: &mut Client, query: &str) -> Result<Option<String>, postgres::Error> {
+    for message in client.simple_query(query)? {
+        if let SimpleQueryMessage::Row(row) = message {
+            return Ok(Some(row.get(0).unwrap_or("NULL").to_string()));
+        }
+    }
+    Ok(None)
+}
+
+/// Tells the person at the terminal what is happening; records backfill progress.
+struct Printer<'a, 'h> {
+    out: &'a mut dyn Write,
+    history: &'a mut History<'h>,
+    stage: usize,
+    step: usize,
+    bar: Option<ProgressBar>,
+    progress: bool,
+    last_line: Instant,
+    started: Instant,
+    estimate: Option<u64>,
+}
+
+impl Observer for Printer<'_, '_> {
+    fn retrying(&mut self, what: &str, attempt: u32, of: u32, delay: Duration, why: &str) {
+        let delay = humantime::format_duration(Duration::from_millis(delay.as_millis() as u64));
+        let line = format!("  retry {attempt}/{of} of {what} in {delay}: {why}");
+        match &self.bar {
+            Some(bar) => bar.println(line),
+            None => {
+                let _ = writeln!(self.out, "{line}");
+            }
+        }
+    }
+
+    fn backfill_start(&mut self, label: &str, rows: Option<u64>, resume: Option<&str>) {
+        self.step += 1;
+        self.estimate = rows;
+        self.started = Instant::now();
+        self.last_line = Instant::now();
+        let from = resume
+            .map(|k| format!(", resuming after key {k}"))
+            .unwrap_or_default();
+        let about = rows
+            .map(|n| format!(" (about {n} rows)"))
+            .unwrap_or_default();
+        let _ = writeln!(self.out, "  backfill {label}{about}{from}");
+        if self.progress {
+            let bar = match rows {
+                Some(n) => ProgressBar::new(n),
+                None => ProgressBar::new_spinner(),
+            };
+            let style = ProgressStyle::with_template(
+                "  {bar:30} {human_pos}/{human_len} rows · {per_sec} · ETA {eta} {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar());
+            bar.set_style(style);
+            self.bar = Some(bar);
+        }
+    }
+
+    fn backfill_batch(&mut self, walked: u64, updated: u64, last_key: &str) {
+        // Best effort: a lost progress row only means a resume re-walks some filled rows.
+        let _ = self.history.progress(self.stage, last_key);
+        if let Some(bar) = &self.bar {
+            if let Some(n) = self.estimate
+                && walked > n
+            {
+                bar.set_length(walked);
+            }
+            bar.set_position(walked);
+            bar.set_message(format!("({updated} updated)"));
+        } else if self.last_line.elapsed() >= Duration::from_secs(10) {
+            self.last_line = Instant::now();
+            let _ = writeln!(
+                self.out,
+                "  {}",
+                progress_line(walked, updated, self.estimate, self.started.elapsed())
+            );
+        }
+    }
+
+    fn backfill_end(&mut self, walked: u64, updated: u64) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+        let secs = self.started.elapsed().as_secs_f64().max(0.001);
+        let _ = writeln!(
+            self.out,
+            "  walked {walked} rows, filled {updated}, in {:.1}s ({:.0} rows/s)",
+            secs,
+            walked as f64 / secs
+        );
+    }
+}
+
+/// One plain progress line for logs (CI, pipes): rows, rate, ETA.
+pub fn progress_line(
+    walked: u64,
+    updated: u64,
+    estimate: Option<u64>,
+    elapsed: Duration,
+) -> String {
+    let secs = elapsed.as_secs_f64().max(0.001);
+    let rate = walked as f64 / secs;
+    match estimate.filter(|&n| n >= walked && n > 0) {
+        Some(n) => {
+            let left = if rate > 0.0 {
+                Duration::from_secs(((n - walked) as f64 / rate) as u64)
+            } else {
+                Duration::ZERO
+            };
+            format!(
+                "{walked} of about {n} rows walked ({:.0}%), {updated} filled, {rate:.0} rows/s, ETA {}",
+                walked as f64 * 100.0 / n as f64,
+                humantime::format_duration(left)
+            )
+        }
+        None => format!("{walked} rows walked, {updated} filled, {rate:.0} rows/s"),
+    }
+}
+
+/// Where each stage of a plan stands in a database.
+#[derive(Debug, serde::Serialize)]
+pub struct StageStatus {
+    pub index: usize,
+    pub name: String,
+    pub kind: String,
+    /// pending, ready (its dependencies are done), or a recorded status.
+    pub state: String,
+    pub record: Option<Record>,
+}
+
+pub fn status(plan: &PlanDir, database_url: &str) -> Result<Vec<StageStatus>, Error> {
+    let mut client = db::connect(database_url).map_err(db_error)?;
+    let records = History::read_only(&mut client, &plan.id).map_err(db_error)?;
+    Ok(plan
+        .plan
+        .stages
+        .iter()
+        .map(|s| {
+            let record = records.get(&s.index).cloned();
+            let state = match &record {
+                Some(r) => r.status.as_str().to_string(),
+                None if s
+                    .depends_on
+                    .iter()
+                    .all(|d| records.get(d).map(|r| r.status) == Some(Status::Done)) =>
+                {
+                    "ready".to_string()
+                }
+                None => "pending".to_string(),
+            };
+            StageStatus {
+                index: s.index,
+                name: s.name.clone(),
+                kind: s.kind.clone(),
+                state,
+                record,
+            }
+        })
+        .collect())
+}
+
+/// `status` for a terminal or a pull request: one line per stage, then what to run next.
+pub fn status_text(plan: &PlanDir, stages: &[StageStatus]) -> String {
+    let mut text = format!(
+        "plan {} ({}) · {} stage(s)\n",
+        plan.root.display(),
+        plan.id,
+        stages.len()
+    );
+    for s in stages {
+        let when = s
+            .record
+            .as_ref()
+            .map(|r| {
+                let at = r.finished_at.as_deref().unwrap_or(&r.started_at);
+                let tries = if r.attempts > 1 {
+                    format!(", {} attempts", r.attempts)
+                } else {
+                    String::new()
+                };
+                format!("  ({at}{tries})")
+            })
+            .unwrap_or_default();
+        text.push_str(&format!(
+            "  {:>2}. {:<12} {:<12} {}{when}\n",
+            s.index, s.state, s.kind, s.name
+        ));
+        if let Some(message) = s.record.as_ref().and_then(|r| r.message.as_deref())
+            && s.state != "done"
+        {
+            text.push_str(&format!("      {}\n", message.replace('\n', "\n      ")));
+        }
+    }
+    match stages.iter().find(|s| s.state != "done") {
+        None => text.push_str("every stage is done: the plan is complete\n"),
+        Some(next) if next.state == "pending" => text.push_str(&format!(
+            "next: stage {} waits for its dependencies\n",
+            next.index
+        )),
+        Some(next) => text.push_str(&format!(
+            "next: safeshift apply {} --stage {}{}\n",
+            plan.root.display(),
+            next.index,
+            if next.kind == "application" {
+                " --confirm  (after the deploy)"
+            } else {
+                ""
+            }
+        )),
+    }
+    text
+}

@@ -1,0 +1,597 @@
+//! Runs a stage's SQL on a real connection the way a careful operator would: one statement at a
+//! time, retrying what gave up on `lock_timeout` with jittered exponential backoff, cleaning up
+//! an INVALID index that an interrupted `CREATE INDEX CONCURRENTLY` left behind, and walking
+//! backfills batch by batch. `rehearse` runs stages through the same code, watching each
+//! statement through an [`Observer`].
+
+use std::time::{Duration, Instant};
+
+use postgres::Client;
+use sqlparser::ast::Statement;
+use sqlparser::dialect::PostgreSqlDialect;
+use sqlparser::parser::Parser;
+
+use crate::db::{self, DbError, FileStatement, quote_literal};
+use crate::error::Pos;
+use crate::interrupt;
+use crate::plan::BackfillSpec;
+
+/// How a stage is run.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// Replaces the value of every `SET [LOCAL] lock_timeout` in the files; also the timeout of
+    /// each backfill batch. `None` keeps the files' own value (backfills then use 2s).
+    pub lock_timeout: Option<Duration>,
+    /// Attempts after the first, for a statement (or transaction) that hit the lock timeout.
+    pub retries: u32,
+    /// First backoff; doubled per attempt, capped at `max_retry_delay`, with jitter.
+    pub retry_delay: Duration,
+    pub max_retry_delay: Duration,
+    /// Overrides the plan's backfill batch size.
+    pub batch_size: Option<u64>,
+    /// Sleep between backfill batches, to leave room for replication and the app.
+    pub pause: Duration,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            lock_timeout: None,
+            retries: 10,
+            retry_delay: Duration::from_millis(200),
+            max_retry_delay: Duration::from_secs(30),
+            batch_size: None,
+            pause: Duration::ZERO,
+        }
+    }
+}
+
+const DEFAULT_BATCH_LOCK_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Hooks for whoever watches a run: `apply` prints retries and progress, `rehearse` also asks
+/// for statements to be wrapped in a transaction so it can read their locks before COMMIT.
+pub trait Observer {
+    /// Run autocommit statements as `BEGIN; statement; COMMIT` so `after` sees their locks.
+    fn wrap_statements(&self) -> bool {
+        false
+    }
+    /// Inside the statement's transaction, just before it runs.
+    fn before(&mut self, _client: &mut Client) -> Result<(), DbError> {
+        Ok(())
+    }
+    /// Inside the statement's transaction, right after it ran (its locks are still held).
+    fn after(&mut self, _client: &mut Client, _statement: &str) -> Result<(), DbError> {
+        Ok(())
+    }
+    fn retrying(&mut self, _what: &str, _attempt: u32, _of: u32, _delay: Duration, _why: &str) {}
+    fn backfill_start(&mut self, _label: &str, _rows_estimate: Option<u64>, _resume: Option<&str>) {
+    }
+    /// After each committed batch; `last_key` is where a resumed run starts.
+    fn backfill_batch(&mut self, _walked: u64, _updated: u64, _last_key: &str) {}
+    fn backfill_end(&mut self, _walked: u64, _updated: u64) {}
+}
+
+/// Watches nothing.
+pub struct Quiet;
+impl Observer for Quiet {}
+
+#[derive(Debug)]
+pub enum RunError {
+    /// A statement failed for good (not retryable, or out of retries).
+    Failed {
+        pos: Option<Pos>,
+        statement: String,
+        message: String,
+        sqlstate: Option<String>,
+    },
+    /// Ctrl-C: stopped at a safe point.
+    Interrupted,
+}
+
+impl std::fmt::Display for RunError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RunError::Failed {
+                pos,
+                statement,
+                message,
+                ..
+            } => {
+                let at = pos
+                    .map(|p| format!(" (line {})", p.line))
+                    .unwrap_or_default();
+                write!(f, "{message}\n  in{at}: {}", one_line(statement, 160))
+            }
+            RunError::Interrupted => write!(f, "interrupted"),
+        }
+    }
+}
+
+fn one_line(text: &str, max: usize) -> String {
+    let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() > max {
+        format!("{}…", flat.chars().take(max).collect::<String>())
+    } else {
+        flat
+    }
+}
+
+fn failed(statement: &FileStatement, e: &postgres::Error) -> RunError {
+    RunError::Failed {
+        pos: Some(statement.pos),
+        statement: statement.text.clone(),
+        message: db::describe(e),
+        sqlstate: db::sqlstate(e).map(str::to_string),
+    }
+}
+
+/// Lock timeouts and deadlocks mean "someone else was first": the statement did nothing and can
+/// run again. Anything else is a real failure.
+fn retryable(e: &postgres::Error) -> bool {
+    matches!(
+        db::sqlstate(e),
+        Some(db::LOCK_NOT_AVAILABLE) | Some(db::DEADLOCK_DETECTED)
+    )
+}
+
+/// Equal jitter: half the capped exponential delay plus a random part of the other half, so
+/// retries of many appliers spread out and never spin.
+fn backoff(opts: &RunOptions, attempt: u32) -> Duration {
+    let factor = 1u32.checked_shl(attempt.min(20)).unwrap_or(u32::MAX);
+    let capped = opts
+        .retry_delay
+        .saturating_mul(factor)
+        .min(opts.max_retry_delay);
+    let half = capped / 2;
+    half + half.mul_f64(fastrand::f64())
+}
+
+/// Sleeps in small slices so Ctrl-C is noticed.
+fn sleep(total: Duration) -> Result<(), RunError> {
+    let end = Instant::now() + total;
+    while Instant::now() < end {
+        if interrupt::requested() {
+            return Err(RunError::Interrupted);
+        }
+        std::thread::sleep((end - Instant::now()).min(Duration::from_millis(50)));
+    }
+    Ok(())
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Begin,
+    Commit,
+    Rollback,
+    SetLockTimeout {
+        local: bool,
+    },
+    Set,
+    /// Must run outside a transaction block.
+    Concurrently,
+    Other,
+}
+
+fn classify(text: &str) -> Kind {
+    let words: Vec<String> = text
+        .split_whitespace()
+        .take(4)
+        .map(|w| {
+            w.trim_end_matches(';')
+                .trim_matches('"')
+                .to_ascii_lowercase()
+        })
+        .collect();
+    let w = |i: usize| words.get(i).map(String::as_str).unwrap_or("");
+    match w(0) {
+        "begin" | "start" if w(0) == "begin" || w(1) == "transaction" => Kind::Begin,
+        "commit" | "end" => Kind::Commit,
+        "rollback" | "abort" => Kind::Rollback,
+        "set" => {
+            let (local, name) = match w(1) {
+                "local" => (true, w(2)),
+                "session" => (false, w(2)),
+                other => (false, other),
+            };
+            if name.trim_end_matches('=') == "lock_timeout" {
+                Kind::SetLockTimeout { local }
+            } else {
+                Kind::Set
+            }
+        }
+        "vacuum" => Kind::Concurrently,
+        _ if text
+            .split_whitespace()
+            .take(6)
+            .any(|w| w.eq_ignore_ascii_case("concurrently")) =>
+        {
+            Kind::Concurrently
+        }
+        _ => Kind::Other,
+    }
+}
+
+/// For `CREATE INDEX CONCURRENTLY`: the index's name as `to_regclass` reads it.
+fn concurrent_index_name(text: &str) -> Option<String> {
+    let mut statements = Parser::parse_sql(&PostgreSqlDialect {}, text).ok()?;
+    let Statement::CreateIndex(index) = statements.pop()? else {
+        return None;
+    };
+    if !index.concurrently {
+        return None;
+    }
+    let name = index.name?;
+    if name.0.len() == 1 && index.table_name.0.len() == 2 {
+        // An unqualified index name lives in its table's schema.
+        return Some(format!("{}.{}", index.table_name.0[0], name));
+    }
+    Some(name.to_string())
+}
+
+/// An interrupted concurrent build leaves an INVALID index behind; `IF NOT EXISTS` would then
+/// skip the build and report success. Drop it first.
+fn drop_invalid_index(client: &mut Client, name: &str) -> Result<bool, postgres::Error> {
+    let row = client.query_one(
+        "SELECT coalesce((SELECT NOT indisvalid FROM pg_index WHERE indexrelid = to_regclass($1)), false)",
+        &[&name],
+    )?;
+    let invalid: bool = row.get(0);
+    if invalid {
+        let qualified = regclass_text(client, name)?;
+        client.batch_execute(&format!("DROP INDEX CONCURRENTLY IF EXISTS {qualified}"))?;
+    }
+    Ok(invalid)
+}
+
+/// The index's fully qualified, quoted name, from the server (so quoting is the server's).
+fn regclass_text(client: &mut Client, name: &str) -> Result<String, postgres::Error> {
+    let row = client.query_one(
+        "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = to_regclass($1)",
+        &[&name],
+    )?;
+    Ok(row.get(0))
+}
+
+fn lock_timeout_sql(local: bool, timeout: Duration) -> String {
+    format!(
+        "SET {}lock_timeout = '{}ms'",
+        if local { "LOCAL " } else { "" },
+        timeout.as_millis()
+    )
+}
+
+/// Runs a SQL file. Statements outside a transaction are retried one by one (the plan writes
+/// them to be safe to re-run); a failed statement inside `BEGIN … COMMIT` rolls the transaction
+/// back, and the retry starts again at its `BEGIN`.
+pub fn run_sql(
+    client: &mut Client,
+    text: &str,
+    opts: &RunOptions,
+    observer: &mut dyn Observer,
+) -> Result<(), RunError> {
+    let statements = db::statements(text).map_err(|e| RunError::Failed {
+        pos: Some(e.pos),
+        statement: String::new(),
+        message: format!("cannot read the SQL file: {}", e.message),
+        sqlstate: None,
+    })?;
+    let mut attempts = vec![0u32; statements.len()];
+    let mut tx_start: Option<usize> = None;
+    let mut i = 0;
+    while i < statements.len() {
+        if interrupt::requested() {
+            if tx_start.is_some() {
+                let _ = client.batch_execute("ROLLBACK");
+            }
+            return Err(RunError::Interrupted);
+        }
+        let statement = &statements[i];
+        let kind = classify(&statement.text);
+        let result = match kind {
+            Kind::Begin => client.batch_execute(&statement.text).map(|_| {
+                tx_start = Some(i);
+            }),
+            Kind::Commit | Kind::Rollback => client.batch_execute(&statement.text).map(|_| {
+                tx_start = None;
+            }),
+            Kind::SetLockTimeout { local } => match opts.lock_timeout {
+                Some(t) => client.batch_execute(&lock_timeout_sql(local, t)),
+                None => client.batch_execute(&statement.text),
+            },
+            Kind::Set => client.batch_execute(&statement.text),
+            Kind::Concurrently => run_concurrently(client, &statement.text),
+            Kind::Other if tx_start.is_some() => observed(client, &statement.text, observer),
+            Kind::Other if observer.wrap_statements() => wrapped(client, &statement.text, observer),
+            Kind::Other => client.batch_execute(&statement.text),
+        };
+        let Err(e) = result else {
+            i += 1;
+            continue;
+        };
+        if interrupt::requested() && db::sqlstate(&e) == Some(db::QUERY_CANCELED) {
+            let _ = client.batch_execute("ROLLBACK");
+            return Err(RunError::Interrupted);
+        }
+        // Where to start again: the transaction's BEGIN, or this statement.
+        let restart = tx_start.take().unwrap_or(i);
+        if restart != i || kind == Kind::Commit {
+            let _ = client.batch_execute("ROLLBACK");
+        }
+        if !retryable(&e) || attempts[restart] >= opts.retries {
+            return Err(failed(statement, &e));
+        }
+        attempts[restart] += 1;
+        let delay = backoff(opts, attempts[restart] - 1);
+        let what = if restart != i {
+            "the stage's transaction".to_string()
+        } else {
+            format!(
+                "line {}: {}",
+                statement.pos.line,
+                one_line(&statement.text, 60)
+            )
+        };
+        observer.retrying(
+            &what,
+            attempts[restart],
+            opts.retries,
+            delay,
+            &db::describe(&e),
+        );
+        sleep(delay)?;
+        i = restart;
+    }
+    Ok(())
+}
+
+fn observed(
+    client: &mut Client,
+    text: &str,
+    observer: &mut dyn Observer,
+) -> Result<(), postgres::Error> {
+    // Watching is best effort: a failed look at pg_locks must not fail the migration.
+    let _ = observer.before(client);
+    client.batch_execute(text)?;
+    let _ = observer.after(client, text);
+    Ok(())
+}
+
+/// `BEGIN; statement; COMMIT` so the observer sees the locks the statement takes. A statement
+/// that cannot run in a transaction block (a `DO` block that commits, say) is run again bare.
+fn wrapped(
+    client: &mut Client,
+    text: &str,
+    observer: &mut dyn Observer,
+) -> Result<(), postgres::Error> {
+    client.batch_execute("BEGIN")?;
+    match observed(client, text, observer) {
+        Ok(()) => client.batch_execute("COMMIT"),
+        Err(e) => {
+            let _ = client.batch_execute("ROLLBACK");
+            // 25001: cannot run inside a transaction block; 2D000: invalid transaction termination.
+            if matches!(db::sqlstate(&e), Some("25001") | Some("2D000")) {
+                client.batch_execute(text)
+            } else {
+                Err(e)
+            }
+        }
+    }
+}
+
+fn run_concurrently(client: &mut Client, text: &str) -> Result<(), postgres::Error> {
+    let index = concurrent_index_name(text);
+    if let Some(name) = &index {
+        drop_invalid_index(client, name)?;
+    }
+    client.batch_execute(text)?;
+    if let Some(name) = &index {
+        // `IF NOT EXISTS` succeeds on an index another run left INVALID; the build must be real.
+        if drop_invalid_index(client, name)? {
+            return client.batch_execute(&format!(
+                "DO $$ BEGIN RAISE EXCEPTION 'index % was built INVALID and has been dropped; run the stage again', {}; END $$",
+                quote_literal(name)
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// One batch: find where it ends, then fill its pending rows in one short transaction.
+/// `None` when the walk is past the last row.
+fn batch(
+    client: &mut Client,
+    spec: &BackfillSpec,
+    after: &str,
+    next_sql: &str,
+    observer: &mut dyn Observer,
+) -> Result<Option<(String, i64, u64)>, postgres::Error> {
+    let Some(row) = client.query_opt(next_sql, &[])? else {
+        return Ok(None);
+    };
+    let end: String = row.get(0);
+    let walked: i64 = row.get(1);
+    let sql = format!(
+        "UPDATE {} SET {} = {} WHERE {after} AND {} <= {} AND ({})",
+        spec.table,
+        spec.column,
+        spec.value,
+        spec.key,
+        quote_literal(&end),
+        spec.pending
+    );
+    client.batch_execute("BEGIN")?;
+    let result = (|| {
+        let _ = observer.before(client);
+        let updated = client.execute(sql.as_str(), &[])?;
+        let _ = observer.after(client, &sql);
+        client.batch_execute("COMMIT")?;
+        Ok(updated)
+    })();
+    match result {
+        Ok(updated) => Ok(Some((end, walked, updated))),
+        Err(e) => {
+            let _ = client.batch_execute("ROLLBACK");
+            Err(e)
+        }
+    }
+}
+
+/// What a finished backfill did.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BackfillDone {
+    pub walked: u64,
+    pub updated: u64,
+}
+
+/// Walks the table in key order, one short transaction per batch, filling rows where `pending`
+/// holds. `resume` is the last key of an earlier, interrupted run. Each batch is retried on a
+/// lock timeout like any statement.
+pub fn run_backfill(
+    client: &mut Client,
+    spec: &BackfillSpec,
+    opts: &RunOptions,
+    resume: Option<String>,
+    observer: &mut dyn Observer,
+) -> Result<BackfillDone, RunError> {
+    let BackfillSpec {
+        table,
+        key,
+        column,
+        value,
+        pending,
+        batch_size,
+    } = spec;
+    let batch_size = opts.batch_size.unwrap_or(*batch_size).max(1);
+    let label = format!("{table}.{column}");
+    let fail = |statement: &str, e: &postgres::Error| RunError::Failed {
+        pos: None,
+        statement: statement.to_string(),
+        message: db::describe(e),
+        sqlstate: db::sqlstate(e).map(str::to_string),
+    };
+    let timeout = opts.lock_timeout.unwrap_or(DEFAULT_BATCH_LOCK_TIMEOUT);
+    let set = lock_timeout_sql(false, timeout);
+    client.batch_execute(&set).map_err(|e| fail(&set, &e))?;
+    let estimate_sql = format!(
+        "SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = to_regclass({})",
+        quote_literal(table)
+    );
+    let estimate = client
+        .query_opt(&estimate_sql, &[])
+        .map_err(|e| fail(&estimate_sql, &e))?
+        .map(|row| row.get::<_, i64>(0))
+        .filter(|&n| n > 0)
+        .map(|n| n as u64);
+    observer.backfill_start(&label, estimate, resume.as_deref());
+
+    let mut last = resume;
+    let mut done = BackfillDone::default();
+    loop {
+        if interrupt::requested() {
+            return Err(RunError::Interrupted);
+        }
+        let after = last
+            .as_ref()
+            .map(|k| format!("{key} > {}", quote_literal(k)))
+            .unwrap_or_else(|| "true".to_string());
+        let next_sql = format!(
+            "SELECT batch.k::text AS batch_end, count(*) OVER () FROM (SELECT {key} AS k FROM {table} WHERE {after} ORDER BY {key} LIMIT {batch_size}) AS batch ORDER BY batch.k DESC LIMIT 1"
+        );
+        let mut attempt = 0;
+        let (end, walked, updated) = loop {
+            match batch(client, spec, &after, &next_sql, observer) {
+                Ok(Some(batch)) => break batch,
+                Ok(None) => {
+                    observer.backfill_end(done.walked, done.updated);
+                    return Ok(done);
+                }
+                Err(e) => {
+                    if interrupt::requested() {
+                        return Err(RunError::Interrupted);
+                    }
+                    if !retryable(&e) || attempt >= opts.retries {
+                        let what = format!(
+                            "UPDATE {table} SET {column} = {value} WHERE {after} AND … AND ({pending})"
+                        );
+                        return Err(fail(&what, &e));
+                    }
+                    attempt += 1;
+                    let delay = backoff(opts, attempt - 1);
+                    observer.retrying(
+                        &format!("a batch of {label}"),
+                        attempt,
+                        opts.retries,
+                        delay,
+                        &db::describe(&e),
+                    );
+                    sleep(delay)?;
+                }
+            }
+        };
+        done.walked += walked.max(0) as u64;
+        done.updated += updated;
+        observer.backfill_batch(done.walked, done.updated, &end);
+        last = Some(end);
+        if !opts.pause.is_zero() {
+            sleep(opts.pause)?;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statements_are_classified() {
+        assert_eq!(classify("BEGIN"), Kind::Begin);
+        assert_eq!(classify("START TRANSACTION"), Kind::Begin);
+        assert_eq!(classify("COMMIT"), Kind::Commit);
+        assert_eq!(
+            classify("SET LOCAL lock_timeout = '2s'"),
+            Kind::SetLockTimeout { local: true }
+        );
+        assert_eq!(
+            classify("SET lock_timeout TO 5000"),
+            Kind::SetLockTimeout { local: false }
+        );
+        assert_eq!(classify("SET statement_timeout = 0"), Kind::Set);
+        assert_eq!(
+            classify("CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS i ON t (c)"),
+            Kind::Concurrently
+        );
+        assert_eq!(classify("ALTER TABLE t ADD COLUMN c int"), Kind::Other);
+    }
+
+    #[test]
+    fn concurrent_index_names_take_the_table_schema() {
+        assert_eq!(
+            concurrent_index_name("CREATE INDEX CONCURRENTLY IF NOT EXISTS i ON s.t (c)")
+                .as_deref(),
+            Some("s.i")
+        );
+        assert_eq!(
+            concurrent_index_name(r#"CREATE INDEX CONCURRENTLY "We""ird" ON t (c)"#).as_deref(),
+            Some(r#""We""ird""#)
+        );
+        assert_eq!(concurrent_index_name("CREATE INDEX i ON t (c)"), None);
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let opts = RunOptions {
+            retry_delay: Duration::from_millis(100),
+            max_retry_delay: Duration::from_secs(1),
+            ..RunOptions::default()
+        };
+        for attempt in 0..30 {
+            let d = backoff(&opts, attempt);
+            let cap = (Duration::from_millis(100) * 2u32.saturating_pow(attempt.min(20)))
+                .min(Duration::from_secs(1));
+            assert!(
+                d >= cap / 2 && d <= cap,
+                "attempt {attempt}: {d:?} vs {cap:?}"
+            );
+        }
+    }
+}

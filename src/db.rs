@@ -1,0 +1,442 @@
+//! Talking to a real PostgreSQL: connections, readable errors, scratch databases, running a SQL
+//! file statement by statement, and catalog snapshots. Shared by `apply`, `rehearse` and `status`.
+
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use postgres::{Client, NoTls};
+
+use crate::error::Pos;
+
+/// An unreachable host fails within this bound instead of hanging the command.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// PostgreSQL limits identifiers (and so database names) to 63 bytes.
+const MAX_IDENT_BYTES: usize = 63;
+
+/// SQLSTATE of a statement that gave up waiting for a lock (`lock_timeout`).
+pub const LOCK_NOT_AVAILABLE: &str = "55P03";
+/// SQLSTATE of a statement cancelled by `statement_timeout` or a cancel request.
+pub const QUERY_CANCELED: &str = "57014";
+/// SQLSTATE of a deadlock; PostgreSQL aborted us to let the other side go on: safe to retry.
+pub const DEADLOCK_DETECTED: &str = "40P01";
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("cannot connect to {url}: {message}")]
+    Connect { url: String, message: String },
+    #[error("{0}")]
+    Query(String),
+}
+
+/// Connects with a bounded connect timeout. Accepts URLs (`postgres://…`) and key/value strings.
+pub fn connect(url: &str) -> Result<Client, DbError> {
+    let fail = |message: String| DbError::Connect {
+        url: redact_url(url),
+        message,
+    };
+    let mut config = postgres::Config::from_str(url).map_err(|e| fail(describe(&e)))?;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(CONNECT_TIMEOUT);
+    }
+    if config.get_application_name().is_none() {
+        config.application_name("safeshift");
+    }
+    config.connect(NoTls).map_err(|e| fail(describe(&e)))
+}
+
+/// The server's message, SQLSTATE, detail and hint: `postgres::Error`'s own Display only says
+/// "db error", which tells a user nothing.
+pub fn describe(e: &postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        let mut s = format!("{} (SQLSTATE {})", db.message(), db.code().code());
+        if let Some(detail) = db.detail() {
+            s.push_str(&format!("; {detail}"));
+        }
+        if let Some(hint) = db.hint() {
+            s.push_str(&format!("; hint: {hint}"));
+        }
+        return s;
+    }
+    let mut s = e.to_string();
+    let mut cur = std::error::Error::source(e);
+    while let Some(cause) = cur {
+        s.push_str(&format!(": {cause}"));
+        cur = cause.source();
+    }
+    s
+}
+
+/// The SQLSTATE of a server error, if it is one.
+pub fn sqlstate(e: &postgres::Error) -> Option<&str> {
+    e.as_db_error().map(|db| db.code().code())
+}
+
+/// Hides the password of `scheme://user:password@host/…` so messages never print credentials.
+pub fn redact_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_string();
+    };
+    let rest = &url[scheme_end + 3..];
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    let Some(at) = authority.rfind('@') else {
+        return url.to_string();
+    };
+    let userinfo = &authority[..at];
+    match userinfo.find(':') {
+        Some(colon) => format!(
+            "{}{}:***{}",
+            &url[..scheme_end + 3],
+            &userinfo[..colon],
+            &rest[at..]
+        ),
+        None => url.to_string(),
+    }
+}
+
+/// `url` with its database name replaced, keeping host, user, password and parameters, so a
+/// scratch database is reached exactly the way the given one is.
+pub fn url_with_dbname(url: &str, dbname: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        // key/value conninfo: a later `dbname=` overrides an earlier one.
+        return format!("{url} dbname={dbname}");
+    };
+    let (before_query, query) = match url.find('?') {
+        Some(q) => url.split_at(q),
+        None => (url, ""),
+    };
+    let authority_start = scheme_end + 3;
+    let search_from = before_query[authority_start..]
+        .rfind('@')
+        .map(|at| authority_start + at + 1)
+        .unwrap_or(authority_start);
+    let path_start = before_query[search_from..]
+        .find('/')
+        .map(|p| search_from + p)
+        .unwrap_or(before_query.len());
+    format!("{}/{}{}", &before_query[..path_start], dbname, query)
+}
+
+/// Double-quotes an identifier; embedded quotes are doubled, so no name can break out.
+pub fn quote_ident(ident: &str) -> String {
+    format!("\"{}\"", ident.replace('"', "\"\""))
+}
+
+/// A string literal (standard_conforming_strings, on by default since 9.1).
+pub fn quote_literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+/// One statement of a SQL file, ready to send on its own.
+#[derive(Clone, Debug)]
+pub struct FileStatement {
+    pub pos: Pos,
+    pub text: String,
+}
+
+/// Splits SQL text at top-level semicolons with safeshift's own tokenizer-based splitter (dollar
+/// quotes, comments and strings are respected; psql meta-commands such as `\restrict` are
+/// skipped). Statements are sent one at a time because a multi-statement simple query runs as
+/// one implicit transaction, which `CREATE INDEX CONCURRENTLY` and batched backfills must avoid.
+pub fn statements(text: &str) -> Result<Vec<FileStatement>, crate::PlanError> {
+    Ok(crate::parse::parse(text)?
+        .into_iter()
+        .map(|s| FileStatement {
+            pos: s.pos,
+            text: s.text,
+        })
+        .collect())
+}
+
+/// Distinguishes scratch databases made by one process.
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// A throwaway database on the server of `admin_url`, dropped (`WITH (FORCE)`) when this value is
+/// dropped, so a failed rehearsal leaves nothing behind.
+#[derive(Debug)]
+pub struct ScratchDatabase {
+    pub name: String,
+    pub url: String,
+    admin_url: String,
+}
+
+impl ScratchDatabase {
+    /// `prefix` must be a plain lower-case word; the name gets the pid, a counter and the time.
+    pub fn create(admin_url: &str, prefix: &str) -> Result<ScratchDatabase, DbError> {
+        let mut admin = connect(admin_url)?;
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos() % 1_000_000_000_000)
+            .unwrap_or(0);
+        let counter = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let mut name = format!("{prefix}_{}_{counter}_{nanos}", std::process::id());
+        name.truncate(MAX_IDENT_BYTES);
+        admin
+            .batch_execute(&format!(
+                "CREATE DATABASE {} TEMPLATE template0",
+                quote_ident(&name)
+            ))
+            .map_err(|e| {
+                DbError::Query(format!(
+                    "cannot create a scratch database on {}: {}",
+                    redact_url(admin_url),
+                    describe(&e)
+                ))
+            })?;
+        Ok(ScratchDatabase {
+            url: url_with_dbname(admin_url, &name),
+            name,
+            admin_url: admin_url.to_string(),
+        })
+    }
+
+    pub fn connect(&self) -> Result<Client, DbError> {
+        connect(&self.url)
+    }
+
+    /// Drops the database now (also done on drop); the error is returned for reporting.
+    pub fn drop_now(&mut self) -> Result<(), DbError> {
+        if self.name.is_empty() {
+            return Ok(());
+        }
+        let mut admin = connect(&self.admin_url)?;
+        admin
+            .batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                quote_ident(&self.name)
+            ))
+            .map_err(|e| DbError::Query(describe(&e)))?;
+        self.name.clear();
+        Ok(())
+    }
+
+    /// The SQL that drops this database, for a Ctrl-C handler that cannot hold `self`.
+    pub fn drop_sql(&self) -> String {
+        format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            quote_ident(&self.name)
+        )
+    }
+}
+
+impl Drop for ScratchDatabase {
+    fn drop(&mut self) {
+        let _ = self.drop_now();
+    }
+}
+
+/// A deterministic text snapshot of the user-visible schema in `public`, one fact per line:
+/// relations, columns, constraints, indexes, triggers, view definitions, functions, enums.
+/// Columns are listed by name, not position: an expand/contract plan legitimately ends with a
+/// different column order than a one-shot `ALTER TABLE`.
+pub fn snapshot(client: &mut Client) -> Result<String, DbError> {
+    let mut out = String::new();
+    for (section, sql) in SNAPSHOT_QUERIES {
+        let rows = client
+            .query(*sql, &[])
+            .map_err(|e| DbError::Query(format!("catalog query `{section}`: {}", describe(&e))))?;
+        for row in rows {
+            let line: String = row.get(0);
+            out.push_str(&line);
+            out.push('\n');
+        }
+    }
+    Ok(out)
+}
+
+/// Lines only in `a` (prefixed `- `) and only in `b` (`+ `); empty when the snapshots agree.
+pub fn snapshot_diff(a: &str, b: &str) -> String {
+    use std::collections::BTreeSet;
+    let in_a: BTreeSet<&str> = a.lines().collect();
+    let in_b: BTreeSet<&str> = b.lines().collect();
+    let mut out = String::new();
+    for line in a.lines().filter(|l| !in_b.contains(l)) {
+        out.push_str("- ");
+        out.push_str(line);
+        out.push('\n');
+    }
+    for line in b.lines().filter(|l| !in_a.contains(l)) {
+        out.push_str("+ ");
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
+/// Server major version (15 for 15.4), from `server_version_num`.
+pub fn server_major(client: &mut Client) -> Result<u32, DbError> {
+    let row = client
+        .query_one(
+            "SELECT current_setting('server_version_num')::int / 10000",
+            &[],
+        )
+        .map_err(|e| DbError::Query(describe(&e)))?;
+    let major: i32 = row.get(0);
+    Ok(major.max(0) as u32)
+}
+
+/// The snapshot queries. Each returns one `text` column, one fact per row, already ordered.
+const SNAPSHOT_QUERIES: &[(&str, &str)] = &[
+    (
+        "relations",
+        r#"
+SELECT format('relation public.%s %s', c.relname,
+       CASE c.relkind WHEN 'r' THEN 'table' WHEN 'p' THEN 'partitioned_table'
+                      WHEN 'v' THEN 'view' WHEN 'm' THEN 'materialized_view'
+                      WHEN 'f' THEN 'foreign_table' ELSE c.relkind::text END)
+FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = 'public' AND c.relkind IN ('r','p','v','m','f')
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
+                  AND d.objid = c.oid AND d.deptype = 'e')
+ORDER BY c.relname COLLATE "C"
+"#,
+    ),
+    (
+        "columns",
+        r#"
+SELECT concat_ws(' ',
+         format('column public.%s.%s', c.relname, a.attname),
+         format_type(a.atttypid, a.atttypmod),
+         CASE WHEN a.attcollation <> t.typcollation
+              THEN 'COLLATE ' || a.attcollation::regcollation::text END,
+         CASE WHEN a.attnotnull THEN 'NOT NULL' END,
+         CASE WHEN a.atthasdef AND a.attgenerated = ''
+              THEN 'DEFAULT ' || pg_get_expr(ad.adbin, ad.adrelid) END,
+         CASE a.attidentity WHEN 'a' THEN 'IDENTITY ALWAYS'
+                            WHEN 'd' THEN 'IDENTITY BY DEFAULT' END,
+         CASE WHEN a.attgenerated = 's'
+              THEN 'GENERATED ALWAYS AS (' || pg_get_expr(ad.adbin, ad.adrelid) || ') STORED' END)
+FROM pg_attribute a
+JOIN pg_class c ON c.oid = a.attrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_type t ON t.oid = a.atttypid
+LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
+WHERE n.nspname = 'public' AND c.relkind IN ('r','p','v','m','f')
+  AND a.attnum > 0 AND NOT a.attisdropped
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
+                  AND d.objid = c.oid AND d.deptype = 'e')
+ORDER BY c.relname COLLATE "C", a.attname COLLATE "C"
+"#,
+    ),
+    (
+        "constraints",
+        r#"
+SELECT format('constraint public.%s.%s %s %s %s', c.relname, k.conname, k.contype,
+              CASE WHEN k.convalidated THEN 'validated' ELSE 'NOT_VALIDATED' END,
+              pg_get_constraintdef(k.oid))
+FROM pg_constraint k
+JOIN pg_class c ON c.oid = k.conrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = 'public'
+ORDER BY c.relname COLLATE "C", k.conname COLLATE "C"
+"#,
+    ),
+    (
+        "indexes",
+        r#"
+SELECT format('index public.%s.%s %s %s', t.relname, i.relname,
+              CASE WHEN x.indisvalid THEN 'valid' ELSE 'INVALID' END,
+              pg_get_indexdef(x.indexrelid))
+FROM pg_index x
+JOIN pg_class i ON i.oid = x.indexrelid
+JOIN pg_class t ON t.oid = x.indrelid
+JOIN pg_namespace n ON n.oid = t.relnamespace
+WHERE n.nspname = 'public'
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
+                  AND d.objid = t.oid AND d.deptype = 'e')
+ORDER BY t.relname COLLATE "C", i.relname COLLATE "C"
+"#,
+    ),
+    (
+        "triggers",
+        r#"
+SELECT format('trigger public.%s.%s enabled=%s %s', c.relname, g.tgname, g.tgenabled,
+              pg_get_triggerdef(g.oid))
+FROM pg_trigger g
+JOIN pg_class c ON c.oid = g.tgrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = 'public' AND NOT g.tgisinternal
+ORDER BY c.relname COLLATE "C", g.tgname COLLATE "C"
+"#,
+    ),
+    (
+        "view definitions",
+        r#"
+SELECT format('viewdef public.%s %s', c.relname,
+              btrim(regexp_replace(pg_get_viewdef(c.oid), '\s+', ' ', 'g')))
+FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = 'public' AND c.relkind IN ('v','m')
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
+                  AND d.objid = c.oid AND d.deptype = 'e')
+ORDER BY c.relname COLLATE "C"
+"#,
+    ),
+    (
+        "functions",
+        r#"
+SELECT format('function public.%s(%s) kind=%s', p.proname,
+              pg_get_function_identity_arguments(p.oid), p.prokind)
+FROM pg_proc p
+JOIN pg_namespace n ON n.oid = p.pronamespace
+WHERE n.nspname = 'public'
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass
+                  AND d.objid = p.oid AND d.deptype = 'e')
+ORDER BY p.proname COLLATE "C", pg_get_function_identity_arguments(p.oid) COLLATE "C"
+"#,
+    ),
+    (
+        "enums",
+        r#"
+SELECT format('enum public.%s (%s)', t.typname,
+              (SELECT string_agg(quote_literal(e.enumlabel), ', ' ORDER BY e.enumsortorder)
+               FROM pg_enum e WHERE e.enumtypid = t.oid))
+FROM pg_type t
+JOIN pg_namespace n ON n.oid = t.typnamespace
+WHERE n.nspname = 'public' AND t.typtype = 'e'
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_type'::regclass
+                  AND d.objid = t.oid AND d.deptype = 'e')
+ORDER BY t.typname COLLATE "C"
+"#,
+    ),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dbname_is_swapped_and_password_hidden() {
+        assert_eq!(
+            url_with_dbname("postgres://u:pw@h:5432/postgres?sslmode=disable", "x"),
+            "postgres://u:pw@h:5432/x?sslmode=disable"
+        );
+        assert_eq!(url_with_dbname("postgres://h", "x"), "postgres://h/x");
+        assert_eq!(
+            url_with_dbname("host=h user=u", "x"),
+            "host=h user=u dbname=x"
+        );
+        assert_eq!(redact_url("postgres://u:pw@h/db"), "postgres://u:***@h/db");
+    }
+
+    #[test]
+    fn quoting_cannot_be_escaped() {
+        assert_eq!(
+            quote_ident(r#"a"; DROP TABLE x; --"#),
+            r#""a""; DROP TABLE x; --""#
+        );
+        assert_eq!(quote_literal("it's"), "'it''s'");
+    }
+
+    #[test]
+    fn statements_respect_dollar_quotes() {
+        let s =
+            statements("SET a = 1;\nDO $x$ BEGIN PERFORM 1; COMMIT; END $x$;\nSELECT 2").unwrap();
+        assert_eq!(s.len(), 3);
+        assert!(s[1].text.ends_with("END $x$"));
+        assert_eq!(s[2].pos.line, 3);
+    }
+}
