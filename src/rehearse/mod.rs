@@ -1,0 +1,667 @@
+//! `safeshift rehearse`: prove a plan on a scratch copy of the schema before production sees it.
+//!
+//! On the given server it creates a scratch database, loads the schema, seeds rows, and runs the
+//! plan's stages in order while simulated app traffic runs on other connections — the old
+//! version until the contract phase, the new version from its deploy on, both in between. Each
+//! stage is checked: it ran; neither app version saw an error or waited too long; no statement
+//! touched a table's rows while holding a lock that blocks the app (read from inside the
+//! statement's own transaction, so it shows even on small tables); its `down.sql` restores the
+//! schema as it was, and `up.sql` can then run again. At the end the schema must equal what the
+//! naive change gives, applied to a second scratch database. Both are dropped at the end, also
+//! on failure or Ctrl-C.
+
+pub mod inspect;
+pub mod model;
+pub mod report;
+pub mod seed;
+pub mod traffic;
+pub mod watch;
+
+use std::io::Write;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::{Duration, Instant};
+
+use postgres::Client;
+use serde::Serialize;
+
+use crate::apply::{self, RunError, RunOptions};
+use crate::db::{self, DbError, ScratchDatabase};
+use crate::error::Error;
+use crate::interrupt;
+use crate::plan_dir::{PlanDir, StageRecord};
+use inspect::Inspector;
+use traffic::{AppVersion, Traffic, VersionStats};
+
+pub struct RehearseRequest<'a> {
+    pub plan: &'a PlanDir,
+    /// A server where the user may create databases (the database in the URL is left alone).
+    pub database_url: &'a str,
+    /// (name, text) of the schema; when `None` the plan's own copy is used.
+    pub schema: Option<(String, String)>,
+    /// Rows seeded into every table.
+    pub rows: u64,
+    pub old_app: Vec<String>,
+    pub new_app: Vec<String>,
+    /// An app statement slower than this fails the stage.
+    pub max_wait: Duration,
+    /// How long app traffic runs alone before the first stage, through each deploy stage, and
+    /// after the last stage; a quarter of it before and after every other stage.
+    pub window: Duration,
+    pub run: RunOptions,
+}
+
+/// The whole rehearsal, as reported.
+#[derive(Debug, Serialize)]
+pub struct Rehearsal {
+    pub plan: String,
+    pub plan_id: String,
+    pub server_version: String,
+    pub rows: u64,
+    pub max_wait_ms: u64,
+    pub seeded: Vec<(String, u64)>,
+    /// The old app alone, before the first stage: the latency to compare with.
+    pub baseline: Vec<VersionStats>,
+    pub stages: Vec<StageResult>,
+    /// The new app alone on the final schema.
+    pub after: Vec<VersionStats>,
+    pub end_state: Verdict,
+    pub notes: Vec<String>,
+    pub passed: bool,
+    pub interrupted: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct StageResult {
+    pub index: usize,
+    pub name: String,
+    pub phase: String,
+    pub kind: String,
+    /// false when an earlier stage failed and this one was not run.
+    pub ran: bool,
+    pub passed: bool,
+    pub duration_ms: f64,
+    pub apps: Vec<VersionStats>,
+    pub locks: Vec<LockSeen>,
+    pub problems: Vec<String>,
+    pub notes: Vec<String>,
+    pub down: Verdict,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LockSeen {
+    pub table: String,
+    pub mode: String,
+    pub blocks: &'static str,
+}
+
+/// A check that passed, failed, or could not be made (with the reason).
+#[derive(Debug, Default, Serialize)]
+pub struct Verdict {
+    pub checked: bool,
+    pub ok: bool,
+    pub detail: String,
+}
+
+impl Verdict {
+    fn skipped(why: impl Into<String>) -> Verdict {
+        Verdict {
+            checked: false,
+            ok: true,
+            detail: why.into(),
+        }
+    }
+    fn pass(detail: impl Into<String>) -> Verdict {
+        Verdict {
+            checked: true,
+            ok: true,
+            detail: detail.into(),
+        }
+    }
+    fn fail(detail: impl Into<String>) -> Verdict {
+        Verdict {
+            checked: true,
+            ok: false,
+            detail: detail.into(),
+        }
+    }
+}
+
+fn db_error(e: DbError) -> Error {
+    Error::Database(e.to_string())
+}
+
+/// Runs a SQL text statement by statement on a fresh connection (a schema file may change the
+/// session, e.g. pg_dump's `set_config('search_path', '', false)`).
+fn load(url: &str, name: &str, text: &str) -> Result<(), Error> {
+    let mut client = db::connect(url).map_err(db_error)?;
+    let statements = db::statements(text).map_err(|e| e.in_file(name))?;
+    for s in statements {
+        client.batch_execute(&s.text).map_err(|e| Error::Input {
+            file: name.to_string(),
+            line: s.pos.line,
+            column: s.pos.column,
+            message: format!(
+                "the scratch database rejected this statement: {}",
+                db::describe(&e)
+            ),
+            help: None,
+        })?;
+    }
+    Ok(())
+}
+
+/// Tables the plan touches, by the names its steps' locks give (`users` or `app.users`).
+fn touched(plan: &PlanDir, tables: &[model::TableModel]) -> Vec<model::TableModel> {
+    let names: Vec<&str> = plan
+        .plan
+        .stages
+        .iter()
+        .flat_map(|s| s.steps.iter())
+        .flat_map(|s| s.locks.iter())
+        .map(|l| l.table.as_str())
+        .collect();
+    let hit = |t: &model::TableModel| {
+        names.iter().any(|n| {
+            let plain = n.trim_matches('"');
+            plain == t.name || *n == format!("{}.{}", t.schema, t.name)
+        })
+    };
+    let touched: Vec<model::TableModel> = tables.iter().filter(|t| hit(t)).cloned().collect();
+    if touched.is_empty() {
+        // A plan that touches no table of this schema (a new enum value, a dropped table the new
+        // version never uses): the app still runs, on the rest of the schema.
+        return tables
+            .iter()
+            .filter(|t| !t.is_view)
+            .take(10)
+            .cloned()
+            .collect();
+    }
+    touched
+}
+
+/// The old version's data already satisfies the foreign keys the change adds (the plan checks
+/// existing rows before validating): its inserts reference existing parents too.
+fn with_new_foreign_keys(old: &mut [model::TableModel], new: &[model::TableModel]) {
+    for table in old.iter_mut() {
+        let Some(later) = new
+            .iter()
+            .find(|t| t.schema == table.schema && t.name == table.name)
+        else {
+            continue;
+        };
+        for fk in &later.foreign_keys {
+            let known = fk.columns.iter().all(|c| table.column(c).is_some());
+            let already = table.foreign_keys.iter().any(|f| f.columns == fk.columns);
+            if known && !already {
+                table.foreign_keys.push(fk.clone());
+            }
+        }
+    }
+}
+
+pub fn rehearse(req: &RehearseRequest, log: &mut dyn Write) -> Result<Rehearsal, Error> {
+    interrupt::install();
+    let plan = req.plan;
+    let (schema_name, schema_text) = match &req.schema {
+        Some(s) => s.clone(),
+        None => {
+            let path = plan.schema_path().ok_or_else(|| {
+                Error::Usage(format!(
+                    "{}: rehearse needs the schema the plan was made against: pass --schema FILE (plans written with --schema keep a copy as schema.sql)",
+                    plan.root.display()
+                ))
+            })?;
+            let text = std::fs::read_to_string(&path).map_err(|source| Error::Read {
+                path: path.clone(),
+                source,
+            })?;
+            (path.display().to_string(), text)
+        }
+    };
+    let say = |log: &mut dyn Write, text: String| {
+        let _ = writeln!(log, "{text}");
+    };
+
+    let mut scratch =
+        ScratchDatabase::create(req.database_url, "safeshift_rehearse").map_err(db_error)?;
+    let mut naive =
+        ScratchDatabase::create(req.database_url, "safeshift_naive").map_err(db_error)?;
+    say(
+        log,
+        format!("scratch databases {} and {}", scratch.name, naive.name),
+    );
+    load(&scratch.url, &schema_name, &schema_text)?;
+    load(&naive.url, &schema_name, &schema_text)?;
+
+    let mut notes = Vec::new();
+    let mut main = scratch.connect().map_err(db_error)?;
+    let server_version: String = main
+        .query_one("SHOW server_version", &[])
+        .map(|r| r.get(0))
+        .unwrap_or_default();
+
+    // The naive change on an empty copy: the end state the plan must reach, and the schema the
+    // new app version is written against.
+    let mut naive_client = naive.connect().map_err(db_error)?;
+    let mut naive_failed = None;
+    for change in &plan.plan.changes {
+        if let Err(e) = naive_client.batch_execute(&change.sql) {
+            naive_failed = Some(format!(
+                "the naive change fails even on an empty copy at line {}: {}",
+                change.line,
+                db::describe(&e)
+            ));
+            break;
+        }
+    }
+    let naive_end = db::snapshot(&mut naive_client).map_err(db_error)?;
+    let new_tables =
+        model::read_tables(&mut naive_client).map_err(|e| Error::Database(db::describe(&e)))?;
+    drop(naive_client);
+    let _ = naive.drop_now();
+
+    let old_tables =
+        model::read_tables(&mut main).map_err(|e| Error::Database(db::describe(&e)))?;
+    say(log, format!("seeding {} row(s) per table…", req.rows));
+    let seeded = seed::seed(&mut main, &old_tables, req.rows).map_err(|e| {
+        Error::Database(format!(
+            "{e}\n  help: rehearse with fewer rows (--rows 0 seeds nothing) or seed the table yourself in a schema file"
+        ))
+    })?;
+    for (table, why) in &seeded.skipped {
+        notes.push(format!("{table} was not seeded: {why}"));
+    }
+
+    let mut old_tables_seen = touched(plan, &old_tables);
+    with_new_foreign_keys(&mut old_tables_seen, &new_tables);
+    let old = AppVersion {
+        name: "old",
+        salt: "o",
+        tables: old_tables_seen,
+        extra: req.old_app.clone(),
+    };
+    let new = AppVersion {
+        name: "new",
+        salt: "n",
+        tables: touched(plan, &new_tables),
+        extra: req.new_app.clone(),
+    };
+    let stages = &plan.plan.stages;
+    let total = stages.len();
+    // The new version is deployed at the plan's `new-version` deploy stage (or after the last
+    // stage when the plan needs no deploy); the old one is gone once the contract phase starts.
+    let new_from = stages
+        .iter()
+        .find(|s| s.is_application() && s.release() == Some("new-version"))
+        .map(|s| s.index)
+        .unwrap_or(total + 1);
+    let old_until = if new_from > total {
+        total + 1
+    } else {
+        stages
+            .iter()
+            .find(|s| s.index > new_from && s.phase == "contract")
+            .map(|s| s.index)
+            .unwrap_or(total + 1)
+    };
+    if stages
+        .iter()
+        .any(|s| s.is_application() && matches!(s.release(), Some("dual-write") | Some("read-new")))
+    {
+        notes.push(
+            "The intermediate app versions of --dual-write app (writes both, reads new) are not simulated: the old version runs until the contract phase, the new one from its deploy. Add their statements with --old-app/--new-app."
+                .into(),
+        );
+    }
+
+    let counter = Arc::new(AtomicU64::new(1));
+    let mut migration = scratch.connect().map_err(db_error)?;
+    interrupt::watch(&migration);
+    let pid: i32 = migration
+        .query_one("SELECT pg_backend_pid()", &[])
+        .map(|r| r.get(0))
+        .map_err(|e| Error::Database(db::describe(&e)))?;
+
+    say(log, "baseline: the old app alone…".into());
+    let traffic =
+        Traffic::start(&scratch.url, std::slice::from_ref(&old), &counter).map_err(db_error)?;
+    std::thread::sleep(req.window);
+    let baseline = traffic.stop();
+
+    let mut before = db::snapshot(&mut main).map_err(db_error)?;
+    let mut results = Vec::new();
+    let mut stopped = false;
+    let mut interrupted = false;
+    for stage in stages {
+        if stopped || interrupt::requested() {
+            interrupted |= interrupt::requested();
+            results.push(not_run(stage));
+            continue;
+        }
+        let mut live = Vec::new();
+        if stage.index < old_until {
+            live.push(old.clone());
+        }
+        if stage.index >= new_from {
+            live.push(new.clone());
+        }
+        say(
+            log,
+            format!(
+                "stage {}/{total}: {} [{}]",
+                stage.index,
+                stage.name,
+                live.iter().map(|v| v.name).collect::<Vec<_>>().join(" + ")
+            ),
+        );
+        let result = rehearse_stage(
+            req,
+            stage,
+            &live,
+            &counter,
+            &scratch.url,
+            &mut migration,
+            pid,
+            &mut main,
+            &mut before,
+        )?;
+        if !result.ran
+            || result
+                .problems
+                .iter()
+                .any(|p| p.starts_with("the stage failed"))
+        {
+            stopped = true;
+        }
+        results.push(result);
+    }
+
+    let mut after = Vec::new();
+    let end_state = if stopped || interrupted {
+        Verdict::skipped("not checked: the plan did not run to the end")
+    } else {
+        say(log, "after: the new app alone on the final schema…".into());
+        let traffic =
+            Traffic::start(&scratch.url, std::slice::from_ref(&new), &counter).map_err(db_error)?;
+        std::thread::sleep(req.window);
+        after = traffic.stop();
+        match &naive_failed {
+            Some(why) => Verdict::skipped(format!("not checked: {why}")),
+            None => {
+                let end = db::snapshot(&mut main).map_err(db_error)?;
+                let diff = db::snapshot_diff(&naive_end, &end);
+                if diff.is_empty() {
+                    Verdict::pass("the schema after the last stage equals the naive change's")
+                } else {
+                    Verdict::fail(format!(
+                        "the schema after the last stage differs from the naive change's (- naive, + plan):\n{diff}"
+                    ))
+                }
+            }
+        }
+    };
+    drop(migration);
+    drop(main);
+    let _ = scratch.drop_now();
+
+    let after_ok = after.iter().all(|v| v.errors == 0);
+    let passed = !interrupted && results.iter().all(|s| s.passed) && end_state.ok && after_ok;
+    Ok(Rehearsal {
+        plan: plan.root.display().to_string(),
+        plan_id: plan.id.clone(),
+        server_version,
+        rows: req.rows,
+        max_wait_ms: req.max_wait.as_millis() as u64,
+        seeded: seeded.tables,
+        baseline,
+        stages: results,
+        after,
+        end_state,
+        notes,
+        passed,
+        interrupted,
+    })
+}
+
+fn not_run(stage: &StageRecord) -> StageResult {
+    StageResult {
+        index: stage.index,
+        name: stage.name.clone(),
+        phase: stage.phase.clone(),
+        kind: stage.kind.clone(),
+        ran: false,
+        passed: false,
+        duration_ms: 0.0,
+        apps: Vec::new(),
+        locks: Vec::new(),
+        problems: vec!["not run: an earlier stage failed or the rehearsal was interrupted".into()],
+        notes: Vec::new(),
+        down: Verdict::skipped("not run"),
+    }
+}
+
+/// The strongest lock the plan says a stage takes on `table`, in pg_locks' spelling.
+fn declared(stage: &StageRecord, table: &str) -> Option<String> {
+    stage
+        .steps
+        .iter()
+        .flat_map(|s| s.locks.iter())
+        .filter(|l| {
+            let plain = l.table.trim_matches('"');
+            table == plain
+                || table.ends_with(&format!(".{plain}"))
+                || table.trim_matches('"').ends_with(&format!(".{plain}"))
+        })
+        .map(|l| {
+            let mut mode: String = l
+                .mode
+                .split('_')
+                .map(|w| {
+                    let mut w = w.to_ascii_lowercase();
+                    if let Some(first) = w.get_mut(0..1) {
+                        first.make_ascii_uppercase();
+                    }
+                    w
+                })
+                .collect();
+            mode.push_str("Lock");
+            mode
+        })
+        .max_by_key(|m| inspect::rank(m))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn rehearse_stage(
+    req: &RehearseRequest,
+    stage: &StageRecord,
+    live: &[AppVersion],
+    counter: &Arc<AtomicU64>,
+    url: &str,
+    migration: &mut Client,
+    pid: i32,
+    main: &mut Client,
+    before: &mut String,
+) -> Result<StageResult, Error> {
+    let mut problems = Vec::new();
+    let mut notes = Vec::new();
+    let mut inspector = Inspector::default();
+    inspector.start_stage(migration).map_err(db_error)?;
+
+    let traffic = Traffic::start(url, live, counter).map_err(db_error)?;
+    let watcher = watch::Watcher::start(url, pid).map_err(db_error)?;
+    std::thread::sleep(req.window / 4);
+    let started = Instant::now();
+    let outcome = if stage.is_application() {
+        std::thread::sleep(req.window);
+        Ok(())
+    } else {
+        apply::run_stage(migration, req.plan, stage, &req.run, None, &mut inspector)
+    };
+    let duration = started.elapsed();
+    std::thread::sleep(req.window / 4);
+    let polled = watcher.stop();
+    let apps = traffic.stop();
+
+    match &outcome {
+        Ok(()) => {}
+        Err(RunError::Interrupted) => problems.push("interrupted (Ctrl-C)".to_string()),
+        Err(e) => problems.push(format!("the stage failed: {e}")),
+    }
+    for app in &apps {
+        if app.errors > 0 {
+            let sample = app
+                .error_samples
+                .first()
+                .map(|(m, n)| format!(", e.g. ({n}×) {m}"))
+                .unwrap_or_default();
+            problems.push(format!(
+                "the {} app version got {} error(s) in {} statement(s){sample}",
+                app.version, app.errors, app.statements
+            ));
+        }
+        if app.worst_ms > req.max_wait.as_secs_f64() * 1000.0 {
+            problems.push(format!(
+                "the {} app version waited {:.0} ms on one statement (limit --max-wait {} ms): {}",
+                app.version,
+                app.worst_ms,
+                req.max_wait.as_millis(),
+                truncate(&app.worst_statement, 120)
+            ));
+        }
+    }
+    for v in &inspector.violations {
+        problems.push(format!(
+            "{} went through {} row(s) of {} (scan, rewrite or index build) while holding {}, which blocks the app's {} until it commits: on a big table that is a long stall",
+            truncate(&v.statement, 100),
+            v.rows,
+            v.table,
+            inspect::display(&v.mode),
+            if inspect::blocks_reads(&v.mode) {
+                "reads and writes"
+            } else {
+                "writes"
+            }
+        ));
+    }
+
+    let mut locks = inspector.locks.clone();
+    for (table, mode) in polled {
+        if locks
+            .get(&table)
+            .is_none_or(|m| inspect::rank(&mode) > inspect::rank(m))
+        {
+            locks.insert(table, mode);
+        }
+    }
+    for (table, mode) in &locks {
+        if let Some(said) = declared(stage, table)
+            && inspect::rank(mode) > inspect::rank(&said)
+        {
+            notes.push(format!(
+                "took {} on {table}; the plan says {}",
+                inspect::display(mode),
+                inspect::display(&said)
+            ));
+        }
+    }
+    let locks = locks
+        .into_iter()
+        .map(|(table, mode)| LockSeen {
+            blocks: if inspect::blocks_reads(&mode) {
+                "reads and writes"
+            } else if inspect::blocks_writes(&mode) {
+                "writes"
+            } else {
+                "nothing the app does"
+            },
+            mode: inspect::display(&mode),
+            table,
+        })
+        .collect();
+
+    let down = if outcome.is_err() || stage.is_application() {
+        Verdict::skipped(if stage.is_application() {
+            "a deploy: nothing to undo in the database"
+        } else {
+            "not checked: the stage failed"
+        })
+    } else {
+        check_down(req, stage, migration, main, before)?
+    };
+    let passed = problems.is_empty() && down.ok;
+    Ok(StageResult {
+        index: stage.index,
+        name: stage.name.clone(),
+        phase: stage.phase.clone(),
+        kind: stage.kind.clone(),
+        ran: true,
+        passed,
+        duration_ms: duration.as_secs_f64() * 1000.0,
+        apps,
+        locks,
+        problems,
+        notes,
+        down,
+    })
+}
+
+/// down.sql must restore the schema as it was before the stage, and up.sql must then run again
+/// to the same schema as the first time. Updates `before` to the schema after the stage.
+fn check_down(
+    req: &RehearseRequest,
+    stage: &StageRecord,
+    migration: &mut Client,
+    main: &mut Client,
+    before: &mut String,
+) -> Result<Verdict, Error> {
+    let after_up = db::snapshot(main).map_err(db_error)?;
+    let verdict = match stage.down.as_deref() {
+        None => Verdict::skipped("a point of no return: the stage has no down.sql"),
+        Some(down) => {
+            let text = req.plan.read_sql(down)?;
+            match apply::run::run_sql(migration, &text, &req.run, &mut apply::run::Quiet) {
+                Err(e) => Verdict::fail(format!("down.sql failed: {e}")),
+                Ok(()) => {
+                    let after_down = db::snapshot(main).map_err(db_error)?;
+                    let diff = db::snapshot_diff(before, &after_down);
+                    let redo = apply::run_stage(
+                        migration,
+                        req.plan,
+                        stage,
+                        &req.run,
+                        None,
+                        &mut apply::run::Quiet,
+                    );
+                    let again = db::snapshot(main).map_err(db_error)?;
+                    if !diff.is_empty() {
+                        Verdict::fail(format!(
+                            "down.sql does not restore the schema (- before the stage, + after down.sql):\n{diff}"
+                        ))
+                    } else if let Err(e) = redo {
+                        Verdict::fail(format!("up.sql fails when run again after down.sql: {e}"))
+                    } else if again != after_up {
+                        Verdict::fail(format!(
+                            "up.sql run again after down.sql gives a different schema:\n{}",
+                            db::snapshot_diff(&after_up, &again)
+                        ))
+                    } else {
+                        Verdict::pass("down.sql restores the schema; up.sql runs again after it")
+                    }
+                }
+            }
+        }
+    };
+    *before = db::snapshot(main).map_err(db_error)?;
+    Ok(verdict)
+}
+
+fn truncate(text: &str, max: usize) -> String {
+    let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() > max {
+        format!("`{}…`", flat.chars().take(max).collect::<String>())
+    } else {
+        format!("`{flat}`")
+    }
+}

@@ -1,0 +1,300 @@
+//! Simulated application traffic: one connection per live app version, running the statements
+//! that version's code would run — INSERT with every column it writes, SELECT of every column it
+//! reads, UPDATE of the columns it writes — against the tables the plan touches, while a stage
+//! runs. Each version knows the shape of the schema it was written for: the old version the
+//! schema before the plan, the new version the schema after the naive change.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use postgres::Client;
+
+use super::model::{ColumnModel, TableModel, quote_ident, quote_literal, value_sql};
+use crate::db::{self, DbError};
+
+/// One version of the application, as the schema it was written against.
+#[derive(Clone, Debug)]
+pub struct AppVersion {
+    /// "old" or "new".
+    pub name: &'static str,
+    /// Keeps the rows each version inserts distinct on unique columns (see `value_sql`).
+    pub salt: &'static str,
+    pub tables: Vec<TableModel>,
+    /// Statements the user gave with `--old-app` / `--new-app`, run as they are.
+    pub extra: Vec<String>,
+}
+
+/// What one version saw during a window.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct VersionStats {
+    pub version: String,
+    pub statements: u64,
+    pub errors: u64,
+    /// The slowest statement's latency, in milliseconds.
+    pub worst_ms: f64,
+    pub worst_statement: String,
+    /// Distinct error messages with how often each was seen (at most a few).
+    pub error_samples: Vec<(String, u64)>,
+    /// What could not be simulated (e.g. a type with no generator).
+    pub notes: Vec<String>,
+}
+
+/// Traffic running in the background until [`Traffic::stop`].
+pub struct Traffic {
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<VersionStats>>,
+}
+
+/// A pause between statements: the app is busy, not a benchmark saturating two cores.
+const THINK: Duration = Duration::from_millis(2);
+
+impl Traffic {
+    /// Starts one connection per version. `counter` numbers inserted rows across windows so
+    /// they never collide on unique columns.
+    pub fn start(
+        url: &str,
+        versions: &[AppVersion],
+        counter: &Arc<AtomicU64>,
+    ) -> Result<Traffic, DbError> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut threads = Vec::new();
+        for version in versions {
+            let mut client = db::connect(url)?;
+            let version = version.clone();
+            let stop = Arc::clone(&stop);
+            let counter = Arc::clone(counter);
+            threads.push(std::thread::spawn(move || {
+                run(&mut client, &version, &stop, &counter)
+            }));
+        }
+        Ok(Traffic { stop, threads })
+    }
+
+    pub fn stop(self) -> Vec<VersionStats> {
+        self.stop.store(true, Ordering::SeqCst);
+        self.threads
+            .into_iter()
+            .filter_map(|t| t.join().ok())
+            .collect()
+    }
+}
+
+/// A statement the app runs; `{n}` in it is replaced by a fresh number each time.
+struct AppStatement {
+    sql: String,
+}
+
+fn run(
+    client: &mut Client,
+    version: &AppVersion,
+    stop: &AtomicBool,
+    counter: &AtomicU64,
+) -> VersionStats {
+    let mut stats = VersionStats {
+        version: version.name.to_string(),
+        ..VersionStats::default()
+    };
+    // A statement timeout bounds how long one stalled statement can hold the window up; the
+    // stall itself is still measured and reported.
+    let _ = client.batch_execute("SET statement_timeout = '30s'");
+    let statements = statements_for(client, version, &mut stats.notes);
+    if statements.is_empty() {
+        stats.notes.push(format!(
+            "the {} version has no statement to run here",
+            version.name
+        ));
+        return stats;
+    }
+    let mut errors: BTreeMap<String, u64> = BTreeMap::new();
+    let mut i = 0usize;
+    while !stop.load(Ordering::SeqCst) {
+        let statement = &statements[i % statements.len()];
+        i += 1;
+        let n = counter.fetch_add(1, Ordering::Relaxed);
+        let sql = statement.sql.replace("{n}", &n.to_string());
+        let started = Instant::now();
+        let result = client.batch_execute(&sql);
+        let took = started.elapsed();
+        stats.statements += 1;
+        let ms = took.as_secs_f64() * 1000.0;
+        if ms > stats.worst_ms {
+            stats.worst_ms = ms;
+            stats.worst_statement = sql.clone();
+        }
+        if let Err(e) = result {
+            stats.errors += 1;
+            *errors.entry(db::describe(&e)).or_default() += 1;
+        }
+        std::thread::sleep(THINK);
+    }
+    let mut samples: Vec<(String, u64)> = errors.into_iter().collect();
+    samples.sort_by_key(|s| std::cmp::Reverse(s.1));
+    samples.truncate(5);
+    stats.error_samples = samples;
+    stats
+}
+
+/// Keys of existing rows, as text literals, to aim SELECTs, UPDATEs and foreign keys at.
+fn sample_keys(client: &mut Client, table: &str, columns: &[String]) -> Vec<Vec<String>> {
+    if columns.is_empty() {
+        return Vec::new();
+    }
+    let list: Vec<String> = columns
+        .iter()
+        .map(|c| format!("{}::text", quote_ident(c)))
+        .collect();
+    let sql = format!(
+        "SELECT {} FROM {table} WHERE {} LIMIT 200",
+        list.join(", "),
+        columns
+            .iter()
+            .map(|c| format!("{} IS NOT NULL", quote_ident(c)))
+            .collect::<Vec<_>>()
+            .join(" AND ")
+    );
+    match client.query(sql.as_str(), &[]) {
+        Ok(rows) => rows
+            .iter()
+            .map(|row| {
+                (0..columns.len())
+                    .map(|i| row.get::<_, Option<String>>(i).unwrap_or_default())
+                    .collect()
+            })
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+fn key_condition(columns: &[String], values: &[String]) -> String {
+    columns
+        .iter()
+        .zip(values)
+        .map(|(c, v)| format!("{} = {}", quote_ident(c), quote_literal(v)))
+        .collect::<Vec<_>>()
+        .join(" AND ")
+}
+
+/// The column a version's code writes: everything but what the database fills itself.
+fn writable(column: &ColumnModel) -> bool {
+    !column.identity && !column.generated && !column.serial
+}
+
+fn statements_for(
+    client: &mut Client,
+    version: &AppVersion,
+    notes: &mut Vec<String>,
+) -> Vec<AppStatement> {
+    let mut out = Vec::new();
+    for table in &version.tables {
+        let name = table.qualified();
+        let columns: Vec<String> = table.columns.iter().map(|c| quote_ident(&c.name)).collect();
+        if columns.is_empty() {
+            continue;
+        }
+        let key: Vec<String> = if table.primary_key.is_empty() {
+            table.unique.first().cloned().unwrap_or_default()
+        } else {
+            table.primary_key.clone()
+        };
+        let keys = sample_keys(client, &name, &key);
+        let pick = |i: usize| keys.get(i % keys.len().max(1));
+
+        // Reads: every column this version knows, by key.
+        for i in 0..3 {
+            let sql = match pick(i * 37) {
+                Some(values) => format!(
+                    "SELECT {} FROM {name} WHERE {}",
+                    columns.join(", "),
+                    key_condition(&key, values)
+                ),
+                None => format!("SELECT {} FROM {name} LIMIT 1", columns.join(", ")),
+            };
+            out.push(AppStatement { sql });
+        }
+
+        // Inserts: every column this version writes, with foreign keys aimed at existing rows.
+        let mut parents: BTreeMap<usize, Vec<Vec<String>>> = BTreeMap::new();
+        for (i, fk) in table.foreign_keys.iter().enumerate() {
+            let parent = format!(
+                "{}.{}",
+                quote_ident(&fk.ref_schema),
+                quote_ident(&fk.ref_table)
+            );
+            parents.insert(i, sample_keys(client, &parent, &fk.ref_columns));
+        }
+        let mut insert_columns = Vec::new();
+        let mut values = Vec::new();
+        let mut can_insert = true;
+        for column in table.columns.iter().filter(|c| writable(c)) {
+            let fk = table.foreign_keys.iter().enumerate().find_map(|(i, fk)| {
+                fk.columns
+                    .iter()
+                    .position(|c| *c == column.name)
+                    .map(|p| (i, p))
+            });
+            let value = match fk {
+                Some((i, position)) => parents
+                    .get(&i)
+                    .and_then(|rows| rows.first())
+                    .and_then(|row| row.get(position))
+                    .map(|v| quote_literal(v)),
+                None => value_sql(column, "{n}", version.salt),
+            };
+            match value {
+                Some(v) => {
+                    insert_columns.push(quote_ident(&column.name));
+                    values.push(v);
+                }
+                None if !column.not_null || column.has_default => {}
+                None => {
+                    notes.push(format!(
+                        "{} version: no value for {name}.{} ({}), so it does not INSERT into {name}",
+                        version.name,
+                        quote_ident(&column.name),
+                        column.type_sql
+                    ));
+                    can_insert = false;
+                }
+            }
+        }
+        if can_insert && !insert_columns.is_empty() {
+            out.push(AppStatement {
+                sql: format!(
+                    "INSERT INTO {name} ({}) VALUES ({})",
+                    insert_columns.join(", "),
+                    values.join(", ")
+                ),
+            });
+        }
+
+        // Updates: every column this version writes, set to itself, on an existing row: the
+        // statement touches what the code touches, and fires the triggers a real update fires.
+        let settable: Vec<String> = table
+            .columns
+            .iter()
+            .filter(|c| writable(c) && !key.contains(&c.name))
+            .map(|c| format!("{0} = {0}", quote_ident(&c.name)))
+            .collect();
+        if !settable.is_empty()
+            && let Some(values) = pick(11)
+        {
+            out.push(AppStatement {
+                sql: format!(
+                    "UPDATE {name} SET {} WHERE {}",
+                    settable.join(", "),
+                    key_condition(&key, values)
+                ),
+            });
+        }
+    }
+    out.extend(
+        version
+            .extra
+            .iter()
+            .map(|sql| AppStatement { sql: sql.clone() }),
+    );
+    out
+}
