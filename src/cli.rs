@@ -245,8 +245,11 @@ pub struct RehearseArgs {
     #[arg(value_name = "PLAN_DIR")]
     pub plan: PathBuf,
 
-    #[command(flatten)]
-    pub database: DatabaseArgs,
+    /// A server where safeshift may create and drop scratch databases (the database named in
+    /// the URL is not touched). Never read from $DATABASE_URL: a rehearsal does not belong on
+    /// the production server
+    #[arg(long, value_name = "URL")]
+    pub database_url: String,
 
     /// The schema before the plan [default: schema.sql in the plan directory]
     #[arg(long, value_name = "SCHEMA.sql")]

@@ -357,7 +357,7 @@ fn rehearse(args: RehearseArgs) -> Result<ExitCode, Error> {
     let schema = args.schema.as_deref().map(files::read).transpose()?;
     let request = safeshift::rehearse::RehearseRequest {
         plan: &plan,
-        database_url: &args.database.database_url,
+        database_url: &args.database_url,
         schema,
         rows: args.rows,
         old_app: app_statements(args.old_app.as_deref())?,

@@ -300,3 +300,54 @@ fn scratch_databases_are_dropped() {
         assert_eq!(left, 0, "{name} was left behind");
     }
 }
+
+#[test]
+fn plan_from_a_live_database_then_rehearse_it() {
+    let Some(url) = support::reachable_admin_url() else {
+        return;
+    };
+    let Some(db) = support::ScratchDb::create("live_plan") else {
+        return;
+    };
+    db.execute(SCHEMA);
+    db.execute("INSERT INTO users (id, email) SELECT g, 'u' || g FROM generate_series(1, 500) g; ANALYZE users;");
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(
+        dir.path().join("change.sql"),
+        "CREATE INDEX users_email_idx ON users (email);",
+    )
+    .unwrap();
+    let plan_dir = dir.path().join("plan");
+    safeshift()
+        .current_dir(dir.path())
+        .args(["plan", "change.sql", "--database-url", &db.url, "--out"])
+        .arg(&plan_dir)
+        .assert()
+        .success();
+    let plan: Value =
+        serde_json::from_str(&fs::read_to_string(plan_dir.join("plan.json")).unwrap()).unwrap();
+    let assumptions = plan["assumptions"].to_string();
+    assert!(
+        assumptions.contains("read from the catalog"),
+        "{assumptions}"
+    );
+    assert!(assumptions.contains("users ≈ 500"), "{assumptions}");
+    let major = plan["server_version"]
+        .as_str()
+        .unwrap()
+        .split('.')
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(
+        major.parse::<u32>().unwrap() >= 12,
+        "{}",
+        plan["server_version"]
+    );
+    // The catalog's schema is kept with the plan, so the rehearsal needs nothing else.
+    let schema = fs::read_to_string(plan_dir.join("schema.sql")).unwrap();
+    assert!(schema.contains("CREATE TABLE public.users"), "{schema}");
+    let (report, code) = rehearse(&url, &plan_dir);
+    assert_eq!(report["passed"], true, "{}", problems(&report));
+    assert_eq!(code, 0);
+}

@@ -68,6 +68,9 @@ pub struct Inspector {
     rows_before: HashMap<u32, i64>,
     /// Strongest mode seen per table.
     pub locks: BTreeMap<String, String>,
+    /// Per table, the longest a statement that held a write-blocking lock on it ran, in ms.
+    pub held_ms: BTreeMap<String, f64>,
+    started: Option<std::time::Instant>,
     pub violations: Vec<Violation>,
     /// Statements that were run bare (outside a transaction), whose locks were not read.
     pub unobserved: BTreeSet<String>,
@@ -85,6 +88,7 @@ impl Inspector {
     /// Starts a stage: remembers which user tables exist now.
     pub fn start_stage(&mut self, client: &mut Client) -> Result<(), DbError> {
         self.locks.clear();
+        self.held_ms.clear();
         self.violations.clear();
         self.unobserved.clear();
         self.statements = 0;
@@ -118,11 +122,17 @@ impl Observer for Inspector {
 
     fn before(&mut self, client: &mut Client) -> Result<(), DbError> {
         self.rows_before = rows(client)?;
+        self.started = Some(std::time::Instant::now());
         Ok(())
     }
 
     fn after(&mut self, client: &mut Client, statement: &str) -> Result<(), DbError> {
         self.statements += 1;
+        let took = self
+            .started
+            .take()
+            .map(|t| t.elapsed().as_secs_f64() * 1000.0)
+            .unwrap_or(0.0);
         let after = rows(client)?;
         let held = client
             .query(LOCKS, &[])
@@ -144,7 +154,12 @@ impl Observer for Inspector {
             if self.locks.get(&table).is_none_or(|m| rank(&mode) > rank(m)) {
                 self.locks.insert(table.clone(), mode.clone());
             }
-            if !blocks_writes(&mode) || !self.existing.contains_key(&oid) {
+            if !blocks_writes(&mode) {
+                continue;
+            }
+            let held = self.held_ms.entry(table.clone()).or_insert(0.0);
+            *held = held.max(took);
+            if !self.existing.contains_key(&oid) {
                 continue;
             }
             let touched = after.get(&oid).copied().unwrap_or(0)

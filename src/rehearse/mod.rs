@@ -93,6 +93,9 @@ pub struct LockSeen {
     pub table: String,
     pub mode: String,
     pub blocks: &'static str,
+    /// For a lock that blocks the app: about how long it was held, in ms (the statement's run
+    /// time, or the whole stage for a transactional stage, which holds locks until COMMIT).
+    pub held_ms: Option<f64>,
 }
 
 /// A check that passed, failed, or could not be made (with the reason).
@@ -566,9 +569,23 @@ fn rehearse_stage(
             ));
         }
     }
+    let held = |table: &str| {
+        inspector.held_ms.get(table).map(|&ms| {
+            if stage.transactional {
+                duration.as_secs_f64() * 1000.0
+            } else {
+                ms
+            }
+        })
+    };
     let locks = locks
         .into_iter()
         .map(|(table, mode)| LockSeen {
+            held_ms: if inspect::blocks_writes(&mode) {
+                held(&table)
+            } else {
+                None
+            },
             blocks: if inspect::blocks_reads(&mode) {
                 "reads and writes"
             } else if inspect::blocks_writes(&mode) {

@@ -26,12 +26,22 @@ fn app_line(app: &VersionStats) -> String {
 
 fn locks_line(stage: &StageResult) -> String {
     if stage.locks.is_empty() {
+        // Statements outside a transaction (CONCURRENTLY) are only sampled every 10 ms.
         return "none seen".into();
     }
     stage
         .locks
         .iter()
-        .map(|l| format!("{} {} (blocks {})", l.table, l.mode, l.blocks))
+        .map(|l| match l.held_ms {
+            Some(held) => format!(
+                "{} {} for ≤ {} (blocks {})",
+                l.table,
+                l.mode,
+                ms(held.max(1.0)),
+                l.blocks
+            ),
+            None => format!("{} {} (blocks {})", l.table, l.mode, l.blocks),
+        })
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -78,7 +88,7 @@ pub fn human(r: &Rehearsal) -> String {
         if !s.ran {
             continue;
         }
-        if !s.locks.is_empty() {
+        if s.kind != "application" {
             out.push_str(&format!("        locks: {}\n", locks_line(s)));
         }
         for app in &s.apps {
