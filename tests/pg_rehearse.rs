@@ -351,3 +351,66 @@ fn plan_from_a_live_database_then_rehearse_it() {
     assert_eq!(report["passed"], true, "{}", problems(&report));
     assert_eq!(code, 0);
 }
+
+#[test]
+fn user_app_statements_join_the_simulated_traffic() {
+    let Some(url) = support::reachable_admin_url() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("schema.sql"), SCHEMA).unwrap();
+    fs::write(
+        dir.path().join("change.sql"),
+        "ALTER TABLE users RENAME COLUMN name TO full_name;",
+    )
+    .unwrap();
+    // The new version's own query; `{n}` is a fresh number each time.
+    fs::write(
+        dir.path().join("new.sql"),
+        "SELECT full_name FROM users WHERE id = {n} % 100 + 1;",
+    )
+    .unwrap();
+    // An old-version query that is wrong from the start: the rehearsal must say so.
+    fs::write(
+        dir.path().join("old.sql"),
+        "SELECT no_such_column FROM users LIMIT 1;",
+    )
+    .unwrap();
+    let plan_dir = dir.path().join("plan");
+    safeshift()
+        .current_dir(dir.path())
+        .args([
+            "plan",
+            "change.sql",
+            "--schema",
+            "schema.sql",
+            "--server-version",
+            "15",
+            "--out",
+        ])
+        .arg(&plan_dir)
+        .assert()
+        .success();
+    let run = |extra: &[&str]| {
+        let out = safeshift()
+            .current_dir(dir.path())
+            .args([
+                "rehearse", "--format", "json", "--rows", "200", "--window", "300ms",
+            ])
+            .arg(&plan_dir)
+            .args(["--database-url", &url])
+            .args(extra)
+            .output()
+            .unwrap();
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    };
+    let good = run(&["--new-app", "new.sql"]);
+    assert_eq!(good["passed"], true, "{}", problems(&good));
+    let bad = run(&["--old-app", "old.sql"]);
+    assert_eq!(bad["passed"], false);
+    assert!(
+        problems(&bad).contains("no_such_column"),
+        "{}",
+        problems(&bad)
+    );
+}
