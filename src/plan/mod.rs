@@ -4,5 +4,5 @@ pub mod graph;
 pub mod stage;
 pub mod step;
 
-pub use stage::{Plan, Stage};
+pub use stage::{Estimate, Plan, Stage};
 pub use step::{BackfillSpec, Check, Expansion, Lock, Phase, Release, Sql, Step, StepKind};

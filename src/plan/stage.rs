@@ -29,6 +29,20 @@ pub struct Stage {
     pub reversible: bool,
     pub depends_on: Vec<usize>,
     pub steps: Vec<Step>,
+    /// How long the stage should take on the target database, when safeshift can tell (backfills,
+    /// index builds, validations: from row counts); `None` for brief catalog changes and deploys.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub estimate: Option<Estimate>,
+}
+
+/// An estimated duration and what it rests on, so reviewers can tell measured from assumed.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Estimate {
+    pub seconds: f64,
+    /// Long enough that someone should watch it, or schedule it (see `LONG_STAGE`).
+    pub long: bool,
+    /// The figures it rests on, and which of them are assumptions.
+    pub basis: String,
 }
 
 impl Stage {
@@ -127,6 +141,7 @@ pub fn stages(graph: StepGraph) -> Result<Vec<Stage>, String> {
             transactional: first.transactional && first.kind == StepKind::Database,
             reversible,
             depends_on: Vec::new(),
+            estimate: None,
             steps,
         });
     }
