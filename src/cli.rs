@@ -24,6 +24,7 @@ and a checklist per stage.",
   rehearse  prove a plan on a scratch copy: old and new app keep working, no long lock, downs restore
   apply     run one stage of a plan on a real database, with lock timeouts, retries and rollback
   status    show which stages of a plan are done on a database
+  graph     print a plan's stage graph (DOT or Mermaid)
 
 Each command's --help lists its exit codes."
 )]
@@ -159,6 +160,12 @@ Examples:
   safeshift apply plans/email-lower --stage 4 --confirm")]
     Apply(ApplyArgs),
 
+    /// Print a plan's stage graph as Graphviz DOT or Mermaid
+    #[command(after_help = "Examples:
+  safeshift graph safeshift-plan --format mermaid      # paste into a GitHub comment
+  safeshift graph safeshift-plan | dot -Tsvg > plan.svg")]
+    Graph(GraphArgs),
+
     /// Show where a plan stands on a database: done, failed, running, ready, pending
     #[command(after_help = "Examples:
   safeshift status plans/email-lower --database-url postgres://app@db/prod
@@ -278,6 +285,22 @@ pub struct RehearseArgs {
 
     #[arg(long, value_enum, default_value_t = ReportFormat::Human)]
     pub format: ReportFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum GraphFormat {
+    Dot,
+    Mermaid,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct GraphArgs {
+    /// A plan directory written by `safeshift plan`
+    #[arg(value_name = "PLAN_DIR")]
+    pub plan: PathBuf,
+
+    #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
+    pub format: GraphFormat,
 }
 
 #[derive(Debug, clap::Args)]
@@ -412,6 +435,16 @@ pub struct PlanArgs {
     /// Rows per backfill transaction
     #[arg(long, value_name = "ROWS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub batch_size: u64,
+
+    /// A table's row count, for duration estimates (repeatable; overrides the catalog's
+    /// estimate with --database-url)
+    #[arg(long = "rows", value_name = "TABLE=N")]
+    pub rows: Vec<String>,
+
+    /// A measured time for one backfill batch (e.g. from a trial run), instead of the assumed
+    /// 50,000 rows/s
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub batch_time: Option<std::time::Duration>,
 
     /// Where to write the plan directory
     #[arg(long, value_name = "DIR", default_value = "safeshift-plan")]

@@ -199,7 +199,21 @@ pub fn plan(input: &PlanInput) -> Result<Plan, Error> {
     }
 
     let graph = StepGraph::build(planned);
-    let stages = plan::stage::stages(graph).map_err(Error::Usage)?;
+    let mut stages = plan::stage::stages(graph).map_err(Error::Usage)?;
+    let sizes = &input.options.sizes;
+    for stage in &mut stages {
+        stage.estimate = plan::estimate::estimate(stage, sizes);
+    }
+    if stages.iter().any(|s| s.estimate.is_some()) {
+        assumptions.push(if sizes.is_empty() {
+            "Durations are not estimated: no table sizes were given (--rows TABLE=N, or --database-url for the catalog's estimates).".to_string()
+        } else {
+            format!(
+                "Durations are estimates: backfills at {} unless --batch-time gives a measured batch time; index builds and validations at typical scan rates. Watch the first minutes and extrapolate.",
+                if sizes.batch_time.is_some() { "the measured batch time" } else { "an assumed 50,000 rows/s" }
+            )
+        });
+    }
     Ok(Plan {
         version: 1,
         generator: format!("safeshift {}", env!("CARGO_PKG_VERSION")),

@@ -7,8 +7,8 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use safeshift::cli::{
-    ApplyArgs, Cli, Command, ExplainArgs, GateArgs, GateFormat, LintArgs, PlanArgs, RehearseArgs,
-    ReportFormat, RulesArgs, RulesFormat, StatusArgs,
+    ApplyArgs, Cli, Command, ExplainArgs, GateArgs, GateFormat, GraphArgs, GraphFormat, LintArgs,
+    PlanArgs, RehearseArgs, ReportFormat, RulesArgs, RulesFormat, StatusArgs,
 };
 use safeshift::config;
 use safeshift::dialect::Postgres;
@@ -29,6 +29,7 @@ fn main() -> ExitCode {
         Command::Rehearse(args) => rehearse(args),
         Command::Apply(args) => apply(args),
         Command::Status(args) => status(args),
+        Command::Graph(args) => graph(args),
     };
     match result {
         Ok(code) => code,
@@ -101,6 +102,7 @@ fn plan(args: PlanArgs) -> Result<(), Error> {
             backfills,
             dual_write: args.dual_write,
             batch_size: args.batch_size,
+            sizes: sizes(&args, live.as_ref().map(|(_, l)| l))?,
         },
     };
     let mut plan = safeshift::plan(&input)?;
@@ -113,6 +115,41 @@ fn plan(args: PlanArgs) -> Result<(), Error> {
     safeshift::render::write_plan_dir(&plan, &args.out, args.force)?;
     print!("{}", safeshift::render::summary(&plan, Some(&args.out)));
     Ok(())
+}
+
+/// Table sizes for estimates: the live catalog's, then `--rows` (which wins).
+fn sizes(
+    args: &PlanArgs,
+    live: Option<&safeshift::introspect::LiveSchema>,
+) -> Result<safeshift::plan::estimate::Sizes, Error> {
+    let mut sizes = safeshift::plan::estimate::Sizes {
+        batch_time: args.batch_time,
+        ..Default::default()
+    };
+    for e in live.map(|l| l.row_estimates.as_slice()).unwrap_or_default() {
+        if let Some(rows) = e.rows {
+            let name = if e.schema == "public" {
+                e.table.clone()
+            } else {
+                format!("{}.{}", e.schema, e.table)
+            };
+            sizes.rows.insert(name, (rows, "the live catalog"));
+        }
+    }
+    for given in &args.rows {
+        let usage = || {
+            Error::Usage(format!(
+                "--rows {given}: expected TABLE=N, for example users=2000000"
+            ))
+        };
+        let (table, n) = given.split_once('=').ok_or_else(usage)?;
+        let n: u64 = n.trim().replace('_', "").parse().map_err(|_| usage())?;
+        if table.trim().is_empty() {
+            return Err(usage());
+        }
+        sizes.rows.insert(table.trim().to_string(), (n, "--rows"));
+    }
+    Ok(sizes)
 }
 
 /// What lint and gate share: the config, the server version, the starting schema.
@@ -386,4 +423,15 @@ fn rehearse(args: RehearseArgs) -> Result<ExitCode, Error> {
     } else {
         ExitCode::from(1)
     })
+}
+
+fn graph(args: GraphArgs) -> Result<ExitCode, Error> {
+    let plan = safeshift::plan_dir::PlanDir::open(&args.plan)?;
+    let text = match args.format {
+        GraphFormat::Dot => safeshift::render::graph::dot(&plan.plan),
+        GraphFormat::Mermaid => safeshift::render::graph::mermaid(&plan.plan),
+    }
+    .map_err(|e| Error::Usage(e.to_string()))?;
+    print!("{text}");
+    Ok(ExitCode::SUCCESS)
 }

@@ -170,6 +170,8 @@ pub struct Options {
     pub dual_write: DualWrite,
     /// Rows per backfill transaction.
     pub batch_size: u64,
+    /// Table sizes and measured timings, for the stages' duration estimates.
+    pub sizes: crate::plan::estimate::Sizes,
 }
 
 impl Default for Options {
@@ -178,6 +180,7 @@ impl Default for Options {
             backfills: Vec::new(),
             dual_write: DualWrite::Trigger,
             batch_size: 10_000,
+            sizes: Default::default(),
         }
     }
 }

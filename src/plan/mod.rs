@@ -1,5 +1,6 @@
 //! From changes to a staged plan: steps (`step`), the dependency graph (`graph`), stages (`stage`).
 
+pub mod estimate;
 pub mod graph;
 pub mod stage;
 pub mod step;

@@ -38,7 +38,8 @@ pub struct Stage {
 /// An estimated duration and what it rests on, so reviewers can tell measured from assumed.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Estimate {
-    pub seconds: f64,
+    /// `None` when a table's size is unknown.
+    pub seconds: Option<f64>,
     /// Long enough that someone should watch it, or schedule it (see `LONG_STAGE`).
     pub long: bool,
     /// The figures it rests on, and which of them are assumptions.

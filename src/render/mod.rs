@@ -2,6 +2,8 @@
 //! Every text that came from the user (names, expressions) is flattened to one line before it
 //! goes into an SQL comment, so a name with a newline cannot escape the comment.
 
+pub mod graph;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -116,6 +118,10 @@ struct StageView<'a> {
     depends_on: Vec<usize>,
     after: String,
     locks: String,
+    /// `~40s`, `~2h 5m LONG`, `size unknown` or `—` (brief).
+    estimate: String,
+    /// What the estimate rests on; empty when there is none.
+    estimate_basis: String,
     mermaid: String,
     steps: Vec<StepView<'a>>,
 }
@@ -159,6 +165,16 @@ impl<'a> StageView<'a> {
             } else {
                 cell(&locks.join("; "))
             },
+            estimate: stage
+                .estimate
+                .as_ref()
+                .map(|e| e.short())
+                .unwrap_or_else(|| "—".into()),
+            estimate_basis: stage
+                .estimate
+                .as_ref()
+                .map(|e| oneline(&e.basis))
+                .unwrap_or_default(),
             mermaid: format!(
                 "{:02} {}: {}",
                 stage.index,
@@ -211,6 +227,7 @@ struct PlanMd<'a> {
     risks: Vec<String>,
     assumptions: Vec<String>,
     warnings: Vec<String>,
+    has_estimates: bool,
 }
 
 /// Every file of the plan directory, as (relative path, contents).
@@ -276,6 +293,7 @@ pub fn each_plan_file(
         risks,
         assumptions: plan.assumptions.iter().map(|a| oneline(a)).collect(),
         warnings: plan.warnings.iter().map(|w| oneline(w)).collect(),
+        has_estimates: views.iter().any(|v| !v.estimate_basis.is_empty()),
     };
     sink(PathBuf::from("PLAN.md"), page.render().map_err(err)?)?;
     if let Some(schema) = &plan.schema_sql {
@@ -414,8 +432,14 @@ pub fn summary(plan: &Plan, out: Option<&Path>) -> String {
         } else {
             "  ⚠ cannot be undone"
         };
+        let took = stage
+            .estimate
+            .as_ref()
+            .filter(|e| e.seconds.is_some())
+            .map(|e| format!("  ({})", e.short()))
+            .unwrap_or_default();
         text.push_str(&format!(
-            "  {:>2}. {:<9} {:<11} {}{mark}\n",
+            "  {:>2}. {:<9} {:<11} {}{took}{mark}\n",
             stage.index,
             stage.phase.as_str(),
             how,
@@ -432,4 +456,78 @@ pub fn summary(plan: &Plan, out: Option<&Path>) -> String {
         ));
     }
     text
+}
+
+struct SummaryStage<'a> {
+    view: &'a StageView<'a>,
+    /// The name, safe inside a Markdown table cell.
+    cell_name: String,
+    up_sql: String,
+}
+
+impl<'a> std::ops::Deref for SummaryStage<'a> {
+    type Target = StageView<'a>;
+    fn deref(&self) -> &StageView<'a> {
+        self.view
+    }
+}
+
+#[derive(Template)]
+#[template(path = "SUMMARY.md", escape = "none")]
+struct SummaryMd<'a> {
+    source: String,
+    changes: usize,
+    risky: usize,
+    server_version: &'a str,
+    out: Option<String>,
+    stages: Vec<SummaryStage<'a>>,
+    warnings: Vec<String>,
+    assumptions: Vec<String>,
+}
+
+/// `plan --format markdown`: the plan sized for a pull-request comment — the stages table, then
+/// each stage's SQL or deploy instructions folded in a `<details>`.
+pub fn summary_markdown(plan: &Plan, out: Option<&Path>) -> Result<String, Error> {
+    let err = |e: askama::Error| Error::Usage(format!("rendering the summary: {e}"));
+    let views: Vec<StageView> = plan.stages.iter().map(StageView::new).collect();
+    let total = plan.stages.len();
+    let mut stages = Vec::with_capacity(views.len());
+    for view in &views {
+        let up_sql = if view.is_application {
+            String::new()
+        } else {
+            UpSql {
+                stage: view,
+                total,
+                lock_timeout: LOCK_TIMEOUT,
+            }
+            .render()
+            .map_err(err)?
+            .trim_end()
+            .replace("```", "` ` `")
+        };
+        stages.push(SummaryStage {
+            view,
+            cell_name: cell(&view.name),
+            up_sql,
+        });
+    }
+    let mut text = SummaryMd {
+        source: oneline(&plan.source),
+        changes: plan.changes.len(),
+        risky: plan
+            .changes
+            .iter()
+            .filter(|c| c.assessment.risk != Risk::Safe)
+            .count(),
+        server_version: &plan.server_version,
+        out: out.map(|p| p.display().to_string()),
+        stages,
+        warnings: plan.warnings.iter().map(|w| oneline(w)).collect(),
+        assumptions: plan.assumptions.iter().map(|a| oneline(a)).collect(),
+    }
+    .render()
+    .map_err(err)?;
+    text.push('\n');
+    Ok(text)
 }
