@@ -268,7 +268,10 @@ impl Op for ChangeColumnType {
         swap = swap
             .irreversible(format!("the old {} column and its values are dropped", self.column))
             .note(format!("{} moves to the end of the column list: code that relies on column order (SELECT * into positional structs) must not.", self.column))
-            .note("Views or functions that depend on the old column make the DROP fail (nothing changes then); recreate them afterwards.");
+            .note("Views or functions that depend on the old column make the DROP fail (nothing changes then); recreate them afterwards.")
+            // Measured by scripts/bench-stall with pgbench -M prepared: every app connection's
+            // cached statement that reads the column fails once after the swap.
+            .note(format!("Server-side prepared statements that read {} (PgJDBC, pgx, asyncpg, Rails' statement cache) fail once per connection after the swap with `cached plan must not change result type` (SQLSTATE 0A000): recycle connection pools right after this stage, or make sure the driver retries.", self.column));
         steps.push(swap);
         Ok(Expansion { steps, anchor: 0 })
     }

@@ -6,6 +6,9 @@ DECLARE
   filled bigint := 0;
   n bigint;
 BEGIN
+  -- Commits need not wait for their WAL flush: a crash loses at most the last batches, and a
+  -- re-run fills them again. The app's own commits then do not queue behind the backfill's.
+  PERFORM set_config('synchronous_commit', 'off', false);
   -- Walk the table in {{ key }} order, one short transaction per batch. Rows already filled are
   -- skipped, so this can be stopped at any time and run again.
   LOOP
