@@ -142,7 +142,7 @@ fn main() {
             change_name: "change.sql",
             change_sql: &change,
             schema: Some(("schema.sql", &schema)),
-            pg: safeshift::dialect::Postgres::default(),
+            dialect: safeshift::dialect::Dialect::default(),
             options: safeshift::ops::Options::default(),
         };
         let (baseline, _, _) = best_of(|| {

@@ -3,13 +3,13 @@
 
 use sqlparser::ast::{
     AlterColumnOperation, AlterTableOperation, AlterTypeAddValuePosition, AlterTypeOperation,
-    ColumnDef, ColumnOption, DataType, Expr, ObjectType, RenameTableNameKind, Statement,
-    TableConstraint, UserDefinedTypeRepresentation,
+    ColumnDef, ColumnOption, DataType, Expr, Ident, MySQLColumnPosition, ObjectName, ObjectType,
+    RenameTableNameKind, Statement, TableConstraint, UserDefinedTypeRepresentation,
 };
 
-use crate::dialect::postgres;
+use crate::dialect::{Dialect, postgres};
 use crate::error::PlanError;
-use crate::name::{QName, ident_value};
+use crate::name::{QName, ident_in};
 use crate::ops::{self, Op};
 use crate::parse::{Body, ParsedStatement};
 use crate::schema::{Column, Constraint, ConstraintKind};
@@ -29,6 +29,7 @@ pub enum Change {
     AddForeignKey(ops::add_foreign_key::AddForeignKey),
     AddCheck(ops::add_check::AddCheck),
     ChangeColumnType(ops::change_column_type::ChangeColumnType),
+    ModifyColumn(ops::modify_column::ModifyColumn),
     RenameColumn(ops::rename_column::RenameColumn),
     RenameTable(ops::rename_table::RenameTable),
     DropColumn(ops::drop_column::DropColumn),
@@ -54,6 +55,7 @@ impl Change {
             Change::AddForeignKey(c) => c,
             Change::AddCheck(c) => c,
             Change::ChangeColumnType(c) => c,
+            Change::ModifyColumn(c) => c,
             Change::RenameColumn(c) => c,
             Change::RenameTable(c) => c,
             Change::DropColumn(c) => c,
@@ -80,6 +82,7 @@ impl Change {
             Change::AddForeignKey(_) => "add_foreign_key",
             Change::AddCheck(_) => "add_check",
             Change::ChangeColumnType(_) => "change_column_type",
+            Change::ModifyColumn(_) => "modify_column",
             Change::RenameColumn(_) => "rename_column",
             Change::RenameTable(_) => "rename_table",
             Change::DropColumn(_) => "drop_column",
@@ -89,6 +92,33 @@ impl Change {
             Change::CatalogOnly(_) => "catalog_only",
             Change::Other(_) => "other",
         }
+    }
+}
+
+/// How names read in the engine a statement was written for: PostgreSQL folds unquoted names to
+/// lower case, MySQL keeps them; default names for constraints and indexes differ too.
+#[derive(Clone, Copy)]
+struct Names {
+    dialect: Dialect,
+}
+
+impl Names {
+    fn of(source: &ParsedStatement) -> Names {
+        Names {
+            dialect: source.dialect,
+        }
+    }
+
+    fn ident(&self, ident: &Ident) -> String {
+        ident_in(ident, self.dialect.folds_case())
+    }
+
+    fn qname(&self, name: &ObjectName) -> QName {
+        QName::from_object_name_in(name, self.dialect.folds_case())
+    }
+
+    fn mysql(&self) -> bool {
+        self.dialect.is_mysql()
     }
 }
 
@@ -107,6 +137,7 @@ pub fn lower_statement(statement: &ParsedStatement) -> Result<Vec<Change>, PlanE
             .map(|n| {
                 Change::DropIndex(ops::drop_index::DropIndex {
                     name: QName::from_object_name(n),
+                    table: None,
                     if_exists: *if_exists,
                     cascade: false,
                     concurrently: true,
@@ -123,15 +154,18 @@ pub fn lower_statement(statement: &ParsedStatement) -> Result<Vec<Change>, PlanE
 /// Lowers one parsed statement into the changes it makes (an ALTER TABLE with several actions, or
 /// a column with inline constraints, gives several).
 pub fn lower(ast: &Statement, source: &ParsedStatement) -> Result<Vec<Change>, PlanError> {
+    let names = Names::of(source);
     let changes = match ast {
         Statement::CreateTable(create) => {
-            let table = QName::from_object_name(&create.name);
+            let table = names.qname(&create.name);
             let mut columns = Vec::new();
             let mut constraints = Vec::new();
+            let mut indexes = Vec::new();
             for def in &create.columns {
-                let (column, inline) = lower_column(def);
+                let (column, inline) = lower_column(names, def);
                 for (name, kind) in inline {
                     constraints.push(named_constraint(
+                        names,
                         &table,
                         name,
                         kind,
@@ -141,8 +175,10 @@ pub fn lower(ast: &Statement, source: &ParsedStatement) -> Result<Vec<Change>, P
                 columns.push(column);
             }
             for constraint in &create.constraints {
-                if let Some((name, kind, cols)) = table_constraint(constraint) {
-                    constraints.push(named_constraint(&table, name, kind, &cols));
+                if let Some(index) = mysql_index(names, &table, constraint) {
+                    indexes.push(index);
+                } else if let Some((name, kind, cols)) = table_constraint(names, constraint) {
+                    constraints.push(named_constraint(names, &table, name, kind, &cols));
                 }
             }
             for c in constraints
@@ -160,11 +196,12 @@ pub fn lower(ast: &Statement, source: &ParsedStatement) -> Result<Vec<Change>, P
                 table,
                 columns,
                 constraints,
+                indexes,
                 sql: source.text.clone(),
             })]
         }
         Statement::AlterTable(alter) => {
-            let table = QName::from_object_name(&alter.name);
+            let table = names.qname(&alter.name);
             let mut changes = Vec::new();
             for operation in &alter.operations {
                 changes.extend(lower_alter(&table, operation, source));
@@ -172,20 +209,21 @@ pub fn lower(ast: &Statement, source: &ParsedStatement) -> Result<Vec<Change>, P
             changes
         }
         Statement::CreateIndex(index) => {
-            let table = QName::from_object_name(&index.table_name);
+            let table = names.qname(&index.table_name);
             let columns: Vec<String> = index
                 .columns
                 .iter()
-                .filter_map(|c| plain_column(&c.column.expr))
+                .filter_map(|c| column_in(names, &c.column.expr))
                 .collect();
             let simple = columns.len() == index.columns.len();
             let name = match &index.name {
                 Some(n) => {
-                    let mut n = QName::from_object_name(n);
+                    let mut n = names.qname(n);
                     n.schema = n.schema.or_else(|| table.schema.clone());
                     n
                 }
                 None => table.sibling(default_index_name(
+                    names,
                     &table,
                     if simple { &columns } else { &[] },
                 )),
@@ -225,25 +263,33 @@ pub fn lower(ast: &Statement, source: &ParsedStatement) -> Result<Vec<Change>, P
         Statement::Drop {
             object_type,
             if_exists,
-            names,
+            names: objects,
             cascade,
+            table: on_table,
             ..
         } => match object_type {
-            ObjectType::Table => names
+            ObjectType::Table => objects
                 .iter()
                 .map(|n| {
                     Change::DropTable(ops::drop_table::DropTable {
-                        table: QName::from_object_name(n),
+                        table: names.qname(n),
                         if_exists: *if_exists,
                         cascade: *cascade,
                     })
                 })
                 .collect(),
-            ObjectType::Index => names
+            ObjectType::Index => objects
                 .iter()
                 .map(|n| {
+                    // MySQL: `DROP INDEX i ON t`; index names are per table there.
+                    let table = on_table.as_ref().map(|t| names.qname(t));
+                    let mut name = names.qname(n);
+                    if let Some(t) = &table {
+                        name.schema = name.schema.or_else(|| t.schema.clone());
+                    }
                     Change::DropIndex(ops::drop_index::DropIndex {
-                        name: QName::from_object_name(n),
+                        name,
+                        table,
                         if_exists: *if_exists,
                         cascade: *cascade,
                         concurrently: false,
@@ -255,12 +301,21 @@ pub fn lower(ast: &Statement, source: &ParsedStatement) -> Result<Vec<Change>, P
                 format!("DROP {object_type} is not planned by safeshift"),
             )],
         },
+        Statement::RenameTable(renames) => renames
+            .iter()
+            .map(|r| {
+                let from = names.qname(&r.old_name);
+                let mut to = names.qname(&r.new_name);
+                to.schema = to.schema.or_else(|| from.schema.clone());
+                Change::RenameTable(ops::rename_table::RenameTable { from, to })
+            })
+            .collect(),
         Statement::CreateType {
             name,
             representation: Some(UserDefinedTypeRepresentation::Enum { labels }),
         } => {
             vec![Change::CreateEnum(ops::create_enum::CreateEnum {
-                name: QName::from_object_name(name),
+                name: names.qname(name),
                 labels: labels.iter().map(|l| l.value.clone()).collect(),
                 sql: source.text.clone(),
             })]
@@ -268,7 +323,7 @@ pub fn lower(ast: &Statement, source: &ParsedStatement) -> Result<Vec<Change>, P
         Statement::AlterType(alter) => match &alter.operation {
             AlterTypeOperation::AddValue(add) => {
                 vec![Change::AddEnumValue(ops::add_enum_value::AddEnumValue {
-                    type_name: QName::from_object_name(&alter.name),
+                    type_name: names.qname(&alter.name),
                     value: add.value.value.clone(),
                     if_not_exists: add.if_not_exists,
                     position: add.position.as_ref().map(|p| match p {
@@ -293,6 +348,8 @@ fn lower_alter(
     source: &ParsedStatement,
 ) -> Vec<Change> {
     use ops::catalog_only::{Action, CatalogOnly};
+    let names = Names::of(source);
+    let ident_value = |i: &Ident| names.ident(i);
     let catalog_only = |action: Action| {
         Change::CatalogOnly(CatalogOnly {
             table: table.clone(),
@@ -303,22 +360,48 @@ fn lower_alter(
         AlterTableOperation::AddColumn {
             column_def,
             if_not_exists,
+            column_position,
             ..
         } => {
-            let (column, inline) = lower_column(column_def);
+            let (column, inline) = lower_column(names, column_def);
+            let position = column_position.as_ref().map(|p| position(names, p));
             let mut changes = vec![add_column_change(
                 table,
                 column.clone(),
                 *if_not_exists,
+                position,
                 source,
             )];
             for (name, kind) in inline {
                 let constraint =
-                    named_constraint(table, name, kind, std::slice::from_ref(&column.name));
-                changes.push(constraint_change(table, constraint, false, None));
+                    named_constraint(names, table, name, kind, std::slice::from_ref(&column.name));
+                changes.push(constraint_change(names, table, constraint, false, None));
             }
             changes
         }
+        AlterTableOperation::AddConstraint { constraint, .. }
+            if mysql_index(names, table, constraint).is_some() =>
+        {
+            let Some(index) = mysql_index(names, table, constraint) else {
+                return Vec::new();
+            };
+            vec![Change::CreateIndex(ops::create_index::CreateIndex {
+                name: index.name,
+                table: index.table,
+                columns: index.columns,
+                unique: false,
+                concurrently: false,
+                if_not_exists: false,
+                body: index.body,
+            })]
+        }
+        AlterTableOperation::AddConstraint {
+            constraint: TableConstraint::FulltextOrSpatial(_),
+            ..
+        } => vec![other(
+            source,
+            "FULLTEXT and SPATIAL indexes are not planned by safeshift (the first FULLTEXT index rebuilds the table)",
+        )],
         AlterTableOperation::AddConstraint {
             constraint,
             not_valid,
@@ -345,12 +428,12 @@ fn lower_alter(
                     not_valid: false,
                     not_null_of: None,
                 };
-                return vec![constraint_change(table, c, false, Some(index))];
+                return vec![constraint_change(names, table, c, false, Some(index))];
             }
-            match table_constraint(constraint) {
+            match table_constraint(names, constraint) {
                 Some((name, kind, columns)) => {
-                    let c = named_constraint(table, name, kind.clone(), &columns);
-                    let mut change = constraint_change(table, c, *not_valid, None);
+                    let c = named_constraint(names, table, name, kind.clone(), &columns);
+                    let mut change = constraint_change(names, table, c, *not_valid, None);
                     // Keep the user's own spelling of the expression / reference for output.
                     if let (Change::AddCheck(check), TableConstraint::Check(k)) =
                         (&mut change, constraint)
@@ -402,6 +485,7 @@ fn lower_alter(
                             column,
                             data_type: data_type.clone(),
                             using: using.clone(),
+                            target: None,
                         },
                     )]
                 }
@@ -439,7 +523,7 @@ fn lower_alter(
         }
         AlterTableOperation::RenameTable { table_name } => {
             let (RenameTableNameKind::To(name) | RenameTableNameKind::As(name)) = table_name;
-            let mut to = QName::from_object_name(name);
+            let mut to = names.qname(name);
             to.schema = to.schema.or_else(|| table.schema.clone());
             vec![Change::RenameTable(ops::rename_table::RenameTable {
                 from: table.clone(),
@@ -459,6 +543,51 @@ fn lower_alter(
                 name: ident_value(name),
             })]
         }
+        AlterTableOperation::DropIndex { name } => {
+            vec![Change::DropIndex(ops::drop_index::DropIndex {
+                name: table.sibling(ident_value(name)),
+                table: Some(table.clone()),
+                if_exists: false,
+                cascade: false,
+                concurrently: false,
+            })]
+        }
+        AlterTableOperation::DropForeignKey { name, .. } => {
+            vec![catalog_only(Action::DropForeignKey {
+                name: ident_value(name),
+            })]
+        }
+        AlterTableOperation::ModifyColumn {
+            col_name,
+            data_type,
+            options,
+            column_position,
+        } => vec![modify_column(
+            names,
+            table,
+            col_name,
+            col_name,
+            data_type,
+            options,
+            column_position.as_ref(),
+        )],
+        AlterTableOperation::ChangeColumn {
+            old_name,
+            new_name,
+            data_type,
+            options,
+            column_position,
+        } => vec![modify_column(
+            names,
+            table,
+            old_name,
+            new_name,
+            data_type,
+            options,
+            column_position.as_ref(),
+        )],
+        // `ALGORITHM=…` and `LOCK=…` say how, not what: the plan pins its own.
+        AlterTableOperation::Algorithm { .. } | AlterTableOperation::Lock { .. } => Vec::new(),
         AlterTableOperation::OwnerTo { .. } => vec![other(
             source,
             "ownership changes are not planned by safeshift",
@@ -475,6 +604,7 @@ fn add_column_change(
     table: &QName,
     column: Column,
     if_not_exists: bool,
+    position: Option<ops::ColumnPosition>,
     source: &ParsedStatement,
 ) -> Change {
     if column.generated {
@@ -486,33 +616,42 @@ fn add_column_change(
              then constrain it)",
         ));
     }
+    let volatile = |d: &Expr| match source.dialect {
+        Dialect::Postgres(_) => postgres::is_volatile(d),
+        Dialect::MySql(_) => crate::dialect::mysql::is_computed_default(d),
+    };
     match &column.default {
-        Some(default) if postgres::is_volatile(default) => {
+        Some(default) if volatile(default) => {
             Change::AddVolatileColumn(ops::add_volatile_column::AddVolatileColumn {
                 table: table.clone(),
                 column,
+                position,
             })
         }
         None if column.not_null => {
             Change::AddRequiredColumn(ops::add_required_column::AddRequiredColumn {
                 table: table.clone(),
                 column,
+                position,
             })
         }
         _ => Change::AddColumn(ops::add_column::AddColumn {
             table: table.clone(),
             column,
             if_not_exists,
+            position,
         }),
     }
 }
 
 fn constraint_change(
+    names: Names,
     table: &QName,
     c: Constraint,
     not_valid: bool,
     using_index: Option<String>,
 ) -> Change {
+    let d = names.dialect;
     let table = table.clone();
     match c.kind {
         ConstraintKind::PrimaryKey => Change::AddPrimaryKey(ops::add_primary_key::AddPrimaryKey {
@@ -535,13 +674,13 @@ fn constraint_change(
                 "FOREIGN KEY ({}) REFERENCES {} ({})",
                 c.columns
                     .iter()
-                    .map(|c| postgres::quote(c))
+                    .map(|c| d.quote(c))
                     .collect::<Vec<_>>()
                     .join(", "),
-                postgres::qname(&ref_table),
+                d.qname(&ref_table),
                 ref_columns
                     .iter()
-                    .map(|c| postgres::quote(c))
+                    .map(|c| d.quote(c))
                     .collect::<Vec<_>>()
                     .join(", "),
             );
@@ -565,7 +704,8 @@ fn constraint_change(
 }
 
 /// A column definition and the constraints written inline on it (`REFERENCES`, `UNIQUE`, …).
-fn lower_column(def: &ColumnDef) -> (Column, Vec<(Option<String>, ConstraintKind)>) {
+fn lower_column(names: Names, def: &ColumnDef) -> (Column, Vec<(Option<String>, ConstraintKind)>) {
+    let ident_value = |i: &Ident| names.ident(i);
     let type_name = def.data_type.to_string().to_lowercase();
     let serial = matches!(
         type_name.as_str(),
@@ -577,6 +717,7 @@ fn lower_column(def: &ColumnDef) -> (Column, Vec<(Option<String>, ConstraintKind
         not_null: serial,
         default: None,
         generated: serial,
+        extra: Vec::new(),
     };
     let mut inline = Vec::new();
     for option in &def.options {
@@ -584,8 +725,22 @@ fn lower_column(def: &ColumnDef) -> (Column, Vec<(Option<String>, ConstraintKind
         match &option.option {
             ColumnOption::NotNull => column.not_null = true,
             ColumnOption::Null => column.not_null = false,
+            // MySQL dumps write `DEFAULT NULL` for columns without a default.
+            ColumnOption::Default(Expr::Value(v))
+                if names.mysql() && v.value == sqlparser::ast::Value::Null =>
+            {
+                column.default = None
+            }
             ColumnOption::Default(expr) => column.default = Some(expr.clone()),
             ColumnOption::Generated { .. } | ColumnOption::Identity(_) => column.generated = true,
+            ColumnOption::DialectSpecific(tokens)
+                if tokens
+                    .iter()
+                    .any(|t| t.to_string().eq_ignore_ascii_case("AUTO_INCREMENT")) =>
+            {
+                column.generated = true;
+                column.extra.push(option.option.to_string());
+            }
             ColumnOption::PrimaryKey(_) => {
                 column.not_null = true;
                 inline.push((name, ConstraintKind::PrimaryKey));
@@ -594,11 +749,22 @@ fn lower_column(def: &ColumnDef) -> (Column, Vec<(Option<String>, ConstraintKind
             ColumnOption::ForeignKey(fk) => inline.push((
                 name,
                 ConstraintKind::ForeignKey {
-                    table: QName::from_object_name(&fk.foreign_table),
+                    table: names.qname(&fk.foreign_table),
                     columns: fk.referred_columns.iter().map(ident_value).collect(),
                 },
             )),
             ColumnOption::Check(_) => inline.push((name, ConstraintKind::Check)),
+            // MySQL column attributes (CHARACTER SET, COLLATE, COMMENT, ON UPDATE …) are kept to
+            // restate the column in a MODIFY.
+            ColumnOption::CharacterSet(_)
+            | ColumnOption::Collation(_)
+            | ColumnOption::Comment(_)
+            | ColumnOption::OnUpdate(_)
+            | ColumnOption::DialectSpecific(_)
+                if names.mysql() =>
+            {
+                column.extra.push(option.option.to_string())
+            }
             _ => {}
         }
     }
@@ -606,11 +772,13 @@ fn lower_column(def: &ColumnDef) -> (Column, Vec<(Option<String>, ConstraintKind
 }
 
 fn table_constraint(
+    names: Names,
     constraint: &TableConstraint,
 ) -> Option<(Option<String>, ConstraintKind, Vec<String>)> {
+    let ident_value = |i: &Ident| names.ident(i);
     let index_columns = |cols: &[sqlparser::ast::IndexColumn]| -> Vec<String> {
         cols.iter()
-            .filter_map(|c| plain_column(&c.column.expr))
+            .filter_map(|c| column_in(names, &c.column.expr))
             .collect()
     };
     match constraint {
@@ -620,14 +788,15 @@ fn table_constraint(
             index_columns(&pk.columns),
         )),
         TableConstraint::Unique(u) => Some((
-            u.name.as_ref().map(ident_value),
+            // MySQL: `UNIQUE KEY name (…)` names the index; the constraint is the index.
+            u.name.as_ref().or(u.index_name.as_ref()).map(ident_value),
             ConstraintKind::Unique,
             index_columns(&u.columns),
         )),
         TableConstraint::ForeignKey(fk) => Some((
             fk.name.as_ref().map(ident_value),
             ConstraintKind::ForeignKey {
-                table: QName::from_object_name(&fk.foreign_table),
+                table: names.qname(&fk.foreign_table),
                 columns: fk.referred_columns.iter().map(ident_value).collect(),
             },
             fk.columns.iter().map(ident_value).collect(),
@@ -635,7 +804,7 @@ fn table_constraint(
         TableConstraint::Check(c) => {
             let mut columns = Vec::new();
             let _ = sqlparser::ast::visit_expressions(&*c.expr, |e| {
-                if let Some(col) = plain_column(e)
+                if let Some(col) = column_in(names, e)
                     && !columns.contains(&col)
                 {
                     columns.push(col);
@@ -652,18 +821,31 @@ fn table_constraint(
     }
 }
 
-/// Names constraints the way PostgreSQL does when the user gives none, so the plan's end state
+/// Names constraints the way the engine does when the user gives none, so the plan's end state
 /// matches what the naive statement would have created.
 fn named_constraint(
+    names: Names,
     table: &QName,
     name: Option<String>,
     kind: ConstraintKind,
     columns: &[String],
 ) -> Constraint {
     let name = name.unwrap_or_else(|| {
+        if names.mysql() {
+            // InnoDB: PRIMARY, the first column for a unique key, `<table>_ibfk_1` and
+            // `<table>_chk_1` (MySQL) for foreign keys and checks.
+            return match kind {
+                ConstraintKind::PrimaryKey => "PRIMARY".to_string(),
+                ConstraintKind::Unique => columns.first().cloned().unwrap_or_default(),
+                ConstraintKind::ForeignKey { .. } => {
+                    names.dialect.fit_ident(&format!("{}_ibfk_1", table.name))
+                }
+                ConstraintKind::Check => names.dialect.fit_ident(&format!("{}_chk_1", table.name)),
+            };
+        }
         let suffix = match kind {
             ConstraintKind::PrimaryKey => {
-                return postgres::fit_ident(&format!("{}_pkey", table.name));
+                return names.dialect.fit_ident(&format!("{}_pkey", table.name));
             }
             ConstraintKind::Unique => "key",
             ConstraintKind::ForeignKey { .. } => "fkey",
@@ -676,7 +858,7 @@ fn named_constraint(
         let mut parts = vec![table.name.clone()];
         parts.extend(first);
         parts.push(suffix.to_string());
-        postgres::fit_ident(&parts.join("_"))
+        names.dialect.fit_ident(&parts.join("_"))
     });
     Constraint {
         name,
@@ -687,21 +869,138 @@ fn named_constraint(
     }
 }
 
-fn default_index_name(table: &QName, columns: &[String]) -> String {
+fn default_index_name(names: Names, table: &QName, columns: &[String]) -> String {
+    if names.mysql() {
+        // MySQL names an unnamed index after its first column.
+        return columns.first().cloned().unwrap_or_else(|| "expr".into());
+    }
     let middle = if columns.is_empty() {
         "expr".to_string()
     } else {
         columns.join("_")
     };
-    postgres::fit_ident(&format!("{}_{middle}_idx", table.name))
+    names
+        .dialect
+        .fit_ident(&format!("{}_{middle}_idx", table.name))
+}
+
+/// MySQL: an ALTER TABLE written with `ALGORITHM=COPY`, `LOCK=SHARED` or `LOCK=EXCLUSIVE` — it
+/// blocks writes (or everything) for the whole ALTER, whatever the change is.
+pub fn forced_lock(ast: &Statement) -> Option<&'static str> {
+    use sqlparser::ast::{AlterTableAlgorithm, AlterTableLock};
+    let Statement::AlterTable(alter) = ast else {
+        return None;
+    };
+    alter.operations.iter().find_map(|op| match op {
+        AlterTableOperation::Algorithm {
+            algorithm: AlterTableAlgorithm::Copy,
+            ..
+        } => Some("ALGORITHM=COPY"),
+        AlterTableOperation::Lock {
+            lock: AlterTableLock::Shared,
+            ..
+        } => Some("LOCK=SHARED"),
+        AlterTableOperation::Lock {
+            lock: AlterTableLock::Exclusive,
+            ..
+        } => Some("LOCK=EXCLUSIVE"),
+        _ => None,
+    })
 }
 
 /// `col` or `"Col"` as a column name; anything else (expressions) is not a plain column.
 pub fn plain_column(expr: &Expr) -> Option<String> {
     match expr {
-        Expr::Identifier(ident) => Some(ident_value(ident)),
+        Expr::Identifier(ident) => Some(crate::name::ident_value(ident)),
         _ => None,
     }
+}
+
+fn column_in(names: Names, expr: &Expr) -> Option<String> {
+    match expr {
+        Expr::Identifier(ident) => Some(names.ident(ident)),
+        _ => None,
+    }
+}
+
+fn position(names: Names, position: &MySQLColumnPosition) -> ops::ColumnPosition {
+    match position {
+        MySQLColumnPosition::First => ops::ColumnPosition::First,
+        MySQLColumnPosition::After(ident) => ops::ColumnPosition::After(names.ident(ident)),
+    }
+}
+
+/// MySQL's `KEY`/`INDEX` inside CREATE TABLE or `ALTER TABLE … ADD INDEX`: an index, not a
+/// constraint.
+fn mysql_index(
+    names: Names,
+    table: &QName,
+    constraint: &TableConstraint,
+) -> Option<crate::schema::Index> {
+    let TableConstraint::Index(index) = constraint else {
+        return None;
+    };
+    let columns: Vec<String> = index
+        .columns
+        .iter()
+        .filter_map(|c| column_in(names, &c.column.expr))
+        .collect();
+    let simple = columns.len() == index.columns.len();
+    let name = match &index.name {
+        Some(n) => names.ident(n),
+        None => default_index_name(names, table, if simple { &columns } else { &[] }),
+    };
+    let mut body = format!(
+        "({})",
+        index
+            .columns
+            .iter()
+            .map(|c| c.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    if let Some(using) = &index.index_type {
+        body.push_str(&format!(" USING {using}"));
+    }
+    Some(crate::schema::Index {
+        name: table.sibling(name),
+        table: table.clone(),
+        columns: if simple { columns } else { Vec::new() },
+        unique: false,
+        definition: String::new(),
+        body,
+    })
+}
+
+/// MySQL's `MODIFY [COLUMN] c <definition>` and `CHANGE [COLUMN] old new <definition>`: the whole
+/// column restated. What it changes is only known against the schema (`ops::modify_column`).
+fn modify_column(
+    names: Names,
+    table: &QName,
+    old: &Ident,
+    new: &Ident,
+    data_type: &DataType,
+    options: &[ColumnOption],
+    column_position: Option<&MySQLColumnPosition>,
+) -> Change {
+    let def = ColumnDef {
+        name: new.clone(),
+        data_type: data_type.clone(),
+        options: options
+            .iter()
+            .map(|option| sqlparser::ast::ColumnOptionDef {
+                name: None,
+                option: option.clone(),
+            })
+            .collect(),
+    };
+    let (column, _) = lower_column(names, &def);
+    Change::ModifyColumn(ops::modify_column::ModifyColumn {
+        table: table.clone(),
+        from: names.ident(old),
+        column,
+        position: column_position.map(|p| position(names, p)),
+    })
 }
 
 /// The type as PostgreSQL would spell it back, for comparisons (`varchar(10)` = `character varying(10)`).

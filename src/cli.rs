@@ -4,8 +4,10 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+use crate::dialect::Engine;
 use crate::lint::format::Format as LintFormat;
-use crate::ops::DualWrite;
+use crate::ops::{DualWrite, OnlineTool};
+use crate::render::Layout;
 use crate::rules::Severity;
 
 #[derive(Debug, Parser)]
@@ -40,7 +42,14 @@ pub enum Command {
   safeshift plan change.sql --schema schema.sql
   safeshift plan change.sql --backfill users.email_lower='lower(email)' --out plans/email-lower
   pg_dump --schema-only mydb > schema.sql && safeshift plan change.sql --schema schema.sql --server-version 15
+  mysqldump --no-data mydb > schema.sql && safeshift plan change.sql --schema schema.sql --dialect mysql --server-version 8.0.35
   safeshift plan change.sql --database-url postgres://readonly@db/prod    # schema from the live catalog
+  safeshift plan change.sql --schema schema.sql --format markdown > pr-comment.md
+  safeshift plan change.sql --schema schema.sql --layout golang-migrate --start-at 43
+
+What is written and what is printed are separate choices: --layout picks the files (the plan
+directory always: plan.json, PLAN.md, plan.html, one directory per stage; a migration tool's files
+besides it), --format picks what is printed (as for lint, gate and rehearse).
 
 Directives: a comment right above a statement adds what SQL cannot say:
   -- safeshift: backfill = lower(email)
@@ -63,6 +72,7 @@ Suppress a finding with a comment right above the statement:
   -- safeshift: ignore non-concurrent-index  the table has 40 rows
 
 safeshift.toml (found by walking up from the current directory, or --config):
+  dialect = \"postgres\"                # or mysql, mariadb
   server-version = \"15\"
   fail-on = \"warning\"
   schema = \"db/schema.sql\"
@@ -240,6 +250,12 @@ pub struct ApplyArgs {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PlanFormat {
+    Human,
+    Markdown,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ReportFormat {
     Human,
     Json,
@@ -366,7 +382,12 @@ pub struct GateArgs {
 /// What `lint` and `gate` check against.
 #[derive(Debug, clap::Args)]
 pub struct TargetArgs {
-    /// PostgreSQL version of the target server [default: 14, or server-version in safeshift.toml]
+    /// The database engine the migrations run on [default: postgres, or dialect in safeshift.toml]
+    #[arg(long, value_enum)]
+    pub dialect: Option<Engine>,
+
+    /// Version of the target server: PostgreSQL 15 or 14.4, MySQL 8.0.35, MariaDB 10.11
+    /// [default: 14, 8.0 or 10.11 by dialect, or server-version in safeshift.toml]
     #[arg(long, value_name = "N")]
     pub server_version: Option<String>,
 
@@ -417,10 +438,20 @@ pub struct PlanArgs {
     #[arg(long, value_name = "URL", conflicts_with = "schema")]
     pub database_url: Option<String>,
 
-    /// PostgreSQL version of the target server (major, or major.minor such as 14.4)
-    /// [default: the database's with --database-url, else 14]
+    /// The database engine: postgres, mysql (8.0+) or mariadb (10.3+)
+    #[arg(long, value_enum, default_value_t = Engine::Postgres)]
+    pub dialect: Engine,
+
+    /// Version of the target server: PostgreSQL 15 or 14.4, MySQL 8.0.35, MariaDB 10.11
+    /// (instant DDL depends on it) [default: the database's with --database-url, else 14, 8.0
+    /// or 10.11 by dialect]
     #[arg(long, value_name = "N")]
     pub server_version: Option<String>,
+
+    /// MySQL/MariaDB: run changes that copy a table (type changes, CHECK) with gh-ost or
+    /// pt-online-schema-change; the stage's checklist carries the command line
+    #[arg(long, value_enum, value_name = "TOOL")]
+    pub online_tool: Option<OnlineTool>,
 
     /// How to fill existing rows of a new NOT NULL column (or NULLs before SET NOT NULL):
     /// an SQL expression over the row's columns. Repeatable
@@ -449,6 +480,22 @@ pub struct PlanArgs {
     /// Where to write the plan directory
     #[arg(long, value_name = "DIR", default_value = "safeshift-plan")]
     pub out: PathBuf,
+
+    /// Also write the stages as a migration tool's files, in DIR/migrations/ (with a README.md
+    /// on how they map to stages). The plan directory itself is always written
+    #[arg(long, value_enum, value_name = "TOOL", default_value_t = Layout::Plain)]
+    pub layout: Layout,
+
+    /// First version number of the tool's migrations, to continue an existing numbering
+    /// [default: 1 for flyway and golang-migrate; the current UTC time as YYYYMMDDHHMMSS for
+    /// dbmate and sqlx, as `dbmate new` and `sqlx migrate add` name files]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub start_at: Option<u64>,
+
+    /// What to print once the plan is written: a short summary for the terminal, or Markdown
+    /// sized for a pull-request comment (stages table, each stage's SQL folded)
+    #[arg(long, value_enum, default_value_t = PlanFormat::Human)]
+    pub format: PlanFormat,
 
     /// Replace the output directory if it exists
     #[arg(long)]

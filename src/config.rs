@@ -2,6 +2,7 @@
 //! directory (or named with `--config`). Command-line flags win over the file.
 //!
 //! ```toml
+//! dialect = "postgres"              # or "mysql", "mariadb"
 //! server-version = "15"
 //! fail-on = "warning"
 //! schema = "db/schema.sql"          # relative to this file
@@ -28,6 +29,7 @@ pub const FILE_NAME: &str = "safeshift.toml";
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Config {
+    pub dialect: Option<crate::dialect::Engine>,
     pub server_version: Option<String>,
     pub fail_on: Option<Severity>,
     pub schema: Option<PathBuf>,
@@ -108,7 +110,7 @@ pub fn load(explicit: Option<&Path>) -> Result<Loaded, Error> {
             column,
             message: e.message().to_string(),
             help: Some(
-                "keys: server-version, fail-on, schema, [rules] disable/severity, [gate] window; see `safeshift lint --help`"
+                "keys: dialect, server-version, fail-on, schema, [rules] disable/severity, [gate] window; see `safeshift lint --help`"
                     .into(),
             ),
         }

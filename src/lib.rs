@@ -27,7 +27,7 @@ pub mod schema;
 use std::collections::BTreeSet;
 
 use change::Change;
-use dialect::Postgres;
+use dialect::Dialect;
 pub use error::{Error, PlanError, Pos};
 use ops::{Context, Options};
 use parse::Body;
@@ -43,7 +43,8 @@ pub struct PlanInput<'a> {
     pub change_sql: &'a str,
     /// (`--schema` file name, its text).
     pub schema: Option<(&'a str, &'a str)>,
-    pub pg: Postgres,
+    /// The engine and version to plan for (`Postgres::parse_version(…).into()` for PostgreSQL).
+    pub dialect: Dialect,
     pub options: Options,
 }
 
@@ -58,12 +59,13 @@ struct Lowered {
 /// Plans a change. Fails with a positioned error on bad input; never touches a database.
 pub fn plan(input: &PlanInput) -> Result<Plan, Error> {
     let file = input.change_name;
+    let dialect = input.dialect;
     let mut assumptions = Vec::new();
     let mut warnings = Vec::new();
 
     let mut catalog = match input.schema {
         Some((schema_file, text)) => {
-            let catalog = load_schema(schema_file, text)?;
+            let catalog = load_schema_for(dialect, schema_file, text)?;
             if catalog.skipped > 0 {
                 assumptions.push(format!(
                     "{} statement(s) of {schema_file} that do not describe tables, columns, keys, indexes or enums were skipped.",
@@ -83,7 +85,7 @@ pub fn plan(input: &PlanInput) -> Result<Plan, Error> {
     };
     let schema_known = input.schema.is_some();
 
-    let statements = parse::parse(input.change_sql).map_err(|e| e.in_file(file))?;
+    let statements = parse::parse_for(dialect, input.change_sql).map_err(|e| e.in_file(file))?;
     let mut lowered = Vec::new();
     for statement in statements {
         let changes = match &statement.body {
@@ -125,13 +127,14 @@ pub fn plan(input: &PlanInput) -> Result<Plan, Error> {
                     .map_err(|e| e.in_file(file))?;
             }
             let ctx = Context {
-                pg: input.pg,
+                dialect,
                 catalog: &catalog,
                 schema_known,
                 new_tables: &new_tables,
                 options: &input.options,
                 directives: &statement.directives,
                 pos: statement.pos,
+                foreign_key_checks: true,
             };
             let assessment = op.assess(&ctx);
             let mut expansion = op.expand(&ctx).map_err(|mut e| {
@@ -142,6 +145,11 @@ pub fn plan(input: &PlanInput) -> Result<Plan, Error> {
             })?;
             for step in expansion.steps.iter_mut() {
                 step.rule = assessment.rule;
+                // MySQL and MariaDB commit every DDL statement implicitly: no stage is one
+                // transaction, each statement stands on its own.
+                if dialect.is_mysql() {
+                    step.transactional = false;
+                }
             }
             if let Change::Other(other) = change {
                 warnings.push(format!(
@@ -169,7 +177,12 @@ pub fn plan(input: &PlanInput) -> Result<Plan, Error> {
             // its own, it runs in the CREATE TABLE's transaction.
             let tables = op.tables();
             let host = match (tables.as_slice(), expansion.steps.as_slice()) {
-                ([table], [step]) if step.transactional => created_by.get(&table.key()).copied(),
+                ([table], [step])
+                    if step.kind == plan::StepKind::Database
+                        && (step.transactional || dialect.is_mysql()) =>
+                {
+                    created_by.get(&table.key()).copied()
+                }
                 _ => None,
             };
             match host.and_then(|h| planned.get_mut(h)) {
@@ -217,8 +230,8 @@ pub fn plan(input: &PlanInput) -> Result<Plan, Error> {
     Ok(Plan {
         version: 1,
         generator: format!("safeshift {}", env!("CARGO_PKG_VERSION")),
-        dialect: "postgres",
-        server_version: input.pg.version(),
+        dialect: dialect.id(),
+        server_version: dialect.version(),
         source: file.to_string(),
         schema: input.schema.map(|(f, _)| f.to_string()),
         schema_sql: input.schema.map(|(_, text)| text.to_string()),
@@ -230,9 +243,15 @@ pub fn plan(input: &PlanInput) -> Result<Plan, Error> {
     })
 }
 
-/// Reads a `--schema` file (`pg_dump --schema-only` output or plain CREATE statements).
+/// Reads a PostgreSQL `--schema` file (`pg_dump --schema-only` output or plain CREATE statements).
 pub fn load_schema(file: &str, text: &str) -> Result<Catalog, Error> {
-    let catalog = Catalog::from_sql(text).map_err(|e| e.in_file(file))?;
+    load_schema_for(Dialect::default(), file, text)
+}
+
+/// Reads a `--schema` file for the target engine (`pg_dump --schema-only`, `mysqldump --no-data`,
+/// or plain CREATE statements).
+pub fn load_schema_for(dialect: Dialect, file: &str, text: &str) -> Result<Catalog, Error> {
+    let catalog = Catalog::from_sql_for(dialect, text).map_err(|e| e.in_file(file))?;
     if catalog.is_empty() {
         return Err(Error::Usage(format!(
             "{file}: no CREATE TABLE or CREATE TYPE statement found; is this a schema dump?"

@@ -8,14 +8,15 @@ use clap::Parser;
 
 use safeshift::cli::{
     ApplyArgs, Cli, Command, ExplainArgs, GateArgs, GateFormat, GraphArgs, GraphFormat, LintArgs,
-    PlanArgs, RehearseArgs, ReportFormat, RulesArgs, RulesFormat, StatusArgs,
+    PlanArgs, PlanFormat, RehearseArgs, ReportFormat, RulesArgs, RulesFormat, StatusArgs,
 };
 use safeshift::config;
-use safeshift::dialect::Postgres;
+use safeshift::dialect::{Dialect, Engine};
 use safeshift::error::Error;
 use safeshift::lint::{self, Settings, Source, files};
 use safeshift::name::QName;
 use safeshift::ops::{BackfillOption, Options};
+use safeshift::render::{Layout, Numbering};
 use safeshift::rules::{self, Severity};
 
 fn main() -> ExitCode {
@@ -40,7 +41,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn parse_backfill(text: &str) -> Result<BackfillOption, Error> {
+fn parse_backfill(text: &str, fold: bool) -> Result<BackfillOption, Error> {
     let usage = || {
         Error::Usage(format!(
             "--backfill {text}: expected TABLE.COLUMN=EXPR, for example users.email_lower=lower(email)"
@@ -51,7 +52,8 @@ fn parse_backfill(text: &str) -> Result<BackfillOption, Error> {
     if table.is_empty() || column.is_empty() || expr.trim().is_empty() {
         return Err(usage());
     }
-    let ident = |s: &str| safeshift::name::ident_value(&sqlparser::ast::Ident::new(s));
+    // MySQL keeps names as written; PostgreSQL folds them like unquoted SQL names.
+    let ident = |s: &str| safeshift::name::ident_in(&sqlparser::ast::Ident::new(s), fold);
     let table = match table.split_once('.') {
         Some((schema, name)) => QName {
             schema: Some(ident(schema)),
@@ -67,6 +69,16 @@ fn parse_backfill(text: &str) -> Result<BackfillOption, Error> {
 }
 
 fn plan(args: PlanArgs) -> Result<(), Error> {
+    if args.start_at.is_some() && args.layout == Layout::Plain {
+        return Err(Error::Usage(
+            "--start-at numbers a migration tool's files: add --layout flyway|golang-migrate|dbmate|sqlx".into(),
+        ));
+    }
+    if args.database_url.is_some() && args.dialect != Engine::Postgres {
+        return Err(Error::Usage(
+            "--database-url reads PostgreSQL catalogs only; for MySQL/MariaDB pass --schema (mysqldump --no-data)".into(),
+        ));
+    }
     let live = match &args.database_url {
         Some(url) => {
             let mut client =
@@ -78,15 +90,20 @@ fn plan(args: PlanArgs) -> Result<(), Error> {
         None => None,
     };
     let version = match (&args.server_version, &live) {
-        (Some(v), _) => v.clone(),
-        (None, Some((_, live))) => live.server_version.clone(),
-        (None, None) => "14".to_string(),
+        (Some(v), _) => Some(v.clone()),
+        (None, Some((_, live))) => Some(live.server_version.clone()),
+        (None, None) => None,
     };
-    let pg = Postgres::parse_version(&version).map_err(Error::Usage)?;
+    let dialect = Dialect::new(args.dialect, version.as_deref()).map_err(Error::Usage)?;
+    if args.online_tool.is_some() && !dialect.is_mysql() {
+        return Err(Error::Usage(
+            "--online-tool is for MySQL and MariaDB (--dialect mysql|mariadb)".into(),
+        ));
+    }
     let backfills = args
         .backfill
         .iter()
-        .map(|b| parse_backfill(b))
+        .map(|b| parse_backfill(b, dialect.folds_case()))
         .collect::<Result<Vec<_>, _>>()?;
     let (change_name, change_sql) = files::read(&args.change)?;
     let schema = match &live {
@@ -97,10 +114,11 @@ fn plan(args: PlanArgs) -> Result<(), Error> {
         change_name: &change_name,
         change_sql: &change_sql,
         schema: schema.as_ref().map(|(n, t)| (n.as_str(), t.as_str())),
-        pg,
+        dialect,
         options: Options {
             backfills,
             dual_write: args.dual_write,
+            online_tool: args.online_tool,
             batch_size: args.batch_size,
             sizes: sizes(&args, live.as_ref().map(|(_, l)| l))?,
         },
@@ -112,8 +130,30 @@ fn plan(args: PlanArgs) -> Result<(), Error> {
             &live.row_estimates,
         ));
     }
-    safeshift::render::write_plan_dir(&plan, &args.out, args.force)?;
-    print!("{}", safeshift::render::summary(&plan, Some(&args.out)));
+    let output = safeshift::render::Output {
+        layout: args.layout,
+        numbering: match args.start_at {
+            Some(n) => Numbering::From(n),
+            None => args.layout.default_numbering(jiff::Timestamp::now()),
+        },
+    };
+    safeshift::render::write_plan_dir(&plan, &args.out, args.force, output)?;
+    match args.format {
+        PlanFormat::Human => {
+            print!("{}", safeshift::render::summary(&plan, Some(&args.out)));
+            if args.layout != Layout::Plain {
+                println!(
+                    "{} migrations in {}/migrations/ (see its README.md)",
+                    args.layout.as_str(),
+                    args.out.display()
+                );
+            }
+        }
+        PlanFormat::Markdown => print!(
+            "{}",
+            safeshift::render::summary_markdown(&plan, Some(&args.out))?
+        ),
+    }
     Ok(())
 }
 
@@ -155,17 +195,27 @@ fn sizes(
 /// What lint and gate share: the config, the server version, the starting schema.
 fn settings(
     loaded: &config::Loaded,
-    server_version: Option<&str>,
-    schema: Option<&Path>,
+    target: &safeshift::cli::TargetArgs,
 ) -> Result<Settings, Error> {
-    let version = server_version.or(loaded.config.server_version.as_deref());
-    let pg = Postgres::parse_version(version.unwrap_or("14")).map_err(Error::Usage)?;
-    let mut settings = Settings::new(pg);
-    let schema = schema.map(Path::to_path_buf).or_else(|| loaded.schema());
+    let version = target
+        .server_version
+        .as_deref()
+        .or(loaded.config.server_version.as_deref());
+    let engine = target.dialect.or(loaded.config.dialect).unwrap_or_default();
+    let dialect = Dialect::new(engine, version).map_err(Error::Usage)?;
+    let mut settings = Settings::new(dialect);
+    let schema = target
+        .schema
+        .as_deref()
+        .map(Path::to_path_buf)
+        .or_else(|| loaded.schema());
     let mut flags = String::new();
+    if engine != Engine::Postgres {
+        flags.push_str(&format!(" --dialect {}", dialect.id()));
+    }
     if let Some(path) = &schema {
         let (name, text) = files::read(path)?;
-        settings.catalog = safeshift::load_schema(&name, &text)?;
+        settings.catalog = safeshift::load_schema_for(dialect, &name, &text)?;
         settings.schema_known = true;
         flags.push_str(&format!(" --schema {}", shell_word(&name)));
     }
@@ -208,11 +258,7 @@ fn read_sources(paths: &[PathBuf], new: impl Fn(&Path) -> bool) -> Result<Vec<So
 
 fn lint(args: LintArgs) -> Result<ExitCode, Error> {
     let loaded = config::load(args.target.config.as_deref())?;
-    let settings = settings(
-        &loaded,
-        args.target.server_version.as_deref(),
-        args.target.schema.as_deref(),
-    )?;
+    let settings = settings(&loaded, &args.target)?;
     let settings = Settings {
         keep_statements: args.format == lint::format::Format::Human,
         collect_changes: false,
@@ -243,11 +289,7 @@ fn gate(args: GateArgs) -> Result<ExitCode, Error> {
     let loaded = config::load(args.target.config.as_deref())?;
     let settings = Settings {
         new_tables_across_files: true,
-        ..settings(
-            &loaded,
-            args.target.server_version.as_deref(),
-            args.target.schema.as_deref(),
-        )?
+        ..settings(&loaded, &args.target)?
     };
     let now = match &args.now {
         Some(text) => safeshift::gate::window::parse_now(text)
@@ -332,8 +374,20 @@ fn explain(args: ExplainArgs) -> Result<ExitCode, Error> {
     }
 }
 
+/// Rehearse, apply and status talk to PostgreSQL only (for now).
+fn postgres_plan(plan: &safeshift::plan_dir::PlanDir, command: &str) -> Result<(), Error> {
+    match plan.plan.dialect.as_str() {
+        "" | "postgres" => Ok(()),
+        other => Err(Error::Usage(format!(
+            "{}: a {other} plan; `safeshift {command}` runs PostgreSQL plans only so far. Apply each stage with the client: `mariadb --batch \"$DATABASE\" < NN-…/up.sql` (see each stage's CHECKLIST.md)",
+            plan.root.display()
+        ))),
+    }
+}
+
 fn apply(args: ApplyArgs) -> Result<ExitCode, Error> {
     let plan = safeshift::plan_dir::PlanDir::open(&args.plan)?;
+    postgres_plan(&plan, "apply")?;
     let request = safeshift::apply::ApplyRequest {
         plan: &plan,
         database_url: &args.database.database_url,
@@ -358,6 +412,7 @@ fn apply(args: ApplyArgs) -> Result<ExitCode, Error> {
 
 fn status(args: StatusArgs) -> Result<ExitCode, Error> {
     let plan = safeshift::plan_dir::PlanDir::open(&args.plan)?;
+    postgres_plan(&plan, "status")?;
     let stages = safeshift::apply::status(&plan, &args.database.database_url)?;
     let text = match args.format {
         GateFormat::Human => safeshift::apply::status_text(&plan, &stages),
@@ -391,6 +446,7 @@ fn app_statements(path: Option<&Path>) -> Result<Vec<String>, Error> {
 
 fn rehearse(args: RehearseArgs) -> Result<ExitCode, Error> {
     let plan = safeshift::plan_dir::PlanDir::open(&args.plan)?;
+    postgres_plan(&plan, "rehearse")?;
     let schema = args.schema.as_deref().map(files::read).transpose()?;
     let request = safeshift::rehearse::RehearseRequest {
         plan: &plan,

@@ -20,11 +20,17 @@ impl QName {
     }
 
     pub fn from_object_name(object: &ObjectName) -> QName {
+        QName::from_object_name_in(object, true)
+    }
+
+    /// Like [`QName::from_object_name`]; `fold` says whether unquoted parts fold to lower case
+    /// (PostgreSQL) or keep their case (MySQL).
+    pub fn from_object_name_in(object: &ObjectName, fold: bool) -> QName {
         let parts: Vec<String> = object
             .0
             .iter()
             .filter_map(|p| p.as_ident())
-            .map(ident_value)
+            .map(|i| ident_in(i, fold))
             .collect();
         match parts.as_slice() {
             [.., schema, name] => QName {
@@ -71,8 +77,14 @@ impl QName {
 
 /// PostgreSQL folds unquoted identifiers to lower case; quoted ones are taken literally.
 pub fn ident_value(ident: &Ident) -> String {
+    ident_in(ident, true)
+}
+
+/// An identifier's name: folded to lower case when unquoted and `fold` (PostgreSQL), as written
+/// otherwise (MySQL keeps case; its table names are case-sensitive on Linux).
+pub fn ident_in(ident: &Ident, fold: bool) -> String {
     match ident.quote_style {
-        Some(_) => ident.value.clone(),
-        None => ident.value.to_lowercase(),
+        None if fold => ident.value.to_lowercase(),
+        _ => ident.value.clone(),
     }
 }

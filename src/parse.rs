@@ -6,10 +6,11 @@
 //! gap before each statement, and the few statements sqlparser cannot parse are still recognised.
 
 use sqlparser::ast::{ObjectName, Statement};
-use sqlparser::dialect::PostgreSqlDialect;
+use sqlparser::dialect::Dialect as SqlDialect;
 use sqlparser::parser::Parser;
 use sqlparser::tokenizer::{Location, Token, TokenWithSpan, Tokenizer, Whitespace};
 
+use crate::dialect::Dialect;
 use crate::error::{PlanError, Pos};
 
 /// One statement of an input file.
@@ -22,6 +23,8 @@ pub struct ParsedStatement {
     /// `-- safeshift: …` comments between the previous statement and this one.
     pub directives: Vec<Directive>,
     pub body: Body,
+    /// The engine it was read for: lowering folds (PostgreSQL) or keeps (MySQL) name case.
+    pub dialect: Dialect,
 }
 
 #[derive(Debug, Clone)]
@@ -83,14 +86,24 @@ fn blank_meta_commands(text: &str) -> String {
     out
 }
 
-/// Splits and parses a whole file. Only a tokenizer error (e.g. an unterminated string) stops it:
-/// after that nothing can be trusted about statement boundaries.
+/// Splits and parses a whole PostgreSQL file (see [`parse_for`]).
 pub fn parse(text: &str) -> Result<Vec<ParsedStatement>, PlanError> {
+    parse_for(Dialect::default(), text)
+}
+
+/// Splits and parses a whole file as the engine of `target` reads it. Only a tokenizer error (e.g.
+/// an unterminated string) stops it: after that nothing can be trusted about statement boundaries.
+pub fn parse_for(target: Dialect, text: &str) -> Result<Vec<ParsedStatement>, PlanError> {
     let text = blank_meta_commands(text);
-    let dialect = PostgreSqlDialect {};
+    let dialect = target.parser();
+    let reader = Reader {
+        dialect,
+        target,
+        text: &text,
+    };
     // About one token per 4 bytes of SQL: sized up front, the buffer never has to grow and move.
     let mut tokens = Vec::with_capacity(text.len() / 4 + 16);
-    Tokenizer::new(&dialect, &text)
+    Tokenizer::new(dialect, &text)
         .tokenize_with_location_into_buf(&mut tokens)
         .map_err(|e| PlanError::new(pos_of(e.location), e.message))?;
     let lines = LineIndex::new(&text);
@@ -101,9 +114,7 @@ pub fn parse(text: &str) -> Result<Vec<ParsedStatement>, PlanError> {
     for token in tokens {
         match &token.token {
             Token::SemiColon => {
-                finish(
-                    &dialect,
-                    &text,
+                reader.finish(
                     &lines,
                     chunk.split_off(0), // exact-size copy; `chunk` keeps its capacity
                     &mut directives,
@@ -121,14 +132,7 @@ pub fn parse(text: &str) -> Result<Vec<ParsedStatement>, PlanError> {
             _ => chunk.push(token),
         }
     }
-    finish(
-        &dialect,
-        &text,
-        &lines,
-        chunk,
-        &mut directives,
-        &mut statements,
-    );
+    reader.finish(&lines, chunk, &mut directives, &mut statements);
     Ok(statements)
 }
 
@@ -148,75 +152,85 @@ fn directive(comment: &str, pos: Pos) -> Option<Directive> {
     })
 }
 
-fn finish(
-    dialect: &PostgreSqlDialect,
-    text: &str,
-    lines: &LineIndex,
-    chunk: Vec<TokenWithSpan>,
-    directives: &mut Vec<Directive>,
-    out: &mut Vec<ParsedStatement>,
-) {
-    let significant: Vec<&TokenWithSpan> = chunk
-        .iter()
-        .filter(|t| !matches!(t.token, Token::Whitespace(_)))
-        .collect();
-    let (Some(first), Some(last)) = (significant.first(), significant.last()) else {
-        return; // only whitespace and comments: directives here belong to the next statement
-    };
-    let pos = pos_of(first.span.start);
-    let start = lines.offset(first.span.start);
-    let end = lines.offset(last.span.end).max(start);
-    let text = text.get(start..end).unwrap_or_default().to_string();
-    let words: Vec<String> = significant
-        .iter()
-        .take(3)
-        .map(|t| match &t.token {
-            Token::Word(w) => w.value.to_ascii_uppercase(),
-            _ => String::new(),
-        })
-        .collect();
-    let body = if words.first().map(String::as_str) == Some("REINDEX") {
-        Body::Recognised {
-            keyword: "REINDEX".into(),
-        }
-    } else if words.len() == 3
-        && words[0] == "DROP"
-        && words[1] == "INDEX"
-        && words[2] == "CONCURRENTLY"
-    {
-        // Parse it as a plain DROP INDEX with the CONCURRENTLY token taken out.
-        let concurrently = significant[2].span;
-        let tokens: Vec<TokenWithSpan> = chunk
+/// What turning a chunk of tokens into a statement needs.
+struct Reader<'a> {
+    dialect: &'static dyn SqlDialect,
+    target: Dialect,
+    text: &'a str,
+}
+
+impl Reader<'_> {
+    fn finish(
+        &self,
+        lines: &LineIndex,
+        chunk: Vec<TokenWithSpan>,
+        directives: &mut Vec<Directive>,
+        out: &mut Vec<ParsedStatement>,
+    ) {
+        let (dialect, text) = (self.dialect, self.text);
+        let significant: Vec<&TokenWithSpan> = chunk
             .iter()
-            .filter(|t| t.span != concurrently)
-            .cloned()
+            .filter(|t| !matches!(t.token, Token::Whitespace(_)))
             .collect();
-        match parse_tokens(dialect, tokens, pos) {
-            Ok(Statement::Drop {
-                names, if_exists, ..
-            }) => Body::DropIndexConcurrently { names, if_exists },
-            Ok(_) => Body::Invalid(PlanError::new(
-                pos,
-                "could not read DROP INDEX CONCURRENTLY",
-            )),
-            Err(e) => Body::Invalid(e),
-        }
-    } else {
-        let gap = parser_gap(&words, &significant);
-        match parse_tokens(dialect, chunk, pos) {
-            Ok(statement) => Body::Ast(Box::new(statement)),
-            Err(_) if gap.is_some() => Body::Recognised {
-                keyword: gap.unwrap_or_default().into(),
-            },
-            Err(e) => Body::Invalid(e),
-        }
-    };
-    out.push(ParsedStatement {
-        pos,
-        text,
-        directives: std::mem::take(directives),
-        body,
-    });
+        let (Some(first), Some(last)) = (significant.first(), significant.last()) else {
+            return; // only whitespace and comments: directives here belong to the next statement
+        };
+        let pos = pos_of(first.span.start);
+        let start = lines.offset(first.span.start);
+        let end = lines.offset(last.span.end).max(start);
+        let text = text.get(start..end).unwrap_or_default().to_string();
+        let words: Vec<String> = significant
+            .iter()
+            .take(3)
+            .map(|t| match &t.token {
+                Token::Word(w) => w.value.to_ascii_uppercase(),
+                _ => String::new(),
+            })
+            .collect();
+        let body = if words.first().map(String::as_str) == Some("REINDEX") {
+            Body::Recognised {
+                keyword: "REINDEX".into(),
+            }
+        } else if words.len() == 3
+            && words[0] == "DROP"
+            && words[1] == "INDEX"
+            && words[2] == "CONCURRENTLY"
+        {
+            // Parse it as a plain DROP INDEX with the CONCURRENTLY token taken out.
+            let concurrently = significant[2].span;
+            let tokens: Vec<TokenWithSpan> = chunk
+                .iter()
+                .filter(|t| t.span != concurrently)
+                .cloned()
+                .collect();
+            match parse_tokens(dialect, tokens, pos) {
+                Ok(Statement::Drop {
+                    names, if_exists, ..
+                }) => Body::DropIndexConcurrently { names, if_exists },
+                Ok(_) => Body::Invalid(PlanError::new(
+                    pos,
+                    "could not read DROP INDEX CONCURRENTLY",
+                )),
+                Err(e) => Body::Invalid(e),
+            }
+        } else {
+            let gap = parser_gap(&words, &significant);
+            match parse_tokens(dialect, chunk, pos) {
+                Ok(statement) => Body::Ast(Box::new(statement)),
+                Err(_) if gap.is_some() => Body::Recognised {
+                    keyword: gap.unwrap_or_default().into(),
+                },
+                Err(e) => Body::Invalid(e),
+            }
+        };
+        out.push(ParsedStatement {
+            pos,
+            text,
+            directives: std::mem::take(directives),
+            body,
+            dialect: self.target,
+        });
+    }
 }
 
 /// Valid PostgreSQL that sqlparser cannot parse (yet). When parsing fails on one of these, the
@@ -242,7 +256,7 @@ fn parser_gap(words: &[String], tokens: &[&TokenWithSpan]) -> Option<&'static st
 }
 
 fn parse_tokens(
-    dialect: &PostgreSqlDialect,
+    dialect: &dyn SqlDialect,
     tokens: Vec<TokenWithSpan>,
     pos: Pos,
 ) -> Result<Statement, PlanError> {

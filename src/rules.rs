@@ -61,12 +61,27 @@ pub struct Rule {
     pub safe: &'static str,
     /// The risky statement as a developer would write it.
     pub example: &'static str,
+    /// MySQL/MariaDB (InnoDB): what differs there and the safe rollout; empty when the rule
+    /// reads the same, or does not apply there.
+    pub mysql: &'static str,
+}
+
+impl Rule {
+    /// The safe rollout on the given engine.
+    pub fn safe_for(&self, dialect: crate::dialect::Dialect) -> &'static str {
+        if dialect.is_mysql() && !self.mysql.is_empty() {
+            self.mysql
+        } else {
+            self.safe
+        }
+    }
 }
 
 /// Every rule, in the order `safeshift rules` lists them: file-level rules, then one per kind.
 pub fn all() -> Vec<&'static Rule> {
     let mut rules: Vec<&'static Rule> = lint::rules::ALL.to_vec();
     rules.extend(ops::RULES.iter().copied());
+    rules.extend(lint::rules::MYSQL.iter().copied());
     rules
 }
 
@@ -132,8 +147,13 @@ pub fn explain(rule: &Rule) -> String {
     } else {
         ""
     };
+    let mysql = if rule.mysql.is_empty() {
+        String::new()
+    } else {
+        format!("\n\nOn MySQL/MariaDB\n{}", wrap(rule.mysql))
+    };
     format!(
-        "{} ({})\n{}\n\nWhy it hurts\n{}\n\nSafe rollout\n{}\n\nExample\n{example}{plan}",
+        "{} ({})\n{}\n\nWhy it hurts\n{}\n\nSafe rollout\n{}{mysql}\n\nExample\n{example}{plan}",
         rule.id,
         severity_label(rule),
         rule.summary,
@@ -155,6 +175,7 @@ struct RuleView {
     why: &'static str,
     safe: &'static str,
     example: &'static str,
+    mysql: &'static str,
 }
 
 /// The rule reference as Markdown (`docs/rules.md` is this output).
@@ -168,6 +189,7 @@ pub fn markdown() -> String {
             why: r.why,
             safe: r.safe,
             example: r.example,
+            mysql: r.mysql,
         })
         .collect();
     askama::Template::render(&RulesMarkdown { rules }).unwrap_or_default()

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use sqlparser::ast::{DataType, Expr};
 
 use crate::change::{self, Change};
+use crate::dialect::Dialect;
 use crate::error::PlanError;
 use crate::name::QName;
 use crate::parse::{self, Body};
@@ -19,6 +20,9 @@ pub struct Column {
     pub default: Option<Expr>,
     /// Identity, serial or generated: the database fills it, copying it is not a plain ADD COLUMN.
     pub generated: bool,
+    /// MySQL column attributes as written (CHARACTER SET, COLLATE, COMMENT, ON UPDATE,
+    /// AUTO_INCREMENT): a MODIFY must restate them or they are lost.
+    pub extra: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -49,6 +53,8 @@ pub struct Index {
     pub unique: bool,
     /// The full CREATE INDEX statement, to recreate it (e.g. in a `down.sql`).
     pub definition: String,
+    /// What follows the name in MySQL's `ADD INDEX name …`: the key parts and index type.
+    pub body: String,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -97,8 +103,13 @@ impl Catalog {
     /// Reads a schema file. Statements that are not schema (SET, SELECT set_config, COMMENT, OWNER,
     /// GRANT…) or that sqlparser cannot read are skipped and counted, never fatal: a dump holds many.
     pub fn from_sql(text: &str) -> Result<Catalog, PlanError> {
+        Catalog::from_sql_for(Dialect::default(), text)
+    }
+
+    /// Reads a schema file written for the target engine (`mysqldump --no-data` for MySQL).
+    pub fn from_sql_for(dialect: Dialect, text: &str) -> Result<Catalog, PlanError> {
         let mut catalog = Catalog::default();
-        for statement in parse::parse(text)? {
+        for statement in parse::parse_for(dialect, text)? {
             match &statement.body {
                 Body::Ast(ast) => match change::lower(ast, &statement) {
                     Ok(changes) => {
@@ -240,6 +251,14 @@ impl Catalog {
         let table = self.tables.get_mut(&table)?;
         let at = table.indexes.iter().position(|i| i.name.same(name))?;
         Some(table.indexes.remove(at))
+    }
+
+    /// An index by name among one table's indexes (MySQL index names are per table).
+    pub fn table_index(&self, table: &QName, name: &str) -> Option<&Index> {
+        self.table(table)?
+            .indexes
+            .iter()
+            .find(|i| i.name.name == name)
     }
 
     /// Indexes of `table` that include `column` (by plain reference).

@@ -9,15 +9,7 @@ SET LOCAL lock_timeout = '{{ lock_timeout }}';
 
 SET lock_timeout = '{{ lock_timeout }}';
 {%- endif %}
-{% for step in stage.steps.iter().rev() %}
--- ── undo: {{ step.title }}
-{%- for sql in step.down %}
-{%- if let Some(why) = sql.why %}
--- {{ why }}
-{%- endif %}
-{{ sql.text }};
-{%- endfor %}
-{% endfor %}
+{% include "sql/down_steps.sql" %}
 {%- if stage.transactional %}
 COMMIT;
 {% endif -%}

@@ -11,15 +11,7 @@ SET LOCAL lock_timeout = '{{ lock_timeout }}';
 -- Give up after {{ lock_timeout }} instead of queueing all traffic behind a waiting lock; re-run the stage.
 SET lock_timeout = '{{ lock_timeout }}';
 {%- endif %}
-{% for step in stage.steps %}
--- ── {{ step.title }} [{{ step.rule }}]
-{%- for sql in step.up %}
-{%- if let Some(why) = sql.why %}
--- {{ why }}
-{%- endif %}
-{{ sql.text }};
-{%- endfor %}
-{% endfor %}
+{% include "sql/up_steps.sql" %}
 {%- if stage.transactional %}
 COMMIT;
 {% endif -%}

@@ -284,7 +284,10 @@ fn example_prints_numbered_stages_and_writes_every_stage() {
     assert!(stdout.contains("deploy"), "{stdout}");
     assert_eq!(
         *lines.last().unwrap(),
-        format!("Plan written to {}/ (start with PLAN.md)", out.display()),
+        format!(
+            "Plan written to {}/ (start with PLAN.md or plan.html)",
+            out.display()
+        ),
     );
 
     // plan.json and PLAN.md exist; the summary lists exactly the stages of plan.json, in order.

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 
-use safeshift::dialect::Postgres;
+use safeshift::dialect::{Dialect, Engine, Postgres};
 use safeshift::lint::{self, Settings, Source};
 
 fn settings() -> Settings {
@@ -33,7 +33,11 @@ fn expectations(text: &str) -> BTreeMap<u64, BTreeSet<String>> {
 }
 
 fn fixtures() -> Vec<(String, String)> {
-    let mut files: Vec<_> = fs::read_dir("tests/fixtures/lint")
+    fixtures_in("tests/fixtures/lint")
+}
+
+fn fixtures_in(dir: &str) -> Vec<(String, String)> {
+    let mut files: Vec<_> = fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "sql"))
@@ -48,17 +52,16 @@ fn fixtures() -> Vec<(String, String)> {
         .collect()
 }
 
-#[test]
-fn every_fixture_gets_exactly_its_expected_findings() {
-    let with_schema = settings();
-    let without_schema = Settings::new(Postgres::parse_version("15").unwrap());
+/// Lints every fixture in `dir` (with the schema, or without it for `*-without-schema.sql`) and
+/// compares the findings with its `-- expect:` comments.
+fn check_fixtures(dir: &str, with_schema: &Settings, without_schema: &Settings) {
     let mut failures = Vec::new();
-    for (name, text) in fixtures() {
+    for (name, text) in fixtures_in(dir) {
         // `*-without-schema.sql` fixtures check what lint learns from the migrations alone.
         let settings = if name.contains("without-schema") {
-            &without_schema
+            without_schema
         } else {
-            &with_schema
+            with_schema
         };
         let report = lint::lint(
             &[Source {
@@ -91,8 +94,68 @@ fn every_fixture_gets_exactly_its_expected_findings() {
 }
 
 #[test]
+fn every_fixture_gets_exactly_its_expected_findings() {
+    let without_schema = Settings::new(Postgres::parse_version("15").unwrap());
+    check_fixtures("tests/fixtures/lint", &settings(), &without_schema);
+}
+
+/// The same check for MySQL/MariaDB (`tests/fixtures/lint-mysql/`, against a mysqldump schema).
+#[test]
+fn every_mysql_fixture_gets_exactly_its_expected_findings() {
+    let dialect = Dialect::new(Engine::Mariadb, Some("10.11")).unwrap();
+    let schema = fs::read_to_string("tests/fixtures/schema-mysql.sql").unwrap();
+    let mut with_schema = Settings::new(dialect);
+    with_schema.catalog = safeshift::load_schema_for(dialect, "schema-mysql.sql", &schema).unwrap();
+    with_schema.schema_known = true;
+    check_fixtures(
+        "tests/fixtures/lint-mysql",
+        &with_schema,
+        &Settings::new(dialect),
+    );
+}
+
+#[test]
+fn mysql_findings_give_the_mysql_way() {
+    let dialect = Dialect::new(Engine::Mysql, Some("8.0.35")).unwrap();
+    let report = lint::lint(
+        &[Source {
+            name: "m.sql".into(),
+            text: "ALTER TABLE orders ADD CONSTRAINT c CHECK (amount > 0);".into(),
+            report: true,
+        }],
+        &Settings::new(dialect),
+    );
+    let check = report
+        .findings
+        .iter()
+        .find(|f| f.rule == "adding-check-constraint")
+        .unwrap();
+    assert!(check.help.contains("no NOT VALID"), "{}", check.help);
+    let timeout = report
+        .findings
+        .iter()
+        .find(|f| f.rule == "missing-lock-timeout")
+        .unwrap();
+    assert!(
+        timeout.message.contains("lock_wait_timeout"),
+        "{}",
+        timeout.message
+    );
+    assert!(
+        timeout.help.contains("SET SESSION lock_wait_timeout"),
+        "{}",
+        timeout.help
+    );
+}
+
+#[test]
 fn every_reportable_rule_has_a_fixture_that_triggers_it() {
-    let all: String = fixtures().into_iter().map(|(_, t)| t).collect();
+    let mut all: String = fixtures().into_iter().map(|(_, t)| t).collect();
+    all.extend(
+        fixtures_in("tests/fixtures/lint-mysql")
+            .into_iter()
+            .map(|(_, t)| t),
+    );
     for rule in safeshift::rules::all() {
         if rule.severity.is_some() {
             assert!(

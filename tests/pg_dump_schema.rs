@@ -111,7 +111,7 @@ fn plans_against_real_pg_dump_output() {
             change_name: "change.sql",
             change_sql: change,
             schema: Some(("schema.sql", &text)),
-            pg: Postgres::parse_version("15").unwrap(),
+            dialect: Postgres::parse_version("15").unwrap().into(),
             options: Options::default(),
         })
     };

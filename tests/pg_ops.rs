@@ -14,7 +14,6 @@ use std::fs;
 
 use safeshift::dialect::Postgres;
 use safeshift::ops::{DualWrite, Options};
-use safeshift::plan::StepKind;
 use support::ScratchDb;
 
 struct Case {
@@ -70,7 +69,7 @@ fn run(case: Case) {
         change_name: "change.sql",
         change_sql: case.change,
         schema: Some(("schema.sql", case.schema)),
-        pg: Postgres::parse_version("15").unwrap(),
+        dialect: Postgres::parse_version("15").unwrap().into(),
         options: Options {
             dual_write: case.dual_write,
             batch_size: 1000,
@@ -86,12 +85,7 @@ fn run(case: Case) {
         case.name,
         safeshift::render::summary(&plan, None)
     );
-    let dir = tempfile::tempdir().unwrap();
-    for (path, text) in safeshift::render::plan_files(&plan).unwrap() {
-        let full = dir.path().join(path);
-        fs::create_dir_all(full.parent().unwrap()).unwrap();
-        fs::write(full, text).unwrap();
-    }
+    let dir = support::stages::write_plan(&plan);
 
     naive.execute(case.schema);
     // As a user would run the naive file: psql, each statement in its own transaction.
@@ -104,80 +98,14 @@ fn run(case: Case) {
 
     db.execute(case.schema);
     db.execute(case.seed);
-    // Which app versions are live at each stage: the old one until the first deploy finishes,
-    // the new one from the last deploy on (both during a deploy). Without deploys the new version
-    // ships after the whole plan, as it would after the naive migration.
-    let deploys: Vec<usize> = plan
-        .stages
-        .iter()
-        .filter(|s| s.kind == StepKind::Application)
-        .map(|s| s.index)
-        .collect();
-    let after_end = plan.stages.len() + 1;
-    let first_deploy = deploys.first().copied().unwrap_or(after_end);
-    let switch = deploys.last().copied().unwrap_or(after_end);
-    let run_app = |label: &str, statements: &[&str], stage: usize| {
-        for sql in statements {
-            db.try_execute(sql).unwrap_or_else(|e| {
-                panic!(
-                    "{}: {label} app failed after stage {stage}: {sql}\n{e}",
-                    case.name
-                )
-            });
-        }
-    };
-    run_app("old", case.old_app, 0);
-
-    for stage in &plan.stages {
-        let before = db.catalog();
-        if let Some(up) = &stage.up {
-            let up = dir.path().join(up);
-            db.psql_file(&up).unwrap_or_else(|e| {
-                panic!("{}: stage {} up.sql failed:\n{e}", case.name, stage.index)
-            });
-            if let Some(down) = &stage.down {
-                db.psql_file(&dir.path().join(down)).unwrap_or_else(|e| {
-                    panic!("{}: stage {} down.sql failed:\n{e}", case.name, stage.index)
-                });
-                let restored = db.catalog();
-                assert!(
-                    restored == before,
-                    "{}: stage {} down.sql did not restore the catalog:\n{}",
-                    case.name,
-                    stage.index,
-                    ScratchDb::catalog_diff(&before, &restored)
-                );
-                db.psql_file(&up).unwrap_or_else(|e| {
-                    panic!(
-                        "{}: stage {} up.sql failed on re-run:\n{e}",
-                        case.name, stage.index
-                    )
-                });
-            }
-            for check in stage.steps.iter().flat_map(|s| &s.verify) {
-                let got = first_value(&db, &check.query);
-                let expect = if check.expect == "no rows" {
-                    None
-                } else {
-                    Some(check.expect.clone())
-                };
-                assert_eq!(
-                    got, expect,
-                    "{}: stage {} verify `{}` ({})",
-                    case.name, stage.index, check.what, check.query
-                );
-            }
-        }
-        if stage.index <= first_deploy {
-            run_app("old", case.old_app, stage.index);
-        }
-        if stage.index >= switch {
-            run_app("new", case.new_app, stage.index);
-        }
-    }
-    if switch > plan.stages.len() {
-        run_app("new", case.new_app, plan.stages.len());
-    }
+    support::stages::apply_stages(
+        case.name,
+        &db,
+        &plan,
+        dir.path(),
+        case.old_app,
+        case.new_app,
+    );
     let actual = db.catalog();
     assert!(
         actual == expected,
@@ -197,16 +125,8 @@ fn run(case: Case) {
     assert_eq!(nulls.as_deref(), Some("0"));
 }
 
-/// First column of the first row as text (`None` for no rows), like a person reading psql output.
 fn first_value(db: &ScratchDb, sql: &str) -> Option<String> {
-    let mut client = db.client();
-    let messages = client
-        .simple_query(sql)
-        .unwrap_or_else(|e| panic!("query failed: {sql}: {e:?}"));
-    messages.into_iter().find_map(|m| match m {
-        postgres::SimpleQueryMessage::Row(row) => Some(row.get(0).unwrap_or("NULL").to_string()),
-        _ => None,
-    })
+    db.first_value(sql)
 }
 
 #[test]

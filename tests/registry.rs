@@ -5,7 +5,7 @@
 use std::fs;
 use std::path::Path;
 
-use safeshift::dialect::Postgres;
+use safeshift::dialect::{Dialect, Engine, Postgres};
 use safeshift::ops::{KINDS, Options};
 
 const SHARED: &[&str] = &["mod.rs", "recipes.rs"];
@@ -87,12 +87,25 @@ fn plan_fixture(kind: &str) -> safeshift::Plan {
         "{path} is missing: every kind needs a fixture"
     );
     let change = fs::read_to_string(&path).unwrap();
-    let schema = fs::read_to_string("tests/fixtures/schema.sql").unwrap();
+    // A fixture for a MySQL-only kind starts with `-- dialect: mariadb` and plans against the
+    // mysqldump-style schema.
+    let (dialect, schema_file) = if change.starts_with("-- dialect: mariadb") {
+        (
+            Dialect::new(Engine::Mariadb, Some("10.11")).unwrap(),
+            "tests/fixtures/schema-mysql.sql",
+        )
+    } else {
+        (
+            Postgres::parse_version("15").unwrap().into(),
+            "tests/fixtures/schema.sql",
+        )
+    };
+    let schema = fs::read_to_string(schema_file).unwrap();
     safeshift::plan(&safeshift::PlanInput {
         change_name: &path,
         change_sql: &change,
-        schema: Some(("tests/fixtures/schema.sql", &schema)),
-        pg: Postgres::parse_version("15").unwrap(),
+        schema: Some((schema_file, &schema)),
+        dialect,
         options: Options::default(),
     })
     .unwrap_or_else(|e| panic!("{path}: {e}"))

@@ -9,7 +9,7 @@ fn sql_for(change: &str, version: &str) -> (safeshift::Plan, String) {
         change_name: "change.sql",
         change_sql: change,
         schema: Some(("schema.sql", schema)),
-        pg: Postgres::parse_version(version).unwrap(),
+        dialect: Postgres::parse_version(version).unwrap().into(),
         options: Options::default(),
     })
     .unwrap();

@@ -83,6 +83,33 @@ impl Postgres {
     }
 }
 
+/// Whether PostgreSQL refuses `statement` inside a transaction block. A query string with several
+/// statements runs as one implicit transaction block, so such a statement must also be the only
+/// statement of whatever a migration tool sends in one go (golang-migrate, dbmate and sqlx send a
+/// whole file or section). Reads the leading keywords of SQL safeshift wrote (or passed through),
+/// the way Flyway's PostgreSQL parser does; a `DO` block that commits per batch counts too, because
+/// `COMMIT` inside `DO` is refused in a transaction block ("invalid transaction termination").
+pub fn runs_only_alone(statement: &str, pg: Postgres) -> bool {
+    let upper = statement.to_ascii_uppercase();
+    let words: Vec<&str> = upper
+        .split(|c: char| c.is_whitespace() || c == ';' || c == '(')
+        .filter(|w| !w.is_empty())
+        .collect();
+    let w = |i: usize| words.get(i).copied().unwrap_or("");
+    match w(0) {
+        "CREATE" | "DROP" | "REINDEX" if words.iter().take(6).any(|&x| x == "CONCURRENTLY") => true,
+        "CREATE" | "DROP" => matches!(w(1), "DATABASE" | "TABLESPACE" | "SUBSCRIPTION"),
+        "REINDEX" => matches!(w(1), "SCHEMA" | "DATABASE" | "SYSTEM"),
+        "VACUUM" => true,
+        "ALTER" if w(1) == "SYSTEM" => true,
+        "ALTER" if w(1) == "TYPE" => {
+            !pg.enum_add_value_in_transaction() && words.windows(2).any(|p| p == ["ADD", "VALUE"])
+        }
+        "DO" => words.contains(&"COMMIT"),
+        _ => false,
+    }
+}
+
 /// Table-level lock modes that schema changes take, strongest last.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -97,6 +124,17 @@ pub enum LockMode {
     ShareRowExclusive,
     /// Most ALTER TABLE forms, DROP, RENAME.
     AccessExclusive,
+    /// MySQL/MariaDB: a DML statement's metadata lock (backfill batches): row locks only, blocks
+    /// only schema changes.
+    MetadataSharedWrite,
+    /// MySQL/MariaDB: `ALGORITHM=INPLACE, LOCK=NONE` while it runs (exclusive only at its start
+    /// and end): reads and writes continue.
+    MetadataUpgradable,
+    /// MySQL/MariaDB: `LOCK=SHARED`, and every table copy: reads continue, writes wait.
+    MetadataNoWrite,
+    /// MySQL/MariaDB: the exclusive metadata lock every ALTER takes at its start and end, and the
+    /// only lock an INSTANT change takes.
+    MetadataExclusive,
 }
 
 impl LockMode {
@@ -107,6 +145,10 @@ impl LockMode {
             LockMode::Share => "SHARE",
             LockMode::ShareRowExclusive => "SHARE ROW EXCLUSIVE",
             LockMode::AccessExclusive => "ACCESS EXCLUSIVE",
+            LockMode::MetadataSharedWrite => "SHARED_WRITE metadata lock",
+            LockMode::MetadataUpgradable => "SHARED_UPGRADABLE metadata lock",
+            LockMode::MetadataNoWrite => "SHARED_NO_WRITE metadata lock",
+            LockMode::MetadataExclusive => "EXCLUSIVE metadata lock",
         }
     }
 
@@ -114,14 +156,21 @@ impl LockMode {
     pub fn blocks_traffic(self) -> bool {
         matches!(
             self,
-            LockMode::Share | LockMode::ShareRowExclusive | LockMode::AccessExclusive
+            LockMode::Share
+                | LockMode::ShareRowExclusive
+                | LockMode::AccessExclusive
+                | LockMode::MetadataNoWrite
+                | LockMode::MetadataExclusive
         )
     }
 
     /// What application traffic waits while the lock is held.
     pub fn blocks(self) -> &'static str {
         match self {
-            LockMode::RowExclusive => "only schema changes",
+            LockMode::RowExclusive | LockMode::MetadataSharedWrite => "only schema changes",
+            LockMode::MetadataUpgradable => "only other schema changes (reads and writes continue)",
+            LockMode::MetadataNoWrite => "writes (reads continue)",
+            LockMode::MetadataExclusive => "all reads and writes",
             LockMode::ShareUpdateExclusive => {
                 "only other schema changes and VACUUM (reads and writes continue)"
             }
@@ -327,7 +376,7 @@ pub fn fit_ident(name: &str) -> String {
     if name.len() <= MAX_IDENT_BYTES {
         return name.to_string();
     }
-    let hash = format!("_{:08x}", fnv1a(name.as_bytes()) as u32);
+    let hash = format!("_{:08x}", stable_hash(name.as_bytes()) as u32);
     let mut cut = MAX_IDENT_BYTES - hash.len();
     while !name.is_char_boundary(cut) {
         cut -= 1;
@@ -337,7 +386,7 @@ pub fn fit_ident(name: &str) -> String {
 
 /// FNV-1a: a stable hash (std's `DefaultHasher` may change between Rust releases, and generated
 /// names must not).
-fn fnv1a(bytes: &[u8]) -> u64 {
+pub fn stable_hash(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf29ce484222325u64, |h, b| {
         (h ^ u64::from(*b)).wrapping_mul(0x100000001b3)
     })
@@ -412,6 +461,32 @@ pub fn is_volatile(expr: &sqlparser::ast::Expr) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn statements_that_must_run_alone() {
+        let pg11 = Postgres::parse_version("11").unwrap();
+        let pg14 = Postgres::default();
+        for alone in [
+            "CREATE INDEX CONCURRENTLY IF NOT EXISTS i ON t (c)",
+            "create unique index concurrently i on t (c)",
+            "DROP INDEX CONCURRENTLY IF EXISTS i",
+            "REINDEX INDEX CONCURRENTLY i",
+            "VACUUM t",
+            "DO $x$ BEGIN LOOP UPDATE t SET c = 1; COMMIT; END LOOP; END $x$",
+        ] {
+            assert!(runs_only_alone(alone, pg14), "{alone}");
+        }
+        for in_tx in [
+            "ALTER TABLE t VALIDATE CONSTRAINT c",
+            "CREATE INDEX i ON t (c)",
+            "DO $x$ BEGIN RAISE NOTICE 'x'; END $x$",
+            "ALTER TYPE mood ADD VALUE IF NOT EXISTS 'meh'",
+            "SELECT 'nothing to undo' AS note",
+        ] {
+            assert!(!runs_only_alone(in_tx, pg14), "{in_tx}");
+        }
+        assert!(runs_only_alone("ALTER TYPE mood ADD VALUE 'meh'", pg11));
+    }
 
     #[test]
     fn quoting_defeats_hostile_names() {

@@ -122,12 +122,12 @@ pub fn decide(report: &Report, files: Vec<String>, windows: &[Window], now: Time
         }
         decision = decision.max(level);
     }
-    // A statement that fails as written cannot ship on its own either.
-    for f in report
-        .findings
-        .iter()
-        .filter(|f| f.rule == lint_rules::CONCURRENTLY_IN_TRANSACTION.id)
-    {
+    // A statement that fails as written cannot ship on its own either, nor one that forces a
+    // blocking table copy (MySQL `ALGORITHM=COPY` / `LOCK=SHARED|EXCLUSIVE`).
+    for f in report.findings.iter().filter(|f| {
+        f.rule == lint_rules::CONCURRENTLY_IN_TRANSACTION.id
+            || f.rule == lint_rules::FORCING_TABLE_COPY.id
+    }) {
         reasons.push(Reason {
             decision: Decision::Staged,
             file: f.file.clone(),

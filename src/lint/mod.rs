@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use crate::change::{self, Change};
-use crate::dialect::{LockMode, Postgres};
+use crate::dialect::{Dialect, LockMode};
 use crate::error::PlanError;
 use crate::error::Pos;
 use crate::ops::{Context, Op, Options, Risk};
@@ -35,7 +35,8 @@ pub struct Source {
 
 /// How to lint: the target server, the schema it starts from, and the team's rule settings.
 pub struct Settings {
-    pub pg: Postgres,
+    /// The engine and version the migrations run on.
+    pub dialect: Dialect,
     /// The schema before the first file; `schema_known` says whether it came from `--schema`.
     pub catalog: Catalog,
     pub schema_known: bool,
@@ -54,9 +55,9 @@ pub struct Settings {
 }
 
 impl Settings {
-    pub fn new(pg: Postgres) -> Settings {
+    pub fn new(dialect: impl Into<Dialect>) -> Settings {
         Settings {
-            pg,
+            dialect: dialect.into(),
             catalog: Catalog::default(),
             schema_known: false,
             severity: BTreeMap::new(),
@@ -160,6 +161,8 @@ struct Session {
     /// Constraints added NOT VALID in the open transaction, with their rule and lock: validating
     /// one before COMMIT scans while the ADD's lock is still held.
     not_valid_in_transaction: Vec<(String, &'static Rule, LockMode)>,
+    /// MySQL: `SET foreign_key_checks = 0` is in effect.
+    foreign_key_checks_off: bool,
 }
 
 /// Lints the files in order. Never stops at a bad statement: a syntax error is a finding, and
@@ -174,7 +177,7 @@ pub fn lint(sources: &[Source], settings: &Settings) -> Report {
     let mut report = Report::default();
     let mut previous_reported = true;
 
-    in_order(sources, |source, prepared| {
+    in_order(sources, settings.dialect, |source, prepared| {
         // Tables of files read only for context were created long ago: never new.
         if !settings.new_tables_across_files || !source.report || !previous_reported {
             new_tables.clear();
@@ -207,6 +210,8 @@ struct Prepared {
     text: String,
     directives: Vec<Directive>,
     body: Prepare,
+    /// MySQL: the ALTER forces a copy or a blocking lock (`ALGORITHM=COPY`, `LOCK=SHARED`, …).
+    forced_lock: Option<&'static str>,
 }
 
 enum Prepare {
@@ -214,6 +219,8 @@ enum Prepare {
     End,
     /// `SET [LOCAL] lock_timeout`: (local, on).
     LockTimeout(bool, bool),
+    /// MySQL `SET [SESSION] foreign_key_checks = 0|1`: on?
+    ForeignKeyChecks(bool),
     /// Other `SET`s carry no schema change.
     OtherSetting,
     Changes(Vec<Change>),
@@ -221,9 +228,9 @@ enum Prepare {
 }
 
 /// Parses and lowers one file; only a tokenizer error stops it.
-fn prepare(source: &Source) -> Result<Vec<Prepared>, PlanError> {
+fn prepare(source: &Source, dialect: Dialect) -> Result<Vec<Prepared>, PlanError> {
     use sqlparser::ast::Statement as S;
-    let statements = parse::parse(files::up_section(&source.text))?;
+    let statements = parse::parse_for(dialect, files::up_section(&source.text))?;
     Ok(statements
         .into_iter()
         .map(|statement| {
@@ -233,7 +240,10 @@ fn prepare(source: &Source) -> Result<Vec<Prepared>, PlanError> {
                     S::Commit { .. } | S::Rollback { .. } => Some(Prepare::End),
                     S::Set(_) => Some(match lock_timeout_setting(&statement.text) {
                         Some((local, on)) => Prepare::LockTimeout(local, on),
-                        None => Prepare::OtherSetting,
+                        None => match foreign_key_checks_setting(&statement.text) {
+                            Some(on) => Prepare::ForeignKeyChecks(on),
+                            None => Prepare::OtherSetting,
+                        },
                     }),
                     _ => None,
                 },
@@ -243,11 +253,16 @@ fn prepare(source: &Source) -> Result<Vec<Prepared>, PlanError> {
                 Ok(changes) => Prepare::Changes(changes),
                 Err(e) => Prepare::Invalid(e),
             });
+            let forced_lock = match &statement.body {
+                Body::Ast(ast) if dialect.is_mysql() => change::forced_lock(ast),
+                _ => None,
+            };
             Prepared {
                 pos: statement.pos,
                 text: statement.text,
                 directives: statement.directives,
                 body,
+                forced_lock,
             }
         })
         .collect())
@@ -255,14 +270,18 @@ fn prepare(source: &Source) -> Result<Vec<Prepared>, PlanError> {
 
 /// Calls `check` on every source in order with its prepared statements, preparing up to a few
 /// files ahead on worker threads (one per core). Memory stays bounded by the channels' size.
-fn in_order(sources: &[Source], mut check: impl FnMut(&Source, Result<Vec<Prepared>, PlanError>)) {
+fn in_order(
+    sources: &[Source],
+    dialect: Dialect,
+    mut check: impl FnMut(&Source, Result<Vec<Prepared>, PlanError>),
+) {
     // Parsing is about twice the work of checking: one parser per core keeps this thread fed.
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(sources.len());
     if workers < 2 {
         for source in sources {
-            check(source, prepare(source));
+            check(source, prepare(source, dialect));
         }
         return;
     }
@@ -272,7 +291,7 @@ fn in_order(sources: &[Source], mut check: impl FnMut(&Source, Result<Vec<Prepar
                 let (sender, receiver) = std::sync::mpsc::sync_channel(4);
                 scope.spawn(move || {
                     for source in sources.iter().skip(k).step_by(workers) {
-                        if sender.send(prepare(source)).is_err() {
+                        if sender.send(prepare(source, dialect)).is_err() {
                             return; // the checking thread stopped
                         }
                     }
@@ -284,7 +303,7 @@ fn in_order(sources: &[Source], mut check: impl FnMut(&Source, Result<Vec<Prepar
             // Worker k prepares files k, k + workers, …, in order: its next message is file i.
             let prepared = receivers[i % workers]
                 .recv()
-                .unwrap_or_else(|_| prepare(source));
+                .unwrap_or_else(|_| prepare(source, dialect));
             check(source, prepared);
         }
     });
@@ -357,8 +376,23 @@ impl FileLint<'_> {
                 self.session.lock_timeout_local = *local && *on;
                 return;
             }
+            Prepare::ForeignKeyChecks(on) => {
+                self.session.foreign_key_checks_off = !on;
+                return;
+            }
             Prepare::OtherSetting => return,
-            Prepare::Changes(changes) => changes,
+            Prepare::Changes(changes) => {
+                if let Some(clause) = statement.forced_lock {
+                    self.add_finding(
+                        &rules::FORCING_TABLE_COPY,
+                        statement.pos,
+                        &statement.text,
+                        format!("{clause} makes the server block writes (or all traffic) for the whole ALTER, whatever it changes"),
+                        rules::FORCING_TABLE_COPY.safe.to_string(),
+                    );
+                }
+                changes
+            }
             Prepare::Invalid(e) => {
                 let e = e.clone();
                 let help = e
@@ -390,19 +424,23 @@ impl FileLint<'_> {
             }
             self.validate_in_transaction(op, statement);
             let ctx = Context {
-                pg: self.settings.pg,
+                dialect: self.settings.dialect,
                 catalog,
                 schema_known: self.settings.schema_known,
                 new_tables,
                 options,
                 directives: &statement.directives,
                 pos: statement.pos,
+                foreign_key_checks: !self.session.foreign_key_checks_off,
             };
             let assessment = op.assess(&ctx);
             let tables = op.tables();
             let on_new_tables = !tables.is_empty() && tables.iter().all(|t| ctx.is_new_table(t));
 
-            if self.session.in_transaction && !op.runs_in_transaction(self.settings.pg) {
+            if self.session.in_transaction
+                && !self.settings.dialect.is_mysql()
+                && !op.runs_in_transaction(self.settings.dialect.pg())
+            {
                 self.add_finding(
                     &rules::CONCURRENTLY_IN_TRANSACTION,
                     statement.pos,
@@ -416,9 +454,10 @@ impl FileLint<'_> {
             {
                 let planned = matches!(assessment.risk, Risk::Staged | Risk::Destructive);
                 let command = planned.then(|| self.plan_command());
+                let safe = rule.safe_for(self.settings.dialect);
                 let help = match &command {
-                    Some(c) => format!("{} Run `{c}` for the staged plan.", rule.safe),
-                    None => rule.safe.to_string(),
+                    Some(c) => format!("{safe} Run `{c}` for the staged plan."),
+                    None => safe.to_string(),
                 };
                 if let Some(mut f) = self.finding(
                     rule,
@@ -444,12 +483,17 @@ impl FileLint<'_> {
                 self.session.lock_timeout_reported = true;
                 let lock = assessment.lock.map(|l| l.sql_name()).unwrap_or_default();
                 let table = tables.first().map(|t| t.display()).unwrap_or_default();
+                let setting = if self.settings.dialect.is_mysql() {
+                    "lock_wait_timeout"
+                } else {
+                    "lock_timeout"
+                };
                 self.add_finding(
                     &rules::MISSING_LOCK_TIMEOUT,
                     statement.pos,
                     &statement.text,
-                    format!("takes {lock} on {table} with no lock_timeout set: if the lock is not granted at once, all traffic to {table} queues behind it"),
-                    rules::MISSING_LOCK_TIMEOUT.safe.to_string(),
+                    format!("takes {lock} on {table} with no {setting} set: if the lock is not granted at once, all traffic to {table} queues behind it"),
+                    rules::MISSING_LOCK_TIMEOUT.safe_for(self.settings.dialect).to_string(),
                 );
             }
             if self.source.report && self.settings.collect_changes {
@@ -611,29 +655,45 @@ fn end_of(pos: Pos, text: &str) -> (u64, u64) {
     }
 }
 
-/// `SET [LOCAL|SESSION] lock_timeout { = | TO } value`: Some((local, enabled)). A value of 0 or
-/// DEFAULT turns the timeout off.
-fn lock_timeout_setting(text: &str) -> Option<(bool, bool)> {
-    let lower = text.to_ascii_lowercase();
+/// `SET [LOCAL|SESSION] name { = | TO } value` (MySQL also `SET @@SESSION.name = value`):
+/// (local, name, value), lower case, quotes trimmed.
+fn setting(text: &str) -> Option<(bool, String, String)> {
+    let lower = text
+        .to_ascii_lowercase()
+        .replace("@@session.", "")
+        .replace("@@", "");
     let mut words = lower
         .split(|c: char| c.is_whitespace() || c == '=')
         .filter(|w| !w.is_empty());
     if words.next()? != "set" {
         return None;
     }
-    let mut word = words.next()?;
-    let local = word == "local";
-    if local || word == "session" {
-        word = words.next()?;
-    }
-    if word != "lock_timeout" {
-        return None;
+    let mut name = words.next()?;
+    let local = name == "local";
+    if local || name == "session" {
+        name = words.next()?;
     }
     let mut value = words.next()?;
     if value == "to" {
         value = words.next()?;
     }
     let value = value.trim_matches(|c| c == '\'' || c == '"' || c == ';');
+    Some((local, name.to_string(), value.to_string()))
+}
+
+/// MySQL `SET [SESSION] foreign_key_checks = value`: Some(on).
+fn foreign_key_checks_setting(text: &str) -> Option<bool> {
+    let (_, name, value) = setting(text)?;
+    (name == "foreign_key_checks").then_some(!matches!(value.as_str(), "0" | "off" | "false"))
+}
+
+/// `SET [LOCAL|SESSION] lock_timeout { = | TO } value`: Some((local, enabled)). A value of 0 or
+/// DEFAULT turns the timeout off. MySQL's `lock_wait_timeout` counts too (it cannot be 0).
+fn lock_timeout_setting(text: &str) -> Option<(bool, bool)> {
+    let (local, name, value) = setting(text)?;
+    if name != "lock_timeout" && name != "lock_wait_timeout" {
+        return None;
+    }
     let off = value == "default" || value.trim_start_matches('0').is_empty();
     Some((local, !off))
 }
@@ -661,6 +721,18 @@ mod tests {
             Some((false, false))
         );
         assert_eq!(lock_timeout_setting("SET statement_timeout = '5s'"), None);
+        assert_eq!(
+            lock_timeout_setting("SET SESSION lock_wait_timeout = 2"),
+            Some((false, true))
+        );
+        assert_eq!(
+            foreign_key_checks_setting("SET foreign_key_checks = 0"),
+            Some(false)
+        );
+        assert_eq!(
+            foreign_key_checks_setting("SET @@SESSION.foreign_key_checks=1"),
+            Some(true)
+        );
     }
 
     #[test]

@@ -1,8 +1,11 @@
 //! ADD COLUMN, nullable or with a constant default: catalog-only since PostgreSQL 11 (the default
 //! is stored once, not written into every row). One brief ACCESS EXCLUSIVE lock: one stage.
+//! MySQL/MariaDB: INSTANT where the version allows the column's position, else an in-place
+//! rebuild; the ALTER names the algorithm it expects.
 
 use super::recipes::column_sql;
-use super::{Assessment, Context, Op};
+use super::recipes::mysql as my;
+use super::{Assessment, ColumnPosition, Context, Op};
 use crate::dialect::LockMode;
 use crate::dialect::postgres::{qname, quote};
 use crate::error::PlanError;
@@ -18,6 +21,7 @@ pub const RULE: Rule = Rule {
     why: "Since PostgreSQL 11 a constant default is stored in the catalog, so nothing is rewritten. The ACCESS EXCLUSIVE lock is held for milliseconds, but it queues behind long transactions and all traffic queues behind it: set lock_timeout (see missing-lock-timeout).",
     safe: "Run it as written, after SET lock_timeout.",
     example: "ALTER TABLE users ADD COLUMN nickname text;",
+    mysql: "INSTANT (metadata only) as the last column from MySQL 8.0.12 and MariaDB 10.3, anywhere in the row from MySQL 8.0.29 and MariaDB 10.4; before that an in-place rebuild (reads and writes continue). Every ALTER still needs an exclusive metadata lock at its start and end: set lock_wait_timeout. `safeshift plan` pins ALGORITHM=INSTANT so the server refuses rather than copies.",
 };
 
 #[derive(Clone, Debug)]
@@ -25,6 +29,26 @@ pub struct AddColumn {
     pub table: QName,
     pub column: Column,
     pub if_not_exists: bool,
+    /// MySQL: `FIRST` or `AFTER col`.
+    pub position: Option<ColumnPosition>,
+}
+
+/// The MySQL step for a plain column add: INSTANT where the version allows its position.
+pub fn add_column_step_mysql(
+    ctx: &Context,
+    table: &QName,
+    column: &Column,
+    position: Option<&ColumnPosition>,
+) -> Step {
+    let (sql, algorithm) = my::add_column(ctx, table, column, position, column.not_null, true);
+    let step = Step::database(
+        Phase::Expand,
+        format!("add-column-{}-{}", table.name, column.name),
+        format!("add column {}.{}", table.display(), column.name),
+    )
+    .sql(sql, algorithm.describe())
+    .down_sql(my::drop_column(ctx, table, &column.name), "");
+    my::alter_locks(step, table, algorithm)
 }
 
 /// The single step every "plain" column add uses (also on tables created in the same file).
@@ -67,7 +91,11 @@ impl Op for AddColumn {
         vec![self.column.name.clone()]
     }
 
-    fn assess(&self, _ctx: &Context) -> Assessment {
+    fn assess(&self, ctx: &Context) -> Assessment {
+        if ctx.dialect.is_mysql() {
+            let algorithm = my::target(ctx).add_column(self.position.is_none());
+            return Assessment::safe(RULE.id, Some(algorithm.lock()), algorithm.describe());
+        }
         Assessment::safe(
             RULE.id,
             Some(LockMode::AccessExclusive),
@@ -75,7 +103,15 @@ impl Op for AddColumn {
         )
     }
 
-    fn expand(&self, _ctx: &Context) -> Result<Expansion, PlanError> {
+    fn expand(&self, ctx: &Context) -> Result<Expansion, PlanError> {
+        if ctx.dialect.is_mysql() {
+            return Ok(Expansion::single(add_column_step_mysql(
+                ctx,
+                &self.table,
+                &self.column,
+                self.position.as_ref(),
+            )));
+        }
         Ok(Expansion::single(add_column_step(
             &self.table,
             &self.column,

@@ -17,6 +17,7 @@ pub const RULE: Rule = Rule {
     why: "No table is rewritten and the lock is brief. Two things to know: the value cannot be removed again, and before PostgreSQL 12 the statement cannot run inside a transaction block (see concurrently-in-transaction).",
     safe: "Run it as written; deploy code that writes the new value only after the migration.",
     example: "ALTER TYPE order_status ADD VALUE 'refunded';",
+    mysql: "PostgreSQL only: MySQL and MariaDB have no enum types; appending a member to an ENUM column is INSTANT, anything else copies the table (see changing-column-type).",
 };
 
 #[derive(Clone, Debug)]
@@ -67,7 +68,7 @@ impl Op for AddEnumValue {
             )
             .irreversible("PostgreSQL cannot remove an enum value (the type would have to be recreated)")
             .note("Deploy code that writes the new value only after this stage: the running version may not know it.");
-        if !ctx.pg.enum_add_value_in_transaction() {
+        if !ctx.pg().enum_add_value_in_transaction() {
             step = step
                 .non_transactional()
                 .note("PostgreSQL 11: ADD VALUE cannot run inside a transaction block.");

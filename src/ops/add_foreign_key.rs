@@ -1,7 +1,11 @@
 //! ADD FOREIGN KEY: SHARE ROW EXCLUSIVE on both tables (writes wait) while every row is checked.
 //! Safe path: add it NOT VALID (brief; new writes are checked from then on), then VALIDATE
 //! CONSTRAINT, which scans under SHARE UPDATE EXCLUSIVE while reads and writes continue.
+//! MySQL/MariaDB: with foreign_key_checks on, the server copies the table to check every row;
+//! with them off the key is added in place, metadata only. Safe path: check for orphans, add it
+//! with checks off in the ALTER's own session, check again.
 
+use super::recipes::mysql as my;
 use super::{Assessment, Context, Op};
 use crate::dialect::LockMode;
 use crate::dialect::postgres::{qname, quote};
@@ -18,6 +22,7 @@ pub const RULE: Rule = Rule {
     why: "PostgreSQL checks every row while holding SHARE ROW EXCLUSIVE on both tables: writes to the table and to the referenced table wait for the whole scan.",
     safe: "ADD CONSTRAINT … FOREIGN KEY … NOT VALID (brief; new rows are checked from then on), then VALIDATE CONSTRAINT, which scans under SHARE UPDATE EXCLUSIVE while traffic goes on.",
     example: "ALTER TABLE orders ADD CONSTRAINT orders_user_fk FOREIGN KEY (user_id) REFERENCES users (id);",
+    mysql: "With foreign_key_checks on (the default) InnoDB copies the table to check every row, while writes wait. With `SET foreign_key_checks = 0` in the same session the key is added in place and metadata only (ALGORITHM=INPLACE, LOCK=NONE), but existing rows are not checked: count orphans before and after yourself. Never through a pooler that could hand the setting to another session.",
 };
 
 #[derive(Clone, Debug)]
@@ -31,6 +36,79 @@ pub struct AddForeignKey {
     pub definition: String,
     /// The user already asked for NOT VALID: keep it that way.
     pub not_valid: bool,
+}
+
+impl AddForeignKey {
+    /// Rows whose key has no match in the referenced table.
+    fn orphans(&self, ctx: &Context) -> String {
+        let join: Vec<String> = self
+            .columns
+            .iter()
+            .zip(&self.ref_columns)
+            .map(|(c, r)| format!("p.{} = c.{}", ctx.quote(r), ctx.quote(c)))
+            .collect();
+        let present: Vec<String> = self
+            .columns
+            .iter()
+            .map(|c| format!("c.{} IS NOT NULL", ctx.quote(c)))
+            .collect();
+        let missing = self
+            .ref_columns
+            .first()
+            .map(|r| format!("p.{} IS NULL", ctx.quote(r)))
+            .unwrap_or_else(|| "FALSE".into());
+        format!(
+            "SELECT COUNT(*) FROM {} AS c LEFT JOIN {} AS p ON {} WHERE {} AND {missing}",
+            ctx.qname(&self.table),
+            ctx.qname(&self.ref_table),
+            join.join(" AND "),
+            present.join(" AND ")
+        )
+    }
+
+    fn expand_mysql(&self, ctx: &Context) -> Expansion {
+        let algorithm = my::target(ctx).add_foreign_key(true);
+        let n = ctx.quote(&self.name);
+        let mut undo = vec![format!("DROP FOREIGN KEY {}{n}", my::if_exists(ctx))];
+        // InnoDB creates an index on the key columns when none starts with them; the undo drops
+        // it too, so the schema is as before.
+        let indexed = self.columns.first().is_some_and(|first| {
+            ctx.catalog.table(&self.table).is_some_and(|t| {
+                t.indexes.iter().any(|i| i.columns.first() == Some(first))
+                    || t.constraints.iter().any(|k| {
+                        !matches!(k.kind, crate::schema::ConstraintKind::Check)
+                            && k.columns.first() == Some(first)
+                    })
+            })
+        });
+        if ctx.schema_known && !indexed {
+            undo.push(format!("DROP INDEX {}{n}", my::if_exists(ctx)));
+        }
+        let step = Step::database(
+            Phase::Expand,
+            format!("add-foreign-key-{}", self.name),
+            format!("add FOREIGN KEY {} on {}", self.name, self.table.display()),
+        )
+        .before(
+            format!("no row of {} lacks its {} row", self.table.display(), self.ref_table.display()),
+            self.orphans(ctx),
+            "0",
+        )
+        .sql("SET SESSION foreign_key_checks = 0", "in place and metadata only, but only with checks off: existing rows are not checked (the before and verify queries do)")
+        .sql(
+            my::alter(ctx, &self.table, &[format!("ADD CONSTRAINT {n} {}", self.definition)], algorithm),
+            algorithm.describe(),
+        )
+        .sql("SET SESSION foreign_key_checks = 1", "new and updated rows are checked from now on")
+        .down_sql(my::alter(ctx, &self.table, &undo, algorithm), "")
+        .verify(
+            format!("still no orphans in {} (rows written between the check and the ALTER)", self.table.display()),
+            self.orphans(ctx),
+            "0",
+        )
+        .lock(self.ref_table.display(), LockMode::MetadataExclusive, "brief");
+        Expansion::single(my::alter_locks(step, &self.table, algorithm))
+    }
 }
 
 impl Op for AddForeignKey {
@@ -52,6 +130,26 @@ impl Op for AddForeignKey {
     }
 
     fn assess(&self, ctx: &Context) -> Assessment {
+        if let Some(target) = ctx.dialect.mysql() {
+            let algorithm = target.add_foreign_key(!ctx.foreign_key_checks);
+            if algorithm != crate::dialect::Algorithm::Copy || ctx.is_new_table(&self.table) {
+                return Assessment::safe(
+                    RULE.id,
+                    Some(algorithm.lock()),
+                    "foreign_key_checks = 0 (or a new table): added in place, metadata only; existing rows are not checked",
+                );
+            }
+            return Assessment::staged(
+                RULE.id,
+                algorithm.lock(),
+                true,
+                false,
+                format!(
+                    "with foreign_key_checks on, the server copies {} to check every row while writes wait",
+                    self.table.display()
+                ),
+            );
+        }
         if self.not_valid || ctx.is_new_table(&self.table) {
             return Assessment::safe(
                 RULE.id,
@@ -69,6 +167,9 @@ impl Op for AddForeignKey {
     }
 
     fn expand(&self, ctx: &Context) -> Result<Expansion, PlanError> {
+        if ctx.dialect.is_mysql() {
+            return Ok(self.expand_mysql(ctx));
+        }
         let t = qname(&self.table);
         let n = quote(&self.name);
         let step = Step::database(

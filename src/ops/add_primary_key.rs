@@ -1,12 +1,16 @@
 //! ADD PRIMARY KEY: builds a unique index under ACCESS EXCLUSIVE and, for nullable columns, scans
 //! for NULLs too. Safe path: make the columns NOT NULL through validated checks, build the unique
 //! index CONCURRENTLY, then `ADD CONSTRAINT … PRIMARY KEY USING INDEX` (brief).
+//! MySQL/MariaDB: the clustered index is rebuilt in place while reads and writes continue; the
+//! plan pins the algorithm and checks for NULLs and duplicates first.
 
 use super::add_unique::unique_via_index;
+use super::create_index::duplicate_check;
+use super::recipes::mysql as my;
 use super::recipes::{known_column, not_null_step};
 use super::{Assessment, Context, Op};
-use crate::dialect::LockMode;
 use crate::dialect::postgres::{qname, quote};
+use crate::dialect::{Algorithm, LockMode};
 use crate::error::PlanError;
 use crate::name::QName;
 use crate::plan::{Expansion, Phase, Step};
@@ -20,6 +24,7 @@ pub const RULE: Rule = Rule {
     why: "Adding a primary key builds a unique index and checks every row for NULLs while holding ACCESS EXCLUSIVE: every read and write waits.",
     safe: "Make the columns NOT NULL the safe way, CREATE UNIQUE INDEX CONCURRENTLY, then ADD CONSTRAINT … PRIMARY KEY USING INDEX (brief).",
     example: "ALTER TABLE events ADD PRIMARY KEY (id);",
+    mysql: "InnoDB rebuilds the table around the new clustered index in place (ALGORITHM=INPLACE, LOCK=NONE, which needs a strict sql_mode when columns become NOT NULL): reads and writes continue, the rebuild costs time, I/O and replica lag. It fails on NULLs or duplicates: check first.",
 };
 
 #[derive(Clone, Debug)]
@@ -40,6 +45,10 @@ impl Op for AddPrimaryKey {
     }
 
     fn assess(&self, ctx: &Context) -> Assessment {
+        if ctx.dialect.is_mysql() {
+            let algorithm = my::target(ctx).add_primary_key();
+            return Assessment::safe(RULE.id, Some(algorithm.lock()), algorithm.describe());
+        }
         if ctx.is_new_table(&self.table) || self.using_index.is_some() {
             return Assessment::safe(
                 RULE.id,
@@ -57,6 +66,58 @@ impl Op for AddPrimaryKey {
     }
 
     fn expand(&self, ctx: &Context) -> Result<Expansion, PlanError> {
+        if ctx.dialect.is_mysql() {
+            let algorithm = my::target(ctx).add_primary_key();
+            let cols: Vec<String> = self.columns.iter().map(|c| ctx.quote(c)).collect();
+            let mut step = Step::database(
+                Phase::Expand,
+                format!("add-primary-key-{}", self.table.name),
+                format!("add PRIMARY KEY on {}", self.table.display()),
+            )
+            .sql(
+                my::alter(
+                    ctx,
+                    &self.table,
+                    &[format!("ADD PRIMARY KEY ({})", cols.join(", "))],
+                    algorithm,
+                ),
+                algorithm.describe(),
+            );
+            // The undo also makes columns nullable again that the key made NOT NULL.
+            let mut undo = vec!["DROP PRIMARY KEY".to_string()];
+            for column in &self.columns {
+                if let Some(known) = known_column(ctx, &self.table, column)?.filter(|k| !k.not_null)
+                {
+                    undo.push(format!(
+                        "MODIFY COLUMN {}",
+                        my::column_def(ctx, known, false, true)
+                    ));
+                }
+            }
+            step = step.down_sql(
+                my::alter(ctx, &self.table, &undo, Algorithm::Copy),
+                "dropping a primary key copies the table",
+            );
+            for column in &self.columns {
+                let c = ctx.quote(column);
+                step = step.before(
+                    format!("no NULLs in {}.{column}", self.table.display()),
+                    format!(
+                        "SELECT COUNT(*) FROM {} WHERE {c} IS NULL",
+                        ctx.qname(&self.table)
+                    ),
+                    "0",
+                );
+            }
+            if let Some((what, query, expect)) = duplicate_check(ctx, &self.table, &self.columns) {
+                step = step.before(what, query, expect);
+            }
+            return Ok(Expansion::single(my::alter_locks(
+                step,
+                &self.table,
+                algorithm,
+            )));
+        }
         let t = qname(&self.table);
         if ctx.is_new_table(&self.table) || self.using_index.is_some() {
             let spec = match &self.using_index {
@@ -118,8 +179,15 @@ impl Op for AddPrimaryKey {
         }
         let before: Vec<usize> = (0..steps.len()).collect();
         steps.push(
-            unique_via_index(&self.table, &self.name, &self.columns, true, Phase::Expand)
-                .after(&before),
+            unique_via_index(
+                ctx,
+                &self.table,
+                &self.name,
+                &self.columns,
+                true,
+                Phase::Expand,
+            )
+            .after(&before),
         );
         let anchor = steps.len() - 1;
         Ok(Expansion { steps, anchor })

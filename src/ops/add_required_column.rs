@@ -2,10 +2,12 @@
 //! with a one-shot UPDATE the old application version keeps inserting rows without the column.
 //! Safe path: add it nullable, fill it (trigger or app), backfill in batches, then NOT NULL
 //! through a validated check. Needs to know how to fill existing rows: a backfill expression.
+//! MySQL/MariaDB fill existing rows with the type's implicit default ('' or 0) instead of failing,
+//! which is worse: the same path, with an in-place NOT NULL rebuild at the end.
 
-use super::add_column::add_column_step;
+use super::add_column::{add_column_step, add_column_step_mysql};
 use super::recipes::fill_and_constrain;
-use super::{Assessment, Context, Op};
+use super::{Assessment, ColumnPosition, Context, Op};
 use crate::dialect::LockMode;
 use crate::error::PlanError;
 use crate::name::QName;
@@ -20,12 +22,15 @@ pub const RULE: Rule = Rule {
     why: "It fails at once on a table with rows (they would hold NULL). Once it exists, every INSERT from the running app version, which does not know the column, fails with a not-null violation.",
     safe: "Expand: add the column nullable, with a trigger (or the app) filling it for new rows. Migrate: backfill existing rows in primary-key batches. Contract: CHECK (col IS NOT NULL) NOT VALID, VALIDATE it (reads and writes go on), then SET NOT NULL, which PostgreSQL 12+ does without a scan. Tell safeshift the value with `-- safeshift: backfill = EXPR` above the statement or `--backfill table.column=EXPR`.",
     example: "ALTER TABLE users ADD COLUMN email_lower text NOT NULL;",
+    mysql: "MySQL and MariaDB do not fail: existing rows silently get the type's implicit default ('' or 0), and the running app's INSERTs that do not set the column fail in strict mode. Add it nullable (INSTANT) with BEFORE INSERT/UPDATE triggers that fill it, backfill in primary-key batches (a temporary stored procedure), then MODIFY it NOT NULL in place (ALGORITHM=INPLACE, LOCK=NONE: a rebuild, reads and writes continue) under a strict sql_mode.",
 };
 
 #[derive(Clone, Debug)]
 pub struct AddRequiredColumn {
     pub table: QName,
     pub column: Column,
+    /// MySQL: `FIRST` or `AFTER col`.
+    pub position: Option<ColumnPosition>,
 }
 
 impl Op for AddRequiredColumn {
@@ -45,6 +50,19 @@ impl Op for AddRequiredColumn {
                 "the table was created in this change and is empty",
             );
         }
+        if ctx.dialect.is_mysql() {
+            return Assessment::staged(
+                RULE.id,
+                LockMode::MetadataExclusive,
+                false,
+                true,
+                format!(
+                    "existing rows silently get the type's implicit default instead of a real {}, and the running app's INSERTs into {} that do not set it fail in strict mode",
+                    self.column.name,
+                    self.table.display()
+                ),
+            );
+        }
         Assessment::staged(
             RULE.id,
             LockMode::AccessExclusive,
@@ -60,11 +78,11 @@ impl Op for AddRequiredColumn {
 
     fn expand(&self, ctx: &Context) -> Result<Expansion, PlanError> {
         if ctx.is_new_table(&self.table) {
-            return Ok(Expansion::single(add_column_step(
-                &self.table,
-                &self.column,
-                false,
-            )));
+            return Ok(Expansion::single(if ctx.dialect.is_mysql() {
+                add_column_step_mysql(ctx, &self.table, &self.column, self.position.as_ref())
+            } else {
+                add_column_step(&self.table, &self.column, false)
+            }));
         }
         let Some(expr) = ctx.backfill(&self.table, &self.column.name)? else {
             return Err(ctx
@@ -85,8 +103,19 @@ impl Op for AddRequiredColumn {
             default: None,
             ..self.column.clone()
         };
-        let first = add_column_step(&self.table, &nullable, false);
-        fill_and_constrain(ctx, &self.table, &self.column.name, &expr, Some(first))
+        let first = if ctx.dialect.is_mysql() {
+            add_column_step_mysql(ctx, &self.table, &nullable, self.position.as_ref())
+        } else {
+            add_column_step(&self.table, &nullable, false)
+        };
+        fill_and_constrain(
+            ctx,
+            &self.table,
+            &self.column.name,
+            Some(&self.column),
+            &expr,
+            Some(first),
+        )
     }
 
     fn apply(&self, catalog: &mut Catalog) {

@@ -1,7 +1,9 @@
 //! ADD CONSTRAINT … UNIQUE: builds its index under a lock that blocks writes. Safe path: build the
 //! unique index CONCURRENTLY, then attach it with `ADD CONSTRAINT … UNIQUE USING INDEX` (brief).
+//! MySQL/MariaDB: a UNIQUE constraint is a unique index, built in place while traffic goes on.
 
-use super::create_index::{duplicate_check, valid_index_check};
+use super::create_index::{duplicate_check, mysql_add_index, valid_index_check};
+use super::recipes::mysql as my;
 use super::{Assessment, Context, Op};
 use crate::dialect::LockMode;
 use crate::dialect::postgres::{qname, quote};
@@ -18,6 +20,7 @@ pub const RULE: Rule = Rule {
     why: "Adding a UNIQUE constraint builds its index while holding ACCESS EXCLUSIVE: every read and write on the table waits for the whole build.",
     safe: "CREATE UNIQUE INDEX CONCURRENTLY, then ADD CONSTRAINT … UNIQUE USING INDEX (brief).",
     example: "ALTER TABLE users ADD CONSTRAINT users_email_key UNIQUE (email);",
+    mysql: "A UNIQUE constraint is a unique index on InnoDB, built in place while reads and writes continue (ALGORITHM=INPLACE, LOCK=NONE). It fails at the end if the table, or a write during the build, holds a duplicate: check for duplicates first.",
 };
 
 #[derive(Clone, Debug)]
@@ -31,6 +34,7 @@ pub struct AddUnique {
 
 /// Builds a unique index concurrently and attaches it as a UNIQUE or PRIMARY KEY constraint.
 pub fn unique_via_index(
+    ctx: &Context,
     table: &QName,
     name: &str,
     columns: &[String],
@@ -59,7 +63,7 @@ pub fn unique_via_index(
         .lock(table.display(), LockMode::AccessExclusive, "brief, to attach the index")
         .verify(v_what, v_query, v_expect)
         .note(format!("If the index build is interrupted it leaves an INVALID index: `DROP INDEX CONCURRENTLY IF EXISTS {}`, then run the stage again.", qname(&index)));
-    if let Some((what, query, expect)) = duplicate_check(table, columns) {
+    if let Some((what, query, expect)) = duplicate_check(ctx, table, columns) {
         step = step.before(what, query, expect);
     }
     step
@@ -75,6 +79,14 @@ impl Op for AddUnique {
     }
 
     fn assess(&self, ctx: &Context) -> Assessment {
+        if ctx.dialect.is_mysql() {
+            let algorithm = my::target(ctx).index_change();
+            return Assessment::safe(
+                RULE.id,
+                Some(algorithm.lock()),
+                format!("{}; fails at the end on a duplicate", algorithm.describe()),
+            );
+        }
         if self.using_index.is_some() {
             return Assessment::safe(
                 RULE.id,
@@ -99,6 +111,25 @@ impl Op for AddUnique {
     }
 
     fn expand(&self, ctx: &Context) -> Result<Expansion, PlanError> {
+        if ctx.dialect.is_mysql() {
+            let cols: Vec<String> = self.columns.iter().map(|c| ctx.quote(c)).collect();
+            let mut step = mysql_add_index(
+                ctx,
+                Step::database(
+                    Phase::Expand,
+                    format!("add-unique-{}", self.name),
+                    format!("add UNIQUE {} on {}", self.name, self.table.display()),
+                ),
+                &self.table,
+                &self.name,
+                true,
+                &format!("({})", cols.join(", ")),
+            );
+            if let Some((what, query, expect)) = duplicate_check(ctx, &self.table, &self.columns) {
+                step = step.before(what, query, expect);
+            }
+            return Ok(Expansion::single(step));
+        }
         let t = qname(&self.table);
         if let Some(index) = &self.using_index {
             return Ok(Expansion::single(
@@ -155,6 +186,7 @@ impl Op for AddUnique {
             ));
         }
         Ok(Expansion::single(unique_via_index(
+            ctx,
             &self.table,
             &self.name,
             &self.columns,

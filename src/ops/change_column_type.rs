@@ -2,9 +2,15 @@
 //! change is binary-coercible (varchar widening, varchar → text, numeric precision up), which is
 //! catalog-only. Otherwise: a new column kept in sync by a trigger, a batched backfill, NOT NULL
 //! and index copies on the new column, then one brief swap that drops the old column.
+//! MySQL/MariaDB: a type change copies the table while writes wait, except widening a VARCHAR
+//! within its length-prefix size and appending ENUM members (INSTANT). The same column copy
+//! applies there — new column right after the old one, copy triggers, a batched backfill, then one
+//! ALTER that drops the old column and renames the new one into its place — or, with
+//! `--online-tool`, gh-ost / pt-online-schema-change.
 
 use sqlparser::ast::{DataType, Expr};
 
+use super::recipes::mysql as my;
 use super::recipes::{
     backfill_step, copy_indexes, copy_trigger, helper_name, not_null_step, required_column,
 };
@@ -12,6 +18,7 @@ use super::{Assessment, Context, Op};
 use crate::change::canonical_type;
 use crate::dialect::LockMode;
 use crate::dialect::postgres::{qname, quote};
+use crate::dialect::{Algorithm, MySql};
 use crate::error::PlanError;
 use crate::name::QName;
 use crate::plan::{Expansion, Phase, Step};
@@ -25,6 +32,7 @@ pub const RULE: Rule = Rule {
     why: "Unless the new type is binary-coercible (varchar(n) to text or a wider varchar, for example), PostgreSQL rewrites the table and its indexes under ACCESS EXCLUSIVE: every read and write waits. The running app may also break on the new type.",
     safe: "Expand: add a new column of the new type, kept in sync by a trigger. Migrate: backfill in batches. Contract: swap the columns in one brief transaction and drop the old one.",
     example: "ALTER TABLE orders ALTER COLUMN quantity TYPE bigint;",
+    mysql: "Changing a column's type (INT to BIGINT, reordering or removing ENUM members, charset) copies the table while writes wait. Widening a VARCHAR within its length-prefix size (≤ 255 bytes, or already above) and appending ENUM members at the end are metadata only. Safe path: a new column right after the old one, copy triggers, a batched backfill, then one ALTER that drops the old column and renames the new one into its place; or gh-ost / pt-online-schema-change (`--online-tool`).",
 };
 
 #[derive(Clone, Debug)]
@@ -33,6 +41,61 @@ pub struct ChangeColumnType {
     pub column: String,
     pub data_type: DataType,
     pub using: Option<Expr>,
+    /// MySQL's MODIFY restates the whole column: its new definition, when the change came from one.
+    pub target: Option<Box<crate::schema::Column>>,
+}
+
+/// MySQL type text without display widths (`int(11)` is `int`), lower case, for comparisons.
+pub fn mysql_type(data_type: &DataType) -> String {
+    let text = data_type.to_string().to_lowercase();
+    let (base, args) = split_type(&text);
+    match base.as_str() {
+        "tinyint" | "smallint" | "mediumint" | "int" | "integer" | "bigint" if args.len() <= 1 => {
+            let rest = text.split_once(')').map(|(_, r)| r).unwrap_or("");
+            let base = if base == "integer" {
+                "int"
+            } else {
+                base.as_str()
+            };
+            format!("{base}{rest}")
+        }
+        _ => text,
+    }
+}
+
+fn enum_labels(data_type: &DataType) -> Option<Vec<String>> {
+    match data_type {
+        DataType::Enum(members, _) => Some(
+            members
+                .iter()
+                .map(|m| match m {
+                    sqlparser::ast::EnumMember::Name(name) => name.clone(),
+                    sqlparser::ast::EnumMember::NamedValue(name, _) => name.clone(),
+                })
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
+/// How MySQL/MariaDB can change `from` into `to` without copying the table, if at all.
+pub fn mysql_in_place(my: MySql, from: &DataType, to: &DataType) -> Option<Algorithm> {
+    let (f, t) = (mysql_type(from), mysql_type(to));
+    if f == t {
+        return Some(my.metadata_change());
+    }
+    if let (Some(a), Some(b)) = (enum_labels(from), enum_labels(to)) {
+        // Appending keeps every stored index; past 255 members the storage grows to 2 bytes.
+        let same_size = (a.len() <= 255) == (b.len() <= 255);
+        return (b.starts_with(&a) && same_size).then_some(my.metadata_change());
+    }
+    let ((fb, fa), (tb, ta)) = (split_type(&f), split_type(&t));
+    if fb == "varchar" && tb == "varchar" && fa.len() == 1 && ta.len() == 1 && ta[0] >= fa[0] {
+        let bytes = |chars: u32| u64::from(chars) * crate::dialect::mysql::BYTES_PER_CHAR;
+        let algorithm = my.widen_varchar(bytes(fa[0]), bytes(ta[0]));
+        return (algorithm != Algorithm::Copy).then_some(algorithm);
+    }
+    None
 }
 
 /// `base(args)` → (`base`, args).
@@ -112,6 +175,168 @@ impl ChangeColumnType {
     }
 }
 
+impl ChangeColumnType {
+    /// The column after the change: the MODIFY's definition, or the old one with the new type.
+    fn target_column(&self, old: &crate::schema::Column) -> crate::schema::Column {
+        match &self.target {
+            Some(target) => (**target).clone(),
+            None => crate::schema::Column {
+                data_type: self.data_type.clone(),
+                ..old.clone()
+            },
+        }
+    }
+
+    fn expand_mysql(&self, ctx: &Context) -> Result<Expansion, PlanError> {
+        let old =
+            required_column(ctx, &self.table, &self.column, "changing a column's type")?.clone();
+        let target = self.target_column(&old);
+        let title = format!(
+            "change type of {}.{} to {}",
+            self.table.display(),
+            self.column,
+            self.data_type
+        );
+        let slug = |what: &str| format!("{what}-{}-{}", self.table.name, self.column);
+        let modify = |column: &crate::schema::Column| {
+            format!(
+                "MODIFY COLUMN {}",
+                my::column_def(ctx, column, column.not_null, true)
+            )
+        };
+        let in_place = mysql_in_place(my::target(ctx), &old.data_type, &self.data_type);
+        if let Some(algorithm) =
+            in_place.or(ctx.is_new_table(&self.table).then_some(Algorithm::Copy))
+        {
+            let step = Step::database(Phase::Expand, slug("alter-type"), title)
+                .sql(
+                    my::alter(ctx, &self.table, &[modify(&target)], algorithm),
+                    algorithm.describe(),
+                )
+                .down_sql(
+                    my::alter(ctx, &self.table, &[modify(&old)], Algorithm::Copy),
+                    "narrowing back copies the table",
+                );
+            return Ok(Expansion::single(my::alter_locks(
+                step,
+                &self.table,
+                algorithm,
+            )));
+        }
+        if let Some(tool) = ctx.options.online_tool {
+            return Ok(Expansion::single(
+                my::online_tool_step(ctx, tool, &self.table, &modify(&target), slug("online-alter-type"), title)
+                    .verify(
+                        format!("{}.{} has the new type", self.table.display(), self.column),
+                        format!("SELECT DATA_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = {} AND TABLE_NAME = {} AND COLUMN_NAME = {}", my::schema_expr(ctx, &self.table), ctx.dialect.literal(&self.table.name), ctx.dialect.literal(&self.column)),
+                        split_type(&mysql_type(&self.data_type)).0,
+                    ),
+            ));
+        }
+        let table = ctx
+            .catalog
+            .table(&self.table)
+            .ok_or_else(|| ctx.error("internal error: table vanished"))?;
+        let constraints = table.constraints_on(&self.column);
+        if old.generated || !constraints.is_empty() {
+            let names: Vec<&str> = constraints.iter().map(|c| c.name.as_str()).collect();
+            return Err(ctx
+                .error(format!("safeshift cannot yet change the type of `{}.{}` online: it is {}", self.table.display(), self.column, if old.generated { "generated or AUTO_INCREMENT".to_string() } else { format!("used by constraint(s) {}", names.join(", ")) }))
+                .help("use an online schema change tool: --online-tool gh-ost or --online-tool pt-osc"));
+        }
+        let new_name = my::helper_name(ctx, &self.table, &self.column, "new");
+        let shadow = crate::schema::Column {
+            name: new_name.clone(),
+            not_null: false,
+            default: None,
+            ..target.clone()
+        };
+        let (t, c, n) = (
+            ctx.qname(&self.table),
+            ctx.quote(&self.column),
+            ctx.quote(&new_name),
+        );
+        let (add, algorithm) = my::add_column(
+            ctx,
+            &self.table,
+            &shadow,
+            Some(&super::ColumnPosition::After(self.column.clone())),
+            false,
+            false,
+        );
+        let source = Expr::Identifier(sqlparser::ast::Ident::with_quote('`', self.column.clone()));
+        let copy = my::copy_triggers(ctx, &self.table, &self.column, &new_name, &source);
+        let mut expand = Step::database(
+            Phase::Expand,
+            slug("add-shadow"),
+            format!(
+                "add {}.{new_name} ({}) and triggers that copy {} into it",
+                self.table.display(),
+                self.data_type,
+                self.column
+            ),
+        )
+        .sql(add, algorithm.describe());
+        expand = my::alter_locks(expand, &self.table, algorithm);
+        for sql in &copy.create {
+            expand = expand.sql(sql.clone(), "");
+        }
+        for sql in &copy.drop {
+            expand = expand.down_sql(sql.clone(), "");
+        }
+        expand = expand.down_sql(my::drop_column(ctx, &self.table, &new_name), "");
+        let mut steps = vec![expand];
+        steps.push(
+            my::backfill_step(
+                ctx,
+                &self.table,
+                &new_name,
+                &c,
+                &format!("{n} IS NULL AND {c} IS NOT NULL"),
+            )?
+            .after(&[0]),
+        );
+        let mut ready = vec![1];
+        // NOT NULL and the default come with the swap: MariaDB checks an omitted NOT NULL column
+        // of INSERT … SELECT before the copy triggers could fill it.
+        let swapped = crate::schema::Column {
+            name: new_name.clone(),
+            ..target.clone()
+        };
+        let copies = my::copy_indexes(
+            ctx,
+            &self.table,
+            &self.column,
+            &new_name,
+            slug("copy-indexes"),
+        );
+        if let Some(step) = copies.step {
+            steps.push(step.after(&[1]));
+            ready.push(steps.len() - 1);
+        }
+        let (swap_sql, swap_algorithm) = my::swap_columns(
+            ctx,
+            &self.table,
+            &self.column,
+            &swapped,
+            &self.column,
+            &copies.renames,
+        );
+        let mut swap = Step::database(Phase::Contract, slug("swap"), format!("swap {}.{new_name} in for {} and drop the old column", self.table.display(), self.column))
+            .after(&ready)
+            .before(format!("every row has {new_name} filled"), format!("SELECT COUNT(*) FROM {t} WHERE {n} IS NULL AND {c} IS NOT NULL"), "0")
+            .note(format!("Code that relies on the column's type (e.g. reading {} into a 32-bit integer) must be ready before this stage.", self.column));
+        for sql in &copy.drop {
+            swap = swap.sql(sql.clone(), "");
+        }
+        swap = swap
+            .sql(swap_sql, format!("one ALTER: the old column and its values are gone, the new one takes its name and place; {}", swap_algorithm.describe()))
+            .irreversible(format!("the old {} column and its values are dropped", self.column));
+        steps.push(my::alter_locks(swap, &self.table, swap_algorithm));
+        Ok(Expansion { steps, anchor: 0 })
+    }
+}
+
 impl Op for ChangeColumnType {
     fn tables(&self) -> Vec<QName> {
         vec![self.table.clone()]
@@ -122,6 +347,33 @@ impl Op for ChangeColumnType {
     }
 
     fn assess(&self, ctx: &Context) -> Assessment {
+        if let Some(target) = ctx.dialect.mysql() {
+            let in_place = ctx
+                .catalog
+                .column(&self.table, &self.column)
+                .and_then(|c| mysql_in_place(target, &c.data_type, &self.data_type));
+            return match in_place {
+                Some(algorithm) => {
+                    Assessment::safe(RULE.id, Some(algorithm.lock()), algorithm.describe())
+                }
+                None if ctx.is_new_table(&self.table) => Assessment::safe(
+                    RULE.id,
+                    Some(crate::dialect::LockMode::MetadataNoWrite),
+                    "the table was created in this change and is empty",
+                ),
+                None => Assessment::staged(
+                    RULE.id,
+                    target.change_type().lock(),
+                    true,
+                    false,
+                    format!(
+                        "changing the type of {}.{} copies the table while writes wait",
+                        self.table.display(),
+                        self.column
+                    ),
+                ),
+            };
+        }
         if ctx.is_new_table(&self.table) || self.coercible(ctx) == Some(true) {
             return Assessment::safe(
                 RULE.id,
@@ -139,6 +391,9 @@ impl Op for ChangeColumnType {
     }
 
     fn expand(&self, ctx: &Context) -> Result<Expansion, PlanError> {
+        if ctx.dialect.is_mysql() {
+            return self.expand_mysql(ctx);
+        }
         if ctx.is_new_table(&self.table) {
             return Ok(Expansion::single(
                 self.in_place("the table is new and empty"),

@@ -15,6 +15,7 @@ pub const RULE: Rule = Rule {
     why: "A new type: nothing uses it yet.",
     safe: "Run it as written.",
     example: "CREATE TYPE order_status AS ENUM ('new', 'paid');",
+    mysql: "PostgreSQL only: MySQL and MariaDB have no enum types; an ENUM is a column type there (see changing-column-type).",
 };
 
 #[derive(Clone, Debug)]

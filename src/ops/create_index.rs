@@ -1,7 +1,10 @@
 //! CREATE INDEX: holds a SHARE lock (all writes wait) for the whole build. Safe path: CREATE INDEX
 //! CONCURRENTLY, outside any transaction; an interrupted build leaves an INVALID index behind,
 //! which the checklist verifies and tells how to clean up.
+//! MySQL/MariaDB: InnoDB builds secondary indexes in place while reads and writes go on
+//! (`ALGORITHM=INPLACE, LOCK=NONE`, pinned in the plan), waiting for open transactions at the end.
 
+use super::recipes::mysql as my;
 use super::{Assessment, Context, Op};
 use crate::dialect::LockMode;
 use crate::dialect::postgres::{literal, qname, quote};
@@ -18,6 +21,7 @@ pub const RULE: Rule = Rule {
     why: "CREATE INDEX holds a SHARE lock for the whole build: reads go on, but every INSERT, UPDATE and DELETE on the table waits, for minutes on a large table.",
     safe: "CREATE INDEX CONCURRENTLY, outside a transaction block. If it fails it leaves an INVALID index: drop it (DROP INDEX CONCURRENTLY) and build again.",
     example: "CREATE INDEX users_email_idx ON users (email);",
+    mysql: "Not a problem on InnoDB: secondary indexes build in place while reads and writes continue (ALGORITHM=INPLACE, LOCK=NONE); only a brief exclusive metadata lock at the start and end. `safeshift plan` pins the algorithm so the server refuses instead of copying, and checks a UNIQUE index for duplicates first.",
 };
 
 #[derive(Clone, Debug)]
@@ -50,18 +54,22 @@ impl CreateIndex {
 
 /// The checks every concurrent unique build needs: no duplicates now (or the build fails after
 /// scanning everything).
-pub fn duplicate_check(table: &QName, columns: &[String]) -> Option<(String, String, String)> {
+pub fn duplicate_check(
+    ctx: &Context,
+    table: &QName,
+    columns: &[String],
+) -> Option<(String, String, String)> {
     if columns.is_empty() {
         return None;
     }
     let cols = columns
         .iter()
-        .map(|c| quote(c))
+        .map(|c| ctx.quote(c))
         .collect::<Vec<_>>()
         .join(", ");
     let not_null = columns
         .iter()
-        .map(|c| format!("{} IS NOT NULL", quote(c)))
+        .map(|c| format!("{} IS NOT NULL", ctx.quote(c)))
         .collect::<Vec<_>>()
         .join(" AND ");
     Some((
@@ -72,7 +80,7 @@ pub fn duplicate_check(table: &QName, columns: &[String]) -> Option<(String, Str
         ),
         format!(
             "SELECT {cols}, count(*) FROM {} WHERE {not_null} GROUP BY {cols} HAVING count(*) > 1 LIMIT 10",
-            qname(table)
+            ctx.qname(table)
         ),
         "no rows".to_string(),
     ))
@@ -90,6 +98,59 @@ pub fn valid_index_check(index: &QName) -> (String, String, String) {
     )
 }
 
+/// MySQL: the index exists on its table (a person checks this after the build).
+pub fn mysql_index_check(ctx: &Context, table: &QName, index: &str) -> (String, String, String) {
+    (
+        format!("index {index} exists on {}", table.display()),
+        format!(
+            "SELECT COUNT(DISTINCT INDEX_NAME) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = {} AND TABLE_NAME = {} AND INDEX_NAME = {}",
+            my::schema_expr(ctx, table),
+            ctx.dialect.literal(&table.name),
+            ctx.dialect.literal(index)
+        ),
+        "1".to_string(),
+    )
+}
+
+/// MySQL: `ADD [UNIQUE] INDEX name …` in place (and its undo), added to `step`.
+pub fn mysql_add_index(
+    ctx: &Context,
+    step: Step,
+    table: &QName,
+    name: &str,
+    unique: bool,
+    body: &str,
+) -> Step {
+    let algorithm = my::target(ctx).index_change();
+    let i = ctx.quote(name);
+    let (what, query, expect) = mysql_index_check(ctx, table, name);
+    let step = step
+        .sql(
+            my::alter(
+                ctx,
+                table,
+                &[format!(
+                    "ADD {}INDEX {}{i} {body}",
+                    if unique { "UNIQUE " } else { "" },
+                    my::if_not_exists(ctx)
+                )],
+                algorithm,
+            ),
+            algorithm.describe(),
+        )
+        .down_sql(
+            my::alter(
+                ctx,
+                table,
+                &[format!("DROP INDEX {}{i}", my::if_exists(ctx))],
+                algorithm,
+            ),
+            "",
+        )
+        .verify(what, query, expect);
+    my::alter_locks(step, table, algorithm)
+}
+
 impl Op for CreateIndex {
     fn runs_in_transaction(&self, _pg: crate::dialect::Postgres) -> bool {
         !self.concurrently
@@ -104,6 +165,10 @@ impl Op for CreateIndex {
     }
 
     fn assess(&self, ctx: &Context) -> Assessment {
+        if ctx.dialect.is_mysql() {
+            let algorithm = my::target(ctx).index_change();
+            return Assessment::safe(RULE.id, Some(algorithm.lock()), algorithm.describe());
+        }
         if self.concurrently {
             return Assessment::safe(
                 RULE.id,
@@ -134,6 +199,23 @@ impl Op for CreateIndex {
             self.name.display(),
             self.table.display()
         );
+        if ctx.dialect.is_mysql() {
+            let mut step = mysql_add_index(
+                ctx,
+                Step::database(Phase::Expand, slug, title),
+                &self.table,
+                &self.name.name,
+                self.unique,
+                &self.body,
+            );
+            if self.unique
+                && let Some((what, query, expect)) =
+                    duplicate_check(ctx, &self.table, &self.columns)
+            {
+                step = step.before(what, query, expect).note("Concurrent writes that create a duplicate while the index builds make the ALTER fail at its end; nothing is changed then, run the stage again.");
+            }
+            return Ok(Expansion::single(step));
+        }
         if ctx.is_new_table(&self.table) {
             return Ok(Expansion::single(
                 Step::database(Phase::Expand, slug, title)
@@ -156,11 +238,11 @@ impl Op for CreateIndex {
                 qname(&self.name)
             ));
         if self.unique
-            && let Some((what, query, expect)) = duplicate_check(&self.table, &self.columns)
+            && let Some((what, query, expect)) = duplicate_check(ctx, &self.table, &self.columns)
         {
             step = step.before(what, query, expect);
         }
-        if ctx.pg.concurrent_index_bug() {
+        if ctx.pg().concurrent_index_bug() {
             step = step.note("PostgreSQL 14.0–14.3 can corrupt indexes built CONCURRENTLY: upgrade to 14.4 or later first.");
         }
         Ok(Expansion::single(step))
@@ -173,6 +255,7 @@ impl Op for CreateIndex {
             columns: self.columns.clone(),
             unique: self.unique,
             definition: self.statement(false, false),
+            body: self.body.clone(),
         });
     }
 }

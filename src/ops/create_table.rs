@@ -2,12 +2,11 @@
 //! later changes in the same file on this table need no staging either.
 
 use super::{Assessment, Context, Op};
-use crate::dialect::postgres::qname;
 use crate::error::PlanError;
 use crate::name::QName;
 use crate::plan::{Expansion, Phase, Step};
 use crate::rules::Rule;
-use crate::schema::{Catalog, Column, Constraint, Table};
+use crate::schema::{Catalog, Column, Constraint, Index, Table};
 
 pub const RULE: Rule = Rule {
     id: "create-table",
@@ -16,6 +15,7 @@ pub const RULE: Rule = Rule {
     why: "A new table: no running code reads or writes it yet, and nobody else waits for its lock.",
     safe: "Run it as written. Indexes, constraints and NOT NULL columns on a table created in the same migration are fine too: the table is empty.",
     example: "CREATE TABLE invoices (id bigint PRIMARY KEY, total numeric NOT NULL);",
+    mysql: "",
 };
 
 #[derive(Clone, Debug)]
@@ -23,6 +23,8 @@ pub struct CreateTable {
     pub table: QName,
     pub columns: Vec<Column>,
     pub constraints: Vec<Constraint>,
+    /// MySQL: `KEY`/`INDEX` written inside the CREATE TABLE.
+    pub indexes: Vec<Index>,
     /// The statement as written: passed through unchanged.
     pub sql: String,
 }
@@ -40,7 +42,7 @@ impl Op for CreateTable {
         Assessment::safe(RULE.id, None, "a new table: no running code uses it yet")
     }
 
-    fn expand(&self, _ctx: &Context) -> Result<Expansion, PlanError> {
+    fn expand(&self, ctx: &Context) -> Result<Expansion, PlanError> {
         Ok(Expansion::single(
             Step::database(
                 Phase::Expand,
@@ -48,7 +50,10 @@ impl Op for CreateTable {
                 format!("create table {}", self.table.display()),
             )
             .sql(self.sql.clone(), "a new table: nothing uses it yet")
-            .down_sql(format!("DROP TABLE IF EXISTS {}", qname(&self.table)), ""),
+            .down_sql(
+                format!("DROP TABLE IF EXISTS {}", ctx.qname(&self.table)),
+                "",
+            ),
         ))
     }
 
@@ -59,5 +64,8 @@ impl Op for CreateTable {
             constraints: self.constraints.clone(),
             indexes: Vec::new(),
         });
+        for index in &self.indexes {
+            catalog.insert_index(index.clone());
+        }
     }
 }

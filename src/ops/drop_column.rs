@@ -1,11 +1,13 @@
 //! DROP COLUMN: brief, but the running app version still reads and writes the column and fails
 //! once it is gone. Safe path: relax NOT NULL (the new code stops writing it), deploy code that no
 //! longer uses it, then drop it: the point of no return.
+//! MySQL/MariaDB: the same sequence; relaxing NOT NULL is an in-place rebuild there, and the drop
+//! is INSTANT from MySQL 8.0.29 / MariaDB 10.4 (in place when the column is indexed).
 
 use super::recipes::known_column;
+use super::recipes::mysql as my;
 use super::{Assessment, Context, Op};
 use crate::dialect::LockMode;
-use crate::dialect::postgres::{qname, quote};
 use crate::error::PlanError;
 use crate::name::QName;
 use crate::plan::{Expansion, Phase, Release, Step};
@@ -19,6 +21,7 @@ pub const RULE: Rule = Rule {
     why: "Queries of the running app version that name the column fail at once, and its data is gone: there is no undo.",
     safe: "Deploy an app version that no longer reads or writes the column first (mark it ignored in the ORM), then drop it in a later release. `safeshift plan` puts the drop after that deploy.",
     example: "ALTER TABLE users DROP COLUMN legacy_flags;",
+    mysql: "The same hazard. The drop itself is INSTANT from MySQL 8.0.29 and MariaDB 10.4 (in place when the column is indexed; a rebuild before). Relaxing NOT NULL first, so the new code's INSERTs work without the column, is an in-place rebuild (MODIFY … NULL, reads and writes continue).",
 };
 
 #[derive(Clone, Debug)]
@@ -60,21 +63,49 @@ impl Op for DropColumn {
     }
 
     fn expand(&self, ctx: &Context) -> Result<Expansion, PlanError> {
-        let t = qname(&self.table);
-        let c = quote(&self.column);
-        let drop = format!(
-            "ALTER TABLE {t} DROP COLUMN {}{c}{}",
-            if self.if_exists { "IF EXISTS " } else { "" },
-            if self.cascade { " CASCADE" } else { "" }
-        );
+        let t = ctx.qname(&self.table);
+        let c = ctx.quote(&self.column);
+        let mysql_drop = ctx.dialect.is_mysql().then(|| {
+            let algorithm = if ctx.catalog.indexes_on(&self.table, &self.column).is_empty() {
+                my::target(ctx).drop_column()
+            } else {
+                crate::dialect::Algorithm::Inplace.max(my::target(ctx).drop_column())
+            };
+            let sql = my::alter(
+                ctx,
+                &self.table,
+                &[format!(
+                    "DROP COLUMN {}{c}",
+                    if self.if_exists { "IF EXISTS " } else { "" }
+                )],
+                algorithm,
+            );
+            (sql, algorithm)
+        });
+        let drop = match &mysql_drop {
+            Some((sql, _)) => sql.clone(),
+            None => format!(
+                "ALTER TABLE {t} DROP COLUMN {}{c}{}",
+                if self.if_exists { "IF EXISTS " } else { "" },
+                if self.cascade { " CASCADE" } else { "" }
+            ),
+        };
+        let brief = if ctx.dialect.is_mysql() {
+            LockMode::MetadataExclusive
+        } else {
+            LockMode::AccessExclusive
+        };
         let slug = |what: &str| format!("{what}-{}-{}", self.table.name, self.column);
         let drop_step = Step::database(
             Phase::Contract,
             slug("drop-column"),
             format!("drop {}.{}", self.table.display(), self.column),
         )
-        .sql(drop, "")
-        .lock(self.table.display(), LockMode::AccessExclusive, "brief")
+        .sql(
+            drop,
+            mysql_drop.map(|(_, a)| a.describe()).unwrap_or_default(),
+        )
+        .lock(self.table.display(), brief, "brief")
         .irreversible(format!("the values of {} are gone", self.column));
         if ctx.is_new_table(&self.table) {
             return Ok(Expansion::single(drop_step));
@@ -91,7 +122,39 @@ impl Op for DropColumn {
             Some(c) => c.not_null && c.default.is_none() && !c.generated,
             None => !ctx.schema_known,
         };
-        if needs_relax {
+        if needs_relax && ctx.dialect.is_mysql() {
+            // MySQL restates the column to relax it: only possible with its definition.
+            if let Some(known) = column {
+                let algorithm = my::target(ctx).change_nullability();
+                let modify = |not_null: bool| {
+                    my::alter(
+                        ctx,
+                        &self.table,
+                        &[format!(
+                            "MODIFY COLUMN {}",
+                            my::column_def(ctx, known, not_null, true)
+                        )],
+                        algorithm,
+                    )
+                };
+                let relax = Step::database(
+                    Phase::Expand,
+                    slug("relax"),
+                    format!("let {}.{} be NULL", self.table.display(), self.column),
+                )
+                .sql(
+                    modify(false),
+                    "the new code stops writing it; its INSERTs must not fail",
+                )
+                .down_sql(modify(true), "");
+                steps.push(my::alter_locks(relax, &self.table, algorithm));
+            } else {
+                steps.push(Step::database(Phase::Expand, slug("relax"), format!("check that {}.{} may be NULL", self.table.display(), self.column))
+                    .sql("SELECT 'no --schema: if the column is NOT NULL without a default, make it nullable (MODIFY … NULL) before the deploy' AS note", "")
+                    .down_sql("SELECT 'nothing to undo' AS note", "")
+                    .note("Assumed the column may be NOT NULL without a default (no --schema): MySQL needs its definition to relax it, so this is left to you."));
+            }
+        } else if needs_relax {
             let mut relax = Step::database(
                 Phase::Expand,
                 slug("relax"),

@@ -1,6 +1,9 @@
 //! DROP INDEX: ACCESS EXCLUSIVE on the table; brief, but it queues behind long queries and
 //! everything queues behind it. Safe path: DROP INDEX CONCURRENTLY (no transaction).
+//! MySQL/MariaDB: dropping a secondary index is in place and metadata-only; safe as written.
 
+use super::create_index::mysql_add_index;
+use super::recipes::mysql as my;
 use super::{Assessment, Context, Op};
 use crate::dialect::LockMode;
 use crate::dialect::postgres::qname;
@@ -17,15 +20,79 @@ pub const RULE: Rule = Rule {
     why: "DROP INDEX takes ACCESS EXCLUSIVE on the index's table. Dropping is quick, but the lock waits behind every running query on the table, and all reads and writes queue behind it meanwhile.",
     safe: "DROP INDEX CONCURRENTLY, outside a transaction block: it waits for queries using the index without blocking anyone.",
     example: "DROP INDEX users_email_idx;",
+    mysql: "Not a problem on InnoDB: dropping a secondary index is in place and metadata-only (ALGORITHM=INPLACE, LOCK=NONE), after a brief exclusive metadata lock. Queries that relied on the index get slower, as on any engine.",
 };
 
 #[derive(Clone, Debug)]
 pub struct DropIndex {
     pub name: QName,
+    /// MySQL: `DROP INDEX i ON t` or `ALTER TABLE t DROP INDEX i` name the table.
+    pub table: Option<QName>,
     pub if_exists: bool,
     pub cascade: bool,
     /// Written as `DROP INDEX CONCURRENTLY` already.
     pub concurrently: bool,
+}
+
+impl DropIndex {
+    fn expand_mysql(&self, ctx: &Context) -> Result<Expansion, PlanError> {
+        let known = match &self.table {
+            Some(t) => ctx.catalog.table_index(t, &self.name.name),
+            None => ctx.catalog.index(&self.name),
+        };
+        let Some(table) = self
+            .table
+            .clone()
+            .or_else(|| known.map(|i| i.table.clone()))
+        else {
+            return Err(ctx
+                .error(format!("which table is index `{}` on?", self.name.display()))
+                .help("MySQL index names are per table: write `DROP INDEX name ON table` (or pass --schema)"));
+        };
+        if ctx.schema_known && known.is_none() && !self.if_exists {
+            return Err(ctx.error(format!(
+                "index `{}` does not exist on `{}` in the schema",
+                self.name.name,
+                table.display()
+            )));
+        }
+        let algorithm = my::target(ctx).index_change();
+        let title = format!("drop index {} of {}", self.name.name, table.display());
+        let slug = format!("drop-index-{}", self.name.name);
+        let step = Step::database(Phase::Contract, slug.clone(), title.clone()).sql(
+            my::alter(
+                ctx,
+                &table,
+                &[format!(
+                    "DROP INDEX {}{}",
+                    my::if_exists(ctx),
+                    ctx.quote(&self.name.name)
+                )],
+                algorithm,
+            ),
+            algorithm.describe(),
+        );
+        let step = match known {
+            Some(index) => {
+                // The undo is the add; its own undo (the drop) is this step's up.
+                let add = mysql_add_index(
+                    ctx,
+                    Step::database(Phase::Contract, slug, title),
+                    &table,
+                    &self.name.name,
+                    index.unique,
+                    &index.body,
+                );
+                let mut step = step;
+                step.down = Some(add.up);
+                step
+            }
+            None => step.irreversible(
+                "safeshift does not know the index definition to rebuild it (no --schema)",
+            ),
+        };
+        Ok(Expansion::single(my::alter_locks(step, &table, algorithm)))
+    }
 }
 
 impl Op for DropIndex {
@@ -34,8 +101,8 @@ impl Op for DropIndex {
     }
 
     fn tables(&self) -> Vec<QName> {
-        // The index's table, when the schema tells; the index name itself keys ordering otherwise.
-        vec![self.name.clone()]
+        // The index's table when the statement names it; the index name keys ordering otherwise.
+        vec![self.table.clone().unwrap_or_else(|| self.name.clone())]
     }
 
     fn existing_tables(&self) -> Vec<QName> {
@@ -43,6 +110,10 @@ impl Op for DropIndex {
     }
 
     fn assess(&self, ctx: &Context) -> Assessment {
+        if ctx.dialect.is_mysql() {
+            let algorithm = my::target(ctx).index_change();
+            return Assessment::safe(RULE.id, Some(algorithm.lock()), algorithm.describe());
+        }
         if self.concurrently {
             return Assessment::safe(
                 RULE.id,
@@ -69,6 +140,9 @@ impl Op for DropIndex {
     }
 
     fn expand(&self, ctx: &Context) -> Result<Expansion, PlanError> {
+        if ctx.dialect.is_mysql() {
+            return self.expand_mysql(ctx);
+        }
         let known = ctx.catalog.index(&self.name);
         if ctx.schema_known && known.is_none() && !self.if_exists {
             return Err(ctx.error(format!(

@@ -3,7 +3,6 @@
 
 use super::{Assessment, Context, Op};
 use crate::dialect::LockMode;
-use crate::dialect::postgres::qname;
 use crate::error::PlanError;
 use crate::name::QName;
 use crate::plan::{Expansion, Phase, Release, Step};
@@ -17,6 +16,7 @@ pub const RULE: Rule = Rule {
     why: "Queries of the running app version that use the table fail at once, and its data is gone: there is no undo.",
     safe: "Deploy an app version that no longer uses the table first, then drop it in a later release (or rename it aside and drop it after a grace period).",
     example: "DROP TABLE legacy_sessions;",
+    mysql: "",
 };
 
 #[derive(Clone, Debug)]
@@ -64,9 +64,14 @@ impl Op for DropTable {
         let drop = format!(
             "DROP TABLE {}{}{}",
             if self.if_exists { "IF EXISTS " } else { "" },
-            qname(&self.table),
+            ctx.qname(&self.table),
             if self.cascade { " CASCADE" } else { "" }
         );
+        let lock = if ctx.dialect.is_mysql() {
+            LockMode::MetadataExclusive
+        } else {
+            LockMode::AccessExclusive
+        };
         let slug = |what: &str| format!("{what}-{}", self.table.name);
         let mut drop_step = Step::database(
             Phase::Contract,
@@ -74,7 +79,7 @@ impl Op for DropTable {
             format!("drop table {}", self.table.display()),
         )
         .sql(drop, "")
-        .lock(self.table.display(), LockMode::AccessExclusive, "brief")
+        .lock(self.table.display(), lock, "brief")
         .irreversible(format!("{} and its rows are gone", self.table.display()));
         let referencing: Vec<String> = ctx
             .catalog

@@ -9,10 +9,9 @@ use std::collections::BTreeSet;
 
 use serde::Serialize;
 use sqlparser::ast::Expr;
-use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;
 
-use crate::dialect::{LockMode, Postgres};
+use crate::dialect::{Dialect, LockMode, Postgres};
 use crate::error::{PlanError, Pos};
 use crate::name::QName;
 use crate::parse::Directive;
@@ -36,6 +35,7 @@ pub mod create_table;
 pub mod drop_column;
 pub mod drop_index;
 pub mod drop_table;
+pub mod modify_column;
 pub mod other;
 pub mod recipes;
 pub mod rename_column;
@@ -136,6 +136,22 @@ impl Assessment {
     }
 }
 
+/// MySQL's `FIRST` / `AFTER col` of an added or modified column.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ColumnPosition {
+    First,
+    After(String),
+}
+
+impl ColumnPosition {
+    pub fn sql(&self, dialect: Dialect) -> String {
+        match self {
+            ColumnPosition::First => "FIRST".to_string(),
+            ColumnPosition::After(column) => format!("AFTER {}", dialect.quote(column)),
+        }
+    }
+}
+
 /// How the old and new column or table are kept in sync while both exist.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -164,10 +180,23 @@ pub struct BackfillOption {
     pub expr: String,
 }
 
+/// MySQL/MariaDB: the online schema change tool that copies a table instead of triggers and a
+/// batched backfill written into the plan.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnlineTool {
+    /// GitHub's gh-ost: triggerless, reads the binlog; throttles on replica lag
+    GhOst,
+    /// Percona's pt-online-schema-change: triggers and chunked copy
+    PtOsc,
+}
+
 #[derive(Clone, Debug)]
 pub struct Options {
     pub backfills: Vec<BackfillOption>,
     pub dual_write: DualWrite,
+    /// MySQL/MariaDB: changes that copy a table run with this tool instead of native steps.
+    pub online_tool: Option<OnlineTool>,
     /// Rows per backfill transaction.
     pub batch_size: u64,
     /// Table sizes and measured timings, for the stages' duration estimates.
@@ -179,6 +208,7 @@ impl Default for Options {
         Options {
             backfills: Vec::new(),
             dual_write: DualWrite::Trigger,
+            online_tool: None,
             batch_size: 10_000,
             sizes: Default::default(),
         }
@@ -187,7 +217,8 @@ impl Default for Options {
 
 /// Everything an op may read while planning.
 pub struct Context<'a> {
-    pub pg: Postgres,
+    /// The engine and version planned for.
+    pub dialect: Dialect,
     /// The schema as it is just before this change (the `--schema` file plus earlier changes).
     pub catalog: &'a Catalog,
     /// False without `--schema`: then tables are assumed large and busy.
@@ -198,9 +229,27 @@ pub struct Context<'a> {
     pub directives: &'a [Directive],
     /// Where the statement that produced this change starts.
     pub pos: Pos,
+    /// MySQL/MariaDB: foreign key checks are on in the session (lint turns this off after
+    /// `SET foreign_key_checks = 0`); an ADD FOREIGN KEY then copies the table.
+    pub foreign_key_checks: bool,
 }
 
 impl Context<'_> {
+    /// The PostgreSQL target (only PostgreSQL code paths ask).
+    pub fn pg(&self) -> Postgres {
+        self.dialect.pg()
+    }
+
+    /// A name quoted for the target engine.
+    pub fn quote(&self, ident: &str) -> String {
+        self.dialect.quote(ident)
+    }
+
+    /// A possibly qualified name quoted for the target engine.
+    pub fn qname(&self, name: &QName) -> String {
+        self.dialect.qname(name)
+    }
+
     pub fn is_new_table(&self, table: &QName) -> bool {
         self.new_tables.contains(&table.key())
     }
@@ -214,10 +263,11 @@ impl Context<'_> {
                 return Err(PlanError::new(d.pos, "a backfill directive needs `= EXPR`")
                     .help("write it as `-- safeshift: backfill = lower(email)`"));
             };
-            if target
-                .is_none_or(|t| crate::name::ident_value(&sqlparser::ast::Ident::new(t)) == column)
-            {
-                return parse_expr(expr)
+            let fold = self.dialect.folds_case();
+            if target.is_none_or(|t| {
+                crate::name::ident_in(&sqlparser::ast::Ident::new(t), fold) == column
+            }) {
+                return parse_expr_for(self.dialect, expr)
                     .map(Some)
                     .map_err(|m| PlanError::new(d.pos, m));
             }
@@ -229,12 +279,14 @@ impl Context<'_> {
             .filter(|b| b.table.same(table) || b.table.name == table.name)
         {
             if b.column == column {
-                return parse_expr(&b.expr).map(Some).map_err(|m| {
-                    PlanError::new(
-                        self.pos,
-                        format!("--backfill {}.{column}: {m}", table.display()),
-                    )
-                });
+                return parse_expr_for(self.dialect, &b.expr)
+                    .map(Some)
+                    .map_err(|m| {
+                        PlanError::new(
+                            self.pos,
+                            format!("--backfill {}.{column}: {m}", table.display()),
+                        )
+                    });
             }
         }
         Ok(None)
@@ -262,8 +314,12 @@ impl Context<'_> {
 }
 
 pub fn parse_expr(text: &str) -> Result<Expr, String> {
-    let dialect = PostgreSqlDialect {};
-    let mut parser = Parser::new(&dialect)
+    parse_expr_for(Dialect::default(), text)
+}
+
+/// One SQL expression as the target engine reads it, and nothing after it.
+pub fn parse_expr_for(dialect: Dialect, text: &str) -> Result<Expr, String> {
+    let mut parser = Parser::new(dialect.parser())
         .try_with_sql(text)
         .map_err(|e| format!("invalid expression `{text}`: {e}"))?;
     let expr = parser
@@ -301,6 +357,7 @@ pub const RULES: &[&Rule] = &[
     &add_enum_value::RULE,
     &catalog_only::RULE,
     &other::RULE,
+    &modify_column::RULE,
 ];
 
 /// Every kind of change with its rule id and one-line description; used by docs, `explain` and the
@@ -340,5 +397,9 @@ pub const KINDS: &[(&str, &str)] = &[
     (
         "other",
         "anything else: passed through as written, with a warning",
+    ),
+    (
+        "modify_column",
+        "MySQL's MODIFY/CHANGE COLUMN: a column restated in full",
     ),
 ];

@@ -15,6 +15,7 @@ pub const RULE: Rule = Rule {
     why: "safeshift cannot tell which locks it takes or whether the running app survives it, so it says so instead of guessing.",
     safe: "Review its locks and its effect on the running app yourself (PostgreSQL's ALTER TABLE and explicit-locking docs list the lock of each form). `safeshift plan` passes it through in a stage of its own.",
     example: "ALTER TABLE users CLUSTER ON users_pkey;",
+    mysql: "Review its algorithm and metadata lock yourself (MySQL's InnoDB online DDL table lists each form): add `ALGORITHM=INSTANT` or `ALGORITHM=INPLACE, LOCK=NONE` so the server refuses rather than copies the table, and set lock_wait_timeout.",
 };
 
 #[derive(Clone, Debug)]

@@ -1,5 +1,9 @@
 //! Building blocks several kinds of change share: NOT NULL without a long lock, fill and sync
 //! triggers, batched backfills. They produce steps; the SQL bodies come from `templates/sql/`.
+//! The MySQL/MariaDB spelling of the same blocks is in `recipes/mysql.rs`; the functions here
+//! that both engines use pick the engine's block.
+
+pub mod mysql;
 
 use askama::Template;
 
@@ -157,6 +161,31 @@ pub fn sync_trigger(
     Ok(trigger(table, name, sql, "INSERT OR UPDATE"))
 }
 
+/// The engine's batched backfill (see [`backfill_step`] and [`mysql::backfill_step`]).
+pub fn backfill_for(
+    ctx: &Context,
+    table: &QName,
+    column: &str,
+    value: &str,
+    pending: &str,
+) -> Result<Step, PlanError> {
+    if ctx.dialect.is_mysql() {
+        mysql::backfill_step(ctx, table, column, value, pending)
+    } else {
+        backfill_step(ctx, table, column, value, pending)
+    }
+}
+
+/// MySQL spells NOT NULL as a MODIFY that restates the whole column: it needs the definition.
+pub fn needs_definition(ctx: &Context, table: &QName, column: &str) -> PlanError {
+    ctx.error(format!(
+        "making `{}.{column}` NOT NULL on {} restates its whole definition (MODIFY COLUMN): safeshift needs to know it",
+        table.display(),
+        ctx.dialect.engine_name()
+    ))
+    .help("pass the current schema with --schema (for example the output of `mysqldump --no-data`)")
+}
+
 /// A batched, resumable backfill: `SET column = value` on rows where `pending` holds.
 pub fn backfill_step(
     ctx: &Context,
@@ -253,7 +282,7 @@ pub fn not_null_step(ctx: &Context, table: &QName, column: &str, phase: Phase) -
             format!("SELECT count(*) FROM {t} WHERE {c} IS NULL"),
             "0",
         );
-    if ctx.pg.not_null_not_valid() {
+    if ctx.pg().not_null_not_valid() {
         let constraint = quote(&fit_ident(&format!("{}_{column}_not_null", table.name)));
         step = step
             .sql(
@@ -283,7 +312,7 @@ pub fn not_null_step(ctx: &Context, table: &QName, column: &str, phase: Phase) -
             .sql(format!("ALTER TABLE {t} VALIDATE CONSTRAINT {check}"), "scans under SHARE UPDATE EXCLUSIVE: reads and writes go on")
             .sql(
                 format!("ALTER TABLE {t} ALTER COLUMN {c} SET NOT NULL"),
-                if ctx.pg.set_not_null_skips_scan_with_check() {
+                if ctx.pg().set_not_null_skips_scan_with_check() {
                     "brief: PostgreSQL 12+ uses the valid check instead of scanning"
                 } else {
                     "PostgreSQL 11 still scans here under ACCESS EXCLUSIVE: run it in a quiet period"
@@ -305,7 +334,7 @@ pub fn not_null_step(ctx: &Context, table: &QName, column: &str, phase: Phase) -
             verify_query,
             "t",
         );
-    if !ctx.pg.set_not_null_skips_scan_with_check() {
+    if !ctx.pg().set_not_null_skips_scan_with_check() {
         step = step.note("PostgreSQL 11: SET NOT NULL scans the table under ACCESS EXCLUSIVE even with a valid check.");
     }
     step
@@ -381,16 +410,39 @@ pub fn fill_and_constrain(
     ctx: &Context,
     table: &QName,
     column: &str,
+    known: Option<&crate::schema::Column>,
     expr: &sqlparser::ast::Expr,
     first: Option<Step>,
 ) -> Result<Expansion, PlanError> {
     let expr_sql = expr.to_string();
-    let c = quote(column);
+    let c = ctx.quote(column);
     let mut steps: Vec<Step> = first.into_iter().collect();
     let start: Vec<usize> = if steps.is_empty() { vec![] } else { vec![0] };
+    let not_null = |phase: Phase| -> Result<Step, PlanError> {
+        match (ctx.dialect.is_mysql(), known) {
+            (false, _) => Ok(not_null_step(ctx, table, column, phase)),
+            (true, Some(def)) => Ok(mysql::not_null_step(ctx, table, def, phase)),
+            (true, None) => Err(needs_definition(ctx, table, column)),
+        }
+    };
+    let trigger_lock = if ctx.dialect.is_mysql() {
+        LockMode::MetadataExclusive
+    } else {
+        LockMode::ShareRowExclusive
+    };
     match ctx.options.dual_write {
         super::DualWrite::Trigger => {
-            let fill = fill_trigger(table, column, &expr_sql)?;
+            let fill = if ctx.dialect.is_mysql() {
+                let t = mysql::fill_triggers(ctx, table, column, expr);
+                Trigger {
+                    create: t.create,
+                    drop: t.drop,
+                    trigger: String::new(),
+                    function: String::new(),
+                }
+            } else {
+                fill_trigger(table, column, &expr_sql)?
+            };
             let mut install = Step::database(
                 Phase::Expand,
                 format!("fill-trigger-{}-{column}", table.name),
@@ -400,7 +452,7 @@ pub fn fill_and_constrain(
                 ),
             )
             .after(&start)
-            .lock(table.display(), LockMode::ShareRowExclusive, "brief");
+            .lock(table.display(), trigger_lock, "brief");
             for sql in &fill.create {
                 install = install.sql(sql.clone(), "");
             }
@@ -423,9 +475,16 @@ pub fn fill_and_constrain(
             };
             steps.push(install);
             steps.push(
-                backfill_step(ctx, table, column, &expr_sql, &format!("{c} IS NULL"))?.after(&[0]),
+                backfill_for(ctx, table, column, &expr_sql, &format!("{c} IS NULL"))?.after(&[0]),
             );
-            steps.push(not_null_step(ctx, table, column, Phase::Migrate).after(&[1]));
+            // MySQL/MariaDB check an omitted NOT NULL column of INSERT … SELECT before BEFORE
+            // triggers run (seen on MariaDB 10.11): NOT NULL waits until no old code is left.
+            let not_null_after: &[usize] = if ctx.dialect.is_mysql() {
+                &[1, 3]
+            } else {
+                &[1]
+            };
+            steps.push(not_null(Phase::Migrate)?.after(not_null_after));
             steps.push(
                 Step::application(
                     crate::plan::Release::NewVersion,
@@ -443,7 +502,15 @@ pub fn fill_and_constrain(
                 format!("remove the fill trigger of {}.{column}", table.display()),
             )
             .after(&[2, 3])
-            .lock(table.display(), LockMode::AccessExclusive, "brief")
+            .lock(
+                table.display(),
+                if ctx.dialect.is_mysql() {
+                    LockMode::MetadataExclusive
+                } else {
+                    LockMode::AccessExclusive
+                },
+                "brief",
+            )
             .before(
                 format!("no process runs the old application version (it does not write {column})"),
                 "-- check your deploy tool: every instance runs the new version",
@@ -472,9 +539,9 @@ pub fn fill_and_constrain(
             let d = steps.len();
             steps.push(deploy);
             steps.push(
-                backfill_step(ctx, table, column, &expr_sql, &format!("{c} IS NULL"))?.after(&[d]),
+                backfill_for(ctx, table, column, &expr_sql, &format!("{c} IS NULL"))?.after(&[d]),
             );
-            steps.push(not_null_step(ctx, table, column, Phase::Migrate).after(&[d + 1]));
+            steps.push(not_null(Phase::Migrate)?.after(&[d + 1]));
             Ok(Expansion { steps, anchor: 0 })
         }
     }

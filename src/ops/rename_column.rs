@@ -2,7 +2,11 @@
 //! the old column fails at once. Safe path: add the new column, keep both in sync (trigger both
 //! ways, or the app writing both), backfill, copy NOT NULL and indexes, deploy the code that uses
 //! the new name, then drop the old column.
+//! MySQL/MariaDB: the same path; the new column goes right after the old one, and the last ALTER
+//! drops the old column, so the end state equals the naive rename, position included.
 
+use super::ColumnPosition;
+use super::recipes::mysql as my;
 use super::recipes::{backfill_step, copy_indexes, not_null_step, required_column, sync_trigger};
 use super::{Assessment, Context, DualWrite, Op};
 use crate::dialect::LockMode;
@@ -11,7 +15,7 @@ use crate::error::PlanError;
 use crate::name::QName;
 use crate::plan::{Expansion, Phase, Release, Step};
 use crate::rules::{Rule, Severity};
-use crate::schema::Catalog;
+use crate::schema::{Catalog, Column};
 
 pub const RULE: Rule = Rule {
     id: "renaming-column",
@@ -20,6 +24,7 @@ pub const RULE: Rule = Rule {
     why: "The rename itself is instant, but every query of the running app version that names the old column fails the moment it commits: during a rolling deploy old and new versions run side by side and one of them is always broken.",
     safe: "Expand: add the new column, kept in sync with the old one by a trigger (or by the app writing both), and backfill. Deploy the app that reads and writes the new name. Contract: drop the old column.",
     example: "ALTER TABLE users RENAME COLUMN name TO display_name;",
+    mysql: "The same on MySQL and MariaDB: RENAME COLUMN (or CHANGE COLUMN) is INSTANT, and the running app breaks at once. Same safe path: a new column right after the old one, BEFORE INSERT/UPDATE triggers that keep both equal (or the app writing both), a batched backfill, the new app, then drop the old column.",
 };
 
 #[derive(Clone, Debug)]
@@ -27,6 +32,280 @@ pub struct RenameColumn {
     pub table: QName,
     pub from: String,
     pub to: String,
+}
+
+impl RenameColumn {
+    fn expand_mysql(&self, ctx: &Context) -> Result<Expansion, PlanError> {
+        let slug = |what: &str| format!("{what}-{}-{}", self.table.name, self.to);
+        let (old, new) = (ctx.quote(&self.from), ctx.quote(&self.to));
+        if ctx.is_new_table(&self.table) {
+            let algorithm = my::target(ctx).rename_column();
+            let rename = |a: &str, b: &str| {
+                my::alter(
+                    ctx,
+                    &self.table,
+                    &[format!("RENAME COLUMN {a} TO {b}")],
+                    algorithm,
+                )
+            };
+            let step = Step::database(
+                Phase::Expand,
+                slug("rename-column"),
+                format!(
+                    "rename {}.{} to {}",
+                    self.table.display(),
+                    self.from,
+                    self.to
+                ),
+            )
+            .sql(rename(&old, &new), "the table is new: nothing uses it yet")
+            .down_sql(rename(&new, &old), "");
+            return Ok(Expansion::single(my::alter_locks(
+                step,
+                &self.table,
+                algorithm,
+            )));
+        }
+        let column = required_column(ctx, &self.table, &self.from, "renaming a column")?.clone();
+        if ctx.catalog.column(&self.table, &self.to).is_some() {
+            return Err(ctx.error(format!(
+                "column `{}` already exists in `{}`",
+                self.to,
+                self.table.display()
+            )));
+        }
+        let constraints = ctx
+            .catalog
+            .table(&self.table)
+            .map(|t| t.constraints_on(&self.from))
+            .unwrap_or_default();
+        if column.generated || !constraints.is_empty() {
+            return Err(ctx
+                .error(format!(
+                    "safeshift cannot yet rename `{}.{}` online: it is {}",
+                    self.table.display(),
+                    self.from,
+                    if column.generated {
+                        "generated or AUTO_INCREMENT".to_string()
+                    } else {
+                        format!(
+                            "used by constraint(s) {}",
+                            constraints
+                                .iter()
+                                .map(|c| c.name.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )
+                    }
+                ))
+                .help("plan this one by hand, or rename the table instead behind a view"));
+        }
+        let mode = ctx.options.dual_write;
+        let default = column.default.as_ref().map(|d| d.to_string());
+        // The new column gets the old one's default, and stays nullable until the last ALTER:
+        // MariaDB checks an omitted NOT NULL column of INSERT … SELECT before BEFORE triggers run.
+        let bare = Column {
+            name: self.to.clone(),
+            not_null: false,
+            ..column.clone()
+        };
+        let (add, algorithm) = my::add_column(
+            ctx,
+            &self.table,
+            &bare,
+            Some(&ColumnPosition::After(self.from.clone())),
+            false,
+            true,
+        );
+        let mut expand = Step::database(
+            Phase::Expand,
+            slug("add-renamed"),
+            format!(
+                "add {}.{} next to {}",
+                self.table.display(),
+                self.to,
+                self.from
+            ),
+        )
+        .sql(add, algorithm.describe());
+        expand = my::alter_locks(expand, &self.table, algorithm);
+        let sync = my::sync_triggers(ctx, &self.table, &self.from, &self.to, default.as_deref())?;
+        if mode == DualWrite::Trigger {
+            for sql in &sync.create {
+                expand = expand.sql(sql.clone(), "");
+            }
+            for sql in &sync.drop {
+                expand = expand.down_sql(sql.clone(), "");
+            }
+            expand.title = format!("{} and triggers that keep both in sync", expand.title);
+        }
+        expand = expand.down_sql(my::drop_column(ctx, &self.table, &self.to), "");
+        let mut steps = vec![expand];
+        let backfill_after = if mode == DualWrite::App {
+            steps.push(dual_write_deploy(
+                &self.table,
+                &self.from,
+                &self.to,
+                slug("deploy-dual-write"),
+            ));
+            1
+        } else {
+            0
+        };
+        // Rows the ADD gave the default (or NULL) differ from the old column until filled.
+        steps.push(
+            my::backfill_step(
+                ctx,
+                &self.table,
+                &self.to,
+                &old,
+                &format!("NOT ({new} <=> {old})"),
+            )?
+            .after(&[backfill_after]),
+        );
+        let backfill = steps.len() - 1;
+        let mut ready = vec![backfill];
+        let copies = my::copy_indexes(ctx, &self.table, &self.from, &self.to, slug("copy-indexes"));
+        if let Some(step) = copies.step {
+            steps.push(step.after(&[backfill]));
+            ready.push(steps.len() - 1);
+        }
+        let mut last_deploy_after = ready.clone();
+        if mode == DualWrite::App {
+            steps.push(
+                read_new_deploy(&self.table, &self.from, &self.to, slug("deploy-read-new"))
+                    .after(&ready),
+            );
+            last_deploy_after = vec![steps.len() - 1];
+            if column.not_null {
+                let relax = |not_null: bool| {
+                    my::alter(
+                        ctx,
+                        &self.table,
+                        &[format!(
+                            "MODIFY COLUMN {}",
+                            my::column_def(ctx, &column, not_null, true)
+                        )],
+                        my::target(ctx).change_nullability(),
+                    )
+                };
+                let step = Step::database(
+                    Phase::Migrate,
+                    slug("relax-old"),
+                    format!("let {}.{} be NULL", self.table.display(), self.from),
+                )
+                .after(&last_deploy_after)
+                .sql(relax(false), "the next deploy stops writing it")
+                .down_sql(relax(true), "");
+                steps.push(my::alter_locks(
+                    step,
+                    &self.table,
+                    my::target(ctx).change_nullability(),
+                ));
+                last_deploy_after.push(steps.len() - 1);
+            }
+        }
+        steps.push(
+            renamed_deploy(
+                &self.table,
+                &self.from,
+                &self.to,
+                mode,
+                slug("deploy-renamed"),
+            )
+            .after(&last_deploy_after),
+        );
+        let deploy = steps.len() - 1;
+        let final_column = Column {
+            name: self.to.clone(),
+            ..column.clone()
+        };
+        let (swap, swap_algorithm) = my::swap_columns(
+            ctx,
+            &self.table,
+            &self.from,
+            &final_column,
+            &self.to,
+            &copies.renames,
+        );
+        let mut contract = Step::database(
+            Phase::Contract,
+            slug("drop-old-column"),
+            format!("drop {}.{}", self.table.display(), self.from),
+        )
+        .after(&[deploy])
+        .before(
+            format!("no process runs code that names {}", self.from),
+            "-- check your deploy tool: every instance runs the new version",
+            "yes",
+        )
+        .before(
+            format!("every row has {} filled", self.to),
+            format!(
+                "SELECT COUNT(*) FROM {} WHERE NOT ({new} <=> {old})",
+                ctx.qname(&self.table)
+            ),
+            "0",
+        );
+        if mode == DualWrite::Trigger {
+            for sql in &sync.drop {
+                contract = contract.sql(sql.clone(), "");
+            }
+        }
+        contract = contract
+            .sql(swap, swap_algorithm.describe())
+            .irreversible(format!("{} and its values are dropped", self.from));
+        steps.push(my::alter_locks(contract, &self.table, swap_algorithm));
+        Ok(Expansion { steps, anchor: 0 })
+    }
+}
+
+/// `--dual-write app`: the deploy that writes both columns.
+fn dual_write_deploy(table: &QName, from: &str, to: &str, slug: String) -> Step {
+    Step::application(
+        Release::DualWrite,
+        Phase::Expand,
+        slug,
+        format!("deploy code that writes both {from} and {to}"),
+    )
+    .after(&[0])
+    .app(format!(
+        "Every INSERT and UPDATE of {} writes the same value to {from} and {to}.",
+        table.display()
+    ))
+    .app(format!("Reads still use {from}."))
+}
+
+/// `--dual-write app`: the deploy that reads the new column.
+fn read_new_deploy(_table: &QName, from: &str, to: &str, slug: String) -> Step {
+    Step::application(
+        Release::ReadNew,
+        Phase::Migrate,
+        slug,
+        format!("deploy code that reads {to}"),
+    )
+    .app(format!(
+        "Reads use {to}; writes still set both {from} and {to}."
+    ))
+}
+
+/// The deploy of the version that uses only the new name.
+fn renamed_deploy(table: &QName, from: &str, to: &str, mode: DualWrite, slug: String) -> Step {
+    Step::application(
+        Release::NewVersion,
+        Phase::Migrate,
+        slug,
+        format!("deploy code that uses {to} instead of {from}"),
+    )
+    .app(format!(
+        "Read and write {}.{to}; never name {from} again.",
+        table.display()
+    ))
+    .app(if mode == DualWrite::Trigger {
+        format!("Old and new versions can run side by side: the trigger copies {from} ⇄ {to}.")
+    } else {
+        format!("Stop writing {from}.")
+    })
 }
 
 impl Op for RenameColumn {
@@ -59,6 +338,9 @@ impl Op for RenameColumn {
     }
 
     fn expand(&self, ctx: &Context) -> Result<Expansion, PlanError> {
+        if ctx.dialect.is_mysql() {
+            return self.expand_mysql(ctx);
+        }
         let t = qname(&self.table);
         let (old, new) = (quote(&self.from), quote(&self.to));
         if ctx.is_new_table(&self.table) {
@@ -166,22 +448,12 @@ impl Op for RenameColumn {
         let mut steps = vec![expand];
 
         let backfill_after = if mode == DualWrite::App {
-            steps.push(
-                Step::application(
-                    Release::DualWrite,
-                    Phase::Expand,
-                    slug("deploy-dual-write"),
-                    format!("deploy code that writes both {} and {}", self.from, self.to),
-                )
-                .after(&[0])
-                .app(format!(
-                    "Every INSERT and UPDATE of {} writes the same value to {} and {}.",
-                    self.table.display(),
-                    self.from,
-                    self.to
-                ))
-                .app(format!("Reads still use {}.", self.from)),
-            );
+            steps.push(dual_write_deploy(
+                &self.table,
+                &self.from,
+                &self.to,
+                slug("deploy-dual-write"),
+            ));
             steps.len() - 1
         } else {
             0
@@ -212,17 +484,8 @@ impl Op for RenameColumn {
         let mut last_deploy_after = ready.clone();
         if mode == DualWrite::App {
             steps.push(
-                Step::application(
-                    Release::ReadNew,
-                    Phase::Migrate,
-                    slug("deploy-read-new"),
-                    format!("deploy code that reads {}", self.to),
-                )
-                .after(&ready)
-                .app(format!(
-                    "Reads use {}; writes still set both {} and {}.",
-                    self.to, self.from, self.to
-                )),
+                read_new_deploy(&self.table, &self.from, &self.to, slug("deploy-read-new"))
+                    .after(&ready),
             );
             last_deploy_after = vec![steps.len() - 1];
             if column.not_null {
@@ -251,27 +514,14 @@ impl Op for RenameColumn {
             }
         }
         steps.push(
-            Step::application(
-                Release::NewVersion,
-                Phase::Migrate,
+            renamed_deploy(
+                &self.table,
+                &self.from,
+                &self.to,
+                mode,
                 slug("deploy-renamed"),
-                format!("deploy code that uses {} instead of {}", self.to, self.from),
             )
-            .after(&last_deploy_after)
-            .app(format!(
-                "Read and write {}.{}; never name {} again.",
-                self.table.display(),
-                self.to,
-                self.from
-            ))
-            .app(if mode == DualWrite::Trigger {
-                format!(
-                    "Old and new versions can run side by side: the trigger copies {} ⇄ {}.",
-                    self.from, self.to
-                )
-            } else {
-                format!("Stop writing {}.", self.from)
-            }),
+            .after(&last_deploy_after),
         );
         let deploy = steps.len() - 1;
 

@@ -48,7 +48,7 @@ pub struct Estimate {
 
 impl Stage {
     pub fn has_sql(&self) -> bool {
-        self.kind != StepKind::Application
+        !matches!(self.kind, StepKind::Application | StepKind::Tool)
     }
 }
 
@@ -60,6 +60,7 @@ fn kind_rank(step: &Step) -> u8 {
         (StepKind::Backfill, _) => 2,
         (StepKind::Verify, _) => 3,
         (StepKind::Application, _) => 4,
+        (StepKind::Tool, _) => 5,
     }
 }
 
@@ -128,8 +129,9 @@ pub fn stages(graph: StepGraph) -> Result<Vec<Stage>, String> {
             (_, Some(Release::NewVersion)) => "deploy-new-version".into(),
         };
         let dir = format!("{index:02}-{}", dir_slug(&slug));
-        let is_sql = first.kind != StepKind::Application;
-        let reversible = !is_sql || steps.iter().all(|s| s.down.is_some());
+        let is_sql = !matches!(first.kind, StepKind::Application | StepKind::Tool);
+        let reversible =
+            first.kind == StepKind::Application || steps.iter().all(|s| s.down.is_some());
         stages.push(Stage {
             index,
             up: is_sql.then(|| format!("{dir}/up.sql")),

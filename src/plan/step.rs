@@ -33,6 +33,9 @@ pub enum StepKind {
     Verify,
     /// A code deploy a person performs.
     Application,
+    /// MySQL/MariaDB: a person runs an online schema change tool (gh-ost, pt-osc); the checklist
+    /// holds the command line.
+    Tool,
 }
 
 impl StepKind {
@@ -42,6 +45,7 @@ impl StepKind {
             StepKind::Backfill => "backfill",
             StepKind::Verify => "verify",
             StepKind::Application => "application",
+            StepKind::Tool => "tool",
         }
     }
 }
@@ -114,6 +118,9 @@ pub struct Step {
     pub verify: Vec<Check>,
     /// For application steps: what the code must do.
     pub app: Vec<String>,
+    /// For tool steps: the command line a person runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
     pub release: Option<Release>,
     pub notes: Vec<String>,
     /// The rule id of the change this step comes from (filled by the planner).
@@ -165,6 +172,7 @@ impl Step {
             before: Vec::new(),
             verify: Vec::new(),
             app: Vec::new(),
+            command: None,
             release: None,
             notes: Vec::new(),
             rule: "",
@@ -194,6 +202,26 @@ impl Step {
         step.transactional = false;
         step.release = Some(release);
         step.down = None;
+        step
+    }
+
+    /// A run of an online schema change tool (`app` holds the command and what to watch).
+    pub fn tool(
+        tool: crate::ops::OnlineTool,
+        phase: Phase,
+        slug: impl Into<String>,
+        title: impl Into<String>,
+    ) -> Step {
+        let mut step = Step::new(StepKind::Tool, phase, slug, title);
+        step.transactional = false;
+        step.down = None;
+        step.notes.push(format!(
+            "Point of no return: {} swaps the copied table in; undoing it means running the tool again with the reverse change.",
+            match tool {
+                crate::ops::OnlineTool::GhOst => "gh-ost",
+                crate::ops::OnlineTool::PtOsc => "pt-online-schema-change",
+            }
+        ));
         step
     }
 

@@ -3,6 +3,8 @@
 //! goes into an SQL comment, so a name with a newline cannot escape the comment.
 
 pub mod graph;
+pub mod html;
+pub mod layout;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -13,6 +15,7 @@ use crate::dialect::postgres::LOCK_TIMEOUT;
 use crate::error::Error;
 use crate::ops::Risk;
 use crate::plan::{Plan, Sql, Stage, Step, StepKind};
+pub use layout::{Layout, Numbering};
 
 /// One line, for SQL comments and Markdown table cells.
 fn oneline(text: &str) -> String {
@@ -57,6 +60,8 @@ struct StepView<'a> {
     before: Vec<CheckView<'a>>,
     verify: Vec<CheckView<'a>>,
     app: Vec<String>,
+    /// A tool step's command line, kept as written (it spans lines).
+    command: Option<&'a str>,
     notes: Vec<String>,
     points_of_no_return: Vec<String>,
 }
@@ -94,6 +99,7 @@ impl<'a> StepView<'a> {
             before: checks(&step.before),
             verify: checks(&step.verify),
             app: step.app.iter().map(|a| oneline(a)).collect(),
+            command: step.command.as_deref(),
             notes: step.notes.iter().map(|n| oneline(n)).collect(),
             points_of_no_return: step
                 .notes
@@ -114,6 +120,8 @@ struct StageView<'a> {
     transactional: bool,
     reversible: bool,
     is_application: bool,
+    /// An online schema change tool run by a person (its command is in the step's `app`).
+    is_tool: bool,
     has_verify: bool,
     depends_on: Vec<usize>,
     after: String,
@@ -157,6 +165,7 @@ impl<'a> StageView<'a> {
             transactional: stage.transactional,
             reversible: stage.reversible,
             is_application: stage.kind == StepKind::Application,
+            is_tool: stage.kind == StepKind::Tool,
             has_verify: stage.steps.iter().any(|s| !s.verify.is_empty()),
             depends_on: stage.depends_on.clone(),
             after,
@@ -204,10 +213,117 @@ struct DownSql<'a> {
 }
 
 #[derive(Template)]
+#[template(path = "mysql/up.sql", escape = "none")]
+struct MysqlUpSql<'a> {
+    stage: &'a StageView<'a>,
+    total: usize,
+    engine: &'a str,
+    client: &'a str,
+    if_exists: bool,
+    lock_timeout: String,
+    lock_seconds: u32,
+}
+
+#[derive(Template)]
+#[template(path = "mysql/down.sql", escape = "none")]
+struct MysqlDownSql<'a> {
+    stage: &'a StageView<'a>,
+    total: usize,
+    client: &'a str,
+    lock_seconds: u32,
+}
+
+/// What the files say about the engine a plan is for.
+struct Engine {
+    id: &'static str,
+    name: &'static str,
+    /// The command-line client that runs the files.
+    client: &'static str,
+}
+
+impl Engine {
+    fn of(dialect: &str) -> Engine {
+        match dialect {
+            "mysql" => Engine {
+                id: "mysql",
+                name: "MySQL",
+                client: "mysql",
+            },
+            "mariadb" => Engine {
+                id: "mariadb",
+                name: "MariaDB",
+                client: "mariadb",
+            },
+            _ => Engine {
+                id: "postgres",
+                name: "PostgreSQL",
+                client: "psql",
+            },
+        }
+    }
+
+    fn is_mysql(&self) -> bool {
+        self.id != "postgres"
+    }
+
+    /// The command that runs a stage's SQL file.
+    fn run(&self, file: &str) -> String {
+        if self.is_mysql() {
+            format!("{} --batch \"$DATABASE\" < {file}", self.client)
+        } else {
+            format!("psql -v ON_ERROR_STOP=1 -d \"$DATABASE_URL\" -f {file}")
+        }
+    }
+
+    fn up(&self, stage: &StageView, total: usize) -> Result<String, askama::Error> {
+        if !self.is_mysql() {
+            return UpSql {
+                stage,
+                total,
+                lock_timeout: LOCK_TIMEOUT,
+            }
+            .render();
+        }
+        MysqlUpSql {
+            stage,
+            total,
+            engine: self.name,
+            client: self.client,
+            if_exists: self.id == "mariadb",
+            lock_timeout: format!("{}s", crate::dialect::mysql::LOCK_WAIT_TIMEOUT_SECONDS),
+            lock_seconds: crate::dialect::mysql::LOCK_WAIT_TIMEOUT_SECONDS,
+        }
+        .render()
+    }
+
+    fn down(&self, stage: &StageView, total: usize) -> Result<String, askama::Error> {
+        if !self.is_mysql() {
+            return DownSql {
+                stage,
+                total,
+                lock_timeout: LOCK_TIMEOUT,
+            }
+            .render();
+        }
+        MysqlDownSql {
+            stage,
+            total,
+            client: self.client,
+            lock_seconds: crate::dialect::mysql::LOCK_WAIT_TIMEOUT_SECONDS,
+        }
+        .render()
+    }
+}
+
+#[derive(Template)]
 #[template(path = "CHECKLIST.md")]
 struct Checklist<'a> {
     stage: &'a StageView<'a>,
     total: usize,
+    run_up: String,
+    run_down: String,
+    /// What a statement that gave up on its lock says.
+    lock_error: &'a str,
 }
 
 struct ChangeView {
@@ -222,6 +338,8 @@ struct ChangeView {
 #[template(path = "PLAN.md")]
 struct PlanMd<'a> {
     plan: &'a Plan,
+    engine: &'a str,
+    run: &'a str,
     changes: Vec<ChangeView>,
     stages: &'a [StageView<'a>],
     risks: Vec<String>,
@@ -230,10 +348,42 @@ struct PlanMd<'a> {
     has_estimates: bool,
 }
 
+/// What to write besides the plan itself: a migration tool's files, numbered how.
+#[derive(Clone, Copy, Debug)]
+pub struct Output {
+    pub layout: Layout,
+    pub numbering: Numbering,
+}
+
+impl Default for Output {
+    fn default() -> Output {
+        Output {
+            layout: Layout::Plain,
+            numbering: Numbering::From(1),
+        }
+    }
+}
+
+/// plan.json: the plan, and for a tool layout which migration files hold which stage.
+#[derive(serde::Serialize)]
+struct PlanJson<'a> {
+    #[serde(flatten)]
+    plan: &'a Plan,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    layout: Option<Layout>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    migrations: &'a [layout::MigrationFile],
+}
+
 /// Every file of the plan directory, as (relative path, contents).
 pub fn plan_files(plan: &Plan) -> Result<Vec<(PathBuf, String)>, Error> {
+    plan_files_with(plan, Output::default())
+}
+
+/// Every file of the plan directory in the given layout, as (relative path, contents).
+pub fn plan_files_with(plan: &Plan, output: Output) -> Result<Vec<(PathBuf, String)>, Error> {
     let mut files = Vec::new();
-    each_plan_file(plan, |path, contents| {
+    each_plan_file(plan, output, |path, contents| {
         files.push((path, contents));
         Ok(())
     })?;
@@ -244,6 +394,7 @@ pub fn plan_files(plan: &Plan) -> Result<Vec<(PathBuf, String)>, Error> {
 /// never held in memory whole.
 pub fn each_plan_file(
     plan: &Plan,
+    output: Output,
     mut sink: impl FnMut(PathBuf, String) -> Result<(), Error>,
 ) -> Result<(), Error> {
     let err = |e: askama::Error| Error::Write {
@@ -252,7 +403,13 @@ pub fn each_plan_file(
     };
     let total = plan.stages.len();
     let views: Vec<StageView> = plan.stages.iter().map(StageView::new).collect();
-    let json = serde_json::to_string_pretty(plan).map_err(|e| Error::Write {
+    let tool = layout::render(plan, output.layout, output.numbering)?;
+    let json = serde_json::to_string_pretty(&PlanJson {
+        plan,
+        layout: (output.layout != Layout::Plain).then_some(output.layout),
+        migrations: &tool.migrations,
+    })
+    .map_err(|e| Error::Write {
         path: "plan.json".into(),
         message: e.to_string(),
     })?;
@@ -286,8 +443,16 @@ pub fn each_plan_file(
             ))
         })
         .collect();
+    let engine = Engine::of(plan.dialect);
+    let run = if engine.is_mysql() {
+        format!("`{} --batch < up.sql`", engine.client)
+    } else {
+        "`psql -v ON_ERROR_STOP=1 -f`".to_string()
+    };
     let page = PlanMd {
         plan,
+        engine: engine.name,
+        run: &run,
         changes,
         stages: &views,
         risks,
@@ -296,39 +461,33 @@ pub fn each_plan_file(
         has_estimates: views.iter().any(|v| !v.estimate_basis.is_empty()),
     };
     sink(PathBuf::from("PLAN.md"), page.render().map_err(err)?)?;
+    sink(PathBuf::from("plan.html"), html::plan_html(plan, &views)?)?;
     if let Some(schema) = &plan.schema_sql {
         sink(PathBuf::from("schema.sql"), schema.clone())?;
     }
     for (stage, view) in plan.stages.iter().zip(&views) {
         let dir = PathBuf::from(&stage.dir);
         if stage.has_sql() {
-            sink(
-                dir.join("up.sql"),
-                UpSql {
-                    stage: view,
-                    total,
-                    lock_timeout: LOCK_TIMEOUT,
-                }
-                .render()
-                .map_err(err)?,
-            )?;
+            sink(dir.join("up.sql"), engine.up(view, total).map_err(err)?)?;
             if stage.reversible {
-                sink(
-                    dir.join("down.sql"),
-                    DownSql {
-                        stage: view,
-                        total,
-                        lock_timeout: LOCK_TIMEOUT,
-                    }
-                    .render()
-                    .map_err(err)?,
-                )?;
+                sink(dir.join("down.sql"), engine.down(view, total).map_err(err)?)?;
             }
         }
-        sink(
-            dir.join("CHECKLIST.md"),
-            Checklist { stage: view, total }.render().map_err(err)?,
-        )?;
+        let checklist = Checklist {
+            stage: view,
+            total,
+            run_up: engine.run(&format!("{}/up.sql", stage.dir)),
+            run_down: engine.run(&format!("{}/down.sql", stage.dir)),
+            lock_error: if engine.is_mysql() {
+                "Lock wait timeout exceeded"
+            } else {
+                "canceling statement due to lock timeout"
+            },
+        };
+        sink(dir.join("CHECKLIST.md"), checklist.render().map_err(err)?)?;
+    }
+    for (path, contents) in tool.files {
+        sink(path, contents)?;
     }
     Ok(())
 }
@@ -345,7 +504,7 @@ fn truncate(text: &str, max: usize) -> String {
 /// Writes the plan directory: into a temporary sibling first, then renamed into place, so a
 /// failure never leaves a half-written plan. An existing `out` is replaced only with `force`;
 /// a symlink at `out` is refused (we would otherwise write wherever it points).
-pub fn write_plan_dir(plan: &Plan, out: &Path, force: bool) -> Result<(), Error> {
+pub fn write_plan_dir(plan: &Plan, out: &Path, force: bool, output: Output) -> Result<(), Error> {
     let werr = |path: &Path, e: std::io::Error| Error::Write {
         path: path.to_path_buf(),
         message: e.to_string(),
@@ -376,7 +535,7 @@ pub fn write_plan_dir(plan: &Plan, out: &Path, force: bool) -> Result<(), Error>
         .prefix(".safeshift-plan-")
         .tempdir_in(&parent)
         .map_err(|e| werr(&parent, e))?;
-    each_plan_file(plan, |path, contents| {
+    each_plan_file(plan, output, |path, contents| {
         let full = staging.path().join(path);
         if let Some(dir) = full.parent() {
             fs::create_dir_all(dir).map_err(|e| werr(dir, e))?;
@@ -414,15 +573,17 @@ pub fn summary(plan: &Plan, out: Option<&Path>) -> String {
         .filter(|c| c.assessment.risk != Risk::Safe)
         .count();
     text.push_str(&format!(
-        "{} change(s), {} risky as written · PostgreSQL {} · {} stage(s):\n",
+        "{} change(s), {} risky as written · {} {} · {} stage(s):\n",
         plan.changes.len(),
         risky,
+        Engine::of(plan.dialect).name,
         plan.server_version,
         plan.stages.len()
     ));
     for stage in &plan.stages {
         let how = match (stage.kind, stage.transactional) {
             (StepKind::Application, _) => "deploy",
+            (StepKind::Tool, _) => "tool run",
             (_, true) => "sql, 1 tx",
             (StepKind::Backfill, _) => "backfill",
             _ => "sql, no tx",
@@ -451,7 +612,7 @@ pub fn summary(plan: &Plan, out: Option<&Path>) -> String {
     }
     if let Some(out) = out {
         text.push_str(&format!(
-            "Plan written to {}/ (start with PLAN.md)\n",
+            "Plan written to {}/ (start with PLAN.md or plan.html)\n",
             out.display()
         ));
     }
@@ -491,20 +652,17 @@ pub fn summary_markdown(plan: &Plan, out: Option<&Path>) -> Result<String, Error
     let err = |e: askama::Error| Error::Usage(format!("rendering the summary: {e}"));
     let views: Vec<StageView> = plan.stages.iter().map(StageView::new).collect();
     let total = plan.stages.len();
+    let engine = Engine::of(plan.dialect);
     let mut stages = Vec::with_capacity(views.len());
     for view in &views {
-        let up_sql = if view.is_application {
+        let up_sql = if view.is_application || view.is_tool {
             String::new()
         } else {
-            UpSql {
-                stage: view,
-                total,
-                lock_timeout: LOCK_TIMEOUT,
-            }
-            .render()
-            .map_err(err)?
-            .trim_end()
-            .replace("```", "` ` `")
+            engine
+                .up(view, total)
+                .map_err(err)?
+                .trim_end()
+                .replace("```", "` ` `")
         };
         stages.push(SummaryStage {
             view,

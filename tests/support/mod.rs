@@ -15,7 +15,9 @@
 
 #![allow(dead_code)] // not every test binary uses every helper
 
+pub mod mysql;
 pub mod sarif;
+pub mod stages;
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -343,6 +345,21 @@ impl ScratchDb {
         let mut client = self.client();
         safeshift::db::snapshot(&mut client)
             .unwrap_or_else(|e| panic!("catalog snapshot of {} failed: {e}", self.name))
+    }
+
+    /// First column of the first row as text (`None` for no rows), like a person reading psql
+    /// output.
+    pub fn first_value(&self, sql: &str) -> Option<String> {
+        let mut client = self.client();
+        let messages = client
+            .simple_query(sql)
+            .unwrap_or_else(|e| panic!("query failed: {sql}: {e:?}"));
+        messages.into_iter().find_map(|m| match m {
+            postgres::SimpleQueryMessage::Row(row) => {
+                Some(row.get(0).unwrap_or("NULL").to_string())
+            }
+            _ => None,
+        })
     }
 
     /// Readable line diff of two [`ScratchDb::catalog`] snapshots for

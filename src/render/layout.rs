@@ -1,0 +1,646 @@
+//! Migration-tool layouts: the plan's stages cut into the files Flyway, golang-migrate, dbmate or
+//! sqlx run, next to the plain plan directory (which `rehearse` and `apply` keep reading).
+//!
+//! How each tool sends a file decides the cut. PostgreSQL runs a query string holding several
+//! statements as one implicit transaction, so `CREATE INDEX CONCURRENTLY`, or a `DO` block that
+//! commits per batch, fails in it. golang-migrate's postgres driver sends a whole file in one
+//! `Exec` (unless the global `x-multi-statement` option is on); dbmate sends a whole
+//! `-- migrate:up` section, sqlx a whole file, each in the tool's own transaction unless told
+//! otherwise. So for those three a transactional stage is one migration, and a stage whose
+//! statements commit one by one becomes one migration per statement. Flyway splits a script into
+//! statements itself and, with `executeInTransaction=false` in the script's `.conf`, runs each on
+//! its own: one migration per stage. Application stages have no SQL and take no version number.
+
+use std::path::PathBuf;
+
+use askama::Template;
+use serde::Serialize;
+
+use crate::dialect::postgres::{LOCK_TIMEOUT, Postgres, runs_only_alone};
+use crate::error::Error;
+use crate::plan::{Plan, Sql, Stage, Step};
+
+/// Which files `safeshift plan` writes besides the plan itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Layout {
+    /// Stage directories only: `01-<slug>/up.sql`, `down.sql`, `CHECKLIST.md` (run with psql)
+    Plain,
+    /// Also `migrations/V<n>__<slug>.sql` (+ `.conf` with executeInTransaction=false)
+    Flyway,
+    /// Also `migrations/<n>_<slug>.up.sql` / `.down.sql`
+    GolangMigrate,
+    /// Also `migrations/<n>_<slug>.sql` with `-- migrate:up` / `-- migrate:down`
+    Dbmate,
+    /// Also `migrations/<n>_<slug>.up.sql` / `.down.sql`, `-- no-transaction` where needed
+    Sqlx,
+}
+
+impl Layout {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Layout::Plain => "plain",
+            Layout::Flyway => "flyway",
+            Layout::GolangMigrate => "golang-migrate",
+            Layout::Dbmate => "dbmate",
+            Layout::Sqlx => "sqlx",
+        }
+    }
+
+    fn title(self) -> &'static str {
+        match self {
+            Layout::Plain => "psql",
+            Layout::Flyway => "Flyway",
+            Layout::GolangMigrate => "golang-migrate",
+            Layout::Dbmate => "dbmate",
+            Layout::Sqlx => "sqlx",
+        }
+    }
+
+    /// Tools that send a whole file (or section) at once: a stage whose statements must commit
+    /// one by one is cut into one migration per statement.
+    fn sends_file_whole(self) -> bool {
+        matches!(self, Layout::GolangMigrate | Layout::Dbmate | Layout::Sqlx)
+    }
+
+    /// Numbering without `--start-at`: dbmate and sqlx name migrations by UTC timestamp
+    /// (`dbmate new`, `sqlx migrate add`), Flyway and golang-migrate count from 1.
+    pub fn default_numbering(self, now: jiff::Timestamp) -> Numbering {
+        match self {
+            Layout::Dbmate | Layout::Sqlx => Numbering::Clock(now),
+            _ => Numbering::From(1),
+        }
+    }
+}
+
+/// Where numbering starts: `--start-at N`, or (dbmate, sqlx) the current UTC time.
+#[derive(Clone, Copy, Debug)]
+pub enum Numbering {
+    From(u64),
+    Clock(jiff::Timestamp),
+}
+
+/// One migration of a tool layout, as plan.json lists it.
+#[derive(Clone, Debug, Serialize)]
+pub struct MigrationFile {
+    pub stage: usize,
+    pub version: String,
+    /// Paths relative to the plan root.
+    pub up: String,
+    /// `None` when the tool has no down file (Flyway: undo is the stage's down.sql).
+    pub down: Option<String>,
+    /// Whether the tool runs it in a transaction.
+    pub transaction: bool,
+    /// False at a point of no return: its down migration refuses to run.
+    pub reversible: bool,
+}
+
+/// The tool's files (path relative to the plan root, contents) and what plan.json says of them.
+pub struct Rendered {
+    pub files: Vec<(PathBuf, String)>,
+    pub migrations: Vec<MigrationFile>,
+}
+
+/// A group of statements the tool runs in one go.
+struct Chunk<'a> {
+    statements: Vec<&'a Sql>,
+    /// It holds one statement that PostgreSQL refuses in a transaction block.
+    alone: bool,
+}
+
+/// One migration before it is numbered: its up and down.
+struct Piece<'a> {
+    up: Chunk<'a>,
+    /// `None`: a point of no return.
+    down: Option<Chunk<'a>>,
+}
+
+fn chunk<'a>(statements: Vec<&'a Sql>, pg: Postgres) -> Chunk<'a> {
+    let alone = statements.len() == 1 && runs_only_alone(&statements[0].text, pg);
+    Chunk { statements, alone }
+}
+
+/// Down statements cut the same way as up ones: each statement that must run alone on its own,
+/// the others together in order (they are brief catalog changes).
+fn down_chunks(step: &Step, pg: Postgres) -> Vec<Vec<&Sql>> {
+    let mut chunks: Vec<Vec<&Sql>> = Vec::new();
+    let mut open = false;
+    for sql in step.down.iter().flatten() {
+        if runs_only_alone(&sql.text, pg) {
+            chunks.push(vec![sql]);
+            open = false;
+        } else if open {
+            if let Some(last) = chunks.last_mut() {
+                last.push(sql);
+            }
+        } else {
+            chunks.push(vec![sql]);
+            open = true;
+        }
+    }
+    chunks
+}
+
+/// The stage as migrations, before numbering.
+fn pieces<'a>(stage: &'a Stage, layout: Layout, pg: Postgres) -> Vec<Piece<'a>> {
+    if !stage.has_sql() {
+        return Vec::new();
+    }
+    if stage.transactional || !layout.sends_file_whole() {
+        // One migration: the stage's up, and its down (steps undone last first).
+        let up = stage.steps.iter().flat_map(|s| s.up.iter()).collect();
+        let down = stage.reversible.then(|| {
+            stage
+                .steps
+                .iter()
+                .rev()
+                .flat_map(|s| s.down.iter().flatten())
+                .collect()
+        });
+        return vec![Piece {
+            up: Chunk {
+                statements: up,
+                alone: !stage.transactional,
+            },
+            down: down.map(|d| Chunk {
+                statements: d,
+                alone: !stage.transactional,
+            }),
+        }];
+    }
+    // One migration per statement. A step's undo goes on its first migration, which is undone
+    // whether the step ran whole or stopped half-way (its downs are idempotent: `IF EXISTS`);
+    // the step's later migrations have empty downs. A down that must be cut (statements that run
+    // alone) spreads over the first migrations so that going down still runs it in order, with
+    // trailing do-nothing migrations if the step has fewer statements than down chunks.
+    let mut pieces = Vec::new();
+    for step in &stage.steps {
+        let ups: Vec<&Sql> = step.up.iter().collect();
+        let downs: Option<Vec<Vec<&Sql>>> = step.down.as_ref().map(|_| down_chunks(step, pg));
+        let count = ups.len().max(downs.as_ref().map_or(0, Vec::len)).max(1);
+        let empty = || Chunk {
+            statements: Vec::new(),
+            alone: false,
+        };
+        for i in 0..count {
+            let up = match ups.get(i) {
+                Some(sql) => chunk(vec![*sql], pg),
+                None => empty(),
+            };
+            let down = downs.as_ref().map(|chunks| {
+                // Piece i undoes chunk r-1-i: the last chunk runs last, on the first piece.
+                chunks
+                    .len()
+                    .checked_sub(i + 1)
+                    .and_then(|k| chunks.get(k))
+                    .map(|d| chunk(d.clone(), pg))
+                    .unwrap_or_else(empty)
+            });
+            pieces.push(Piece { up, down });
+        }
+    }
+    pieces
+}
+
+/// The file name part after the version: the stage's slug, with the part for cut stages.
+fn slug(stage: &Stage, part: Option<(usize, usize)>) -> String {
+    let base = stage
+        .dir
+        .split_once('-')
+        .map(|(_, rest)| rest)
+        .unwrap_or(&stage.dir);
+    match part {
+        Some((k, n)) => format!("{base}-{k}of{n}"),
+        None => base.to_string(),
+    }
+}
+
+fn versions(layout: Layout, numbering: Numbering, count: usize) -> Vec<String> {
+    let raw: Vec<u64> = match numbering {
+        Numbering::From(n) => (0..count as u64).map(|i| n + i).collect(),
+        Numbering::Clock(now) => (0..count as i64)
+            .map(|i| {
+                let t = now
+                    .checked_add(jiff::SignedDuration::from_secs(i))
+                    .unwrap_or(now);
+                t.strftime("%Y%m%d%H%M%S").to_string().parse().unwrap_or(0)
+            })
+            .collect(),
+    };
+    // dbmate orders files by name, so versions are padded to one width; golang-migrate's
+    // `migrate create -seq` pads to 6 digits. Flyway compares versions as numbers.
+    let width = raw.last().map(|v| v.to_string().len()).unwrap_or(1);
+    let width = match layout {
+        Layout::Flyway => 0,
+        Layout::GolangMigrate => width.max(6),
+        _ => width,
+    };
+    raw.iter().map(|v| format!("{v:0width$}")).collect()
+}
+
+/// How the lock timeout is set in a migration file.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum LockTimeout {
+    /// `SET LOCAL`: the migration is one transaction.
+    Local,
+    /// `SET`: Flyway runs the statements of a non-transactional script one by one on one session.
+    Session,
+    /// The statement must be the only one sent: nothing can precede it.
+    None,
+}
+
+#[derive(Template)]
+#[template(path = "migrations/migration.sql", escape = "none")]
+struct MigrationSql<'a> {
+    /// sqlx reads `-- no-transaction` only as the file's first characters.
+    no_transaction_marker: bool,
+    tool: &'static str,
+    stage: usize,
+    total: usize,
+    name: &'a str,
+    part: Option<(usize, usize)>,
+    direction: &'static str,
+    how: String,
+    explicit_transaction: bool,
+    lock: LockTimeout,
+    lock_timeout: &'static str,
+    statements: Vec<SqlLine<'a>>,
+    refuse: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "migrations/dbmate.sql", escape = "none")]
+struct DbmateSql<'a> {
+    stage: usize,
+    total: usize,
+    name: &'a str,
+    part: Option<(usize, usize)>,
+    up_alone: bool,
+    down_alone: bool,
+    lock_timeout: &'static str,
+    up: Vec<SqlLine<'a>>,
+    down: Vec<SqlLine<'a>>,
+    refuse: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "migrations/README.md")]
+struct Readme<'a> {
+    tool: &'static str,
+    layout: &'static str,
+    source: &'a str,
+    stages: Vec<ReadmeStage>,
+    first: Option<String>,
+    last: Option<String>,
+    numbering: String,
+}
+
+struct ReadmeStage {
+    index: usize,
+    name: String,
+    dir: String,
+    application: bool,
+    reversible: bool,
+    /// `000003` or `000003 … 000007`.
+    versions: String,
+    how: String,
+    last_version: Option<String>,
+}
+
+struct SqlLine<'a> {
+    text: &'a str,
+    why: Option<String>,
+}
+
+fn lines<'a>(statements: &[&'a Sql]) -> Vec<SqlLine<'a>> {
+    statements
+        .iter()
+        .map(|s| SqlLine {
+            text: &s.text,
+            why: s.why.as_deref().map(super::oneline),
+        })
+        .collect()
+}
+
+fn refusal(stage: usize) -> String {
+    format!(
+        "safeshift: stage {stage} is a point of no return and has no down migration; restore from a backup instead"
+    )
+}
+
+/// Renders the tool's files for `plan`. `Layout::Plain` has none.
+pub fn render(plan: &Plan, layout: Layout, numbering: Numbering) -> Result<Rendered, Error> {
+    let err = |e: askama::Error| Error::Write {
+        path: PathBuf::from("<template>"),
+        message: e.to_string(),
+    };
+    let mut rendered = Rendered {
+        files: Vec::new(),
+        migrations: Vec::new(),
+    };
+    if layout == Layout::Plain {
+        return Ok(rendered);
+    }
+    // The tool files re-wrap each stage's statements for the tool's PostgreSQL driver
+    // (transactions, statements that must run alone); MySQL stages are not re-wrapped yet.
+    if plan.dialect != "postgres" {
+        return Err(Error::Usage(format!(
+            "--layout {} writes PostgreSQL migrations only; for a {} plan use the stage directories' up.sql/down.sql",
+            layout.as_str(),
+            plan.dialect
+        )));
+    }
+    let pg = Postgres::parse_version(&plan.server_version).unwrap_or_default();
+    let total = plan.stages.len();
+    let per_stage: Vec<Vec<Piece>> = plan.stages.iter().map(|s| pieces(s, layout, pg)).collect();
+    let count = per_stage.iter().map(Vec::len).sum();
+    let mut versions = versions(layout, numbering, count).into_iter();
+    let mut readme_stages = Vec::new();
+    let dir = PathBuf::from("migrations");
+    for (stage, pieces) in plan.stages.iter().zip(&per_stage) {
+        let n = pieces.len();
+        let mut stage_versions = Vec::new();
+        for (k, piece) in pieces.iter().enumerate() {
+            let version = versions.next().unwrap_or_default();
+            let part = (n > 1).then_some((k + 1, n));
+            let name = slug(stage, part);
+            let refuse = piece.down.is_none().then(|| refusal(stage.index));
+            let up_lines = lines(&piece.up.statements);
+            let down_lines = piece
+                .down
+                .as_ref()
+                .map(|d| lines(&d.statements))
+                .unwrap_or_default();
+            let down_alone = piece.down.as_ref().is_some_and(|d| d.alone);
+            let (up_path, down_path) = match layout {
+                Layout::Flyway => (format!("V{version}__{name}.sql"), None),
+                Layout::Dbmate => (format!("{version}_{name}.sql"), None),
+                _ => (
+                    format!("{version}_{name}.up.sql"),
+                    Some(format!("{version}_{name}.down.sql")),
+                ),
+            };
+            let stage_name = super::oneline(&stage.name);
+            let file = |direction: &'static str,
+                        chunk_alone: bool,
+                        lines: Vec<SqlLine>,
+                        refuse: Option<String>|
+             -> Result<String, Error> {
+                let transactional_stage = stage.transactional;
+                let (how, explicit, lock, marker) = match layout {
+                    Layout::Flyway if transactional_stage => (
+                        "Flyway runs this script in one transaction.".to_string(),
+                        false,
+                        LockTimeout::Local,
+                        false,
+                    ),
+                    Layout::Flyway => (
+                        "Not one transaction: the .conf beside this file sets executeInTransaction=false, so Flyway runs each statement on its own and each commits; every statement is safe to re-run.".to_string(),
+                        false,
+                        LockTimeout::Session,
+                        false,
+                    ),
+                    _ if chunk_alone => (
+                        format!(
+                            "Runs outside a transaction, alone: PostgreSQL refuses this statement in a transaction block, and {} sends the file as one query string.",
+                            layout.title()
+                        ),
+                        false,
+                        LockTimeout::None,
+                        layout == Layout::Sqlx,
+                    ),
+                    Layout::GolangMigrate => (
+                        "One transaction (BEGIN … COMMIT in the file: golang-migrate does not open one itself).".to_string(),
+                        true,
+                        LockTimeout::Local,
+                        false,
+                    ),
+                    _ => (
+                        format!("{} runs this migration in one transaction.", layout.title()),
+                        false,
+                        LockTimeout::Local,
+                        false,
+                    ),
+                };
+                MigrationSql {
+                    no_transaction_marker: marker,
+                    tool: layout.title(),
+                    stage: stage.index,
+                    total,
+                    name: &stage_name,
+                    part,
+                    direction,
+                    how,
+                    explicit_transaction: explicit,
+                    lock,
+                    lock_timeout: LOCK_TIMEOUT,
+                    statements: lines,
+                    refuse,
+                }
+                .render()
+                .map(|text| text + "\n")
+                .map_err(err)
+            };
+            match layout {
+                Layout::Dbmate => {
+                    let text = DbmateSql {
+                        stage: stage.index,
+                        total,
+                        name: &stage_name,
+                        part,
+                        up_alone: piece.up.alone,
+                        down_alone,
+                        lock_timeout: LOCK_TIMEOUT,
+                        up: up_lines,
+                        down: down_lines,
+                        refuse,
+                    }
+                    .render()
+                    .map_err(err)?
+                        + "\n";
+                    // dbmate splits the file at lines starting `-- migrate:`; a statement that
+                    // holds one would be cut in two.
+                    let markers = text
+                        .lines()
+                        .filter_map(|l| l.strip_prefix("--"))
+                        .map(str::trim_start)
+                        .filter(|l| l.starts_with("migrate:up") || l.starts_with("migrate:down"))
+                        .count();
+                    if markers != 2 {
+                        return Err(Error::Usage(format!(
+                            "stage {}: a statement holds a line that dbmate reads as a `-- migrate:` section marker; use another --layout",
+                            stage.index
+                        )));
+                    }
+                    rendered.files.push((dir.join(&up_path), text));
+                }
+                _ => {
+                    rendered.files.push((
+                        dir.join(&up_path),
+                        file("up", piece.up.alone, up_lines, None)?,
+                    ));
+                    if let Some(down_path) = &down_path {
+                        rendered.files.push((
+                            dir.join(down_path),
+                            file("down", down_alone, down_lines, refuse)?,
+                        ));
+                    }
+                }
+            }
+            if layout == Layout::Flyway && !stage.transactional {
+                rendered.files.push((
+                    dir.join(format!("{up_path}.conf")),
+                    "executeInTransaction=false\n".to_string(),
+                ));
+            }
+            rendered.migrations.push(MigrationFile {
+                stage: stage.index,
+                version: version.clone(),
+                up: format!("migrations/{up_path}"),
+                down: match layout {
+                    Layout::Dbmate => Some(format!("migrations/{up_path}")),
+                    _ => down_path.map(|p| format!("migrations/{p}")),
+                },
+                transaction: match layout {
+                    Layout::Flyway => stage.transactional,
+                    _ => !piece.up.alone,
+                },
+                reversible: piece.down.is_some(),
+            });
+            stage_versions.push(version);
+        }
+        readme_stages.push(ReadmeStage {
+            index: stage.index,
+            name: super::oneline(&stage.name),
+            dir: stage.dir.clone(),
+            application: !stage.has_sql(),
+            reversible: stage.reversible,
+            versions: match stage_versions.as_slice() {
+                [] => "—".into(),
+                [one] => one.clone(),
+                [first, .., last] => format!("{first} … {last}"),
+            },
+            how: if !stage.has_sql() {
+                "deploy: no migration".into()
+            } else if stage_versions.len() > 1 {
+                format!(
+                    "{} migrations, one per statement (they commit one by one)",
+                    stage_versions.len()
+                )
+            } else if stage.transactional {
+                "one migration, one transaction".into()
+            } else {
+                "one migration, statements commit one by one".into()
+            },
+            last_version: stage_versions.last().cloned(),
+        });
+    }
+    let first = rendered.migrations.first().map(|m| m.version.clone());
+    let last = rendered.migrations.last().map(|m| m.version.clone());
+    let readme = Readme {
+        tool: layout.title(),
+        layout: layout.as_str(),
+        source: &plan.source,
+        stages: readme_stages,
+        first,
+        last,
+        numbering: match numbering {
+            Numbering::From(n) => format!("from {n} (--start-at)"),
+            Numbering::Clock(_) => "from the time the plan was written (pass --start-at N to continue an existing numbering)".into(),
+        },
+    }
+    .render()
+    .map_err(err)?;
+    rendered.files.push((dir.join("README.md"), readme));
+    Ok(rendered)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{Phase, Step, StepKind};
+
+    fn stage(steps: Vec<Step>, transactional: bool) -> Stage {
+        Stage {
+            index: 3,
+            name: "s".into(),
+            dir: "03-build-things".into(),
+            phase: Phase::Expand,
+            kind: StepKind::Database,
+            up: Some("03-build-things/up.sql".into()),
+            down: Some("03-build-things/down.sql".into()),
+            transactional,
+            reversible: steps.iter().all(|s| s.down.is_some()),
+            depends_on: vec![],
+            steps,
+            estimate: None,
+        }
+    }
+
+    fn texts(chunk: &Chunk) -> Vec<String> {
+        chunk.statements.iter().map(|s| s.text.clone()).collect()
+    }
+
+    #[test]
+    fn a_cut_stage_is_undone_by_each_steps_first_migration() {
+        let pg = Postgres::default();
+        let step = Step::database(Phase::Expand, "c", "check")
+            .non_transactional()
+            .sql("ALTER TABLE t ADD CONSTRAINT c CHECK (x > 0) NOT VALID", "")
+            .sql("ALTER TABLE t VALIDATE CONSTRAINT c", "")
+            .down_sql("ALTER TABLE t DROP CONSTRAINT IF EXISTS c", "");
+        let s = stage(vec![step], false);
+        let pieces = pieces(&s, Layout::GolangMigrate, pg);
+        assert_eq!(pieces.len(), 2);
+        let down = |i: usize| texts(pieces[i].down.as_ref().unwrap());
+        assert_eq!(down(0), ["ALTER TABLE t DROP CONSTRAINT IF EXISTS c"]);
+        assert!(down(1).is_empty());
+        // Flyway runs the statements one by one itself: one migration.
+        assert_eq!(super::pieces(&s, Layout::Flyway, pg).len(), 1);
+    }
+
+    #[test]
+    fn a_down_with_more_lone_statements_than_the_up_gets_carrier_migrations() {
+        let pg = Postgres::default();
+        let step = Step::database(Phase::Expand, "i", "index")
+            .non_transactional()
+            .sql("CREATE INDEX CONCURRENTLY IF NOT EXISTS i ON t (x)", "")
+            .down_sql("DROP INDEX CONCURRENTLY IF EXISTS j", "")
+            .down_sql("DROP INDEX CONCURRENTLY IF EXISTS i", "");
+        let s = stage(vec![step], false);
+        let pieces = pieces(&s, Layout::Sqlx, pg);
+        assert_eq!(pieces.len(), 2);
+        assert!(pieces[0].up.alone && pieces[1].up.statements.is_empty());
+        // Going down runs piece 2's down, then piece 1's: j, then i, as the stage's down.sql.
+        let down = |i: usize| texts(pieces[i].down.as_ref().unwrap());
+        assert_eq!(down(1), ["DROP INDEX CONCURRENTLY IF EXISTS j"]);
+        assert_eq!(down(0), ["DROP INDEX CONCURRENTLY IF EXISTS i"]);
+        assert!(pieces.iter().all(|p| p.down.as_ref().unwrap().alone));
+    }
+
+    #[test]
+    fn points_of_no_return_have_no_down_and_versions_pad_for_name_order() {
+        let pg = Postgres::default();
+        let step = Step::database(Phase::Contract, "d", "drop")
+            .sql("ALTER TABLE t DROP COLUMN x", "")
+            .irreversible("x is gone");
+        let s = stage(vec![step], true);
+        let pieces = pieces(&s, Layout::Dbmate, pg);
+        assert_eq!(pieces.len(), 1);
+        assert!(pieces[0].down.is_none());
+        assert_eq!(
+            versions(Layout::Dbmate, Numbering::From(98), 3),
+            ["098", "099", "100"]
+        );
+        assert_eq!(
+            versions(Layout::GolangMigrate, Numbering::From(7), 2),
+            ["000007", "000008"]
+        );
+        assert_eq!(versions(Layout::Flyway, Numbering::From(9), 2), ["9", "10"]);
+        let at = "2024-01-01T23:59:59Z".parse().unwrap();
+        assert_eq!(
+            versions(Layout::Sqlx, Numbering::Clock(at), 2),
+            ["20240101235959", "20240102000000"]
+        );
+    }
+}

@@ -1,0 +1,7 @@
+-- safeshift · undo stage {{ stage.index }} of {{ total }}: {{ stage.name }}
+-- Restores the schema as it was before this stage's up.sql.
+-- Run: {{ client }} --batch "$DATABASE" < {{ stage.dir }}/down.sql
+
+SET SESSION lock_wait_timeout = {{ lock_seconds }};
+SET SESSION sql_mode = IF(@@SESSION.sql_mode = '', 'STRICT_ALL_TABLES', CONCAT(@@SESSION.sql_mode, ',STRICT_ALL_TABLES'));
+{% include "sql/down_steps.sql" %}

@@ -1,0 +1,1 @@
+SET NEW.{{ new }} = IF(NEW.{{ new }} <=> {{ unset }} AND NOT NEW.{{ old }} <=> {{ unset }}, NEW.{{ old }}, NEW.{{ new }}), NEW.{{ old }} = IF(NEW.{{ old }} <=> {{ unset }} AND NOT NEW.{{ new }} <=> {{ unset }}, NEW.{{ new }}, NEW.{{ old }})

@@ -1,0 +1,14 @@
+-- safeshift · stage {{ stage.index }} of {{ total }}: {{ stage.name }}
+-- {{ stage.phase }} · {{ stage.kind }} · {{ engine }} commits every DDL statement on its own (no transactional DDL): not one transaction
+{%- if if_exists %}
+-- Each statement is safe to re-run: if the stage stopped half way, run it again.
+{%- else %}
+-- MySQL has no IF [NOT] EXISTS for columns and indexes: if the stage stopped half way, run the statements after the last one that succeeded.
+{%- endif %}
+-- Run: {{ client }} --batch "$DATABASE" < {{ stage.dir }}/up.sql
+
+-- Give up after {{ lock_timeout }} instead of queueing all traffic behind a waiting metadata lock; re-run the stage.
+SET SESSION lock_wait_timeout = {{ lock_seconds }};
+-- Fail instead of silently truncating values or turning NULL into 0 or ''.
+SET SESSION sql_mode = IF(@@SESSION.sql_mode = '', 'STRICT_ALL_TABLES', CONCAT(@@SESSION.sql_mode, ',STRICT_ALL_TABLES'));
+{% include "sql/up_steps.sql" %}

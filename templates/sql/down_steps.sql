@@ -1,0 +1,9 @@
+{% for step in stage.steps.iter().rev() %}
+-- ── undo: {{ step.title }}
+{%- for sql in step.down %}
+{%- if let Some(why) = sql.why %}
+-- {{ why }}
+{%- endif %}
+{{ sql.text }};
+{%- endfor %}
+{% endfor %}

@@ -1,0 +1,9 @@
+{% for step in stage.steps %}
+-- ── {{ step.title }} [{{ step.rule }}]
+{%- for sql in step.up %}
+{%- if let Some(why) = sql.why %}
+-- {{ why }}
+{%- endif %}
+{{ sql.text }};
+{%- endfor %}
+{% endfor %}

@@ -1,0 +1,237 @@
+//! The `safeshift` binary with `--dialect mysql|mariadb`: what plan writes, what lint and gate
+//! decide, and what the PostgreSQL-only commands refuse.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use serde_json::Value;
+
+fn safeshift() -> Command {
+    Command::cargo_bin("safeshift").expect("the safeshift binary is built")
+}
+
+fn example(file: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples/mysql")
+        .join(file)
+}
+
+fn plan(out: &Path, extra: &[&str]) -> Command {
+    let mut cmd = safeshift();
+    cmd.arg("plan")
+        .arg(example("change.sql"))
+        .arg("--schema")
+        .arg(example("schema.sql"))
+        .arg("--out")
+        .arg(out)
+        .args(extra);
+    cmd
+}
+
+#[test]
+fn plan_for_mariadb_names_the_engine_and_writes_client_ready_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("plan");
+    plan(&out, &["--dialect", "mariadb", "--server-version", "10.11"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("MariaDB 10.11"));
+    let json: Value =
+        serde_json::from_str(&fs::read_to_string(out.join("plan.json")).unwrap()).unwrap();
+    assert_eq!(json["dialect"], "mariadb");
+    assert_eq!(json["server_version"], "10.11");
+    for stage in json["stages"].as_array().unwrap() {
+        assert_eq!(stage["transactional"], false, "{stage}");
+        if let Some(up) = stage["up"].as_str() {
+            let sql = fs::read_to_string(out.join(up)).unwrap();
+            assert!(sql.contains("SET SESSION lock_wait_timeout = 2;"), "{sql}");
+            assert!(sql.contains("mariadb --batch"), "{sql}");
+            assert!(!sql.contains("BEGIN;"), "{sql}");
+            // Every ALTER names its algorithm, so the server refuses rather than copies.
+            for line in sql.lines().filter(|l| l.starts_with("ALTER TABLE")) {
+                assert!(line.contains("ALGORITHM="), "{line}");
+            }
+        }
+    }
+    let plan_md = fs::read_to_string(out.join("PLAN.md")).unwrap();
+    assert!(plan_md.contains("MariaDB 10.11"), "{plan_md}");
+}
+
+#[test]
+fn online_tool_stage_carries_the_command_and_its_checks() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("plan");
+    plan(
+        &out,
+        &[
+            "--dialect",
+            "mysql",
+            "--server-version",
+            "8.0.35",
+            "--online-tool",
+            "gh-ost",
+        ],
+    )
+    .assert()
+    .success()
+    .stdout(predicate::str::contains("tool run"));
+    let json: Value =
+        serde_json::from_str(&fs::read_to_string(out.join("plan.json")).unwrap()).unwrap();
+    let tool = json["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["kind"] == "tool")
+        .expect("a tool stage");
+    assert_eq!(tool["up"], Value::Null);
+    assert_eq!(tool["reversible"], false);
+    let command = tool["steps"][0]["command"].as_str().unwrap();
+    for flag in [
+        "gh-ost",
+        "--table=users",
+        "--max-lag-millis",
+        "--cut-over",
+        "--postpone-cut-over-flag-file",
+        "MODIFY COLUMN `score` BIGINT",
+    ] {
+        assert!(command.contains(flag), "{flag} missing from {command}");
+    }
+    let checklist =
+        fs::read_to_string(out.join(tool["dir"].as_str().unwrap()).join("CHECKLIST.md")).unwrap();
+    assert!(checklist.contains("```sh\ngh-ost"), "{checklist}");
+    assert!(
+        checklist.contains("information_schema.COLUMNS"),
+        "{checklist}"
+    );
+}
+
+#[test]
+fn mysql_only_flags_and_old_versions_are_usage_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    plan(&dir.path().join("a"), &["--online-tool", "pt-osc"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "--online-tool is for MySQL and MariaDB",
+        ));
+    plan(
+        &dir.path().join("b"),
+        &["--dialect", "mysql", "--server-version", "5.7"],
+    )
+    .assert()
+    .code(2)
+    .stderr(predicate::str::contains("MySQL 5.7 is not supported"));
+    safeshift()
+        .arg("plan")
+        .arg(example("change.sql"))
+        .args([
+            "--dialect",
+            "mariadb",
+            "--database-url",
+            "mysql://x@127.0.0.1/x",
+        ])
+        .arg("--out")
+        .arg(dir.path().join("c"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("PostgreSQL catalogs only"));
+}
+
+#[test]
+fn apply_rehearse_and_status_refuse_a_mysql_plan_with_a_way_forward() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("plan");
+    plan(&out, &["--dialect", "mariadb"]).assert().success();
+    safeshift()
+        .args([
+            "apply",
+            "--stage",
+            "1",
+            "--database-url",
+            "postgres://nobody@127.0.0.1:1/x",
+        ])
+        .arg(&out)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("mariadb --batch"));
+    safeshift()
+        .args([
+            "rehearse",
+            "--database-url",
+            "postgres://nobody@127.0.0.1:1/x",
+        ])
+        .arg(&out)
+        .assert()
+        .code(2);
+}
+
+#[test]
+fn lint_and_gate_read_the_dialect_from_the_flag_or_safeshift_toml() {
+    let dir = tempfile::tempdir().unwrap();
+    let migrations = dir.path().join("migrations");
+    fs::create_dir(&migrations).unwrap();
+    fs::write(
+        migrations.join("1_add.sql"),
+        "SET SESSION lock_wait_timeout = 2;\nALTER TABLE users ADD COLUMN nickname varchar(20);\n",
+    )
+    .unwrap();
+    // Instant and with a timeout: nothing to say, and safe to deploy.
+    safeshift()
+        .args(["lint", "--dialect", "mariadb", "migrations"])
+        .current_dir(dir.path())
+        .assert()
+        .code(0);
+    safeshift()
+        .args(["gate", "--dialect", "mariadb", "migrations"])
+        .current_dir(dir.path())
+        .assert()
+        .code(10);
+    fs::write(
+        migrations.join("2_retype.sql"),
+        "SET SESSION lock_wait_timeout = 2;\nALTER TABLE users MODIFY COLUMN score bigint NOT NULL DEFAULT 0;\n",
+    )
+    .unwrap();
+    fs::write(
+        dir.path().join("safeshift.toml"),
+        format!(
+            "dialect = \"mysql\"\nserver-version = \"8.0.35\"\nschema = \"{}\"\n",
+            example("schema.sql").display()
+        ),
+    )
+    .unwrap();
+    safeshift()
+        .args(["lint", "migrations", "--format", "json"])
+        .current_dir(dir.path())
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("changing-column-type"))
+        .stdout(predicate::str::contains("SHARED_NO_WRITE"));
+    let gate = safeshift()
+        .args(["gate", "migrations", "--format", "json"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        gate.status.code(),
+        Some(20),
+        "{}",
+        String::from_utf8_lossy(&gate.stdout)
+    );
+    let verdict = String::from_utf8_lossy(&gate.stdout);
+    assert!(verdict.contains("--dialect mysql"), "{verdict}");
+    // An instant change with the copy forced by hand is not deployable on its own either.
+    fs::remove_file(migrations.join("2_retype.sql")).unwrap();
+    fs::write(
+        migrations.join("3_forced.sql"),
+        "SET SESSION lock_wait_timeout = 2;\nALTER TABLE users ADD COLUMN note varchar(20), ALGORITHM=COPY;\n",
+    )
+    .unwrap();
+    safeshift()
+        .args(["gate", "migrations"])
+        .current_dir(dir.path())
+        .assert()
+        .code(20)
+        .stdout(predicate::str::contains("forcing-table-copy"));
+}

@@ -1,0 +1,183 @@
+//! The review artefacts: `plan.html` (self-contained, every stage in the graph, the table and its
+//! section, user text escaped) and `plan --format markdown` (the pull-request summary). The page
+//! itself is rendered in real Chromium by `scripts/check-plan-html`.
+
+use std::fs;
+use std::path::Path;
+
+use assert_cmd::Command;
+
+fn plan(change: &Path, schema: Option<&Path>, out: &Path, args: &[&str]) -> String {
+    let mut cmd = Command::cargo_bin("safeshift").unwrap();
+    cmd.arg("plan").arg(change).arg("--out").arg(out).args(args);
+    if let Some(schema) = schema {
+        cmd.arg("--schema").arg(schema);
+    }
+    let output = cmd.output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+fn example(name: &str, file: &str) -> std::path::PathBuf {
+    Path::new("examples").join(name).join(file)
+}
+
+#[test]
+fn plan_html_shows_every_stage_in_graph_table_and_sections() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("plan");
+    plan(
+        &example("rename-and-retype", "change.sql"),
+        Some(&example("rename-and-retype", "schema.sql")),
+        &out,
+        &["--rows", "orders=50000000"],
+    );
+    let page = fs::read_to_string(out.join("plan.html")).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(out.join("plan.json")).unwrap()).unwrap();
+    let stages = json["stages"].as_array().unwrap();
+    for stage in stages {
+        let i = stage["index"].as_u64().unwrap();
+        for anchor in [
+            format!("<g class=\"column\" data-stage=\"{i}\">"),
+            format!("<tr id=\"row-{i}\">"),
+            "<section class=\"stage".to_string(),
+            format!("id=\"stage-{i}\" data-stage=\"{i}\""),
+        ] {
+            assert!(page.contains(&anchor), "stage {i}: {anchor}");
+        }
+        assert!(
+            page.contains(stage["name"].as_str().unwrap()),
+            "stage {i}'s name"
+        );
+    }
+    let steps: usize = stages
+        .iter()
+        .map(|s| s["steps"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(page.matches("<g class=\"step\">").count(), steps);
+    // The two points of no return, the long stage, the deploy, the locks that block traffic.
+    assert!(page.contains("<b>6, 8</b>point(s) of no return"), "{page}");
+    assert!(page.contains("long stage(s): watch them"));
+    assert!(page.contains("<span class=\"blocks\">blocks all reads and writes</span>"));
+    assert!(page.contains("<h2>Sign-off</h2>"));
+    assert!(
+        page.contains("PostgreSQL 14"),
+        "the engine's name comes from plan.json"
+    );
+    // Self-contained: nothing to fetch, no script.
+    for needle in ["http://", "https://", "<script", "<link", "@import"] {
+        let hits: Vec<&str> = page
+            .lines()
+            .filter(|l| l.contains(needle) && !l.contains("xmlns=\"http://www.w3.org/2000/svg\""))
+            .collect();
+        assert!(hits.is_empty(), "{needle}: {hits:?}");
+    }
+}
+
+#[test]
+fn plan_html_escapes_names_from_the_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let change = dir.path().join("change.sql");
+    fs::write(
+        &change,
+        "CREATE INDEX \"<img src=x onerror=alert(1)>\" ON users (email);\n\
+         ALTER TABLE users ADD COLUMN \"</text><script>x()</script>\" int;\n",
+    )
+    .unwrap();
+    let out = dir.path().join("plan");
+    plan(
+        &change,
+        Some(&example("add-required-column", "schema.sql")),
+        &out,
+        &[],
+    );
+    let page = fs::read_to_string(out.join("plan.html")).unwrap();
+    assert!(!page.contains("<img src=x"), "raw markup from a name");
+    assert!(!page.contains("<script>"), "raw markup from a name");
+    assert!(
+        page.contains("&#60;img src=x onerror=alert(1)&#62;"),
+        "{page}"
+    );
+    assert!(page.contains("&#60;/text&#62;&#60;script&#62;"), "{page}");
+}
+
+#[test]
+fn markdown_format_prints_a_pull_request_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("plan");
+    let text = plan(
+        &example("add-required-column", "change.sql"),
+        Some(&example("add-required-column", "schema.sql")),
+        &out,
+        &["--format", "markdown"],
+    );
+    assert!(text.starts_with("### safeshift plan for `"), "{text}");
+    assert!(
+        text.contains("| # | phase | stage | runs as | locks | estimate | reversible |"),
+        "{text}"
+    );
+    // One folded section per stage; the deploy lists what the code must do, SQL stages their SQL.
+    assert_eq!(
+        text.matches("<details><summary>Stage ").count(),
+        6,
+        "{text}"
+    );
+    assert!(
+        text.contains("```sql\n-- safeshift · stage 1 of 6"),
+        "{text}"
+    );
+    assert!(text.contains("- [ ] "), "{text}");
+    // Still writes the plan; prints nothing else.
+    assert!(out.join("plan.json").is_file() && out.join("plan.html").is_file());
+    assert!(!text.contains("Plan written to"), "{text}");
+}
+
+/// A MariaDB plan's page shows the SQL the stage files hold (lock_wait_timeout, no BEGIN), not
+/// PostgreSQL's; the tool layouts, which re-wrap statements for PostgreSQL drivers, refuse it.
+#[test]
+fn mysql_plans_show_their_own_sql_and_refuse_postgres_tool_layouts() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("plan");
+    plan(
+        &example("mysql", "change.sql"),
+        Some(&example("mysql", "schema.sql")),
+        &out,
+        &["--dialect", "mariadb"],
+    );
+    let page = fs::read_to_string(out.join("plan.html")).unwrap();
+    let up = fs::read_to_string(
+        fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.join("up.sql").is_file())
+            .unwrap()
+            .join("up.sql"),
+    )
+    .unwrap();
+    assert!(up.contains("lock_wait_timeout"), "{up}");
+    assert!(page.contains("lock_wait_timeout"));
+    assert!(
+        !page.contains("lock_timeout ="),
+        "PostgreSQL SQL on a MariaDB page"
+    );
+
+    let refused = dir.path().join("refused");
+    let output = Command::cargo_bin("safeshift")
+        .unwrap()
+        .arg("plan")
+        .arg(example("mysql", "change.sql"))
+        .arg("--schema")
+        .arg(example("mysql", "schema.sql"))
+        .args(["--dialect", "mariadb", "--layout", "dbmate", "--out"])
+        .arg(&refused)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("PostgreSQL migrations only"));
+    assert!(!refused.exists(), "nothing written");
+}
