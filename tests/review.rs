@@ -61,7 +61,10 @@ fn plan_html_shows_every_stage_in_graph_table_and_sections() {
         .sum();
     assert_eq!(page.matches("<g class=\"step\">").count(), steps);
     // The two points of no return, the long stage, the deploy, the locks that block traffic.
-    assert!(page.contains("<b>2</b>point(s) of no return: stages 6, 8"), "{page}");
+    assert!(
+        page.contains("<b>2</b>point(s) of no return: stages 6, 8"),
+        "{page}"
+    );
     assert!(page.contains("long stage(s): watch them"));
     assert!(page.contains("<span class=\"blocks\">blocks all reads and writes</span>"));
     assert!(page.contains("<h2>Sign-off</h2>"));

@@ -10,6 +10,7 @@
 use askama::Template;
 use sqlparser::ast::{Expr, Ident};
 
+use super::IndexCopies;
 use crate::dialect::{Algorithm, LockMode, MySql};
 use crate::error::PlanError;
 use crate::name::QName;
@@ -470,13 +471,8 @@ pub fn online_tool_step(
 }
 
 /// Copies of the plain indexes on `column`, built in place on `target` (the column that replaces
-/// it), and the `RENAME INDEX` actions that give them the original names in the swap ALTER
-/// (dropping the old column drops its indexes, freeing the names).
-pub struct IndexCopies {
-    pub step: Option<Step>,
-    pub renames: Vec<String>,
-}
-
+/// it); `renames` holds the `RENAME INDEX` actions that give them the original names in the swap
+/// ALTER (dropping the old column drops its indexes, freeing the names).
 pub fn copy_indexes(
     ctx: &Context,
     table: &QName,
