@@ -82,7 +82,8 @@ pub enum RunError {
         pos: Option<Pos>,
         statement: String,
         message: String,
-        sqlstate: Option<String>,
+        /// The server's error code: the SQLSTATE on PostgreSQL, the error number on MySQL.
+        code: Option<String>,
     },
     /// Ctrl-C: stopped at a safe point.
     Interrupted,
@@ -107,7 +108,7 @@ impl std::fmt::Display for RunError {
     }
 }
 
-fn one_line(text: &str, max: usize) -> String {
+pub(crate) fn one_line(text: &str, max: usize) -> String {
     let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
     if flat.chars().count() > max {
         format!("{}…", flat.chars().take(max).collect::<String>())
@@ -121,7 +122,7 @@ fn failed(statement: &FileStatement, e: &postgres::Error) -> RunError {
         pos: Some(statement.pos),
         statement: statement.text.clone(),
         message: db::describe(e),
-        sqlstate: db::sqlstate(e).map(str::to_string),
+        code: db::sqlstate(e).map(str::to_string),
     }
 }
 
@@ -136,7 +137,7 @@ fn retryable(e: &postgres::Error) -> bool {
 
 /// Equal jitter: half the capped exponential delay plus a random part of the other half, so
 /// retries of many appliers spread out and never spin.
-fn backoff(opts: &RunOptions, attempt: u32) -> Duration {
+pub(crate) fn backoff(opts: &RunOptions, attempt: u32) -> Duration {
     let factor = 1u32.checked_shl(attempt.min(20)).unwrap_or(u32::MAX);
     let capped = opts
         .retry_delay
@@ -147,7 +148,7 @@ fn backoff(opts: &RunOptions, attempt: u32) -> Duration {
 }
 
 /// Sleeps in small slices so Ctrl-C is noticed.
-fn sleep(total: Duration) -> Result<(), RunError> {
+pub(crate) fn sleep(total: Duration) -> Result<(), RunError> {
     let end = Instant::now() + total;
     while Instant::now() < end {
         if interrupt::requested() {
@@ -273,7 +274,7 @@ pub fn run_sql(
         pos: Some(e.pos),
         statement: String::new(),
         message: format!("cannot read the SQL file: {}", e.message),
-        sqlstate: None,
+        code: None,
     })?;
     let mut attempts = vec![0u32; statements.len()];
     let mut tx_start: Option<usize> = None;
@@ -467,7 +468,7 @@ pub fn run_backfill(
         pos: None,
         statement: statement.to_string(),
         message: db::describe(e),
-        sqlstate: db::sqlstate(e).map(str::to_string),
+        code: db::sqlstate(e).map(str::to_string),
     };
     let timeout = opts.lock_timeout.unwrap_or(DEFAULT_BATCH_LOCK_TIMEOUT);
     // A batch need not wait for its WAL flush: a crash loses at most the last batches, which the

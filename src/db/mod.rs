@@ -1,5 +1,8 @@
 //! Talking to a real PostgreSQL: connections, readable errors, scratch databases, running a SQL
 //! file statement by statement, and catalog snapshots. Shared by `apply`, `rehearse` and `status`.
+//! The same for MySQL and MariaDB lives in [`mysql`].
+
+pub mod mysql;
 
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU32, Ordering};
