@@ -374,17 +374,6 @@ fn explain(args: ExplainArgs) -> Result<ExitCode, Error> {
     }
 }
 
-/// Rehearse talks to PostgreSQL only (for now).
-fn postgres_plan(plan: &safeshift::plan_dir::PlanDir, command: &str) -> Result<(), Error> {
-    match plan.plan.dialect.as_str() {
-        "" | "postgres" => Ok(()),
-        other => Err(Error::Usage(format!(
-            "{}: a {other} plan; `safeshift {command}` runs PostgreSQL plans only so far. Apply each stage with `safeshift apply` (or the client: `mariadb --batch \"$DATABASE\" < NN-…/up.sql`)",
-            plan.root.display()
-        ))),
-    }
-}
-
 fn apply(args: ApplyArgs) -> Result<ExitCode, Error> {
     let plan = safeshift::plan_dir::PlanDir::open(&args.plan)?;
     let request = safeshift::apply::ApplyRequest {
@@ -444,7 +433,6 @@ fn app_statements(path: Option<&Path>) -> Result<Vec<String>, Error> {
 
 fn rehearse(args: RehearseArgs) -> Result<ExitCode, Error> {
     let plan = safeshift::plan_dir::PlanDir::open(&args.plan)?;
-    postgres_plan(&plan, "rehearse")?;
     let schema = args.schema.as_deref().map(files::read).transpose()?;
     let request = safeshift::rehearse::RehearseRequest {
         plan: &plan,

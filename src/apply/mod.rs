@@ -466,6 +466,9 @@ impl Observer for StepTag<'_> {
     fn retrying(&mut self, what: &str, attempt: u32, of: u32, delay: Duration, why: &str) {
         self.inner.retrying(what, attempt, of, delay, why)
     }
+    fn ran(&mut self, statement: &str, took: Duration, affected_rows: u64) {
+        self.inner.ran(statement, took, affected_rows)
+    }
     fn backfill_start(&mut self, label: &str, rows: Option<u64>, resume: Option<&str>) {
         self.inner.backfill_start(label, rows, resume)
     }

@@ -6,7 +6,7 @@
 //! the plans make each statement safe to re-run.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use mysql::Conn;
 use mysql::prelude::Queryable;
@@ -296,6 +296,7 @@ pub fn run_sql(
         }
         let statement = &statements[i];
         let kind = classify(&statement.text);
+        let started = Instant::now();
         let result = match (kind, opts.lock_timeout) {
             (Kind::SetLockWaitTimeout, Some(t)) => conn.query_drop(format!(
                 "SET SESSION lock_wait_timeout = {}",
@@ -307,7 +308,10 @@ pub fn run_sql(
             match kind {
                 Kind::Begin => tx_start = Some(i),
                 Kind::Commit | Kind::Rollback => tx_start = None,
-                _ => {}
+                Kind::Other => {
+                    observer.ran(&statement.text, started.elapsed(), conn.affected_rows())
+                }
+                Kind::SetLockWaitTimeout => {}
             }
             i += 1;
             continue;

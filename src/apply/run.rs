@@ -64,6 +64,10 @@ pub trait Observer {
         Ok(())
     }
     fn retrying(&mut self, _what: &str, _attempt: u32, _of: u32, _delay: Duration, _why: &str) {}
+    /// On MySQL/MariaDB, after each statement of a file succeeded: how long it took and the
+    /// rows the server reported affected (an ALTER that copied the table reports every row it
+    /// copied; INSTANT and INPLACE changes report none).
+    fn ran(&mut self, _statement: &str, _took: Duration, _affected_rows: u64) {}
     fn backfill_start(&mut self, _label: &str, _rows_estimate: Option<u64>, _resume: Option<&str>) {
     }
     /// After each committed batch; `last_key` is where a resumed run starts.

@@ -255,6 +255,88 @@ pub fn statements(text: &str) -> Result<Vec<FileStatement>, PlanError> {
     Ok(out)
 }
 
+/// A deterministic text snapshot of the current database's schema, one fact per line: each
+/// table's `SHOW CREATE TABLE` (columns in order — a MySQL plan keeps a column's place — keys and
+/// constraints sorted, since a staged plan creates them in another order than a one-shot ALTER,
+/// and the AUTO_INCREMENT counter left out), views, triggers and stored routines.
+pub fn snapshot(conn: &mut Conn) -> Result<String, DbError> {
+    let q = |conn: &mut Conn, sql: &str| {
+        rows(conn, sql).map_err(|e| DbError::Query(format!("catalog query: {}", describe(&e))))
+    };
+    let mut out = String::new();
+    let tables = q(
+        conn,
+        "SELECT TABLE_NAME, TABLE_TYPE FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() ORDER BY TABLE_NAME",
+    )?;
+    for row in tables {
+        let [name, kind] = row.as_slice() else {
+            continue;
+        };
+        if kind == "VIEW" {
+            let def = q(
+                conn,
+                &format!(
+                    "SELECT VIEW_DEFINITION FROM information_schema.VIEWS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = {}",
+                    quote_literal(name)
+                ),
+            )?;
+            let def = def
+                .first()
+                .and_then(|r| r.first())
+                .cloned()
+                .unwrap_or_default();
+            out.push_str(&format!("view {name}: {}\n", def.trim()));
+            continue;
+        }
+        let create = q(conn, &format!("SHOW CREATE TABLE {}", quote_ident(name)))?;
+        let ddl = create
+            .first()
+            .and_then(|r| r.get(1))
+            .cloned()
+            .unwrap_or_default();
+        let mut columns = Vec::new();
+        let mut keys = Vec::new();
+        let mut tail = String::new();
+        for part in ddl.lines() {
+            let part = part.trim();
+            if part.starts_with('`') {
+                columns.push(part.trim_end_matches(',').to_string());
+            } else if part.starts_with(')') {
+                tail = part
+                    .split_whitespace()
+                    .filter(|w| !w.starts_with("AUTO_INCREMENT="))
+                    .collect::<Vec<_>>()
+                    .join(" ");
+            } else if !part.starts_with("CREATE TABLE") && !part.is_empty() {
+                keys.push(part.trim_end_matches(',').to_string());
+            }
+        }
+        keys.sort();
+        out.push_str(&format!("table {name} {tail}\n"));
+        for c in columns {
+            out.push_str(&format!("  column {c}\n"));
+        }
+        for k in keys {
+            out.push_str(&format!("  key {k}\n"));
+        }
+    }
+    for row in q(
+        conn,
+        "SELECT CONCAT('trigger ', TRIGGER_NAME, ' ', ACTION_TIMING, ' ', EVENT_MANIPULATION, ' ', EVENT_OBJECT_TABLE, ': ', ACTION_STATEMENT) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE() ORDER BY TRIGGER_NAME",
+    )? {
+        out.push_str(&row.join(""));
+        out.push('\n');
+    }
+    for row in q(
+        conn,
+        "SELECT CONCAT('routine ', ROUTINE_TYPE, ' ', ROUTINE_NAME) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = DATABASE() ORDER BY ROUTINE_NAME",
+    )? {
+        out.push_str(&row.join(""));
+        out.push('\n');
+    }
+    Ok(out)
+}
+
 /// Distinguishes scratch databases made by one process.
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 

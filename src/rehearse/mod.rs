@@ -12,6 +12,7 @@
 
 pub mod inspect;
 pub mod model;
+pub mod mysql;
 pub mod report;
 pub mod seed;
 pub mod traffic;
@@ -56,6 +57,8 @@ pub struct RehearseRequest<'a> {
 pub struct Rehearsal {
     pub plan: String,
     pub plan_id: String,
+    /// PostgreSQL, MariaDB or MySQL.
+    pub engine: String,
     pub server_version: String,
     pub rows: u64,
     pub max_wait_ms: u64,
@@ -204,11 +207,11 @@ fn with_new_foreign_keys(old: &mut [model::TableModel], new: &[model::TableModel
     }
 }
 
-pub fn rehearse(req: &RehearseRequest, log: &mut dyn Write) -> Result<Rehearsal, Error> {
-    interrupt::install();
+/// The schema to load: `--schema`, or the copy the plan keeps.
+fn schema_text(req: &RehearseRequest) -> Result<(String, String), Error> {
     let plan = req.plan;
-    let (schema_name, schema_text) = match &req.schema {
-        Some(s) => s.clone(),
+    match &req.schema {
+        Some(s) => Ok(s.clone()),
         None => {
             let path = plan.schema_path().ok_or_else(|| {
                 Error::Usage(format!(
@@ -220,9 +223,77 @@ pub fn rehearse(req: &RehearseRequest, log: &mut dyn Write) -> Result<Rehearsal,
                 path: path.clone(),
                 source,
             })?;
-            (path.display().to_string(), text)
+            Ok((path.display().to_string(), text))
         }
+    }
+}
+
+/// The stage from which the new app version runs (its deploy stage, or after the last stage
+/// when the plan needs no deploy), and the stage from which the old one is gone (the first
+/// contract stage after that deploy).
+fn schedule(stages: &[StageRecord]) -> (usize, usize) {
+    let total = stages.len();
+    let new_from = stages
+        .iter()
+        .find(|s| s.is_application() && s.release() == Some("new-version"))
+        .map(|s| s.index)
+        .unwrap_or(total + 1);
+    let old_until = if new_from > total {
+        total + 1
+    } else {
+        stages
+            .iter()
+            .find(|s| s.index > new_from && s.phase == "contract")
+            .map(|s| s.index)
+            .unwrap_or(total + 1)
     };
+    (new_from, old_until)
+}
+
+const UNSIMULATED_RELEASES: &str = "The intermediate app versions of --dual-write app (writes both, reads new) are not simulated: the old version runs until the contract phase, the new one from its deploy. Add their statements with --old-app/--new-app.";
+
+fn has_unsimulated_releases(stages: &[StageRecord]) -> bool {
+    stages
+        .iter()
+        .any(|s| s.is_application() && matches!(s.release(), Some("dual-write") | Some("read-new")))
+}
+
+/// What the app versions saw that fails a stage: errors, and statements slower than --max-wait.
+fn app_problems(apps: &[VersionStats], max_wait: Duration) -> Vec<String> {
+    let mut problems = Vec::new();
+    for app in apps {
+        if app.errors > 0 {
+            let sample = app
+                .error_samples
+                .first()
+                .map(|(m, n)| format!(", e.g. ({n}×) {m}"))
+                .unwrap_or_default();
+            problems.push(format!(
+                "the {} app version got {} error(s) in {} statement(s){sample}",
+                app.version, app.errors, app.statements
+            ));
+        }
+        if app.worst_ms > max_wait.as_secs_f64() * 1000.0 {
+            problems.push(format!(
+                "the {} app version waited {:.0} ms on one statement (limit --max-wait {} ms): {}",
+                app.version,
+                app.worst_ms,
+                max_wait.as_millis(),
+                truncate(&app.worst_statement, 120)
+            ));
+        }
+    }
+    problems
+}
+
+pub fn rehearse(req: &RehearseRequest, log: &mut dyn Write) -> Result<Rehearsal, Error> {
+    apply::check_url(req.plan, req.database_url)?;
+    if req.plan.is_mysql() {
+        return mysql::rehearse(req, log);
+    }
+    interrupt::install();
+    let plan = req.plan;
+    let (schema_name, schema_text) = schema_text(req)?;
     let say = |log: &mut dyn Write, text: String| {
         let _ = writeln!(log, "{text}");
     };
@@ -293,30 +364,9 @@ pub fn rehearse(req: &RehearseRequest, log: &mut dyn Write) -> Result<Rehearsal,
     };
     let stages = &plan.plan.stages;
     let total = stages.len();
-    // The new version is deployed at the plan's `new-version` deploy stage (or after the last
-    // stage when the plan needs no deploy); the old one is gone once the contract phase starts.
-    let new_from = stages
-        .iter()
-        .find(|s| s.is_application() && s.release() == Some("new-version"))
-        .map(|s| s.index)
-        .unwrap_or(total + 1);
-    let old_until = if new_from > total {
-        total + 1
-    } else {
-        stages
-            .iter()
-            .find(|s| s.index > new_from && s.phase == "contract")
-            .map(|s| s.index)
-            .unwrap_or(total + 1)
-    };
-    if stages
-        .iter()
-        .any(|s| s.is_application() && matches!(s.release(), Some("dual-write") | Some("read-new")))
-    {
-        notes.push(
-            "The intermediate app versions of --dual-write app (writes both, reads new) are not simulated: the old version runs until the contract phase, the new one from its deploy. Add their statements with --old-app/--new-app."
-                .into(),
-        );
+    let (new_from, old_until) = schedule(stages);
+    if has_unsimulated_releases(stages) {
+        notes.push(UNSIMULATED_RELEASES.into());
     }
 
     let counter = Arc::new(AtomicU64::new(1));
@@ -414,6 +464,7 @@ pub fn rehearse(req: &RehearseRequest, log: &mut dyn Write) -> Result<Rehearsal,
     Ok(Rehearsal {
         plan: plan.root.display().to_string(),
         plan_id: plan.id.clone(),
+        engine: "PostgreSQL".into(),
         server_version,
         rows: req.rows,
         max_wait_ms: req.max_wait.as_millis() as u64,
@@ -512,28 +563,7 @@ fn rehearse_stage(
         Err(RunError::Interrupted) => problems.push("interrupted (Ctrl-C)".to_string()),
         Err(e) => problems.push(format!("the stage failed: {e}")),
     }
-    for app in &apps {
-        if app.errors > 0 {
-            let sample = app
-                .error_samples
-                .first()
-                .map(|(m, n)| format!(", e.g. ({n}×) {m}"))
-                .unwrap_or_default();
-            problems.push(format!(
-                "the {} app version got {} error(s) in {} statement(s){sample}",
-                app.version, app.errors, app.statements
-            ));
-        }
-        if app.worst_ms > req.max_wait.as_secs_f64() * 1000.0 {
-            problems.push(format!(
-                "the {} app version waited {:.0} ms on one statement (limit --max-wait {} ms): {}",
-                app.version,
-                app.worst_ms,
-                req.max_wait.as_millis(),
-                truncate(&app.worst_statement, 120)
-            ));
-        }
-    }
+    problems.extend(app_problems(&apps, req.max_wait));
     for v in &inspector.violations {
         problems.push(format!(
             "{} went through {} row(s) of {} (scan, rewrite or index build) while holding {}, which blocks the app's {} until it commits: on a big table that is a long stall",
