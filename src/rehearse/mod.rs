@@ -91,6 +91,34 @@ pub struct StageResult {
     pub down: Verdict,
 }
 
+impl StageResult {
+    /// A stage that ran: it passed when nothing went wrong and its down.sql checked out.
+    fn ran(
+        stage: &StageRecord,
+        duration: Duration,
+        apps: Vec<VersionStats>,
+        locks: Vec<LockSeen>,
+        problems: Vec<String>,
+        notes: Vec<String>,
+        down: Verdict,
+    ) -> StageResult {
+        StageResult {
+            index: stage.index,
+            name: stage.name.clone(),
+            phase: stage.phase.clone(),
+            kind: stage.kind.clone(),
+            ran: true,
+            passed: problems.is_empty() && down.ok,
+            duration_ms: duration.as_secs_f64() * 1000.0,
+            apps,
+            locks,
+            problems,
+            notes,
+            down,
+        }
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub struct LockSeen {
     pub table: String,
@@ -286,6 +314,88 @@ fn app_problems(apps: &[VersionStats], max_wait: Duration) -> Vec<String> {
     problems
 }
 
+/// What running the stages gave.
+struct StagesRun {
+    results: Vec<StageResult>,
+    /// A stage failed to run, so the later ones did not.
+    stopped: bool,
+    interrupted: bool,
+}
+
+/// Rehearses one stage with the app versions live at it.
+type StageRehearsal<'a> = dyn FnMut(&StageRecord, &[AppVersion]) -> Result<StageResult, Error> + 'a;
+
+/// Runs the stages in order, each with the app versions live at it (see [`schedule`]); after a
+/// stage that failed to run, or Ctrl-C, the rest are reported as not run.
+fn run_stages(
+    stages: &[StageRecord],
+    old: &AppVersion,
+    new: &AppVersion,
+    log: &mut dyn Write,
+    rehearse_stage: &mut StageRehearsal,
+) -> Result<StagesRun, Error> {
+    let total = stages.len();
+    let (new_from, old_until) = schedule(stages);
+    let mut run = StagesRun {
+        results: Vec::new(),
+        stopped: false,
+        interrupted: false,
+    };
+    for stage in stages {
+        if run.stopped || interrupt::requested() {
+            run.interrupted |= interrupt::requested();
+            run.results.push(not_run(stage));
+            continue;
+        }
+        let mut live = Vec::new();
+        if stage.index < old_until {
+            live.push(old.clone());
+        }
+        if stage.index >= new_from {
+            live.push(new.clone());
+        }
+        let _ = writeln!(
+            log,
+            "stage {}/{total}: {} [{}]",
+            stage.index,
+            stage.name,
+            live.iter().map(|v| v.name).collect::<Vec<_>>().join(" + ")
+        );
+        let result = rehearse_stage(stage, &live)?;
+        if !result.ran
+            || result
+                .problems
+                .iter()
+                .any(|p| p.starts_with("the stage failed"))
+        {
+            run.stopped = true;
+        }
+        run.results.push(result);
+    }
+    Ok(run)
+}
+
+/// The schema after the last stage must equal the naive change's (when the naive change ran).
+fn compare_end_state(
+    naive_failed: &Option<String>,
+    naive_end: &str,
+    end: impl FnOnce() -> Result<String, Error>,
+) -> Result<Verdict, Error> {
+    Ok(match naive_failed {
+        Some(why) => Verdict::skipped(format!("not checked: {why}")),
+        None => {
+            let diff = db::snapshot_diff(naive_end, &end()?);
+            if diff.is_empty() {
+                Verdict::pass("the schema after the last stage equals the naive change's")
+            } else {
+                Verdict::fail(format!(
+                    "the schema after the last stage differs from the naive change's (- naive, + plan):\n{diff}"
+                ))
+            }
+        }
+    })
+}
+
 pub fn rehearse(req: &RehearseRequest, log: &mut dyn Write) -> Result<Rehearsal, Error> {
     apply::check_url(req.plan, req.database_url)?;
     if req.plan.is_mysql() {
@@ -363,8 +473,6 @@ pub fn rehearse(req: &RehearseRequest, log: &mut dyn Write) -> Result<Rehearsal,
         extra: req.new_app.clone(),
     };
     let stages = &plan.plan.stages;
-    let total = stages.len();
-    let (new_from, old_until) = schedule(stages);
     if has_unsimulated_releases(stages) {
         notes.push(UNSIMULATED_RELEASES.into());
     }
@@ -384,52 +492,23 @@ pub fn rehearse(req: &RehearseRequest, log: &mut dyn Write) -> Result<Rehearsal,
     let baseline = traffic.stop();
 
     let mut before = db::snapshot(&mut main).map_err(db_error)?;
-    let mut results = Vec::new();
-    let mut stopped = false;
-    let mut interrupted = false;
-    for stage in stages {
-        if stopped || interrupt::requested() {
-            interrupted |= interrupt::requested();
-            results.push(not_run(stage));
-            continue;
-        }
-        let mut live = Vec::new();
-        if stage.index < old_until {
-            live.push(old.clone());
-        }
-        if stage.index >= new_from {
-            live.push(new.clone());
-        }
-        say(
-            log,
-            format!(
-                "stage {}/{total}: {} [{}]",
-                stage.index,
-                stage.name,
-                live.iter().map(|v| v.name).collect::<Vec<_>>().join(" + ")
-            ),
-        );
-        let result = rehearse_stage(
+    let StagesRun {
+        results,
+        stopped,
+        interrupted,
+    } = run_stages(stages, &old, &new, log, &mut |stage, live| {
+        rehearse_stage(
             req,
             stage,
-            &live,
+            live,
             &counter,
             &scratch.url,
             &mut migration,
             pid,
             &mut main,
             &mut before,
-        )?;
-        if !result.ran
-            || result
-                .problems
-                .iter()
-                .any(|p| p.starts_with("the stage failed"))
-        {
-            stopped = true;
-        }
-        results.push(result);
-    }
+        )
+    })?;
 
     let mut after = Vec::new();
     let end_state = if stopped || interrupted {
@@ -440,20 +519,9 @@ pub fn rehearse(req: &RehearseRequest, log: &mut dyn Write) -> Result<Rehearsal,
             Traffic::start(&scratch.url, std::slice::from_ref(&new), &counter).map_err(db_error)?;
         std::thread::sleep(req.window);
         after = traffic.stop();
-        match &naive_failed {
-            Some(why) => Verdict::skipped(format!("not checked: {why}")),
-            None => {
-                let end = db::snapshot(&mut main).map_err(db_error)?;
-                let diff = db::snapshot_diff(&naive_end, &end);
-                if diff.is_empty() {
-                    Verdict::pass("the schema after the last stage equals the naive change's")
-                } else {
-                    Verdict::fail(format!(
-                        "the schema after the last stage differs from the naive change's (- naive, + plan):\n{diff}"
-                    ))
-                }
-            }
-        }
+        compare_end_state(&naive_failed, &naive_end, || {
+            db::snapshot(&mut main).map_err(db_error)
+        })?
     };
     drop(migration);
     drop(main);
@@ -628,50 +696,47 @@ fn rehearse_stage(
         })
         .collect();
 
-    let down = if outcome.is_err() || stage.is_application() {
-        Verdict::skipped(if stage.is_application() {
-            "a deploy: nothing to undo in the database"
-        } else {
-            "not checked: the stage failed"
-        })
-    } else {
-        check_down(req, stage, migration, main, before)?
-    };
-    let passed = problems.is_empty() && down.ok;
-    Ok(StageResult {
-        index: stage.index,
-        name: stage.name.clone(),
-        phase: stage.phase.clone(),
-        kind: stage.kind.clone(),
-        ran: true,
-        passed,
-        duration_ms: duration.as_secs_f64() * 1000.0,
-        apps,
-        locks,
-        problems,
-        notes,
-        down,
-    })
+    let down = check_down(
+        req,
+        stage,
+        outcome.is_err(),
+        migration,
+        &mut || db::snapshot(main).map_err(db_error),
+        before,
+    )?;
+    Ok(StageResult::ran(
+        stage, duration, apps, locks, problems, notes, down,
+    ))
 }
 
 /// down.sql must restore the schema as it was before the stage, and up.sql must then run again
 /// to the same schema as the first time. Updates `before` to the schema after the stage.
+/// Not checked for a deploy, or a stage that failed.
 fn check_down(
     req: &RehearseRequest,
     stage: &StageRecord,
-    migration: &mut Client,
-    main: &mut Client,
+    failed: bool,
+    migration: &mut dyn apply::Target,
+    snapshot: &mut dyn FnMut() -> Result<String, Error>,
     before: &mut String,
 ) -> Result<Verdict, Error> {
-    let after_up = db::snapshot(main).map_err(db_error)?;
+    if stage.is_application() {
+        return Ok(Verdict::skipped(
+            "a deploy: nothing to undo in the database",
+        ));
+    }
+    if failed {
+        return Ok(Verdict::skipped("not checked: the stage failed"));
+    }
+    let after_up = snapshot()?;
     let verdict = match stage.down.as_deref() {
         None => Verdict::skipped("a point of no return: the stage has no down.sql"),
         Some(down) => {
             let text = req.plan.read_sql(down)?;
-            match apply::run::run_sql(migration, &text, &req.run, &mut apply::run::Quiet) {
+            match migration.run_sql(&text, &req.run, &mut apply::run::Quiet) {
                 Err(e) => Verdict::fail(format!("down.sql failed: {e}")),
                 Ok(()) => {
-                    let after_down = db::snapshot(main).map_err(db_error)?;
+                    let after_down = snapshot()?;
                     let diff = db::snapshot_diff(before, &after_down);
                     let redo = apply::run_stage(
                         migration,
@@ -681,7 +746,7 @@ fn check_down(
                         None,
                         &mut apply::run::Quiet,
                     );
-                    let again = db::snapshot(main).map_err(db_error)?;
+                    let again = snapshot()?;
                     if !diff.is_empty() {
                         Verdict::fail(format!(
                             "down.sql does not restore the schema (- before the stage, + after down.sql):\n{diff}"
@@ -700,7 +765,7 @@ fn check_down(
             }
         }
     };
-    *before = db::snapshot(main).map_err(db_error)?;
+    *before = snapshot()?;
     Ok(verdict)
 }
 

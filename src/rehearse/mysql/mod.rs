@@ -25,9 +25,9 @@ use mysql::prelude::Queryable;
 
 use super::traffic::AppVersion;
 use super::{
-    LockSeen, Rehearsal, RehearseRequest, StageResult, UNSIMULATED_RELEASES, Verdict, app_problems,
-    has_unsimulated_releases, not_run, schedule, schema_text, touched, truncate,
-    with_new_foreign_keys,
+    LockSeen, Rehearsal, RehearseRequest, StageResult, StagesRun, UNSIMULATED_RELEASES, Verdict,
+    app_problems, check_down, compare_end_state, has_unsimulated_releases, run_stages, schema_text,
+    touched, truncate, with_new_foreign_keys,
 };
 use crate::apply::{self, Observer, RunError};
 use crate::db::DbError;
@@ -135,8 +135,6 @@ pub fn rehearse(req: &RehearseRequest, log: &mut dyn Write) -> Result<Rehearsal,
         extra: req.new_app.clone(),
     };
     let stages = &plan.plan.stages;
-    let total = stages.len();
-    let (new_from, old_until) = schedule(stages);
     if has_unsimulated_releases(stages) {
         notes.push(UNSIMULATED_RELEASES.into());
     }
@@ -152,51 +150,22 @@ pub fn rehearse(req: &RehearseRequest, log: &mut dyn Write) -> Result<Rehearsal,
     let baseline = traffic.stop();
 
     let mut before = my::snapshot(&mut main).map_err(db_error)?;
-    let mut results = Vec::new();
-    let mut stopped = false;
-    let mut interrupted = false;
-    for stage in stages {
-        if stopped || interrupt::requested() {
-            interrupted |= interrupt::requested();
-            results.push(not_run(stage));
-            continue;
-        }
-        let mut live = Vec::new();
-        if stage.index < old_until {
-            live.push(old.clone());
-        }
-        if stage.index >= new_from {
-            live.push(new.clone());
-        }
-        say(
-            log,
-            format!(
-                "stage {}/{total}: {} [{}]",
-                stage.index,
-                stage.name,
-                live.iter().map(|v| v.name).collect::<Vec<_>>().join(" + ")
-            ),
-        );
-        let result = rehearse_stage(
+    let StagesRun {
+        results,
+        stopped,
+        interrupted,
+    } = run_stages(stages, &old, &new, log, &mut |stage, live| {
+        rehearse_stage(
             req,
             stage,
-            &live,
+            live,
             &counter,
             &scratch.url,
             &mut migration,
             &mut main,
             &mut before,
-        )?;
-        if !result.ran
-            || result
-                .problems
-                .iter()
-                .any(|p| p.starts_with("the stage failed"))
-        {
-            stopped = true;
-        }
-        results.push(result);
-    }
+        )
+    })?;
 
     let mut after = Vec::new();
     let end_state = if stopped || interrupted {
@@ -207,20 +176,9 @@ pub fn rehearse(req: &RehearseRequest, log: &mut dyn Write) -> Result<Rehearsal,
             Traffic::start(&scratch.url, std::slice::from_ref(&new), &counter).map_err(db_error)?;
         std::thread::sleep(req.window);
         after = traffic.stop();
-        match &naive_failed {
-            Some(why) => Verdict::skipped(format!("not checked: {why}")),
-            None => {
-                let end = my::snapshot(&mut main).map_err(db_error)?;
-                let diff = crate::db::snapshot_diff(&naive_end, &end);
-                if diff.is_empty() {
-                    Verdict::pass("the schema after the last stage equals the naive change's")
-                } else {
-                    Verdict::fail(format!(
-                        "the schema after the last stage differs from the naive change's (- naive, + plan):\n{diff}"
-                    ))
-                }
-            }
-        }
+        compare_end_state(&naive_failed, &naive_end, || {
+            my::snapshot(&mut main).map_err(db_error)
+        })?
     };
     drop(migration);
     drop(main);
@@ -376,30 +334,17 @@ fn rehearse_stage(
         ));
     }
 
-    let down = if outcome.is_err() || stage.is_application() {
-        Verdict::skipped(if stage.is_application() {
-            "a deploy: nothing to undo in the database"
-        } else {
-            "not checked: the stage failed"
-        })
-    } else {
-        check_down(req, stage, migration, main, before)?
-    };
-    let passed = problems.is_empty() && down.ok;
-    Ok(StageResult {
-        index: stage.index,
-        name: stage.name.clone(),
-        phase: stage.phase.clone(),
-        kind: stage.kind.clone(),
-        ran: true,
-        passed,
-        duration_ms: duration.as_secs_f64() * 1000.0,
-        apps,
-        locks,
-        problems,
-        notes,
-        down,
-    })
+    let down = check_down(
+        req,
+        stage,
+        outcome.is_err(),
+        migration,
+        &mut || my::snapshot(main).map_err(db_error),
+        before,
+    )?;
+    Ok(StageResult::ran(
+        stage, duration, apps, locks, problems, notes, down,
+    ))
 }
 
 /// The app sessions seen queued behind a lock, per table: the longest wait.
@@ -419,56 +364,6 @@ fn app_waits(waits: &[LockWait]) -> Vec<LockSeen> {
             held_ms: Some(ms),
         })
         .collect()
-}
-
-/// down.sql must restore the schema as it was before the stage, and up.sql must then run again
-/// to the same schema as the first time. Updates `before` to the schema after the stage.
-fn check_down(
-    req: &RehearseRequest,
-    stage: &StageRecord,
-    migration: &mut Conn,
-    main: &mut Conn,
-    before: &mut String,
-) -> Result<Verdict, Error> {
-    let after_up = my::snapshot(main).map_err(db_error)?;
-    let verdict = match stage.down.as_deref() {
-        None => Verdict::skipped("a point of no return: the stage has no down.sql"),
-        Some(down) => {
-            let text = req.plan.read_sql(down)?;
-            match apply::mysql::run_sql(migration, &text, &req.run, &mut apply::run::Quiet) {
-                Err(e) => Verdict::fail(format!("down.sql failed: {e}")),
-                Ok(()) => {
-                    let after_down = my::snapshot(main).map_err(db_error)?;
-                    let diff = crate::db::snapshot_diff(before, &after_down);
-                    let redo = apply::run_stage(
-                        migration,
-                        req.plan,
-                        stage,
-                        &req.run,
-                        None,
-                        &mut apply::run::Quiet,
-                    );
-                    let again = my::snapshot(main).map_err(db_error)?;
-                    if !diff.is_empty() {
-                        Verdict::fail(format!(
-                            "down.sql does not restore the schema (- before the stage, + after down.sql):\n{diff}"
-                        ))
-                    } else if let Err(e) = redo {
-                        Verdict::fail(format!("up.sql fails when run again after down.sql: {e}"))
-                    } else if again != after_up {
-                        Verdict::fail(format!(
-                            "up.sql run again after down.sql gives a different schema:\n{}",
-                            crate::db::snapshot_diff(&after_up, &again)
-                        ))
-                    } else {
-                        Verdict::pass("down.sql restores the schema; up.sql runs again after it")
-                    }
-                }
-            }
-        }
-    };
-    *before = my::snapshot(main).map_err(db_error)?;
-    Ok(verdict)
 }
 
 #[cfg(test)]
