@@ -284,7 +284,7 @@ pub fn run_sql(
         message: format!("cannot read the SQL file: {}", e.message),
         code: None,
     })?;
-    let mut attempts = vec![0u32; statements.len()];
+    let mut retries = run::Retries::new(opts, statements.len());
     let mut tx_start: Option<usize> = None;
     let mut i = 0;
     while i < statements.len() {
@@ -324,29 +324,15 @@ pub fn run_sql(
         if restart != i || kind == Kind::Commit {
             let _ = conn.query_drop("ROLLBACK");
         }
-        if !retryable(&e) || attempts[restart] >= opts.retries {
-            return Err(failed(statement, &e));
-        }
-        attempts[restart] += 1;
-        let delay = run::backoff(opts, attempts[restart] - 1);
-        let what = if restart != i {
-            "the stage's transaction".to_string()
-        } else {
-            format!(
-                "line {}: {}",
-                statement.pos.line,
-                run::one_line(&statement.text, 60)
-            )
-        };
-        observer.retrying(
-            &what,
-            attempts[restart],
-            opts.retries,
-            delay,
+        i = retries.retry(
+            &statements,
+            i,
+            restart,
+            retryable(&e),
             &my::describe(&e),
-        );
-        run::sleep(delay)?;
-        i = restart;
+            observer,
+            failed(statement, &e),
+        )?;
     }
     Ok(())
 }

@@ -151,6 +151,55 @@ pub(crate) fn backoff(opts: &RunOptions, attempt: u32) -> Duration {
     half + half.mul_f64(fastrand::f64())
 }
 
+/// The retry policy of a file run: each restart point (a statement, or a transaction's first
+/// statement) is retried at most `opts.retries` times, with [`backoff`] between tries.
+pub(crate) struct Retries<'a> {
+    opts: &'a RunOptions,
+    attempts: Vec<u32>,
+}
+
+impl<'a> Retries<'a> {
+    pub(crate) fn new(opts: &'a RunOptions, statements: usize) -> Retries<'a> {
+        Retries {
+            opts,
+            attempts: vec![0; statements],
+        }
+    }
+
+    /// Statement `i` failed with `why`. When the failure is retryable and retries are left:
+    /// tells the observer, waits, and returns where to start again (`restart`: the statement, or
+    /// its transaction's first one). Otherwise returns `failure`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn retry(
+        &mut self,
+        statements: &[FileStatement],
+        i: usize,
+        restart: usize,
+        retryable: bool,
+        why: &str,
+        observer: &mut dyn Observer,
+        failure: RunError,
+    ) -> Result<usize, RunError> {
+        let attempts = &mut self.attempts[restart];
+        if !retryable || *attempts >= self.opts.retries {
+            return Err(failure);
+        }
+        *attempts += 1;
+        let delay = backoff(self.opts, *attempts - 1);
+        let what = match statements.get(i) {
+            Some(statement) if restart == i => format!(
+                "line {}: {}",
+                statement.pos.line,
+                one_line(&statement.text, 60)
+            ),
+            _ => "the stage's transaction".to_string(),
+        };
+        observer.retrying(&what, *attempts, self.opts.retries, delay, why);
+        sleep(delay)?;
+        Ok(restart)
+    }
+}
+
 /// Sleeps in small slices so Ctrl-C is noticed.
 pub(crate) fn sleep(total: Duration) -> Result<(), RunError> {
     let end = Instant::now() + total;
@@ -280,7 +329,7 @@ pub fn run_sql(
         message: format!("cannot read the SQL file: {}", e.message),
         code: None,
     })?;
-    let mut attempts = vec![0u32; statements.len()];
+    let mut retries = Retries::new(opts, statements.len());
     let mut tx_start: Option<usize> = None;
     let mut i = 0;
     while i < statements.len() {
@@ -322,29 +371,15 @@ pub fn run_sql(
         if restart != i || kind == Kind::Commit {
             let _ = client.batch_execute("ROLLBACK");
         }
-        if !retryable(&e) || attempts[restart] >= opts.retries {
-            return Err(failed(statement, &e));
-        }
-        attempts[restart] += 1;
-        let delay = backoff(opts, attempts[restart] - 1);
-        let what = if restart != i {
-            "the stage's transaction".to_string()
-        } else {
-            format!(
-                "line {}: {}",
-                statement.pos.line,
-                one_line(&statement.text, 60)
-            )
-        };
-        observer.retrying(
-            &what,
-            attempts[restart],
-            opts.retries,
-            delay,
+        i = retries.retry(
+            &statements,
+            i,
+            restart,
+            retryable(&e),
             &db::describe(&e),
-        );
-        sleep(delay)?;
-        i = restart;
+            observer,
+            failed(statement, &e),
+        )?;
     }
     Ok(())
 }
