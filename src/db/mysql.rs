@@ -2,8 +2,7 @@
 //! splitting a SQL file into statements the way the `mariadb`/`mysql` client does (with its
 //! `DELIMITER` command), so `apply` and `rehearse` send exactly what an operator's client would.
 
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use mysql::prelude::Queryable;
 use mysql::{Conn, Opts, OptsBuilder};
@@ -337,9 +336,6 @@ pub fn snapshot(conn: &mut Conn) -> Result<String, DbError> {
     Ok(out)
 }
 
-/// Distinguishes scratch databases made by one process.
-static COUNTER: AtomicU32 = AtomicU32::new(0);
-
 /// A throwaway database on the server of `admin_url`, dropped when this value is dropped, so a
 /// failed rehearsal leaves nothing behind.
 #[derive(Debug)]
@@ -353,13 +349,7 @@ impl ScratchDatabase {
     /// `prefix` must be a plain lower-case word; the name gets the pid, a counter and the time.
     pub fn create(admin_url: &str, prefix: &str) -> Result<ScratchDatabase, DbError> {
         let mut admin = connect(admin_url)?;
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_nanos() % 1_000_000_000_000)
-            .unwrap_or(0);
-        let counter = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let mut name = format!("{prefix}_{}_{counter}_{nanos}", std::process::id());
-        name.truncate(MAX_IDENT_CHARS);
+        let name = super::scratch_name(prefix, MAX_IDENT_CHARS);
         admin
             .query_drop(format!("CREATE DATABASE {}", quote_ident(&name)))
             .map_err(|e| {
