@@ -35,7 +35,7 @@ use crate::db::mysql::{self as my, ScratchDatabase};
 use crate::error::Error;
 use crate::interrupt;
 use crate::plan_dir::StageRecord;
-use traffic::{LockWait, Traffic, Watcher};
+use traffic::{LockWait, Watcher};
 
 fn db_error(e: DbError) -> Error {
     Error::Database(e.to_string())
@@ -145,7 +145,7 @@ pub fn rehearse(req: &RehearseRequest, log: &mut dyn Write) -> Result<Rehearsal,
 
     say(log, "baseline: the old app alone…".into());
     let traffic =
-        Traffic::start(&scratch.url, std::slice::from_ref(&old), &counter).map_err(db_error)?;
+        traffic::start(&scratch.url, std::slice::from_ref(&old), &counter).map_err(db_error)?;
     std::thread::sleep(req.window);
     let baseline = traffic.stop();
 
@@ -173,7 +173,7 @@ pub fn rehearse(req: &RehearseRequest, log: &mut dyn Write) -> Result<Rehearsal,
     } else {
         say(log, "after: the new app alone on the final schema…".into());
         let traffic =
-            Traffic::start(&scratch.url, std::slice::from_ref(&new), &counter).map_err(db_error)?;
+            traffic::start(&scratch.url, std::slice::from_ref(&new), &counter).map_err(db_error)?;
         std::thread::sleep(req.window);
         after = traffic.stop();
         compare_end_state(&naive_failed, &naive_end, || {
@@ -287,8 +287,8 @@ fn rehearse_stage(
 ) -> Result<StageResult, Error> {
     let mut notes = Vec::new();
     let mut watch = CopyWatch::default();
-    let traffic = Traffic::start(url, live, counter).map_err(db_error)?;
-    let watcher = Watcher::start(url, traffic.ids.clone()).map_err(db_error)?;
+    let traffic = traffic::start(url, live, counter).map_err(db_error)?;
+    let watcher = Watcher::start(url, traffic.session_ids.clone()).map_err(db_error)?;
     std::thread::sleep(req.window / 4);
     let started = Instant::now();
     let outcome = if stage.is_application() {
