@@ -278,6 +278,35 @@ fn schedule(stages: &[StageRecord]) -> (usize, usize) {
     (new_from, old_until)
 }
 
+/// The old app version, written against the schema before the plan, and the new one, written
+/// against the naive change's; each runs on the tables the plan touches.
+fn app_versions(
+    req: &RehearseRequest,
+    old_tables: &[model::TableModel],
+    new_tables: &[model::TableModel],
+    notes: &mut Vec<String>,
+) -> (AppVersion, AppVersion) {
+    let mut old_tables_seen = touched(req.plan, old_tables);
+    with_new_foreign_keys(&mut old_tables_seen, new_tables);
+    if has_unsimulated_releases(&req.plan.plan.stages) {
+        notes.push(UNSIMULATED_RELEASES.into());
+    }
+    (
+        AppVersion {
+            name: "old",
+            salt: "o",
+            tables: old_tables_seen,
+            extra: req.old_app.clone(),
+        },
+        AppVersion {
+            name: "new",
+            salt: "n",
+            tables: touched(req.plan, new_tables),
+            extra: req.new_app.clone(),
+        },
+    )
+}
+
 const UNSIMULATED_RELEASES: &str = "The intermediate app versions of --dual-write app (writes both, reads new) are not simulated: the old version runs until the contract phase, the new one from its deploy. Add their statements with --old-app/--new-app.";
 
 fn has_unsimulated_releases(stages: &[StageRecord]) -> bool {
@@ -458,24 +487,8 @@ pub fn rehearse(req: &RehearseRequest, log: &mut dyn Write) -> Result<Rehearsal,
         notes.push(format!("{table} was not seeded: {why}"));
     }
 
-    let mut old_tables_seen = touched(plan, &old_tables);
-    with_new_foreign_keys(&mut old_tables_seen, &new_tables);
-    let old = AppVersion {
-        name: "old",
-        salt: "o",
-        tables: old_tables_seen,
-        extra: req.old_app.clone(),
-    };
-    let new = AppVersion {
-        name: "new",
-        salt: "n",
-        tables: touched(plan, &new_tables),
-        extra: req.new_app.clone(),
-    };
+    let (old, new) = app_versions(req, &old_tables, &new_tables, &mut notes);
     let stages = &plan.plan.stages;
-    if has_unsimulated_releases(stages) {
-        notes.push(UNSIMULATED_RELEASES.into());
-    }
 
     let counter = Arc::new(AtomicU64::new(1));
     let mut migration = scratch.connect().map_err(db_error)?;

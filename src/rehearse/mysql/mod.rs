@@ -25,9 +25,8 @@ use mysql::prelude::Queryable;
 
 use super::traffic::AppVersion;
 use super::{
-    LockSeen, Rehearsal, RehearseRequest, StageResult, StagesRun, UNSIMULATED_RELEASES, Verdict,
-    app_problems, check_down, compare_end_state, has_unsimulated_releases, run_stages, schema_text,
-    touched, truncate, with_new_foreign_keys,
+    LockSeen, Rehearsal, RehearseRequest, StageResult, StagesRun, Verdict, app_problems,
+    app_versions, check_down, compare_end_state, run_stages, schema_text, truncate,
 };
 use crate::apply::{self, Observer, RunError};
 use crate::db::DbError;
@@ -120,24 +119,9 @@ pub fn rehearse(req: &RehearseRequest, log: &mut dyn Write) -> Result<Rehearsal,
         notes.push(format!("{table} was not seeded: {why}"));
     }
 
-    let mut old_tables_seen = touched(plan, &old_tables);
-    with_new_foreign_keys(&mut old_tables_seen, &new_tables);
-    let old = AppVersion {
-        name: "old",
-        salt: "o",
-        tables: old_tables_seen,
-        extra: req.old_app.clone(),
-    };
-    let new = AppVersion {
-        name: "new",
-        salt: "n",
-        tables: within_old_ranges(touched(plan, &new_tables), &old_tables),
-        extra: req.new_app.clone(),
-    };
+    let (old, mut new) = app_versions(req, &old_tables, &new_tables, &mut notes);
+    new.tables = within_old_ranges(new.tables, &old_tables);
     let stages = &plan.plan.stages;
-    if has_unsimulated_releases(stages) {
-        notes.push(UNSIMULATED_RELEASES.into());
-    }
 
     let counter = Arc::new(AtomicU64::new(1));
     let mut migration = scratch.connect().map_err(db_error)?;
