@@ -440,3 +440,51 @@ fn a_plan_and_a_server_of_different_engines_are_refused() {
         .code(2)
         .stderr(predicates::str::contains("cannot connect"));
 }
+
+#[test]
+fn a_backfill_walks_text_keys_with_quotes_and_backslashes() {
+    let Some(server) = support::mysql::server() else {
+        return;
+    };
+    let db = ScratchMysql::create(&server, "apply_text_keys");
+    let _forget = ForgetHistory(&db);
+    let schema = "CREATE TABLE tags (
+  code varchar(20) NOT NULL,
+  label varchar(50) NOT NULL,
+  PRIMARY KEY (code)
+) ENGINE=InnoDB;
+";
+    db.execute(schema);
+    // Keys that break a naively quoted literal; the backfill resumes after each one (batches
+    // of 1), so every one goes back to the server as a literal.
+    db.execute(
+        r"INSERT INTO tags VALUES ('a\\b', 'one'), ('it''s', 'two'), ('x'';--', 'three'), ('\\''', 'four'), ('z', 'five');",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("schema.sql"), schema).unwrap();
+    fs::write(
+        dir.path().join("change.sql"),
+        "-- safeshift: backfill = upper(label)\nALTER TABLE tags ADD COLUMN label_upper varchar(50) NOT NULL;\n",
+    )
+    .unwrap();
+    safeshift()
+        .current_dir(dir.path())
+        .args(["plan", "change.sql", "--schema", "schema.sql"])
+        .args(["--dialect", "mariadb", "--batch-size", "1", "--out", "plan"])
+        .assert()
+        .success();
+    for stage in 1..=2 {
+        let (code, out) = apply(&db, dir.path(), stage, &[]);
+        assert_eq!(code, 0, "stage {stage}: {out}");
+        if stage == 2 {
+            assert!(out.contains("walked 5 rows"), "{out}");
+        }
+    }
+    assert_eq!(
+        value(
+            &db,
+            "SELECT COUNT(*) FROM tags WHERE label_upper = UPPER(label)"
+        ),
+        "5"
+    );
+}

@@ -385,6 +385,10 @@ pub fn run_backfill(
     let set =
         format!("SET SESSION lock_wait_timeout = {seconds}, innodb_lock_wait_timeout = {seconds}");
     conn.query_drop(&set).map_err(|e| fail(&set, &e))?;
+    // Resume keys come back from the table as text; they go back as literals this session reads
+    // the same way.
+    let escapes = my::backslash_escapes(conn).map_err(|e| fail("SELECT @@SESSION.sql_mode", &e))?;
+    let literal = |text: &str| my::quote_literal_in(text, escapes);
     let estimate = match plain_name(table) {
         Some(name) => my::first_value(
             conn,
@@ -409,7 +413,7 @@ pub fn run_backfill(
         }
         let after = last
             .as_ref()
-            .map(|k| format!("{key} > {}", quote_literal(k)))
+            .map(|k| format!("{key} > {}", literal(k)))
             .unwrap_or_else(|| "TRUE".to_string());
         let next_sql = format!(
             "SELECT MAX(k), COUNT(*) FROM (SELECT {key} AS k FROM {table} WHERE {after} ORDER BY {key} LIMIT {batch_size}) AS batch"
@@ -435,7 +439,7 @@ pub fn run_backfill(
                 };
                 let update = format!(
                     "UPDATE {table} SET {column} = {value} WHERE {after} AND {key} <= {} AND ({pending})",
-                    quote_literal(&end)
+                    literal(&end)
                 );
                 conn.query_drop(&update)?;
                 Ok(Some((end, walked, conn.affected_rows())))

@@ -76,9 +76,27 @@ pub fn quote_ident(ident: &str) -> String {
     format!("`{}`", ident.replace('`', "``"))
 }
 
-/// A string literal that means the same with or without `NO_BACKSLASH_ESCAPES`.
+/// A string literal for a session with backslash escapes on (the default `sql_mode`): quotes
+/// and backslashes are doubled, so no text can break out.
 pub fn quote_literal(text: &str) -> String {
-    format!("'{}'", text.replace('\\', "\\\\").replace('\'', "''"))
+    quote_literal_in(text, true)
+}
+
+/// A string literal for a session whose `sql_mode` has (`backslash_escapes == false`) or lacks
+/// `NO_BACKSLASH_ESCAPES`: with it a backslash is an ordinary character and only quotes are
+/// doubled; either way no text can break out.
+pub fn quote_literal_in(text: &str, backslash_escapes: bool) -> String {
+    if backslash_escapes {
+        format!("'{}'", text.replace('\\', "\\\\").replace('\'', "''"))
+    } else {
+        format!("'{}'", text.replace('\'', "''"))
+    }
+}
+
+/// Whether this session reads `\` in a string literal as an escape (no `NO_BACKSLASH_ESCAPES`).
+pub fn backslash_escapes(conn: &mut Conn) -> Result<bool, mysql::Error> {
+    Ok(first_value(conn, "SELECT @@SESSION.sql_mode")?
+        .is_none_or(|mode| !mode.to_ascii_uppercase().contains("NO_BACKSLASH_ESCAPES")))
 }
 
 /// The first column of the first row as text (`None` for no rows, `NULL` for a NULL).
@@ -441,5 +459,6 @@ mod tests {
             "`a``; DROP TABLE x; --`"
         );
         assert_eq!(quote_literal("it's \\"), "'it''s \\\\'");
+        assert_eq!(quote_literal_in("it's \\", false), "'it''s \\'");
     }
 }
