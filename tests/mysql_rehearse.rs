@@ -308,3 +308,44 @@ fn the_example_plan_passes_and_reads_the_same_in_every_format() {
         "{text}"
     );
 }
+
+#[test]
+fn scratch_databases_are_dropped_also_when_a_stage_fails() {
+    let Some(server) = support::mysql::server() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    naive_plan(
+        dir.path(),
+        "ALTER TABLE users ADD COLUMN bio text;\nSELECT * FROM no_such_table;",
+        "ALTER TABLE users DROP COLUMN IF EXISTS bio;",
+        &["ALTER TABLE users ADD COLUMN bio text"],
+    );
+    let out = safeshift()
+        .args(["rehearse", "--rows", "10", "--window", "100ms"])
+        .arg(dir.path())
+        .args(["--database-url", &server.url("")])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(report.contains("no_such_table' doesn't exist"), "{report}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let names: Vec<&str> = stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix("scratch databases "))
+        .flat_map(|l| l.split(" and "))
+        .collect();
+    assert_eq!(names.len(), 2, "{stderr}");
+    for name in names {
+        let left = server
+            .run(
+                None,
+                &format!(
+                    "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = '{name}';"
+                ),
+            )
+            .unwrap();
+        assert_eq!(left.trim(), "0", "{name} was left behind");
+    }
+}
