@@ -16,7 +16,7 @@ use crate::rules::Severity;
     version,
     about = "Turn a risky database schema change into a safe, staged rollout plan",
     long_about = "safeshift reads a schema change written the naive way (plain SQL), knows which operations lock or \
-break a busy PostgreSQL database, and writes a staged plan: expand, migrate, contract — migration files (up and down) \
+break a busy PostgreSQL, MySQL or MariaDB database, and writes a staged plan: expand, migrate, contract — migration files (up and down) \
 and a checklist per stage.",
     after_help = "Commands at a glance:
   plan      write the staged rollout for a change
@@ -126,7 +126,9 @@ Examples:
      between; each version uses the columns of the schema it was written for
   3. for each stage checks: it ran; neither app version saw an error or waited longer than
      --max-wait; no statement read or wrote a table's rows while holding a lock that blocks the
-     app (read inside the statement's own transaction, so it shows on small tables too);
+     app (read inside the statement's own transaction, so it shows on small tables too; on
+     MySQL/MariaDB: no ALTER copied the table, which its affected-row count shows, and sessions
+     seen waiting for a lock in information_schema.PROCESSLIST are reported);
      down.sql restores the schema and up.sql runs again after it
   4. checks the final schema equals the naive change applied to a second scratch database
   5. drops both scratch databases, also on failure or Ctrl-C
@@ -139,15 +141,18 @@ Exit codes: 0 every check passed, 1 a check failed, 2 usage, input or connection
 
 Examples:
   safeshift rehearse plans/email-lower --database-url postgres://postgres@localhost/postgres
-  safeshift rehearse plans/email-lower --rows 100000 --format markdown > rehearsal.md"
+  safeshift rehearse plans/email-lower --rows 100000 --format markdown > rehearsal.md
+  safeshift rehearse plans/mysql-change --database-url mysql://root@127.0.0.1:3306/"
     )]
     Rehearse(RehearseArgs),
 
     /// Run one stage of a plan on a real database
     #[command(after_help = "How a stage runs:
-  - every statement is sent on its own, with the lock_timeout the plan sets (or --lock-timeout);
-    one that gives up on a lock is retried with jittered exponential backoff (--retries,
-    --retry-delay, --max-retry-delay); in a transactional stage the whole transaction is retried
+  - every statement is sent on its own, with the lock_timeout the plan sets (or --lock-timeout;
+    on MySQL/MariaDB lock_wait_timeout, in whole seconds); one that gives up on a lock (MySQL:
+    error 1205) is retried with jittered exponential backoff (--retries, --retry-delay,
+    --max-retry-delay); in a transactional stage the whole transaction is retried
+  - MySQL/MariaDB files are split as the mariadb client splits them (DELIMITER blocks too)
   - CREATE INDEX CONCURRENTLY runs outside a transaction; an INVALID index left by an interrupted
     build is dropped before the build is tried again
   - a backfill is walked batch by batch with a progress bar (plain lines when not on a terminal);
@@ -157,7 +162,8 @@ Examples:
   - application stages are deploys: apply prints what the code must do; record the deploy with
     --confirm once every instance runs the new version
 
-History: the table safeshift.applied_stages (created on first use) records each stage; a stage
+History: the table safeshift.applied_stages (created on first use; on MySQL/MariaDB in a
+database named safeshift, one row per database, plan and stage) records each stage; a stage
 runs only after the stages it depends on, and a done stage runs again only with --rerun.
 
 Exit codes: 0 done, 1 the stage failed (rolled back unless --no-rollback), 2 usage, input or
@@ -167,7 +173,8 @@ confirmed, or another apply is running this plan), 130 interrupted (run again to
 Examples:
   safeshift apply plans/email-lower --stage 1 --database-url postgres://app@db/prod
   DATABASE_URL=postgres://app@db/prod safeshift apply plans/email-lower --stage 3 --batch-size 2000 --pause 50ms
-  safeshift apply plans/email-lower --stage 4 --confirm")]
+  safeshift apply plans/email-lower --stage 4 --confirm
+  safeshift apply plans/mysql-change --stage 1 --database-url mysql://app@db:3306/shop")]
     Apply(ApplyArgs),
 
     /// Print a plan's stage graph as Graphviz DOT or Mermaid
@@ -179,7 +186,8 @@ Examples:
     /// Show where a plan stands on a database: done, failed, running, ready, pending
     #[command(after_help = "Examples:
   safeshift status plans/email-lower --database-url postgres://app@db/prod
-  safeshift status plans/email-lower --format json")]
+  safeshift status plans/email-lower --format json
+  safeshift status plans/mysql-change --database-url mysql://app@db:3306/shop")]
     Status(StatusArgs),
 }
 
@@ -190,7 +198,8 @@ fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
 /// Which database to act on.
 #[derive(Debug, clap::Args)]
 pub struct DatabaseArgs {
-    /// Connection URL (postgres://user@host:port/dbname) or key/value string
+    /// Connection URL: postgres://user@host:port/dbname (or a key/value string) for a PostgreSQL
+    /// plan, mysql://user:password@host:3306/dbname for a MySQL or MariaDB plan
     #[arg(long, value_name = "URL", env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: String,
 }

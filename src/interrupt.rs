@@ -1,15 +1,18 @@
 //! Ctrl-C for commands that talk to a database. The first Ctrl-C asks the work to stop at the
-//! next safe point and cancels the statement in flight (a cancel request, as psql sends), so a
-//! backfill stops between batches and a rehearsal still drops its scratch database. A second
-//! Ctrl-C exits at once.
+//! next safe point and cancels the statement in flight (a cancel request, as psql sends, or
+//! `KILL QUERY` on MySQL/MariaDB, as the `mariadb` client does), so a backfill stops between
+//! batches and a rehearsal still drops its scratch database. A second Ctrl-C exits at once.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use postgres::{CancelToken, NoTls};
+use postgres::NoTls;
 
 static REQUESTED: AtomicBool = AtomicBool::new(false);
-static TOKENS: Mutex<Vec<CancelToken>> = Mutex::new(Vec::new());
+
+type Cancel = Box<dyn Fn() + Send>;
+/// What to do on Ctrl-C to stop each watched connection's running statement.
+static CANCELS: Mutex<Vec<Cancel>> = Mutex::new(Vec::new());
 
 /// Installs the handler once per process; later calls do nothing.
 pub fn install() {
@@ -21,9 +24,10 @@ pub fn install() {
                 std::process::exit(130);
             }
             eprintln!("\nsafeshift: interrupting (Ctrl-C again to exit at once)…");
-            let tokens = TOKENS.lock().map(|t| t.clone()).unwrap_or_default();
-            for token in tokens {
-                let _ = token.cancel_query(NoTls);
+            if let Ok(cancels) = CANCELS.lock() {
+                for cancel in cancels.iter() {
+                    cancel();
+                }
             }
         });
     });
@@ -33,9 +37,28 @@ pub fn requested() -> bool {
     REQUESTED.load(Ordering::SeqCst)
 }
 
+fn register(cancel: Cancel) {
+    if let Ok(mut cancels) = CANCELS.lock() {
+        cancels.push(cancel);
+    }
+}
+
 /// Registers a connection whose running statement Ctrl-C should cancel.
 pub fn watch(client: &postgres::Client) {
-    if let Ok(mut tokens) = TOKENS.lock() {
-        tokens.push(client.cancel_token());
-    }
+    let token = client.cancel_token();
+    register(Box::new(move || {
+        let _ = token.cancel_query(NoTls);
+    }));
+}
+
+/// Registers a MySQL/MariaDB connection (by its id) whose running statement Ctrl-C should stop
+/// with `KILL QUERY` from a second connection to `url`.
+pub fn watch_mysql(url: &str, connection_id: u32) {
+    let url = url.to_string();
+    register(Box::new(move || {
+        if let Ok(mut conn) = crate::db::mysql::connect(&url) {
+            use mysql::prelude::Queryable;
+            let _ = conn.query_drop(format!("KILL QUERY {connection_id}"));
+        }
+    }));
 }

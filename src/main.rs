@@ -374,20 +374,8 @@ fn explain(args: ExplainArgs) -> Result<ExitCode, Error> {
     }
 }
 
-/// Rehearse, apply and status talk to PostgreSQL only (for now).
-fn postgres_plan(plan: &safeshift::plan_dir::PlanDir, command: &str) -> Result<(), Error> {
-    match plan.plan.dialect.as_str() {
-        "" | "postgres" => Ok(()),
-        other => Err(Error::Usage(format!(
-            "{}: a {other} plan; `safeshift {command}` runs PostgreSQL plans only so far. Apply each stage with the client: `mariadb --batch \"$DATABASE\" < NN-…/up.sql` (see each stage's CHECKLIST.md)",
-            plan.root.display()
-        ))),
-    }
-}
-
 fn apply(args: ApplyArgs) -> Result<ExitCode, Error> {
     let plan = safeshift::plan_dir::PlanDir::open(&args.plan)?;
-    postgres_plan(&plan, "apply")?;
     let request = safeshift::apply::ApplyRequest {
         plan: &plan,
         database_url: &args.database.database_url,
@@ -412,7 +400,6 @@ fn apply(args: ApplyArgs) -> Result<ExitCode, Error> {
 
 fn status(args: StatusArgs) -> Result<ExitCode, Error> {
     let plan = safeshift::plan_dir::PlanDir::open(&args.plan)?;
-    postgres_plan(&plan, "status")?;
     let stages = safeshift::apply::status(&plan, &args.database.database_url)?;
     let text = match args.format {
         GateFormat::Human => safeshift::apply::status_text(&plan, &stages),
@@ -446,7 +433,6 @@ fn app_statements(path: Option<&Path>) -> Result<Vec<String>, Error> {
 
 fn rehearse(args: RehearseArgs) -> Result<ExitCode, Error> {
     let plan = safeshift::plan_dir::PlanDir::open(&args.plan)?;
-    postgres_plan(&plan, "rehearse")?;
     let schema = args.schema.as_deref().map(files::read).transpose()?;
     let request = safeshift::rehearse::RehearseRequest {
         plan: &plan,

@@ -167,6 +167,11 @@ impl PlanDir {
         })
     }
 
+    /// A plan for MySQL or MariaDB (run through `db::mysql`), not PostgreSQL.
+    pub fn is_mysql(&self) -> bool {
+        matches!(self.plan.dialect.as_str(), "mysql" | "mariadb")
+    }
+
     pub fn stage(&self, index: usize) -> Option<&StageRecord> {
         index.checked_sub(1).and_then(|i| self.plan.stages.get(i))
     }

@@ -1,5 +1,6 @@
 //! Where a plan stands in a database: one row per (plan, stage) in `safeshift.applied_stages`,
-//! in safeshift's own schema so it never mixes with the application's tables.
+//! in safeshift's own schema (on MySQL/MariaDB its own database, see `super::mysql`) so it never
+//! mixes with the application's tables.
 
 use std::collections::BTreeMap;
 
@@ -45,7 +46,7 @@ impl Status {
         }
     }
 
-    fn parse(text: &str) -> Option<Status> {
+    pub(crate) fn parse(text: &str) -> Option<Status> {
         Some(match text {
             "running" => Status::Running,
             "done" => Status::Done,
@@ -66,6 +67,25 @@ pub struct Record {
     pub finished_at: Option<String>,
     pub message: Option<String>,
     pub resume_key: Option<String>,
+}
+
+/// The history of one plan in one database, whatever the engine: `apply` reads and writes it
+/// through this, so the ordering rules and the record kept are the same everywhere.
+pub trait HistoryStore {
+    /// Takes a session-level lock for this plan, so two appliers never run one plan at once.
+    /// `false` when another session holds it.
+    fn lock(&mut self) -> Result<bool, DbError>;
+    fn records(&mut self) -> Result<BTreeMap<usize, Record>, DbError>;
+    /// Marks a stage running, counting the attempt.
+    fn start(&mut self, stage: usize, name: &str) -> Result<(), DbError>;
+    fn finish(
+        &mut self,
+        stage: usize,
+        status: Status,
+        message: Option<&str>,
+    ) -> Result<(), DbError>;
+    /// Records how far a backfill got, so an interrupted one resumes there.
+    fn progress(&mut self, stage: usize, resume_key: &str) -> Result<(), DbError>;
 }
 
 pub struct History<'a> {
@@ -107,9 +127,11 @@ impl<'a> History<'a> {
         }
         read(client, plan_id)
     }
+}
 
+impl HistoryStore for History<'_> {
     /// Holds a session advisory lock for this plan, so two appliers never run one plan at once.
-    pub fn lock(&mut self) -> Result<bool, DbError> {
+    fn lock(&mut self) -> Result<bool, DbError> {
         let row = self
             .client
             .query_one(
@@ -120,11 +142,11 @@ impl<'a> History<'a> {
         Ok(row.get(0))
     }
 
-    pub fn records(&mut self) -> Result<BTreeMap<usize, Record>, DbError> {
+    fn records(&mut self) -> Result<BTreeMap<usize, Record>, DbError> {
         read(self.client, &self.plan_id)
     }
 
-    pub fn start(&mut self, stage: usize, name: &str) -> Result<(), DbError> {
+    fn start(&mut self, stage: usize, name: &str) -> Result<(), DbError> {
         self.client
             .execute(
                 "INSERT INTO safeshift.applied_stages AS h (plan_id, stage, name, status, attempts)
@@ -138,7 +160,7 @@ impl<'a> History<'a> {
         Ok(())
     }
 
-    pub fn finish(
+    fn finish(
         &mut self,
         stage: usize,
         status: Status,
@@ -158,7 +180,7 @@ impl<'a> History<'a> {
     }
 
     /// Records how far a backfill got, so an interrupted one resumes there.
-    pub fn progress(&mut self, stage: usize, resume_key: &str) -> Result<(), DbError> {
+    fn progress(&mut self, stage: usize, resume_key: &str) -> Result<(), DbError> {
         self.client
             .execute(
                 "UPDATE safeshift.applied_stages SET resume_key = $3 WHERE plan_id = $1 AND stage = $2",

@@ -1,27 +1,32 @@
 //! `safeshift apply` and `safeshift status`: run one stage of a written plan on a real database,
-//! and show where a plan stands there.
+//! and show where a plan stands there. The rules here are the same on every engine; what differs
+//! (running statements, the history table) sits behind [`Target`] and [`HistoryStore`], with
+//! PostgreSQL's in `run.rs` / `history.rs` and MySQL/MariaDB's in `mysql.rs`.
 //!
 //! A stage runs only when the stages it depends on are recorded as done, and a done stage is not
 //! run again unless asked. A stage that fails is rolled back with its own `down.sql` (a
-//! transactional stage needs nothing: PostgreSQL already rolled it back), and the failure is
+//! transactional stage needs nothing: PostgreSQL already rolled it back; MySQL has none), and the failure is
 //! recorded. Ctrl-C stops at a safe point and records where a backfill got, so the same command
 //! resumes it.
 
 pub mod history;
+pub mod mysql;
 pub mod run;
+pub mod target;
 
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
-use postgres::{Client, SimpleQueryMessage};
+use postgres::Client;
 
 use crate::db::{self, DbError};
 use crate::error::Error;
 use crate::interrupt;
 use crate::plan_dir::{CheckRecord, PlanDir, StageRecord};
-pub use history::{History, Record, Status};
+pub use history::{History, HistoryStore, Record, Status};
 pub use run::{Observer, RunError, RunOptions};
+pub use target::Target;
 
 /// What `apply` was asked to do.
 pub struct ApplyRequest<'a> {
@@ -72,6 +77,29 @@ fn werr(e: std::io::Error) -> Error {
     }
 }
 
+/// A plan runs on the engine it was made for: a MySQL plan sent to PostgreSQL (or the reverse)
+/// would fail on its first statement, so refuse before touching anything.
+pub fn check_url(plan: &PlanDir, url: &str) -> Result<(), Error> {
+    let mysql_url = db::mysql::is_mysql_url(url);
+    if plan.is_mysql() == mysql_url {
+        return Ok(());
+    }
+    Err(Error::Usage(if mysql_url {
+        format!(
+            "{}: a PostgreSQL plan, but --database-url {} is a MySQL/MariaDB URL",
+            plan.root.display(),
+            db::redact_url(url)
+        )
+    } else {
+        format!(
+            "{}: a {} plan needs a mysql://user@host:3306/DATABASE URL (--database-url or $DATABASE_URL), not {}",
+            plan.root.display(),
+            plan.plan.dialect,
+            db::redact_url(url)
+        )
+    }))
+}
+
 /// Runs one stage. Messages go to `out`; the progress bar, if any, to stderr.
 pub fn apply(req: &ApplyRequest, out: &mut dyn Write) -> Result<Outcome, Error> {
     let plan = req.plan;
@@ -83,9 +111,41 @@ pub fn apply(req: &ApplyRequest, out: &mut dyn Write) -> Result<Outcome, Error> 
             req.stage
         ))
     })?;
+    check_url(plan, req.database_url)?;
     interrupt::install();
-    let mut control = db::connect(req.database_url).map_err(db_error)?;
-    let mut history = History::open(&mut control, &plan.id).map_err(db_error)?;
+    let url = req.database_url;
+    if plan.is_mysql() {
+        let mut control = db::mysql::connect(url).map_err(db_error)?;
+        let mut history = mysql::History::open(&mut control, &plan.id).map_err(db_error)?;
+        let connect = || -> Result<Box<dyn Target>, Error> {
+            let conn = db::mysql::connect(url).map_err(db_error)?;
+            interrupt::watch_mysql(url, conn.connection_id());
+            Ok(Box::new(conn))
+        };
+        apply_stage(req, stage, &mut history, &connect, out)
+    } else {
+        let mut control = db::connect(url).map_err(db_error)?;
+        let mut history = History::open(&mut control, &plan.id).map_err(db_error)?;
+        let connect = || -> Result<Box<dyn Target>, Error> {
+            let client = db::connect(url).map_err(db_error)?;
+            interrupt::watch(&client);
+            Ok(Box::new(client))
+        };
+        apply_stage(req, stage, &mut history, &connect, out)
+    }
+}
+
+/// The engine-neutral part of `apply`: the ordering rules, the history, the checks, and what
+/// happens after a failure.
+fn apply_stage(
+    req: &ApplyRequest,
+    stage: &StageRecord,
+    history: &mut dyn HistoryStore,
+    connect: &dyn Fn() -> Result<Box<dyn Target>, Error>,
+    out: &mut dyn Write,
+) -> Result<Outcome, Error> {
+    let plan = req.plan;
+    let total = plan.plan.stages.len();
     if !history.lock().map_err(db_error)? {
         writeln!(
             out,
@@ -127,12 +187,12 @@ pub fn apply(req: &ApplyRequest, out: &mut dyn Write) -> Result<Outcome, Error> 
     }
 
     if stage.is_application() {
-        return application_stage(req, stage, &head, &mut history, out);
+        return application_stage(req, stage, &head, history, out);
     }
 
-    let mut migration = db::connect(req.database_url).map_err(db_error)?;
-    interrupt::watch(&migration);
-    if let Some(failure) = failed_check(&mut migration, stage, |s| &s.before)? {
+    let mut migration = connect()?;
+    let migration = migration.as_mut();
+    if let Some(failure) = failed_check(migration, stage, |s| &s.before)? {
         writeln!(out, "refused: {head}\n  before it can run: {failure}").map_err(werr)?;
         return Ok(Outcome::Refused);
     }
@@ -156,7 +216,7 @@ pub fn apply(req: &ApplyRequest, out: &mut dyn Write) -> Result<Outcome, Error> 
     let result = {
         let mut printer = Printer {
             out: &mut *out,
-            history: &mut history,
+            history: &mut *history,
             stage: stage.index,
             step: 0,
             bar: None,
@@ -165,16 +225,16 @@ pub fn apply(req: &ApplyRequest, out: &mut dyn Write) -> Result<Outcome, Error> 
             started: Instant::now(),
             estimate: None,
         };
-        run_stage(&mut migration, plan, stage, &req.run, resume, &mut printer)
+        run_stage(migration, plan, stage, &req.run, resume, &mut printer)
     };
     let result = match result {
-        Ok(()) => match failed_check(&mut migration, stage, |s| &s.verify)? {
+        Ok(()) => match failed_check(migration, stage, |s| &s.verify)? {
             None => Ok(()),
             Some(failure) => Err(RunError::Failed {
                 pos: None,
                 statement: String::new(),
                 message: format!("verification failed: {failure}"),
-                sqlstate: None,
+                code: None,
             }),
         },
         Err(e) => Err(e),
@@ -229,7 +289,7 @@ pub fn apply(req: &ApplyRequest, out: &mut dyn Write) -> Result<Outcome, Error> 
         }
         Err(failure) => {
             writeln!(out, "FAILED after {took}: {failure}").map_err(werr)?;
-            let (status, message) = roll_back(req, stage, &mut migration, &failure, out)?;
+            let (status, message) = roll_back(req, stage, migration, &failure, out)?;
             history
                 .finish(stage.index, status, Some(&message))
                 .map_err(db_error)?;
@@ -243,18 +303,26 @@ pub fn apply(req: &ApplyRequest, out: &mut dyn Write) -> Result<Outcome, Error> 
 fn roll_back(
     req: &ApplyRequest,
     stage: &StageRecord,
-    migration: &mut Client,
+    migration: &mut dyn Target,
     failure: &RunError,
     out: &mut dyn Write,
 ) -> Result<(Status, String), Error> {
-    let lock_hint = match failure {
+    let code = match failure {
         RunError::Failed {
-            sqlstate: Some(code),
-            ..
-        } if code == db::LOCK_NOT_AVAILABLE => {
-            " It kept waiting for a lock: find the blocker with `SELECT pid, state, query FROM pg_stat_activity WHERE pid = ANY (pg_blocking_pids(<pid>))`, or retry at a quieter time (--retries, --lock-timeout)."
-        }
+            code: Some(code), ..
+        } => code.as_str(),
         _ => "",
+    };
+    let lock_hint = if req.plan.is_mysql() {
+        if code == db::mysql::LOCK_WAIT_TIMEOUT.to_string() {
+            " It kept waiting for a lock: find the blocker with `SELECT ID, TIME, STATE, INFO FROM information_schema.PROCESSLIST` (an idle session with an open transaction on the table holds its metadata lock; see also information_schema.INNODB_TRX), or retry at a quieter time (--retries, --lock-timeout)."
+        } else {
+            ""
+        }
+    } else if code == db::LOCK_NOT_AVAILABLE {
+        " It kept waiting for a lock: find the blocker with `SELECT pid, state, query FROM pg_stat_activity WHERE pid = ANY (pg_blocking_pids(<pid>))`, or retry at a quieter time (--retries, --lock-timeout)."
+    } else {
+        ""
     };
     if stage.transactional {
         return Ok((
@@ -276,15 +344,15 @@ fn roll_back(
         return Ok((
             Status::Failed,
             format!(
-                "Not rolled back (--no-rollback): statements that finished stay applied.{lock_hint} Run it again to continue, or undo it with `psql -v ON_ERROR_STOP=1 -f {}`.",
-                req.plan.root.join(down).display()
+                "Not rolled back (--no-rollback): statements that finished stay applied.{lock_hint} Run it again to continue, or undo it with `{}`.",
+                target::client_command(&req.plan.plan.dialect, &req.plan.root.join(down))
             ),
         ));
     }
     writeln!(out, "rolling back with {down}…").map_err(werr)?;
     let text = req.plan.read_sql(down)?;
-    let _ = migration.batch_execute("ROLLBACK");
-    match run::run_sql(migration, &text, &req.run, &mut run::Quiet) {
+    migration.roll_back_open_transaction();
+    match migration.run_sql(&text, &req.run, &mut run::Quiet) {
         Ok(()) => Ok((
             Status::RolledBack,
             format!(
@@ -305,7 +373,7 @@ fn application_stage(
     req: &ApplyRequest,
     stage: &StageRecord,
     head: &str,
-    history: &mut History,
+    history: &mut dyn HistoryStore,
     out: &mut dyn Write,
 ) -> Result<Outcome, Error> {
     if !req.confirm {
@@ -339,7 +407,7 @@ fn application_stage(
 
 /// Runs the stage's SQL; backfills are walked batch by batch from their plan.json description.
 pub fn run_stage(
-    client: &mut Client,
+    target: &mut dyn Target,
     plan: &PlanDir,
     stage: &StageRecord,
     opts: &RunOptions,
@@ -363,7 +431,7 @@ pub fn run_stage(
                 inner: &mut *observer,
                 step: i,
             };
-            run::run_backfill(client, spec, opts, resume, &mut tagged)?;
+            target.run_backfill(spec, opts, resume, &mut tagged)?;
         }
         return Ok(());
     }
@@ -374,9 +442,9 @@ pub fn run_stage(
         pos: None,
         statement: String::new(),
         message: e.to_string(),
-        sqlstate: None,
+        code: None,
     })?;
-    run::run_sql(client, &text, opts, observer)
+    target.run_sql(&text, opts, observer)
 }
 
 /// Prefixes backfill resume keys with the step they belong to.
@@ -398,6 +466,9 @@ impl Observer for StepTag<'_> {
     fn retrying(&mut self, what: &str, attempt: u32, of: u32, delay: Duration, why: &str) {
         self.inner.retrying(what, attempt, of, delay, why)
     }
+    fn ran(&mut self, statement: &str, took: Duration, affected_rows: u64) {
+        self.inner.ran(statement, took, affected_rows)
+    }
     fn backfill_start(&mut self, label: &str, rows: Option<u64>, resume: Option<&str>) {
         self.inner.backfill_start(label, rows, resume)
     }
@@ -413,7 +484,7 @@ impl Observer for StepTag<'_> {
 /// The first check of the stage's steps whose answer is not the expected one. Checks meant for
 /// a person (`-- check your deploy tool…`) are skipped.
 fn failed_check(
-    client: &mut Client,
+    target: &mut dyn Target,
     stage: &StageRecord,
     which: impl Fn(&crate::plan_dir::StepRecord) -> &Vec<CheckRecord>,
 ) -> Result<Option<String>, Error> {
@@ -421,9 +492,9 @@ fn failed_check(
         if check.is_manual() {
             continue;
         }
-        let answer = check_answer(client, &check.query).map_err(|e| {
-            Error::Database(format!("check `{}`: {}", check.what, db::describe(&e)))
-        })?;
+        let answer = target
+            .first_value(&check.query)
+            .map_err(|e| Error::Database(format!("check `{}`: {e}", check.what)))?;
         let ok = match check.expect.as_str() {
             "no rows" => answer.is_none(),
             expect => answer.as_deref() == Some(expect),
@@ -441,20 +512,10 @@ fn failed_check(
     Ok(None)
 }
 
-/// The first column of the first row as text (`t`/`f` for booleans, as psql shows them).
-fn check_answer(client: &mut Client, query: &str) -> Result<Option<String>, postgres::Error> {
-    for message in client.simple_query(query)? {
-        if let SimpleQueryMessage::Row(row) = message {
-            return Ok(Some(row.get(0).unwrap_or("NULL").to_string()));
-        }
-    }
-    Ok(None)
-}
-
 /// Tells the person at the terminal what is happening; records backfill progress.
-struct Printer<'a, 'h> {
+struct Printer<'a> {
     out: &'a mut dyn Write,
-    history: &'a mut History<'h>,
+    history: &'a mut dyn HistoryStore,
     stage: usize,
     step: usize,
     bar: Option<ProgressBar>,
@@ -464,7 +525,7 @@ struct Printer<'a, 'h> {
     estimate: Option<u64>,
 }
 
-impl Observer for Printer<'_, '_> {
+impl Observer for Printer<'_> {
     fn retrying(&mut self, what: &str, attempt: u32, of: u32, delay: Duration, why: &str) {
         let delay = humantime::format_duration(Duration::from_millis(delay.as_millis() as u64));
         let line = format!("  retry {attempt}/{of} of {what} in {delay}: {why}");
@@ -575,8 +636,14 @@ pub struct StageStatus {
 }
 
 pub fn status(plan: &PlanDir, database_url: &str) -> Result<Vec<StageStatus>, Error> {
-    let mut client = db::connect(database_url).map_err(db_error)?;
-    let records = History::read_only(&mut client, &plan.id).map_err(db_error)?;
+    check_url(plan, database_url)?;
+    let records = if plan.is_mysql() {
+        let mut conn = db::mysql::connect(database_url).map_err(db_error)?;
+        mysql::History::read_only(&mut conn, &plan.id).map_err(db_error)?
+    } else {
+        let mut client = db::connect(database_url).map_err(db_error)?;
+        History::read_only(&mut client, &plan.id).map_err(db_error)?
+    };
     Ok(plan
         .plan
         .stages

@@ -64,6 +64,10 @@ pub trait Observer {
         Ok(())
     }
     fn retrying(&mut self, _what: &str, _attempt: u32, _of: u32, _delay: Duration, _why: &str) {}
+    /// On MySQL/MariaDB, after each statement of a file succeeded: how long it took and the
+    /// rows the server reported affected (an ALTER that copied the table reports every row it
+    /// copied; INSTANT and INPLACE changes report none).
+    fn ran(&mut self, _statement: &str, _took: Duration, _affected_rows: u64) {}
     fn backfill_start(&mut self, _label: &str, _rows_estimate: Option<u64>, _resume: Option<&str>) {
     }
     /// After each committed batch; `last_key` is where a resumed run starts.
@@ -82,7 +86,8 @@ pub enum RunError {
         pos: Option<Pos>,
         statement: String,
         message: String,
-        sqlstate: Option<String>,
+        /// The server's error code: the SQLSTATE on PostgreSQL, the error number on MySQL.
+        code: Option<String>,
     },
     /// Ctrl-C: stopped at a safe point.
     Interrupted,
@@ -107,7 +112,7 @@ impl std::fmt::Display for RunError {
     }
 }
 
-fn one_line(text: &str, max: usize) -> String {
+pub(crate) fn one_line(text: &str, max: usize) -> String {
     let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
     if flat.chars().count() > max {
         format!("{}…", flat.chars().take(max).collect::<String>())
@@ -121,7 +126,7 @@ fn failed(statement: &FileStatement, e: &postgres::Error) -> RunError {
         pos: Some(statement.pos),
         statement: statement.text.clone(),
         message: db::describe(e),
-        sqlstate: db::sqlstate(e).map(str::to_string),
+        code: db::sqlstate(e).map(str::to_string),
     }
 }
 
@@ -136,7 +141,7 @@ fn retryable(e: &postgres::Error) -> bool {
 
 /// Equal jitter: half the capped exponential delay plus a random part of the other half, so
 /// retries of many appliers spread out and never spin.
-fn backoff(opts: &RunOptions, attempt: u32) -> Duration {
+pub(crate) fn backoff(opts: &RunOptions, attempt: u32) -> Duration {
     let factor = 1u32.checked_shl(attempt.min(20)).unwrap_or(u32::MAX);
     let capped = opts
         .retry_delay
@@ -146,8 +151,57 @@ fn backoff(opts: &RunOptions, attempt: u32) -> Duration {
     half + half.mul_f64(fastrand::f64())
 }
 
+/// The retry policy of a file run: each restart point (a statement, or a transaction's first
+/// statement) is retried at most `opts.retries` times, with [`backoff`] between tries.
+pub(crate) struct Retries<'a> {
+    opts: &'a RunOptions,
+    attempts: Vec<u32>,
+}
+
+impl<'a> Retries<'a> {
+    pub(crate) fn new(opts: &'a RunOptions, statements: usize) -> Retries<'a> {
+        Retries {
+            opts,
+            attempts: vec![0; statements],
+        }
+    }
+
+    /// Statement `i` failed with `why`. When the failure is retryable and retries are left:
+    /// tells the observer, waits, and returns where to start again (`restart`: the statement, or
+    /// its transaction's first one). Otherwise returns `failure`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn retry(
+        &mut self,
+        statements: &[FileStatement],
+        i: usize,
+        restart: usize,
+        retryable: bool,
+        why: &str,
+        observer: &mut dyn Observer,
+        failure: RunError,
+    ) -> Result<usize, RunError> {
+        let attempts = &mut self.attempts[restart];
+        if !retryable || *attempts >= self.opts.retries {
+            return Err(failure);
+        }
+        *attempts += 1;
+        let delay = backoff(self.opts, *attempts - 1);
+        let what = match statements.get(i) {
+            Some(statement) if restart == i => format!(
+                "line {}: {}",
+                statement.pos.line,
+                one_line(&statement.text, 60)
+            ),
+            _ => "the stage's transaction".to_string(),
+        };
+        observer.retrying(&what, *attempts, self.opts.retries, delay, why);
+        sleep(delay)?;
+        Ok(restart)
+    }
+}
+
 /// Sleeps in small slices so Ctrl-C is noticed.
-fn sleep(total: Duration) -> Result<(), RunError> {
+pub(crate) fn sleep(total: Duration) -> Result<(), RunError> {
     let end = Instant::now() + total;
     while Instant::now() < end {
         if interrupt::requested() {
@@ -273,9 +327,9 @@ pub fn run_sql(
         pos: Some(e.pos),
         statement: String::new(),
         message: format!("cannot read the SQL file: {}", e.message),
-        sqlstate: None,
+        code: None,
     })?;
-    let mut attempts = vec![0u32; statements.len()];
+    let mut retries = Retries::new(opts, statements.len());
     let mut tx_start: Option<usize> = None;
     let mut i = 0;
     while i < statements.len() {
@@ -317,29 +371,15 @@ pub fn run_sql(
         if restart != i || kind == Kind::Commit {
             let _ = client.batch_execute("ROLLBACK");
         }
-        if !retryable(&e) || attempts[restart] >= opts.retries {
-            return Err(failed(statement, &e));
-        }
-        attempts[restart] += 1;
-        let delay = backoff(opts, attempts[restart] - 1);
-        let what = if restart != i {
-            "the stage's transaction".to_string()
-        } else {
-            format!(
-                "line {}: {}",
-                statement.pos.line,
-                one_line(&statement.text, 60)
-            )
-        };
-        observer.retrying(
-            &what,
-            attempts[restart],
-            opts.retries,
-            delay,
+        i = retries.retry(
+            &statements,
+            i,
+            restart,
+            retryable(&e),
             &db::describe(&e),
-        );
-        sleep(delay)?;
-        i = restart;
+            observer,
+            failed(statement, &e),
+        )?;
     }
     Ok(())
 }
@@ -467,7 +507,7 @@ pub fn run_backfill(
         pos: None,
         statement: statement.to_string(),
         message: db::describe(e),
-        sqlstate: db::sqlstate(e).map(str::to_string),
+        code: db::sqlstate(e).map(str::to_string),
     };
     let timeout = opts.lock_timeout.unwrap_or(DEFAULT_BATCH_LOCK_TIMEOUT);
     // A batch need not wait for its WAL flush: a crash loses at most the last batches, which the

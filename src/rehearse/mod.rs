@@ -12,6 +12,7 @@
 
 pub mod inspect;
 pub mod model;
+pub mod mysql;
 pub mod report;
 pub mod seed;
 pub mod traffic;
@@ -56,6 +57,8 @@ pub struct RehearseRequest<'a> {
 pub struct Rehearsal {
     pub plan: String,
     pub plan_id: String,
+    /// PostgreSQL, MariaDB or MySQL.
+    pub engine: String,
     pub server_version: String,
     pub rows: u64,
     pub max_wait_ms: u64,
@@ -86,6 +89,34 @@ pub struct StageResult {
     pub problems: Vec<String>,
     pub notes: Vec<String>,
     pub down: Verdict,
+}
+
+impl StageResult {
+    /// A stage that ran: it passed when nothing went wrong and its down.sql checked out.
+    fn ran(
+        stage: &StageRecord,
+        duration: Duration,
+        apps: Vec<VersionStats>,
+        locks: Vec<LockSeen>,
+        problems: Vec<String>,
+        notes: Vec<String>,
+        down: Verdict,
+    ) -> StageResult {
+        StageResult {
+            index: stage.index,
+            name: stage.name.clone(),
+            phase: stage.phase.clone(),
+            kind: stage.kind.clone(),
+            ran: true,
+            passed: problems.is_empty() && down.ok,
+            duration_ms: duration.as_secs_f64() * 1000.0,
+            apps,
+            locks,
+            problems,
+            notes,
+            down,
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -204,11 +235,11 @@ fn with_new_foreign_keys(old: &mut [model::TableModel], new: &[model::TableModel
     }
 }
 
-pub fn rehearse(req: &RehearseRequest, log: &mut dyn Write) -> Result<Rehearsal, Error> {
-    interrupt::install();
+/// The schema to load: `--schema`, or the copy the plan keeps.
+fn schema_text(req: &RehearseRequest) -> Result<(String, String), Error> {
     let plan = req.plan;
-    let (schema_name, schema_text) = match &req.schema {
-        Some(s) => s.clone(),
+    match &req.schema {
+        Some(s) => Ok(s.clone()),
         None => {
             let path = plan.schema_path().ok_or_else(|| {
                 Error::Usage(format!(
@@ -220,9 +251,188 @@ pub fn rehearse(req: &RehearseRequest, log: &mut dyn Write) -> Result<Rehearsal,
                 path: path.clone(),
                 source,
             })?;
-            (path.display().to_string(), text)
+            Ok((path.display().to_string(), text))
         }
+    }
+}
+
+/// The stage from which the new app version runs (its deploy stage, or after the last stage
+/// when the plan needs no deploy), and the stage from which the old one is gone (the first
+/// contract stage after that deploy).
+fn schedule(stages: &[StageRecord]) -> (usize, usize) {
+    let total = stages.len();
+    let new_from = stages
+        .iter()
+        .find(|s| s.is_application() && s.release() == Some("new-version"))
+        .map(|s| s.index)
+        .unwrap_or(total + 1);
+    let old_until = if new_from > total {
+        total + 1
+    } else {
+        stages
+            .iter()
+            .find(|s| s.index > new_from && s.phase == "contract")
+            .map(|s| s.index)
+            .unwrap_or(total + 1)
     };
+    (new_from, old_until)
+}
+
+/// The old app version, written against the schema before the plan, and the new one, written
+/// against the naive change's; each runs on the tables the plan touches.
+fn app_versions(
+    req: &RehearseRequest,
+    old_tables: &[model::TableModel],
+    new_tables: &[model::TableModel],
+    notes: &mut Vec<String>,
+) -> (AppVersion, AppVersion) {
+    let mut old_tables_seen = touched(req.plan, old_tables);
+    with_new_foreign_keys(&mut old_tables_seen, new_tables);
+    if has_unsimulated_releases(&req.plan.plan.stages) {
+        notes.push(UNSIMULATED_RELEASES.into());
+    }
+    (
+        AppVersion {
+            name: "old",
+            salt: "o",
+            tables: old_tables_seen,
+            extra: req.old_app.clone(),
+        },
+        AppVersion {
+            name: "new",
+            salt: "n",
+            tables: touched(req.plan, new_tables),
+            extra: req.new_app.clone(),
+        },
+    )
+}
+
+const UNSIMULATED_RELEASES: &str = "The intermediate app versions of --dual-write app (writes both, reads new) are not simulated: the old version runs until the contract phase, the new one from its deploy. Add their statements with --old-app/--new-app.";
+
+fn has_unsimulated_releases(stages: &[StageRecord]) -> bool {
+    stages
+        .iter()
+        .any(|s| s.is_application() && matches!(s.release(), Some("dual-write") | Some("read-new")))
+}
+
+/// What the app versions saw that fails a stage: errors, and statements slower than --max-wait.
+fn app_problems(apps: &[VersionStats], max_wait: Duration) -> Vec<String> {
+    let mut problems = Vec::new();
+    for app in apps {
+        if app.errors > 0 {
+            let sample = app
+                .error_samples
+                .first()
+                .map(|(m, n)| format!(", e.g. ({n}×) {m}"))
+                .unwrap_or_default();
+            problems.push(format!(
+                "the {} app version got {} error(s) in {} statement(s){sample}",
+                app.version, app.errors, app.statements
+            ));
+        }
+        if app.worst_ms > max_wait.as_secs_f64() * 1000.0 {
+            problems.push(format!(
+                "the {} app version waited {:.0} ms on one statement (limit --max-wait {} ms): {}",
+                app.version,
+                app.worst_ms,
+                max_wait.as_millis(),
+                truncate(&app.worst_statement, 120)
+            ));
+        }
+    }
+    problems
+}
+
+/// What running the stages gave.
+struct StagesRun {
+    results: Vec<StageResult>,
+    /// A stage failed to run, so the later ones did not.
+    stopped: bool,
+    interrupted: bool,
+}
+
+/// Rehearses one stage with the app versions live at it.
+type StageRehearsal<'a> = dyn FnMut(&StageRecord, &[AppVersion]) -> Result<StageResult, Error> + 'a;
+
+/// Runs the stages in order, each with the app versions live at it (see [`schedule`]); after a
+/// stage that failed to run, or Ctrl-C, the rest are reported as not run.
+fn run_stages(
+    stages: &[StageRecord],
+    old: &AppVersion,
+    new: &AppVersion,
+    log: &mut dyn Write,
+    rehearse_stage: &mut StageRehearsal,
+) -> Result<StagesRun, Error> {
+    let total = stages.len();
+    let (new_from, old_until) = schedule(stages);
+    let mut run = StagesRun {
+        results: Vec::new(),
+        stopped: false,
+        interrupted: false,
+    };
+    for stage in stages {
+        if run.stopped || interrupt::requested() {
+            run.interrupted |= interrupt::requested();
+            run.results.push(not_run(stage));
+            continue;
+        }
+        let mut live = Vec::new();
+        if stage.index < old_until {
+            live.push(old.clone());
+        }
+        if stage.index >= new_from {
+            live.push(new.clone());
+        }
+        let _ = writeln!(
+            log,
+            "stage {}/{total}: {} [{}]",
+            stage.index,
+            stage.name,
+            live.iter().map(|v| v.name).collect::<Vec<_>>().join(" + ")
+        );
+        let result = rehearse_stage(stage, &live)?;
+        if !result.ran
+            || result
+                .problems
+                .iter()
+                .any(|p| p.starts_with("the stage failed"))
+        {
+            run.stopped = true;
+        }
+        run.results.push(result);
+    }
+    Ok(run)
+}
+
+/// The schema after the last stage must equal the naive change's (when the naive change ran).
+fn compare_end_state(
+    naive_failed: &Option<String>,
+    naive_end: &str,
+    end: impl FnOnce() -> Result<String, Error>,
+) -> Result<Verdict, Error> {
+    Ok(match naive_failed {
+        Some(why) => Verdict::skipped(format!("not checked: {why}")),
+        None => {
+            let diff = db::snapshot_diff(naive_end, &end()?);
+            if diff.is_empty() {
+                Verdict::pass("the schema after the last stage equals the naive change's")
+            } else {
+                Verdict::fail(format!(
+                    "the schema after the last stage differs from the naive change's (- naive, + plan):\n{diff}"
+                ))
+            }
+        }
+    })
+}
+
+pub fn rehearse(req: &RehearseRequest, log: &mut dyn Write) -> Result<Rehearsal, Error> {
+    apply::check_url(req.plan, req.database_url)?;
+    if req.plan.is_mysql() {
+        return mysql::rehearse(req, log);
+    }
+    interrupt::install();
+    let plan = req.plan;
+    let (schema_name, schema_text) = schema_text(req)?;
     let say = |log: &mut dyn Write, text: String| {
         let _ = writeln!(log, "{text}");
     };
@@ -277,47 +487,8 @@ pub fn rehearse(req: &RehearseRequest, log: &mut dyn Write) -> Result<Rehearsal,
         notes.push(format!("{table} was not seeded: {why}"));
     }
 
-    let mut old_tables_seen = touched(plan, &old_tables);
-    with_new_foreign_keys(&mut old_tables_seen, &new_tables);
-    let old = AppVersion {
-        name: "old",
-        salt: "o",
-        tables: old_tables_seen,
-        extra: req.old_app.clone(),
-    };
-    let new = AppVersion {
-        name: "new",
-        salt: "n",
-        tables: touched(plan, &new_tables),
-        extra: req.new_app.clone(),
-    };
+    let (old, new) = app_versions(req, &old_tables, &new_tables, &mut notes);
     let stages = &plan.plan.stages;
-    let total = stages.len();
-    // The new version is deployed at the plan's `new-version` deploy stage (or after the last
-    // stage when the plan needs no deploy); the old one is gone once the contract phase starts.
-    let new_from = stages
-        .iter()
-        .find(|s| s.is_application() && s.release() == Some("new-version"))
-        .map(|s| s.index)
-        .unwrap_or(total + 1);
-    let old_until = if new_from > total {
-        total + 1
-    } else {
-        stages
-            .iter()
-            .find(|s| s.index > new_from && s.phase == "contract")
-            .map(|s| s.index)
-            .unwrap_or(total + 1)
-    };
-    if stages
-        .iter()
-        .any(|s| s.is_application() && matches!(s.release(), Some("dual-write") | Some("read-new")))
-    {
-        notes.push(
-            "The intermediate app versions of --dual-write app (writes both, reads new) are not simulated: the old version runs until the contract phase, the new one from its deploy. Add their statements with --old-app/--new-app."
-                .into(),
-        );
-    }
 
     let counter = Arc::new(AtomicU64::new(1));
     let mut migration = scratch.connect().map_err(db_error)?;
@@ -334,52 +505,23 @@ pub fn rehearse(req: &RehearseRequest, log: &mut dyn Write) -> Result<Rehearsal,
     let baseline = traffic.stop();
 
     let mut before = db::snapshot(&mut main).map_err(db_error)?;
-    let mut results = Vec::new();
-    let mut stopped = false;
-    let mut interrupted = false;
-    for stage in stages {
-        if stopped || interrupt::requested() {
-            interrupted |= interrupt::requested();
-            results.push(not_run(stage));
-            continue;
-        }
-        let mut live = Vec::new();
-        if stage.index < old_until {
-            live.push(old.clone());
-        }
-        if stage.index >= new_from {
-            live.push(new.clone());
-        }
-        say(
-            log,
-            format!(
-                "stage {}/{total}: {} [{}]",
-                stage.index,
-                stage.name,
-                live.iter().map(|v| v.name).collect::<Vec<_>>().join(" + ")
-            ),
-        );
-        let result = rehearse_stage(
+    let StagesRun {
+        results,
+        stopped,
+        interrupted,
+    } = run_stages(stages, &old, &new, log, &mut |stage, live| {
+        rehearse_stage(
             req,
             stage,
-            &live,
+            live,
             &counter,
             &scratch.url,
             &mut migration,
             pid,
             &mut main,
             &mut before,
-        )?;
-        if !result.ran
-            || result
-                .problems
-                .iter()
-                .any(|p| p.starts_with("the stage failed"))
-        {
-            stopped = true;
-        }
-        results.push(result);
-    }
+        )
+    })?;
 
     let mut after = Vec::new();
     let end_state = if stopped || interrupted {
@@ -390,20 +532,9 @@ pub fn rehearse(req: &RehearseRequest, log: &mut dyn Write) -> Result<Rehearsal,
             Traffic::start(&scratch.url, std::slice::from_ref(&new), &counter).map_err(db_error)?;
         std::thread::sleep(req.window);
         after = traffic.stop();
-        match &naive_failed {
-            Some(why) => Verdict::skipped(format!("not checked: {why}")),
-            None => {
-                let end = db::snapshot(&mut main).map_err(db_error)?;
-                let diff = db::snapshot_diff(&naive_end, &end);
-                if diff.is_empty() {
-                    Verdict::pass("the schema after the last stage equals the naive change's")
-                } else {
-                    Verdict::fail(format!(
-                        "the schema after the last stage differs from the naive change's (- naive, + plan):\n{diff}"
-                    ))
-                }
-            }
-        }
+        compare_end_state(&naive_failed, &naive_end, || {
+            db::snapshot(&mut main).map_err(db_error)
+        })?
     };
     drop(migration);
     drop(main);
@@ -414,6 +545,7 @@ pub fn rehearse(req: &RehearseRequest, log: &mut dyn Write) -> Result<Rehearsal,
     Ok(Rehearsal {
         plan: plan.root.display().to_string(),
         plan_id: plan.id.clone(),
+        engine: "PostgreSQL".into(),
         server_version,
         rows: req.rows,
         max_wait_ms: req.max_wait.as_millis() as u64,
@@ -512,28 +644,7 @@ fn rehearse_stage(
         Err(RunError::Interrupted) => problems.push("interrupted (Ctrl-C)".to_string()),
         Err(e) => problems.push(format!("the stage failed: {e}")),
     }
-    for app in &apps {
-        if app.errors > 0 {
-            let sample = app
-                .error_samples
-                .first()
-                .map(|(m, n)| format!(", e.g. ({n}×) {m}"))
-                .unwrap_or_default();
-            problems.push(format!(
-                "the {} app version got {} error(s) in {} statement(s){sample}",
-                app.version, app.errors, app.statements
-            ));
-        }
-        if app.worst_ms > req.max_wait.as_secs_f64() * 1000.0 {
-            problems.push(format!(
-                "the {} app version waited {:.0} ms on one statement (limit --max-wait {} ms): {}",
-                app.version,
-                app.worst_ms,
-                req.max_wait.as_millis(),
-                truncate(&app.worst_statement, 120)
-            ));
-        }
-    }
+    problems.extend(app_problems(&apps, req.max_wait));
     for v in &inspector.violations {
         problems.push(format!(
             "{} went through {} row(s) of {} (scan, rewrite or index build) while holding {}, which blocks the app's {} until it commits: on a big table that is a long stall",
@@ -598,50 +709,47 @@ fn rehearse_stage(
         })
         .collect();
 
-    let down = if outcome.is_err() || stage.is_application() {
-        Verdict::skipped(if stage.is_application() {
-            "a deploy: nothing to undo in the database"
-        } else {
-            "not checked: the stage failed"
-        })
-    } else {
-        check_down(req, stage, migration, main, before)?
-    };
-    let passed = problems.is_empty() && down.ok;
-    Ok(StageResult {
-        index: stage.index,
-        name: stage.name.clone(),
-        phase: stage.phase.clone(),
-        kind: stage.kind.clone(),
-        ran: true,
-        passed,
-        duration_ms: duration.as_secs_f64() * 1000.0,
-        apps,
-        locks,
-        problems,
-        notes,
-        down,
-    })
+    let down = check_down(
+        req,
+        stage,
+        outcome.is_err(),
+        migration,
+        &mut || db::snapshot(main).map_err(db_error),
+        before,
+    )?;
+    Ok(StageResult::ran(
+        stage, duration, apps, locks, problems, notes, down,
+    ))
 }
 
 /// down.sql must restore the schema as it was before the stage, and up.sql must then run again
 /// to the same schema as the first time. Updates `before` to the schema after the stage.
+/// Not checked for a deploy, or a stage that failed.
 fn check_down(
     req: &RehearseRequest,
     stage: &StageRecord,
-    migration: &mut Client,
-    main: &mut Client,
+    failed: bool,
+    migration: &mut dyn apply::Target,
+    snapshot: &mut dyn FnMut() -> Result<String, Error>,
     before: &mut String,
 ) -> Result<Verdict, Error> {
-    let after_up = db::snapshot(main).map_err(db_error)?;
+    if stage.is_application() {
+        return Ok(Verdict::skipped(
+            "a deploy: nothing to undo in the database",
+        ));
+    }
+    if failed {
+        return Ok(Verdict::skipped("not checked: the stage failed"));
+    }
+    let after_up = snapshot()?;
     let verdict = match stage.down.as_deref() {
         None => Verdict::skipped("a point of no return: the stage has no down.sql"),
         Some(down) => {
             let text = req.plan.read_sql(down)?;
-            match apply::run::run_sql(migration, &text, &req.run, &mut apply::run::Quiet) {
+            match migration.run_sql(&text, &req.run, &mut apply::run::Quiet) {
                 Err(e) => Verdict::fail(format!("down.sql failed: {e}")),
                 Ok(()) => {
-                    let after_down = db::snapshot(main).map_err(db_error)?;
+                    let after_down = snapshot()?;
                     let diff = db::snapshot_diff(before, &after_down);
                     let redo = apply::run_stage(
                         migration,
@@ -651,7 +759,7 @@ fn check_down(
                         None,
                         &mut apply::run::Quiet,
                     );
-                    let again = db::snapshot(main).map_err(db_error)?;
+                    let again = snapshot()?;
                     if !diff.is_empty() {
                         Verdict::fail(format!(
                             "down.sql does not restore the schema (- before the stage, + after down.sql):\n{diff}"
@@ -670,7 +778,7 @@ fn check_down(
             }
         }
     };
-    *before = db::snapshot(main).map_err(db_error)?;
+    *before = snapshot()?;
     Ok(verdict)
 }
 

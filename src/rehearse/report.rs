@@ -67,8 +67,9 @@ fn verdict(v: &Verdict) -> String {
 /// For a terminal: one block per stage, problems first-class.
 pub fn human(r: &Rehearsal) -> String {
     let mut out = format!(
-        "rehearsal of {} on PostgreSQL {} · {} row(s) per table · {}\n",
+        "rehearsal of {} on {} {} · {} row(s) per table · {}\n",
         r.plan,
+        r.engine,
         r.server_version,
         r.rows,
         if r.passed { "PASSED" } else { "FAILED" }

@@ -118,11 +118,11 @@ pub fn seed(
     Ok(report)
 }
 
-struct Step {
-    table: usize,
+pub(crate) struct Step {
+    pub table: usize,
     /// Indexes into the table's `foreign_keys` inserted as NULL and filled afterwards.
-    deferred: Vec<usize>,
-    skip: Option<String>,
+    pub deferred: Vec<usize>,
+    pub skip: Option<String>,
 }
 
 fn key(schema: &str, name: &str) -> (String, String) {
@@ -137,7 +137,7 @@ fn all_nullable<S: AsRef<str>>(t: &TableModel, cols: &[S]) -> bool {
 /// Topological order over foreign keys (parents first). When every remaining table waits on
 /// another, the blockage is a cycle: defer one nullable foreign key on it, or, if the cycle has
 /// only NOT NULL keys, skip one of its tables (its dependants then find an empty parent).
-fn plan_order(tables: &[TableModel]) -> Vec<Step> {
+pub(crate) fn plan_order(tables: &[TableModel]) -> Vec<Step> {
     let index: HashMap<(String, String), usize> = tables
         .iter()
         .enumerate()

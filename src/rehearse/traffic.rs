@@ -2,7 +2,8 @@
 //! that version's code would run — INSERT with every column it writes, SELECT of every column it
 //! reads, UPDATE of the columns it writes — against the tables the plan touches, while a stage
 //! runs. Each version knows the shape of the schema it was written for: the old version the
-//! schema before the plan, the new version the schema after the naive change.
+//! schema before the plan, the new version the schema after the naive change. The same for both
+//! engines: what differs is the connection ([`AppConnection`]) and the spelling ([`Spelling`]).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -12,8 +13,73 @@ use std::time::{Duration, Instant};
 
 use postgres::Client;
 
-use super::model::{ColumnModel, TableModel, quote_ident, quote_literal, value_sql};
+use super::model::{ColumnModel, ForeignKey, TableModel, quote_ident, quote_literal, value_sql};
 use crate::db::{self, DbError};
+
+/// An app connection, on either engine.
+pub trait AppConnection: Send + 'static {
+    /// Runs one statement; the error as the server worded it.
+    fn execute(&mut self, sql: &str) -> Result<(), String>;
+    /// Every row, each column as text (NULL as empty); nothing on error.
+    fn text_rows(&mut self, sql: &str) -> Vec<Vec<String>>;
+    /// The server's id of this session, where it helps tell the app's sessions apart.
+    fn session_id(&self) -> Option<u32> {
+        None
+    }
+}
+
+impl AppConnection for Client {
+    fn execute(&mut self, sql: &str) -> Result<(), String> {
+        self.batch_execute(sql).map_err(|e| db::describe(&e))
+    }
+
+    fn text_rows(&mut self, sql: &str) -> Vec<Vec<String>> {
+        match self.query(sql, &[]) {
+            Ok(rows) => rows
+                .iter()
+                .map(|row| {
+                    (0..row.len())
+                        .map(|i| row.get::<_, Option<String>>(i).unwrap_or_default())
+                        .collect()
+                })
+                .collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+}
+
+/// How one engine spells the app's statements.
+pub struct Spelling {
+    /// Run once per app session: bounds how long one stalled statement can hold a window up
+    /// (the stall itself is still measured and reported).
+    pub session_setup: &'static str,
+    pub quote_ident: fn(&str) -> String,
+    pub quote_literal: fn(&str) -> String,
+    /// See `model::value_sql`.
+    pub value_sql: fn(&ColumnModel, &str, &str) -> Option<String>,
+    /// The table as the app names it.
+    pub table: fn(&TableModel) -> String,
+    /// The table a foreign key references.
+    pub parent: fn(&ForeignKey) -> String,
+    /// A (quoted) key column, read as text.
+    pub as_text: fn(&str) -> String,
+}
+
+pub const POSTGRES: Spelling = Spelling {
+    session_setup: "SET statement_timeout = '30s'",
+    quote_ident,
+    quote_literal,
+    value_sql,
+    table: TableModel::qualified,
+    parent: |fk| {
+        format!(
+            "{}.{}",
+            quote_ident(&fk.ref_schema),
+            quote_ident(&fk.ref_table)
+        )
+    },
+    as_text: |column| format!("{column}::text"),
+};
 
 /// One version of the application, as the schema it was written against.
 #[derive(Clone, Debug)]
@@ -46,6 +112,8 @@ pub struct VersionStats {
 pub struct Traffic {
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<VersionStats>>,
+    /// The app sessions' server ids, where the engine gives them.
+    pub session_ids: Vec<u32>,
 }
 
 /// A pause between statements: the app is busy, not a benchmark saturating two cores.
@@ -59,18 +127,34 @@ impl Traffic {
         versions: &[AppVersion],
         counter: &Arc<AtomicU64>,
     ) -> Result<Traffic, DbError> {
+        Traffic::start_with(|| db::connect(url), &POSTGRES, versions, counter)
+    }
+
+    /// Starts one connection per version, made by `connect`, speaking `spelling`.
+    pub fn start_with<C: AppConnection>(
+        connect: impl Fn() -> Result<C, DbError>,
+        spelling: &'static Spelling,
+        versions: &[AppVersion],
+        counter: &Arc<AtomicU64>,
+    ) -> Result<Traffic, DbError> {
         let stop = Arc::new(AtomicBool::new(false));
         let mut threads = Vec::new();
+        let mut session_ids = Vec::new();
         for version in versions {
-            let mut client = db::connect(url)?;
+            let mut conn = connect()?;
+            session_ids.extend(conn.session_id());
             let version = version.clone();
             let stop = Arc::clone(&stop);
             let counter = Arc::clone(counter);
             threads.push(std::thread::spawn(move || {
-                run(&mut client, &version, &stop, &counter)
+                run(&mut conn, spelling, &version, &stop, &counter)
             }));
         }
-        Ok(Traffic { stop, threads })
+        Ok(Traffic {
+            stop,
+            threads,
+            session_ids,
+        })
     }
 
     pub fn stop(self) -> Vec<VersionStats> {
@@ -88,7 +172,8 @@ struct AppStatement {
 }
 
 fn run(
-    client: &mut Client,
+    conn: &mut dyn AppConnection,
+    spelling: &Spelling,
     version: &AppVersion,
     stop: &AtomicBool,
     counter: &AtomicU64,
@@ -97,10 +182,8 @@ fn run(
         version: version.name.to_string(),
         ..VersionStats::default()
     };
-    // A statement timeout bounds how long one stalled statement can hold the window up; the
-    // stall itself is still measured and reported.
-    let _ = client.batch_execute("SET statement_timeout = '30s'");
-    let statements = statements_for(client, version, &mut stats.notes);
+    let _ = conn.execute(spelling.session_setup);
+    let statements = statements_for(conn, spelling, version, &mut stats.notes);
     if statements.is_empty() {
         stats.notes.push(format!(
             "the {} version has no statement to run here",
@@ -116,7 +199,7 @@ fn run(
         let n = counter.fetch_add(1, Ordering::Relaxed);
         let sql = statement.sql.replace("{n}", &n.to_string());
         let started = Instant::now();
-        let result = client.batch_execute(&sql);
+        let result = conn.execute(&sql);
         let took = started.elapsed();
         stats.statements += 1;
         let ms = took.as_secs_f64() * 1000.0;
@@ -126,7 +209,7 @@ fn run(
         }
         if let Err(e) = result {
             stats.errors += 1;
-            *errors.entry(db::describe(&e)).or_default() += 1;
+            *errors.entry(e).or_default() += 1;
         }
         std::thread::sleep(THINK);
     }
@@ -137,42 +220,37 @@ fn run(
     stats
 }
 
-/// Keys of existing rows, as text literals, to aim SELECTs, UPDATEs and foreign keys at.
-fn sample_keys(client: &mut Client, table: &str, columns: &[String]) -> Vec<Vec<String>> {
+/// Keys of existing rows, as text, to aim SELECTs, UPDATEs and foreign keys at.
+fn sample_keys(
+    conn: &mut dyn AppConnection,
+    spelling: &Spelling,
+    table: &str,
+    columns: &[String],
+) -> Vec<Vec<String>> {
     if columns.is_empty() {
         return Vec::new();
     }
-    let list: Vec<String> = columns
-        .iter()
-        .map(|c| format!("{}::text", quote_ident(c)))
-        .collect();
-    let sql = format!(
+    let quoted: Vec<String> = columns.iter().map(|c| (spelling.quote_ident)(c)).collect();
+    let list: Vec<String> = quoted.iter().map(|c| (spelling.as_text)(c)).collect();
+    let not_null: Vec<String> = quoted.iter().map(|c| format!("{c} IS NOT NULL")).collect();
+    conn.text_rows(&format!(
         "SELECT {} FROM {table} WHERE {} LIMIT 200",
         list.join(", "),
-        columns
-            .iter()
-            .map(|c| format!("{} IS NOT NULL", quote_ident(c)))
-            .collect::<Vec<_>>()
-            .join(" AND ")
-    );
-    match client.query(sql.as_str(), &[]) {
-        Ok(rows) => rows
-            .iter()
-            .map(|row| {
-                (0..columns.len())
-                    .map(|i| row.get::<_, Option<String>>(i).unwrap_or_default())
-                    .collect()
-            })
-            .collect(),
-        Err(_) => Vec::new(),
-    }
+        not_null.join(" AND ")
+    ))
 }
 
-fn key_condition(columns: &[String], values: &[String]) -> String {
+fn key_condition(spelling: &Spelling, columns: &[String], values: &[String]) -> String {
     columns
         .iter()
         .zip(values)
-        .map(|(c, v)| format!("{} = {}", quote_ident(c), quote_literal(v)))
+        .map(|(c, v)| {
+            format!(
+                "{} = {}",
+                (spelling.quote_ident)(c),
+                (spelling.quote_literal)(v)
+            )
+        })
         .collect::<Vec<_>>()
         .join(" AND ")
 }
@@ -183,13 +261,16 @@ fn writable(column: &ColumnModel) -> bool {
 }
 
 fn statements_for(
-    client: &mut Client,
+    conn: &mut dyn AppConnection,
+    spelling: &Spelling,
     version: &AppVersion,
     notes: &mut Vec<String>,
 ) -> Vec<AppStatement> {
+    let quote_ident = spelling.quote_ident;
+    let quote_literal = spelling.quote_literal;
     let mut out = Vec::new();
     for table in &version.tables {
-        let name = table.qualified();
+        let name = (spelling.table)(table);
         let columns: Vec<String> = table.columns.iter().map(|c| quote_ident(&c.name)).collect();
         if columns.is_empty() {
             continue;
@@ -199,7 +280,7 @@ fn statements_for(
         } else {
             table.primary_key.clone()
         };
-        let keys = sample_keys(client, &name, &key);
+        let keys = sample_keys(conn, spelling, &name, &key);
         let pick = |i: usize| keys.get(i % keys.len().max(1));
 
         // Reads: every column this version knows, by key.
@@ -208,7 +289,7 @@ fn statements_for(
                 Some(values) => format!(
                     "SELECT {} FROM {name} WHERE {}",
                     columns.join(", "),
-                    key_condition(&key, values)
+                    key_condition(spelling, &key, values)
                 ),
                 None => format!("SELECT {} FROM {name} LIMIT 1", columns.join(", ")),
             };
@@ -218,12 +299,8 @@ fn statements_for(
         // Inserts: every column this version writes, with foreign keys aimed at existing rows.
         let mut parents: BTreeMap<usize, Vec<Vec<String>>> = BTreeMap::new();
         for (i, fk) in table.foreign_keys.iter().enumerate() {
-            let parent = format!(
-                "{}.{}",
-                quote_ident(&fk.ref_schema),
-                quote_ident(&fk.ref_table)
-            );
-            parents.insert(i, sample_keys(client, &parent, &fk.ref_columns));
+            let parent = (spelling.parent)(fk);
+            parents.insert(i, sample_keys(conn, spelling, &parent, &fk.ref_columns));
         }
         let mut insert_columns = Vec::new();
         let mut values = Vec::new();
@@ -241,7 +318,7 @@ fn statements_for(
                     .and_then(|rows| rows.first())
                     .and_then(|row| row.get(position))
                     .map(|v| quote_literal(v)),
-                None => value_sql(column, "{n}", version.salt),
+                None => (spelling.value_sql)(column, "{n}", version.salt),
             };
             match value {
                 Some(v) => {
@@ -285,7 +362,7 @@ fn statements_for(
                 sql: format!(
                     "UPDATE {name} SET {} WHERE {}",
                     settable.join(", "),
-                    key_condition(&key, values)
+                    key_condition(spelling, &key, values)
                 ),
             });
         }

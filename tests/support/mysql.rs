@@ -121,6 +121,19 @@ impl Server {
         }
     }
 
+    /// A `mysql://` URL for `database`, as safeshift's `--database-url` takes it.
+    pub fn url(&self, database: &str) -> String {
+        let password = self
+            .password
+            .as_ref()
+            .map(|p| format!(":{p}"))
+            .unwrap_or_default();
+        format!(
+            "mysql://{}{password}@{}:{}/{database}",
+            self.user, self.host, self.port
+        )
+    }
+
     pub fn version(&self) -> String {
         self.run(None, "SELECT VERSION();")
             .unwrap_or_default()
@@ -194,6 +207,11 @@ impl ScratchMysql {
             name,
             server: server.clone(),
         }
+    }
+
+    /// The URL `safeshift --database-url` takes for this database.
+    pub fn url(&self) -> String {
+        self.server.url(&self.name)
     }
 
     /// Runs SQL text (several statements) in this database; panics with the error.

@@ -1,5 +1,8 @@
 //! Talking to a real PostgreSQL: connections, readable errors, scratch databases, running a SQL
 //! file statement by statement, and catalog snapshots. Shared by `apply`, `rehearse` and `status`.
+//! The same for MySQL and MariaDB lives in [`mysql`].
+
+pub mod mysql;
 
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -153,6 +156,19 @@ pub fn statements(text: &str) -> Result<Vec<FileStatement>, crate::PlanError> {
 /// Distinguishes scratch databases made by one process.
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
+/// A fresh scratch database name: `prefix` (a plain lower-case word), the pid, a counter and the
+/// time, cut to `max_len` bytes (all ASCII).
+pub(crate) fn scratch_name(prefix: &str, max_len: usize) -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() % 1_000_000_000_000)
+        .unwrap_or(0);
+    let counter = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let mut name = format!("{prefix}_{}_{counter}_{nanos}", std::process::id());
+    name.truncate(max_len);
+    name
+}
+
 /// A throwaway database on the server of `admin_url`, dropped (`WITH (FORCE)`) when this value is
 /// dropped, so a failed rehearsal leaves nothing behind.
 #[derive(Debug)]
@@ -166,13 +182,7 @@ impl ScratchDatabase {
     /// `prefix` must be a plain lower-case word; the name gets the pid, a counter and the time.
     pub fn create(admin_url: &str, prefix: &str) -> Result<ScratchDatabase, DbError> {
         let mut admin = connect(admin_url)?;
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_nanos() % 1_000_000_000_000)
-            .unwrap_or(0);
-        let counter = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let mut name = format!("{prefix}_{}_{counter}_{nanos}", std::process::id());
-        name.truncate(MAX_IDENT_BYTES);
+        let name = scratch_name(prefix, MAX_IDENT_BYTES);
         admin
             .batch_execute(&format!(
                 "CREATE DATABASE {} TEMPLATE template0",

@@ -1,0 +1,550 @@
+//! `apply` on MySQL and MariaDB: the history table, and running a stage the way the `mariadb`
+//! client would (split at the client's delimiter, `DELIMITER` lines honoured) but one statement
+//! at a time, so a statement that gave up waiting for a metadata or row lock (error 1205,
+//! `lock_wait_timeout` / `innodb_lock_wait_timeout`) is retried with the same jittered backoff
+//! as on PostgreSQL. There is no transactional DDL: every ALTER commits on its own, which is why
+//! the plans make each statement safe to re-run.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use mysql::Conn;
+use mysql::prelude::Queryable;
+
+use super::history::{HistoryStore, Record, Status};
+use super::run::{self, BackfillDone, Observer, RunError, RunOptions};
+use super::target::Target;
+use crate::db::mysql::{self as my, quote_literal};
+use crate::db::{DbError, FileStatement};
+use crate::interrupt;
+use crate::plan::BackfillSpec;
+
+/// safeshift's own database, so the history never mixes with the application's tables. One
+/// server holds many databases, so each row names the database the stage ran in.
+const SETUP: [&str; 2] = [
+    "CREATE DATABASE IF NOT EXISTS `safeshift`",
+    "CREATE TABLE IF NOT EXISTS `safeshift`.`applied_stages` (
+    database_name VARCHAR(64) NOT NULL,
+    plan_id     VARCHAR(64) NOT NULL,
+    stage       INT         NOT NULL,
+    name        TEXT        NOT NULL,
+    status      VARCHAR(16) NOT NULL,
+    attempts    INT         NOT NULL DEFAULT 0,
+    started_at  DATETIME    NOT NULL,
+    finished_at DATETIME    NULL,
+    message     TEXT        NULL,
+    resume_key  TEXT        NULL,
+    PRIMARY KEY (database_name, plan_id, stage)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COMMENT='Stages applied by safeshift apply; see safeshift status.'",
+];
+
+/// Backfill batches give up on a lock after this long unless `--lock-timeout` says otherwise.
+const DEFAULT_BATCH_LOCK_TIMEOUT: Duration = Duration::from_secs(2);
+
+fn query_err(e: mysql::Error) -> DbError {
+    DbError::Query(format!(
+        "history table safeshift.applied_stages: {}",
+        my::describe(&e)
+    ))
+}
+
+/// The history of one plan in one database, in `safeshift`.`applied_stages`. Times are UTC.
+pub struct History<'a> {
+    conn: &'a mut Conn,
+    database: String,
+    plan_id: String,
+}
+
+/// The database the URL names: the one the stages run in.
+fn current_database(conn: &mut Conn) -> Result<String, DbError> {
+    match my::first_value(conn, "SELECT DATABASE()").map_err(query_err)? {
+        Some(name) if name != "NULL" => Ok(name),
+        _ => Err(DbError::Query(
+            "the database URL names no database: add it, as in mysql://user@host:3306/DATABASE"
+                .into(),
+        )),
+    }
+}
+
+impl<'a> History<'a> {
+    /// Creates the history database and table if needed.
+    pub fn open(conn: &'a mut Conn, plan_id: &str) -> Result<History<'a>, DbError> {
+        let database = current_database(conn)?;
+        for sql in SETUP {
+            conn.query_drop(sql).map_err(query_err)?;
+        }
+        Ok(History {
+            conn,
+            database,
+            plan_id: plan_id.to_string(),
+        })
+    }
+
+    /// Reads the history without creating anything (for `status` on a database never applied to).
+    pub fn read_only(conn: &mut Conn, plan_id: &str) -> Result<BTreeMap<usize, Record>, DbError> {
+        let database = current_database(conn)?;
+        let exists = my::first_value(
+            conn,
+            "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'safeshift' AND TABLE_NAME = 'applied_stages'",
+        )
+        .map_err(query_err)?;
+        if exists.as_deref() != Some("1") {
+            return Ok(BTreeMap::new());
+        }
+        read(conn, &database, plan_id)
+    }
+}
+
+type HistoryRow = (
+    i64,
+    String,
+    i64,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
+fn read(
+    conn: &mut Conn,
+    database: &str,
+    plan_id: &str,
+) -> Result<BTreeMap<usize, Record>, DbError> {
+    let rows: Vec<HistoryRow> = conn
+        .exec(
+            "SELECT stage, status, attempts, DATE_FORMAT(started_at, '%Y-%m-%d %H:%i:%s UTC'),
+                    DATE_FORMAT(finished_at, '%Y-%m-%d %H:%i:%s UTC'), message, resume_key
+             FROM `safeshift`.`applied_stages` WHERE database_name = ? AND plan_id = ? ORDER BY stage",
+            (database, plan_id),
+        )
+        .map_err(query_err)?;
+    let mut out = BTreeMap::new();
+    for (stage, status, attempts, started_at, finished_at, message, resume_key) in rows {
+        let Some(status) = Status::parse(&status) else {
+            continue;
+        };
+        let stage = stage.max(0) as usize;
+        out.insert(
+            stage,
+            Record {
+                stage,
+                status,
+                attempts: attempts.clamp(0, i32::MAX as i64) as i32,
+                started_at,
+                finished_at,
+                message,
+                resume_key,
+            },
+        );
+    }
+    Ok(out)
+}
+
+impl HistoryStore for History<'_> {
+    /// A named lock held by this session until it disconnects. Lock names are limited to 64
+    /// characters, so the database and plan are hashed into it.
+    fn lock(&mut self) -> Result<bool, DbError> {
+        let got: Option<Option<i64>> = self
+            .conn
+            .exec_first(
+                "SELECT GET_LOCK(CONCAT('safeshift:', LEFT(SHA2(CONCAT(?, ':', ?), 256), 40)), 0)",
+                (&self.database, &self.plan_id),
+            )
+            .map_err(query_err)?;
+        Ok(got.flatten() == Some(1))
+    }
+
+    fn records(&mut self) -> Result<BTreeMap<usize, Record>, DbError> {
+        read(self.conn, &self.database, &self.plan_id)
+    }
+
+    fn start(&mut self, stage: usize, name: &str) -> Result<(), DbError> {
+        self.conn
+            .exec_drop(
+                "INSERT INTO `safeshift`.`applied_stages` (database_name, plan_id, stage, name, status, attempts, started_at)
+                 VALUES (?, ?, ?, ?, 'running', 1, UTC_TIMESTAMP())
+                 ON DUPLICATE KEY UPDATE status = 'running', attempts = attempts + 1,
+                     started_at = UTC_TIMESTAMP(), finished_at = NULL, message = NULL, name = VALUES(name)",
+                (&self.database, &self.plan_id, stage as i64, name),
+            )
+            .map_err(query_err)
+    }
+
+    fn finish(
+        &mut self,
+        stage: usize,
+        status: Status,
+        message: Option<&str>,
+    ) -> Result<(), DbError> {
+        // A finished stage needs no resume point; an interrupted one keeps it.
+        self.conn
+            .exec_drop(
+                "UPDATE `safeshift`.`applied_stages`
+                 SET resume_key = CASE WHEN ? = 'interrupted' THEN resume_key END,
+                     status = ?, finished_at = UTC_TIMESTAMP(), message = ?
+                 WHERE database_name = ? AND plan_id = ? AND stage = ?",
+                (
+                    status.as_str(),
+                    status.as_str(),
+                    message,
+                    &self.database,
+                    &self.plan_id,
+                    stage as i64,
+                ),
+            )
+            .map_err(query_err)
+    }
+
+    fn progress(&mut self, stage: usize, resume_key: &str) -> Result<(), DbError> {
+        self.conn
+            .exec_drop(
+                "UPDATE `safeshift`.`applied_stages` SET resume_key = ? WHERE database_name = ? AND plan_id = ? AND stage = ?",
+                (resume_key, &self.database, &self.plan_id, stage as i64),
+            )
+            .map_err(query_err)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Begin,
+    Commit,
+    Rollback,
+    SetLockWaitTimeout,
+    Other,
+}
+
+fn classify(text: &str) -> Kind {
+    let words: Vec<String> = text
+        .split_whitespace()
+        .take(3)
+        .map(|w| w.trim_end_matches(';').to_ascii_lowercase())
+        .collect();
+    let w = |i: usize| words.get(i).map(String::as_str).unwrap_or("");
+    match w(0) {
+        // `BEGIN NOT ATOMIC … END` is a MariaDB compound statement, not a transaction.
+        "begin" if matches!(w(1), "" | "work") => Kind::Begin,
+        "start" if w(1) == "transaction" => Kind::Begin,
+        "commit" => Kind::Commit,
+        "rollback" if w(1) != "to" => Kind::Rollback,
+        "set" => {
+            let name = match w(1) {
+                "session" | "local" => w(2),
+                other => other,
+            };
+            let name = name
+                .trim_start_matches("@@session.")
+                .trim_start_matches("@@local.")
+                .trim_start_matches("@@");
+            if name.split('=').next() == Some("lock_wait_timeout") {
+                Kind::SetLockWaitTimeout
+            } else {
+                Kind::Other
+            }
+        }
+        _ => Kind::Other,
+    }
+}
+
+/// `lock_wait_timeout` counts whole seconds; never less than one.
+fn whole_seconds(timeout: Duration) -> u64 {
+    timeout.as_millis().div_ceil(1000).max(1) as u64
+}
+
+/// A metadata-lock or row-lock wait that timed out, or a deadlock: the statement did nothing and
+/// can run again. Anything else is a real failure.
+fn retryable(e: &mysql::Error) -> bool {
+    matches!(
+        my::error_code(e),
+        Some(my::LOCK_WAIT_TIMEOUT) | Some(my::LOCK_DEADLOCK)
+    )
+}
+
+fn failed(statement: &FileStatement, e: &mysql::Error) -> RunError {
+    RunError::Failed {
+        pos: Some(statement.pos),
+        statement: statement.text.clone(),
+        message: my::describe(e),
+        code: my::error_code(e).map(|c| c.to_string()),
+    }
+}
+
+/// Runs a SQL file one statement at a time. A statement that hit a lock wait timeout is retried
+/// (the plan writes each to be safe to re-run); inside `START TRANSACTION … COMMIT` the retry
+/// starts again at the transaction's start.
+pub fn run_sql(
+    conn: &mut Conn,
+    text: &str,
+    opts: &RunOptions,
+    observer: &mut dyn Observer,
+) -> Result<(), RunError> {
+    let statements = my::statements(text).map_err(|e| RunError::Failed {
+        pos: Some(e.pos),
+        statement: String::new(),
+        message: format!("cannot read the SQL file: {}", e.message),
+        code: None,
+    })?;
+    let mut retries = run::Retries::new(opts, statements.len());
+    let mut tx_start: Option<usize> = None;
+    let mut i = 0;
+    while i < statements.len() {
+        if interrupt::requested() {
+            if tx_start.is_some() {
+                let _ = conn.query_drop("ROLLBACK");
+            }
+            return Err(RunError::Interrupted);
+        }
+        let statement = &statements[i];
+        let kind = classify(&statement.text);
+        let started = Instant::now();
+        let result = match (kind, opts.lock_timeout) {
+            (Kind::SetLockWaitTimeout, Some(t)) => conn.query_drop(format!(
+                "SET SESSION lock_wait_timeout = {}",
+                whole_seconds(t)
+            )),
+            _ => conn.query_drop(&statement.text),
+        };
+        let Err(e) = result else {
+            match kind {
+                Kind::Begin => tx_start = Some(i),
+                Kind::Commit | Kind::Rollback => tx_start = None,
+                Kind::Other => {
+                    observer.ran(&statement.text, started.elapsed(), conn.affected_rows())
+                }
+                Kind::SetLockWaitTimeout => {}
+            }
+            i += 1;
+            continue;
+        };
+        if interrupt::requested() && my::error_code(&e) == Some(my::QUERY_INTERRUPTED) {
+            let _ = conn.query_drop("ROLLBACK");
+            return Err(RunError::Interrupted);
+        }
+        let restart = tx_start.take().unwrap_or(i);
+        if restart != i || kind == Kind::Commit {
+            let _ = conn.query_drop("ROLLBACK");
+        }
+        i = retries.retry(
+            &statements,
+            i,
+            restart,
+            retryable(&e),
+            &my::describe(&e),
+            observer,
+            failed(statement, &e),
+        )?;
+    }
+    Ok(())
+}
+
+/// `` `users` `` → `users`, for catalog lookups; `None` for a qualified or odd name.
+fn plain_name(quoted: &str) -> Option<String> {
+    let inner = quoted.strip_prefix('`')?.strip_suffix('`')?;
+    let mut plain = String::new();
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        // Inside backquotes a backquote is written twice; a single one ends the name.
+        if c == '`' && chars.next() != Some('`') {
+            return None;
+        }
+        plain.push(c);
+    }
+    Some(plain)
+}
+
+/// Walks the table in key order, one autocommitted UPDATE (one transaction) per batch, filling
+/// rows where `pending` holds. `resume` is the last key of an earlier, interrupted run. Each
+/// batch is retried on a lock wait timeout like any statement.
+pub fn run_backfill(
+    conn: &mut Conn,
+    spec: &BackfillSpec,
+    opts: &RunOptions,
+    resume: Option<String>,
+    observer: &mut dyn Observer,
+) -> Result<BackfillDone, RunError> {
+    let BackfillSpec {
+        table,
+        key,
+        column,
+        value,
+        pending,
+        batch_size,
+    } = spec;
+    let batch_size = opts.batch_size.unwrap_or(*batch_size).max(1);
+    let label = match (plain_name(table), plain_name(column)) {
+        (Some(t), Some(c)) => format!("{t}.{c}"),
+        _ => format!("{table}.{column}"),
+    };
+    let fail = |statement: &str, e: &mysql::Error| RunError::Failed {
+        pos: None,
+        statement: statement.to_string(),
+        message: my::describe(e),
+        code: my::error_code(e).map(|c| c.to_string()),
+    };
+    let seconds = whole_seconds(opts.lock_timeout.unwrap_or(DEFAULT_BATCH_LOCK_TIMEOUT));
+    let set =
+        format!("SET SESSION lock_wait_timeout = {seconds}, innodb_lock_wait_timeout = {seconds}");
+    conn.query_drop(&set).map_err(|e| fail(&set, &e))?;
+    // Resume keys come back from the table as text; they go back as literals this session reads
+    // the same way.
+    let escapes = my::backslash_escapes(conn).map_err(|e| fail("SELECT @@SESSION.sql_mode", &e))?;
+    let literal = |text: &str| my::quote_literal_in(text, escapes);
+    let estimate = match plain_name(table) {
+        Some(name) => my::first_value(
+            conn,
+            &format!(
+                "SELECT TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = {}",
+                quote_literal(&name)
+            ),
+        )
+        .ok()
+        .flatten()
+        .and_then(|n| n.parse::<u64>().ok())
+        .filter(|&n| n > 0),
+        None => None,
+    };
+    observer.backfill_start(&label, estimate, resume.as_deref());
+
+    let mut last = resume;
+    let mut done = BackfillDone::default();
+    loop {
+        if interrupt::requested() {
+            return Err(RunError::Interrupted);
+        }
+        let after = last
+            .as_ref()
+            .map(|k| format!("{key} > {}", literal(k)))
+            .unwrap_or_else(|| "TRUE".to_string());
+        let next_sql = format!(
+            "SELECT MAX(k), COUNT(*) FROM (SELECT {key} AS k FROM {table} WHERE {after} ORDER BY {key} LIMIT {batch_size}) AS batch"
+        );
+        let mut attempt = 0;
+        let (end, walked, updated) = loop {
+            let result = (|| {
+                let row: Option<mysql::Row> = conn.query_first(&next_sql)?;
+                let (end, walked) = match row {
+                    Some(row) => (
+                        row.as_ref(0)
+                            .filter(|v| **v != mysql::Value::NULL)
+                            .map(my::value_text),
+                        row.as_ref(1)
+                            .map(my::value_text)
+                            .and_then(|n| n.parse::<u64>().ok())
+                            .unwrap_or(0),
+                    ),
+                    None => (None, 0),
+                };
+                let Some(end) = end else {
+                    return Ok(None);
+                };
+                let update = format!(
+                    "UPDATE {table} SET {column} = {value} WHERE {after} AND {key} <= {} AND ({pending})",
+                    literal(&end)
+                );
+                conn.query_drop(&update)?;
+                Ok(Some((end, walked, conn.affected_rows())))
+            })();
+            match result {
+                Ok(Some(batch)) => break batch,
+                Ok(None) => {
+                    observer.backfill_end(done.walked, done.updated);
+                    return Ok(done);
+                }
+                Err(e) => {
+                    if interrupt::requested() {
+                        return Err(RunError::Interrupted);
+                    }
+                    if !retryable(&e) || attempt >= opts.retries {
+                        let what = format!(
+                            "UPDATE {table} SET {column} = {value} WHERE {after} AND … AND ({pending})"
+                        );
+                        return Err(fail(&what, &e));
+                    }
+                    attempt += 1;
+                    let delay = run::backoff(opts, attempt - 1);
+                    observer.retrying(
+                        &format!("a batch of {label}"),
+                        attempt,
+                        opts.retries,
+                        delay,
+                        &my::describe(&e),
+                    );
+                    run::sleep(delay)?;
+                }
+            }
+        };
+        done.walked += walked;
+        done.updated += updated;
+        observer.backfill_batch(done.walked, done.updated, &end);
+        last = Some(end);
+        if !opts.pause.is_zero() {
+            run::sleep(opts.pause)?;
+        }
+    }
+}
+
+impl Target for Conn {
+    fn run_sql(
+        &mut self,
+        text: &str,
+        opts: &RunOptions,
+        observer: &mut dyn Observer,
+    ) -> Result<(), RunError> {
+        run_sql(self, text, opts, observer)
+    }
+
+    fn run_backfill(
+        &mut self,
+        spec: &BackfillSpec,
+        opts: &RunOptions,
+        resume: Option<String>,
+        observer: &mut dyn Observer,
+    ) -> Result<BackfillDone, RunError> {
+        run_backfill(self, spec, opts, resume, observer)
+    }
+
+    fn first_value(&mut self, query: &str) -> Result<Option<String>, String> {
+        my::first_value(self, query).map_err(|e| my::describe(&e))
+    }
+
+    fn roll_back_open_transaction(&mut self) {
+        let _ = self.query_drop("ROLLBACK");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statements_are_classified() {
+        assert_eq!(classify("START TRANSACTION"), Kind::Begin);
+        assert_eq!(classify("BEGIN"), Kind::Begin);
+        assert_eq!(classify("BEGIN NOT ATOMIC SELECT 1; END"), Kind::Other);
+        assert_eq!(classify("COMMIT"), Kind::Commit);
+        assert_eq!(classify("ROLLBACK TO SAVEPOINT a"), Kind::Other);
+        assert_eq!(
+            classify("SET SESSION lock_wait_timeout = 2"),
+            Kind::SetLockWaitTimeout
+        );
+        assert_eq!(
+            classify("SET lock_wait_timeout=5"),
+            Kind::SetLockWaitTimeout
+        );
+        assert_eq!(
+            classify("SET @@session.lock_wait_timeout = 5"),
+            Kind::SetLockWaitTimeout
+        );
+        assert_eq!(classify("SET SESSION sql_mode = ''"), Kind::Other);
+        assert_eq!(whole_seconds(Duration::from_millis(1500)), 2);
+        assert_eq!(whole_seconds(Duration::from_millis(10)), 1);
+    }
+
+    #[test]
+    fn only_plain_names_are_looked_up() {
+        assert_eq!(plain_name("`users`").as_deref(), Some("users"));
+        assert_eq!(plain_name("`we``ird`").as_deref(), Some("we`ird"));
+        assert_eq!(plain_name("`a`.`b`"), None);
+        assert_eq!(plain_name("users"), None);
+    }
+}

@@ -1,0 +1,78 @@
+//! The seam between `apply`'s rules (ordering, history, rollback, retries) and the engine a
+//! stage runs on: a connection that can run a SQL file, walk a backfill and answer a check.
+//! PostgreSQL's lives in `run.rs`, MySQL/MariaDB's in `mysql.rs`.
+
+use std::path::Path;
+
+use super::run::{self, BackfillDone, Observer, RunError, RunOptions};
+use crate::db;
+use crate::plan::BackfillSpec;
+
+pub trait Target {
+    /// Runs a SQL file statement by statement, retrying what gave up waiting for a lock.
+    fn run_sql(
+        &mut self,
+        text: &str,
+        opts: &RunOptions,
+        observer: &mut dyn Observer,
+    ) -> Result<(), RunError>;
+
+    /// Walks a backfill in key order, one short transaction per batch.
+    fn run_backfill(
+        &mut self,
+        spec: &BackfillSpec,
+        opts: &RunOptions,
+        resume: Option<String>,
+        observer: &mut dyn Observer,
+    ) -> Result<BackfillDone, RunError>;
+
+    /// The first column of the first row as text, as the engine's client prints it.
+    fn first_value(&mut self, query: &str) -> Result<Option<String>, String>;
+
+    /// Ends a transaction a failed statement may have left open.
+    fn roll_back_open_transaction(&mut self);
+}
+
+impl Target for postgres::Client {
+    fn run_sql(
+        &mut self,
+        text: &str,
+        opts: &RunOptions,
+        observer: &mut dyn Observer,
+    ) -> Result<(), RunError> {
+        run::run_sql(self, text, opts, observer)
+    }
+
+    fn run_backfill(
+        &mut self,
+        spec: &BackfillSpec,
+        opts: &RunOptions,
+        resume: Option<String>,
+        observer: &mut dyn Observer,
+    ) -> Result<BackfillDone, RunError> {
+        run::run_backfill(self, spec, opts, resume, observer)
+    }
+
+    fn first_value(&mut self, query: &str) -> Result<Option<String>, String> {
+        for message in self.simple_query(query).map_err(|e| db::describe(&e))? {
+            if let postgres::SimpleQueryMessage::Row(row) = message {
+                // `t`/`f` for booleans, as psql shows them.
+                return Ok(Some(row.get(0).unwrap_or("NULL").to_string()));
+            }
+        }
+        Ok(None)
+    }
+
+    fn roll_back_open_transaction(&mut self) {
+        let _ = self.batch_execute("ROLLBACK");
+    }
+}
+
+/// How an operator runs a plan file by hand on this plan's engine.
+pub fn client_command(dialect: &str, file: &Path) -> String {
+    match dialect {
+        "mysql" => format!("mysql --batch \"$DATABASE\" < {}", file.display()),
+        "mariadb" => format!("mariadb --batch \"$DATABASE\" < {}", file.display()),
+        _ => format!("psql -v ON_ERROR_STOP=1 -f {}", file.display()),
+    }
+}

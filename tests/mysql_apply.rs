@@ -1,0 +1,490 @@
+//! `safeshift apply` and `status` on a real MariaDB (SAFESHIFT_TEST_MYSQL): stages run in order
+//! and are recorded in `safeshift`.`applied_stages`; out-of-order, repeated and unconfirmed
+//! stages are refused; a stage waits and retries while another session's open transaction holds
+//! the table's metadata lock (error 1205), and succeeds once it is released; a failed stage is
+//! rolled back with its down.sql and recorded; an interrupted backfill resumes.
+
+mod support;
+
+use std::fs;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use assert_cmd::Command;
+use mysql::prelude::Queryable;
+use support::mysql::ScratchMysql;
+
+const SCHEMA: &str = "CREATE TABLE users (
+  id bigint NOT NULL,
+  email varchar(200) NOT NULL,
+  name varchar(100) DEFAULT NULL,
+  PRIMARY KEY (id)
+) ENGINE=InnoDB;
+";
+
+const CHANGE: &str = "-- safeshift: backfill = lower(email)
+ALTER TABLE users ADD COLUMN email_lower varchar(200) NOT NULL;
+CREATE UNIQUE INDEX users_email_lower_key ON users (email_lower);
+";
+
+fn safeshift() -> Command {
+    let mut cmd = Command::cargo_bin("safeshift").unwrap();
+    cmd.env_remove("DATABASE_URL");
+    cmd
+}
+
+/// A scratch database with `rows` users, and the MariaDB plan for CHANGE written in `dir`.
+fn setup(tag: &str, rows: u32, dir: &Path) -> Option<ScratchMysql> {
+    let server = support::mysql::server()?;
+    let db = ScratchMysql::create(&server, tag);
+    db.execute(SCHEMA);
+    if rows > 0 {
+        db.execute(&format!(
+            "INSERT INTO users (id, email)
+             WITH RECURSIVE d (n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM d WHERE n < 9),
+               g (n) AS (SELECT a.n * 1000 + b.n * 100 + c.n * 10 + e.n + 1 FROM d a, d b, d c, d e)
+             SELECT n, CONCAT('User', n, '@Example.com') FROM g WHERE n <= {rows};"
+        ));
+    }
+    fs::write(dir.join("schema.sql"), SCHEMA).unwrap();
+    fs::write(dir.join("change.sql"), CHANGE).unwrap();
+    safeshift()
+        .current_dir(dir)
+        .args(["plan", "change.sql", "--schema", "schema.sql"])
+        .args([
+            "--dialect",
+            "mariadb",
+            "--batch-size",
+            "100",
+            "--out",
+            "plan",
+        ])
+        .assert()
+        .success();
+    Some(db)
+}
+
+fn apply(db: &ScratchMysql, dir: &Path, stage: u32, extra: &[&str]) -> (i32, String) {
+    let out = safeshift()
+        .arg("apply")
+        .arg(dir.join("plan"))
+        .args(["--stage", &stage.to_string(), "--database-url", &db.url()])
+        .args(extra)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
+
+fn status(db: &ScratchMysql, dir: &Path) -> serde_json::Value {
+    let out = safeshift()
+        .arg("status")
+        .arg(dir.join("plan"))
+        .args(["--database-url", &db.url(), "--format", "json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn states(db: &ScratchMysql, dir: &Path) -> Vec<String> {
+    status(db, dir)["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["state"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn value(db: &ScratchMysql, sql: &str) -> String {
+    db.first_value(sql).unwrap_or_default()
+}
+
+/// The history lives in the server-wide `safeshift` database, one row per database, plan and
+/// stage: the scratch database's rows go with it.
+struct ForgetHistory<'a>(&'a ScratchMysql);
+
+impl Drop for ForgetHistory<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.try_execute(&format!(
+            "DELETE FROM safeshift.applied_stages WHERE database_name = '{}';",
+            self.0.name
+        ));
+    }
+}
+
+#[test]
+fn stages_run_in_order_and_are_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = setup("apply_order", 1000, dir.path()) else {
+        return;
+    };
+    let _forget = ForgetHistory(&db);
+    assert_eq!(states(&db, dir.path())[0], "ready");
+    assert_eq!(states(&db, dir.path())[1], "pending");
+
+    // Stage 3 (the backfill) needs stage 1 first.
+    let (code, out) = apply(&db, dir.path(), 3, &[]);
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("needs stage(s) 1 done first"), "{out}");
+
+    for stage in 1..=3 {
+        let (code, out) = apply(&db, dir.path(), stage, &[]);
+        assert_eq!(code, 0, "stage {stage}: {out}");
+    }
+    assert_eq!(
+        value(&db, "SELECT COUNT(*) FROM users WHERE email_lower IS NULL"),
+        "0"
+    );
+    assert_eq!(
+        value(
+            &db,
+            "SELECT COUNT(*) FROM users WHERE email_lower = LOWER(email)"
+        ),
+        "1000"
+    );
+
+    // Done stages are not run again unless asked.
+    let (code, out) = apply(&db, dir.path(), 1, &[]);
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("already done"), "{out}");
+    let (code, out) = apply(&db, dir.path(), 1, &["--rerun"]);
+    assert_eq!(code, 0, "{out}");
+
+    // The deploy is a person's job: refused until confirmed.
+    let (code, out) = apply(&db, dir.path(), 4, &[]);
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("--confirm"), "{out}");
+    let (code, out) = apply(&db, dir.path(), 4, &["--confirm"]);
+    assert_eq!(code, 0, "{out}");
+
+    for stage in 5..=6 {
+        let (code, out) = apply(&db, dir.path(), stage, &[]);
+        assert_eq!(code, 0, "stage {stage}: {out}");
+    }
+    assert_eq!(states(&db, dir.path()), vec!["done"; 6]);
+    assert_eq!(
+        value(
+            &db,
+            "SELECT IS_NULLABLE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'users' AND COLUMN_NAME = 'email_lower'"
+        ),
+        "NO"
+    );
+    assert_eq!(
+        value(
+            &db,
+            "SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE()"
+        ),
+        "0"
+    );
+    let report = status(&db, dir.path());
+    assert_eq!(report["stages"][0]["record"]["attempts"], 2);
+    assert!(
+        report["stages"][0]["record"]["finished_at"]
+            .as_str()
+            .unwrap()
+            .ends_with("UTC")
+    );
+    let human = safeshift()
+        .arg("status")
+        .arg(dir.path().join("plan"))
+        .args(["--database-url", &db.url()])
+        .output()
+        .unwrap();
+    let human = String::from_utf8_lossy(&human.stdout);
+    assert!(human.contains("every stage is done"), "{human}");
+    assert!(human.contains(" 1. done "), "{human}");
+}
+
+/// Opens a transaction that reads `users` on its own connection: until it ends, the session
+/// holds the table's shared metadata lock, which every ALTER must wait for.
+fn hold_metadata_lock(db: &ScratchMysql) -> mysql::Conn {
+    let mut conn = safeshift::db::mysql::connect(&db.url()).unwrap();
+    conn.query_drop("START TRANSACTION").unwrap();
+    let _: Option<u64> = conn.query_first("SELECT COUNT(*) FROM users").unwrap();
+    conn
+}
+
+#[test]
+fn a_stage_waits_behind_a_metadata_lock_and_then_succeeds() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = setup("apply_lock", 100, dir.path()) else {
+        return;
+    };
+    let _forget = ForgetHistory(&db);
+    let mut holder = hold_metadata_lock(&db);
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(2500));
+        holder.query_drop("COMMIT").unwrap();
+    });
+    let started = Instant::now();
+    let (code, out) = apply(
+        &db,
+        dir.path(),
+        1,
+        &[
+            "--lock-timeout",
+            "1s",
+            "--retry-delay",
+            "100ms",
+            "--max-retry-delay",
+            "400ms",
+            "--retries",
+            "30",
+        ],
+    );
+    release.join().unwrap();
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("retry 1/30"), "{out}");
+    assert!(out.contains("Lock wait timeout exceeded"), "{out}");
+    assert!(out.contains("error 1205"), "{out}");
+    assert!(started.elapsed() >= Duration::from_millis(2400));
+    assert_eq!(states(&db, dir.path())[0], "done");
+    assert_eq!(
+        value(
+            &db,
+            "SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'users' AND COLUMN_NAME = 'email_lower'"
+        ),
+        "1"
+    );
+}
+
+#[test]
+fn out_of_retries_fails_and_the_stage_is_rolled_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = setup("apply_giveup", 100, dir.path()) else {
+        return;
+    };
+    let _forget = ForgetHistory(&db);
+    let mut holder = hold_metadata_lock(&db);
+    let (code, out) = apply(
+        &db,
+        dir.path(),
+        1,
+        &[
+            "--lock-timeout",
+            "1s",
+            "--retry-delay",
+            "10ms",
+            "--retries",
+            "1",
+        ],
+    );
+    holder.query_drop("COMMIT").unwrap();
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("retry 1/1"), "{out}");
+    assert!(out.contains("Rolled back"), "{out}");
+    assert!(out.contains("information_schema.PROCESSLIST"), "{out}");
+    assert_eq!(states(&db, dir.path())[0], "rolled-back");
+    assert_eq!(
+        value(
+            &db,
+            "SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'users' AND COLUMN_NAME = 'email_lower'"
+        ),
+        "0"
+    );
+}
+
+/// A one-stage MariaDB plan whose statements commit one by one: it creates a table, fills it
+/// through a stored procedure (a `DELIMITER` block, as backfill files have), then fails.
+fn failing_plan(dir: &Path) {
+    let stage = dir.join("plan/01-fails");
+    fs::create_dir_all(&stage).unwrap();
+    fs::write(
+        stage.join("up.sql"),
+        "-- a stage that fails half way\nSET SESSION lock_wait_timeout = 2;\nCREATE TABLE made_by_stage (id int);\nDROP PROCEDURE IF EXISTS made_by_stage_fill;\nDELIMITER $$\nCREATE PROCEDURE made_by_stage_fill()\nBEGIN\n  INSERT INTO made_by_stage VALUES (1);\n  INSERT INTO made_by_stage VALUES (2); -- two; statements\nEND$$\nDELIMITER ;\nCALL made_by_stage_fill();\nDROP PROCEDURE made_by_stage_fill;\nSELECT * FROM no_such_table;\n",
+    )
+    .unwrap();
+    fs::write(
+        stage.join("down.sql"),
+        "DROP TABLE IF EXISTS made_by_stage;\n",
+    )
+    .unwrap();
+    let plan = serde_json::json!({
+        "version": 1, "dialect": "mariadb", "server_version": "10.11", "source": "x.sql",
+        "stages": [{"index": 1, "name": "fails halfway", "dir": "01-fails", "phase": "expand",
+                    "kind": "database", "up": "01-fails/up.sql", "down": "01-fails/down.sql",
+                    "transactional": false, "depends_on": [], "steps": []}]
+    });
+    fs::write(dir.join("plan/plan.json"), plan.to_string()).unwrap();
+}
+
+#[test]
+fn a_failed_stage_is_rolled_back_and_recorded() {
+    let Some(server) = support::mysql::server() else {
+        return;
+    };
+    let db = ScratchMysql::create(&server, "apply_rollback");
+    let dir = tempfile::tempdir().unwrap();
+    failing_plan(dir.path());
+    let _forget = ForgetHistory(&db);
+    let (code, out) = apply(&db, dir.path(), 1, &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("no_such_table' doesn't exist"), "{out}");
+    assert!(out.contains("(line 14)"), "{out}");
+    assert!(out.contains("Rolled back"), "{out}");
+    assert_eq!(
+        value(
+            &db,
+            "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'made_by_stage'"
+        ),
+        "0"
+    );
+    let report = status(&db, dir.path());
+    assert_eq!(report["stages"][0]["state"], "rolled-back");
+    assert!(
+        report["stages"][0]["record"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Rolled back")
+    );
+
+    // Without rollback the finished statements stay (the procedure ran: both rows are there),
+    // and the message says how to undo it with the client.
+    let (code, out) = apply(&db, dir.path(), 1, &["--no-rollback"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("Not rolled back"), "{out}");
+    assert!(out.contains("mariadb --batch"), "{out}");
+    assert_eq!(value(&db, "SELECT COUNT(*) FROM made_by_stage"), "2");
+    assert_eq!(states(&db, dir.path())[0], "failed");
+}
+
+#[test]
+fn an_interrupted_backfill_resumes_where_it_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = setup("apply_resume", 3000, dir.path()) else {
+        return;
+    };
+    let _forget = ForgetHistory(&db);
+    let (code, out) = apply(&db, dir.path(), 1, &[]);
+    assert_eq!(code, 0, "{out}");
+    let bin = assert_cmd::cargo::cargo_bin("safeshift");
+    // 30 batches of 100 rows, 100 ms apart: Ctrl-C lands in the middle.
+    let child = std::process::Command::new(bin)
+        .arg("apply")
+        .arg(dir.path().join("plan"))
+        .args([
+            "--stage",
+            "3",
+            "--database-url",
+            &db.url(),
+            "--pause",
+            "100ms",
+        ])
+        .env_remove("DATABASE_URL")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1200));
+    let killed = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let output = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(130), "{text}");
+    assert!(text.contains("resumes where it stopped"), "{text}");
+    let left: i64 = value(&db, "SELECT COUNT(*) FROM users WHERE email_lower IS NULL")
+        .parse()
+        .unwrap();
+    assert!(left > 0 && left < 3000, "{left} rows left");
+    let report = status(&db, dir.path());
+    assert_eq!(report["stages"][2]["state"], "interrupted");
+    let key = report["stages"][2]["record"]["resume_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(key.starts_with("0:"), "{key}");
+
+    let (code, out) = apply(&db, dir.path(), 3, &[]);
+    assert_eq!(code, 0, "{out}");
+    let last = key.trim_start_matches("0:");
+    assert!(out.contains(&format!("resuming after key {last}")), "{out}");
+    assert_eq!(
+        value(&db, "SELECT COUNT(*) FROM users WHERE email_lower IS NULL"),
+        "0"
+    );
+}
+
+#[test]
+fn a_plan_and_a_server_of_different_engines_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    failing_plan(dir.path());
+    safeshift()
+        .args([
+            "apply",
+            "--stage",
+            "1",
+            "--database-url",
+            "postgres://127.0.0.1:1/x",
+        ])
+        .arg(dir.path().join("plan"))
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("needs a mysql://"));
+    safeshift()
+        .args(["status", "--database-url", "mysql://root@127.0.0.1:1/x"])
+        .arg(dir.path().join("plan"))
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("cannot connect"));
+}
+
+#[test]
+fn a_backfill_walks_text_keys_with_quotes_and_backslashes() {
+    let Some(server) = support::mysql::server() else {
+        return;
+    };
+    let db = ScratchMysql::create(&server, "apply_text_keys");
+    let _forget = ForgetHistory(&db);
+    let schema = "CREATE TABLE tags (
+  code varchar(20) NOT NULL,
+  label varchar(50) NOT NULL,
+  PRIMARY KEY (code)
+) ENGINE=InnoDB;
+";
+    db.execute(schema);
+    // Keys that break a naively quoted literal; the backfill resumes after each one (batches
+    // of 1), so every one goes back to the server as a literal.
+    db.execute(
+        r"INSERT INTO tags VALUES ('a\\b', 'one'), ('it''s', 'two'), ('x'';--', 'three'), ('\\''', 'four'), ('z', 'five');",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("schema.sql"), schema).unwrap();
+    fs::write(
+        dir.path().join("change.sql"),
+        "-- safeshift: backfill = upper(label)\nALTER TABLE tags ADD COLUMN label_upper varchar(50) NOT NULL;\n",
+    )
+    .unwrap();
+    safeshift()
+        .current_dir(dir.path())
+        .args(["plan", "change.sql", "--schema", "schema.sql"])
+        .args(["--dialect", "mariadb", "--batch-size", "1", "--out", "plan"])
+        .assert()
+        .success();
+    for stage in 1..=2 {
+        let (code, out) = apply(&db, dir.path(), stage, &[]);
+        assert_eq!(code, 0, "stage {stage}: {out}");
+        if stage == 2 {
+            assert!(out.contains("walked 5 rows"), "{out}");
+        }
+    }
+    assert_eq!(
+        value(
+            &db,
+            "SELECT COUNT(*) FROM tags WHERE label_upper = UPPER(label)"
+        ),
+        "5"
+    );
+}
