@@ -15,12 +15,15 @@ const SCHEMA: &str = "CREATE TABLE t (
   w varchar(100) DEFAULT NULL,
   e enum('x','y') DEFAULT NULL,
   k int DEFAULT NULL,
+  x varchar(31) DEFAULT NULL,
+  y varchar(32) DEFAULT NULL,
+  z varchar(50) DEFAULT NULL,
   PRIMARY KEY (id),
   KEY t_k (k)
-) ENGINE=InnoDB;
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
 CREATE TABLE p (id bigint NOT NULL, PRIMARY KEY (id)) ENGINE=InnoDB;
 CREATE TABLE np (id bigint DEFAULT NULL, x int DEFAULT NULL) ENGINE=InnoDB;
-INSERT INTO t VALUES (1, 1, 'a', 'b', 'x', 1), (2, 2, 'b', 'c', 'y', 2);
+INSERT INTO t VALUES (1, 1, 'a', 'b', 'x', 1, 'x', 'y', 'z'), (2, 2, 'b', 'c', 'y', 2, 'x', 'y', 'z');
 INSERT INTO p VALUES (1), (2);
 INSERT INTO np VALUES (1, 1);";
 
@@ -109,6 +112,23 @@ fn column_changes_run_with_the_claimed_algorithm() {
         &db,
         "MODIFY w varchar(300) DEFAULT NULL",
         my.widen_varchar(400, 1200),
+    );
+    // Across the 255-byte length prefix (utf8mb4: 4 bytes a character): MariaDB widens in place
+    // only from at most 127 bytes; varchar(32) (128 bytes) and varchar(50) (200 bytes) copy.
+    check(
+        &db,
+        "MODIFY x varchar(200) DEFAULT NULL",
+        my.widen_varchar(124, 800),
+    );
+    check(
+        &db,
+        "MODIFY y varchar(200) DEFAULT NULL",
+        my.widen_varchar(128, 800),
+    );
+    check(
+        &db,
+        "MODIFY z varchar(200) DEFAULT NULL",
+        my.widen_varchar(200, 800),
     );
     check(&db, "MODIFY a bigint NOT NULL", my.change_nullability());
     check(&db, "MODIFY a bigint NULL", my.change_nullability());

@@ -210,16 +210,19 @@ impl MySql {
     }
 
     /// Widening a VARCHAR: metadata only while the length prefix stays one byte (≤ 255 bytes) or
-    /// was two bytes already; crossing 255 bytes copies the table on MySQL and is an in-place
-    /// rebuild on MariaDB (checked on 10.11). MySQL documents the metadata-only case as INPLACE,
-    /// MariaDB performs it INSTANT.
+    /// was two bytes already; crossing 255 bytes copies the table on MySQL. MariaDB (checked on
+    /// 10.11 by `tests/mysql_facts.rs`) crosses it with an in-place rebuild only from a column of
+    /// at most 127 bytes (`varchar(31)` in utf8mb4) and refuses INPLACE from 128 bytes up
+    /// (`varchar(32)` → `varchar(200)`: "Cannot change column type"), i.e. copies. MySQL
+    /// documents the metadata-only case as INPLACE, MariaDB performs it INSTANT.
     pub fn widen_varchar(&self, from_bytes: u64, to_bytes: u64) -> Algorithm {
         let same_prefix = (from_bytes <= 255) == (to_bytes <= 255);
         match (self.flavor, same_prefix) {
             (Flavor::MySql, true) => Algorithm::Inplace,
             (Flavor::MySql, false) => Algorithm::Copy,
             (Flavor::MariaDb, true) => Algorithm::Instant,
-            (Flavor::MariaDb, false) => Algorithm::InplaceRebuild,
+            (Flavor::MariaDb, false) if from_bytes <= 127 => Algorithm::InplaceRebuild,
+            (Flavor::MariaDb, false) => Algorithm::Copy,
         }
     }
 
@@ -418,6 +421,12 @@ mod tests {
             maria("10.11").widen_varchar(80, 800),
             Algorithm::InplaceRebuild
         );
+        assert_eq!(
+            maria("10.11").widen_varchar(124, 800),
+            Algorithm::InplaceRebuild
+        );
+        assert_eq!(maria("10.11").widen_varchar(128, 800), Algorithm::Copy);
+        assert_eq!(maria("10.11").widen_varchar(200, 800), Algorithm::Copy);
         assert_eq!(my("8.0.35").widen_varchar(80, 800), Algorithm::Copy);
         assert_eq!(my("8.0.35").widen_varchar(400, 800), Algorithm::Inplace);
     }
