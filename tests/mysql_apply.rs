@@ -488,3 +488,50 @@ fn a_backfill_walks_text_keys_with_quotes_and_backslashes() {
         "5"
     );
 }
+
+/// A stage that fails while it holds `LOCK TABLES … WRITE` leaves no table locked: the runner
+/// unlocks before rolling back and recording (were `users` still locked on that connection,
+/// writing the history would fail), and another session writes the table at once.
+#[test]
+fn a_stage_failing_under_lock_tables_leaves_nothing_locked() {
+    let Some(server) = support::mysql::server() else {
+        return;
+    };
+    let db = ScratchMysql::create(&server, "apply_unlock");
+    db.execute(SCHEMA);
+    db.execute("CREATE TABLE other (id int);");
+    let dir = tempfile::tempdir().unwrap();
+    let stage = dir.path().join("plan/01-locks");
+    fs::create_dir_all(&stage).unwrap();
+    fs::write(
+        stage.join("up.sql"),
+        "SET SESSION lock_wait_timeout = 2;\nLOCK TABLES users WRITE;\nINSERT INTO users (id, email) VALUES (1, 'a@b.c');\nSELECT * FROM no_such_table;\nUNLOCK TABLES;\n",
+    )
+    .unwrap();
+    // The down.sql writes another table: under a lock left behind that would fail ("was not
+    // locked with LOCK TABLES").
+    fs::write(
+        stage.join("down.sql"),
+        "DELETE FROM users WHERE id = 1;\nINSERT INTO other VALUES (1);\n",
+    )
+    .unwrap();
+    let plan = serde_json::json!({
+        "version": 1, "dialect": "mariadb", "server_version": "10.11", "source": "x.sql",
+        "stages": [{"index": 1, "name": "fails while locked", "dir": "01-locks", "phase": "contract",
+                    "kind": "database", "up": "01-locks/up.sql", "down": "01-locks/down.sql",
+                    "transactional": false, "depends_on": [], "steps": []}]
+    });
+    fs::write(dir.path().join("plan/plan.json"), plan.to_string()).unwrap();
+    let _forget = ForgetHistory(&db);
+    let (code, out) = apply(&db, dir.path(), 1, &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("was not locked with LOCK TABLES"), "{out}");
+    assert!(out.contains("Rolled back"), "{out}");
+    assert_eq!(states(&db, dir.path())[0], "rolled-back");
+    // The down.sql ran after the unlock, on the same connection.
+    assert_eq!(value(&db, "SELECT COUNT(*) FROM users"), "0");
+    assert_eq!(value(&db, "SELECT COUNT(*) FROM other"), "1");
+    db.execute(
+        "SET SESSION lock_wait_timeout = 1; INSERT INTO users (id, email) VALUES (2, 'x@y.z');",
+    );
+}

@@ -368,6 +368,105 @@ fn change_column_type_through_a_new_column() {
     });
 }
 
+/// The swap that ends a type change misses no write, however writes and its statements
+/// interleave: after each of its statements (taken one by one on one connection, as `apply` runs
+/// them) another session inserts a row through `INSERT … SELECT` (leaving the copy to the
+/// trigger) and updates the old column of an existing row. A write that the stage's table lock
+/// holds back runs after `UNLOCK TABLES`, on the new column. At the end every update is there,
+/// every inserted row has its value, and running the stage again changes nothing.
+#[test]
+fn type_change_swap_misses_no_write_between_its_statements() {
+    use mysql::prelude::Queryable;
+    use std::time::Duration;
+
+    let Some(server) = support::mysql::server() else {
+        return;
+    };
+    let case = Case {
+        schema: ORDERS,
+        seed: ORDERS_SEED,
+        ..case(
+            "swap_race",
+            "ALTER TABLE orders MODIFY COLUMN amount bigint NOT NULL;",
+            4,
+        )
+    };
+    let db = ScratchMysql::create(&server, case.name);
+    let plan = plan_for(&case, Options::default());
+    let dir = support::stages::write_plan(&plan);
+    db.execute(case.schema);
+    db.execute(&format!(
+        "SET SESSION max_recursive_iterations = 1000000;\n{}",
+        case.seed
+    ));
+    let (swap, rest) = plan.stages.split_last().unwrap();
+    for stage in rest {
+        if let Some(up) = &stage.up {
+            db.run_file(&dir.path().join(up))
+                .unwrap_or_else(|e| panic!("stage {}: {e}", stage.index));
+        }
+    }
+    let up_path = dir.path().join(swap.up.as_ref().unwrap());
+    let text = std::fs::read_to_string(&up_path).unwrap();
+    assert!(text.contains("LOCK TABLES `orders` WRITE"), "{text}");
+    let statements = safeshift::db::mysql::statements(&text).unwrap();
+    let mut conn = safeshift::db::mysql::connect(&db.url()).unwrap();
+    let mut writers = Vec::new();
+    for (i, statement) in statements.iter().enumerate() {
+        conn.query_drop(&statement.text)
+            .unwrap_or_else(|e| panic!("{}: {e}", statement.text));
+        let url = db.url();
+        let writer = std::thread::spawn(move || -> Result<(), String> {
+            let mut app = safeshift::db::mysql::connect(&url).map_err(|e| e.to_string())?;
+            app.query_drop(format!(
+                "INSERT INTO orders (id, user_id, amount) SELECT {}, 1, {}",
+                100_000 + i,
+                7 * i
+            ))
+            .map_err(|e| format!("insert after statement {i}: {e}"))?;
+            app.query_drop(format!(
+                "UPDATE orders SET amount = amount + 1000 WHERE id = {}",
+                i + 1
+            ))
+            .map_err(|e| format!("update after statement {i}: {e}"))
+        });
+        // Give the writes the chance to land right here, between two statements of the stage;
+        // under the stage's table lock they wait for UNLOCK TABLES instead.
+        let waited = std::time::Instant::now();
+        while !writer.is_finished() && waited.elapsed() < Duration::from_millis(300) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        writers.push(writer);
+    }
+    let n = writers.len();
+    for writer in writers {
+        writer.join().unwrap().unwrap();
+    }
+    let wrong = db.execute(&format!(
+        "SELECT id, amount FROM orders WHERE (id <= {n} AND amount <> id + 1000) OR (id > {n} AND id < 100000 AND amount <> id) OR (id >= 100000 AND amount <> 7 * (id - 100000));"
+    ));
+    assert_eq!(
+        wrong.trim(),
+        "",
+        "rows with a lost or wrong value (id, amount)"
+    );
+    assert_eq!(
+        db.first_value("SELECT COUNT(*) FROM orders WHERE id >= 100000")
+            .as_deref(),
+        Some(n.to_string().as_str())
+    );
+    let before = db.catalog();
+    db.run_file(&up_path)
+        .unwrap_or_else(|e| panic!("the swap stage does not run again: {e}"));
+    assert_eq!(
+        db.catalog(),
+        before,
+        "running the swap again changed the schema"
+    );
+    assert!(!before.contains("safeshift_"), "{before}");
+    assert!(before.contains("`amount` bigint(20) NOT NULL"), "{before}");
+}
+
 #[test]
 fn widening_a_varchar_is_instant() {
     run(case(

@@ -211,6 +211,9 @@ enum Kind {
     Commit,
     Rollback,
     SetLockWaitTimeout,
+    /// `LOCK TABLES … WRITE`: until `UNLOCK TABLES` (or the session ends) other sessions wait.
+    LockTables,
+    UnlockTables,
     Other,
 }
 
@@ -227,6 +230,8 @@ fn classify(text: &str) -> Kind {
         "start" if w(1) == "transaction" => Kind::Begin,
         "commit" => Kind::Commit,
         "rollback" if w(1) != "to" => Kind::Rollback,
+        "lock" if matches!(w(1), "tables" | "table") => Kind::LockTables,
+        "unlock" if matches!(w(1), "tables" | "table") => Kind::UnlockTables,
         "set" => {
             let name = match w(1) {
                 "session" | "local" => w(2),
@@ -286,11 +291,18 @@ pub fn run_sql(
     })?;
     let mut retries = run::Retries::new(opts, statements.len());
     let mut tx_start: Option<usize> = None;
+    // Where the file took LOCK TABLES, while it holds them: whatever goes wrong, the tables are
+    // unlocked before this returns (the app would otherwise wait on them as long as this
+    // connection lives), and a retry starts again at the LOCK TABLES.
+    let mut locked_at: Option<usize> = None;
     let mut i = 0;
     while i < statements.len() {
         if interrupt::requested() {
             if tx_start.is_some() {
                 let _ = conn.query_drop("ROLLBACK");
+            }
+            if locked_at.is_some() {
+                let _ = conn.query_drop("UNLOCK TABLES");
             }
             return Err(RunError::Interrupted);
         }
@@ -308,6 +320,8 @@ pub fn run_sql(
             match kind {
                 Kind::Begin => tx_start = Some(i),
                 Kind::Commit | Kind::Rollback => tx_start = None,
+                Kind::LockTables => locked_at = Some(i),
+                Kind::UnlockTables => locked_at = None,
                 Kind::Other => {
                     observer.ran(&statement.text, started.elapsed(), conn.affected_rows())
                 }
@@ -316,11 +330,16 @@ pub fn run_sql(
             i += 1;
             continue;
         };
+        let held = locked_at.take();
+        if held.is_some() {
+            let _ = conn.query_drop("UNLOCK TABLES");
+        }
         if interrupt::requested() && my::error_code(&e) == Some(my::QUERY_INTERRUPTED) {
             let _ = conn.query_drop("ROLLBACK");
             return Err(RunError::Interrupted);
         }
-        let restart = tx_start.take().unwrap_or(i);
+        // LOCK TABLES commits an open transaction, so a locked region starts outside one.
+        let restart = tx_start.take().or(held).unwrap_or(i);
         if restart != i || kind == Kind::Commit {
             let _ = conn.query_drop("ROLLBACK");
         }
@@ -333,6 +352,11 @@ pub fn run_sql(
             observer,
             failed(statement, &e),
         )?;
+    }
+    if locked_at.is_some() {
+        // A file that ends holding the lock: release it rather than keep the app waiting.
+        conn.query_drop("UNLOCK TABLES")
+            .map_err(|e| failed(&statements[statements.len() - 1], &e))?;
     }
     Ok(())
 }
@@ -509,6 +533,8 @@ impl Target for Conn {
 
     fn roll_back_open_transaction(&mut self) {
         let _ = self.query_drop("ROLLBACK");
+        // And no table stays locked by LOCK TABLES on this connection.
+        let _ = self.query_drop("UNLOCK TABLES");
     }
 }
 
@@ -536,6 +562,8 @@ mod tests {
             Kind::SetLockWaitTimeout
         );
         assert_eq!(classify("SET SESSION sql_mode = ''"), Kind::Other);
+        assert_eq!(classify("LOCK TABLES `users` WRITE"), Kind::LockTables);
+        assert_eq!(classify("unlock tables;"), Kind::UnlockTables);
         assert_eq!(whole_seconds(Duration::from_millis(1500)), 2);
         assert_eq!(whole_seconds(Duration::from_millis(10)), 1);
     }

@@ -258,6 +258,27 @@ impl MySql {
         Algorithm::Copy
     }
 
+    /// The `ALGORITHM=` clause for dropping or renaming an index without touching rows, in the
+    /// column swap that ends a type change — `None` where that swap cannot be metadata-only
+    /// because dropping a column rebuilds the table (before MySQL 8.0.29 / MariaDB 10.4).
+    ///
+    /// The swap runs under `LOCK TABLES … WRITE` (so no write can slip past the copy triggers),
+    /// so every ALTER in it must be metadata only: the old column's indexes are dropped (never
+    /// INSTANT, but in place without a rebuild — MariaDB 10.3.7+ can be held to that with
+    /// `ALGORITHM=NOCOPY`; MySQL has no NOCOPY, and documents DROP/RENAME INDEX as INPLACE,
+    /// metadata only), then the old column is dropped and the copy renamed into its place with
+    /// its final default, `ALGORITHM=INSTANT` (checked on MariaDB 10.11 by `tests/mysql_ops.rs`;
+    /// on MySQL from its online DDL tables only).
+    pub fn swap_index_algorithm(&self) -> Option<&'static str> {
+        if self.drop_column() != Algorithm::Instant {
+            return None;
+        }
+        Some(match self.flavor {
+            Flavor::MariaDb => "ALGORITHM=NOCOPY",
+            Flavor::MySql => "ALGORITHM=INPLACE",
+        })
+    }
+
     /// MariaDB knows `IF [NOT] EXISTS` for columns, indexes and constraints in ALTER TABLE, which
     /// makes a stage safe to re-run; MySQL 8 does not.
     pub fn alter_if_exists(&self) -> bool {

@@ -135,6 +135,9 @@ pub enum LockMode {
     /// MySQL/MariaDB: the exclusive metadata lock every ALTER takes at its start and end, and the
     /// only lock an INSTANT change takes.
     MetadataExclusive,
+    /// MySQL/MariaDB: `LOCK TABLES t WRITE`: every other session's reads and writes of the table
+    /// wait until `UNLOCK TABLES`.
+    TableWrite,
 }
 
 impl LockMode {
@@ -149,6 +152,7 @@ impl LockMode {
             LockMode::MetadataUpgradable => "SHARED_UPGRADABLE metadata lock",
             LockMode::MetadataNoWrite => "SHARED_NO_WRITE metadata lock",
             LockMode::MetadataExclusive => "EXCLUSIVE metadata lock",
+            LockMode::TableWrite => "WRITE table lock (LOCK TABLES)",
         }
     }
 
@@ -161,6 +165,7 @@ impl LockMode {
                 | LockMode::AccessExclusive
                 | LockMode::MetadataNoWrite
                 | LockMode::MetadataExclusive
+                | LockMode::TableWrite
         )
     }
 
@@ -170,7 +175,7 @@ impl LockMode {
             LockMode::RowExclusive | LockMode::MetadataSharedWrite => "only schema changes",
             LockMode::MetadataUpgradable => "only other schema changes (reads and writes continue)",
             LockMode::MetadataNoWrite => "writes (reads continue)",
-            LockMode::MetadataExclusive => "all reads and writes",
+            LockMode::MetadataExclusive | LockMode::TableWrite => "all reads and writes",
             LockMode::ShareUpdateExclusive => {
                 "only other schema changes and VACUUM (reads and writes continue)"
             }

@@ -244,12 +244,53 @@ impl ChangeColumnType {
                 .error(format!("safeshift cannot yet change the type of `{}.{}` online: it is {}", self.table.display(), self.column, if old.generated { "generated or AUTO_INCREMENT".to_string() } else { format!("used by constraint(s) {}", names.join(", ")) }))
                 .help("use an online schema change tool: --online-tool gh-ost or --online-tool pt-osc"));
         }
+        let server = my::target(ctx);
+        if server.swap_index_algorithm().is_none() {
+            return Err(ctx
+                .error(format!(
+                    "{} {} cannot drop a column without rebuilding the table, so the swap that ends a type change of `{}.{}` cannot be brief",
+                    server.flavor.name(),
+                    server.version(),
+                    self.table.display(),
+                    self.column
+                ))
+                .help(format!(
+                    "use an online schema change tool (--online-tool gh-ost or --online-tool pt-osc), or, if the server is newer, say so with --server-version (instant DROP COLUMN: {})",
+                    if server.is_mariadb() { "MariaDB 10.4" } else { "MySQL 8.0.29" }
+                )));
+        }
         let new_name = my::helper_name(ctx, &self.table, &self.column, "new");
         let shadow = crate::schema::Column {
             name: new_name.clone(),
             not_null: false,
             default: None,
             ..target.clone()
+        };
+        // The copy becomes NOT NULL before the swap (under the swap's table lock it would be a
+        // rebuild). MariaDB checks an omitted NOT NULL column of INSERT … SELECT before the copy
+        // triggers fill it, so until the swap it carries a default: the target's, or a
+        // placeholder that the trigger overwrites in every row.
+        let interim_default = if target.not_null {
+            let default = target
+                .default
+                .as_ref()
+                .map(|d| d.to_string())
+                .or_else(|| my::placeholder_default(ctx, &target.data_type));
+            match default {
+                Some(d) => Some(d),
+                None => {
+                    return Err(ctx
+                        .error(format!(
+                            "safeshift has no placeholder default for a NOT NULL {} copy of `{}.{}`",
+                            target.data_type,
+                            self.table.display(),
+                            self.column
+                        ))
+                        .help("give the new definition a DEFAULT, or use an online schema change tool: --online-tool gh-ost or --online-tool pt-osc"));
+                }
+            }
+        } else {
+            None
         };
         let (t, c, n) = (
             ctx.qname(&self.table),
@@ -297,12 +338,48 @@ impl ChangeColumnType {
             .after(&[0]),
         );
         let mut ready = vec![1];
-        // NOT NULL and the default come with the swap: MariaDB checks an omitted NOT NULL column
-        // of INSERT … SELECT before the copy triggers could fill it.
-        let swapped = crate::schema::Column {
-            name: new_name.clone(),
-            ..target.clone()
-        };
+        if let Some(default) = &interim_default {
+            let nullability = server.change_nullability();
+            let modify = |not_null: bool, default: Option<&str>| {
+                my::alter(
+                    ctx,
+                    &self.table,
+                    &[format!(
+                        "MODIFY COLUMN {}",
+                        my::column_def_with(ctx, &shadow, not_null, default)
+                    )],
+                    nullability,
+                )
+            };
+            let mut step = Step::database(
+                Phase::Migrate,
+                slug("not-null-shadow"),
+                format!(
+                    "make {}.{new_name} NOT NULL while the copy triggers fill it (in-place rebuild; reads and writes continue)",
+                    self.table.display()
+                ),
+            )
+            .after(&[1])
+            .before(
+                format!("no NULLs left in {}.{new_name}", self.table.display()),
+                format!("SELECT COUNT(*) FROM {t} WHERE {n} IS NULL"),
+                "0",
+            )
+            .sql(modify(true, Some(default)), nullability.describe())
+            .down_sql(modify(false, None), "")
+            .verify(
+                format!("{}.{new_name} is NOT NULL", self.table.display()),
+                my::nullable_query(ctx, &self.table, &new_name),
+                "NO",
+            );
+            if target.default.is_none() {
+                step = step.note(format!(
+                    "DEFAULT {default} is a placeholder until the swap: MariaDB checks a NOT NULL column that an INSERT … SELECT leaves out before the copy trigger fills it. The trigger sets {new_name} in every write, so no row keeps it; the swap removes it."
+                ));
+            }
+            steps.push(my::alter_locks(step, &self.table, nullability));
+            ready.push(steps.len() - 1);
+        }
         let copies = my::copy_indexes(
             ctx,
             &self.table,
@@ -314,25 +391,43 @@ impl ChangeColumnType {
             steps.push(step.after(&[1]));
             ready.push(steps.len() - 1);
         }
-        let (swap_sql, swap_algorithm) = my::swap_columns(
+        let final_column = crate::schema::Column {
+            name: self.column.clone(),
+            ..target.clone()
+        };
+        let swap_sql = my::locked_swap(
             ctx,
             &self.table,
             &self.column,
-            &swapped,
-            &self.column,
-            &copies.renames,
-        );
+            &new_name,
+            &final_column,
+            &copy.drop,
+        )
+        .ok_or_else(|| ctx.error("internal error: no metadata-only swap"))?;
+        let index_algorithm = server.swap_index_algorithm().unwrap_or_default();
         let mut swap = Step::database(Phase::Contract, slug("swap"), format!("swap {}.{new_name} in for {} and drop the old column", self.table.display(), self.column))
             .after(&ready)
             .before(format!("every row has {new_name} filled"), format!("SELECT COUNT(*) FROM {t} WHERE {n} IS NULL AND {c} IS NOT NULL"), "0")
-            .note(format!("Code that relies on the column's type (e.g. reading {} into a 32-bit integer) must be ready before this stage.", self.column));
-        for sql in &copy.drop {
-            swap = swap.sql(sql.clone(), "");
+            .note(format!("Code that relies on the column's type (e.g. reading {} into a 32-bit integer) must be ready before this stage.", self.column))
+            .note(format!("Reads and writes of {} wait while the stage holds LOCK TABLES … WRITE: only metadata changes run under it (ALGORITHM=INSTANT, and {index_algorithm} for the indexes), so milliseconds however big the table; it gives up after lock_wait_timeout if long transactions hold the table.", self.table.display()))
+            .note("If the stage stops half way, run it again: each ALTER runs only if it has not yet, and the copy triggers are dropped only after the swap, so no write is missed. A failed statement ends the `mariadb` client's session, which releases the table lock (`safeshift apply` unlocks the table itself).");
+        if !server.is_mariadb() {
+            swap = swap.note("MySQL has no ALGORITHM=NOCOPY: the old column's indexes are dropped and the copies renamed with ALGORITHM=INPLACE, which MySQL documents as metadata only for both (not checked on a MySQL server by safeshift's tests).");
+        }
+        for (sql, why) in swap_sql {
+            swap = swap.sql(sql, why);
         }
         swap = swap
-            .sql(swap_sql, format!("one ALTER: the old column and its values are gone, the new one takes its name and place; {}", swap_algorithm.describe()))
-            .irreversible(format!("the old {} column and its values are dropped", self.column));
-        steps.push(my::alter_locks(swap, &self.table, swap_algorithm));
+            .irreversible(format!(
+                "the old {} column and its values are dropped",
+                self.column
+            ))
+            .lock(
+                self.table.display(),
+                LockMode::TableWrite,
+                "brief: metadata-only ALTERs between LOCK TABLES and UNLOCK TABLES",
+            );
+        steps.push(swap);
         Ok(Expansion { steps, anchor: 0 })
     }
 }

@@ -84,16 +84,67 @@ pub fn if_exists(ctx: &Context) -> &'static str {
 /// A column definition for ADD/MODIFY COLUMN: name, type, the attributes as written, NULL-ability
 /// and default.
 pub fn column_def(ctx: &Context, column: &Column, not_null: bool, default: bool) -> String {
+    let default = column
+        .default
+        .as_ref()
+        .filter(|_| default)
+        .map(|d| d.to_string());
+    column_def_with(ctx, column, not_null, default.as_deref())
+}
+
+/// [`column_def`] with the given default (SQL text), or none.
+pub fn column_def_with(
+    ctx: &Context,
+    column: &Column,
+    not_null: bool,
+    default: Option<&str>,
+) -> String {
     let mut sql = format!("{} {}", ctx.quote(&column.name), column.data_type);
     for extra in &column.extra {
         sql.push(' ');
         sql.push_str(extra);
     }
     sql.push_str(if not_null { " NOT NULL" } else { " NULL" });
-    if default && let Some(d) = &column.default {
+    if let Some(d) = default {
         sql.push_str(&format!(" DEFAULT {d}"));
     }
     sql
+}
+
+/// A default every value of `data_type` accepts, for a NOT NULL column that needs one only so
+/// that MariaDB lets `INSERT … SELECT` omit it (it checks omitted NOT NULL columns before BEFORE
+/// INSERT triggers run): the trigger overwrites it in every row, so no row keeps it. `None` for
+/// types without an obvious neutral value.
+pub fn placeholder_default(ctx: &Context, data_type: &sqlparser::ast::DataType) -> Option<String> {
+    let text = data_type.to_string().to_lowercase();
+    let base = text
+        .split(['(', ' '])
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let mysql = !target(ctx).is_mariadb();
+    Some(match base.as_str() {
+        "tinyint" | "smallint" | "mediumint" | "int" | "integer" | "bigint" | "decimal"
+        | "numeric" | "dec" | "fixed" | "float" | "double" | "real" | "bit" | "bool"
+        | "boolean" | "year" => "0".to_string(),
+        "char" | "varchar" | "binary" | "varbinary" | "set" => "''".to_string(),
+        // MySQL takes a default for TEXT/BLOB only as an expression (8.0.13+).
+        "tinytext" | "text" | "mediumtext" | "longtext" | "tinyblob" | "blob" | "mediumblob"
+        | "longblob" => if mysql { "('')" } else { "''" }.to_string(),
+        "enum" => match data_type {
+            sqlparser::ast::DataType::Enum(members, _) => match members.first()? {
+                sqlparser::ast::EnumMember::Name(name)
+                | sqlparser::ast::EnumMember::NamedValue(name, _) => ctx.dialect.literal(name),
+            },
+            _ => return None,
+        },
+        "date" => "'1970-01-01'".to_string(),
+        "datetime" => "'1970-01-01 00:00:00'".to_string(),
+        // A day in, so that no time zone turns it into the invalid zero TIMESTAMP.
+        "timestamp" => "'1970-01-02 00:00:00'".to_string(),
+        "time" => "'00:00:00'".to_string(),
+        _ => return None,
+    })
 }
 
 /// `ADD COLUMN` with its position; INSTANT where the version allows the position.
@@ -782,4 +833,140 @@ pub fn copy_table(
         steps: vec![expand, backfill, swap],
         anchor: 2,
     }))
+}
+
+/// `statement`, run only when `condition` (a query that counts) is above zero: a prepared
+/// statement, so a stage that stopped half way can run again without repeating an ALTER that
+/// already happened (MySQL has no `IF EXISTS` there, and on MariaDB `DROP COLUMN IF EXISTS c`
+/// would drop the column that has just taken `c`'s name).
+pub fn guarded(ctx: &Context, condition: &str, statement: &str) -> Vec<String> {
+    vec![
+        format!(
+            "SET @safeshift_sql = IF(({condition}) > 0, {}, 'DO 0')",
+            ctx.dialect.literal(statement)
+        ),
+        "PREPARE safeshift_stmt FROM @safeshift_sql".to_string(),
+        "EXECUTE safeshift_stmt".to_string(),
+        "DEALLOCATE PREPARE safeshift_stmt".to_string(),
+    ]
+}
+
+/// Counts `column` of `table` (0 or 1).
+pub fn column_count(ctx: &Context, table: &QName, column: &str) -> String {
+    format!(
+        "SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = {} AND TABLE_NAME = {} AND COLUMN_NAME = {}",
+        schema_expr(ctx, table),
+        ctx.dialect.literal(&table.name),
+        ctx.dialect.literal(column)
+    )
+}
+
+/// Counts the key parts of `index` on `table` (0 when there is no such index).
+pub fn index_count(ctx: &Context, table: &QName, index: &str) -> String {
+    format!(
+        "SELECT COUNT(*) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = {} AND TABLE_NAME = {} AND INDEX_NAME = {}",
+        schema_expr(ctx, table),
+        ctx.dialect.literal(&table.name),
+        ctx.dialect.literal(index)
+    )
+}
+
+/// The swap that ends a column copy while writers still go through the copy triggers (a type
+/// change): `LOCK TABLES t WRITE`, then metadata-only ALTERs — drop the old column's indexes,
+/// drop the old column and rename the copy into its place with its final definition, give the
+/// index copies the original names — then drop the copy triggers and `UNLOCK TABLES`.
+///
+/// Why the lock: between dropping the copy triggers and the ALTER, an INSERT would leave the
+/// copy NULL (the ALTER then fails) and an UPDATE of the old column would be lost (the copy keeps
+/// the stale value, silently). Under the write lock no other session reads or writes the table,
+/// so the triggers can go last; the lock is held only for metadata changes, a few milliseconds
+/// however big the table. Each ALTER is guarded, so the stage can run again after stopping half
+/// way; a failed ALTER leaves the triggers in place (the client disconnects, which unlocks).
+///
+/// `new` is the copy as it is now: its NULL-ability must already be the final one (changing it
+/// rebuilds the table); its default may differ (metadata only). `None` where the server cannot
+/// drop a column without a rebuild.
+pub fn locked_swap(
+    ctx: &Context,
+    table: &QName,
+    old: &str,
+    new: &str,
+    final_column: &Column,
+    drop_triggers: &[String],
+) -> Option<Vec<(String, String)>> {
+    let index_algorithm = target(ctx).swap_index_algorithm()?;
+    let t = ctx.qname(table);
+    let shadow_left = column_count(ctx, table, new);
+    let mut out: Vec<(String, String)> = Vec::new();
+    let mut push = |sqls: Vec<String>, why: &str| {
+        for (i, sql) in sqls.into_iter().enumerate() {
+            out.push((
+                sql,
+                if i == 0 {
+                    why.to_string()
+                } else {
+                    String::new()
+                },
+            ));
+        }
+    };
+    push(
+        vec![format!("LOCK TABLES {t} WRITE")],
+        "reads and writes of the table wait from here to UNLOCK TABLES: no write can miss the copy triggers; gives up after lock_wait_timeout (nothing changed then: run the stage again)",
+    );
+    let indexes: Vec<String> = ctx
+        .catalog
+        .indexes_on(table, old)
+        .iter()
+        .map(|i| i.name.name.clone())
+        .collect();
+    for index in &indexes {
+        push(
+            guarded(
+                ctx,
+                &format!("({shadow_left}) * ({})", index_count(ctx, table, index)),
+                &format!(
+                    "ALTER TABLE {t} DROP INDEX {}, {index_algorithm}",
+                    ctx.quote(index)
+                ),
+            ),
+            &format!(
+                "drop the old column's index {index} (metadata only, {index_algorithm}); its copy takes the name below"
+            ),
+        );
+    }
+    push(
+        guarded(
+            ctx,
+            &shadow_left,
+            &format!(
+                "ALTER TABLE {t} DROP COLUMN {}, CHANGE COLUMN {} {}, ALGORITHM=INSTANT",
+                ctx.quote(old),
+                ctx.quote(new),
+                column_def(ctx, final_column, final_column.not_null, true)
+            ),
+        ),
+        "the old column and its values are gone, the copy takes its name, place and final default: INSTANT, metadata only; runs only if the copy is still there",
+    );
+    for index in &indexes {
+        let copy = helper_name(ctx, table, index, "new");
+        push(
+            guarded(
+                ctx,
+                &index_count(ctx, table, &copy),
+                &format!(
+                    "ALTER TABLE {t} RENAME INDEX {} TO {}, {index_algorithm}",
+                    ctx.quote(&copy),
+                    ctx.quote(index)
+                ),
+            ),
+            "the index copy takes the original name (metadata only)",
+        );
+    }
+    push(
+        drop_triggers.to_vec(),
+        "the copy triggers go only now: until UNLOCK TABLES no write reaches the table",
+    );
+    push(vec!["UNLOCK TABLES".to_string()], "");
+    Some(out)
 }

@@ -229,6 +229,9 @@ struct TableCopy {
 #[derive(Default)]
 struct CopyWatch {
     copies: Vec<TableCopy>,
+    /// The ALTER a guarded `SET @v = IF(…, 'ALTER TABLE …', 'DO 0')` may prepare: an `EXECUTE`
+    /// that reports affected rows copied its table.
+    prepared: Option<String>,
 }
 
 /// The table of `ALTER [ONLINE] [IGNORE] TABLE t …`, unquoted.
@@ -244,10 +247,21 @@ fn altered_table(statement: &str) -> Option<String> {
 
 impl Observer for CopyWatch {
     fn ran(&mut self, statement: &str, took: Duration, affected_rows: u64) {
+        let upper = statement.trim_start().to_ascii_uppercase();
+        if upper.starts_with("SET ")
+            && let Some(at) = upper.find("'ALTER TABLE ")
+        {
+            self.prepared = Some(statement.trim_start()[at + 1..].to_string());
+        }
         if affected_rows == 0 {
             return;
         }
-        if let Some(table) = altered_table(statement) {
+        let altered = if upper.starts_with("EXECUTE") {
+            self.prepared.clone()
+        } else {
+            Some(statement.to_string())
+        };
+        if let Some(table) = altered.as_deref().and_then(altered_table) {
             self.copies.push(TableCopy {
                 table,
                 rows: affected_rows,
