@@ -248,9 +248,10 @@ impl ChangeColumnType {
         if server.swap_index_algorithm().is_none() {
             return Err(ctx
                 .error(format!(
-                    "{} {} cannot drop a column without rebuilding the table, so the swap that ends a type change of `{}.{}` cannot be brief",
+                    "{} {} (before {}) cannot drop a column without rebuilding the table, so the swap that ends a type change of `{}.{}` cannot be brief",
                     server.flavor.name(),
                     server.version(),
+                    if server.is_mariadb() { "10.4" } else { "8.0.29" },
                     self.table.display(),
                     self.column
                 ))
