@@ -4,9 +4,10 @@
 //! and index copies on the new column, then one brief swap that drops the old column.
 //! MySQL/MariaDB: a type change copies the table while writes wait, except widening a VARCHAR
 //! within its length-prefix size and appending ENUM members (INSTANT). The same column copy
-//! applies there — new column right after the old one, copy triggers, a batched backfill, then one
-//! ALTER that drops the old column and renames the new one into its place — or, with
-//! `--online-tool`, gh-ost / pt-online-schema-change.
+//! applies there — new column right after the old one, copy triggers, a batched backfill, the copy
+//! made NOT NULL in place, then a swap under `LOCK TABLES … WRITE` of metadata-only ALTERs that
+//! drops the copy triggers last (`recipes::mysql::locked_swap`) — or, with `--online-tool`, gh-ost /
+//! pt-online-schema-change.
 
 use sqlparser::ast::{DataType, Expr};
 
@@ -32,7 +33,7 @@ pub const RULE: Rule = Rule {
     why: "Unless the new type is binary-coercible (varchar(n) to text or a wider varchar, for example), PostgreSQL rewrites the table and its indexes under ACCESS EXCLUSIVE: every read and write waits. The running app may also break on the new type.",
     safe: "Expand: add a new column of the new type, kept in sync by a trigger. Migrate: backfill in batches. Contract: swap the columns in one brief transaction and drop the old one.",
     example: "ALTER TABLE orders ALTER COLUMN quantity TYPE bigint;",
-    mysql: "Changing a column's type (INT to BIGINT, reordering or removing ENUM members, charset) copies the table while writes wait. Widening a VARCHAR within its length-prefix size (≤ 255 bytes, or already above) and appending ENUM members at the end are metadata only. Safe path: a new column right after the old one, copy triggers, a batched backfill, then one ALTER that drops the old column and renames the new one into its place; or gh-ost / pt-online-schema-change (`--online-tool`).",
+    mysql: "Changing a column's type (INT to BIGINT, reordering or removing ENUM members, charset) copies the table while writes wait. Widening a VARCHAR within its length-prefix size (≤ 255 bytes, or already above) and appending ENUM members at the end are metadata only; across 255 bytes MySQL copies, and MariaDB widens in place only from at most 127 bytes. Safe path: a new column right after the old one, copy triggers, a batched backfill, the copy made NOT NULL in place, then a brief swap under LOCK TABLES … WRITE that runs only metadata-only ALTERs (drop the old column and its indexes, rename the copy and its indexes into place) and drops the triggers last, so no write misses them; or gh-ost / pt-online-schema-change (`--online-tool`).",
 };
 
 #[derive(Clone, Debug)]
