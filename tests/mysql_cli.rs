@@ -225,3 +225,49 @@ fn lint_and_gate_read_the_dialect_from_the_flag_or_safeshift_toml() {
         .code(20)
         .stdout(predicate::str::contains("forcing-table-copy"));
 }
+
+/// A type change ends in a swap under `LOCK TABLES`, which must be metadata only: before instant
+/// DROP COLUMN (MySQL 8.0.29) it would rebuild the table while reads and writes wait, so the plan
+/// is refused with the ways out; from 8.0.29 the swap drops and renames indexes with INPLACE (MySQL
+/// has no NOCOPY) and the columns with INSTANT, inside the lock.
+#[test]
+fn mysql_type_change_needs_instant_drop_column_or_an_online_tool() {
+    let dir = tempfile::tempdir().unwrap();
+    plan(
+        &dir.path().join("old"),
+        &["--dialect", "mysql", "--server-version", "8.0.28"],
+    )
+    .assert()
+    .code(2)
+    .stderr(predicate::str::contains(
+        "cannot drop a column without rebuilding the table",
+    ))
+    .stderr(predicate::str::contains("--online-tool"));
+    let out = dir.path().join("new");
+    plan(&out, &["--dialect", "mysql", "--server-version", "8.0.29"])
+        .assert()
+        .success();
+    let swap = fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().path().join("up.sql"))
+        .filter(|p| p.is_file())
+        .map(|p| fs::read_to_string(p).unwrap())
+        .find(|sql| sql.contains("LOCK TABLES"))
+        .expect("a stage with the locked swap");
+    let locked = &swap[swap.find("LOCK TABLES `users` WRITE;").unwrap()..];
+    let unlock = locked.find("UNLOCK TABLES;").unwrap();
+    let (inside, _) = locked.split_at(unlock);
+    assert!(
+        inside.contains("DROP INDEX `users_score_idx`, ALGORITHM=INPLACE"),
+        "{inside}"
+    );
+    assert!(inside.contains("DROP COLUMN `score`, CHANGE COLUMN `safeshift_users_score_new` `score` BIGINT NOT NULL DEFAULT 0, ALGORITHM=INSTANT"), "{inside}");
+    assert!(
+        inside.contains("DROP TRIGGER IF EXISTS `safeshift_users_score_copy_u`"),
+        "{inside}"
+    );
+    assert!(
+        !inside.contains("LOCK=NONE") && !inside.contains("NOCOPY"),
+        "{inside}"
+    );
+}

@@ -436,6 +436,21 @@ mod tests {
     }
 
     #[test]
+    fn a_metadata_only_swap_needs_instant_drop_column() {
+        assert_eq!(maria("10.3").swap_index_algorithm(), None);
+        assert_eq!(
+            maria("10.4").swap_index_algorithm(),
+            Some("ALGORITHM=NOCOPY")
+        );
+        assert_eq!(my("8.0").swap_index_algorithm(), None);
+        assert_eq!(my("8.0.28").swap_index_algorithm(), None);
+        assert_eq!(
+            my("8.0.29").swap_index_algorithm(),
+            Some("ALGORITHM=INPLACE")
+        );
+    }
+
+    #[test]
     fn varchar_widening() {
         assert_eq!(maria("10.11").widen_varchar(40, 80), Algorithm::Instant);
         assert_eq!(

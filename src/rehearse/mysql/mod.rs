@@ -369,6 +369,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_guarded_alter_that_copied_is_seen_through_its_execute() {
+        let mut watch = CopyWatch::default();
+        let set = "SET @safeshift_sql = IF((SELECT 1) > 0, 'ALTER TABLE `users` MODIFY x bigint', 'DO 0')";
+        watch.ran(set, Duration::from_millis(1), 0);
+        watch.ran("EXECUTE safeshift_stmt", Duration::from_millis(9), 0);
+        assert!(watch.copies.is_empty());
+        watch.ran("EXECUTE safeshift_stmt", Duration::from_millis(9), 500);
+        assert_eq!(watch.copies.len(), 1);
+        assert_eq!(watch.copies[0].table, "users");
+        assert_eq!(watch.copies[0].rows, 500);
+    }
+
+    #[test]
     fn altered_tables_are_named() {
         assert_eq!(
             altered_table("ALTER TABLE `we``ird` MODIFY x int").as_deref(),
