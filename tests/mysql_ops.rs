@@ -467,6 +467,92 @@ fn type_change_swap_misses_no_write_between_its_statements() {
     assert!(before.contains("`amount` bigint(20) NOT NULL"), "{before}");
 }
 
+/// A type-change swap that stopped half way — the client gone after any statement inside the
+/// lock — runs again to the right end: the session's end released the lock, every write in
+/// between either went through the copy triggers or failed loudly (never lost), and the re-run
+/// skips what was done.
+#[test]
+fn type_change_swap_stopped_half_way_runs_again() {
+    use mysql::prelude::Queryable;
+
+    let Some(server) = support::mysql::server() else {
+        return;
+    };
+    let case = Case {
+        schema: ORDERS,
+        seed: ORDERS_SEED,
+        ..case(
+            "swap_resume",
+            "ALTER TABLE orders MODIFY COLUMN amount bigint NOT NULL;",
+            4,
+        )
+    };
+    let plan = plan_for(&case, Options::default());
+    let dir = support::stages::write_plan(&plan);
+    let (swap, rest) = plan.stages.split_last().unwrap();
+    let up_path = dir.path().join(swap.up.as_ref().unwrap());
+    let text = std::fs::read_to_string(&up_path).unwrap();
+    let statements = safeshift::db::mysql::statements(&text).unwrap();
+    let stops: Vec<usize> = statements
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| {
+            s.text.starts_with("LOCK TABLES")
+                || s.text.starts_with("EXECUTE")
+                || s.text.starts_with("DROP TRIGGER")
+        })
+        .map(|(i, _)| i)
+        .collect();
+    assert!(stops.len() >= 5, "{text}");
+    for stop in stops {
+        let db = ScratchMysql::create(&server, &format!("swap_resume_{stop}"));
+        db.execute(case.schema);
+        db.execute(&format!(
+            "SET SESSION max_recursive_iterations = 1000000;\n{}",
+            case.seed
+        ));
+        for stage in rest {
+            if let Some(up) = &stage.up {
+                db.run_file(&dir.path().join(up)).unwrap();
+            }
+        }
+        {
+            let mut conn = safeshift::db::mysql::connect(&db.url()).unwrap();
+            for statement in &statements[..=stop] {
+                conn.query_drop(&statement.text).unwrap();
+            }
+            // The client is gone here, holding the lock: its session's end releases it.
+        }
+        // The app writes while the stage is half done: through the triggers, or refused.
+        let update = db.try_execute("SET SESSION lock_wait_timeout = 5; UPDATE orders SET amount = amount + 1000 WHERE id = 1;");
+        db.run_file(&up_path)
+            .unwrap_or_else(|e| panic!("stopped after statement {stop}: the re-run failed: {e}"));
+        let catalog = db.catalog();
+        assert!(
+            !catalog.contains("safeshift_"),
+            "stopped after {stop}:\n{catalog}"
+        );
+        assert!(
+            catalog.contains("`amount` bigint(20) NOT NULL"),
+            "{catalog}"
+        );
+        assert!(
+            catalog.contains("KEY `orders_amount_idx` (`amount`)"),
+            "{catalog}"
+        );
+        let amount = db
+            .first_value("SELECT amount FROM orders WHERE id = 1")
+            .unwrap();
+        let expect = if update.is_ok() { "1001" } else { "1" };
+        assert_eq!(amount, expect, "stopped after {stop}: update {update:?}");
+        assert_eq!(
+            db.first_value("SELECT COUNT(*) FROM orders WHERE amount <> id AND id > 1")
+                .as_deref(),
+            Some("0")
+        );
+    }
+}
+
 #[test]
 fn widening_a_varchar_is_instant() {
     run(case(

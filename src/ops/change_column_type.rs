@@ -412,7 +412,8 @@ impl ChangeColumnType {
             .before(format!("every row has {new_name} filled"), format!("SELECT COUNT(*) FROM {t} WHERE {n} IS NULL AND {c} IS NOT NULL"), "0")
             .note(format!("Code that relies on the column's type (e.g. reading {} into a 32-bit integer) must be ready before this stage.", self.column))
             .note(format!("Reads and writes of {} wait while the stage holds LOCK TABLES … WRITE: only metadata changes run under it (ALGORITHM=INSTANT, and {index_algorithm} for the indexes), so milliseconds however big the table; it gives up after lock_wait_timeout if long transactions hold the table.", self.table.display()))
-            .note("If the stage stops half way, run it again: each ALTER runs only if it has not yet, and the copy triggers are dropped only after the swap, so no write is missed. A failed statement ends the `mariadb` client's session, which releases the table lock (`safeshift apply` unlocks the table itself).");
+            .note("If the stage stops half way, run it again: each ALTER runs only if it has not yet, and the copy triggers are dropped only after the swap, so no write is missed. A failed statement ends the `mariadb` client's session, which releases the table lock (`safeshift apply` unlocks the table itself).")
+            .note(format!("Should the client die right after the swapping ALTER, before the copy triggers are dropped, writes to {} fail with `Unknown column '{new_name}' in 'NEW'` (loudly; nothing is lost) until the stage is run again.", self.table.display()));
         if !server.is_mariadb() {
             swap = swap.note("MySQL has no ALGORITHM=NOCOPY: the old column's indexes are dropped and the copies renamed with ALGORITHM=INPLACE, which MySQL documents as metadata only for both (not checked on a MySQL server by safeshift's tests).");
         }
