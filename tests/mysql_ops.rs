@@ -762,3 +762,62 @@ fn example_mysql() {
         )
     });
 }
+
+/// Renaming a NOT NULL column without a default: after the deploy the new app writes only the
+/// new name. Its inserts must keep working between every two statements of the contract stage
+/// (the triggers that filled the old column are dropped before the ALTER that drops it), which
+/// is why the plan first makes the old column nullable in place.
+#[test]
+fn rename_of_a_required_column_keeps_new_app_inserts_working_through_the_contract() {
+    use mysql::prelude::Queryable;
+
+    let Some(server) = support::mysql::server() else {
+        return;
+    };
+    let case = Case {
+        schema: "CREATE TABLE orders (id bigint NOT NULL, code varchar(20) NOT NULL, PRIMARY KEY (id)) ENGINE=InnoDB;\n",
+        seed: "INSERT INTO orders WITH RECURSIVE g(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM g WHERE i < 500) SELECT i, CONCAT('c', i) FROM g;",
+        ..case(
+            "rename_required",
+            "ALTER TABLE orders RENAME COLUMN code TO sku;",
+            5,
+        )
+    };
+    let db = ScratchMysql::create(&server, case.name);
+    let plan = plan_for(&case, Options::default());
+    let dir = support::stages::write_plan(&plan);
+    db.execute(case.schema);
+    db.execute(case.seed);
+    let (contract, rest) = plan.stages.split_last().unwrap();
+    assert!(
+        rest.iter().any(|s| s.name.contains("be NULL")),
+        "no step relaxes the old column: {:?}",
+        plan.stages.iter().map(|s| &s.name).collect::<Vec<_>>()
+    );
+    for stage in rest {
+        if let Some(up) = &stage.up {
+            db.run_file(&dir.path().join(up))
+                .unwrap_or_else(|e| panic!("stage {}: {e}", stage.index));
+        }
+    }
+    let text = std::fs::read_to_string(dir.path().join(contract.up.as_ref().unwrap())).unwrap();
+    let statements = safeshift::db::mysql::statements(&text).unwrap();
+    let mut conn = safeshift::db::mysql::connect(&db.url()).unwrap();
+    let mut app = safeshift::db::mysql::connect(&db.url()).unwrap();
+    app.query_drop("SET SESSION sql_mode = 'STRICT_ALL_TABLES'")
+        .unwrap();
+    for (i, statement) in statements.iter().enumerate() {
+        conn.query_drop(&statement.text)
+            .unwrap_or_else(|e| panic!("{}: {e}", statement.text));
+        app.query_drop(format!(
+            "INSERT INTO orders (id, sku) VALUES ({}, 'new{i}')",
+            10_000 + i
+        ))
+        .unwrap_or_else(|e| panic!("new app insert after `{}`: {e}", statement.text));
+    }
+    assert_eq!(
+        db.first_value("SELECT COUNT(*) FROM orders WHERE sku IS NULL OR sku = ''")
+            .as_deref(),
+        Some("0")
+    );
+}

@@ -182,6 +182,18 @@ fn type_changes_of_an_indexed_column_and_one_without_default() {
     );
 }
 
+/// Renaming a NOT NULL column without a default: the old column is made nullable (in place, the
+/// triggers still filling it) before the contract drops the triggers, so the new app's inserts,
+/// which no longer name it, keep working until the ALTER that drops it has finished.
+#[test]
+fn rename_of_a_required_column_without_default() {
+    plan_and_rehearse(
+        "rename_required",
+        "ALTER TABLE users RENAME COLUMN legacy TO old_code;\n",
+        Path::new("tests/fixtures/schema-mysql.sql"),
+    );
+}
+
 const SCHEMA: &str = "CREATE TABLE users (
   id bigint NOT NULL,
   email varchar(200) NOT NULL,

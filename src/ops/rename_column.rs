@@ -170,6 +170,31 @@ impl RenameColumn {
             steps.push(step.after(&[backfill]));
             ready.push(steps.len() - 1);
         }
+        // The old column made nullable in place before the triggers that fill it go: from then
+        // until the contract's ALTER finishes (a rebuild), writers that name only the new column
+        // would otherwise fail on a NOT NULL column without a default.
+        let relax_old = |after: &[usize], why: &str| {
+            let relax = |not_null: bool| {
+                my::alter(
+                    ctx,
+                    &self.table,
+                    &[format!(
+                        "MODIFY COLUMN {}",
+                        my::column_def(ctx, &column, not_null, true)
+                    )],
+                    my::target(ctx).change_nullability(),
+                )
+            };
+            let step = Step::database(
+                Phase::Migrate,
+                slug("relax-old"),
+                format!("let {}.{} be NULL", self.table.display(), self.from),
+            )
+            .after(after)
+            .sql(relax(false), why)
+            .down_sql(relax(true), "");
+            my::alter_locks(step, &self.table, my::target(ctx).change_nullability())
+        };
         let mut last_deploy_after = ready.clone();
         if mode == DualWrite::App {
             steps.push(
@@ -178,29 +203,9 @@ impl RenameColumn {
             );
             last_deploy_after = vec![steps.len() - 1];
             if column.not_null {
-                let relax = |not_null: bool| {
-                    my::alter(
-                        ctx,
-                        &self.table,
-                        &[format!(
-                            "MODIFY COLUMN {}",
-                            my::column_def(ctx, &column, not_null, true)
-                        )],
-                        my::target(ctx).change_nullability(),
-                    )
-                };
-                let step = Step::database(
-                    Phase::Migrate,
-                    slug("relax-old"),
-                    format!("let {}.{} be NULL", self.table.display(), self.from),
-                )
-                .after(&last_deploy_after)
-                .sql(relax(false), "the next deploy stops writing it")
-                .down_sql(relax(true), "");
-                steps.push(my::alter_locks(
-                    step,
-                    &self.table,
-                    my::target(ctx).change_nullability(),
+                steps.push(relax_old(
+                    &last_deploy_after,
+                    "the next deploy stops writing it",
                 ));
                 last_deploy_after.push(steps.len() - 1);
             }
@@ -215,7 +220,14 @@ impl RenameColumn {
             )
             .after(&last_deploy_after),
         );
-        let deploy = steps.len() - 1;
+        let mut deploy = steps.len() - 1;
+        if mode == DualWrite::Trigger && column.not_null && column.default.is_none() {
+            steps.push(relax_old(
+                &[deploy],
+                "the contract drops the triggers that fill it before the ALTER that drops it",
+            ));
+            deploy = steps.len() - 1;
+        }
         let final_column = Column {
             name: self.to.clone(),
             ..column.clone()
