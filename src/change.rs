@@ -451,7 +451,7 @@ fn lower_alter(
                 }
                 None => vec![other(
                     source,
-                    "this kind of constraint is not planned by safeshift",
+                    "this kind of constraint (or a key on an expression) is not planned by safeshift",
                 )],
             }
         }
@@ -776,22 +776,25 @@ fn table_constraint(
     constraint: &TableConstraint,
 ) -> Option<(Option<String>, ConstraintKind, Vec<String>)> {
     let ident_value = |i: &Ident| names.ident(i);
-    let index_columns = |cols: &[sqlparser::ast::IndexColumn]| -> Vec<String> {
+    // A key part that is an expression (MySQL's `UNIQUE ((lower(email)))`) is not a column: such
+    // a key is not one safeshift can plan, rather than one over fewer (or no) columns.
+    let index_columns = |cols: &[sqlparser::ast::IndexColumn]| -> Option<Vec<String>> {
         cols.iter()
-            .filter_map(|c| column_in(names, &c.column.expr))
-            .collect()
+            .map(|c| column_in(names, &c.column.expr))
+            .collect::<Option<Vec<String>>>()
+            .filter(|columns| !columns.is_empty())
     };
     match constraint {
         TableConstraint::PrimaryKey(pk) => Some((
             pk.name.as_ref().map(ident_value),
             ConstraintKind::PrimaryKey,
-            index_columns(&pk.columns),
+            index_columns(&pk.columns)?,
         )),
         TableConstraint::Unique(u) => Some((
             // MySQL: `UNIQUE KEY name (…)` names the index; the constraint is the index.
             u.name.as_ref().or(u.index_name.as_ref()).map(ident_value),
             ConstraintKind::Unique,
-            index_columns(&u.columns),
+            index_columns(&u.columns)?,
         )),
         TableConstraint::ForeignKey(fk) => Some((
             fk.name.as_ref().map(ident_value),

@@ -111,6 +111,9 @@ pub fn parse_for(target: Dialect, text: &str) -> Result<Vec<ParsedStatement>, Pl
     let mut statements = Vec::new();
     let mut chunk: Vec<TokenWithSpan> = Vec::new();
     let mut directives = Vec::new();
+    // Whether `chunk` holds only whitespace and comments so far. Kept as we go: asking the chunk
+    // at every comment made a file of only comments quadratic.
+    let mut blank = true;
     for token in tokens {
         match &token.token {
             Token::SemiColon => {
@@ -120,26 +123,23 @@ pub fn parse_for(target: Dialect, text: &str) -> Result<Vec<ParsedStatement>, Pl
                     &mut directives,
                     &mut statements,
                 );
+                blank = true;
             }
-            Token::Whitespace(Whitespace::SingleLineComment { comment, .. })
-                if is_blank(&chunk) =>
-            {
+            Token::Whitespace(Whitespace::SingleLineComment { comment, .. }) if blank => {
                 if let Some(d) = directive(comment, pos_of(token.span.start)) {
                     directives.push(d);
                 }
                 chunk.push(token);
             }
-            _ => chunk.push(token),
+            Token::Whitespace(_) => chunk.push(token),
+            _ => {
+                blank = false;
+                chunk.push(token);
+            }
         }
     }
     reader.finish(&lines, chunk, &mut directives, &mut statements);
     Ok(statements)
-}
-
-fn is_blank(tokens: &[TokenWithSpan]) -> bool {
-    tokens
-        .iter()
-        .all(|t| matches!(t.token, Token::Whitespace(_)))
 }
 
 fn directive(comment: &str, pos: Pos) -> Option<Directive> {
