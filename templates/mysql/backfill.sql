@@ -4,7 +4,7 @@ CREATE PROCEDURE {{ procedure }}()
 BEGIN
   DECLARE last_key {{ key_type }} DEFAULT NULL;
   DECLARE batch_end {{ key_type }} DEFAULT NULL;
-  -- Walk the table in {{ key }} order, one short transaction per batch. Rows already done are
+  -- Walk the table in batch-key order, one short transaction per batch. Rows already done are
   -- skipped, so this can be stopped at any time and run again.
   batches: LOOP
     SET batch_end = NULL;

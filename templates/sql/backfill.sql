@@ -9,7 +9,7 @@ BEGIN
   -- Commits need not wait for their WAL flush: a crash loses at most the last batches, and a
   -- re-run fills them again. The app's own commits then do not queue behind the backfill's.
   PERFORM set_config('synchronous_commit', 'off', false);
-  -- Walk the table in {{ key }} order, one short transaction per batch. Rows already filled are
+  -- Walk the table in batch-key order, one short transaction per batch. Rows already filled are
   -- skipped, so this can be stopped at any time and run again.
   LOOP
     IF last_key IS NULL THEN
@@ -25,7 +25,7 @@ BEGIN
     filled := filled + n;
     last_key := batch_end;
     COMMIT;
-    RAISE NOTICE 'backfill {{ label }}: % rows updated, up to {{ key }} %', filled, last_key;
+    RAISE NOTICE '%', format({{ progress }});
   END LOOP;
 END
 {{ tag }}
