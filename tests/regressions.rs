@@ -49,3 +49,55 @@ fn key_on_an_expression_is_passed_through_not_emptied() {
         assert_eq!(changes[0]["kind"], "other", "{sql}: {:#}", changes[0]);
     }
 }
+
+/// Found by tests/properties.rs: two type changes (or a rename and a type change) of one column in
+/// one file built the same shadow column, copy trigger and function twice, the second while the
+/// first's were still in use (its stage failed: the column already existed). Refused instead.
+#[test]
+fn a_column_is_rewritten_through_a_shadow_column_once_per_plan() {
+    let dir = tempfile::tempdir().unwrap();
+    let schema = dir.path().join("schema.sql");
+    fs::write(
+        &schema,
+        "CREATE TABLE n (id bigint PRIMARY KEY, c integer);\n",
+    )
+    .unwrap();
+    for change in [
+        "ALTER TABLE n ALTER COLUMN c TYPE bigint;\nALTER TABLE n ALTER COLUMN c TYPE text;\n",
+        "ALTER TABLE n RENAME COLUMN c TO d;\nALTER TABLE n ALTER COLUMN d TYPE text;\n",
+    ] {
+        let input = dir.path().join("change.sql");
+        fs::write(&input, change).unwrap();
+        let output = Command::cargo_bin("safeshift")
+            .unwrap()
+            .arg("plan")
+            .arg(&input)
+            .arg("--schema")
+            .arg(&schema)
+            .arg("--out")
+            .arg(dir.path().join("plan"))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{change}: {stderr}");
+        assert!(stderr.contains("change.sql:2:1: "), "{stderr}");
+        assert!(stderr.contains("only once"), "{stderr}");
+    }
+    // One rewrite and other changes of the same column still plan.
+    let input = dir.path().join("change.sql");
+    fs::write(
+        &input,
+        "ALTER TABLE n ALTER COLUMN c TYPE bigint;\nCREATE INDEX n_c_idx ON n (c);\n",
+    )
+    .unwrap();
+    Command::cargo_bin("safeshift")
+        .unwrap()
+        .arg("plan")
+        .arg(&input)
+        .arg("--schema")
+        .arg(&schema)
+        .arg("--out")
+        .arg(dir.path().join("plan2"))
+        .assert()
+        .code(0);
+}
