@@ -846,22 +846,17 @@ fn named_constraint(
                 ConstraintKind::Check => names.dialect.fit_ident(&format!("{}_chk_1", table.name)),
             };
         }
-        let suffix = match kind {
-            ConstraintKind::PrimaryKey => {
-                return names.dialect.fit_ident(&format!("{}_pkey", table.name));
-            }
-            ConstraintKind::Unique => "key",
-            ConstraintKind::ForeignKey { .. } => "fkey",
-            ConstraintKind::Check => "check",
+        let (middle, label) = match kind {
+            ConstraintKind::PrimaryKey => (None, "pkey"),
+            ConstraintKind::Unique => (Some(columns.join("_")), "key"),
+            ConstraintKind::ForeignKey { .. } => (Some(columns.join("_")), "fkey"),
+            // PostgreSQL names a check after its column only when it reads exactly one.
+            ConstraintKind::Check => match columns {
+                [column] => (Some(column.clone()), "check"),
+                _ => (None, "check"),
+            },
         };
-        let first = match kind {
-            ConstraintKind::Check => columns.first().cloned().into_iter().collect::<Vec<_>>(),
-            _ => columns.to_vec(),
-        };
-        let mut parts = vec![table.name.clone()];
-        parts.extend(first);
-        parts.push(suffix.to_string());
-        names.dialect.fit_ident(&parts.join("_"))
+        postgres::default_object_name(&table.name, middle.as_deref(), label)
     });
     Constraint {
         name,
@@ -882,9 +877,7 @@ fn default_index_name(names: Names, table: &QName, columns: &[String]) -> String
     } else {
         columns.join("_")
     };
-    names
-        .dialect
-        .fit_ident(&format!("{}_{middle}_idx", table.name))
+    postgres::default_object_name(&table.name, Some(&middle), "idx")
 }
 
 /// MySQL: an ALTER TABLE written with `ALGORITHM=COPY`, `LOCK=SHARED` or `LOCK=EXCLUSIVE` — it

@@ -446,3 +446,26 @@ fn set_not_null() {
         Some(("users", "n", "length({email})")),
     );
 }
+
+/// Without a name, PostgreSQL names the constraint itself (`<table>_pkey`, `<table>_<column>_key`,
+/// …, truncated to 63 bytes its own way): the plan must end with the same names.
+#[test]
+fn unnamed_constraints() {
+    run(
+        "unnamed_primary_key",
+        "ALTER TABLE {events} ADD PRIMARY KEY ({id});",
+    );
+    run(
+        "unnamed_unique",
+        "ALTER TABLE {users} ADD UNIQUE ({email});",
+    );
+    run(
+        "unnamed_foreign_key",
+        "ALTER TABLE {orders} ADD FOREIGN KEY ({user_id}) REFERENCES {users} ({id});",
+    );
+    run(
+        "unnamed_check",
+        "ALTER TABLE {orders} ADD CHECK ({amount} >= 0);",
+    );
+    run("unnamed_index", "CREATE INDEX ON {users} ({email}, {n});");
+}
