@@ -138,10 +138,12 @@ impl<'a> StageView<'a> {
     fn new(stage: &'a Stage) -> StageView<'a> {
         let steps: Vec<StepView> = stage.steps.iter().map(StepView::new).collect();
         let mut locks: Vec<String> = Vec::new();
+        // A set beside the list: a stage can hold a lock line for each of thousands of tables.
+        let mut seen = std::collections::HashSet::new();
         for step in &stage.steps {
             for lock in &step.locks {
                 let text = format!("{} on {} ({})", lock.mode.sql_name(), lock.table, lock.held);
-                if !locks.contains(&text) {
+                if seen.insert(text.clone()) {
                     locks.push(text);
                 }
             }
