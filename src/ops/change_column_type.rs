@@ -333,7 +333,10 @@ impl ChangeColumnType {
             .sql(swap_sql, format!("one ALTER: the old column and its values are gone, the new one takes its name and place; {}", swap_algorithm.describe()))
             .irreversible(format!("the old {} column and its values are dropped", self.column));
         steps.push(my::alter_locks(swap, &self.table, swap_algorithm));
-        Ok(Expansion { steps, anchor: 0 })
+        // The column has its new type only after the swap: a later change of it (an index on it)
+        // made before would be made on the old column and dropped with it.
+        let anchor = steps.len() - 1;
+        Ok(Expansion { steps, anchor })
     }
 }
 
@@ -528,7 +531,10 @@ impl Op for ChangeColumnType {
             // cached statement that reads the column fails once after the swap.
             .note(format!("Server-side prepared statements that read {} (PgJDBC, pgx, asyncpg, Rails' statement cache) fail once per connection after the swap with `cached plan must not change result type` (SQLSTATE 0A000): recycle connection pools right after this stage, or make sure the driver retries.", self.column));
         steps.push(swap);
-        Ok(Expansion { steps, anchor: 0 })
+        // The column has its new type only after the swap: a later change of it (an index on it)
+        // made before would be made on the old column and dropped with it.
+        let anchor = steps.len() - 1;
+        Ok(Expansion { steps, anchor })
     }
 
     fn apply(&self, catalog: &mut Catalog) {

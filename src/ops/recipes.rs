@@ -200,7 +200,7 @@ pub fn backfill_step(
     // The progress message gets names only as `%` arguments: a quote or `%` in a name must not
     // change the RAISE format string.
     let progress = format!(
-        "'backfill %s: %s rows updated, up to %s %s', {}, filled, {}, last_key",
+        "'backfill %s: %s rows updated, up to %s %s', {}, safeshift_filled, {}, safeshift_last_key",
         literal(&label),
         literal(&key)
     );
