@@ -451,7 +451,7 @@ fn lower_alter(
                 }
                 None => vec![other(
                     source,
-                    "this kind of constraint is not planned by safeshift",
+                    "this kind of constraint (or a key on an expression) is not planned by safeshift",
                 )],
             }
         }
@@ -776,22 +776,25 @@ fn table_constraint(
     constraint: &TableConstraint,
 ) -> Option<(Option<String>, ConstraintKind, Vec<String>)> {
     let ident_value = |i: &Ident| names.ident(i);
-    let index_columns = |cols: &[sqlparser::ast::IndexColumn]| -> Vec<String> {
+    // A key part that is an expression (MySQL's `UNIQUE ((lower(email)))`) is not a column: such
+    // a key is not one safeshift can plan, rather than one over fewer (or no) columns.
+    let index_columns = |cols: &[sqlparser::ast::IndexColumn]| -> Option<Vec<String>> {
         cols.iter()
-            .filter_map(|c| column_in(names, &c.column.expr))
-            .collect()
+            .map(|c| column_in(names, &c.column.expr))
+            .collect::<Option<Vec<String>>>()
+            .filter(|columns| !columns.is_empty())
     };
     match constraint {
         TableConstraint::PrimaryKey(pk) => Some((
             pk.name.as_ref().map(ident_value),
             ConstraintKind::PrimaryKey,
-            index_columns(&pk.columns),
+            index_columns(&pk.columns)?,
         )),
         TableConstraint::Unique(u) => Some((
             // MySQL: `UNIQUE KEY name (…)` names the index; the constraint is the index.
             u.name.as_ref().or(u.index_name.as_ref()).map(ident_value),
             ConstraintKind::Unique,
-            index_columns(&u.columns),
+            index_columns(&u.columns)?,
         )),
         TableConstraint::ForeignKey(fk) => Some((
             fk.name.as_ref().map(ident_value),
@@ -843,22 +846,17 @@ fn named_constraint(
                 ConstraintKind::Check => names.dialect.fit_ident(&format!("{}_chk_1", table.name)),
             };
         }
-        let suffix = match kind {
-            ConstraintKind::PrimaryKey => {
-                return names.dialect.fit_ident(&format!("{}_pkey", table.name));
-            }
-            ConstraintKind::Unique => "key",
-            ConstraintKind::ForeignKey { .. } => "fkey",
-            ConstraintKind::Check => "check",
+        let (middle, label) = match kind {
+            ConstraintKind::PrimaryKey => (None, "pkey"),
+            ConstraintKind::Unique => (Some(columns.join("_")), "key"),
+            ConstraintKind::ForeignKey { .. } => (Some(columns.join("_")), "fkey"),
+            // PostgreSQL names a check after its column only when it reads exactly one.
+            ConstraintKind::Check => match columns {
+                [column] => (Some(column.clone()), "check"),
+                _ => (None, "check"),
+            },
         };
-        let first = match kind {
-            ConstraintKind::Check => columns.first().cloned().into_iter().collect::<Vec<_>>(),
-            _ => columns.to_vec(),
-        };
-        let mut parts = vec![table.name.clone()];
-        parts.extend(first);
-        parts.push(suffix.to_string());
-        names.dialect.fit_ident(&parts.join("_"))
+        postgres::default_object_name(&table.name, middle.as_deref(), label)
     });
     Constraint {
         name,
@@ -879,9 +877,7 @@ fn default_index_name(names: Names, table: &QName, columns: &[String]) -> String
     } else {
         columns.join("_")
     };
-    names
-        .dialect
-        .fit_ident(&format!("{}_{middle}_idx", table.name))
+    postgres::default_object_name(&table.name, Some(&middle), "idx")
 }
 
 /// MySQL: an ALTER TABLE written with `ALGORITHM=COPY`, `LOCK=SHARED` or `LOCK=EXCLUSIVE` — it

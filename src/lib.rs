@@ -32,7 +32,8 @@ pub use error::{Error, PlanError, Pos};
 use ops::{Context, Options};
 use parse::Body;
 pub use plan::Plan;
-use plan::graph::{Planned, StepGraph};
+use plan::graph::Planned;
+pub use plan::graph::StepGraph;
 use plan::stage::ChangeInfo;
 use schema::Catalog;
 
@@ -58,6 +59,61 @@ struct Lowered {
 
 /// Plans a change. Fails with a positioned error on bad input; never touches a database.
 pub fn plan(input: &PlanInput) -> Result<Plan, Error> {
+    let file = input.change_name;
+    let dialect = input.dialect;
+    let Expanded {
+        planned,
+        infos,
+        mut assumptions,
+        warnings,
+    } = expand(input)?;
+    let graph = StepGraph::build(planned);
+    let mut stages = plan::stage::stages(graph).map_err(Error::Usage)?;
+    let sizes = &input.options.sizes;
+    for stage in &mut stages {
+        stage.estimate = plan::estimate::estimate(stage, sizes);
+    }
+    if stages.iter().any(|s| s.estimate.is_some()) {
+        assumptions.push(if sizes.is_empty() {
+            "Durations are not estimated: no table sizes were given (--rows TABLE=N, or --database-url for the catalog's estimates).".to_string()
+        } else {
+            format!(
+                "Durations are estimates: backfills at {} unless --batch-time gives a measured batch time; index builds and validations at typical scan rates. Watch the first minutes and extrapolate.",
+                if sizes.batch_time.is_some() { "the measured batch time" } else { "an assumed 50,000 rows/s" }
+            )
+        });
+    }
+    Ok(Plan {
+        version: 1,
+        generator: format!("safeshift {}", env!("CARGO_PKG_VERSION")),
+        dialect: dialect.id(),
+        server_version: dialect.version(),
+        source: file.to_string(),
+        schema: input.schema.map(|(f, _)| f.to_string()),
+        schema_sql: input.schema.map(|(_, text)| text.to_string()),
+        dual_write: input.options.dual_write,
+        changes: infos,
+        stages,
+        assumptions,
+        warnings,
+    })
+}
+
+/// The step graph of a change before it is cut into stages, for checks of its shape (the property
+/// tests: acyclic, and every edge respected by the stages).
+pub fn step_graph(input: &PlanInput) -> Result<StepGraph, Error> {
+    Ok(StepGraph::build(expand(input)?.planned))
+}
+
+/// Every change of the input, lowered, assessed and expanded into steps.
+struct Expanded {
+    planned: Vec<Planned>,
+    infos: Vec<ChangeInfo>,
+    assumptions: Vec<String>,
+    warnings: Vec<String>,
+}
+
+fn expand(input: &PlanInput) -> Result<Expanded, Error> {
     let file = input.change_name;
     let dialect = input.dialect;
     let mut assumptions = Vec::new();
@@ -119,6 +175,11 @@ pub fn plan(input: &PlanInput) -> Result<Plan, Error> {
     let mut new_tables: BTreeSet<(String, String)> = BTreeSet::new();
     // Which `planned` entry created each new table: later one-step changes on it join that step.
     let mut created_by: std::collections::BTreeMap<(String, String), usize> = Default::default();
+    // Columns being rewritten through a shadow column (a type change or rename that copies), and
+    // where: a second such change of the same column would build the same helper column, trigger
+    // and function while the first one's are still in use.
+    let mut shadowed: std::collections::BTreeMap<(String, String, String), Pos> =
+        Default::default();
     for statement in &lowered {
         for change in &statement.changes {
             let op = change.op();
@@ -143,6 +204,25 @@ pub fn plan(input: &PlanInput) -> Result<Plan, Error> {
                 }
                 e.in_file(file)
             })?;
+            if expansion.steps.len() > 1 {
+                let columns = shadow_columns(change);
+                for key in &columns {
+                    if let Some(earlier) = shadowed.get(key) {
+                        return Err(PlanError::new(
+                            statement.pos,
+                            format!(
+                                "{}.{} is already rewritten through a shadow column by the change at {}:{}; one plan can rewrite a column only once",
+                                key.1, key.2, earlier.line, earlier.column
+                            ),
+                        )
+                        .help("put the second change in a later migration, planned once the first plan has finished")
+                        .in_file(file));
+                    }
+                }
+                for key in columns {
+                    shadowed.insert(key, statement.pos);
+                }
+            }
             for step in expansion.steps.iter_mut() {
                 step.rule = assessment.rule;
                 // MySQL and MariaDB commit every DDL statement implicitly: no stage is one
@@ -211,36 +291,28 @@ pub fn plan(input: &PlanInput) -> Result<Plan, Error> {
         }
     }
 
-    let graph = StepGraph::build(planned);
-    let mut stages = plan::stage::stages(graph).map_err(Error::Usage)?;
-    let sizes = &input.options.sizes;
-    for stage in &mut stages {
-        stage.estimate = plan::estimate::estimate(stage, sizes);
-    }
-    if stages.iter().any(|s| s.estimate.is_some()) {
-        assumptions.push(if sizes.is_empty() {
-            "Durations are not estimated: no table sizes were given (--rows TABLE=N, or --database-url for the catalog's estimates).".to_string()
-        } else {
-            format!(
-                "Durations are estimates: backfills at {} unless --batch-time gives a measured batch time; index builds and validations at typical scan rates. Watch the first minutes and extrapolate.",
-                if sizes.batch_time.is_some() { "the measured batch time" } else { "an assumed 50,000 rows/s" }
-            )
-        });
-    }
-    Ok(Plan {
-        version: 1,
-        generator: format!("safeshift {}", env!("CARGO_PKG_VERSION")),
-        dialect: dialect.id(),
-        server_version: dialect.version(),
-        source: file.to_string(),
-        schema: input.schema.map(|(f, _)| f.to_string()),
-        schema_sql: input.schema.map(|(_, text)| text.to_string()),
-        dual_write: input.options.dual_write,
-        changes: infos,
-        stages,
+    Ok(Expanded {
+        planned,
+        infos,
         assumptions,
         warnings,
     })
+}
+
+/// The columns a change rewrites through a shadow column when it takes more than one step, as
+/// (schema, table, column).
+fn shadow_columns(change: &Change) -> Vec<(String, String, String)> {
+    let (table, columns) = match change {
+        Change::ChangeColumnType(c) => (&c.table, vec![c.column.clone()]),
+        Change::RenameColumn(c) => (&c.table, vec![c.from.clone(), c.to.clone()]),
+        Change::ModifyColumn(c) => (&c.table, vec![c.from.clone(), c.column.name.clone()]),
+        _ => return Vec::new(),
+    };
+    let (schema, name) = table.key();
+    columns
+        .into_iter()
+        .map(|c| (schema.clone(), name.clone(), c))
+        .collect()
 }
 
 /// Reads a PostgreSQL `--schema` file (`pg_dump --schema-only` output or plain CREATE statements).

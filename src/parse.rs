@@ -111,6 +111,9 @@ pub fn parse_for(target: Dialect, text: &str) -> Result<Vec<ParsedStatement>, Pl
     let mut statements = Vec::new();
     let mut chunk: Vec<TokenWithSpan> = Vec::new();
     let mut directives = Vec::new();
+    // Whether `chunk` holds only whitespace and comments so far. Kept as we go: asking the chunk
+    // at every comment made a file of only comments quadratic.
+    let mut blank = true;
     for token in tokens {
         match &token.token {
             Token::SemiColon => {
@@ -120,26 +123,23 @@ pub fn parse_for(target: Dialect, text: &str) -> Result<Vec<ParsedStatement>, Pl
                     &mut directives,
                     &mut statements,
                 );
+                blank = true;
             }
-            Token::Whitespace(Whitespace::SingleLineComment { comment, .. })
-                if is_blank(&chunk) =>
-            {
+            Token::Whitespace(Whitespace::SingleLineComment { comment, .. }) if blank => {
                 if let Some(d) = directive(comment, pos_of(token.span.start)) {
                     directives.push(d);
                 }
                 chunk.push(token);
             }
-            _ => chunk.push(token),
+            Token::Whitespace(_) => chunk.push(token),
+            _ => {
+                blank = false;
+                chunk.push(token);
+            }
         }
     }
     reader.finish(&lines, chunk, &mut directives, &mut statements);
     Ok(statements)
-}
-
-fn is_blank(tokens: &[TokenWithSpan]) -> bool {
-    tokens
-        .iter()
-        .all(|t| matches!(t.token, Token::Whitespace(_)))
 }
 
 fn directive(comment: &str, pos: Pos) -> Option<Directive> {
@@ -304,33 +304,86 @@ fn syntax_error(message: &str, fallback: Pos, end: Pos) -> PlanError {
 struct LineIndex<'a> {
     text: &'a str,
     starts: Vec<usize>,
+    /// The last position looked up, as (line, column, byte offset). Statements are looked up in
+    /// file order, so counting characters on from there keeps a file written on one long line
+    /// linear instead of recounting the line from its start for every statement.
+    last: std::cell::Cell<(u64, u64, usize)>,
 }
 
 impl<'a> LineIndex<'a> {
     fn new(text: &'a str) -> Self {
         let mut starts = vec![0];
         starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
-        LineIndex { text, starts }
+        LineIndex {
+            text,
+            starts,
+            last: std::cell::Cell::new((0, 0, 0)),
+        }
     }
 
     fn offset(&self, loc: Location) -> usize {
         let Some(&start) = self.starts.get((loc.line as usize).saturating_sub(1)) else {
             return self.text.len();
         };
-        let line = &self.text[start..];
-        let column = (loc.column as usize).saturating_sub(1);
-        start
-            + line
-                .char_indices()
-                .nth(column)
+        let column = loc.column.max(1);
+        let (last_line, last_column, last_offset) = self.last.get();
+        let (from, skip) = if last_line == loc.line && last_column >= 1 && last_column <= column {
+            (last_offset, column - last_column)
+        } else {
+            (start, column - 1)
+        };
+        let rest = &self.text[from..];
+        let offset = from
+            + usize::try_from(skip)
+                .ok()
+                .and_then(|skip| rest.char_indices().nth(skip))
                 .map(|(i, _)| i)
-                .unwrap_or(line.len())
+                .unwrap_or(rest.len());
+        self.last.set((loc.line, column, offset));
+        offset
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn line_index_finds_the_same_offsets_in_any_order() {
+        let text = "ab;\nçé; x;\n\n🦀 y; z";
+        let naive = |line: u64, column: u64| {
+            let start: usize = text
+                .split_inclusive('\n')
+                .take(line as usize - 1)
+                .map(str::len)
+                .sum();
+            text[start..]
+                .char_indices()
+                .nth(column as usize - 1)
+                .map_or(text.len(), |(i, _)| start + i)
+        };
+        let positions = [
+            (1, 1),
+            (1, 3),
+            (2, 1),
+            (2, 2),
+            (2, 4),
+            (2, 6),
+            (4, 3),
+            (4, 6),
+            (2, 2),
+            (1, 2),
+            (4, 1),
+        ];
+        let lines = LineIndex::new(text);
+        for (line, column) in positions {
+            assert_eq!(
+                lines.offset(Location::new(line, column)),
+                naive(line, column),
+                "{line}:{column}"
+            );
+        }
+    }
 
     #[test]
     fn statements_keep_positions_and_directives() {

@@ -821,3 +821,28 @@ fn rename_of_a_required_column_keeps_new_app_inserts_working_through_the_contrac
         Some("0")
     );
 }
+
+/// Found in issue 7: the index was built on the old column before the swap dropped it.
+#[test]
+fn index_on_a_column_whose_type_changes_in_the_same_file() {
+    run(case(
+        "type_then_index",
+        "ALTER TABLE users MODIFY COLUMN n bigint DEFAULT NULL;\nCREATE INDEX users_n_idx ON users (n);",
+        4,
+    ));
+}
+
+/// Found in issue 7: the backfill procedure's local variables were named `last_key` and
+/// `batch_end`, and MySQL reads a name that is both a variable and a column as the variable.
+#[test]
+fn backfill_of_columns_named_like_its_variables() {
+    run(Case {
+        schema: "CREATE TABLE users (id bigint NOT NULL, last_key int DEFAULT NULL, batch_end int DEFAULT NULL, PRIMARY KEY (id)) ENGINE=InnoDB;",
+        seed: "INSERT INTO users (id, batch_end) WITH RECURSIVE g(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM g WHERE i < 2500) SELECT i, i FROM g;",
+        ..case(
+            "variable_names",
+            "-- safeshift: backfill = batch_end + 1\nALTER TABLE users MODIFY COLUMN last_key int NOT NULL;",
+            5,
+        )
+    });
+}

@@ -574,3 +574,14 @@ fn example_rename_and_retype() {
         ..case("example_rename_retype", include_str!("../examples/rename-and-retype/change.sql"), 8)
     });
 }
+
+/// Found in issue 7: the index was built on the old column right after the shadow column was
+/// added, and dropped with the old column at the swap; the plan ended without it.
+#[test]
+fn index_on_a_column_whose_type_changes_in_the_same_file() {
+    run(case(
+        "type_then_index",
+        "ALTER TABLE users ALTER COLUMN n TYPE bigint;\nCREATE INDEX users_n_idx ON users (n);",
+        4,
+    ));
+}

@@ -389,6 +389,38 @@ pub fn fit_ident(name: &str) -> String {
     format!("{}{hash}", &name[..cut])
 }
 
+/// The name PostgreSQL gives an object the user did not name (`makeObjectName` in its
+/// `indexcmds.c`): `name1_name2_label`, the longer of `name1` and `name2` shortened first until it
+/// fits in 63 bytes, never in the middle of a character. Unlike [`fit_ident`] there is no hash:
+/// this must be exactly the name the naive statement would have produced. (PostgreSQL appends a
+/// number when that name is taken; safeshift cannot see every name, and does not.)
+pub fn default_object_name(name1: &str, name2: Option<&str>, label: &str) -> String {
+    let overhead = name2.map_or(0, |_| 1) + label.len() + 1;
+    let available = MAX_IDENT_BYTES.saturating_sub(overhead);
+    let (mut len1, mut len2) = (name1.len(), name2.map_or(0, str::len));
+    while len1 + len2 > available {
+        if len1 > len2 {
+            len1 -= 1;
+        } else {
+            len2 -= 1;
+        }
+    }
+    let clip = |text: &str, mut len: usize| {
+        while !text.is_char_boundary(len) {
+            len -= 1;
+        }
+        text[..len].to_string()
+    };
+    let mut name = clip(name1, len1);
+    if let Some(name2) = name2 {
+        name.push('_');
+        name.push_str(&clip(name2, len2));
+    }
+    name.push('_');
+    name.push_str(label);
+    name
+}
+
 /// FNV-1a: a stable hash (std's `DefaultHasher` may change between Rust releases, and generated
 /// names must not).
 pub fn stable_hash(bytes: &[u8]) -> u64 {
@@ -504,6 +536,29 @@ mod tests {
         );
         assert_eq!(quote("1abc"), "\"1abc\"");
         assert_eq!(literal("it's"), "'it''s'");
+    }
+
+    #[test]
+    fn default_names_are_truncated_as_postgresql_does() {
+        assert_eq!(default_object_name("users", None, "pkey"), "users_pkey");
+        assert_eq!(
+            default_object_name("users", Some("email_n"), "key"),
+            "users_email_n_key"
+        );
+        // Both parts too long: the longer one is shortened first, then both by turns.
+        let t = "t".repeat(63);
+        let c = "c".repeat(10);
+        let name = default_object_name(&t, Some(&c), "fkey");
+        assert_eq!(name.len(), 63);
+        assert_eq!(name, format!("{}_{c}_fkey", "t".repeat(47)));
+        assert_eq!(
+            default_object_name(&t, None, "pkey"),
+            format!("{}_pkey", "t".repeat(58))
+        );
+        // Never half a character: PostgreSQL clips to the character boundary (62 bytes here).
+        let e = "é".repeat(40);
+        let name = default_object_name(&e, None, "pkey");
+        assert_eq!(name, format!("{}_pkey", "é".repeat(29)));
     }
 
     #[test]

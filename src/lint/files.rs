@@ -145,9 +145,12 @@ pub fn read(path: &Path) -> Result<(String, String), Error> {
     let text = match String::from_utf8(bytes) {
         Ok(text) => text,
         Err(e) => {
+            let at = e.utf8_error().valid_up_to();
+            let valid = String::from_utf8_lossy(&e.as_bytes()[..at]);
+            let line = valid.matches('\n').count() + 1;
+            let column = valid.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
             return Err(Error::Usage(format!(
-                "{name}: not valid UTF-8 (byte {}); safeshift reads SQL text files",
-                e.utf8_error().valid_up_to()
+                "{name}:{line}:{column}: not valid UTF-8 (byte {at}); safeshift reads SQL text files"
             )));
         }
     };

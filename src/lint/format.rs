@@ -71,8 +71,10 @@ pub fn human(report: &Report, color: bool, out: &mut dyn Write) -> std::io::Resu
             )
         } else {
             // A point inside the statement (a syntax error): mark that one character.
-            let at = offset_of(&source, f.line - pos.line, f.column);
-            (at, (at + 1).min(source.len()).max(at))
+            // Mark the whole character: a byte range ending inside a multibyte one is no range.
+            let at = offset_of(&source, f.line.saturating_sub(pos.line), f.column);
+            let width = source[at..].chars().next().map_or(0, char::len_utf8);
+            (at, at + width)
         };
         let label = match (&f.lock, &f.table, &f.blocks) {
             (Some(lock), Some(table), Some(blocks)) => {

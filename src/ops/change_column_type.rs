@@ -431,7 +431,10 @@ impl ChangeColumnType {
                 "brief: metadata-only ALTERs between LOCK TABLES and UNLOCK TABLES",
             );
         steps.push(swap);
-        Ok(Expansion { steps, anchor: 0 })
+        // The column has its new type only after the swap: a later change of it (an index on it)
+        // made before would be made on the old column and dropped with it.
+        let anchor = steps.len() - 1;
+        Ok(Expansion { steps, anchor })
     }
 }
 
@@ -626,7 +629,10 @@ impl Op for ChangeColumnType {
             // cached statement that reads the column fails once after the swap.
             .note(format!("Server-side prepared statements that read {} (PgJDBC, pgx, asyncpg, Rails' statement cache) fail once per connection after the swap with `cached plan must not change result type` (SQLSTATE 0A000): recycle connection pools right after this stage, or make sure the driver retries.", self.column));
         steps.push(swap);
-        Ok(Expansion { steps, anchor: 0 })
+        // The column has its new type only after the swap: a later change of it (an index on it)
+        // made before would be made on the old column and dropped with it.
+        let anchor = steps.len() - 1;
+        Ok(Expansion { steps, anchor })
     }
 
     fn apply(&self, catalog: &mut Catalog) {

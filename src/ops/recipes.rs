@@ -66,7 +66,8 @@ struct Backfill<'a> {
     value: &'a str,
     pending: &'a str,
     batch_size: u64,
-    label: &'a str,
+    /// The arguments of `format()` for one progress line: the format string, then the values.
+    progress: &'a str,
     tag: &'a str,
 }
 
@@ -195,10 +196,18 @@ pub fn backfill_step(
     pending: &str,
 ) -> Result<Step, PlanError> {
     let key = ctx.batch_key(table)?;
-    let label = format!("{}.{column}", table.display())
-        .replace('\'', "")
-        .replace('%', "");
-    let body = format!("{value} {pending} {column} {key} {} {label}", qname(table));
+    let label = format!("{}.{column}", table.display());
+    // The progress message gets names only as `%` arguments: a quote or `%` in a name must not
+    // change the RAISE format string.
+    let progress = format!(
+        "'backfill %s: %s rows updated, up to %s %s', {}, safeshift_filled, {}, safeshift_last_key",
+        literal(&label),
+        literal(&key)
+    );
+    let body = format!(
+        "{value} {pending} {column} {key} {} {progress}",
+        qname(table)
+    );
     let tag = dollar_tag(&body);
     let sql = render(&Backfill {
         table: &qname(table),
@@ -207,7 +216,7 @@ pub fn backfill_step(
         value,
         pending,
         batch_size: ctx.options.batch_size,
-        label: &label,
+        progress: &progress,
         tag: &tag,
     })?;
     let spec = BackfillSpec {

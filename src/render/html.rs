@@ -5,6 +5,8 @@
 //! askama escapes everything in the `.html` template, so names from the change cannot inject
 //! markup; the SVG geometry is numbers computed here.
 
+use std::collections::{HashMap, HashSet};
+
 use askama::Template;
 
 use super::{Engine, StageView, oneline};
@@ -157,24 +159,35 @@ fn graph(plan: &Plan) -> Graph {
     }
     // (from stage, from box, to stage, to box)
     let mut links: Vec<Link> = Vec::new();
-    for (n, &(stage, change, x, y)) in placed.iter().enumerate() {
-        let previous = placed[..n]
-            .iter()
-            .rev()
-            .find(|&&(s, c, _, _)| c == change && s < stage);
-        if let Some(&(from_stage, _, fx, fy)) = previous {
+    // Looked up in maps, not by scanning `placed`: a plan can have a million steps in a stage.
+    // change → its last box in an earlier stage; filled in after each stage is linked.
+    let mut last_of_change: HashMap<usize, (usize, u32, u32)> = HashMap::new();
+    let mut pending: Vec<(usize, (usize, u32, u32))> = Vec::new();
+    let mut current_stage = None;
+    for &(stage, change, x, y) in &placed {
+        if current_stage != Some(stage) {
+            last_of_change.extend(pending.drain(..));
+            current_stage = Some(stage);
+        }
+        if let Some(&(from_stage, fx, fy)) = last_of_change.get(&change) {
             links.push((from_stage, (fx, fy), stage, (x, y)));
         }
+        pending.push((change, (stage, x, y)));
+    }
+    let linked: HashSet<(usize, usize)> = links.iter().map(|l| (l.0, l.2)).collect();
+    let mut first_box: HashMap<usize, (u32, u32)> = HashMap::new();
+    let mut last_box: HashMap<usize, (u32, u32)> = HashMap::new();
+    for &(stage, _, x, y) in &placed {
+        first_box.entry(stage).or_insert((x, y));
+        last_box.insert(stage, (x, y));
     }
     for stage in &plan.stages {
         for &dep in &stage.depends_on {
-            if links.iter().any(|l| l.0 == dep && l.2 == stage.index) {
+            if linked.contains(&(dep, stage.index)) {
                 continue;
             }
-            let from = placed.iter().rfind(|p| p.0 == dep);
-            let to = placed.iter().find(|p| p.0 == stage.index);
-            if let (Some(&(_, _, fx, fy)), Some(&(_, _, x, y))) = (from, to) {
-                links.push((dep, (fx, fy), stage.index, (x, y)));
+            if let (Some(&from), Some(&to)) = (last_box.get(&dep), first_box.get(&stage.index)) {
+                links.push((dep, from, stage.index, to));
             }
         }
     }
@@ -334,20 +347,18 @@ pub(super) fn plan_html(plan: &Plan, views: &[StageView]) -> Result<String, Erro
     let mut stages = Vec::with_capacity(total);
     for (stage, view) in plan.stages.iter().zip(views) {
         let mut locks: Vec<LockLine> = Vec::new();
+        let mut seen: HashSet<(&str, &str, &str)> = HashSet::new();
         for lock in stage.steps.iter().flat_map(|s| &s.locks) {
-            let line = LockLine {
+            if !seen.insert((lock.mode.sql_name(), lock.table.as_str(), lock.held)) {
+                continue;
+            }
+            locks.push(LockLine {
                 mode: lock.mode.sql_name(),
                 table: oneline(&lock.table),
                 held: lock.held,
                 blocks: lock.mode.blocks(),
                 blocks_traffic: lock.mode.blocks_traffic(),
-            };
-            if !locks
-                .iter()
-                .any(|l| l.mode == line.mode && l.table == line.table && l.held == line.held)
-            {
-                locks.push(line);
-            }
+            });
         }
         let (up_sql, down_sql) = if stage.has_sql() {
             let up = engine.up(view, total).map_err(err)?;

@@ -138,10 +138,12 @@ impl<'a> StageView<'a> {
     fn new(stage: &'a Stage) -> StageView<'a> {
         let steps: Vec<StepView> = stage.steps.iter().map(StepView::new).collect();
         let mut locks: Vec<String> = Vec::new();
+        // A set beside the list: a stage can hold a lock line for each of thousands of tables.
+        let mut seen = std::collections::HashSet::new();
         for step in &stage.steps {
             for lock in &step.locks {
                 let text = format!("{} on {} ({})", lock.mode.sql_name(), lock.table, lock.held);
-                if !locks.contains(&text) {
+                if seen.insert(text.clone()) {
                     locks.push(text);
                 }
             }
@@ -542,25 +544,72 @@ pub fn write_plan_dir(plan: &Plan, out: &Path, force: bool, output: Output) -> R
         }
         fs::write(&full, contents).map_err(|e| werr(&full, e))
     })?;
-    let old = if out.exists() {
-        let old = tempfile::Builder::new()
-            .prefix(".safeshift-old-")
-            .tempdir_in(&parent)
-            .map_err(|e| werr(&parent, e))?;
-        let old_path = old.path().join("plan");
-        fs::rename(out, &old_path).map_err(|e| werr(out, e))?;
-        Some((old, old_path))
-    } else {
-        None
-    };
     let staged = staging.keep();
-    if let Err(e) = fs::rename(&staged, out) {
+    let placed = if out.exists() {
+        replace_dir(&staged, out, &parent)
+    } else {
+        move_into_place(&staged, out)
+    };
+    if let Err(e) = placed {
         let _ = fs::remove_dir_all(&staged);
-        if let Some((_, old_path)) = &old {
-            let _ = fs::rename(old_path, out);
-        }
         return Err(werr(out, e));
     }
+    Ok(())
+}
+
+/// Renames the finished `staged` directory to `out`, which did not exist a moment ago. On Linux
+/// the rename refuses to replace anything: an `out` created meanwhile (even an empty directory,
+/// which a plain rename replaces silently) is not ours to touch.
+fn move_into_place(staged: &Path, out: &Path) -> std::io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        use rustix::fs::{CWD, RenameFlags, renameat_with};
+        match renameat_with(CWD, staged, CWD, out, RenameFlags::NOREPLACE) {
+            Ok(()) => return Ok(()),
+            Err(e) if e == rustix::io::Errno::EXIST => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::AlreadyExists,
+                    "appeared while the plan was written; not replaced (pass --force)",
+                ));
+            }
+            // A file system without renameat2 flags: fall back to the plain rename.
+            Err(e) if e == rustix::io::Errno::INVAL || e == rustix::io::Errno::NOSYS => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    fs::rename(staged, out)
+}
+
+/// Replaces the existing directory `out` (with `--force`) by `staged`. On Linux both swap places
+/// in one `renameat2(RENAME_EXCHANGE)`, so `out` is at every moment either the whole old plan or
+/// the whole new one; the old one, now at `staged`, is then removed. Elsewhere (or on a file system
+/// without the flag) it takes two renames, old aside then new in, and for that moment `out` is
+/// missing; a failure of the second puts the old one back.
+fn replace_dir(staged: &Path, out: &Path, parent: &Path) -> std::io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        use rustix::fs::{CWD, RenameFlags, renameat_with};
+        match renameat_with(CWD, staged, CWD, out, RenameFlags::EXCHANGE) {
+            Ok(()) => {
+                // `staged` now holds the old plan. Failing to remove it leaves a hidden
+                // `.safeshift-plan-*` directory, but the new plan is in place: not an error.
+                let _ = fs::remove_dir_all(staged);
+                return Ok(());
+            }
+            Err(e) if e == rustix::io::Errno::INVAL || e == rustix::io::Errno::NOSYS => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let aside = tempfile::Builder::new()
+        .prefix(".safeshift-old-")
+        .tempdir_in(parent)?;
+    let old = aside.path().join("plan");
+    fs::rename(out, &old)?;
+    if let Err(e) = fs::rename(staged, out) {
+        let _ = fs::rename(&old, out);
+        return Err(e);
+    }
+    // Dropping `aside` removes the old plan.
     Ok(())
 }
 

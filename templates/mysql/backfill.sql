@@ -2,23 +2,25 @@ DROP PROCEDURE IF EXISTS {{ procedure }};
 DELIMITER {{ delimiter }}
 CREATE PROCEDURE {{ procedure }}()
 BEGIN
-  DECLARE last_key {{ key_type }} DEFAULT NULL;
-  DECLARE batch_end {{ key_type }} DEFAULT NULL;
-  -- Walk the table in {{ key }} order, one short transaction per batch. Rows already done are
+  -- Prefixed: MySQL reads a name that is both a local variable and a column as the variable,
+  -- and the batch statement names the table's columns.
+  DECLARE safeshift_last_key {{ key_type }} DEFAULT NULL;
+  DECLARE safeshift_batch_end {{ key_type }} DEFAULT NULL;
+  -- Walk the table in batch-key order, one short transaction per batch. Rows already done are
   -- skipped, so this can be stopped at any time and run again.
   batches: LOOP
-    SET batch_end = NULL;
-    IF last_key IS NULL THEN
-      SELECT MAX(k) INTO batch_end FROM (SELECT {{ key }} AS k FROM {{ table }} ORDER BY {{ key }} LIMIT {{ batch_size }}) AS batch;
+    SET safeshift_batch_end = NULL;
+    IF safeshift_last_key IS NULL THEN
+      SELECT MAX(k) INTO safeshift_batch_end FROM (SELECT {{ key }} AS k FROM {{ table }} ORDER BY {{ key }} LIMIT {{ batch_size }}) AS batch;
     ELSE
-      SELECT MAX(k) INTO batch_end FROM (SELECT {{ key }} AS k FROM {{ table }} WHERE {{ key }} > last_key ORDER BY {{ key }} LIMIT {{ batch_size }}) AS batch;
+      SELECT MAX(k) INTO safeshift_batch_end FROM (SELECT {{ key }} AS k FROM {{ table }} WHERE {{ key }} > safeshift_last_key ORDER BY {{ key }} LIMIT {{ batch_size }}) AS batch;
     END IF;
-    IF batch_end IS NULL THEN
+    IF safeshift_batch_end IS NULL THEN
       LEAVE batches;
     END IF;
     {{ batch }};
     COMMIT;
-    SET last_key = batch_end;
+    SET safeshift_last_key = safeshift_batch_end;
   END LOOP batches;
 END{{ delimiter }}
 DELIMITER ;

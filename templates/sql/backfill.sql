@@ -1,31 +1,33 @@
 DO {{ tag }}
 DECLARE
-  batch_size constant integer := {{ batch_size }};
-  last_key {{ table }}.{{ key }}%TYPE;
-  batch_end {{ table }}.{{ key }}%TYPE;
-  filled bigint := 0;
-  n bigint;
+  -- Prefixed: the backfill's expression and condition name the table's columns, and a variable
+  -- of the same name (a column `n`, `filled`, `last_key`) would make them ambiguous.
+  safeshift_batch_size constant integer := {{ batch_size }};
+  safeshift_last_key {{ table }}.{{ key }}%TYPE;
+  safeshift_batch_end {{ table }}.{{ key }}%TYPE;
+  safeshift_filled bigint := 0;
+  safeshift_rows bigint;
 BEGIN
   -- Commits need not wait for their WAL flush: a crash loses at most the last batches, and a
   -- re-run fills them again. The app's own commits then do not queue behind the backfill's.
   PERFORM set_config('synchronous_commit', 'off', false);
-  -- Walk the table in {{ key }} order, one short transaction per batch. Rows already filled are
+  -- Walk the table in batch-key order, one short transaction per batch. Rows already filled are
   -- skipped, so this can be stopped at any time and run again.
   LOOP
-    IF last_key IS NULL THEN
-      SELECT max(k) INTO batch_end FROM (SELECT {{ key }} AS k FROM {{ table }} ORDER BY {{ key }} LIMIT batch_size) AS batch;
+    IF safeshift_last_key IS NULL THEN
+      SELECT max(k) INTO safeshift_batch_end FROM (SELECT {{ key }} AS k FROM {{ table }} ORDER BY {{ key }} LIMIT safeshift_batch_size) AS batch;
     ELSE
-      SELECT max(k) INTO batch_end FROM (SELECT {{ key }} AS k FROM {{ table }} WHERE {{ key }} > last_key ORDER BY {{ key }} LIMIT batch_size) AS batch;
+      SELECT max(k) INTO safeshift_batch_end FROM (SELECT {{ key }} AS k FROM {{ table }} WHERE {{ key }} > safeshift_last_key ORDER BY {{ key }} LIMIT safeshift_batch_size) AS batch;
     END IF;
-    EXIT WHEN batch_end IS NULL;
+    EXIT WHEN safeshift_batch_end IS NULL;
     UPDATE {{ table }} SET {{ column }} = {{ value }}
-     WHERE (last_key IS NULL OR {{ key }} > last_key) AND {{ key }} <= batch_end
+     WHERE (safeshift_last_key IS NULL OR {{ key }} > safeshift_last_key) AND {{ key }} <= safeshift_batch_end
        AND {{ pending }};
-    GET DIAGNOSTICS n = ROW_COUNT;
-    filled := filled + n;
-    last_key := batch_end;
+    GET DIAGNOSTICS safeshift_rows = ROW_COUNT;
+    safeshift_filled := safeshift_filled + safeshift_rows;
+    safeshift_last_key := safeshift_batch_end;
     COMMIT;
-    RAISE NOTICE 'backfill {{ label }}: % rows updated, up to {{ key }} %', filled, last_key;
+    RAISE NOTICE '%', format({{ progress }});
   END LOOP;
 END
 {{ tag }}

@@ -302,7 +302,7 @@ struct Backfill<'a> {
     table: &'a str,
     key: &'a str,
     key_type: &'a str,
-    /// The statement run per batch, on rows with `last_key < key <= batch_end`.
+    /// The statement run per batch, on rows with `safeshift_last_key < key <= safeshift_batch_end`.
     batch: &'a str,
     batch_size: u64,
 }
@@ -335,10 +335,12 @@ fn batch_walk(
     })
 }
 
-/// The rows of one batch: `last_key < key <= batch_end`.
+/// The rows of one batch: `safeshift_last_key < key <= safeshift_batch_end`.
 fn in_batch(ctx: &Context, key: &str) -> String {
     let k = ctx.quote(key);
-    format!("(last_key IS NULL OR {k} > last_key) AND {k} <= batch_end")
+    format!(
+        "(safeshift_last_key IS NULL OR {k} > safeshift_last_key) AND {k} <= safeshift_batch_end"
+    )
 }
 
 /// A batched, resumable backfill: `SET column = value` on rows where `pending` holds, one
