@@ -44,6 +44,7 @@ pub enum Command {
   pg_dump --schema-only mydb > schema.sql && safeshift plan change.sql --schema schema.sql --server-version 15
   mysqldump --no-data mydb > schema.sql && safeshift plan change.sql --schema schema.sql --dialect mysql --server-version 8.0.35
   safeshift plan change.sql --database-url postgres://readonly@db/prod    # schema from the live catalog
+  safeshift plan change.sql --dialect mariadb --database-url mysql://readonly@db:3306/shop
   safeshift plan change.sql --schema schema.sql --format markdown > pr-comment.md
   safeshift plan change.sql --schema schema.sql --layout golang-migrate --start-at 43
 
@@ -442,8 +443,9 @@ pub struct PlanArgs {
     #[arg(long, value_name = "SCHEMA.sql")]
     pub schema: Option<PathBuf>,
 
-    /// Read the current schema and row estimates from this database's catalog instead of
-    /// --schema (read only: nothing is changed). Also sets --server-version unless given
+    /// Read the current schema and row estimates from this database instead of --schema (read
+    /// only: nothing is changed): postgres://… (the catalog) or, with --dialect mysql|mariadb,
+    /// mysql://…/DATABASE (SHOW CREATE TABLE). Also sets --server-version unless given
     #[arg(long, value_name = "URL", conflicts_with = "schema")]
     pub database_url: Option<String>,
 

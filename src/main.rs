@@ -74,19 +74,8 @@ fn plan(args: PlanArgs) -> Result<(), Error> {
             "--start-at numbers a migration tool's files: add --layout flyway|golang-migrate|dbmate|sqlx".into(),
         ));
     }
-    if args.database_url.is_some() && args.dialect != Engine::Postgres {
-        return Err(Error::Usage(
-            "--database-url reads PostgreSQL catalogs only; for MySQL/MariaDB pass --schema (mysqldump --no-data)".into(),
-        ));
-    }
     let live = match &args.database_url {
-        Some(url) => {
-            let mut client =
-                safeshift::db::connect(url).map_err(|e| Error::Database(e.to_string()))?;
-            let live = safeshift::introspect::read_schema(&mut client)
-                .map_err(|e| Error::Database(e.to_string()))?;
-            Some((safeshift::db::redact_url(url), live))
-        }
+        Some(url) => Some(read_live_schema(url, args.dialect)?),
         None => None,
     };
     let version = match (&args.server_version, &live) {
@@ -125,10 +114,8 @@ fn plan(args: PlanArgs) -> Result<(), Error> {
     };
     let mut plan = safeshift::plan(&input)?;
     if let Some((url, live)) = &live {
-        plan.assumptions.push(safeshift::introspect::estimates_note(
-            url,
-            &live.row_estimates,
-        ));
+        plan.assumptions
+            .push(safeshift::introspect::estimates_note(url, live));
     }
     let output = safeshift::render::Output {
         layout: args.layout,
@@ -157,6 +144,51 @@ fn plan(args: PlanArgs) -> Result<(), Error> {
     Ok(())
 }
 
+/// `plan --database-url`: the schema and row estimates of the live database, read the way its
+/// engine allows (the catalog on PostgreSQL, SHOW CREATE TABLE on MySQL/MariaDB).
+fn read_live_schema(
+    url: &str,
+    engine: Engine,
+) -> Result<(String, safeshift::introspect::LiveSchema), Error> {
+    let db = |e: &dyn std::fmt::Display| Error::Database(e.to_string());
+    let mysql_url = url.starts_with("mysql://") || url.starts_with("mariadb://");
+    match engine {
+        Engine::Postgres if mysql_url => Err(Error::Usage(format!(
+            "--database-url {}: a MySQL/MariaDB URL; add --dialect mysql or --dialect mariadb",
+            safeshift::db::redact_url(url)
+        ))),
+        Engine::Postgres => {
+            let mut client = safeshift::db::connect(url).map_err(|e| db(&e))?;
+            let live = safeshift::introspect::read_schema(&mut client).map_err(|e| db(&e))?;
+            Ok((safeshift::db::redact_url(url), live))
+        }
+        Engine::Mysql | Engine::Mariadb => {
+            if !mysql_url {
+                return Err(Error::Usage(format!(
+                    "--dialect {}: --database-url must be a mysql:// URL naming the database, e.g. mysql://user@host:3306/mydb",
+                    engine_name(engine)
+                )));
+            }
+            let mut conn = safeshift::db::mysql::connect(url).map_err(|e| db(&e))?;
+            let live = safeshift::introspect::mysql::read_schema(&mut conn, engine).map_err(
+                |e| match e {
+                    safeshift::introspect::mysql::ReadError::Query { .. } => db(&e),
+                    _ => Error::Usage(e.to_string()),
+                },
+            )?;
+            Ok((safeshift::db::redact_url(url), live))
+        }
+    }
+}
+
+fn engine_name(engine: Engine) -> &'static str {
+    match engine {
+        Engine::Postgres => "postgres",
+        Engine::Mysql => "mysql",
+        Engine::Mariadb => "mariadb",
+    }
+}
+
 /// Table sizes for estimates: the live catalog's, then `--rows` (which wins).
 fn sizes(
     args: &PlanArgs,
@@ -168,7 +200,7 @@ fn sizes(
     };
     for e in live.map(|l| l.row_estimates.as_slice()).unwrap_or_default() {
         if let Some(rows) = e.rows {
-            let name = if e.schema == "public" {
+            let name = if e.schema == "public" || e.schema.is_empty() {
                 e.table.clone()
             } else {
                 format!("{}.{}", e.schema, e.table)

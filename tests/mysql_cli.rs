@@ -130,13 +130,13 @@ fn mysql_only_flags_and_old_versions_are_usage_errors() {
             "--dialect",
             "mariadb",
             "--database-url",
-            "mysql://x@127.0.0.1/x",
+            "postgres://x@127.0.0.1/x",
         ])
         .arg("--out")
         .arg(dir.path().join("c"))
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("PostgreSQL catalogs only"));
+        .stderr(predicate::str::contains("must be a mysql:// URL"));
 }
 
 #[test]

@@ -14,6 +14,8 @@
 //! The text assumes `standard_conforming_strings = on` (the default since PostgreSQL 9.1), as
 //! the server's own `pg_get_expr` output does.
 
+pub mod mysql;
+
 use postgres::types::FromSqlOwned;
 use postgres::{Client, IsolationLevel, Row, Transaction};
 
@@ -26,6 +28,8 @@ pub struct LiveSchema {
     pub row_estimates: Vec<RowEstimate>,
     /// e.g. "15.19" (from `SHOW server_version`, leading numeric part only)
     pub server_version: String,
+    /// Where the row estimates come from, for the plan's assumptions.
+    pub estimates_from: &'static str,
 }
 
 /// The planner's idea of a table's size, which decides whether a rewrite is risky.
@@ -373,6 +377,7 @@ pub fn read_schema(client: &mut Client) -> Result<LiveSchema, IntrospectError> {
         .collect::<Vec<_>>()
         .join("\n");
     Ok(LiveSchema {
+        estimates_from: "pg_class.reltuples, as of the last ANALYZE",
         sql,
         row_estimates,
         server_version,
@@ -410,14 +415,15 @@ fn texts(
 
 /// One line for the plan's assumptions: where the schema came from and the biggest tables'
 /// row estimates (the planner's "large and busy" is about these).
-pub fn estimates_note(source: &str, estimates: &[RowEstimate]) -> String {
+pub fn estimates_note(source: &str, live: &LiveSchema) -> String {
+    let estimates = &live.row_estimates;
     let mut known: Vec<&RowEstimate> = estimates.iter().filter(|e| e.rows.is_some()).collect();
     known.sort_by(|a, b| b.rows.cmp(&a.rows).then_with(|| a.table.cmp(&b.table)));
     let shown: Vec<String> = known
         .iter()
         .take(10)
         .map(|e| {
-            let name = if e.schema == "public" {
+            let name = if e.schema == "public" || e.schema.is_empty() {
                 e.table.clone()
             } else {
                 format!("{}.{}", e.schema, e.table)
@@ -429,7 +435,8 @@ pub fn estimates_note(source: &str, estimates: &[RowEstimate]) -> String {
     let mut note = format!("The schema was read from the catalog of {source}.");
     if !shown.is_empty() {
         note.push_str(&format!(
-            " Row estimates (pg_class.reltuples, as of the last ANALYZE): {}{}.",
+            " Row estimates ({}): {}{}.",
+            live.estimates_from,
             shown.join(", "),
             if known.len() > shown.len() {
                 ", …"
