@@ -289,6 +289,8 @@ struct Readme<'a> {
     tool: &'static str,
     layout: &'static str,
     source: &'a str,
+    /// `Some("MySQL")` or `Some("MariaDB")`; `None` for PostgreSQL.
+    engine: Option<&'static str>,
     stages: Vec<ReadmeStage>,
     first: Option<String>,
     last: Option<String>,
@@ -341,14 +343,15 @@ pub fn render(plan: &Plan, layout: Layout, numbering: Numbering) -> Result<Rende
     if layout == Layout::Plain {
         return Ok(rendered);
     }
-    // The tool files re-wrap each stage's statements for the tool's PostgreSQL driver
-    // (transactions, statements that must run alone); MySQL stages are not re-wrapped yet.
-    if plan.dialect != "postgres" {
-        return Err(Error::Usage(format!(
-            "--layout {} writes PostgreSQL migrations only; for a {} plan use the stage directories' up.sql/down.sql",
-            layout.as_str(),
-            plan.dialect
-        )));
+    match plan.dialect {
+        "postgres" => {}
+        "mysql" | "mariadb" => return render_mysql(plan, layout, numbering),
+        other => {
+            return Err(Error::Usage(format!(
+                "--layout {} does not know the {other} dialect; use the stage directories' up.sql/down.sql",
+                layout.as_str()
+            )));
+        }
     }
     let pg = Postgres::parse_version(&plan.server_version).unwrap_or_default();
     let total = plan.stages.len();
@@ -541,18 +544,278 @@ pub fn render(plan: &Plan, layout: Layout, numbering: Numbering) -> Result<Rende
         tool: layout.title(),
         layout: layout.as_str(),
         source: &plan.source,
+        engine: None,
         stages: readme_stages,
         first,
         last,
-        numbering: match numbering {
-            Numbering::From(n) => format!("from {n} (--start-at)"),
-            Numbering::Clock(_) => "from the time the plan was written (pass --start-at N to continue an existing numbering)".into(),
-        },
+        numbering: numbering_text(numbering),
     }
     .render()
     .map_err(err)?;
     rendered.files.push((dir.join("README.md"), readme));
     Ok(rendered)
+}
+
+// ── MySQL and MariaDB ───────────────────────────────────────────────────────────────────────────
+//
+// MySQL has no transactional DDL: every DDL statement commits on its own, whatever the tool
+// does, so every stage is non-transactional and there is nothing to gain from cutting it: one
+// migration per stage for all four tools. What differs is how the file reaches the server.
+// Flyway splits a script into statements itself and understands the client's `DELIMITER`, so
+// its scripts keep the stage's text. golang-migrate, dbmate and sqlx send a file (or section)
+// as one multi-statement string, which the server parses itself, a `CREATE PROCEDURE … BEGIN …
+// END` compound statement included; `DELIMITER` is a client command the server rejects, so for
+// them each statement is re-written as the client would send it, followed by `;`.
+
+#[derive(Template)]
+#[template(path = "migrations/mysql.sql", escape = "none")]
+struct MysqlMigrationSql<'a> {
+    no_transaction_marker: bool,
+    tool: &'static str,
+    engine: &'static str,
+    stage: usize,
+    total: usize,
+    name: &'a str,
+    direction: &'static str,
+    how: &'a str,
+    lock_seconds: u32,
+    statements: Vec<MysqlLine>,
+    refuse: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "migrations/mysql_dbmate.sql", escape = "none")]
+struct MysqlDbmateSql<'a> {
+    engine: &'static str,
+    stage: usize,
+    total: usize,
+    name: &'a str,
+    lock_seconds: u32,
+    up: Vec<MysqlLine>,
+    down: Vec<MysqlLine>,
+    refuse: Option<String>,
+}
+
+struct MysqlLine {
+    text: String,
+    why: Option<String>,
+}
+
+/// The statements as `layout` sends them: as written for Flyway (it reads `DELIMITER`), split
+/// the way the `mysql` client splits them and re-joined with `;` for the tools that send the
+/// whole file to the server.
+fn mysql_lines(statements: &[&Sql], layout: Layout, stage: usize) -> Result<Vec<MysqlLine>, Error> {
+    let mut out = Vec::new();
+    for sql in statements {
+        let text = if layout == Layout::Flyway {
+            sql.text.clone()
+        } else {
+            let parts = crate::db::mysql::statements(&sql.text).map_err(|e| {
+                Error::Usage(format!(
+                    "stage {stage}: cannot split a statement for --layout {}: {}",
+                    layout.as_str(),
+                    e.message
+                ))
+            })?;
+            if parts.is_empty() {
+                continue;
+            }
+            parts
+                .into_iter()
+                .map(|p| p.text)
+                .collect::<Vec<_>>()
+                .join(";\n")
+        };
+        out.push(MysqlLine {
+            text,
+            why: sql.why.as_deref().map(super::oneline),
+        });
+    }
+    Ok(out)
+}
+
+fn render_mysql(plan: &Plan, layout: Layout, numbering: Numbering) -> Result<Rendered, Error> {
+    let err = |e: askama::Error| Error::Write {
+        path: PathBuf::from("<template>"),
+        message: e.to_string(),
+    };
+    let engine = if plan.dialect == "mariadb" {
+        "MariaDB"
+    } else {
+        "MySQL"
+    };
+    let lock_seconds = crate::dialect::mysql::LOCK_WAIT_TIMEOUT_SECONDS;
+    let mut rendered = Rendered {
+        files: Vec::new(),
+        migrations: Vec::new(),
+    };
+    let total = plan.stages.len();
+    let count = plan.stages.iter().filter(|s| s.has_sql()).count();
+    let mut versions = versions(layout, numbering, count).into_iter();
+    let dir = PathBuf::from("migrations");
+    let how = match layout {
+        Layout::Flyway => format!(
+            "Not one transaction: {engine} commits every DDL statement on its own. The .conf beside this file sets executeInTransaction=false; Flyway runs the statements one by one on one connection, reading DELIMITER itself."
+        ),
+        Layout::Sqlx => format!(
+            "Not one transaction: {engine} commits every DDL statement on its own. sqlx sends the file as one multi-statement string, which the server parses itself (no DELIMITER lines)."
+        ),
+        _ => format!(
+            "Not one transaction: {engine} commits every DDL statement on its own. {} sends the file as one multi-statement string, which the server parses itself (no DELIMITER lines).",
+            layout.title()
+        ),
+    };
+    let mut readme_stages = Vec::new();
+    for stage in &plan.stages {
+        let stage_name = super::oneline(&stage.name);
+        let mut version = None;
+        if stage.has_sql() {
+            let v = versions.next().unwrap_or_default();
+            let name = slug(stage, None);
+            let up: Vec<&Sql> = stage.steps.iter().flat_map(|s| s.up.iter()).collect();
+            let down: Vec<&Sql> = stage
+                .steps
+                .iter()
+                .rev()
+                .flat_map(|s| s.down.iter().flatten())
+                .collect();
+            let refuse = (!stage.reversible).then(|| refusal(stage.index));
+            let up = mysql_lines(&up, layout, stage.index)?;
+            let down = if stage.reversible {
+                mysql_lines(&down, layout, stage.index)?
+            } else {
+                Vec::new()
+            };
+            let file = |direction: &'static str,
+                        statements: Vec<MysqlLine>,
+                        refuse: Option<String>|
+             -> Result<String, Error> {
+                MysqlMigrationSql {
+                    // sqlx reads it only as the file's first characters.
+                    no_transaction_marker: layout == Layout::Sqlx,
+                    tool: layout.title(),
+                    engine,
+                    stage: stage.index,
+                    total,
+                    name: &stage_name,
+                    direction,
+                    how: &how,
+                    lock_seconds,
+                    statements,
+                    refuse,
+                }
+                .render()
+                .map(|text| text + "\n")
+                .map_err(err)
+            };
+            let (up_path, down_path) = match layout {
+                Layout::Flyway => (format!("V{v}__{name}.sql"), None),
+                Layout::Dbmate => (format!("{v}_{name}.sql"), None),
+                _ => (
+                    format!("{v}_{name}.up.sql"),
+                    Some(format!("{v}_{name}.down.sql")),
+                ),
+            };
+            match layout {
+                Layout::Dbmate => {
+                    let text = MysqlDbmateSql {
+                        engine,
+                        stage: stage.index,
+                        total,
+                        name: &stage_name,
+                        lock_seconds,
+                        up,
+                        down,
+                        refuse,
+                    }
+                    .render()
+                    .map_err(err)?
+                        + "\n";
+                    // dbmate splits the file at lines starting `-- migrate:`; a statement that
+                    // holds one would be cut in two.
+                    let markers = text
+                        .lines()
+                        .filter_map(|l| l.strip_prefix("--"))
+                        .map(str::trim_start)
+                        .filter(|l| l.starts_with("migrate:up") || l.starts_with("migrate:down"))
+                        .count();
+                    if markers != 2 {
+                        return Err(Error::Usage(format!(
+                            "stage {}: a statement holds a line that dbmate reads as a `-- migrate:` section marker; use another --layout",
+                            stage.index
+                        )));
+                    }
+                    rendered.files.push((dir.join(&up_path), text));
+                }
+                Layout::Flyway => {
+                    rendered
+                        .files
+                        .push((dir.join(&up_path), file("up", up, None)?));
+                    rendered.files.push((
+                        dir.join(format!("{up_path}.conf")),
+                        "executeInTransaction=false\n".to_string(),
+                    ));
+                }
+                _ => {
+                    rendered
+                        .files
+                        .push((dir.join(&up_path), file("up", up, None)?));
+                    if let Some(down_path) = &down_path {
+                        rendered
+                            .files
+                            .push((dir.join(down_path), file("down", down, refuse)?));
+                    }
+                }
+            }
+            rendered.migrations.push(MigrationFile {
+                stage: stage.index,
+                version: v.clone(),
+                up: format!("migrations/{up_path}"),
+                down: match layout {
+                    Layout::Dbmate => Some(format!("migrations/{up_path}")),
+                    _ => down_path.map(|p| format!("migrations/{p}")),
+                },
+                transaction: false,
+                reversible: stage.reversible,
+            });
+            version = Some(v);
+        }
+        readme_stages.push(ReadmeStage {
+            index: stage.index,
+            name: stage_name,
+            dir: stage.dir.clone(),
+            application: !stage.has_sql(),
+            reversible: stage.reversible,
+            versions: version.clone().unwrap_or_else(|| "—".into()),
+            how: if stage.has_sql() {
+                "one migration, statements commit one by one".into()
+            } else {
+                "deploy: no migration".into()
+            },
+            last_version: version,
+        });
+    }
+    let readme = Readme {
+        tool: layout.title(),
+        layout: layout.as_str(),
+        source: &plan.source,
+        engine: Some(engine),
+        stages: readme_stages,
+        first: rendered.migrations.first().map(|m| m.version.clone()),
+        last: rendered.migrations.last().map(|m| m.version.clone()),
+        numbering: numbering_text(numbering),
+    }
+    .render()
+    .map_err(err)?;
+    rendered.files.push((dir.join("README.md"), readme));
+    Ok(rendered)
+}
+
+fn numbering_text(numbering: Numbering) -> String {
+    match numbering {
+        Numbering::From(n) => format!("from {n} (--start-at)"),
+        Numbering::Clock(_) => "from the time the plan was written (pass --start-at N to continue an existing numbering)".into(),
+    }
 }
 
 #[cfg(test)]
