@@ -514,3 +514,351 @@ fn sqlx_runs_the_files_up_and_down() {
         prove(Tool::Sqlx(bin));
     }
 }
+
+// ── MySQL and MariaDB ───────────────────────────────────────────────────────────────────────
+//
+// No transactional DDL: every stage is one migration, never cut. Flyway reads the client's
+// `DELIMITER` and keeps the stage's text; golang-migrate, dbmate and sqlx send a file to the
+// server as one multi-statement string, so their files hold no `DELIMITER` line, yet split the
+// way the `mariadb` client splits them they are exactly the stage's statements.
+
+const MYSQL_PLAN: [&str; 4] = ["--dialect", "mariadb", "--server-version", "10.11"];
+
+/// The statements of a MySQL file as the `mariadb` client sends them (`DELIMITER` honoured).
+fn mysql_statements(text: &str) -> Vec<String> {
+    safeshift::db::mysql::statements(text)
+        .unwrap()
+        .into_iter()
+        .map(|s| s.text)
+        .collect()
+}
+
+/// The tool's file holds the statements the `mariadb` client sends for the stage's file: for
+/// Flyway the same script, for the others each statement followed by `;`, in order (a procedure
+/// body keeps its inner `;`, which the server parses within the compound statement).
+fn same_statements(layout: &str, tool: &str, stage: &str) {
+    let expected = mysql_statements(stage);
+    if layout == "flyway" {
+        assert_eq!(mysql_statements(tool), expected, "{tool}");
+        return;
+    }
+    let mut rest = tool;
+    for statement in &expected {
+        let needle = format!("{statement};\n");
+        let at = rest
+            .find(&needle)
+            .unwrap_or_else(|| panic!("{layout}: missing or out of order: {statement}\n{tool}"));
+        rest = &rest[at + needle.len()..];
+    }
+    assert!(
+        rest.lines()
+            .all(|l| l.trim().is_empty() || l.trim_start().starts_with("--")),
+        "{layout}: more than the stage's statements:\n{rest}"
+    );
+}
+
+fn mysql_plan(layout: &str) -> (tempfile::TempDir, PathBuf) {
+    let mut args = MYSQL_PLAN.to_vec();
+    args.extend(["--layout", layout, "--start-at", "1"]);
+    write_plan("mysql", &args)
+}
+
+/// The up and down of one migration, as text, whatever the tool's file shape.
+fn up_and_down(plan: &Path, m: &serde_json::Value, layout: &str) -> (String, Option<String>) {
+    let read = |key: &str| {
+        m[key]
+            .as_str()
+            .map(|p| fs::read_to_string(plan.join(p)).unwrap())
+    };
+    let up = read("up").unwrap();
+    if layout == "dbmate" {
+        let (up, down) = up.split_once("\n-- migrate:down").unwrap();
+        let (_, up) = up.split_once("-- migrate:up").unwrap();
+        // Without the rest of the marker lines, which the tests check on the whole file.
+        let body = |section: &str| section.split_once('\n').map_or("", |(_, b)| b).to_string();
+        return (body(up), Some(body(down)));
+    }
+    (up, read("down"))
+}
+
+#[test]
+fn mysql_layouts_are_one_non_transactional_migration_per_stage() {
+    for layout in ["flyway", "golang-migrate", "dbmate", "sqlx"] {
+        let (_dir, plan) = mysql_plan(layout);
+        check_listing(&plan, layout);
+        let json = plan_json(&plan);
+        let stages = json["stages"].as_array().unwrap();
+        let migrations = json["migrations"].as_array().unwrap();
+        let with_sql = stages.iter().filter(|s| !s["up"].is_null()).count();
+        assert_eq!(
+            migrations.len(),
+            with_sql,
+            "{layout}: one migration per stage"
+        );
+        let files = migration_files(&plan);
+        let mut refused = 0;
+        for m in migrations {
+            let stage = &stages[m["stage"].as_u64().unwrap() as usize - 1];
+            assert_eq!(m["transaction"], false, "{layout}: {m}");
+            assert_eq!(m["reversible"], stage["reversible"], "{layout}: {m}");
+            let (up, down) = up_and_down(&plan, m, layout);
+            let stage_up = fs::read_to_string(plan.join(stage["up"].as_str().unwrap())).unwrap();
+            same_statements(layout, &up, &stage_up);
+            if layout != "flyway" {
+                for text in [Some(&up), down.as_ref()].into_iter().flatten() {
+                    assert!(
+                        !text
+                            .lines()
+                            .any(|l| l.trim_start().to_ascii_uppercase().starts_with("DELIMITER")),
+                        "{layout}: the server rejects the client's DELIMITER:\n{text}"
+                    );
+                }
+            }
+            let up_path = m["up"].as_str().unwrap().trim_start_matches("migrations/");
+            match layout {
+                "flyway" => {
+                    let conf = files.iter().find(|(n, _)| *n == format!("{up_path}.conf"));
+                    assert_eq!(
+                        conf.map(|(_, t)| t.as_str()),
+                        Some("executeInTransaction=false\n"),
+                        "{up_path}"
+                    );
+                    assert!(m["down"].is_null());
+                }
+                "sqlx" => assert!(up.starts_with("-- no-transaction\n"), "{up}"),
+                "dbmate" => {
+                    let text = &files.iter().find(|(n, _)| n == up_path).unwrap().1;
+                    assert!(
+                        text.contains("\n-- migrate:up transaction:false\n"),
+                        "{text}"
+                    );
+                    assert!(
+                        text.contains("\n-- migrate:down transaction:false\n"),
+                        "{text}"
+                    );
+                }
+                _ => {}
+            }
+            if let Some(down) = down {
+                let statements = mysql_statements(&down);
+                if stage["reversible"] == true {
+                    let stage_down =
+                        fs::read_to_string(plan.join(stage["down"].as_str().unwrap())).unwrap();
+                    same_statements(layout, &down, &stage_down);
+                } else {
+                    assert_eq!(statements.len(), 1, "{layout}: the refusal alone:\n{down}");
+                    assert!(
+                        statements[0].starts_with("SIGNAL SQLSTATE '45000'")
+                            && statements[0].contains("point of no return"),
+                        "{down}"
+                    );
+                    refused += 1;
+                }
+            }
+        }
+        let backfill = migrations
+            .iter()
+            .map(|m| up_and_down(&plan, m, layout).0)
+            .find(|up| up.contains("CREATE PROCEDURE"))
+            .unwrap();
+        assert_eq!(
+            backfill.contains("\nDELIMITER $$\n"),
+            layout == "flyway",
+            "{layout}: DELIMITER only where the tool's parser reads it"
+        );
+        assert!(backfill.contains("SET SESSION lock_wait_timeout = 2;"));
+        if layout != "flyway" {
+            assert_eq!(refused, 1, "{layout}: the contract stage's down refuses");
+        }
+        let readme = fs::read_to_string(plan.join("migrations/README.md")).unwrap();
+        assert!(
+            readme.contains("MariaDB has no transactional DDL"),
+            "{readme}"
+        );
+        if layout == "golang-migrate" {
+            assert!(readme.contains("multiStatements=true"), "{readme}");
+        }
+    }
+}
+
+/// The MariaDB catalog without dbmate's own table.
+fn mysql_catalog(db: &support::mysql::ScratchMysql) -> String {
+    let mut out = String::new();
+    let mut skipping = false;
+    for line in db.catalog().lines() {
+        if line.starts_with("table ") {
+            skipping = line.starts_with("table schema_migrations ");
+        } else if !line.starts_with("  ") {
+            skipping = false;
+        }
+        if !skipping {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// 2500 users with known ids, emails in mixed case and scores.
+const MYSQL_SEED: &str = "INSERT INTO users (id, email, name, score) \
+    SELECT n, CONCAT('User', n, '@Example.com'), CONCAT('n', n), n % 97 FROM \
+    (SELECT a.d * 1000 + b.d * 100 + c.d * 10 + e.d + 1 AS n FROM \
+      (SELECT 0 AS d UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL SELECT 4 UNION ALL SELECT 5 UNION ALL SELECT 6 UNION ALL SELECT 7 UNION ALL SELECT 8 UNION ALL SELECT 9) a, \
+      (SELECT 0 AS d UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL SELECT 4 UNION ALL SELECT 5 UNION ALL SELECT 6 UNION ALL SELECT 7 UNION ALL SELECT 8 UNION ALL SELECT 9) b, \
+      (SELECT 0 AS d UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL SELECT 4 UNION ALL SELECT 5 UNION ALL SELECT 6 UNION ALL SELECT 7 UNION ALL SELECT 8 UNION ALL SELECT 9) c, \
+      (SELECT 0 AS d UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL SELECT 4 UNION ALL SELECT 5 UNION ALL SELECT 6 UNION ALL SELECT 7 UNION ALL SELECT 8 UNION ALL SELECT 9) e) g \
+    WHERE n <= 2500;";
+
+/// dbmate against MariaDB: migration by migration, each reaches the schema the `mariadb` client
+/// reaches with the stage's up.sql; rolling back each reversible one restores the schema before
+/// it; all of them leave every row backfilled; at the point of no return the rollback refuses.
+#[test]
+fn dbmate_runs_the_mysql_files_up_and_down() {
+    let Some(bin) = find_tool("SAFESHIFT_DBMATE", "dbmate", "npm install -g dbmate") else {
+        return;
+    };
+    let Some(server) = support::mysql::server() else {
+        return;
+    };
+    let (_dir, plan) = mysql_plan("dbmate");
+    let json = plan_json(&plan);
+    let stages = json["stages"].as_array().unwrap();
+    let migrations = json["migrations"].as_array().unwrap();
+
+    // The schema after each migration, as the plain plan reaches it with the `mariadb` client.
+    let reference = support::mysql::ScratchMysql::create(&server, "dbmate_plain");
+    reference.run_file(&plan.join("schema.sql")).unwrap();
+    reference.execute(MYSQL_SEED);
+    let mut expected = vec![mysql_catalog(&reference)];
+    for m in migrations {
+        let stage = &stages[m["stage"].as_u64().unwrap() as usize - 1];
+        reference
+            .run_file(&plan.join(stage["up"].as_str().unwrap()))
+            .unwrap();
+        expected.push(mysql_catalog(&reference));
+    }
+
+    let db = support::mysql::ScratchMysql::create(&server, "dbmate_tool");
+    db.run_file(&plan.join("schema.sql")).unwrap();
+    db.execute(MYSQL_SEED);
+    assert_eq!(mysql_catalog(&db), expected[0]);
+    // dbmate has no target version: a release ships the files up to a stage, so the test does.
+    let shipped = tempfile::tempdir().unwrap();
+    let ship = |m: &serde_json::Value| {
+        let path = plan.join(m["up"].as_str().unwrap());
+        fs::copy(&path, shipped.path().join(path.file_name().unwrap())).unwrap();
+    };
+    let dbmate = |verb: &str| {
+        let mut c = Command::new(&bin);
+        c.arg("--url")
+            .arg(db.url())
+            .arg("--migrations-dir")
+            .arg(shipped.path())
+            .args(["--no-dump-schema", verb]);
+        c
+    };
+    let reversible = migrations
+        .iter()
+        .take_while(|m| m["reversible"] == true)
+        .count();
+    for (i, m) in migrations.iter().enumerate().take(reversible) {
+        ship(m);
+        run_ok(&mut dbmate("migrate"));
+        assert_eq!(mysql_catalog(&db), expected[i + 1], "after {m}");
+    }
+    for i in (0..reversible).rev() {
+        run_ok(&mut dbmate("rollback"));
+        assert_eq!(
+            mysql_catalog(&db),
+            expected[i],
+            "rolling back {} restores the schema before it",
+            migrations[i]
+        );
+    }
+    for m in migrations {
+        ship(m);
+    }
+    run_ok(&mut dbmate("migrate"));
+    let end = expected.last().unwrap();
+    assert_eq!(
+        &mysql_catalog(&db),
+        end,
+        "dbmate reaches the plain plan's end state"
+    );
+    assert_eq!(
+        db.first_value("SELECT COUNT(*) FROM users WHERE NOT (email_lower <=> LOWER(email)) OR score <> id % 97")
+            .as_deref(),
+        Some("0"),
+        "every row backfilled, every score kept"
+    );
+    if reversible < migrations.len() {
+        let refused = run_err(&mut dbmate("rollback"));
+        assert!(refused.contains("point of no return"), "{refused}");
+        assert_eq!(&mysql_catalog(&db), end, "the refusal changes nothing");
+        let last = migrations.last().unwrap()["version"].as_str().unwrap();
+        assert_eq!(
+            db.first_value("SELECT MAX(version) FROM schema_migrations")
+                .as_deref(),
+            Some(last),
+            "still recorded as applied"
+        );
+    }
+}
+
+/// sqlx-cli against MariaDB, where one is installed (it is not here: it takes minutes to build).
+#[test]
+fn sqlx_runs_the_mysql_files_up() {
+    let Some(bin) = find_tool(
+        "SAFESHIFT_SQLX",
+        "sqlx",
+        "cargo install sqlx-cli --no-default-features --features mysql,rustls",
+    ) else {
+        return;
+    };
+    let Some(server) = support::mysql::server() else {
+        return;
+    };
+    let (_dir, plan) = mysql_plan("sqlx");
+    let json = plan_json(&plan);
+    let reference = support::mysql::ScratchMysql::create(&server, "sqlx_plain");
+    reference.run_file(&plan.join("schema.sql")).unwrap();
+    reference.execute(MYSQL_SEED);
+    for stage in json["stages"].as_array().unwrap() {
+        if let Some(up) = stage["up"].as_str() {
+            reference.run_file(&plan.join(up)).unwrap();
+        }
+    }
+    let db = support::mysql::ScratchMysql::create(&server, "sqlx_tool");
+    db.run_file(&plan.join("schema.sql")).unwrap();
+    db.execute(MYSQL_SEED);
+    let sqlx = |verb: &str| {
+        let mut c = Command::new(&bin);
+        c.args(["migrate", verb, "--source"])
+            .arg(plan.join("migrations"))
+            .arg("--database-url")
+            .arg(db.url());
+        c
+    };
+    run_ok(&mut sqlx("run"));
+    let without_bookkeeping = |text: String| -> String {
+        let mut out = String::new();
+        let mut skipping = false;
+        for line in text.lines() {
+            if line.starts_with("table ") {
+                skipping = line.starts_with("table _sqlx_migrations ");
+            }
+            if !skipping {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+        out
+    };
+    assert_eq!(
+        without_bookkeeping(db.catalog()),
+        reference.catalog(),
+        "sqlx reaches the plain plan's end state"
+    );
+    let refused = run_err(&mut sqlx("revert"));
+    assert!(refused.contains("point of no return"), "{refused}");
+}
