@@ -493,7 +493,8 @@ pub struct PlanArgs {
     pub out: PathBuf,
 
     /// Also write the stages as a migration tool's files, in DIR/migrations/ (with a README.md
-    /// on how they map to stages). The plan directory itself is always written
+    /// on how they map to stages), for PostgreSQL, MySQL and MariaDB plans; on MySQL/MariaDB
+    /// each stage is one non-transactional migration. The plan directory itself is always written
     #[arg(long, value_enum, value_name = "TOOL", default_value_t = Layout::Plain)]
     pub layout: Layout,
 

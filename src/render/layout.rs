@@ -24,15 +24,18 @@ use crate::plan::{Plan, Sql, Stage, Step};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Layout {
-    /// Stage directories only: `01-<slug>/up.sql`, `down.sql`, `CHECKLIST.md` (run with psql)
+    /// Stage directories only: `01-<slug>/up.sql`, `down.sql`, `CHECKLIST.md` (run with psql, or
+    /// the mariadb/mysql client)
     Plain,
-    /// Also `migrations/V<n>__<slug>.sql` (+ `.conf` with executeInTransaction=false)
+    /// Also `migrations/V<n>__<slug>.sql` (+ `.conf` with executeInTransaction=false where a
+    /// stage is not one transaction: on MySQL/MariaDB, every stage)
     Flyway,
     /// Also `migrations/<n>_<slug>.up.sql` / `.down.sql`
     GolangMigrate,
     /// Also `migrations/<n>_<slug>.sql` with `-- migrate:up` / `-- migrate:down`
     Dbmate,
-    /// Also `migrations/<n>_<slug>.up.sql` / `.down.sql`, `-- no-transaction` where needed
+    /// Also `migrations/<n>_<slug>.up.sql` / `.down.sql`, `-- no-transaction` where needed (on
+    /// MySQL/MariaDB: every file)
     Sqlx,
 }
 
