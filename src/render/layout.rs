@@ -909,4 +909,22 @@ mod tests {
             ["20240101235959", "20240102000000"]
         );
     }
+
+    #[test]
+    fn mysql_statements_lose_the_client_delimiter_except_for_flyway() {
+        let step = Step::database(Phase::Migrate, "b", "backfill")
+            .non_transactional()
+            .sql(
+                "DROP PROCEDURE IF EXISTS `p`;\nDELIMITER $$\nCREATE PROCEDURE `p`()\nBEGIN\n  SELECT 1;\n  COMMIT;\nEND$$\nDELIMITER ;\nCALL `p`();\nDROP PROCEDURE IF EXISTS `p`",
+                "",
+            );
+        let ups: Vec<&Sql> = step.up.iter().collect();
+        let sent = mysql_lines(&ups, Layout::Dbmate, 3).unwrap();
+        assert_eq!(
+            sent[0].text,
+            "DROP PROCEDURE IF EXISTS `p`;\nCREATE PROCEDURE `p`()\nBEGIN\n  SELECT 1;\n  COMMIT;\nEND;\nCALL `p`();\nDROP PROCEDURE IF EXISTS `p`"
+        );
+        let kept = mysql_lines(&ups, Layout::Flyway, 3).unwrap();
+        assert_eq!(kept[0].text, step.up[0].text);
+    }
 }
