@@ -327,6 +327,23 @@ fn lines<'a>(statements: &[&'a Sql]) -> Vec<SqlLine<'a>> {
         .collect()
 }
 
+/// dbmate splits a file at lines starting `-- migrate:`; a statement that holds one would be cut
+/// in two, so such a plan is refused rather than written.
+fn dbmate_sections_intact(text: &str, stage: usize) -> Result<(), Error> {
+    let markers = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("--"))
+        .map(str::trim_start)
+        .filter(|l| l.starts_with("migrate:up") || l.starts_with("migrate:down"))
+        .count();
+    if markers != 2 {
+        return Err(Error::Usage(format!(
+            "stage {stage}: a statement holds a line that dbmate reads as a `-- migrate:` section marker; use another --layout"
+        )));
+    }
+    Ok(())
+}
+
 fn refusal(stage: usize) -> String {
     format!(
         "safeshift: stage {stage} is a point of no return and has no down migration; restore from a backup instead"
@@ -464,20 +481,7 @@ pub fn render(plan: &Plan, layout: Layout, numbering: Numbering) -> Result<Rende
                     .render()
                     .map_err(err)?
                         + "\n";
-                    // dbmate splits the file at lines starting `-- migrate:`; a statement that
-                    // holds one would be cut in two.
-                    let markers = text
-                        .lines()
-                        .filter_map(|l| l.strip_prefix("--"))
-                        .map(str::trim_start)
-                        .filter(|l| l.starts_with("migrate:up") || l.starts_with("migrate:down"))
-                        .count();
-                    if markers != 2 {
-                        return Err(Error::Usage(format!(
-                            "stage {}: a statement holds a line that dbmate reads as a `-- migrate:` section marker; use another --layout",
-                            stage.index
-                        )));
-                    }
+                    dbmate_sections_intact(&text, stage.index)?;
                     rendered.files.push((dir.join(&up_path), text));
                 }
                 _ => {
@@ -734,20 +738,7 @@ fn render_mysql(plan: &Plan, layout: Layout, numbering: Numbering) -> Result<Ren
                     .render()
                     .map_err(err)?
                         + "\n";
-                    // dbmate splits the file at lines starting `-- migrate:`; a statement that
-                    // holds one would be cut in two.
-                    let markers = text
-                        .lines()
-                        .filter_map(|l| l.strip_prefix("--"))
-                        .map(str::trim_start)
-                        .filter(|l| l.starts_with("migrate:up") || l.starts_with("migrate:down"))
-                        .count();
-                    if markers != 2 {
-                        return Err(Error::Usage(format!(
-                            "stage {}: a statement holds a line that dbmate reads as a `-- migrate:` section marker; use another --layout",
-                            stage.index
-                        )));
-                    }
+                    dbmate_sections_intact(&text, stage.index)?;
                     rendered.files.push((dir.join(&up_path), text));
                 }
                 Layout::Flyway => {
