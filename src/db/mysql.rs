@@ -272,6 +272,38 @@ pub fn statements(text: &str) -> Result<Vec<FileStatement>, PlanError> {
     Ok(out)
 }
 
+/// One table of a snapshot from its `SHOW CREATE TABLE` text: columns in order, keys sorted
+/// (the server prints them in creation order, which a plan may legitimately change), table
+/// options without the AUTO_INCREMENT counter.
+pub fn table_snapshot(name: &str, ddl: &str) -> String {
+    let mut columns = Vec::new();
+    let mut keys = Vec::new();
+    let mut tail = String::new();
+    for part in ddl.lines() {
+        let part = part.trim();
+        if part.starts_with('`') {
+            columns.push(part.trim_end_matches(',').to_string());
+        } else if part.starts_with(')') {
+            tail = part
+                .split_whitespace()
+                .filter(|w| !w.starts_with("AUTO_INCREMENT="))
+                .collect::<Vec<_>>()
+                .join(" ");
+        } else if !part.starts_with("CREATE TABLE") && !part.is_empty() {
+            keys.push(part.trim_end_matches(',').to_string());
+        }
+    }
+    keys.sort();
+    let mut out = format!("table {name} {tail}\n");
+    for c in columns {
+        out.push_str(&format!("  column {c}\n"));
+    }
+    for k in keys {
+        out.push_str(&format!("  key {k}\n"));
+    }
+    out
+}
+
 /// A deterministic text snapshot of the current database's schema, one fact per line: each
 /// table's `SHOW CREATE TABLE` (columns in order — a MySQL plan keeps a column's place — keys and
 /// constraints sorted, since a staged plan creates them in another order than a one-shot ALTER,
@@ -311,31 +343,7 @@ pub fn snapshot(conn: &mut Conn) -> Result<String, DbError> {
             .and_then(|r| r.get(1))
             .cloned()
             .unwrap_or_default();
-        let mut columns = Vec::new();
-        let mut keys = Vec::new();
-        let mut tail = String::new();
-        for part in ddl.lines() {
-            let part = part.trim();
-            if part.starts_with('`') {
-                columns.push(part.trim_end_matches(',').to_string());
-            } else if part.starts_with(')') {
-                tail = part
-                    .split_whitespace()
-                    .filter(|w| !w.starts_with("AUTO_INCREMENT="))
-                    .collect::<Vec<_>>()
-                    .join(" ");
-            } else if !part.starts_with("CREATE TABLE") && !part.is_empty() {
-                keys.push(part.trim_end_matches(',').to_string());
-            }
-        }
-        keys.sort();
-        out.push_str(&format!("table {name} {tail}\n"));
-        for c in columns {
-            out.push_str(&format!("  column {c}\n"));
-        }
-        for k in keys {
-            out.push_str(&format!("  key {k}\n"));
-        }
+        out.push_str(&table_snapshot(name, &ddl));
     }
     for row in q(
         conn,

@@ -109,56 +109,9 @@ pub fn describe_pg_error(e: &postgres::Error) -> String {
     s
 }
 
-/// Hides the password of a `scheme://user:password@host/...` URL so that
-/// skip/panic messages never print credentials.
-pub fn redact_url(url: &str) -> String {
-    let Some(scheme_end) = url.find("://") else {
-        return url.to_string(); // key/value form: leave as is (rarely has a password)
-    };
-    let rest = &url[scheme_end + 3..];
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let authority = &rest[..authority_end];
-    let Some(at) = authority.rfind('@') else {
-        return url.to_string();
-    };
-    let userinfo = &authority[..at];
-    match userinfo.find(':') {
-        Some(colon) => format!(
-            "{}{}:***{}",
-            &url[..scheme_end + 3],
-            &userinfo[..colon],
-            &rest[at..]
-        ),
-        None => url.to_string(),
-    }
-}
-
-/// Returns `url` with its database name replaced by `dbname`, keeping host,
-/// user, password and query parameters, so the scratch database is reached
-/// exactly the way the admin database is.
-pub fn url_with_dbname(url: &str, dbname: &str) -> String {
-    let Some(scheme_end) = url.find("://") else {
-        // key/value conninfo: a later `dbname=` overrides an earlier one
-        // (both in libpq/psql and in rust-postgres).
-        return format!("{url} dbname={dbname}");
-    };
-    let (before_query, query) = match url.find('?') {
-        Some(q) => url.split_at(q),
-        None => (url, ""),
-    };
-    let authority_start = scheme_end + 3;
-    // The path starts at the first '/' after the userinfo (passwords may
-    // contain '/' only percent-encoded, but look past '@' to be safe).
-    let search_from = before_query[authority_start..]
-        .rfind('@')
-        .map(|at| authority_start + at + 1)
-        .unwrap_or(authority_start);
-    let path_start = before_query[search_from..]
-        .find('/')
-        .map(|p| search_from + p)
-        .unwrap_or(before_query.len());
-    format!("{}/{}{}", &before_query[..path_start], dbname, query)
-}
+// The library's own URL helpers and quoting, so the tests reach and name databases exactly the
+// way safeshift does (and test that code, not a copy of it).
+pub use safeshift::db::{quote_ident, redact_url, url_with_dbname};
 
 /// Lowercase `[a-z0-9_]` version of a tag so it is a valid, unquoted-safe
 /// part of a database name.
@@ -187,11 +140,6 @@ fn scratch_name(tag: &str) -> String {
     let mut tag = sanitize_tag(tag);
     tag.truncate(room); // ASCII only, so byte truncation is char-safe
     format!("{prefix}{tag}{suffix}")
-}
-
-/// Double-quotes an identifier for use in DDL.
-pub fn quote_ident(ident: &str) -> String {
-    format!("\"{}\"", ident.replace('"', "\"\""))
 }
 
 /// A throwaway database, dropped (with `FORCE`) when this value is dropped.

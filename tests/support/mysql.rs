@@ -262,31 +262,11 @@ impl ScratchMysql {
             let create = self.execute(&format!("SHOW CREATE TABLE {quoted};"));
             let create = create.trim_end_matches('\n');
             let ddl = create.split_once('\t').map(|(_, d)| d).unwrap_or(create);
-            let mut columns = Vec::new();
-            let mut keys = Vec::new();
-            let mut tail = String::new();
-            for part in ddl.split("\\n") {
-                let part = part.trim();
-                if part.starts_with('`') {
-                    columns.push(part.trim_end_matches(',').to_string());
-                } else if part.starts_with(')') {
-                    tail = part
-                        .split_whitespace()
-                        .filter(|w| !w.starts_with("AUTO_INCREMENT="))
-                        .collect::<Vec<_>>()
-                        .join(" ");
-                } else if !part.starts_with("CREATE TABLE") && !part.is_empty() {
-                    keys.push(part.trim_end_matches(',').to_string());
-                }
-            }
-            keys.sort();
-            out.push_str(&format!("table {name} {tail}\n"));
-            for c in columns {
-                out.push_str(&format!("  column {c}\n"));
-            }
-            for k in keys {
-                out.push_str(&format!("  key {k}\n"));
-            }
+            // The client prints the DDL's newlines as `\n` (batch mode escapes them).
+            out.push_str(&safeshift::db::mysql::table_snapshot(
+                name,
+                &ddl.replace("\\n", "\n"),
+            ));
         }
         out.push_str(&self.execute(
             "SELECT CONCAT('trigger ', TRIGGER_NAME, ' ', ACTION_TIMING, ' ', EVENT_MANIPULATION, ' ', EVENT_OBJECT_TABLE) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE() ORDER BY BINARY TRIGGER_NAME;",
