@@ -3,8 +3,8 @@
 
 use sqlparser::ast::{
     AlterColumnOperation, AlterTableOperation, AlterTypeAddValuePosition, AlterTypeOperation,
-    ColumnDef, ColumnOption, DataType, Expr, Ident, MySQLColumnPosition, ObjectName, ObjectType,
-    RenameTableNameKind, Statement, TableConstraint, UserDefinedTypeRepresentation,
+    ColumnDef, ColumnOption, DataType, Expr, GeneratedAs, Ident, MySQLColumnPosition, ObjectName,
+    ObjectType, RenameTableNameKind, Statement, TableConstraint, UserDefinedTypeRepresentation,
 };
 
 use crate::dialect::{Dialect, postgres};
@@ -12,7 +12,7 @@ use crate::error::PlanError;
 use crate::name::{QName, ident_in};
 use crate::ops::{self, Op};
 use crate::parse::{Body, ParsedStatement};
-use crate::schema::{Column, Constraint, ConstraintKind};
+use crate::schema::{Column, Constraint, ConstraintKind, Generated, Sequence};
 
 /// One intended schema change, engine-neutral. One variant per file in `src/ops/`.
 #[derive(Clone, Debug)]
@@ -37,6 +37,7 @@ pub enum Change {
     CreateEnum(ops::create_enum::CreateEnum),
     AddEnumValue(ops::add_enum_value::AddEnumValue),
     CatalogOnly(ops::catalog_only::CatalogOnly),
+    Sequence(ops::sequence::SequenceChange),
     Other(ops::other::Other),
 }
 
@@ -63,6 +64,7 @@ impl Change {
             Change::CreateEnum(c) => c,
             Change::AddEnumValue(c) => c,
             Change::CatalogOnly(c) => c,
+            Change::Sequence(c) => c,
             Change::Other(c) => c,
         }
     }
@@ -90,6 +92,7 @@ impl Change {
             Change::CreateEnum(_) => "create_enum",
             Change::AddEnumValue(_) => "add_enum_value",
             Change::CatalogOnly(_) => "catalog_only",
+            Change::Sequence(_) => "sequence",
             Change::Other(_) => "other",
         }
     }
@@ -144,6 +147,26 @@ pub fn lower_statement(statement: &ParsedStatement) -> Result<Vec<Change>, PlanE
                 })
             })
             .collect()),
+        Body::Sequence(s) => {
+            let names = Names::of(statement);
+            let owned_by = s.owned_by.as_ref().map(|owner| {
+                owner.as_ref().and_then(|name| {
+                    let (column, table) = name.0.split_last()?;
+                    let column = names.ident(column.as_ident()?);
+                    let table = names.qname(&ObjectName(table.to_vec()));
+                    Some((table, column))
+                })
+            });
+            Ok(vec![Change::Sequence(ops::sequence::SequenceChange {
+                name: names.qname(&s.name),
+                create: s.create,
+                if_exists: s.if_exists,
+                data_type: s.data_type.clone(),
+                owned_by,
+                other_options: s.other_options,
+                sql: statement.text.clone(),
+            })])
+        }
         Body::Recognised { keyword } => Ok(vec![Change::Other(ops::other::Other::new(
             &statement.text,
             format!("{keyword} is not planned by safeshift"),
@@ -161,15 +184,18 @@ pub fn lower(ast: &Statement, source: &ParsedStatement) -> Result<Vec<Change>, P
             let mut columns = Vec::new();
             let mut constraints = Vec::new();
             let mut indexes = Vec::new();
+            let mut sequences = Vec::new();
             for def in &create.columns {
-                let (column, inline) = lower_column(names, def);
-                for (name, kind) in inline {
+                let (column, inline, sequence) = lower_column(names, &table, def);
+                sequences.extend(sequence);
+                for (name, kind, definition) in inline {
                     constraints.push(named_constraint(
                         names,
                         &table,
                         name,
                         kind,
                         std::slice::from_ref(&column.name),
+                        definition,
                     ));
                 }
                 columns.push(column);
@@ -178,7 +204,14 @@ pub fn lower(ast: &Statement, source: &ParsedStatement) -> Result<Vec<Change>, P
                 if let Some(index) = mysql_index(names, &table, constraint) {
                     indexes.push(index);
                 } else if let Some((name, kind, cols)) = table_constraint(names, constraint) {
-                    constraints.push(named_constraint(names, &table, name, kind, &cols));
+                    constraints.push(named_constraint(
+                        names,
+                        &table,
+                        name,
+                        kind,
+                        &cols,
+                        Some(unnamed(constraint)),
+                    ));
                 }
             }
             for c in constraints
@@ -197,6 +230,7 @@ pub fn lower(ast: &Statement, source: &ParsedStatement) -> Result<Vec<Change>, P
                 columns,
                 constraints,
                 indexes,
+                sequences,
                 sql: source.text.clone(),
             })]
         }
@@ -363,19 +397,28 @@ fn lower_alter(
             column_position,
             ..
         } => {
-            let (column, inline) = lower_column(names, column_def);
+            let (column, inline, sequence) = lower_column(names, table, column_def);
             let position = column_position.as_ref().map(|p| position(names, p));
             let mut changes = vec![add_column_change(
                 table,
                 column.clone(),
+                sequence,
                 *if_not_exists,
                 position,
                 source,
             )];
-            for (name, kind) in inline {
-                let constraint =
-                    named_constraint(names, table, name, kind, std::slice::from_ref(&column.name));
-                changes.push(constraint_change(names, table, constraint, false, None));
+            for (name, kind, definition) in inline {
+                let constraint = named_constraint(
+                    names,
+                    table,
+                    name,
+                    kind,
+                    std::slice::from_ref(&column.name),
+                    definition,
+                );
+                changes.push(constraint_change(
+                    names, table, constraint, false, None, source,
+                ));
             }
             changes
         }
@@ -427,27 +470,28 @@ fn lower_alter(
                     columns: Vec::new(),
                     not_valid: false,
                     not_null_of: None,
+                    definition: None,
                 };
-                return vec![constraint_change(names, table, c, false, Some(index))];
+                return vec![constraint_change(
+                    names,
+                    table,
+                    c,
+                    false,
+                    Some(index),
+                    source,
+                )];
             }
             match table_constraint(names, constraint) {
                 Some((name, kind, columns)) => {
-                    let c = named_constraint(names, table, name, kind.clone(), &columns);
-                    let mut change = constraint_change(names, table, c, *not_valid, None);
-                    // Keep the user's own spelling of the expression / reference for output.
-                    if let (Change::AddCheck(check), TableConstraint::Check(k)) =
-                        (&mut change, constraint)
-                    {
-                        check.expr = (*k.expr).clone();
-                    }
-                    if let (Change::AddForeignKey(fk), TableConstraint::ForeignKey(k)) =
-                        (&mut change, constraint)
-                    {
-                        let mut k = k.clone();
-                        k.name = None;
-                        fk.definition = k.to_string();
-                    }
-                    vec![change]
+                    let c = named_constraint(
+                        names,
+                        table,
+                        name,
+                        kind,
+                        &columns,
+                        Some(unnamed(constraint)),
+                    );
+                    vec![constraint_change(names, table, c, *not_valid, None, source)]
                 }
                 None => vec![other(
                     source,
@@ -603,11 +647,12 @@ fn lower_alter(
 fn add_column_change(
     table: &QName,
     column: Column,
+    sequence: Option<crate::schema::Sequence>,
     if_not_exists: bool,
     position: Option<ops::ColumnPosition>,
     source: &ParsedStatement,
 ) -> Change {
-    if column.generated {
+    if column.generated.is_some() || sequence.is_some() {
         return Change::Other(ops::other::Other::rewriting(
             &source.text,
             table,
@@ -650,6 +695,7 @@ fn constraint_change(
     c: Constraint,
     not_valid: bool,
     using_index: Option<String>,
+    source: &ParsedStatement,
 ) -> Change {
     let d = names.dialect;
     let table = table.clone();
@@ -659,31 +705,40 @@ fn constraint_change(
             name: c.name,
             columns: c.columns,
             using_index,
+            definition: c.definition,
         }),
         ConstraintKind::Unique => Change::AddUnique(ops::add_unique::AddUnique {
             table,
             name: c.name,
             columns: c.columns,
             using_index,
+            definition: c.definition,
         }),
         ConstraintKind::ForeignKey {
             table: ref_table,
             columns: ref_columns,
         } => {
-            let definition = format!(
-                "FOREIGN KEY ({}) REFERENCES {} ({})",
-                c.columns
-                    .iter()
-                    .map(|c| d.quote(c))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                d.qname(&ref_table),
-                ref_columns
-                    .iter()
-                    .map(|c| d.quote(c))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            );
+            // As written (actions, MATCH, DEFERRABLE …); spelled out only if nothing was kept.
+            let definition = c
+                .definition
+                .as_ref()
+                .map(|k| k.to_string())
+                .unwrap_or_else(|| {
+                    format!(
+                        "FOREIGN KEY ({}) REFERENCES {} ({})",
+                        c.columns
+                            .iter()
+                            .map(|c| d.quote(c))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        d.qname(&ref_table),
+                        ref_columns
+                            .iter()
+                            .map(|c| d.quote(c))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    )
+                });
             Change::AddForeignKey(ops::add_foreign_key::AddForeignKey {
                 table,
                 name: c.name,
@@ -691,34 +746,66 @@ fn constraint_change(
                 ref_columns,
                 ref_table,
                 definition,
+                constraint: c.definition,
                 not_valid,
             })
         }
-        ConstraintKind::Check => Change::AddCheck(ops::add_check::AddCheck {
-            table,
-            name: c.name,
-            expr: Expr::Value(sqlparser::ast::Value::Boolean(true).into()),
-            not_valid,
-        }),
+        ConstraintKind::Check => {
+            // Every CHECK is lowered with its definition; one without would have to be
+            // invented, and a made-up expression silently changes what the table accepts.
+            let Some(TableConstraint::Check(k)) = &c.definition else {
+                return other(
+                    source,
+                    "a CHECK constraint whose expression safeshift did not read",
+                );
+            };
+            let (expr, no_inherit) = ((*k.expr).clone(), k.no_inherit);
+            Change::AddCheck(ops::add_check::AddCheck {
+                table,
+                name: c.name,
+                expr,
+                no_inherit,
+                not_valid,
+            })
+        }
     }
 }
 
+/// A constraint as written, without its name (the catalog keeps the name apart).
+fn unnamed(constraint: &TableConstraint) -> TableConstraint {
+    let mut constraint = constraint.clone();
+    match &mut constraint {
+        TableConstraint::Unique(k) => k.name = None,
+        TableConstraint::PrimaryKey(k) => k.name = None,
+        TableConstraint::ForeignKey(k) => k.name = None,
+        TableConstraint::Check(k) => k.name = None,
+        _ => {}
+    }
+    constraint
+}
+
+/// A constraint written inline on a column: its name if given, its kind, and the same constraint
+/// written at table level (with the column filled in), which keeps every attribute.
+type InlineConstraint = (Option<String>, ConstraintKind, Option<TableConstraint>);
+
 /// A column definition and the constraints written inline on it (`REFERENCES`, `UNIQUE`, …).
-fn lower_column(names: Names, def: &ColumnDef) -> (Column, Vec<(Option<String>, ConstraintKind)>) {
+fn lower_column(
+    names: Names,
+    table: &QName,
+    def: &ColumnDef,
+) -> (Column, Vec<InlineConstraint>, Option<Sequence>) {
     let ident_value = |i: &Ident| names.ident(i);
-    let type_name = def.data_type.to_string().to_lowercase();
-    let serial = matches!(
-        type_name.as_str(),
-        "serial" | "bigserial" | "smallserial" | "serial4" | "serial8" | "serial2"
-    );
     let mut column = Column {
         name: ident_value(&def.name),
         data_type: def.data_type.clone(),
-        not_null: serial,
+        not_null: false,
         default: None,
-        generated: serial,
+        generated: None,
         extra: Vec::new(),
     };
+    let sequence = (!names.mysql())
+        .then(|| serial(table, &mut column))
+        .flatten();
     let mut inline = Vec::new();
     for option in &def.options {
         let name = option.name.as_ref().map(ident_value);
@@ -732,28 +819,55 @@ fn lower_column(names: Names, def: &ColumnDef) -> (Column, Vec<(Option<String>, 
                 column.default = None
             }
             ColumnOption::Default(expr) => column.default = Some(expr.clone()),
-            ColumnOption::Generated { .. } | ColumnOption::Identity(_) => column.generated = true,
+            ColumnOption::Generated {
+                generated_as,
+                generation_expr,
+                ..
+            } => {
+                column.generated = Some(match (generation_expr, generated_as) {
+                    (Some(_), _) | (None, GeneratedAs::ExpStored) => Generated::Stored,
+                    (None, GeneratedAs::Always) => Generated::Identity { always: true },
+                    (None, GeneratedAs::ByDefault) => Generated::Identity { always: false },
+                })
+            }
+            ColumnOption::Identity(_) => {
+                column.generated = Some(Generated::Identity { always: false })
+            }
             ColumnOption::DialectSpecific(tokens)
                 if tokens
                     .iter()
                     .any(|t| t.to_string().eq_ignore_ascii_case("AUTO_INCREMENT")) =>
             {
-                column.generated = true;
+                column.generated = Some(Generated::AutoIncrement);
                 column.extra.push(option.option.to_string());
             }
-            ColumnOption::PrimaryKey(_) => {
+            ColumnOption::PrimaryKey(pk) => {
                 column.not_null = true;
-                inline.push((name, ConstraintKind::PrimaryKey));
+                let mut pk = pk.clone();
+                pk.columns = vec![def.name.clone().into()];
+                let definition = unnamed(&TableConstraint::PrimaryKey(pk));
+                inline.push((name, ConstraintKind::PrimaryKey, Some(definition)));
             }
-            ColumnOption::Unique(_) => inline.push((name, ConstraintKind::Unique)),
-            ColumnOption::ForeignKey(fk) => inline.push((
-                name,
-                ConstraintKind::ForeignKey {
+            ColumnOption::Unique(u) => {
+                let mut u = u.clone();
+                u.columns = vec![def.name.clone().into()];
+                let definition = unnamed(&TableConstraint::Unique(u));
+                inline.push((name, ConstraintKind::Unique, Some(definition)));
+            }
+            ColumnOption::ForeignKey(fk) => {
+                let kind = ConstraintKind::ForeignKey {
                     table: names.qname(&fk.foreign_table),
                     columns: fk.referred_columns.iter().map(ident_value).collect(),
-                },
-            )),
-            ColumnOption::Check(_) => inline.push((name, ConstraintKind::Check)),
+                };
+                let mut fk = fk.clone();
+                fk.columns = vec![def.name.clone()];
+                let definition = unnamed(&TableConstraint::ForeignKey(fk));
+                inline.push((name, kind, Some(definition)));
+            }
+            ColumnOption::Check(c) => {
+                let definition = unnamed(&TableConstraint::Check(c.clone()));
+                inline.push((name, ConstraintKind::Check, Some(definition)));
+            }
             // MySQL column attributes (CHARACTER SET, COLLATE, COMMENT, ON UPDATE …) are kept to
             // restate the column in a MODIFY.
             ColumnOption::CharacterSet(_)
@@ -768,7 +882,36 @@ fn lower_column(names: Names, def: &ColumnDef) -> (Column, Vec<(Option<String>, 
             _ => {}
         }
     }
-    (column, inline)
+    (column, inline, sequence)
+}
+
+/// PostgreSQL's `serial` types are shorthand: an integer column, NOT NULL, whose default draws
+/// from a sequence named `<table>_<column>_seq` that the column owns. The column is recorded as
+/// what it really is; the sequence comes back for the catalog.
+fn serial(table: &QName, column: &mut Column) -> Option<Sequence> {
+    let data_type = match column.data_type.to_string().to_lowercase().as_str() {
+        "serial" | "serial4" => DataType::Integer(None),
+        "bigserial" | "serial8" => DataType::BigInt(None),
+        "smallserial" | "serial2" => DataType::SmallInt(None),
+        _ => return None,
+    };
+    let name = table.sibling(postgres::default_object_name(
+        &table.name,
+        Some(&column.name),
+        "seq",
+    ));
+    let default = format!(
+        "nextval({}::regclass)",
+        postgres::literal(&postgres::qname(&name))
+    );
+    column.default = Some(ops::parse_expr(&default).ok()?);
+    column.not_null = true;
+    column.data_type = data_type.clone();
+    Some(Sequence {
+        name,
+        data_type: data_type.to_string().to_lowercase(),
+        owned_by: Some((table.clone(), column.name.clone())),
+    })
 }
 
 fn table_constraint(
@@ -832,6 +975,7 @@ fn named_constraint(
     name: Option<String>,
     kind: ConstraintKind,
     columns: &[String],
+    definition: Option<TableConstraint>,
 ) -> Constraint {
     let name = name.unwrap_or_else(|| {
         if names.mysql() {
@@ -864,6 +1008,7 @@ fn named_constraint(
         columns: columns.to_vec(),
         not_valid: false,
         not_null_of: None,
+        definition,
     }
 }
 
@@ -990,7 +1135,7 @@ fn modify_column(
             })
             .collect(),
     };
-    let (column, _) = lower_column(names, &def);
+    let (column, _, _) = lower_column(names, table, &def);
     Change::ModifyColumn(ops::modify_column::ModifyColumn {
         table: table.clone(),
         from: names.ident(old),

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use sqlparser::ast::{DataType, Expr};
+use sqlparser::ast::{DataType, Expr, TableConstraint};
 
 use crate::change::{self, Change};
 use crate::dialect::Dialect;
@@ -18,11 +18,34 @@ pub struct Column {
     pub data_type: DataType,
     pub not_null: bool,
     pub default: Option<Expr>,
-    /// Identity, serial or generated: the database fills it, copying it is not a plain ADD COLUMN.
-    pub generated: bool,
+    /// Identity, stored generated or AUTO_INCREMENT: the database fills it, so copying it is not a
+    /// plain ADD COLUMN. (A PostgreSQL `serial` is a plain column whose default is `nextval` of
+    /// a sequence it owns: see [`Sequence`].)
+    pub generated: Option<Generated>,
     /// MySQL column attributes as written (CHARACTER SET, COLLATE, COMMENT, ON UPDATE,
     /// AUTO_INCREMENT): a MODIFY must restate them or they are lost.
     pub extra: Vec<String>,
+}
+
+/// How the database fills a column by itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Generated {
+    /// `GENERATED ALWAYS | BY DEFAULT AS IDENTITY`.
+    Identity { always: bool },
+    /// `GENERATED ALWAYS AS (expr) STORED` (and MySQL's generated columns).
+    Stored,
+    /// MySQL's AUTO_INCREMENT.
+    AutoIncrement,
+}
+
+/// A PostgreSQL sequence: what a `serial` column's default draws from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Sequence {
+    pub name: QName,
+    /// `smallint`, `integer` or `bigint` (`AS …`; bigint when not said).
+    pub data_type: String,
+    /// The column that owns it (`serial`, or `ALTER SEQUENCE … OWNED BY`): dropped with it.
+    pub owned_by: Option<(QName, String)>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -42,6 +65,17 @@ pub struct Constraint {
     pub not_valid: bool,
     /// For `CHECK (col IS NOT NULL)`: the column it proves has no NULLs once validated.
     pub not_null_of: Option<String>,
+    /// The constraint as written, without its name: every attribute (`ON DELETE`, `DEFERRABLE`,
+    /// `NO INHERIT`, `INCLUDE`, `NULLS NOT DISTINCT` …), so a plan can recreate it exactly. None
+    /// when unknown (a key attached `USING INDEX`, or a constraint recorded by a plan step).
+    pub definition: Option<TableConstraint>,
+}
+
+impl Constraint {
+    /// What follows `ADD CONSTRAINT name` to recreate the constraint as written.
+    pub fn definition_sql(&self) -> Option<String> {
+        self.definition.as_ref().map(|d| d.to_string())
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -95,6 +129,7 @@ pub struct Catalog {
     /// Index name → its table, for lookups by index name.
     index_tables: BTreeMap<Key, Key>,
     enums: BTreeMap<Key, Vec<String>>,
+    sequences: BTreeMap<Key, Sequence>,
     /// Statements of the schema file that were skipped (not understood); reported as an assumption.
     pub skipped: usize,
 }
@@ -111,7 +146,7 @@ impl Catalog {
         let mut catalog = Catalog::default();
         for statement in parse::parse_for(dialect, text)? {
             match &statement.body {
-                Body::Ast(ast) => match change::lower(ast, &statement) {
+                Body::Ast(_) | Body::Sequence(_) => match change::lower_statement(&statement) {
                     Ok(changes) => {
                         for change in changes {
                             if let Change::Other(_) = change {
@@ -167,7 +202,8 @@ impl Catalog {
             .and_then(|t| t.columns.iter_mut().find(|c| c.name == column))
         {
             Some(c) => {
-                c.generated = true;
+                let always = upper.get(at + 1).map(String::as_str) == Some("ALWAYS");
+                c.generated = Some(Generated::Identity { always });
                 true
             }
             None => false,
@@ -310,6 +346,23 @@ impl Catalog {
         for index in dropped {
             self.index_tables.remove(&index.name.key());
         }
+    }
+
+    pub fn sequence(&self, name: &QName) -> Option<&Sequence> {
+        self.sequences.get(&name.key())
+    }
+
+    pub fn set_sequence(&mut self, sequence: Sequence) {
+        self.sequences.insert(sequence.name.key(), sequence);
+    }
+
+    /// The sequence `table.column` owns (a `serial`'s), if any.
+    pub fn owned_sequence(&self, table: &QName, column: &str) -> Option<&Sequence> {
+        self.sequences.values().find(|s| {
+            s.owned_by
+                .as_ref()
+                .is_some_and(|(t, c)| t.same(table) && c == column)
+        })
     }
 
     pub fn enum_labels(&self, name: &QName) -> Option<&Vec<String>> {

@@ -34,6 +34,8 @@ pub struct AddForeignKey {
     pub ref_columns: Vec<String>,
     /// `FOREIGN KEY (…) REFERENCES …` with its actions, as the user wrote it.
     pub definition: String,
+    /// The same, parsed, for the catalog.
+    pub constraint: Option<sqlparser::ast::TableConstraint>,
     /// The user already asked for NOT VALID: keep it that way.
     pub not_valid: bool,
 }
@@ -238,6 +240,7 @@ impl Op for AddForeignKey {
                 columns: self.columns.clone(),
                 not_valid: self.not_valid,
                 not_null_of: None,
+                definition: self.constraint.clone(),
             });
         }
     }

@@ -239,10 +239,10 @@ impl ChangeColumnType {
             .table(&self.table)
             .ok_or_else(|| ctx.error("internal error: table vanished"))?;
         let constraints = table.constraints_on(&self.column);
-        if old.generated || !constraints.is_empty() {
+        if old.generated.is_some() || !constraints.is_empty() {
             let names: Vec<&str> = constraints.iter().map(|c| c.name.as_str()).collect();
             return Err(ctx
-                .error(format!("safeshift cannot yet change the type of `{}.{}` online: it is {}", self.table.display(), self.column, if old.generated { "generated or AUTO_INCREMENT".to_string() } else { format!("used by constraint(s) {}", names.join(", ")) }))
+                .error(format!("safeshift cannot yet change the type of `{}.{}` online: it is {}", self.table.display(), self.column, if old.generated.is_some() { "generated or AUTO_INCREMENT".to_string() } else { format!("used by constraint(s) {}", names.join(", ")) }))
                 .help("use an online schema change tool: --online-tool gh-ost or --online-tool pt-osc"));
         }
         let server = my::target(ctx);
@@ -521,10 +521,10 @@ impl Op for ChangeColumnType {
             .table(&self.table)
             .ok_or_else(|| ctx.error("internal error: table vanished"))?;
         let constraints = table.constraints_on(&self.column);
-        if column.generated || !constraints.is_empty() {
+        if column.generated.is_some() || !constraints.is_empty() {
             let names: Vec<&str> = constraints.iter().map(|c| c.name.as_str()).collect();
             return Err(ctx
-                .error(format!("safeshift cannot yet change the type of `{}.{}` online: it is {}", self.table.display(), self.column, if column.generated { "an identity/generated column".to_string() } else { format!("used by constraint(s) {}", names.join(", ")) }))
+                .error(format!("safeshift cannot yet change the type of `{}.{}` online: it is {}", self.table.display(), self.column, if column.generated.is_some() { "an identity/generated column".to_string() } else { format!("used by constraint(s) {}", names.join(", ")) }))
                 .help("plan this one by hand (new column, sync trigger, backfill, then move the constraints), or run it in a maintenance window"));
         }
         let t = qname(&self.table);

@@ -40,6 +40,7 @@ pub mod other;
 pub mod recipes;
 pub mod rename_column;
 pub mod rename_table;
+pub mod sequence;
 pub mod set_not_null;
 
 /// The interface every kind of change implements.
@@ -358,6 +359,7 @@ pub const RULES: &[&Rule] = &[
     &catalog_only::RULE,
     &other::RULE,
     &modify_column::RULE,
+    &sequence::RULE,
 ];
 
 /// Every kind of change with its rule id and one-line description; used by docs, `explain` and the
@@ -401,5 +403,9 @@ pub const KINDS: &[(&str, &str)] = &[
     (
         "modify_column",
         "MySQL's MODIFY/CHANGE COLUMN: a column restated in full",
+    ),
+    (
+        "sequence",
+        "create a sequence, or change its type (AS bigint) or owner",
     ),
 ];

@@ -79,13 +79,13 @@ impl RenameColumn {
             .table(&self.table)
             .map(|t| t.constraints_on(&self.from))
             .unwrap_or_default();
-        if column.generated || !constraints.is_empty() {
+        if column.generated.is_some() || !constraints.is_empty() {
             return Err(ctx
                 .error(format!(
                     "safeshift cannot yet rename `{}.{}` online: it is {}",
                     self.table.display(),
                     self.from,
-                    if column.generated {
+                    if column.generated.is_some() {
                         "generated or AUTO_INCREMENT".to_string()
                     } else {
                         format!(
@@ -387,14 +387,14 @@ impl Op for RenameColumn {
             .table(&self.table)
             .ok_or_else(|| ctx.error("internal error: table vanished"))?;
         let constraints = table.constraints_on(&self.from);
-        if column.generated || !constraints.is_empty() {
+        if column.generated.is_some() || !constraints.is_empty() {
             let names: Vec<&str> = constraints.iter().map(|c| c.name.as_str()).collect();
             return Err(ctx
                 .error(format!(
                     "safeshift cannot yet rename `{}.{}` online: it is {}",
                     self.table.display(),
                     self.from,
-                    if column.generated {
+                    if column.generated.is_some() {
                         "an identity/generated column".to_string()
                     } else {
                         format!("used by constraint(s) {}", names.join(", "))
