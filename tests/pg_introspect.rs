@@ -268,12 +268,14 @@ fn rich_schema_round_trips_through_psql() {
         schema: Some("public".into()),
         name: "we\"ird; drop table x".into(),
     };
-    assert!(
+    // A bigserial: a bigint whose default draws from the sequence it owns.
+    let serial = catalog.column(&weird, "col\"; drop").unwrap();
+    assert!(serial.default.is_some() && serial.generated.is_none());
+    assert_eq!(
         catalog
-            .column(&weird, "col\"; drop")
-            .unwrap()
-            .generated
-            .is_some()
+            .owned_sequence(&weird, "col\"; drop")
+            .map(|s| s.data_type.as_str()),
+        Some("bigint")
     );
     assert!(catalog.column(&weird, "MixedCol").is_some());
     let mood = QName {
