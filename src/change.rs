@@ -38,6 +38,7 @@ pub enum Change {
     AddEnumValue(ops::add_enum_value::AddEnumValue),
     CatalogOnly(ops::catalog_only::CatalogOnly),
     Sequence(ops::sequence::SequenceChange),
+    View(ops::view::ViewChange),
     Other(ops::other::Other),
 }
 
@@ -65,6 +66,7 @@ impl Change {
             Change::AddEnumValue(c) => c,
             Change::CatalogOnly(c) => c,
             Change::Sequence(c) => c,
+            Change::View(c) => c,
             Change::Other(c) => c,
         }
     }
@@ -93,6 +95,7 @@ impl Change {
             Change::AddEnumValue(_) => "add_enum_value",
             Change::CatalogOnly(_) => "catalog_only",
             Change::Sequence(_) => "sequence",
+            Change::View(_) => "view",
             Change::Other(_) => "other",
         }
     }
@@ -330,11 +333,38 @@ pub fn lower(ast: &Statement, source: &ParsedStatement) -> Result<Vec<Change>, P
                     })
                 })
                 .collect(),
+            ObjectType::View | ObjectType::MaterializedView => objects
+                .iter()
+                .map(|n| {
+                    Change::View(ops::view::ViewChange::Drop {
+                        name: names.qname(n),
+                        materialized: *object_type == ObjectType::MaterializedView,
+                        if_exists: *if_exists,
+                        cascade: *cascade,
+                    })
+                })
+                .collect(),
             _ => vec![other(
                 source,
                 format!("DROP {object_type} is not planned by safeshift"),
             )],
         },
+        Statement::CreateView(create) => {
+            match ops::view::read_view(
+                names.qname(&create.name),
+                ast,
+                &source.text,
+                names.dialect.folds_case(),
+            ) {
+                Some((view, or_replace)) => {
+                    vec![Change::View(ops::view::ViewChange::Create {
+                        view,
+                        or_replace,
+                    })]
+                }
+                None => vec![other(source, "this view is not planned by safeshift")],
+            }
+        }
         Statement::RenameTable(renames) => renames
             .iter()
             .map(|r| {

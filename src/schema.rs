@@ -38,6 +38,31 @@ pub enum Generated {
     AutoIncrement,
 }
 
+/// A view (or materialized view) as the schema defines it, and what its query reads, so a plan
+/// that replaces a column knows which views to recreate around it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct View {
+    pub name: QName,
+    /// The CREATE statement as written: running it again recreates the view.
+    pub sql: String,
+    pub materialized: bool,
+    /// The relations (tables and views) its query names.
+    pub reads: Vec<QName>,
+    /// Every name its query mentions as (the last part of) an identifier: a superset of the
+    /// columns it reads.
+    pub names: std::collections::BTreeSet<String>,
+    /// A `*` in the query: it may read every column.
+    pub wildcard: bool,
+}
+
+impl View {
+    /// Whether the view may read `table.column` directly (`column: None`: any column of it).
+    pub fn may_read(&self, table: &QName, column: Option<&str>) -> bool {
+        self.reads.iter().any(|r| r.same(table))
+            && column.is_none_or(|c| self.wildcard || self.names.contains(c))
+    }
+}
+
 /// A PostgreSQL sequence: what a `serial` column's default draws from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Sequence {
@@ -130,6 +155,8 @@ pub struct Catalog {
     index_tables: BTreeMap<Key, Key>,
     enums: BTreeMap<Key, Vec<String>>,
     sequences: BTreeMap<Key, Sequence>,
+    /// In the order they were defined, which is an order they can be recreated in.
+    views: Vec<View>,
     /// Statements of the schema file that were skipped (not understood); reported as an assumption.
     pub skipped: usize,
 }
@@ -346,6 +373,36 @@ impl Catalog {
         for index in dropped {
             self.index_tables.remove(&index.name.key());
         }
+    }
+
+    pub fn view(&self, name: &QName) -> Option<&View> {
+        self.views.iter().find(|v| v.name.same(name))
+    }
+
+    /// Records a view; `CREATE OR REPLACE` keeps its place in the order.
+    pub fn set_view(&mut self, view: View) {
+        match self.views.iter_mut().find(|v| v.name.same(&view.name)) {
+            Some(existing) => *existing = view,
+            None => self.views.push(view),
+        }
+    }
+
+    pub fn remove_view(&mut self, name: &QName) -> Option<View> {
+        let at = self.views.iter().position(|v| v.name.same(name))?;
+        Some(self.views.remove(at))
+    }
+
+    /// The views that read `table.column` (any column when `None`), and the views that read
+    /// those, in an order they can be created in (drop them in reverse).
+    pub fn dependent_views(&self, table: &QName, column: Option<&str>) -> Vec<&View> {
+        let mut found: Vec<&View> = Vec::new();
+        for view in &self.views {
+            let reads_found = found.iter().any(|f| view.may_read(&f.name, None));
+            if view.may_read(table, column) || reads_found {
+                found.push(view);
+            }
+        }
+        found
     }
 
     pub fn sequence(&self, name: &QName) -> Option<&Sequence> {

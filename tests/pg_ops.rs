@@ -585,3 +585,114 @@ fn index_on_a_column_whose_type_changes_in_the_same_file() {
         4,
     ));
 }
+
+/// A schema shaped like production ones (issue 13): a serial key that another table references
+/// (ON DELETE CASCADE, DEFERRABLE), a unique key, a CHECK, a partial expression index and a view
+/// over both tables.
+const SHOP: &str = "CREATE TABLE public.users (
+    id integer NOT NULL,
+    email text NOT NULL,
+    name text,
+    age integer,
+    CONSTRAINT users_age_check CHECK ((age > 0))
+);
+CREATE SEQUENCE public.users_id_seq
+    AS integer
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+ALTER SEQUENCE public.users_id_seq OWNED BY public.users.id;
+ALTER TABLE ONLY public.users ALTER COLUMN id SET DEFAULT nextval('public.users_id_seq'::regclass);
+ALTER TABLE ONLY public.users ADD CONSTRAINT users_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY public.users ADD CONSTRAINT users_email_key UNIQUE (email);
+CREATE INDEX users_lower_email_idx ON public.users USING btree (lower(email)) WHERE (name IS NOT NULL);
+CREATE TABLE public.orders (
+    id bigint NOT NULL,
+    user_id integer NOT NULL,
+    total numeric(10,2),
+    note text
+);
+ALTER TABLE ONLY public.orders ADD CONSTRAINT orders_pkey PRIMARY KEY (id);
+CREATE INDEX orders_user_id_idx ON public.orders USING btree (user_id);
+ALTER TABLE ONLY public.orders
+    ADD CONSTRAINT orders_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.users(id) ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED;
+CREATE VIEW public.user_orders AS
+ SELECT u.id,
+    u.email,
+    o.total
+   FROM (public.users u
+     JOIN public.orders o ON ((o.user_id = u.id)));
+";
+
+const SHOP_SEED: &str = "INSERT INTO users (email, name, age) SELECT 'u' || g || '@x.com', CASE WHEN g % 4 = 0 THEN NULL ELSE 'n' || g END, 20 + g % 50 FROM generate_series(1, 2500) g;
+INSERT INTO orders (id, user_id, total) SELECT g, 1 + g % 2500, g / 100.0 FROM generate_series(1, 5000) g;";
+
+fn shop(name: &'static str, change: &'static str, stages: usize) -> Case {
+    Case {
+        schema: SHOP,
+        seed: SHOP_SEED,
+        ..case(name, change, stages)
+    }
+}
+
+#[test]
+fn rename_a_unique_column_that_a_view_and_an_expression_index_read() {
+    run(Case {
+        old_app: &[
+            "INSERT INTO users (email, name) VALUES ('old' || txid_current() || '@x.com', 'o')",
+            "UPDATE users SET email = 'changed' || id || '@x.com' WHERE id = 3",
+            "SELECT email FROM user_orders WHERE id = 3",
+        ],
+        new_app: &[
+            "INSERT INTO users (email_address, name) VALUES ('new' || txid_current() || '@x.com', 'n') ON CONFLICT (email_address) DO NOTHING",
+            "UPDATE users SET email_address = 'renamed' || id || '@x.com' WHERE id = 4",
+            "SELECT email_address FROM users WHERE lower(email_address) = 'renamed4@x.com' AND name IS NOT NULL",
+            "SELECT email FROM user_orders WHERE id = 4",
+        ],
+        ..shop(
+            "rename_unique_viewed",
+            "ALTER TABLE users RENAME COLUMN email TO email_address;",
+            5,
+        )
+    });
+}
+
+#[test]
+fn rename_a_serial_primary_key_that_a_foreign_key_references() {
+    run(Case {
+        old_app: &[
+            "INSERT INTO users (email) VALUES ('old' || txid_current() || '@x.com')",
+            "INSERT INTO orders (id, user_id) SELECT max(o.id) + 1, max(u.id) FROM orders o, users u",
+            "DELETE FROM users WHERE id = 7",
+        ],
+        new_app: &[
+            "INSERT INTO users (email) VALUES ('new' || txid_current() || '@x.com') RETURNING user_id",
+            "INSERT INTO orders (id, user_id) SELECT max(o.id) + 1, max(u.user_id) FROM orders o, users u",
+            "DELETE FROM users WHERE user_id = 8",
+            "SELECT id FROM user_orders LIMIT 1",
+        ],
+        ..shop(
+            "rename_referenced_pk",
+            "ALTER TABLE users RENAME COLUMN id TO user_id;",
+            5,
+        )
+    });
+}
+
+#[test]
+fn rename_a_foreign_key_column() {
+    run(Case {
+        old_app: &["INSERT INTO orders (id, user_id) SELECT max(id) + 1, 5 FROM orders"],
+        new_app: &[
+            "INSERT INTO orders (id, customer_id) SELECT max(id) + 1, 5 FROM orders",
+            "SELECT count(*) FROM orders WHERE customer_id = 5",
+        ],
+        ..shop(
+            "rename_fk_column",
+            "ALTER TABLE orders RENAME COLUMN user_id TO customer_id;",
+            5,
+        )
+    });
+}

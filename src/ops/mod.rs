@@ -42,6 +42,7 @@ pub mod rename_column;
 pub mod rename_table;
 pub mod sequence;
 pub mod set_not_null;
+pub mod view;
 
 /// The interface every kind of change implements.
 pub trait Op {
@@ -360,6 +361,7 @@ pub const RULES: &[&Rule] = &[
     &other::RULE,
     &modify_column::RULE,
     &sequence::RULE,
+    &view::RULE,
 ];
 
 /// Every kind of change with its rule id and one-line description; used by docs, `explain` and the
@@ -408,4 +410,5 @@ pub const KINDS: &[(&str, &str)] = &[
         "sequence",
         "create a sequence, or change its type (AS bigint) or owner",
     ),
+    ("view", "create, replace or drop a view"),
 ];

@@ -4,6 +4,7 @@
 //! that both engines use pick the engine's block.
 
 pub mod mysql;
+pub mod replace;
 
 use askama::Template;
 
