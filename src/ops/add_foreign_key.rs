@@ -231,7 +231,7 @@ impl Op for AddForeignKey {
     fn apply(&self, catalog: &mut Catalog) {
         let kind = ConstraintKind::ForeignKey {
             table: self.ref_table.clone(),
-            columns: Vec::new(),
+            columns: self.ref_columns.clone(),
         };
         if let Some(t) = catalog.table_mut(&self.table) {
             t.constraints.push(Constraint {

@@ -140,6 +140,37 @@ pub fn copy_trigger(
     Ok(trigger(table, name, sql, "INSERT OR UPDATE"))
 }
 
+#[derive(Template)]
+#[template(path = "sql/reverse_function.sql", escape = "none")]
+struct ReverseFunction<'a> {
+    function: &'a str,
+    source: &'a str,
+    target: &'a str,
+    old_type: &'a str,
+    tag: &'a str,
+}
+
+/// After a type change's swap: sets `target` (the old column, old type) from `source` on every
+/// write, NULL when the value does not fit the old type.
+pub fn reverse_trigger(
+    table: &QName,
+    source: &str,
+    target: &str,
+    old_type: &str,
+) -> Result<Trigger, PlanError> {
+    let name = helper_name(table, source, "reverse");
+    let function = qname(&table.sibling(name.clone()));
+    let tag = dollar_tag(&format!("{source} {target} {old_type} {function}"));
+    let sql = render(&ReverseFunction {
+        function: &function,
+        source: &quote(source),
+        target: &quote(target),
+        old_type,
+        tag: &tag,
+    })?;
+    Ok(trigger(table, name, sql, "INSERT OR UPDATE"))
+}
+
 /// Keeps `old` and `new` equal whichever one a write sets; applies `default` when neither is given.
 pub fn sync_trigger(
     table: &QName,

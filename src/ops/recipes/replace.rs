@@ -11,6 +11,7 @@ use sqlparser::parser::Parser;
 
 use super::helper_name;
 use crate::dialect::postgres::{qname, quote};
+use crate::error::PlanError;
 use crate::name::{QName, ident_value};
 use crate::ops::Context;
 use crate::schema::{Constraint, ConstraintKind, Index};
@@ -152,4 +153,119 @@ pub fn constraint_copy(
 /// A helper name for the copy of an index or constraint `name` made for `column`.
 pub fn copy_name(table: &QName, name: &str, purpose: &str) -> String {
     helper_name(table, name, purpose)
+}
+
+/// Everything that hangs on `table.column` and has to move to the column that replaces it.
+#[derive(Clone, Debug, Default)]
+pub struct Dependents {
+    /// PRIMARY KEY and UNIQUE constraints of the table over the column.
+    pub keys: Vec<Constraint>,
+    /// CHECK constraints of the table that read the column.
+    pub checks: Vec<Constraint>,
+    /// Foreign keys of the table that the column is part of (the table is the child).
+    pub own_fks: Vec<Constraint>,
+    /// Foreign keys of any table (this one too) that reference the column.
+    pub ref_fks: Vec<(QName, Constraint)>,
+    /// Indexes of the table that involve the column.
+    pub indexes: Vec<Index>,
+    /// Views that read the column, and the views that read those, in creation order.
+    pub views: Vec<crate::schema::View>,
+    /// The sequence the column owns (a `serial`).
+    pub sequence: Option<QName>,
+}
+
+impl Dependents {
+    pub fn of(ctx: &Context, table: &QName, column: &str) -> Result<Dependents, PlanError> {
+        let mut found = Dependents::default();
+        let Some(t) = ctx.catalog.table(table) else {
+            return Ok(found);
+        };
+        let primary_key = t.primary_key().unwrap_or_default();
+        for c in &t.constraints {
+            let on_column = c.columns.iter().any(|x| x == column);
+            match &c.kind {
+                ConstraintKind::PrimaryKey | ConstraintKind::Unique if on_column => {
+                    found.keys.push(c.clone())
+                }
+                ConstraintKind::Check if on_column => found.checks.push(c.clone()),
+                ConstraintKind::ForeignKey { .. } if on_column => found.own_fks.push(c.clone()),
+                _ => {}
+            }
+        }
+        for other in ctx.catalog.table_names() {
+            let Some(other_table) = ctx.catalog.table(other) else {
+                continue;
+            };
+            for c in &other_table.constraints {
+                if let ConstraintKind::ForeignKey {
+                    table: referenced,
+                    columns,
+                } = &c.kind
+                    && referenced.same(table)
+                    && (columns.iter().any(|x| x == column)
+                        // `REFERENCES t` without columns: its primary key.
+                        || (columns.is_empty() && primary_key.iter().any(|x| x == column)))
+                {
+                    found.ref_fks.push((other.clone(), c.clone()));
+                }
+            }
+        }
+        found.indexes = indexes_involving(ctx, table, column)
+            .into_iter()
+            .cloned()
+            .collect();
+        found.views = ctx
+            .catalog
+            .dependent_views(table, Some(column))
+            .into_iter()
+            .cloned()
+            .collect();
+        if let Some(view) = found.views.iter().find(|v| v.materialized) {
+            return Err(ctx
+                .error(format!(
+                    "materialized view `{}` reads `{}.{column}`: safeshift cannot move it to the new column without rebuilding it",
+                    view.name.display(),
+                    table.display()
+                ))
+                .help("drop the materialized view before this change and recreate it after, or plan the change by hand"));
+        }
+        if let Some(key) = found.keys.iter().find(|k| k.definition.is_none()) {
+            return Err(ctx.error(format!(
+                "safeshift does not know how `{}` on `{}` was defined (added USING INDEX?), so it cannot rebuild it on the new column",
+                key.name,
+                table.display()
+            )));
+        }
+        for c in found
+            .checks
+            .iter()
+            .chain(&found.own_fks)
+            .chain(found.ref_fks.iter().map(|(_, c)| c))
+        {
+            if c.definition.is_none() {
+                return Err(ctx.error(format!(
+                    "safeshift does not know how constraint `{}` was defined, so it cannot rebuild it on the new column",
+                    c.name
+                )));
+            }
+        }
+        found.sequence = ctx
+            .catalog
+            .owned_sequence(table, column)
+            .map(|s| s.name.clone());
+        Ok(found)
+    }
+
+    /// The other tables whose foreign keys move: locked after the table itself, by name.
+    pub fn referencing_tables(&self, table: &QName) -> Vec<QName> {
+        let mut tables: Vec<QName> = self
+            .ref_fks
+            .iter()
+            .map(|(t, _)| t.clone())
+            .filter(|t| !t.same(table))
+            .collect();
+        tables.sort_by_key(|t| t.key());
+        tables.dedup_by(|a, b| a.same(b));
+        tables
+    }
 }
