@@ -446,6 +446,15 @@ fn lower_alter(
                     std::slice::from_ref(&column.name),
                     definition,
                 );
+                // PostgreSQL checks no rows for a foreign key on a column the same statement
+                // adds without a default: keep it in that statement.
+                if let (Change::AddColumn(add), ConstraintKind::ForeignKey { .. }, false) =
+                    (&mut changes[0], &constraint.kind, names.mysql())
+                    && add.column.default.is_none()
+                {
+                    add.references.push(constraint);
+                    continue;
+                }
                 changes.push(constraint_change(
                     names, table, constraint, false, None, source,
                 ));
@@ -715,6 +724,7 @@ fn add_column_change(
             column,
             if_not_exists,
             position,
+            references: Vec::new(),
         }),
     }
 }

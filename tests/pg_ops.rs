@@ -770,3 +770,35 @@ fn type_change_of_a_unique_column_with_an_expression_index_and_a_view() {
         )
     });
 }
+
+/// Django's add-reference: a nullable column with its foreign key written on it, then its index.
+/// Added in one statement, the all-NULL column's key needs no validation scan: two stages, and
+/// DEFERRABLE INITIALLY DEFERRED survives.
+#[test]
+fn django_add_reference_is_two_stages_and_keeps_deferrable() {
+    run(Case {
+        old_app: &["INSERT INTO orders (id, user_id) SELECT max(id) + 1, 5 FROM orders"],
+        new_app: &[
+            "INSERT INTO orders (id, user_id, coupon_id) SELECT max(id) + 1, 5, 6 FROM orders",
+        ],
+        ..shop(
+            "django_add_reference",
+            "ALTER TABLE \"orders\" ADD COLUMN \"coupon_id\" integer NULL CONSTRAINT \"orders_coupon_id_fk_users_id\" REFERENCES \"users\"(\"id\") DEFERRABLE INITIALLY DEFERRED;\nCREATE INDEX \"orders_coupon_id_idx\" ON \"orders\" (\"coupon_id\");",
+            2,
+        )
+    });
+}
+
+/// A CHECK written on an added column is the developer's CHECK, not `CHECK (true)`.
+#[test]
+fn inline_check_on_an_added_column_keeps_its_expression() {
+    run(Case {
+        old_app: &["INSERT INTO users (email) VALUES ('o' || txid_current())"],
+        new_app: &["INSERT INTO users (email, external_id) VALUES ('n' || txid_current(), 'x1')"],
+        ..shop(
+            "inline_check",
+            "ALTER TABLE users ADD COLUMN external_id varchar(64) NULL CHECK (external_id IS NULL OR external_id <> '');",
+            2,
+        )
+    });
+}
