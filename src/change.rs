@@ -259,11 +259,19 @@ pub fn lower(ast: &Statement, source: &ParsedStatement) -> Result<Vec<Change>, P
                     n.schema = n.schema.or_else(|| table.schema.clone());
                     n
                 }
-                None => table.sibling(default_index_name(
+                None if names.mysql() => table.sibling(default_index_name(
                     names,
                     &table,
                     if simple { &columns } else { &[] },
                 )),
+                None => {
+                    let parts: Vec<String> = index
+                        .columns
+                        .iter()
+                        .map(|c| index_column_name(names, &c.column.expr))
+                        .collect();
+                    table.sibling(default_index_name(names, &table, &parts))
+                }
             };
             let mut body = String::new();
             if let Some(using) = &index.using {
@@ -1052,15 +1060,68 @@ fn named_constraint(
     }
 }
 
+/// The name PostgreSQL gives an index column when choosing an index's name
+/// (`FigureIndexColname`): a column's name, a function's name (`lower(email)` gives `lower`), a
+/// cast's argument, `coalesce`, `case` …, and `expr` for anything else (operators).
+fn index_column_name(names: Names, expr: &Expr) -> String {
+    fn figure(names: Names, expr: &Expr) -> Option<(String, u8)> {
+        match expr {
+            Expr::Identifier(ident) => Some((names.ident(ident), 2)),
+            Expr::CompoundIdentifier(parts) => parts.last().map(|p| (names.ident(p), 2)),
+            Expr::Nested(inner) | Expr::Collate { expr: inner, .. } => figure(names, inner),
+            Expr::Function(f) => f
+                .name
+                .0
+                .last()
+                .and_then(|p| p.as_ident())
+                .map(|i| (names.ident(i), 2)),
+            Expr::Cast {
+                expr: inner,
+                data_type,
+                ..
+            } => match figure(names, inner) {
+                Some((name, strength)) if strength > 1 => Some((name, strength)),
+                _ => {
+                    let ty = data_type.to_string().to_lowercase();
+                    let ty = ty.split('(').next().unwrap_or("").trim().to_string();
+                    Some((ty.rsplit(' ').next().unwrap_or("").to_string(), 1))
+                }
+            },
+            Expr::Case { else_result, .. } => {
+                match else_result.as_deref().and_then(|e| figure(names, e)) {
+                    Some((name, strength)) if strength > 1 => Some((name, strength)),
+                    _ => Some(("case".into(), 1)),
+                }
+            }
+            _ => None,
+        }
+    }
+    figure(names, expr)
+        .map(|(name, _)| name)
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "expr".into())
+}
+
 fn default_index_name(names: Names, table: &QName, columns: &[String]) -> String {
     if names.mysql() {
         // MySQL names an unnamed index after its first column.
         return columns.first().cloned().unwrap_or_else(|| "expr".into());
     }
-    let middle = if columns.is_empty() {
+    // PostgreSQL makes the column names unique (`lower`, `lower1`) before joining them.
+    let mut unique: Vec<String> = Vec::new();
+    for name in columns {
+        let mut candidate = name.clone();
+        let mut n = 0;
+        while unique.contains(&candidate) {
+            n += 1;
+            candidate = format!("{name}{n}");
+        }
+        unique.push(candidate);
+    }
+    let middle = if unique.is_empty() {
         "expr".to_string()
     } else {
-        columns.join("_")
+        unique.join("_")
     };
     postgres::default_object_name(&table.name, Some(&middle), "idx")
 }

@@ -802,3 +802,14 @@ fn inline_check_on_an_added_column_keeps_its_expression() {
         )
     });
 }
+
+/// Unnamed indexes get the names PostgreSQL gives them: `users_lower_idx` for `lower(email)`,
+/// cast arguments, `coalesce`, `expr` for operators, repeated names numbered.
+#[test]
+fn unnamed_expression_indexes_get_postgresql_names() {
+    run(shop(
+        "unnamed_expression_indexes",
+        "CREATE UNIQUE INDEX ON users (lower(email));\nCREATE INDEX ON users ((age::text), coalesce(name, 'x'), lower(email), lower(name), (age + 1));",
+        2,
+    ));
+}
