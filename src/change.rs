@@ -3,8 +3,9 @@
 
 use sqlparser::ast::{
     AlterColumnOperation, AlterTableOperation, AlterTypeAddValuePosition, AlterTypeOperation,
-    ColumnDef, ColumnOption, DataType, Expr, GeneratedAs, Ident, MySQLColumnPosition, ObjectName,
-    ObjectType, RenameTableNameKind, Statement, TableConstraint, UserDefinedTypeRepresentation,
+    ColumnDef, ColumnOption, DataType, Expr, GeneratedAs, GeneratedExpressionMode, Ident,
+    MySQLColumnPosition, ObjectName, ObjectType, RenameTableNameKind, Statement, TableConstraint,
+    UserDefinedTypeRepresentation,
 };
 
 use crate::dialect::{Dialect, postgres};
@@ -699,7 +700,44 @@ fn add_column_change(
     position: Option<ops::ColumnPosition>,
     source: &ParsedStatement,
 ) -> Change {
-    if column.generated.is_some() || sequence.is_some() {
+    use ops::add_volatile_column::{AddVolatileColumn, Filled};
+    let volatile_change = |column: Column, filled: Filled| {
+        Change::AddVolatileColumn(AddVolatileColumn {
+            table: table.clone(),
+            column,
+            position: None,
+            filled,
+        })
+    };
+    if !source.dialect.is_mysql() {
+        match (&column.generated, sequence) {
+            (None, Some(sequence)) => return volatile_change(column, Filled::Serial(sequence)),
+            (Some(Generated::Identity { always, options }), _) => {
+                let filled = Filled::Identity {
+                    always: *always,
+                    options: options.clone(),
+                };
+                return volatile_change(
+                    Column {
+                        not_null: true,
+                        ..column
+                    },
+                    filled,
+                );
+            }
+            (Some(Generated::Stored), _) => {
+                return volatile_change(column, Filled::StoredGenerated);
+            }
+            (Some(Generated::Virtual), _) => {
+                return Change::Other(ops::other::Other::new(
+                    &source.text,
+                    "a virtual generated column (PostgreSQL 18) is computed when read: catalog only, passed through as written",
+                ));
+            }
+            _ => {}
+        }
+    }
+    if column.generated.is_some() {
         return Change::Other(ops::other::Other::rewriting(
             &source.text,
             table,
@@ -718,6 +756,7 @@ fn add_column_change(
                 table: table.clone(),
                 column,
                 position,
+                filled: ops::add_volatile_column::Filled::Default,
             })
         }
         None if column.not_null => {
@@ -870,16 +909,38 @@ fn lower_column(
             ColumnOption::Generated {
                 generated_as,
                 generation_expr,
+                generation_expr_mode,
+                sequence_options,
                 ..
             } => {
+                let options: String = sequence_options
+                    .iter()
+                    .flatten()
+                    .map(|o| o.to_string())
+                    .collect();
                 column.generated = Some(match (generation_expr, generated_as) {
-                    (Some(_), _) | (None, GeneratedAs::ExpStored) => Generated::Stored,
-                    (None, GeneratedAs::Always) => Generated::Identity { always: true },
-                    (None, GeneratedAs::ByDefault) => Generated::Identity { always: false },
+                    (Some(_), _)
+                        if *generation_expr_mode == Some(GeneratedExpressionMode::Stored) =>
+                    {
+                        Generated::Stored
+                    }
+                    (Some(_), _) => Generated::Virtual,
+                    (None, GeneratedAs::ExpStored) => Generated::Stored,
+                    (None, GeneratedAs::Always) => Generated::Identity {
+                        always: true,
+                        options,
+                    },
+                    (None, GeneratedAs::ByDefault) => Generated::Identity {
+                        always: false,
+                        options,
+                    },
                 })
             }
             ColumnOption::Identity(_) => {
-                column.generated = Some(Generated::Identity { always: false })
+                column.generated = Some(Generated::Identity {
+                    always: false,
+                    options: String::new(),
+                })
             }
             ColumnOption::DialectSpecific(tokens)
                 if tokens

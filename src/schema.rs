@@ -30,10 +30,13 @@ pub struct Column {
 /// How the database fills a column by itself.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Generated {
-    /// `GENERATED ALWAYS | BY DEFAULT AS IDENTITY`.
-    Identity { always: bool },
-    /// `GENERATED ALWAYS AS (expr) STORED` (and MySQL's generated columns).
+    /// `GENERATED ALWAYS | BY DEFAULT AS IDENTITY [(options)]`; `options` as written, each with a
+    /// leading space (` START WITH 10`), empty when none.
+    Identity { always: bool, options: String },
+    /// `GENERATED ALWAYS AS (expr) STORED` (and MySQL's stored generated columns).
     Stored,
+    /// `GENERATED ALWAYS AS (expr) [VIRTUAL]`: computed when read (PostgreSQL 18, MySQL).
+    Virtual,
     /// MySQL's AUTO_INCREMENT.
     AutoIncrement,
 }
@@ -230,7 +233,10 @@ impl Catalog {
         {
             Some(c) => {
                 let always = upper.get(at + 1).map(String::as_str) == Some("ALWAYS");
-                c.generated = Some(Generated::Identity { always });
+                c.generated = Some(Generated::Identity {
+                    always,
+                    options: String::new(),
+                });
                 true
             }
             None => false,
