@@ -393,6 +393,27 @@ pub fn lower(ast: &Statement, source: &ParsedStatement) -> Result<Vec<Change>, P
                 sql: source.text.clone(),
             })]
         }
+        Statement::Comment {
+            object_type: sqlparser::ast::CommentObject::Column,
+            object_name,
+            comment,
+            ..
+        } if !names.mysql() && object_name.0.len() >= 2 => {
+            let (column, table) = match object_name.0.split_last() {
+                Some((column, table)) => (column, table),
+                None => return Ok(vec![other(source, "COMMENT ON COLUMN without a column")]),
+            };
+            let Some(column) = column.as_ident() else {
+                return Ok(vec![other(source, "COMMENT ON COLUMN without a column")]);
+            };
+            vec![Change::CatalogOnly(ops::catalog_only::CatalogOnly {
+                table: names.qname(&ObjectName(table.to_vec())),
+                action: ops::catalog_only::Action::Comment {
+                    column: names.ident(column),
+                    text: comment.clone(),
+                },
+            })]
+        }
         Statement::AlterType(alter) => match &alter.operation {
             AlterTypeOperation::AddValue(add) => {
                 vec![Change::AddEnumValue(ops::add_enum_value::AddEnumValue {
@@ -889,6 +910,7 @@ fn lower_column(
         default: None,
         generated: None,
         extra: Vec::new(),
+        comment: None,
     };
     let sequence = (!names.mysql())
         .then(|| serial(table, &mut column))

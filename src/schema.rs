@@ -25,6 +25,8 @@ pub struct Column {
     /// MySQL column attributes as written (CHARACTER SET, COLLATE, COMMENT, ON UPDATE,
     /// AUTO_INCREMENT): a MODIFY must restate them or they are lost.
     pub extra: Vec<String>,
+    /// PostgreSQL's `COMMENT ON COLUMN`: a column that replaces this one takes it over.
+    pub comment: Option<String>,
 }
 
 /// How the database fills a column by itself.

@@ -622,6 +622,8 @@ ALTER TABLE ONLY public.orders ADD CONSTRAINT orders_pkey PRIMARY KEY (id);
 CREATE INDEX orders_user_id_idx ON public.orders USING btree (user_id);
 ALTER TABLE ONLY public.orders
     ADD CONSTRAINT orders_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.users(id) ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED;
+COMMENT ON COLUMN public.users.id IS 'the user''s number';
+COMMENT ON COLUMN public.orders.user_id IS 'who ordered';
 CREATE VIEW public.user_orders AS
  SELECT u.id,
     u.email,

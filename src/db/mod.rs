@@ -319,7 +319,8 @@ SELECT concat_ws(' ',
          CASE a.attidentity WHEN 'a' THEN 'IDENTITY ALWAYS'
                             WHEN 'd' THEN 'IDENTITY BY DEFAULT' END,
          CASE WHEN a.attgenerated = 's'
-              THEN 'GENERATED ALWAYS AS (' || pg_get_expr(ad.adbin, ad.adrelid) || ') STORED' END)
+              THEN 'GENERATED ALWAYS AS (' || pg_get_expr(ad.adbin, ad.adrelid) || ') STORED' END,
+         'COMMENT ' || quote_literal(col_description(c.oid, a.attnum)))
 FROM pg_attribute a
 JOIN pg_class c ON c.oid = a.attrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace

@@ -778,6 +778,12 @@ impl ChangeColumnType {
                     "the default moves to the new column",
                 );
         }
+        if let Some(comment) = &column.comment {
+            swap = swap.sql(
+                super::catalog_only::comment_sql(&self.table, &self.column, Some(comment)),
+                "the comment moves to the new column",
+            );
+        }
         if let Some(sequence) = &deps.sequence {
             swap = swap.sql(
                 format!("ALTER SEQUENCE {} OWNED BY {t}.{c}", qname(sequence)),
@@ -896,6 +902,12 @@ impl ChangeColumnType {
                     format!("ALTER TABLE {t} ALTER COLUMN {c} SET DEFAULT {d}"),
                     "",
                 );
+        }
+        if column.comment.is_some() {
+            swap = swap.down_sql(
+                super::catalog_only::comment_sql(&self.table, &new, None),
+                "",
+            );
         }
         if let Some(sequence) = &deps.sequence {
             swap = swap.down_sql(
