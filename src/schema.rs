@@ -60,7 +60,47 @@ pub struct View {
     pub wildcard: bool,
 }
 
+/// A name written back as SQL: every part quoted.
+pub fn object_name(name: &QName) -> sqlparser::ast::ObjectName {
+    let mut parts = Vec::new();
+    if let Some(schema) = &name.schema {
+        parts.push(sqlparser::ast::Ident::with_quote('"', schema.clone()));
+    }
+    parts.push(sqlparser::ast::Ident::with_quote('"', name.name.clone()));
+    sqlparser::ast::ObjectName::from(parts)
+}
+
 impl View {
+    /// The view as it reads after `from` was renamed to `to` (PostgreSQL rewrites a view's
+    /// definition when a table it reads is renamed; recreating it must name the new table).
+    pub fn rename_relation(&mut self, from: &QName, to: &QName) {
+        use sqlparser::ast::visit_relations_mut;
+        let dialect = sqlparser::dialect::PostgreSqlDialect {};
+        let Ok(mut statements) = sqlparser::parser::Parser::parse_sql(&dialect, &self.sql) else {
+            return;
+        };
+        for statement in statements.iter_mut() {
+            let _ = visit_relations_mut(statement, |relation| {
+                if QName::from_object_name(relation).same(from) {
+                    let mut renamed = to.clone();
+                    if relation.0.len() < 2 {
+                        renamed.schema = None;
+                    }
+                    *relation = object_name(&renamed);
+                }
+                std::ops::ControlFlow::<()>::Continue(())
+            });
+        }
+        self.sql = statements
+            .iter()
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>()
+            .join(";\n");
+        for read in self.reads.iter_mut().filter(|r| r.same(from)) {
+            *read = to.clone();
+        }
+    }
+
     /// Whether the view may read `table.column` directly (`column: None`: any column of it).
     pub fn may_read(&self, table: &QName, column: Option<&str>) -> bool {
         self.reads.iter().any(|r| r.same(table))
@@ -287,6 +327,11 @@ impl Catalog {
         for index in &table.indexes {
             self.index_tables.remove(&index.name.key());
         }
+        self.sequences.retain(|_, s| {
+            !s.owned_by
+                .as_ref()
+                .is_some_and(|(owner, _)| owner.same(name))
+        });
         Some(table)
     }
 
@@ -298,6 +343,34 @@ impl Catalog {
                 self.index_tables.insert(index.name.key(), to.key());
             }
             self.tables.insert(to.key(), table);
+        }
+        // As in the database, the foreign keys that reference the table and the views that read
+        // it follow it to its new name.
+        for table in self.tables.values_mut() {
+            for c in table.constraints.iter_mut() {
+                if let ConstraintKind::ForeignKey {
+                    table: referenced, ..
+                } = &mut c.kind
+                    && referenced.same(from)
+                {
+                    *referenced = to.clone();
+                    if let Some(TableConstraint::ForeignKey(fk)) = &mut c.definition {
+                        fk.foreign_table = object_name(to);
+                    }
+                }
+            }
+        }
+        for view in self.views.iter_mut() {
+            if view.reads.iter().any(|r| r.same(from)) {
+                view.rename_relation(from, to);
+            }
+        }
+        for sequence in self.sequences.values_mut() {
+            if let Some((table, _)) = &mut sequence.owned_by
+                && table.same(from)
+            {
+                *table = to.clone();
+            }
         }
     }
 
@@ -363,6 +436,14 @@ impl Catalog {
         for i in t.indexes.iter_mut() {
             i.columns.iter_mut().for_each(rename);
         }
+        for sequence in self.sequences.values_mut() {
+            if let Some((owner, column)) = &mut sequence.owned_by
+                && owner.same(table)
+                && column == from
+            {
+                *column = to.to_string();
+            }
+        }
     }
 
     /// Drops a column and, as PostgreSQL does, the indexes and constraints that use it.
@@ -381,6 +462,12 @@ impl Catalog {
         for index in dropped {
             self.index_tables.remove(&index.name.key());
         }
+        // A sequence the column owns goes with it.
+        self.sequences.retain(|_, s| {
+            !s.owned_by
+                .as_ref()
+                .is_some_and(|(owner, c)| owner.same(table) && c == column)
+        });
     }
 
     pub fn view(&self, name: &QName) -> Option<&View> {

@@ -873,3 +873,44 @@ fn add_stored_generated_column_is_refused_with_the_reason() {
         "{text}"
     );
 }
+
+/// Renaming a table that foreign keys reference and a view reads: the compatibility view keeps
+/// the old name working; the keys and the view follow the table, as with the naive rename.
+#[test]
+fn rename_a_referenced_table_that_a_view_reads() {
+    run(Case {
+        old_app: &[
+            "INSERT INTO users (email) VALUES ('old' || txid_current() || '@x.com') RETURNING id",
+            "INSERT INTO orders (id, user_id) SELECT max(id) + 1, 5 FROM orders",
+            "UPDATE users SET name = 'x' WHERE id = 5",
+            "SELECT count(*) FROM user_orders",
+        ],
+        new_app: &[
+            "INSERT INTO accounts (email) VALUES ('new' || txid_current() || '@x.com') ON CONFLICT (email) DO NOTHING",
+            "DELETE FROM accounts WHERE id = 9",
+            "SELECT count(*) FROM user_orders",
+        ],
+        ..shop(
+            "rename_referenced_table",
+            "ALTER TABLE users RENAME TO accounts;",
+            3,
+        )
+    });
+}
+
+/// A rename of a table, then a change of one of its columns in the same file: the later change
+/// sees the table under its new name, the foreign keys that reference it and the views that read
+/// it.
+#[test]
+fn rename_a_table_then_change_the_type_of_its_key() {
+    run(Case {
+        expected: Some(
+            "ALTER TABLE users RENAME TO accounts;\nDROP VIEW user_orders;\nALTER TABLE accounts ALTER COLUMN id TYPE bigint;\nCREATE VIEW public.user_orders AS SELECT u.id, u.email, o.total FROM (public.accounts u JOIN public.orders o ON ((o.user_id = u.id)));",
+        ),
+        ..shop(
+            "rename_table_then_retype",
+            "ALTER TABLE users RENAME TO accounts;\nALTER TABLE accounts ALTER COLUMN id TYPE bigint;",
+            9,
+        )
+    });
+}

@@ -79,7 +79,9 @@ impl RenameTable {
                 .lock(self.from.display(), LockMode::MetadataExclusive, "brief")
                 .before(format!("no process runs code that names {}", self.from.display()), "-- check your deploy tool: every instance runs the new version", "yes"),
         ];
-        Ok(Expansion { steps, anchor: 0 })
+        // Later changes of the table wait until it stands under its new name alone (no view
+        // over it to recreate, nothing the old code still reads through).
+        Ok(Expansion { steps, anchor: 2 })
     }
 }
 
@@ -150,7 +152,9 @@ impl Op for RenameTable {
                 .lock(self.from.display(), LockMode::AccessExclusive, "brief (the view)")
                 .before(format!("no process runs code that names {}", self.from.display()), "-- check your deploy tool: every instance runs the new version", "yes"),
         ];
-        Ok(Expansion { steps, anchor: 0 })
+        // Later changes of the table wait until it stands under its new name alone (no view
+        // over it to recreate, nothing the old code still reads through).
+        Ok(Expansion { steps, anchor: 2 })
     }
 
     fn apply(&self, catalog: &mut Catalog) {
