@@ -914,3 +914,33 @@ fn rename_a_table_then_change_the_type_of_its_key() {
         )
     });
 }
+
+#[test]
+fn dropping_a_column_a_view_reads_is_refused_at_plan_time_with_the_view_named() {
+    let input = safeshift::PlanInput {
+        change_name: "change.sql",
+        change_sql: "ALTER TABLE orders DROP COLUMN total;",
+        schema: Some(("schema.sql", SHOP)),
+        dialect: Postgres::parse_version("15").unwrap().into(),
+        options: Options::default(),
+    };
+    let error = safeshift::plan(&input).expect_err("the view reads the column");
+    let text = error.to_string();
+    assert!(
+        text.contains("user_orders") && text.contains("change.sql:1:1"),
+        "{text}"
+    );
+}
+
+#[test]
+fn dropping_a_column_with_cascade_drops_the_views_that_read_it() {
+    run(Case {
+        old_app: &["SELECT count(*) FROM orders"],
+        new_app: &["INSERT INTO orders (id, user_id) SELECT max(id) + 1, 5 FROM orders"],
+        ..shop(
+            "drop_column_cascade",
+            "ALTER TABLE orders DROP COLUMN total CASCADE;",
+            2,
+        )
+    });
+}

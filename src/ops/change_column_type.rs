@@ -1076,12 +1076,25 @@ impl Op for ChangeColumnType {
                 "binary-coercible (or a new table): no rewrite",
             );
         }
+        let views = ctx.catalog.dependent_views(&self.table, Some(&self.column));
         Assessment::staged(
             RULE.id,
             LockMode::AccessExclusive,
             true,
             false,
-            "changing a column's type rewrites the table and its indexes under ACCESS EXCLUSIVE",
+            if views.is_empty() {
+                "changing a column's type rewrites the table and its indexes under ACCESS EXCLUSIVE"
+                    .to_string()
+            } else {
+                format!(
+                    "changing a column's type rewrites the table and its indexes under ACCESS EXCLUSIVE; as written PostgreSQL refuses it, because view(s) {} read the column",
+                    views
+                        .iter()
+                        .map(|v| v.name.display())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            },
         )
     }
 

@@ -110,6 +110,21 @@ impl Op for DropColumn {
         if ctx.is_new_table(&self.table) {
             return Ok(Expansion::single(drop_step));
         }
+        let views = ctx.catalog.dependent_views(&self.table, Some(&self.column));
+        if !ctx.dialect.is_mysql() && !self.cascade && !views.is_empty() {
+            return Err(ctx
+                .error(format!(
+                    "PostgreSQL refuses to drop `{}.{}` while views read it: {}",
+                    self.table.display(),
+                    self.column,
+                    views
+                        .iter()
+                        .map(|v| v.name.display())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+                .help("redefine or drop those views earlier in the same change, or write DROP COLUMN … CASCADE to drop them with it"));
+        }
         let column = if self.if_exists {
             None
         } else {
@@ -195,6 +210,16 @@ impl Op for DropColumn {
     }
 
     fn apply(&self, catalog: &mut Catalog) {
+        if self.cascade {
+            let views: Vec<QName> = catalog
+                .dependent_views(&self.table, Some(&self.column))
+                .iter()
+                .map(|v| v.name.clone())
+                .collect();
+            for view in views {
+                catalog.remove_view(&view);
+            }
+        }
         catalog.drop_column(&self.table, &self.column);
     }
 }
