@@ -441,7 +441,7 @@ FROM pg_sequence s
 JOIN pg_class c ON c.oid = s.seqrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = 'public'
-ORDER BY c.relname COLLATE "C"
+ORDER BY c.relname::text COLLATE "C"
 "#,
     ),
     (
@@ -454,7 +454,7 @@ JOIN pg_class c ON c.oid = i.inhrelid
 JOIN pg_class p ON p.oid = i.inhparent
 JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = 'public'
-ORDER BY c.relname COLLATE "C", p.relname COLLATE "C"
+ORDER BY c.relname::text COLLATE "C", p.relname::text COLLATE "C"
 "#,
     ),
     (
