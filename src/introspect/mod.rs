@@ -141,7 +141,7 @@ const TYPES: &str = concat!(
        WHEN 'd' THEN format('CREATE DOMAIN %I.%I AS %s%s%s%s%s;', n.nspname, t.typname, format_type(t.typbasetype, t.typtypmod), \
          (SELECT format(' COLLATE %I.%I', cn.nspname, co.collname) FROM pg_collation co JOIN pg_namespace cn ON cn.oid = co.collnamespace JOIN pg_type b ON b.oid = t.typbasetype WHERE co.oid = t.typcollation AND t.typcollation <> b.typcollation), \
          ' DEFAULT ' || pg_get_expr(t.typdefaultbin, 0), CASE WHEN t.typnotnull THEN ' NOT NULL' END, \
-         (SELECT string_agg(format(' CONSTRAINT %I %s', k.conname, pg_get_constraintdef(k.oid)), '' ORDER BY k.conname::text COLLATE \"C\") FROM pg_constraint k WHERE k.contypid = t.oid)) \
+         (SELECT string_agg(format(' CONSTRAINT %I %s', k.conname, pg_get_constraintdef(k.oid)), '' ORDER BY k.conname::text COLLATE \"C\") FROM pg_constraint k WHERE k.contypid = t.oid AND k.contype <> 'n')) \
        ELSE format('CREATE TYPE %I.%I AS (%s);', n.nspname, t.typname, (SELECT string_agg(format('%I %s', a.attname, format_type(a.atttypid, a.atttypmod)), ', ' ORDER BY a.attnum) FROM pg_attribute a WHERE a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped)) END \
      FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace \
      WHERE (t.typtype IN ('e', 'd') OR (t.typtype = 'c' AND (SELECT c.relkind FROM pg_class c WHERE c.oid = t.typrelid) = 'c')) AND",
@@ -180,6 +180,8 @@ const SEQUENCES: &str = concat!(
 
 /// Tables after their ancestors (partitioned or INHERITS parents): a table has more ancestors than
 /// any of its parents. Inherited columns come from the parent. `$1`: sequences written as `serial`.
+/// PostgreSQL 18 names NOT NULL constraints; a name other than the default (kept through a table
+/// or column rename) is written out, as pg_dump does.
 const TABLES: &str = concat!(
     "SELECT format('CREATE %sTABLE %I.%I %s%s;', CASE WHEN c.relpersistence = 'u' THEN 'UNLOGGED ' ELSE '' END, n.nspname, c.relname, \
        CASE WHEN c.relispartition THEN (SELECT format('PARTITION OF %I.%I ', pn.nspname, p.relname) FROM pg_inherits h JOIN pg_class p ON p.oid = h.inhparent \
@@ -198,7 +200,9 @@ const TABLES: &str = concat!(
                 WHERE a.attidentity <> '' AND d.classid = 'pg_class'::regclass AND d.refobjid = a.attrelid AND d.refobjsubid = a.attnum AND d.deptype = 'i'), '') \
            || CASE WHEN a.attgenerated = 's' THEN ' GENERATED ALWAYS AS (' || pg_get_expr(ad.adbin, ad.adrelid) || ') STORED' \
                    WHEN ad.oid IS NOT NULL AND NOT sr.serial THEN ' DEFAULT ' || pg_get_expr(ad.adbin, ad.adrelid) ELSE '' END \
-           || CASE WHEN a.attnotnull THEN ' NOT NULL' ELSE '' END, ',' ORDER BY a.attnum) \
+           || CASE WHEN a.attnotnull THEN coalesce((SELECT format(' CONSTRAINT %I', k.conname) FROM pg_constraint k \
+                WHERE k.conrelid = a.attrelid AND k.contype = 'n' AND k.conkey = ARRAY[a.attnum] \
+                  AND k.conname <> left(c.relname || '_' || a.attname || '_not_null', 63)), '') || ' NOT NULL' ELSE '' END, ',' ORDER BY a.attnum) \
            FROM pg_attribute a JOIN pg_type ty ON ty.oid = a.atttypid LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum \
            CROSS JOIN LATERAL (SELECT EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = ANY($1::oid[]) \
                AND d.refobjid = a.attrelid AND d.refobjsubid = a.attnum AND d.deptype = 'a') AS serial) sr \
