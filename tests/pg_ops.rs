@@ -866,7 +866,9 @@ fn add_stored_generated_column_is_refused_with_the_reason() {
         change_name: "change.sql",
         change_sql: "ALTER TABLE orders ADD COLUMN total_cents bigint GENERATED ALWAYS AS ((total * 100)::bigint) STORED;",
         schema: Some(("schema.sql", SHOP)),
-        dialect: Postgres::parse_version("15").unwrap().into(),
+        dialect: safeshift::dialect::Postgres::parse_version("15")
+            .unwrap()
+            .into(),
         options: Options::default(),
     };
     let error =
