@@ -244,6 +244,10 @@ fn run_one(
 
     // The naive change runs on empty tables (a NOT NULL column cannot be added to rows).
     for db in [&db, &naive] {
+        if support::server_major() < 13 {
+            // gen_random_uuid() is built in from 13; before, pgcrypto has it.
+            db.execute("CREATE EXTENSION IF NOT EXISTS pgcrypto");
+        }
         db.execute(DECOYS);
         db.execute(&schema);
     }
