@@ -303,9 +303,11 @@ pub fn backfill_step(
 /// (brief lock), VALIDATE (scan under SHARE UPDATE EXCLUSIVE: reads and writes go on), then
 /// SET NOT NULL, which on PG12+ trusts the valid check instead of scanning. PG18+ has NOT NULL
 /// NOT VALID itself. Not one transaction: each statement commits on its own and is safe to re-run.
-/// PostgreSQL 18 keeps NOT NULL as a named constraint: the name [`not_null_step`] gives it.
+/// PostgreSQL 18 keeps NOT NULL as a named constraint: the name [`not_null_step`] gives it, the
+/// one PostgreSQL gives by default (`<table>_<column>_not_null`, cut as it cuts default names), so
+/// the plan ends with the naive change's name.
 pub fn not_null_constraint(table: &QName, column: &str) -> String {
-    fit_ident(&format!("{}_{column}_not_null", table.name))
+    crate::dialect::postgres::default_object_name(&table.name, Some(column), "not_null")
 }
 
 /// PostgreSQL 18: the name a column's NOT NULL constraint gets by default (`<table>_<column>_not_null`,
