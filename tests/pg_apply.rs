@@ -47,7 +47,7 @@ fn setup(tag: &str, rows: u32, dir: &Path) -> Option<ScratchDb> {
             "--schema",
             "schema.sql",
             "--server-version",
-            "15",
+            &support::server_version(),
         ])
         .args(["--batch-size", "100", "--out", "plan"])
         .assert()

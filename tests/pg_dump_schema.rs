@@ -6,7 +6,6 @@ mod support;
 
 use std::process::Command;
 
-use safeshift::dialect::Postgres;
 use safeshift::name::QName;
 use safeshift::ops::Options;
 use safeshift::schema::{Catalog, ConstraintKind};
@@ -111,7 +110,7 @@ fn plans_against_real_pg_dump_output() {
             change_name: "change.sql",
             change_sql: change,
             schema: Some(("schema.sql", &text)),
-            dialect: Postgres::parse_version("15").unwrap().into(),
+            dialect: support::server_dialect().into(),
             options: Options::default(),
         })
     };

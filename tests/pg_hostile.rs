@@ -14,7 +14,6 @@ mod support;
 
 use std::fs;
 
-use safeshift::dialect::Postgres;
 use safeshift::name::QName;
 use safeshift::ops::{BackfillOption, Options};
 use support::{ScratchDb, quote_ident};
@@ -179,7 +178,7 @@ fn plan_for(
         change_name: "change.sql",
         change_sql: &change,
         schema: Some(("schema.sql", &schema)),
-        dialect: Postgres::parse_version("15").unwrap().into(),
+        dialect: support::server_dialect().into(),
         options: Options {
             batch_size: 100,
             backfills,
@@ -245,6 +244,10 @@ fn run_one(
 
     // The naive change runs on empty tables (a NOT NULL column cannot be added to rows).
     for db in [&db, &naive] {
+        if support::server_major() < 13 {
+            // gen_random_uuid() is built in from 13; before, pgcrypto has it.
+            db.execute("CREATE EXTENSION IF NOT EXISTS pgcrypto");
+        }
         db.execute(DECOYS);
         db.execute(&schema);
     }

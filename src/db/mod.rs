@@ -4,6 +4,7 @@
 
 pub mod mysql;
 
+use std::borrow::Cow;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -212,12 +213,7 @@ impl ScratchDatabase {
             return Ok(());
         }
         let mut admin = connect(&self.admin_url)?;
-        admin
-            .batch_execute(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                quote_ident(&self.name)
-            ))
-            .map_err(|e| DbError::Query(describe(&e)))?;
+        drop_database(&mut admin, &self.name)?;
         self.name.clear();
         Ok(())
     }
@@ -243,10 +239,11 @@ impl Drop for ScratchDatabase {
 /// Columns are listed by name, not position: an expand/contract plan legitimately ends with a
 /// different column order than a one-shot `ALTER TABLE`.
 pub fn snapshot(client: &mut Client) -> Result<String, DbError> {
+    let major = server_major(client)?;
     let mut out = String::new();
     for (section, sql) in SNAPSHOT_QUERIES {
         let rows = client
-            .query(*sql, &[])
+            .query(catalog_sql(sql, major).as_ref(), &[])
             .map_err(|e| DbError::Query(format!("catalog query `{section}`: {}", describe(&e))))?;
         for row in rows {
             let line: String = row.get(0);
@@ -276,6 +273,47 @@ pub fn snapshot_diff(a: &str, b: &str) -> String {
     out
 }
 
+/// Drops database `name` even while sessions are still connected to it: `WITH (FORCE)` from
+/// PostgreSQL 13; before 13, which lacks it, by ending those sessions first.
+pub fn drop_database(admin: &mut Client, name: &str) -> Result<(), DbError> {
+    let drop = format!("DROP DATABASE IF EXISTS {}", quote_ident(name));
+    let run = |admin: &mut Client, sql: &str| {
+        admin
+            .batch_execute(sql)
+            .map_err(|e| DbError::Query(describe(&e)))
+    };
+    if server_major(admin)? >= 13 {
+        return run(admin, &format!("{drop} WITH (FORCE)"));
+    }
+    run(
+        admin,
+        &format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = {} AND pid <> pg_backend_pid()",
+            quote_literal(name)
+        ),
+    )?;
+    run(admin, &drop)
+}
+
+/// Catalog SQL in this crate is written for PostgreSQL 13 and later and adapted here for 11 and 12,
+/// by the spelling the queries use:
+/// - `a.attgenerated` (`pg_attribute`, from 12): 11 has no generated columns, so it reads `''`;
+/// - `t.tgparentid = 0` (`pg_trigger`, from 13): before 13 a partition's clone of its parent's
+///   trigger is `tgisinternal`, which the queries already leave out, so it reads `true`.
+///
+/// (Names sort with `::text COLLATE "C"`: type `name` takes a collation only from 12.)
+pub fn catalog_sql(sql: &str, major: u32) -> Cow<'_, str> {
+    let mut sql = Cow::Borrowed(sql);
+    if major < 12 && sql.contains("a.attgenerated") {
+        sql = Cow::Owned(sql.replace("a.attgenerated", "''::\"char\""));
+    }
+    if major < 13 && sql.contains("t.tgparentid = 0") {
+        sql = Cow::Owned(sql.replace("t.tgparentid = 0", "true"));
+    }
+    sql
+}
+
 /// Server major version (15 for 15.4), from `server_version_num`.
 pub fn server_major(client: &mut Client) -> Result<u32, DbError> {
     let row = client
@@ -302,7 +340,7 @@ JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = 'public' AND c.relkind IN ('r','p','v','m','f')
   AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
                   AND d.objid = c.oid AND d.deptype = 'e')
-ORDER BY c.relname COLLATE "C"
+ORDER BY c.relname::text COLLATE "C"
 "#,
     ),
     (
@@ -312,7 +350,10 @@ SELECT concat_ws(' ',
          format('column public.%s.%s', c.relname, a.attname),
          format_type(a.atttypid, a.atttypmod),
          CASE WHEN a.attcollation <> t.typcollation
-              THEN 'COLLATE ' || a.attcollation::regcollation::text END,
+              THEN 'COLLATE ' || (SELECT CASE WHEN pg_collation_is_visible(co.oid) THEN quote_ident(co.collname)
+                                          ELSE format('%I.%I', cn.nspname, co.collname) END
+                                FROM pg_collation co JOIN pg_namespace cn ON cn.oid = co.collnamespace
+                                WHERE co.oid = a.attcollation) END,
          CASE WHEN a.attnotnull THEN 'NOT NULL' END,
          CASE WHEN a.atthasdef AND a.attgenerated = ''
               THEN 'DEFAULT ' || pg_get_expr(ad.adbin, ad.adrelid) END,
@@ -330,7 +371,7 @@ WHERE n.nspname = 'public' AND c.relkind IN ('r','p','v','m','f')
   AND a.attnum > 0 AND NOT a.attisdropped
   AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
                   AND d.objid = c.oid AND d.deptype = 'e')
-ORDER BY c.relname COLLATE "C", a.attname COLLATE "C"
+ORDER BY c.relname::text COLLATE "C", a.attname::text COLLATE "C"
 "#,
     ),
     (
@@ -343,7 +384,7 @@ FROM pg_constraint k
 JOIN pg_class c ON c.oid = k.conrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = 'public'
-ORDER BY c.relname COLLATE "C", k.conname COLLATE "C"
+ORDER BY c.relname::text COLLATE "C", k.conname::text COLLATE "C"
 "#,
     ),
     (
@@ -359,7 +400,7 @@ JOIN pg_namespace n ON n.oid = t.relnamespace
 WHERE n.nspname = 'public'
   AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
                   AND d.objid = t.oid AND d.deptype = 'e')
-ORDER BY t.relname COLLATE "C", i.relname COLLATE "C"
+ORDER BY t.relname::text COLLATE "C", i.relname::text COLLATE "C"
 "#,
     ),
     (
@@ -371,7 +412,7 @@ FROM pg_trigger g
 JOIN pg_class c ON c.oid = g.tgrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = 'public' AND NOT g.tgisinternal
-ORDER BY c.relname COLLATE "C", g.tgname COLLATE "C"
+ORDER BY c.relname::text COLLATE "C", g.tgname::text COLLATE "C"
 "#,
     ),
     (
@@ -384,7 +425,7 @@ JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = 'public' AND c.relkind IN ('v','m')
   AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
                   AND d.objid = c.oid AND d.deptype = 'e')
-ORDER BY c.relname COLLATE "C"
+ORDER BY c.relname::text COLLATE "C"
 "#,
     ),
     (
@@ -401,7 +442,7 @@ FROM pg_sequence s
 JOIN pg_class c ON c.oid = s.seqrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = 'public'
-ORDER BY c.relname COLLATE "C"
+ORDER BY c.relname::text COLLATE "C"
 "#,
     ),
     (
@@ -414,7 +455,7 @@ JOIN pg_class c ON c.oid = i.inhrelid
 JOIN pg_class p ON p.oid = i.inhparent
 JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = 'public'
-ORDER BY c.relname COLLATE "C", p.relname COLLATE "C"
+ORDER BY c.relname::text COLLATE "C", p.relname::text COLLATE "C"
 "#,
     ),
     (
@@ -427,7 +468,7 @@ JOIN pg_namespace n ON n.oid = p.pronamespace
 WHERE n.nspname = 'public'
   AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass
                   AND d.objid = p.oid AND d.deptype = 'e')
-ORDER BY p.proname COLLATE "C", pg_get_function_identity_arguments(p.oid) COLLATE "C"
+ORDER BY p.proname::text COLLATE "C", pg_get_function_identity_arguments(p.oid) COLLATE "C"
 "#,
     ),
     (
@@ -441,7 +482,7 @@ JOIN pg_namespace n ON n.oid = t.typnamespace
 WHERE n.nspname = 'public' AND t.typtype = 'e'
   AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_type'::regclass
                   AND d.objid = t.oid AND d.deptype = 'e')
-ORDER BY t.typname COLLATE "C"
+ORDER BY t.typname::text COLLATE "C"
 "#,
     ),
 ];

@@ -16,6 +16,7 @@
 
 pub mod mysql;
 
+use crate::db::catalog_sql;
 use postgres::types::FromSqlOwned;
 use postgres::{Client, IsolationLevel, Row, Transaction};
 
@@ -121,14 +122,14 @@ const EXTENSIONS: &str = "WITH RECURSIVE req AS (SELECT oid, 0 AS level FROM pg_
      SELECT format('CREATE EXTENSION IF NOT EXISTS %I WITH SCHEMA %I;', x.extname, n.nspname) \
      FROM pg_extension x JOIN pg_namespace n ON n.oid = x.extnamespace \
      JOIN (SELECT oid, max(level) AS level FROM req GROUP BY oid) r ON r.oid = x.oid \
-     WHERE x.extname <> 'plpgsql' ORDER BY r.level, x.extname COLLATE \"C\"";
+     WHERE x.extname <> 'plpgsql' ORDER BY r.level, x.extname::text COLLATE \"C\"";
 
 const SCHEMAS: &str = concat!(
     "SELECT format('CREATE SCHEMA IF NOT EXISTS %I;', n.nspname) FROM pg_namespace n WHERE n.nspname <> 'public' AND",
     user_ns!("n"),
     "AND",
     not_ext!("pg_namespace", "n.oid"),
-    "ORDER BY n.nspname COLLATE \"C\""
+    "ORDER BY n.nspname::text COLLATE \"C\""
 );
 
 /// Enums, then domains (which may be over enums), then composite types (which may use both).
@@ -140,14 +141,14 @@ const TYPES: &str = concat!(
        WHEN 'd' THEN format('CREATE DOMAIN %I.%I AS %s%s%s%s%s;', n.nspname, t.typname, format_type(t.typbasetype, t.typtypmod), \
          (SELECT format(' COLLATE %I.%I', cn.nspname, co.collname) FROM pg_collation co JOIN pg_namespace cn ON cn.oid = co.collnamespace JOIN pg_type b ON b.oid = t.typbasetype WHERE co.oid = t.typcollation AND t.typcollation <> b.typcollation), \
          ' DEFAULT ' || pg_get_expr(t.typdefaultbin, 0), CASE WHEN t.typnotnull THEN ' NOT NULL' END, \
-         (SELECT string_agg(format(' CONSTRAINT %I %s', k.conname, pg_get_constraintdef(k.oid)), '' ORDER BY k.conname COLLATE \"C\") FROM pg_constraint k WHERE k.contypid = t.oid)) \
+         (SELECT string_agg(format(' CONSTRAINT %I %s', k.conname, pg_get_constraintdef(k.oid)), '' ORDER BY k.conname::text COLLATE \"C\") FROM pg_constraint k WHERE k.contypid = t.oid AND k.contype <> 'n')) \
        ELSE format('CREATE TYPE %I.%I AS (%s);', n.nspname, t.typname, (SELECT string_agg(format('%I %s', a.attname, format_type(a.atttypid, a.atttypmod)), ', ' ORDER BY a.attnum) FROM pg_attribute a WHERE a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped)) END \
      FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace \
      WHERE (t.typtype IN ('e', 'd') OR (t.typtype = 'c' AND (SELECT c.relkind FROM pg_class c WHERE c.oid = t.typrelid) = 'c')) AND",
     user_ns!("n"),
     "AND",
     not_ext!("pg_type", "t.oid"),
-    "ORDER BY strpos('edc', t.typtype::text), n.nspname COLLATE \"C\", t.typname COLLATE \"C\""
+    "ORDER BY strpos('edc', t.typtype::text), n.nspname::text COLLATE \"C\", t.typname::text COLLATE \"C\""
 );
 
 /// Sequences not behind an identity column, with their `OWNED BY` and whether they are exactly
@@ -174,11 +175,13 @@ const SEQUENCES: &str = concat!(
     user_ns!("n"),
     "AND",
     not_ext!("pg_class", "sc.oid"),
-    "ORDER BY n.nspname COLLATE \"C\", sc.relname COLLATE \"C\""
+    "ORDER BY n.nspname::text COLLATE \"C\", sc.relname::text COLLATE \"C\""
 );
 
 /// Tables after their ancestors (partitioned or INHERITS parents): a table has more ancestors than
 /// any of its parents. Inherited columns come from the parent. `$1`: sequences written as `serial`.
+/// PostgreSQL 18 names NOT NULL constraints; a name other than the default (kept through a table
+/// or column rename) is written out, as pg_dump does.
 const TABLES: &str = concat!(
     "SELECT format('CREATE %sTABLE %I.%I %s%s;', CASE WHEN c.relpersistence = 'u' THEN 'UNLOGGED ' ELSE '' END, n.nspname, c.relname, \
        CASE WHEN c.relispartition THEN (SELECT format('PARTITION OF %I.%I ', pn.nspname, p.relname) FROM pg_inherits h JOIN pg_class p ON p.oid = h.inhparent \
@@ -197,7 +200,9 @@ const TABLES: &str = concat!(
                 WHERE a.attidentity <> '' AND d.classid = 'pg_class'::regclass AND d.refobjid = a.attrelid AND d.refobjsubid = a.attnum AND d.deptype = 'i'), '') \
            || CASE WHEN a.attgenerated = 's' THEN ' GENERATED ALWAYS AS (' || pg_get_expr(ad.adbin, ad.adrelid) || ') STORED' \
                    WHEN ad.oid IS NOT NULL AND NOT sr.serial THEN ' DEFAULT ' || pg_get_expr(ad.adbin, ad.adrelid) ELSE '' END \
-           || CASE WHEN a.attnotnull THEN ' NOT NULL' ELSE '' END, ',' ORDER BY a.attnum) \
+           || CASE WHEN a.attnotnull THEN coalesce((SELECT format(' CONSTRAINT %I', k.conname) FROM pg_constraint k \
+                WHERE k.conrelid = a.attrelid AND k.contype = 'n' AND k.conkey = ARRAY[a.attnum] \
+                  AND k.conname <> left(c.relname || '_' || a.attname || '_not_null', 63)), '') || ' NOT NULL' ELSE '' END, ',' ORDER BY a.attnum) \
            FROM pg_attribute a JOIN pg_type ty ON ty.oid = a.atttypid LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum \
            CROSS JOIN LATERAL (SELECT EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = ANY($1::oid[]) \
                AND d.refobjid = a.attrelid AND d.refobjsubid = a.attnum AND d.deptype = 'a') AS serial) sr \
@@ -210,7 +215,7 @@ const TABLES: &str = concat!(
     "AND",
     not_ext!("pg_class", "c.oid"),
     "ORDER BY (WITH RECURSIVE up AS (SELECT c.oid AS rel UNION SELECT h.inhparent FROM up JOIN pg_inherits h ON h.inhrelid = up.rel) \
-       SELECT count(*) FROM up), n.nspname COLLATE \"C\", c.relname COLLATE \"C\""
+       SELECT count(*) FROM up), n.nspname::text COLLATE \"C\", c.relname::text COLLATE \"C\""
 );
 
 /// Keys, uniques, checks and exclusions first (foreign keys need the keys they point at).
@@ -223,7 +228,7 @@ const CONSTRAINTS: &str = concat!(
     user_ns!("n"),
     "AND",
     not_ext!("pg_class", "c.oid"),
-    "ORDER BY k.contype = 'f', n.nspname COLLATE \"C\", c.relname COLLATE \"C\", k.conname COLLATE \"C\""
+    "ORDER BY k.contype = 'f', n.nspname::text COLLATE \"C\", c.relname::text COLLATE \"C\", k.conname::text COLLATE \"C\""
 );
 
 /// `ON ONLY` (how pg_get_indexdef prints a partitioned table's index) is dropped so the index
@@ -240,7 +245,7 @@ const INDEXES: &str = concat!(
     "\
          AND NOT EXISTS (SELECT FROM pg_constraint k WHERE k.conindid = i.indexrelid AND k.conrelid = i.indrelid AND k.contype IN ('p', 'u', 'x')) \
          AND NOT EXISTS (SELECT FROM pg_inherits h WHERE h.inhrelid = i.indexrelid)) x \
-     ORDER BY x.nspname COLLATE \"C\", x.relname COLLATE \"C\""
+     ORDER BY x.nspname::text COLLATE \"C\", x.relname::text COLLATE \"C\""
 );
 
 /// Functions whose signature or (BEGIN ATOMIC) body names a table or view are `late`: they can
@@ -254,7 +259,7 @@ const FUNCTIONS: &str = concat!(
     user_ns!("n"),
     "AND",
     not_ext!("pg_proc", "p.oid"),
-    "ORDER BY n.nspname COLLATE \"C\", p.proname COLLATE \"C\", pg_get_function_identity_arguments(p.oid) COLLATE \"C\""
+    "ORDER BY n.nspname::text COLLATE \"C\", p.proname::text COLLATE \"C\", pg_get_function_identity_arguments(p.oid) COLLATE \"C\""
 );
 
 /// Views after the views they read from: by depth in the view-on-view graph, then by name.
@@ -271,7 +276,7 @@ const VIEWS: &str = concat!(
      depth AS (SELECT oid, 0 AS level FROM v UNION ALL SELECT u.view, depth.level + 1 FROM depth JOIN uses u ON u.used = depth.oid WHERE depth.level < 100) \
      SELECT format(E'CREATE VIEW %I.%I%s AS\\n%s', v.nspname, v.relname, ' WITH (' || array_to_string(v.reloptions, ', ') || ')', pg_get_viewdef(v.oid)) \
      FROM v JOIN (SELECT oid, max(level) AS level FROM depth GROUP BY oid) l ON l.oid = v.oid \
-     ORDER BY l.level, v.nspname COLLATE \"C\", v.relname COLLATE \"C\""
+     ORDER BY l.level, v.nspname::text COLLATE \"C\", v.relname::text COLLATE \"C\""
 );
 
 /// Internal triggers implement foreign keys; a partition's clones come back from its parent.
@@ -283,16 +288,21 @@ const TRIGGERS: &str = concat!(
     user_ns!("n"),
     "AND",
     not_ext!("pg_class", "c.oid"),
-    "ORDER BY n.nspname COLLATE \"C\", c.relname COLLATE \"C\", t.tgname COLLATE \"C\""
+    "ORDER BY n.nspname::text COLLATE \"C\", c.relname::text COLLATE \"C\", t.tgname::text COLLATE \"C\""
 );
 
+/// Before PostgreSQL 14 a table never vacuumed or analyzed has `reltuples` 0, not -1 as from 14:
+/// there 0 rows in 0 pages reads as "unknown" (-1), not as "empty".
 const ROW_ESTIMATES: &str = concat!(
-    "SELECT n.nspname::text, c.relname::text, c.reltuples FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+    "SELECT n.nspname::text, c.relname::text, \
+     CASE WHEN c.reltuples = 0 AND c.relpages = 0 AND current_setting('server_version_num')::int < 140000 \
+          THEN -1 ELSE c.reltuples END::real \
+     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
      WHERE c.relkind IN ('r', 'p') AND",
     user_ns!("n"),
     "AND",
     not_ext!("pg_class", "c.oid"),
-    "ORDER BY n.nspname COLLATE \"C\", c.relname COLLATE \"C\""
+    "ORDER BY n.nspname::text COLLATE \"C\", c.relname::text COLLATE \"C\""
 );
 
 /// Reads the user schema in one read-only snapshot, so DDL running meanwhile cannot tear it.
@@ -307,6 +317,17 @@ pub fn read_schema(client: &mut Client) -> Result<LiveSchema, IntrospectError> {
         .take_while(|c| c.is_ascii_digit() || *c == '.')
         .collect();
 
+    let major: i32 = query(
+        client,
+        "server version",
+        "SELECT current_setting('server_version_num')::int / 10000",
+        &[],
+    )?
+    .first()
+    .map(|row| get(row, 0, "server version"))
+    .transpose()?
+    .unwrap_or_default();
+    let major = major.max(0) as u32;
     let mut tx = client
         .build_transaction()
         .isolation_level(IsolationLevel::RepeatableRead)
@@ -340,7 +361,7 @@ pub fn read_schema(client: &mut Client) -> Result<LiveSchema, IntrospectError> {
     sections.push(functions);
 
     let (mut sequences, mut owned, mut serial) = (Vec::new(), Vec::new(), Vec::<u32>::new());
-    for row in query(&mut tx, "sequences", SEQUENCES, &[])? {
+    for row in query(&mut tx, "sequences", &catalog_sql(SEQUENCES, major), &[])? {
         if get(&row, 3, "sequences")? {
             serial.push(get(&row, 0, "sequences")?);
             continue;
@@ -349,14 +370,14 @@ pub fn read_schema(client: &mut Client) -> Result<LiveSchema, IntrospectError> {
         owned.extend(get::<Option<String>>(&row, 2, "sequences")?);
     }
     sections.push(sequences);
-    let tables = query(&mut tx, "tables", TABLES, &[&serial])?;
+    let tables = query(&mut tx, "tables", &catalog_sql(TABLES, major), &[&serial])?;
     sections.push(first_column(&tables, "tables")?);
     sections.push(owned);
     sections.push(texts(&mut tx, "constraints", CONSTRAINTS)?);
     sections.push(texts(&mut tx, "indexes", INDEXES)?);
     sections.push(texts(&mut tx, "views", VIEWS)?);
     sections.push(late_functions);
-    sections.push(texts(&mut tx, "triggers", TRIGGERS)?);
+    sections.push(texts(&mut tx, "triggers", &catalog_sql(TRIGGERS, major))?);
 
     let mut row_estimates = Vec::new();
     for row in query(&mut tx, "row estimates", ROW_ESTIMATES, &[])? {

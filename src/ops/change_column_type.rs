@@ -14,7 +14,8 @@ use sqlparser::ast::{DataType, Expr};
 use super::recipes::mysql as my;
 use super::recipes::replace::{self, Dependents};
 use super::recipes::{
-    backfill_step, copy_trigger, helper_name, not_null_step, required_column, reverse_trigger,
+    backfill_step, copy_trigger, default_not_null_constraint, helper_name, not_null_constraint,
+    not_null_step, required_column, reverse_trigger,
 };
 use super::{Assessment, Context, Op};
 use crate::change::canonical_type;
@@ -664,6 +665,10 @@ impl ChangeColumnType {
                 options.constraint
             )
         };
+        let (nn_copy, nn_naive) = (
+            not_null_constraint(&self.table, &new),
+            default_not_null_constraint(&self.table, &self.column),
+        );
         let rename_constraint = |table: &QName, from: &str, to: &str| {
             format!(
                 "ALTER TABLE {} RENAME CONSTRAINT {} TO {}",
@@ -795,6 +800,12 @@ impl ChangeColumnType {
                 format!("ALTER TABLE {t} ALTER COLUMN {o} DROP NOT NULL"),
                 "the reverse trigger leaves NULL what the old type cannot hold",
             );
+            if ctx.pg().not_null_not_valid() {
+                swap = swap.sql(
+                    rename_constraint(&self.table, &nn_copy, &nn_naive),
+                    "PostgreSQL 18 names NOT NULL constraints: the copy's takes the column's name",
+                );
+            }
         }
         for sql in &reverse.create {
             swap = swap.sql(sql.clone(), "");
@@ -860,6 +871,9 @@ impl ChangeColumnType {
             .down_sql(format!("ALTER TABLE {t} RENAME COLUMN {c} TO {n}"), "")
             .down_sql(format!("ALTER TABLE {t} RENAME COLUMN {o} TO {c}"), "");
         if column.not_null {
+            if ctx.pg().not_null_not_valid() {
+                swap = swap.down_sql(rename_constraint(&self.table, &nn_naive, &nn_copy), "");
+            }
             swap = swap
                 .down_sql(
                     format!("ALTER TABLE {t} ALTER COLUMN {c} SET NOT NULL"),

@@ -303,6 +303,20 @@ pub fn backfill_step(
 /// (brief lock), VALIDATE (scan under SHARE UPDATE EXCLUSIVE: reads and writes go on), then
 /// SET NOT NULL, which on PG12+ trusts the valid check instead of scanning. PG18+ has NOT NULL
 /// NOT VALID itself. Not one transaction: each statement commits on its own and is safe to re-run.
+/// PostgreSQL 18 keeps NOT NULL as a named constraint: the name [`not_null_step`] gives it, the
+/// one PostgreSQL gives by default (`<table>_<column>_not_null`, cut as it cuts default names), so
+/// the plan ends with the naive change's name.
+pub fn not_null_constraint(table: &QName, column: &str) -> String {
+    crate::dialect::postgres::default_object_name(&table.name, Some(column), "not_null")
+}
+
+/// PostgreSQL 18: the name a column's NOT NULL constraint gets by default (`<table>_<column>_not_null`,
+/// cut as PostgreSQL cuts default names), which a naive ALTER keeps. A plan that makes a copy of
+/// the column NOT NULL renames the copy's constraint to it when the copy takes the column's place.
+pub fn default_not_null_constraint(table: &QName, column: &str) -> String {
+    crate::dialect::postgres::default_object_name(&table.name, Some(column), "not_null")
+}
+
 pub fn not_null_step(ctx: &Context, table: &QName, column: &str, phase: Phase) -> Step {
     let t = qname(table);
     let c = quote(column);
@@ -324,7 +338,7 @@ pub fn not_null_step(ctx: &Context, table: &QName, column: &str, phase: Phase) -
             "0",
         );
     if ctx.pg().not_null_not_valid() {
-        let constraint = quote(&fit_ident(&format!("{}_{column}_not_null", table.name)));
+        let constraint = quote(&not_null_constraint(table, column));
         step = step
             .sql(
                 format!("ALTER TABLE {t} DROP CONSTRAINT IF EXISTS {constraint}"),

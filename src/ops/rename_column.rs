@@ -12,7 +12,8 @@
 use super::ColumnPosition;
 use super::recipes::mysql as my;
 use super::recipes::{
-    backfill_step, copy_indexes, not_null_step, replace, required_column, sync_trigger,
+    backfill_step, copy_indexes, default_not_null_constraint, not_null_constraint, not_null_step,
+    replace, required_column, sync_trigger,
 };
 use super::{Assessment, Context, DualWrite, Op};
 use crate::dialect::LockMode;
@@ -723,6 +724,16 @@ impl Op for RenameColumn {
             "yes",
         )
         .sql(format!("ALTER TABLE {t} DROP COLUMN {old}"), "");
+        if column.not_null && ctx.pg().not_null_not_valid() {
+            contract = contract.sql(
+                format!(
+                    "ALTER TABLE {t} RENAME CONSTRAINT {} TO {}",
+                    quote(&not_null_constraint(&self.table, &self.to)),
+                    quote(&default_not_null_constraint(&self.table, &self.from))
+                ),
+                "PostgreSQL 18 names NOT NULL constraints: a renamed column keeps its constraint's name",
+            );
+        }
         for rename in &copies.renames {
             contract = contract.sql(rename.clone(), "the copies take the original names");
         }

@@ -140,6 +140,13 @@ struct PgType {
 /// extension (or in an extension's schema), partitions (rows reach them through their
 /// partitioned parent, which is listed) and non-insertable views. Sorted by (schema, name).
 pub fn read_tables(client: &mut Client) -> Result<Vec<TableModel>, postgres::Error> {
+    let major: i32 = client
+        .query_one(
+            "SELECT current_setting('server_version_num')::int / 10000",
+            &[],
+        )?
+        .try_get(0)?;
+    let columns_sql = crate::db::catalog_sql(COLUMNS_SQL, major.max(0) as u32);
     let mut tx = client.build_transaction().read_only(true).start()?;
     // format_type() schema-qualifies every type not visible on the search_path; with only
     // pg_catalog there, `type_sql` stays valid whatever search_path the caller's sessions use.
@@ -181,7 +188,7 @@ pub fn read_tables(client: &mut Client) -> Result<Vec<TableModel>, postgres::Err
         labels.insert(row.try_get(0)?, row.try_get(1)?);
     }
 
-    for row in tx.query(COLUMNS_SQL, &[&oids])? {
+    for row in tx.query(columns_sql.as_ref(), &[&oids])? {
         let Some(&i) = pos.get(&row.try_get::<_, u32>(0)?) else {
             continue;
         };

@@ -334,15 +334,13 @@ impl ScratchDb {
 }
 
 impl Drop for ScratchDb {
-    /// Drops the database even if sessions are still open (`WITH (FORCE)`,
-    /// PostgreSQL 13+). Errors are ignored: Drop also runs while a failing
-    /// test unwinds, and a leftover scratch database is harmless.
+    /// Drops the database even if sessions are still open (the library's
+    /// `drop_database`: `WITH (FORCE)` from 13, ending the sessions first
+    /// before). Errors are ignored: Drop also runs while a failing test
+    /// unwinds, and a leftover scratch database is harmless.
     fn drop(&mut self) {
         if let Ok(mut admin) = connect(&self.admin_url) {
-            let _ = admin.batch_execute(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                quote_ident(&self.name)
-            ));
+            let _ = safeshift::db::drop_database(&mut admin, &self.name);
         }
     }
 }
@@ -360,6 +358,71 @@ pub fn pg_major(db: &ScratchDb) -> u32 {
         .parse()
         .unwrap_or_else(|e| panic!("unexpected server_version_num {num:?}: {e}"));
     num / 10000
+}
+
+/// The major version of the server at [`admin_url`]: the tests plan for it (`--server-version`),
+/// so each suite proves its plans on the version it runs on. `scripts/pg-majors test` runs the
+/// PostgreSQL suites once per major (11 to 18) and names the major in `SAFESHIFT_TEST_PG_MAJOR`,
+/// which must then agree with the server. When no server answers, 15 (the tests skip anyway).
+pub fn server_major() -> u32 {
+    static MAJOR: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *MAJOR.get_or_init(|| {
+        let expected = std::env::var("SAFESHIFT_TEST_PG_MAJOR")
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+            .map(|v| {
+                v.trim()
+                    .parse::<u32>()
+                    .unwrap_or_else(|e| panic!("SAFESHIFT_TEST_PG_MAJOR={v:?}: {e}"))
+            });
+        let Ok(mut client) = connect(&admin_url()) else {
+            return expected.unwrap_or(15);
+        };
+        let major = safeshift::db::server_major(&mut client)
+            .unwrap_or_else(|e| panic!("cannot read the server's version: {e}"));
+        match expected {
+            Some(expected) => assert_eq!(
+                major,
+                expected,
+                "SAFESHIFT_TEST_PG_MAJOR={expected} but {} is PostgreSQL {major}",
+                redact_url(&admin_url())
+            ),
+            None => {
+                use std::io::Write;
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "PostgreSQL {major} only: the other majors (11 to 18) are not tested here; \
+                     `scripts/pg-majors test` runs these suites on each of them, as CI does"
+                );
+            }
+        }
+        major
+    })
+}
+
+/// [`server_major`] as `--server-version` takes it.
+pub fn server_version() -> String {
+    server_major().to_string()
+}
+
+/// [`server_major`] as the planner's dialect.
+pub fn server_dialect() -> safeshift::dialect::Postgres {
+    safeshift::dialect::Postgres::parse_version(&server_version()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// False (after saying so on stderr) when the server is older than `min`: for a test of
+/// something only newer versions have. The suites run on every major, so the test runs on those.
+pub fn server_has(min: u32, test: &str) -> bool {
+    let major = server_major();
+    if major < min {
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "skipping {test}: needs PostgreSQL {min} or later, the server is {major}"
+        );
+        return false;
+    }
+    true
 }
 
 /// The admin URL when a PostgreSQL answers there; `None` (with a skip message) when it does not
