@@ -11,7 +11,7 @@ use crate::dialect::{Dialect, postgres};
 use crate::error::PlanError;
 use crate::name::{QName, ident_in};
 use crate::ops::{self, Op};
-use crate::parse::{Body, ParsedStatement};
+use crate::parse::{Body, ParsedStatement, PgStatement};
 use crate::schema::{Column, Constraint, ConstraintKind};
 
 /// One intended schema change, engine-neutral. One variant per file in `src/ops/`.
@@ -38,6 +38,9 @@ pub enum Change {
     AddEnumValue(ops::add_enum_value::AddEnumValue),
     CatalogOnly(ops::catalog_only::CatalogOnly),
     Other(ops::other::Other),
+    Reindex(ops::reindex::Reindex),
+    DetachPartition(ops::detach_partition::DetachPartition),
+    RenameEnumValue(ops::rename_enum_value::RenameEnumValue),
 }
 
 impl Change {
@@ -64,6 +67,9 @@ impl Change {
             Change::AddEnumValue(c) => c,
             Change::CatalogOnly(c) => c,
             Change::Other(c) => c,
+            Change::Reindex(c) => c,
+            Change::DetachPartition(c) => c,
+            Change::RenameEnumValue(c) => c,
         }
     }
 
@@ -91,6 +97,9 @@ impl Change {
             Change::AddEnumValue(_) => "add_enum_value",
             Change::CatalogOnly(_) => "catalog_only",
             Change::Other(_) => "other",
+            Change::Reindex(_) => "reindex",
+            Change::DetachPartition(_) => "detach_partition",
+            Change::RenameEnumValue(_) => "rename_enum_value",
         }
     }
 }
@@ -148,6 +157,35 @@ pub fn lower_statement(statement: &ParsedStatement) -> Result<Vec<Change>, PlanE
             &statement.text,
             format!("{keyword} is not planned by safeshift"),
         ))]),
+        Body::Postgres(PgStatement::Reindex {
+            target,
+            name,
+            concurrently,
+        }) => Ok(vec![Change::Reindex(ops::reindex::Reindex {
+            target: target.clone(),
+            name: name.as_ref().map(|n| Names::of(statement).qname(n)),
+            concurrently: *concurrently,
+            sql: statement.text.clone(),
+        })]),
+        Body::Postgres(PgStatement::DetachPartition {
+            table,
+            partition,
+            concurrently,
+            finalize,
+        }) => {
+            let names = Names::of(statement);
+            let table = names.qname(table);
+            let mut partition = names.qname(partition);
+            partition.schema = partition.schema.or_else(|| table.schema.clone());
+            Ok(vec![Change::DetachPartition(
+                ops::detach_partition::DetachPartition {
+                    table,
+                    partition,
+                    concurrently: *concurrently,
+                    finalize: *finalize,
+                },
+            )])
+        }
     }
 }
 
@@ -332,6 +370,15 @@ pub fn lower(ast: &Statement, source: &ParsedStatement) -> Result<Vec<Change>, P
                     }),
                 })]
             }
+            AlterTypeOperation::RenameValue(rename) => {
+                vec![Change::RenameEnumValue(
+                    ops::rename_enum_value::RenameEnumValue {
+                        type_name: names.qname(&alter.name),
+                        from: rename.from.value.clone(),
+                        to: rename.to.value.clone(),
+                    },
+                )]
+            }
             _ => vec![other(source, "this ALTER TYPE is not planned by safeshift")],
         },
         _ => vec![other(
@@ -375,7 +422,13 @@ fn lower_alter(
             for (name, kind) in inline {
                 let constraint =
                     named_constraint(names, table, name, kind, std::slice::from_ref(&column.name));
-                changes.push(constraint_change(names, table, constraint, false, None));
+                let mut change = constraint_change(names, table, constraint, false, None);
+                // PostgreSQL skips the validation scan of a key added with its column when the
+                // column has no DEFAULT clause: every row holds NULL.
+                if let Change::AddForeignKey(fk) = &mut change {
+                    fk.on_new_column = column.default.is_none();
+                }
+                changes.push(change);
             }
             changes
         }
@@ -692,6 +745,7 @@ fn constraint_change(
                 ref_table,
                 definition,
                 not_valid,
+                on_new_column: false,
             })
         }
         ConstraintKind::Check => Change::AddCheck(ops::add_check::AddCheck {

@@ -328,7 +328,8 @@ fn rules_and_explain() {
         .args(["explain", "foreign-key"])
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("did you mean adding-foreign-key"));
+        .stderr(predicate::str::contains("did you mean"))
+        .stderr(predicate::str::contains("adding-foreign-key"));
 }
 
 // ------------------------------------------------------------------ gate

@@ -36,6 +36,9 @@ pub struct AddForeignKey {
     pub definition: String,
     /// The user already asked for NOT VALID: keep it that way.
     pub not_valid: bool,
+    /// Added with its column, in the same ALTER TABLE, and the column has no DEFAULT clause:
+    /// every row holds NULL, so PostgreSQL skips the validation scan.
+    pub on_new_column: bool,
 }
 
 impl AddForeignKey {
@@ -155,6 +158,13 @@ impl Op for AddForeignKey {
                 RULE.id,
                 Some(LockMode::ShareRowExclusive),
                 "NOT VALID or a new table: no scan",
+            );
+        }
+        if self.on_new_column {
+            return Assessment::safe(
+                RULE.id,
+                Some(LockMode::ShareRowExclusive),
+                "added with its new column (no DEFAULT): every row holds NULL, so PostgreSQL skips the validation scan",
             );
         }
         Assessment::staged(
