@@ -3,8 +3,9 @@
 
 use sqlparser::ast::{
     AlterColumnOperation, AlterTableOperation, AlterTypeAddValuePosition, AlterTypeOperation,
-    ColumnDef, ColumnOption, DataType, Expr, Ident, MySQLColumnPosition, ObjectName, ObjectType,
-    RenameTableNameKind, Statement, TableConstraint, UserDefinedTypeRepresentation,
+    ColumnDef, ColumnOption, DataType, Expr, GeneratedAs, GeneratedExpressionMode, Ident,
+    MySQLColumnPosition, ObjectName, ObjectType, RenameTableNameKind, Statement, TableConstraint,
+    UserDefinedTypeRepresentation,
 };
 
 use crate::dialect::{Dialect, postgres};
@@ -12,7 +13,7 @@ use crate::error::PlanError;
 use crate::name::{QName, ident_in};
 use crate::ops::{self, Op};
 use crate::parse::{Body, ParsedStatement, PgStatement};
-use crate::schema::{Column, Constraint, ConstraintKind};
+use crate::schema::{Column, Constraint, ConstraintKind, Generated, Sequence};
 
 /// One intended schema change, engine-neutral. One variant per file in `src/ops/`.
 #[derive(Clone, Debug)]
@@ -37,6 +38,8 @@ pub enum Change {
     CreateEnum(ops::create_enum::CreateEnum),
     AddEnumValue(ops::add_enum_value::AddEnumValue),
     CatalogOnly(ops::catalog_only::CatalogOnly),
+    Sequence(ops::sequence::SequenceChange),
+    View(ops::view::ViewChange),
     Other(ops::other::Other),
     Reindex(ops::reindex::Reindex),
     DetachPartition(ops::detach_partition::DetachPartition),
@@ -66,6 +69,8 @@ impl Change {
             Change::CreateEnum(c) => c,
             Change::AddEnumValue(c) => c,
             Change::CatalogOnly(c) => c,
+            Change::Sequence(c) => c,
+            Change::View(c) => c,
             Change::Other(c) => c,
             Change::Reindex(c) => c,
             Change::DetachPartition(c) => c,
@@ -96,6 +101,8 @@ impl Change {
             Change::CreateEnum(_) => "create_enum",
             Change::AddEnumValue(_) => "add_enum_value",
             Change::CatalogOnly(_) => "catalog_only",
+            Change::Sequence(_) => "sequence",
+            Change::View(_) => "view",
             Change::Other(_) => "other",
             Change::Reindex(_) => "reindex",
             Change::DetachPartition(_) => "detach_partition",
@@ -153,6 +160,26 @@ pub fn lower_statement(statement: &ParsedStatement) -> Result<Vec<Change>, PlanE
                 })
             })
             .collect()),
+        Body::Sequence(s) => {
+            let names = Names::of(statement);
+            let owned_by = s.owned_by.as_ref().map(|owner| {
+                owner.as_ref().and_then(|name| {
+                    let (column, table) = name.0.split_last()?;
+                    let column = names.ident(column.as_ident()?);
+                    let table = names.qname(&ObjectName(table.to_vec()));
+                    Some((table, column))
+                })
+            });
+            Ok(vec![Change::Sequence(ops::sequence::SequenceChange {
+                name: names.qname(&s.name),
+                create: s.create,
+                if_exists: s.if_exists,
+                data_type: s.data_type.clone(),
+                owned_by,
+                other_options: s.other_options,
+                sql: statement.text.clone(),
+            })])
+        }
         Body::Recognised { keyword } => Ok(vec![Change::Other(ops::other::Other::new(
             &statement.text,
             format!("{keyword} is not planned by safeshift"),
@@ -199,15 +226,18 @@ pub fn lower(ast: &Statement, source: &ParsedStatement) -> Result<Vec<Change>, P
             let mut columns = Vec::new();
             let mut constraints = Vec::new();
             let mut indexes = Vec::new();
+            let mut sequences = Vec::new();
             for def in &create.columns {
-                let (column, inline) = lower_column(names, def);
-                for (name, kind) in inline {
+                let (column, inline, sequence) = lower_column(names, &table, def);
+                sequences.extend(sequence);
+                for (name, kind, definition) in inline {
                     constraints.push(named_constraint(
                         names,
                         &table,
                         name,
                         kind,
                         std::slice::from_ref(&column.name),
+                        definition,
                     ));
                 }
                 columns.push(column);
@@ -216,7 +246,14 @@ pub fn lower(ast: &Statement, source: &ParsedStatement) -> Result<Vec<Change>, P
                 if let Some(index) = mysql_index(names, &table, constraint) {
                     indexes.push(index);
                 } else if let Some((name, kind, cols)) = table_constraint(names, constraint) {
-                    constraints.push(named_constraint(names, &table, name, kind, &cols));
+                    constraints.push(named_constraint(
+                        names,
+                        &table,
+                        name,
+                        kind,
+                        &cols,
+                        Some(unnamed(constraint)),
+                    ));
                 }
             }
             for c in constraints
@@ -235,6 +272,7 @@ pub fn lower(ast: &Statement, source: &ParsedStatement) -> Result<Vec<Change>, P
                 columns,
                 constraints,
                 indexes,
+                sequences,
                 sql: source.text.clone(),
             })]
         }
@@ -260,11 +298,19 @@ pub fn lower(ast: &Statement, source: &ParsedStatement) -> Result<Vec<Change>, P
                     n.schema = n.schema.or_else(|| table.schema.clone());
                     n
                 }
-                None => table.sibling(default_index_name(
+                None if names.mysql() => table.sibling(default_index_name(
                     names,
                     &table,
                     if simple { &columns } else { &[] },
                 )),
+                None => {
+                    let parts: Vec<String> = index
+                        .columns
+                        .iter()
+                        .map(|c| index_column_name(names, &c.column.expr))
+                        .collect();
+                    table.sibling(default_index_name(names, &table, &parts))
+                }
             };
             let mut body = String::new();
             if let Some(using) = &index.using {
@@ -334,11 +380,38 @@ pub fn lower(ast: &Statement, source: &ParsedStatement) -> Result<Vec<Change>, P
                     })
                 })
                 .collect(),
+            ObjectType::View | ObjectType::MaterializedView => objects
+                .iter()
+                .map(|n| {
+                    Change::View(ops::view::ViewChange::Drop {
+                        name: names.qname(n),
+                        materialized: *object_type == ObjectType::MaterializedView,
+                        if_exists: *if_exists,
+                        cascade: *cascade,
+                    })
+                })
+                .collect(),
             _ => vec![other(
                 source,
                 format!("DROP {object_type} is not planned by safeshift"),
             )],
         },
+        Statement::CreateView(create) => {
+            match ops::view::read_view(
+                names.qname(&create.name),
+                ast,
+                &source.text,
+                names.dialect.folds_case(),
+            ) {
+                Some((view, or_replace)) => {
+                    vec![Change::View(ops::view::ViewChange::Create {
+                        view,
+                        or_replace,
+                    })]
+                }
+                None => vec![other(source, "this view is not planned by safeshift")],
+            }
+        }
         Statement::RenameTable(renames) => renames
             .iter()
             .map(|r| {
@@ -356,6 +429,27 @@ pub fn lower(ast: &Statement, source: &ParsedStatement) -> Result<Vec<Change>, P
                 name: names.qname(name),
                 labels: labels.iter().map(|l| l.value.clone()).collect(),
                 sql: source.text.clone(),
+            })]
+        }
+        Statement::Comment {
+            object_type: sqlparser::ast::CommentObject::Column,
+            object_name,
+            comment,
+            ..
+        } if !names.mysql() && object_name.0.len() >= 2 => {
+            let (column, table) = match object_name.0.split_last() {
+                Some((column, table)) => (column, table),
+                None => return Ok(vec![other(source, "COMMENT ON COLUMN without a column")]),
+            };
+            let Some(column) = column.as_ident() else {
+                return Ok(vec![other(source, "COMMENT ON COLUMN without a column")]);
+            };
+            vec![Change::CatalogOnly(ops::catalog_only::CatalogOnly {
+                table: names.qname(&ObjectName(table.to_vec())),
+                action: ops::catalog_only::Action::Comment {
+                    column: names.ident(column),
+                    text: comment.clone(),
+                },
             })]
         }
         Statement::AlterType(alter) => match &alter.operation {
@@ -410,25 +504,37 @@ fn lower_alter(
             column_position,
             ..
         } => {
-            let (column, inline) = lower_column(names, column_def);
+            let (column, inline, sequence) = lower_column(names, table, column_def);
             let position = column_position.as_ref().map(|p| position(names, p));
             let mut changes = vec![add_column_change(
                 table,
                 column.clone(),
+                sequence,
                 *if_not_exists,
                 position,
                 source,
             )];
-            for (name, kind) in inline {
-                let constraint =
-                    named_constraint(names, table, name, kind, std::slice::from_ref(&column.name));
-                let mut change = constraint_change(names, table, constraint, false, None);
-                // PostgreSQL skips the validation scan of a key added with its column when the
-                // column has no DEFAULT clause: every row holds NULL.
-                if let Change::AddForeignKey(fk) = &mut change {
-                    fk.on_new_column = column.default.is_none();
+            for (name, kind, definition) in inline {
+                let constraint = named_constraint(
+                    names,
+                    table,
+                    name,
+                    kind,
+                    std::slice::from_ref(&column.name),
+                    definition,
+                );
+                // PostgreSQL checks no rows for a foreign key on a column the same statement
+                // adds without a default: keep it in that statement.
+                if let (Change::AddColumn(add), ConstraintKind::ForeignKey { .. }, false) =
+                    (&mut changes[0], &constraint.kind, names.mysql())
+                    && add.column.default.is_none()
+                {
+                    add.references.push(constraint);
+                    continue;
                 }
-                changes.push(change);
+                changes.push(constraint_change(
+                    names, table, constraint, false, None, source,
+                ));
             }
             changes
         }
@@ -480,27 +586,28 @@ fn lower_alter(
                     columns: Vec::new(),
                     not_valid: false,
                     not_null_of: None,
+                    definition: None,
                 };
-                return vec![constraint_change(names, table, c, false, Some(index))];
+                return vec![constraint_change(
+                    names,
+                    table,
+                    c,
+                    false,
+                    Some(index),
+                    source,
+                )];
             }
             match table_constraint(names, constraint) {
                 Some((name, kind, columns)) => {
-                    let c = named_constraint(names, table, name, kind.clone(), &columns);
-                    let mut change = constraint_change(names, table, c, *not_valid, None);
-                    // Keep the user's own spelling of the expression / reference for output.
-                    if let (Change::AddCheck(check), TableConstraint::Check(k)) =
-                        (&mut change, constraint)
-                    {
-                        check.expr = (*k.expr).clone();
-                    }
-                    if let (Change::AddForeignKey(fk), TableConstraint::ForeignKey(k)) =
-                        (&mut change, constraint)
-                    {
-                        let mut k = k.clone();
-                        k.name = None;
-                        fk.definition = k.to_string();
-                    }
-                    vec![change]
+                    let c = named_constraint(
+                        names,
+                        table,
+                        name,
+                        kind,
+                        &columns,
+                        Some(unnamed(constraint)),
+                    );
+                    vec![constraint_change(names, table, c, *not_valid, None, source)]
                 }
                 None => vec![other(
                     source,
@@ -656,11 +763,49 @@ fn lower_alter(
 fn add_column_change(
     table: &QName,
     column: Column,
+    sequence: Option<crate::schema::Sequence>,
     if_not_exists: bool,
     position: Option<ops::ColumnPosition>,
     source: &ParsedStatement,
 ) -> Change {
-    if column.generated {
+    use ops::add_volatile_column::{AddVolatileColumn, Filled};
+    let volatile_change = |column: Column, filled: Filled| {
+        Change::AddVolatileColumn(AddVolatileColumn {
+            table: table.clone(),
+            column,
+            position: None,
+            filled,
+        })
+    };
+    if !source.dialect.is_mysql() {
+        match (&column.generated, sequence) {
+            (None, Some(sequence)) => return volatile_change(column, Filled::Serial(sequence)),
+            (Some(Generated::Identity { always, options }), _) => {
+                let filled = Filled::Identity {
+                    always: *always,
+                    options: options.clone(),
+                };
+                return volatile_change(
+                    Column {
+                        not_null: true,
+                        ..column
+                    },
+                    filled,
+                );
+            }
+            (Some(Generated::Stored), _) => {
+                return volatile_change(column, Filled::StoredGenerated);
+            }
+            (Some(Generated::Virtual), _) => {
+                return Change::Other(ops::other::Other::new(
+                    &source.text,
+                    "a virtual generated column (PostgreSQL 18) is computed when read: catalog only, passed through as written",
+                ));
+            }
+            _ => {}
+        }
+    }
+    if column.generated.is_some() {
         return Change::Other(ops::other::Other::rewriting(
             &source.text,
             table,
@@ -679,6 +824,7 @@ fn add_column_change(
                 table: table.clone(),
                 column,
                 position,
+                filled: ops::add_volatile_column::Filled::Default,
             })
         }
         None if column.not_null => {
@@ -693,6 +839,7 @@ fn add_column_change(
             column,
             if_not_exists,
             position,
+            references: Vec::new(),
         }),
     }
 }
@@ -703,6 +850,7 @@ fn constraint_change(
     c: Constraint,
     not_valid: bool,
     using_index: Option<String>,
+    source: &ParsedStatement,
 ) -> Change {
     let d = names.dialect;
     let table = table.clone();
@@ -712,31 +860,40 @@ fn constraint_change(
             name: c.name,
             columns: c.columns,
             using_index,
+            definition: c.definition,
         }),
         ConstraintKind::Unique => Change::AddUnique(ops::add_unique::AddUnique {
             table,
             name: c.name,
             columns: c.columns,
             using_index,
+            definition: c.definition,
         }),
         ConstraintKind::ForeignKey {
             table: ref_table,
             columns: ref_columns,
         } => {
-            let definition = format!(
-                "FOREIGN KEY ({}) REFERENCES {} ({})",
-                c.columns
-                    .iter()
-                    .map(|c| d.quote(c))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                d.qname(&ref_table),
-                ref_columns
-                    .iter()
-                    .map(|c| d.quote(c))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            );
+            // As written (actions, MATCH, DEFERRABLE …); spelled out only if nothing was kept.
+            let definition = c
+                .definition
+                .as_ref()
+                .map(|k| k.to_string())
+                .unwrap_or_else(|| {
+                    format!(
+                        "FOREIGN KEY ({}) REFERENCES {} ({})",
+                        c.columns
+                            .iter()
+                            .map(|c| d.quote(c))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        d.qname(&ref_table),
+                        ref_columns
+                            .iter()
+                            .map(|c| d.quote(c))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    )
+                });
             Change::AddForeignKey(ops::add_foreign_key::AddForeignKey {
                 table,
                 name: c.name,
@@ -744,35 +901,67 @@ fn constraint_change(
                 ref_columns,
                 ref_table,
                 definition,
+                constraint: c.definition,
                 not_valid,
-                on_new_column: false,
             })
         }
-        ConstraintKind::Check => Change::AddCheck(ops::add_check::AddCheck {
-            table,
-            name: c.name,
-            expr: Expr::Value(sqlparser::ast::Value::Boolean(true).into()),
-            not_valid,
-        }),
+        ConstraintKind::Check => {
+            // Every CHECK is lowered with its definition; one without would have to be
+            // invented, and a made-up expression silently changes what the table accepts.
+            let Some(TableConstraint::Check(k)) = &c.definition else {
+                return other(
+                    source,
+                    "a CHECK constraint whose expression safeshift did not read",
+                );
+            };
+            let (expr, no_inherit) = ((*k.expr).clone(), k.no_inherit);
+            Change::AddCheck(ops::add_check::AddCheck {
+                table,
+                name: c.name,
+                expr,
+                no_inherit,
+                not_valid,
+            })
+        }
     }
 }
 
+/// A constraint as written, without its name (the catalog keeps the name apart).
+fn unnamed(constraint: &TableConstraint) -> TableConstraint {
+    let mut constraint = constraint.clone();
+    match &mut constraint {
+        TableConstraint::Unique(k) => k.name = None,
+        TableConstraint::PrimaryKey(k) => k.name = None,
+        TableConstraint::ForeignKey(k) => k.name = None,
+        TableConstraint::Check(k) => k.name = None,
+        _ => {}
+    }
+    constraint
+}
+
+/// A constraint written inline on a column: its name if given, its kind, and the same constraint
+/// written at table level (with the column filled in), which keeps every attribute.
+type InlineConstraint = (Option<String>, ConstraintKind, Option<TableConstraint>);
+
 /// A column definition and the constraints written inline on it (`REFERENCES`, `UNIQUE`, …).
-fn lower_column(names: Names, def: &ColumnDef) -> (Column, Vec<(Option<String>, ConstraintKind)>) {
+fn lower_column(
+    names: Names,
+    table: &QName,
+    def: &ColumnDef,
+) -> (Column, Vec<InlineConstraint>, Option<Sequence>) {
     let ident_value = |i: &Ident| names.ident(i);
-    let type_name = def.data_type.to_string().to_lowercase();
-    let serial = matches!(
-        type_name.as_str(),
-        "serial" | "bigserial" | "smallserial" | "serial4" | "serial8" | "serial2"
-    );
     let mut column = Column {
         name: ident_value(&def.name),
         data_type: def.data_type.clone(),
-        not_null: serial,
+        not_null: false,
         default: None,
-        generated: serial,
+        generated: None,
         extra: Vec::new(),
+        comment: None,
     };
+    let sequence = (!names.mysql())
+        .then(|| serial(table, &mut column))
+        .flatten();
     let mut inline = Vec::new();
     for option in &def.options {
         let name = option.name.as_ref().map(ident_value);
@@ -786,28 +975,77 @@ fn lower_column(names: Names, def: &ColumnDef) -> (Column, Vec<(Option<String>, 
                 column.default = None
             }
             ColumnOption::Default(expr) => column.default = Some(expr.clone()),
-            ColumnOption::Generated { .. } | ColumnOption::Identity(_) => column.generated = true,
+            ColumnOption::Generated {
+                generated_as,
+                generation_expr,
+                generation_expr_mode,
+                sequence_options,
+                ..
+            } => {
+                let options: String = sequence_options
+                    .iter()
+                    .flatten()
+                    .map(|o| o.to_string())
+                    .collect();
+                column.generated = Some(match (generation_expr, generated_as) {
+                    (Some(_), _)
+                        if *generation_expr_mode == Some(GeneratedExpressionMode::Stored) =>
+                    {
+                        Generated::Stored
+                    }
+                    (Some(_), _) => Generated::Virtual,
+                    (None, GeneratedAs::ExpStored) => Generated::Stored,
+                    (None, GeneratedAs::Always) => Generated::Identity {
+                        always: true,
+                        options,
+                    },
+                    (None, GeneratedAs::ByDefault) => Generated::Identity {
+                        always: false,
+                        options,
+                    },
+                })
+            }
+            ColumnOption::Identity(_) => {
+                column.generated = Some(Generated::Identity {
+                    always: false,
+                    options: String::new(),
+                })
+            }
             ColumnOption::DialectSpecific(tokens)
                 if tokens
                     .iter()
                     .any(|t| t.to_string().eq_ignore_ascii_case("AUTO_INCREMENT")) =>
             {
-                column.generated = true;
+                column.generated = Some(Generated::AutoIncrement);
                 column.extra.push(option.option.to_string());
             }
-            ColumnOption::PrimaryKey(_) => {
+            ColumnOption::PrimaryKey(pk) => {
                 column.not_null = true;
-                inline.push((name, ConstraintKind::PrimaryKey));
+                let mut pk = pk.clone();
+                pk.columns = vec![def.name.clone().into()];
+                let definition = unnamed(&TableConstraint::PrimaryKey(pk));
+                inline.push((name, ConstraintKind::PrimaryKey, Some(definition)));
             }
-            ColumnOption::Unique(_) => inline.push((name, ConstraintKind::Unique)),
-            ColumnOption::ForeignKey(fk) => inline.push((
-                name,
-                ConstraintKind::ForeignKey {
+            ColumnOption::Unique(u) => {
+                let mut u = u.clone();
+                u.columns = vec![def.name.clone().into()];
+                let definition = unnamed(&TableConstraint::Unique(u));
+                inline.push((name, ConstraintKind::Unique, Some(definition)));
+            }
+            ColumnOption::ForeignKey(fk) => {
+                let kind = ConstraintKind::ForeignKey {
                     table: names.qname(&fk.foreign_table),
                     columns: fk.referred_columns.iter().map(ident_value).collect(),
-                },
-            )),
-            ColumnOption::Check(_) => inline.push((name, ConstraintKind::Check)),
+                };
+                let mut fk = fk.clone();
+                fk.columns = vec![def.name.clone()];
+                let definition = unnamed(&TableConstraint::ForeignKey(fk));
+                inline.push((name, kind, Some(definition)));
+            }
+            ColumnOption::Check(c) => {
+                let definition = unnamed(&TableConstraint::Check(c.clone()));
+                inline.push((name, ConstraintKind::Check, Some(definition)));
+            }
             // MySQL column attributes (CHARACTER SET, COLLATE, COMMENT, ON UPDATE …) are kept to
             // restate the column in a MODIFY.
             ColumnOption::CharacterSet(_)
@@ -822,7 +1060,36 @@ fn lower_column(names: Names, def: &ColumnDef) -> (Column, Vec<(Option<String>, 
             _ => {}
         }
     }
-    (column, inline)
+    (column, inline, sequence)
+}
+
+/// PostgreSQL's `serial` types are shorthand: an integer column, NOT NULL, whose default draws
+/// from a sequence named `<table>_<column>_seq` that the column owns. The column is recorded as
+/// what it really is; the sequence comes back for the catalog.
+fn serial(table: &QName, column: &mut Column) -> Option<Sequence> {
+    let data_type = match column.data_type.to_string().to_lowercase().as_str() {
+        "serial" | "serial4" => DataType::Integer(None),
+        "bigserial" | "serial8" => DataType::BigInt(None),
+        "smallserial" | "serial2" => DataType::SmallInt(None),
+        _ => return None,
+    };
+    let name = table.sibling(postgres::default_object_name(
+        &table.name,
+        Some(&column.name),
+        "seq",
+    ));
+    let default = format!(
+        "nextval({}::regclass)",
+        postgres::literal(&postgres::qname(&name))
+    );
+    column.default = Some(ops::parse_expr(&default).ok()?);
+    column.not_null = true;
+    column.data_type = data_type.clone();
+    Some(Sequence {
+        name,
+        data_type: data_type.to_string().to_lowercase(),
+        owned_by: Some((table.clone(), column.name.clone())),
+    })
 }
 
 fn table_constraint(
@@ -886,6 +1153,7 @@ fn named_constraint(
     name: Option<String>,
     kind: ConstraintKind,
     columns: &[String],
+    definition: Option<TableConstraint>,
 ) -> Constraint {
     let name = name.unwrap_or_else(|| {
         if names.mysql() {
@@ -918,7 +1186,50 @@ fn named_constraint(
         columns: columns.to_vec(),
         not_valid: false,
         not_null_of: None,
+        definition,
     }
+}
+
+/// The name PostgreSQL gives an index column when choosing an index's name
+/// (`FigureIndexColname`): a column's name, a function's name (`lower(email)` gives `lower`), a
+/// cast's argument, `coalesce`, `case` …, and `expr` for anything else (operators).
+fn index_column_name(names: Names, expr: &Expr) -> String {
+    fn figure(names: Names, expr: &Expr) -> Option<(String, u8)> {
+        match expr {
+            Expr::Identifier(ident) => Some((names.ident(ident), 2)),
+            Expr::CompoundIdentifier(parts) => parts.last().map(|p| (names.ident(p), 2)),
+            Expr::Nested(inner) | Expr::Collate { expr: inner, .. } => figure(names, inner),
+            Expr::Function(f) => f
+                .name
+                .0
+                .last()
+                .and_then(|p| p.as_ident())
+                .map(|i| (names.ident(i), 2)),
+            Expr::Cast {
+                expr: inner,
+                data_type,
+                ..
+            } => match figure(names, inner) {
+                Some((name, strength)) if strength > 1 => Some((name, strength)),
+                _ => {
+                    let ty = data_type.to_string().to_lowercase();
+                    let ty = ty.split('(').next().unwrap_or("").trim().to_string();
+                    Some((ty.rsplit(' ').next().unwrap_or("").to_string(), 1))
+                }
+            },
+            Expr::Case { else_result, .. } => {
+                match else_result.as_deref().and_then(|e| figure(names, e)) {
+                    Some((name, strength)) if strength > 1 => Some((name, strength)),
+                    _ => Some(("case".into(), 1)),
+                }
+            }
+            _ => None,
+        }
+    }
+    figure(names, expr)
+        .map(|(name, _)| name)
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "expr".into())
 }
 
 fn default_index_name(names: Names, table: &QName, columns: &[String]) -> String {
@@ -926,10 +1237,21 @@ fn default_index_name(names: Names, table: &QName, columns: &[String]) -> String
         // MySQL names an unnamed index after its first column.
         return columns.first().cloned().unwrap_or_else(|| "expr".into());
     }
-    let middle = if columns.is_empty() {
+    // PostgreSQL makes the column names unique (`lower`, `lower1`) before joining them.
+    let mut unique: Vec<String> = Vec::new();
+    for name in columns {
+        let mut candidate = name.clone();
+        let mut n = 0;
+        while unique.contains(&candidate) {
+            n += 1;
+            candidate = format!("{name}{n}");
+        }
+        unique.push(candidate);
+    }
+    let middle = if unique.is_empty() {
         "expr".to_string()
     } else {
-        columns.join("_")
+        unique.join("_")
     };
     postgres::default_object_name(&table.name, Some(&middle), "idx")
 }
@@ -1044,7 +1366,7 @@ fn modify_column(
             })
             .collect(),
     };
-    let (column, _) = lower_column(names, &def);
+    let (column, _, _) = lower_column(names, table, &def);
     Change::ModifyColumn(ops::modify_column::ModifyColumn {
         table: table.clone(),
         from: names.ident(old),

@@ -49,11 +49,14 @@ pub enum Body {
         names: Vec<ObjectName>,
         if_exists: bool,
     },
+    /// `CREATE SEQUENCE` / `ALTER SEQUENCE` (PostgreSQL), which sqlparser 0.63 reads only in part
+    /// (not pg_dump's order of options, not ALTER SEQUENCE at all): read by their words.
+    Sequence(SequenceStatement),
     /// A PostgreSQL statement sqlparser cannot parse that takes locks safeshift knows, read from
     /// PostgreSQL's grammar.
     Postgres(PgStatement),
     /// A valid statement safeshift recognises but does not read further (`CREATE PROCEDURE`,
-    /// `COMMENT ON`, `ALTER SEQUENCE`, …), named by its kind.
+    /// `COMMENT ON`, `CREATE STATISTICS`, …), named by its kind.
     Recognised {
         keyword: String,
     },
@@ -78,6 +81,21 @@ pub enum PgStatement {
         concurrently: bool,
         finalize: bool,
     },
+}
+
+/// What safeshift reads of a `CREATE SEQUENCE` or `ALTER SEQUENCE`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SequenceStatement {
+    pub create: bool,
+    pub name: ObjectName,
+    /// `IF NOT EXISTS` (create) or `IF EXISTS` (alter).
+    pub if_exists: bool,
+    /// `AS smallint|integer|bigint`, spelled the way PostgreSQL names the type.
+    pub data_type: Option<String>,
+    /// `OWNED BY table.column` (`Some(Some(…))`) or `OWNED BY NONE` (`Some(None)`).
+    pub owned_by: Option<Option<ObjectName>>,
+    /// Any other option (INCREMENT, RESTART, CACHE …): not something safeshift can undo.
+    pub other_options: bool,
 }
 
 /// `-- safeshift: KEY [TARGET] = VALUE` or `-- safeshift: KEY REST`.
@@ -226,6 +244,15 @@ fn read_body(target: Dialect, text: &str, pos: Pos, left_out: &mut Vec<String>) 
             _ => String::new(),
         })
         .collect();
+    if !target.is_mysql() {
+        let significant: Vec<&TokenWithSpan> = tokens
+            .iter()
+            .filter(|t| !matches!(t.token, Token::Whitespace(_)))
+            .collect();
+        if let Some(sequence) = sequence_statement(&significant) {
+            return Body::Sequence(sequence);
+        }
+    }
     if words.first().is_some_and(|w| w == "REINDEX") && !target.is_mysql() {
         return postgres::read(text, pos, None);
     }
@@ -263,6 +290,104 @@ fn fallback(
     match target {
         Dialect::Postgres(_) => postgres::read(text, pos, Some(error)),
         Dialect::MySql(my) => mysql::read(my, text, pos, error, left_out),
+    }
+}
+
+/// Reads `CREATE [TEMP|UNLOGGED] SEQUENCE [IF NOT EXISTS] name [options]` and `ALTER SEQUENCE [IF
+/// EXISTS] name [options]`; `None` for anything else (or a shape it does not know, left to the
+/// parser).
+fn sequence_statement(tokens: &[&TokenWithSpan]) -> Option<SequenceStatement> {
+    let word = |i: usize| match tokens.get(i).map(|t| &t.token) {
+        Some(Token::Word(w)) if w.quote_style.is_none() => Some(w.value.to_ascii_uppercase()),
+        _ => None,
+    };
+    let mut at = 0;
+    let create = match word(0)?.as_str() {
+        "CREATE" => true,
+        "ALTER" => false,
+        _ => return None,
+    };
+    at += 1;
+    if create && matches!(word(at).as_deref(), Some("TEMP" | "TEMPORARY" | "UNLOGGED")) {
+        at += 1;
+    }
+    if word(at).as_deref() != Some("SEQUENCE") {
+        return None;
+    }
+    at += 1;
+    let mut if_exists = false;
+    if word(at).as_deref() == Some("IF") {
+        let expect: &[&str] = if create {
+            &["NOT", "EXISTS"]
+        } else {
+            &["EXISTS"]
+        };
+        for (i, w) in expect.iter().enumerate() {
+            if word(at + 1 + i).as_deref() != Some(*w) {
+                return None;
+            }
+        }
+        at += 1 + expect.len();
+        if_exists = true;
+    }
+    let name = object_name(tokens, &mut at)?;
+    let mut statement = SequenceStatement {
+        create,
+        name,
+        if_exists,
+        data_type: None,
+        owned_by: None,
+        other_options: false,
+    };
+    while at < tokens.len() {
+        match word(at).as_deref() {
+            Some("AS") => {
+                let spelled = word(at + 1)?;
+                statement.data_type = Some(
+                    match spelled.as_str() {
+                        "INT2" | "SMALLINT" => "smallint",
+                        "INT" | "INT4" | "INTEGER" => "integer",
+                        "INT8" | "BIGINT" => "bigint",
+                        _ => return None,
+                    }
+                    .to_string(),
+                );
+                at += 2;
+            }
+            Some("OWNED") if word(at + 1).as_deref() == Some("BY") => {
+                at += 2;
+                if word(at).as_deref() == Some("NONE") {
+                    statement.owned_by = Some(None);
+                    at += 1;
+                } else {
+                    statement.owned_by = Some(Some(object_name(tokens, &mut at)?));
+                }
+            }
+            _ => {
+                statement.other_options = true;
+                at += 1;
+            }
+        }
+    }
+    Some(statement)
+}
+
+/// A possibly qualified name (`a`, `"A".b`) starting at `at`; moves `at` past it.
+fn object_name(tokens: &[&TokenWithSpan], at: &mut usize) -> Option<ObjectName> {
+    let mut parts = Vec::new();
+    loop {
+        match tokens.get(*at).map(|t| &t.token) {
+            Some(Token::Word(w)) => parts.push(match w.quote_style {
+                Some(q) => sqlparser::ast::Ident::with_quote(q, w.value.clone()),
+                None => sqlparser::ast::Ident::new(w.value.clone()),
+            }),
+            _ => return None,
+        }
+        *at += 1;
+        match tokens.get(*at).map(|t| &t.token) {
+            Some(Token::Period) => *at += 1,
+            _ => return Some(ObjectName::from(parts)),
+        }
     }
 }
 

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use sqlparser::ast::{DataType, Expr};
+use sqlparser::ast::{DataType, Expr, TableConstraint};
 
 use crate::change::{self, Change};
 use crate::dialect::Dialect;
@@ -18,11 +18,64 @@ pub struct Column {
     pub data_type: DataType,
     pub not_null: bool,
     pub default: Option<Expr>,
-    /// Identity, serial or generated: the database fills it, copying it is not a plain ADD COLUMN.
-    pub generated: bool,
+    /// Identity, stored generated or AUTO_INCREMENT: the database fills it, so copying it is not a
+    /// plain ADD COLUMN. (A PostgreSQL `serial` is a plain column whose default is `nextval` of
+    /// a sequence it owns: see [`Sequence`].)
+    pub generated: Option<Generated>,
     /// MySQL column attributes as written (CHARACTER SET, COLLATE, COMMENT, ON UPDATE,
     /// AUTO_INCREMENT): a MODIFY must restate them or they are lost.
     pub extra: Vec<String>,
+    /// PostgreSQL's `COMMENT ON COLUMN`: a column that replaces this one takes it over.
+    pub comment: Option<String>,
+}
+
+/// How the database fills a column by itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Generated {
+    /// `GENERATED ALWAYS | BY DEFAULT AS IDENTITY [(options)]`; `options` as written, each with a
+    /// leading space (` START WITH 10`), empty when none.
+    Identity { always: bool, options: String },
+    /// `GENERATED ALWAYS AS (expr) STORED` (and MySQL's stored generated columns).
+    Stored,
+    /// `GENERATED ALWAYS AS (expr) [VIRTUAL]`: computed when read (PostgreSQL 18, MySQL).
+    Virtual,
+    /// MySQL's AUTO_INCREMENT.
+    AutoIncrement,
+}
+
+/// A view (or materialized view) as the schema defines it, and what its query reads, so a plan
+/// that replaces a column knows which views to recreate around it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct View {
+    pub name: QName,
+    /// The CREATE statement as written: running it again recreates the view.
+    pub sql: String,
+    pub materialized: bool,
+    /// The relations (tables and views) its query names.
+    pub reads: Vec<QName>,
+    /// Every name its query mentions as (the last part of) an identifier: a superset of the
+    /// columns it reads.
+    pub names: std::collections::BTreeSet<String>,
+    /// A `*` in the query: it may read every column.
+    pub wildcard: bool,
+}
+
+impl View {
+    /// Whether the view may read `table.column` directly (`column: None`: any column of it).
+    pub fn may_read(&self, table: &QName, column: Option<&str>) -> bool {
+        self.reads.iter().any(|r| r.same(table))
+            && column.is_none_or(|c| self.wildcard || self.names.contains(c))
+    }
+}
+
+/// A PostgreSQL sequence: what a `serial` column's default draws from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Sequence {
+    pub name: QName,
+    /// `smallint`, `integer` or `bigint` (`AS …`; bigint when not said).
+    pub data_type: String,
+    /// The column that owns it (`serial`, or `ALTER SEQUENCE … OWNED BY`): dropped with it.
+    pub owned_by: Option<(QName, String)>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -42,6 +95,17 @@ pub struct Constraint {
     pub not_valid: bool,
     /// For `CHECK (col IS NOT NULL)`: the column it proves has no NULLs once validated.
     pub not_null_of: Option<String>,
+    /// The constraint as written, without its name: every attribute (`ON DELETE`, `DEFERRABLE`,
+    /// `NO INHERIT`, `INCLUDE`, `NULLS NOT DISTINCT` …), so a plan can recreate it exactly. None
+    /// when unknown (a key attached `USING INDEX`, or a constraint recorded by a plan step).
+    pub definition: Option<TableConstraint>,
+}
+
+impl Constraint {
+    /// What follows `ADD CONSTRAINT name` to recreate the constraint as written.
+    pub fn definition_sql(&self) -> Option<String> {
+        self.definition.as_ref().map(|d| d.to_string())
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -95,6 +159,9 @@ pub struct Catalog {
     /// Index name → its table, for lookups by index name.
     index_tables: BTreeMap<Key, Key>,
     enums: BTreeMap<Key, Vec<String>>,
+    sequences: BTreeMap<Key, Sequence>,
+    /// In the order they were defined, which is an order they can be recreated in.
+    views: Vec<View>,
     /// Statements of the schema file that were skipped (not understood); reported as an assumption.
     pub skipped: usize,
 }
@@ -111,7 +178,7 @@ impl Catalog {
         let mut catalog = Catalog::default();
         for statement in parse::parse_for(dialect, text)? {
             match &statement.body {
-                Body::Ast(ast) => match change::lower(ast, &statement) {
+                Body::Ast(_) | Body::Sequence(_) => match change::lower_statement(&statement) {
                     Ok(changes) => {
                         for change in changes {
                             if let Change::Other(_) = change {
@@ -167,7 +234,11 @@ impl Catalog {
             .and_then(|t| t.columns.iter_mut().find(|c| c.name == column))
         {
             Some(c) => {
-                c.generated = true;
+                let always = upper.get(at + 1).map(String::as_str) == Some("ALWAYS");
+                c.generated = Some(Generated::Identity {
+                    always,
+                    options: String::new(),
+                });
                 true
             }
             None => false,
@@ -310,6 +381,53 @@ impl Catalog {
         for index in dropped {
             self.index_tables.remove(&index.name.key());
         }
+    }
+
+    pub fn view(&self, name: &QName) -> Option<&View> {
+        self.views.iter().find(|v| v.name.same(name))
+    }
+
+    /// Records a view; `CREATE OR REPLACE` keeps its place in the order.
+    pub fn set_view(&mut self, view: View) {
+        match self.views.iter_mut().find(|v| v.name.same(&view.name)) {
+            Some(existing) => *existing = view,
+            None => self.views.push(view),
+        }
+    }
+
+    pub fn remove_view(&mut self, name: &QName) -> Option<View> {
+        let at = self.views.iter().position(|v| v.name.same(name))?;
+        Some(self.views.remove(at))
+    }
+
+    /// The views that read `table.column` (any column when `None`), and the views that read
+    /// those, in an order they can be created in (drop them in reverse).
+    pub fn dependent_views(&self, table: &QName, column: Option<&str>) -> Vec<&View> {
+        let mut found: Vec<&View> = Vec::new();
+        for view in &self.views {
+            let reads_found = found.iter().any(|f| view.may_read(&f.name, None));
+            if view.may_read(table, column) || reads_found {
+                found.push(view);
+            }
+        }
+        found
+    }
+
+    pub fn sequence(&self, name: &QName) -> Option<&Sequence> {
+        self.sequences.get(&name.key())
+    }
+
+    pub fn set_sequence(&mut self, sequence: Sequence) {
+        self.sequences.insert(sequence.name.key(), sequence);
+    }
+
+    /// The sequence `table.column` owns (a `serial`'s), if any.
+    pub fn owned_sequence(&self, table: &QName, column: &str) -> Option<&Sequence> {
+        self.sequences.values().find(|s| {
+            s.owned_by
+                .as_ref()
+                .is_some_and(|(t, c)| t.same(table) && c == column)
+        })
     }
 
     pub fn enum_labels(&self, name: &QName) -> Option<&Vec<String>> {

@@ -90,7 +90,7 @@ fn catalog_reads_real_pg_dump_output() {
         .table(&QName::new("accounts"))
         .expect("accounts is known");
     assert!(
-        accounts.column("id").unwrap().generated,
+        accounts.column("id").unwrap().generated.is_some(),
         "identity column recognised from its ALTER … ADD GENERATED"
     );
     assert_eq!(

@@ -238,7 +238,8 @@ impl Drop for ScratchDatabase {
 }
 
 /// A deterministic text snapshot of the user-visible schema in `public`, one fact per line:
-/// relations, columns, constraints, indexes, triggers, view definitions, functions, enums.
+/// relations, columns, constraints, indexes, triggers, view definitions, sequences (type and
+/// owning column), partitions and inheritance, functions, enums.
 /// Columns are listed by name, not position: an expand/contract plan legitimately ends with a
 /// different column order than a one-shot `ALTER TABLE`.
 pub fn snapshot(client: &mut Client) -> Result<String, DbError> {
@@ -318,7 +319,8 @@ SELECT concat_ws(' ',
          CASE a.attidentity WHEN 'a' THEN 'IDENTITY ALWAYS'
                             WHEN 'd' THEN 'IDENTITY BY DEFAULT' END,
          CASE WHEN a.attgenerated = 's'
-              THEN 'GENERATED ALWAYS AS (' || pg_get_expr(ad.adbin, ad.adrelid) || ') STORED' END)
+              THEN 'GENERATED ALWAYS AS (' || pg_get_expr(ad.adbin, ad.adrelid) || ') STORED' END,
+         'COMMENT ' || quote_literal(col_description(c.oid, a.attnum)))
 FROM pg_attribute a
 JOIN pg_class c ON c.oid = a.attrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -383,6 +385,36 @@ WHERE n.nspname = 'public' AND c.relkind IN ('v','m')
   AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
                   AND d.objid = c.oid AND d.deptype = 'e')
 ORDER BY c.relname COLLATE "C"
+"#,
+    ),
+    (
+        "sequences",
+        r#"
+SELECT concat_ws(' ', format('sequence public.%s %s', c.relname, format_type(s.seqtypid, NULL)),
+                 (SELECT format('owned by %s.%s', t.relname, a.attname)
+                  FROM pg_depend d
+                  JOIN pg_class t ON t.oid = d.refobjid
+                  JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
+                  WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
+                    AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i')))
+FROM pg_sequence s
+JOIN pg_class c ON c.oid = s.seqrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = 'public'
+ORDER BY c.relname COLLATE "C"
+"#,
+    ),
+    (
+        "partitions",
+        r#"
+SELECT format('partition public.%s of %s %s', c.relname, p.relname,
+              pg_get_expr(c.relpartbound, c.oid))
+FROM pg_inherits i
+JOIN pg_class c ON c.oid = i.inhrelid
+JOIN pg_class p ON p.oid = i.inhparent
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = 'public'
+ORDER BY c.relname COLLATE "C", p.relname COLLATE "C"
 "#,
     ),
     (

@@ -1284,6 +1284,12 @@ impl Linter<'_> {
             Change::AddForeignKey(fk) => {
                 keys.push((fk.table.clone(), fk.columns.clone(), fk.name.clone()));
             }
+            // A key added with its column, in the same ALTER TABLE.
+            Change::AddColumn(add) => {
+                for c in &add.references {
+                    keys.push((add.table.clone(), c.columns.clone(), c.name.clone()));
+                }
+            }
             _ => {}
         }
         if self.settings.dialect.is_mysql() {

@@ -33,7 +33,21 @@ pub struct AddCheck {
     pub table: QName,
     pub name: String,
     pub expr: Expr,
+    /// PostgreSQL's `NO INHERIT`: partitions and child tables do not get the check.
+    pub no_inherit: bool,
     pub not_valid: bool,
+}
+
+impl AddCheck {
+    /// `CHECK (…)` with its attributes, as written.
+    fn constraint(&self) -> sqlparser::ast::TableConstraint {
+        sqlparser::ast::TableConstraint::Check(sqlparser::ast::CheckConstraint {
+            name: None,
+            expr: Box::new(self.expr.clone()),
+            no_inherit: self.no_inherit,
+            enforced: None,
+        })
+    }
 }
 
 impl AddCheck {
@@ -174,7 +188,7 @@ impl Op for AddCheck {
     }
 
     fn expand(&self, ctx: &Context) -> Result<Expansion, PlanError> {
-        let definition = format!("CHECK ({})", self.expr);
+        let definition = self.constraint().to_string();
         if ctx.dialect.is_mysql() {
             return self.expand_mysql(ctx, &definition);
         }
@@ -221,6 +235,7 @@ impl Op for AddCheck {
                 columns: Vec::new(),
                 not_valid: self.not_valid,
                 not_null_of: not_null_of(&self.expr),
+                definition: Some(self.constraint()),
             });
         }
     }

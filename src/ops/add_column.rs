@@ -12,7 +12,7 @@ use crate::error::PlanError;
 use crate::name::QName;
 use crate::plan::{Expansion, Phase, Step};
 use crate::rules::Rule;
-use crate::schema::{Catalog, Column};
+use crate::schema::{Catalog, Column, Constraint, ConstraintKind};
 
 pub const RULE: Rule = Rule {
     id: "add-column",
@@ -31,6 +31,26 @@ pub struct AddColumn {
     pub if_not_exists: bool,
     /// MySQL: `FIRST` or `AFTER col`.
     pub position: Option<ColumnPosition>,
+    /// PostgreSQL: foreign keys written on the column itself. The column is new and all NULL, so
+    /// added in the same statement they need no validation scan (a separate ADD CONSTRAINT would
+    /// scan the table under its lock).
+    pub references: Vec<Constraint>,
+}
+
+/// ` CONSTRAINT name REFERENCES …` for each foreign key written on the column.
+fn references_sql(references: &[Constraint]) -> String {
+    references
+        .iter()
+        .filter_map(|fk| {
+            let definition = fk.definition_sql()?;
+            let at = definition.find("REFERENCES ")?;
+            Some(format!(
+                " CONSTRAINT {} {}",
+                quote(&fk.name),
+                &definition[at..]
+            ))
+        })
+        .collect()
 }
 
 /// The MySQL step for a plain column add: INSTANT where the version allows its position.
@@ -112,11 +132,19 @@ impl Op for AddColumn {
                 self.position.as_ref(),
             )));
         }
-        Ok(Expansion::single(add_column_step(
-            &self.table,
-            &self.column,
-            self.if_not_exists,
-        )))
+        let mut step = add_column_step(&self.table, &self.column, self.if_not_exists);
+        if !self.references.is_empty() {
+            if let Some(add) = step.up.first_mut() {
+                add.text.push_str(&references_sql(&self.references));
+                add.why = Some("catalog-only: a new all-NULL column's foreign key needs no validation scan in the same statement".into());
+            }
+            for fk in &self.references {
+                if let ConstraintKind::ForeignKey { table, .. } = &fk.kind {
+                    step = step.lock(table.display(), LockMode::ShareRowExclusive, "brief");
+                }
+            }
+        }
+        Ok(Expansion::single(step))
     }
 
     fn apply(&self, catalog: &mut Catalog) {
@@ -124,6 +152,7 @@ impl Op for AddColumn {
             && t.column(&self.column.name).is_none()
         {
             t.columns.push(self.column.clone());
+            t.constraints.extend(self.references.iter().cloned());
         }
     }
 }

@@ -34,11 +34,10 @@ pub struct AddForeignKey {
     pub ref_columns: Vec<String>,
     /// `FOREIGN KEY (…) REFERENCES …` with its actions, as the user wrote it.
     pub definition: String,
+    /// The same, parsed, for the catalog.
+    pub constraint: Option<sqlparser::ast::TableConstraint>,
     /// The user already asked for NOT VALID: keep it that way.
     pub not_valid: bool,
-    /// Added with its column, in the same ALTER TABLE, and the column has no DEFAULT clause:
-    /// every row holds NULL, so PostgreSQL skips the validation scan.
-    pub on_new_column: bool,
 }
 
 impl AddForeignKey {
@@ -160,13 +159,6 @@ impl Op for AddForeignKey {
                 "NOT VALID or a new table: no scan",
             );
         }
-        if self.on_new_column {
-            return Assessment::safe(
-                RULE.id,
-                Some(LockMode::ShareRowExclusive),
-                "added with its new column (no DEFAULT): every row holds NULL, so PostgreSQL skips the validation scan",
-            );
-        }
         Assessment::staged(
             RULE.id,
             LockMode::ShareRowExclusive,
@@ -239,7 +231,7 @@ impl Op for AddForeignKey {
     fn apply(&self, catalog: &mut Catalog) {
         let kind = ConstraintKind::ForeignKey {
             table: self.ref_table.clone(),
-            columns: Vec::new(),
+            columns: self.ref_columns.clone(),
         };
         if let Some(t) = catalog.table_mut(&self.table) {
             t.constraints.push(Constraint {
@@ -248,6 +240,7 @@ impl Op for AddForeignKey {
                 columns: self.columns.clone(),
                 not_valid: self.not_valid,
                 not_null_of: None,
+                definition: self.constraint.clone(),
             });
         }
     }

@@ -33,6 +33,8 @@ pub struct AddPrimaryKey {
     pub name: String,
     pub columns: Vec<String>,
     pub using_index: Option<String>,
+    /// The constraint as written (INCLUDE, DEFERRABLE …).
+    pub definition: Option<sqlparser::ast::TableConstraint>,
 }
 
 impl Op for AddPrimaryKey {
@@ -122,14 +124,17 @@ impl Op for AddPrimaryKey {
         if ctx.is_new_table(&self.table) || self.using_index.is_some() {
             let spec = match &self.using_index {
                 Some(index) => format!("PRIMARY KEY USING INDEX {}", quote(index)),
-                None => format!(
-                    "PRIMARY KEY ({})",
-                    self.columns
-                        .iter()
-                        .map(|c| quote(c))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
+                None => match &self.definition {
+                    Some(definition) => definition.to_string(),
+                    None => format!(
+                        "PRIMARY KEY ({})",
+                        self.columns
+                            .iter()
+                            .map(|c| quote(c))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                },
             };
             return Ok(Expansion::single(
                 Step::database(
@@ -184,6 +189,7 @@ impl Op for AddPrimaryKey {
                 &self.table,
                 &self.name,
                 &self.columns,
+                &super::add_unique::KeyOptions::of(self.definition.as_ref()),
                 true,
                 Phase::Expand,
             )
@@ -208,6 +214,7 @@ impl Op for AddPrimaryKey {
                 columns: self.columns.clone(),
                 not_valid: false,
                 not_null_of: None,
+                definition: self.definition.clone(),
             });
         }
     }

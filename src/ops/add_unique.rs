@@ -12,6 +12,7 @@ use crate::name::QName;
 use crate::plan::{Expansion, Phase, Step};
 use crate::rules::{Rule, Severity};
 use crate::schema::{Catalog, Constraint, ConstraintKind};
+use sqlparser::ast::TableConstraint;
 
 pub const RULE: Rule = Rule {
     id: "adding-unique-constraint",
@@ -30,6 +31,46 @@ pub struct AddUnique {
     pub columns: Vec<String>,
     /// `… UNIQUE USING INDEX idx`: the index already exists; attaching it is brief.
     pub using_index: Option<String>,
+    /// The constraint as written (INCLUDE, NULLS NOT DISTINCT, DEFERRABLE …).
+    pub definition: Option<TableConstraint>,
+}
+
+/// What a UNIQUE or PRIMARY KEY constraint says beyond its columns, split by where PostgreSQL
+/// takes it when the key is built as an index first: the index (`INCLUDE (…)`, `NULLS NOT
+/// DISTINCT`) and `ADD CONSTRAINT … USING INDEX` (`DEFERRABLE INITIALLY DEFERRED`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KeyOptions {
+    pub index: String,
+    pub constraint: String,
+}
+
+impl KeyOptions {
+    pub fn of(definition: Option<&TableConstraint>) -> KeyOptions {
+        let (include, nulls, characteristics) = match definition {
+            Some(TableConstraint::Unique(k)) => (
+                k.include.as_slice(),
+                k.nulls_distinct.to_string(),
+                k.characteristics.as_ref(),
+            ),
+            Some(TableConstraint::PrimaryKey(k)) => (
+                k.include.as_slice(),
+                String::new(),
+                k.characteristics.as_ref(),
+            ),
+            _ => return KeyOptions::default(),
+        };
+        let mut index = String::new();
+        if !include.is_empty() {
+            let cols: Vec<String> = include.iter().map(|i| i.to_string()).collect();
+            index.push_str(&format!(" INCLUDE ({})", cols.join(", ")));
+        }
+        index.push_str(&nulls);
+        let constraint = characteristics
+            .map(|c| format!(" {c}"))
+            .filter(|c| !c.trim().is_empty())
+            .unwrap_or_default();
+        KeyOptions { index, constraint }
+    }
 }
 
 /// Builds a unique index concurrently and attaches it as a UNIQUE or PRIMARY KEY constraint.
@@ -38,6 +79,7 @@ pub fn unique_via_index(
     table: &QName,
     name: &str,
     columns: &[String],
+    options: &KeyOptions,
     primary: bool,
     phase: Phase,
 ) -> Step {
@@ -53,10 +95,10 @@ pub fn unique_via_index(
     let mut step = Step::database(phase, format!("add-{}-{}", if primary { "primary-key" } else { "unique" }, name), format!("add {what} {name} on {}", table.display()))
         .non_transactional()
         .sql(
-            format!("CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS {} ON {t} ({cols})", quote(name)),
+            format!("CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS {} ON {t} ({cols}){}", quote(name), options.index),
             "builds the index while reads and writes continue",
         )
-        .sql(format!("ALTER TABLE {t} ADD CONSTRAINT {} {what} USING INDEX {}", quote(name), quote(name)), "brief: the index already exists")
+        .sql(format!("ALTER TABLE {t} ADD CONSTRAINT {} {what} USING INDEX {}{}", quote(name), quote(name), options.constraint), "brief: the index already exists")
         .down_sql(format!("ALTER TABLE {t} DROP CONSTRAINT IF EXISTS {}", quote(name)), "drops the constraint and its index")
         .down_sql(format!("DROP INDEX CONCURRENTLY IF EXISTS {}", qname(&index)), "in case only the index had been built")
         .lock(table.display(), LockMode::ShareUpdateExclusive, "while the index builds")
@@ -171,8 +213,12 @@ impl Op for AddUnique {
                 )
                 .sql(
                     format!(
-                        "ALTER TABLE {t} ADD CONSTRAINT {} UNIQUE ({cols})",
-                        quote(&self.name)
+                        "ALTER TABLE {t} ADD CONSTRAINT {} {}",
+                        quote(&self.name),
+                        self.definition
+                            .as_ref()
+                            .map(|d| d.to_string())
+                            .unwrap_or_else(|| format!("UNIQUE ({cols})"))
                     ),
                     "the table is new and empty",
                 )
@@ -190,6 +236,7 @@ impl Op for AddUnique {
             &self.table,
             &self.name,
             &self.columns,
+            &KeyOptions::of(self.definition.as_ref()),
             false,
             Phase::Expand,
         )))
@@ -203,6 +250,7 @@ impl Op for AddUnique {
                 columns: self.columns.clone(),
                 not_valid: false,
                 not_null_of: None,
+                definition: self.definition.clone(),
             });
         }
     }

@@ -49,6 +49,22 @@ pub enum Action {
     DropForeignKey {
         name: String,
     },
+    /// PostgreSQL's `COMMENT ON COLUMN t.c IS …` (`None`: `IS NULL`, removing it).
+    Comment {
+        column: String,
+        text: Option<String>,
+    },
+}
+
+/// `COMMENT ON COLUMN t.c IS 'text'` (or `IS NULL`).
+pub fn comment_sql(table: &QName, column: &str, text: Option<&str>) -> String {
+    format!(
+        "COMMENT ON COLUMN {}.{} IS {}",
+        qname(table),
+        quote(column),
+        text.map(crate::dialect::postgres::literal)
+            .unwrap_or_else(|| "NULL".to_string())
+    )
 }
 
 #[derive(Clone, Debug)]
@@ -79,6 +95,9 @@ impl CatalogOnly {
             None => alter(format!("ALTER COLUMN {} DROP DEFAULT", ctx.quote(column))),
         };
         let step = match &self.action {
+            Action::Comment { .. } => {
+                return Err(ctx.error("COMMENT ON COLUMN is PostgreSQL's: MySQL restates COMMENT in the column's definition"));
+            }
             Action::SetDefault { column, .. } | Action::DropDefault { column } => {
                 let new = match &self.action {
                     Action::SetDefault { expr, .. } => Some(expr.as_ref()),
@@ -171,7 +190,8 @@ impl Op for CatalogOnly {
         match &self.action {
             Action::SetDefault { column, .. }
             | Action::DropDefault { column }
-            | Action::DropNotNull { column } => {
+            | Action::DropNotNull { column }
+            | Action::Comment { column, .. } => {
                 vec![column.clone()]
             }
             Action::DropConstraint { .. }
@@ -195,6 +215,11 @@ impl Op for CatalogOnly {
                 RULE.id,
                 Some(LockMode::AccessExclusive),
                 format!("brief; but code that reads {column} must be ready for NULLs"),
+            ),
+            Action::Comment { .. } => Assessment::safe(
+                RULE.id,
+                Some(LockMode::ShareUpdateExclusive),
+                "catalog only",
             ),
             _ => Assessment::safe(
                 RULE.id,
@@ -312,6 +337,25 @@ impl Op for CatalogOnly {
                 "",
             )
             .irreversible("safeshift does not keep constraint definitions to recreate them"),
+            Action::Comment { column, text } => {
+                let step = Step::database(
+                    Phase::Expand,
+                    format!("comment-{}-{column}", self.table.name),
+                    format!("comment on {table}.{column}"),
+                )
+                .sql(
+                    comment_sql(&self.table, column, text.as_deref()),
+                    "catalog only",
+                )
+                .lock(table, LockMode::ShareUpdateExclusive, "brief");
+                let step = match known(column) {
+                    Some(c) => {
+                        step.down_sql(comment_sql(&self.table, column, c.comment.as_deref()), "")
+                    }
+                    None => step.irreversible("the previous comment is unknown without --schema"),
+                };
+                return Ok(Expansion::single(step));
+            }
             Action::ValidateConstraint { name } => {
                 return Ok(Expansion::single(
                     Step::database(
@@ -368,6 +412,11 @@ impl Op for CatalogOnly {
             Action::ValidateConstraint { name } => {
                 for c in t.constraints.iter_mut().filter(|c| c.name == *name) {
                     c.not_valid = false;
+                }
+            }
+            Action::Comment { column, text } => {
+                if let Some(c) = t.columns.iter_mut().find(|c| c.name == *column) {
+                    c.comment = text.clone();
                 }
             }
         }

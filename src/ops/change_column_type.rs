@@ -12,8 +12,9 @@
 use sqlparser::ast::{DataType, Expr};
 
 use super::recipes::mysql as my;
+use super::recipes::replace::{self, Dependents};
 use super::recipes::{
-    backfill_step, copy_indexes, copy_trigger, helper_name, not_null_step, required_column,
+    backfill_step, copy_trigger, helper_name, not_null_step, required_column, reverse_trigger,
 };
 use super::{Assessment, Context, Op};
 use crate::change::canonical_type;
@@ -24,7 +25,7 @@ use crate::error::PlanError;
 use crate::name::QName;
 use crate::plan::{Expansion, Phase, Step};
 use crate::rules::{Rule, Severity};
-use crate::schema::Catalog;
+use crate::schema::{Catalog, Column, ConstraintKind, Generated};
 
 pub const RULE: Rule = Rule {
     id: "changing-column-type",
@@ -239,10 +240,10 @@ impl ChangeColumnType {
             .table(&self.table)
             .ok_or_else(|| ctx.error("internal error: table vanished"))?;
         let constraints = table.constraints_on(&self.column);
-        if old.generated || !constraints.is_empty() {
+        if old.generated.is_some() || !constraints.is_empty() {
             let names: Vec<&str> = constraints.iter().map(|c| c.name.as_str()).collect();
             return Err(ctx
-                .error(format!("safeshift cannot yet change the type of `{}.{}` online: it is {}", self.table.display(), self.column, if old.generated { "generated or AUTO_INCREMENT".to_string() } else { format!("used by constraint(s) {}", names.join(", ")) }))
+                .error(format!("safeshift cannot yet change the type of `{}.{}` online: it is {}", self.table.display(), self.column, if old.generated.is_some() { "generated or AUTO_INCREMENT".to_string() } else { format!("used by constraint(s) {}", names.join(", ")) }))
                 .help("use an online schema change tool: --online-tool gh-ost or --online-tool pt-osc"));
         }
         let server = my::target(ctx);
@@ -438,6 +439,599 @@ impl ChangeColumnType {
     }
 }
 
+impl ChangeColumnType {
+    /// PostgreSQL: the column is replaced by a shadow of the new type, and everything that hangs
+    /// on it moves over (GitLab's int → bigint recipe, for any application):
+    ///
+    /// 1. add the shadow and a trigger that copies every write into it;
+    /// 2. backfill it in batches;
+    /// 3. make it NOT NULL without a long lock;
+    /// 4. build copies of its indexes, and a unique index per key, concurrently;
+    /// 5. add copies of its checks and foreign keys (both directions) NOT VALID, and validate;
+    /// 6. in one short transaction that locks the table, then the tables whose foreign keys
+    ///    move: swap the names, move the keys `USING INDEX`, the default and the sequence,
+    ///    recreate the views that read the column, and keep the old column filled in the old type
+    ///    by a reverse trigger — the stage's `down.sql` swaps everything back;
+    /// 7. later, once the new type has proven itself, drop the old column: the point of no return.
+    fn expand_pg_replace(&self, ctx: &Context, column: &Column) -> Result<Expansion, PlanError> {
+        let deps = Dependents::of(ctx, &self.table, &self.column)?;
+        let t = qname(&self.table);
+        let c = quote(&self.column);
+        let new = helper_name(&self.table, &self.column, "new");
+        let n = quote(&new);
+        let old = helper_name(&self.table, &self.column, "old");
+        let o = quote(&old);
+        let old_type = column.data_type.to_string();
+        let slug = |what: &str| format!("{what}-{}-{}", self.table.name, self.column);
+        let conversion = self
+            .using
+            .as_ref()
+            .map(|u| u.to_string())
+            .unwrap_or_else(|| format!("CAST({c} AS {})", self.data_type));
+        let copy = copy_trigger(&self.table, &self.column, &new, &conversion)?;
+        let reverse = reverse_trigger(&self.table, &self.column, &old, &old_type)?;
+        let name_of = |name: &str, purpose: &str| replace::copy_name(&self.table, name, purpose);
+
+        let mut expand = Step::database(
+            Phase::Expand,
+            slug("add-shadow"),
+            format!(
+                "add {}.{new} ({}) and a trigger that copies {} into it",
+                self.table.display(),
+                self.data_type,
+                self.column
+            ),
+        )
+        .sql(
+            format!("ALTER TABLE {t} ADD COLUMN {n} {}", self.data_type),
+            "a nullable column without default: catalog-only",
+        )
+        .lock(self.table.display(), LockMode::AccessExclusive, "brief");
+        for sql in &copy.create {
+            expand = expand.sql(sql.clone(), "");
+        }
+        for sql in &copy.drop {
+            expand = expand.down_sql(sql.clone(), "");
+        }
+        expand = expand.down_sql(format!("ALTER TABLE {t} DROP COLUMN IF EXISTS {n}"), "");
+        let mut steps = vec![expand];
+        steps.push(
+            backfill_step(
+                ctx,
+                &self.table,
+                &new,
+                &conversion,
+                &format!("{n} IS NULL AND {c} IS NOT NULL"),
+            )?
+            .after(&[0]),
+        );
+        let mut ready = vec![1];
+        if column.not_null {
+            steps.push(not_null_step(ctx, &self.table, &new, Phase::Migrate).after(&[1]));
+            ready.push(steps.len() - 1);
+        }
+
+        // Indexes, and a unique index per key, on the shadow.
+        let mut index_copies = Step::database(
+            Phase::Migrate,
+            slug("copy-indexes"),
+            format!(
+                "build the indexes and keys of {}.{} on {new}",
+                self.table.display(),
+                self.column
+            ),
+        )
+        .non_transactional()
+        .after(&[1])
+        .lock(
+            self.table.display(),
+            LockMode::ShareUpdateExclusive,
+            "while each index builds",
+        );
+        let mut builds = Vec::new();
+        for index in &deps.indexes {
+            let name = name_of(&index.name.name, "new");
+            let sql = replace::index_copy(index, &self.column, &new, &name).ok_or_else(|| {
+                ctx.error(format!(
+                    "safeshift could not read the definition of index `{}`",
+                    index.name.display()
+                ))
+            })?;
+            builds.push((name, sql));
+        }
+        for key in &deps.keys {
+            let name = name_of(&key.name, "new");
+            let sql = replace::key_index_copy(&self.table, key, &self.column, &new, &name);
+            builds.push((name, sql));
+        }
+        for (name, sql) in &builds {
+            let index = self.table.sibling(name.clone());
+            let (what, query, expect) = super::create_index::valid_index_check(&index);
+            index_copies = index_copies
+                .sql(sql.clone(), "")
+                .down_sql(
+                    format!("DROP INDEX CONCURRENTLY IF EXISTS {}", qname(&index)),
+                    "",
+                )
+                .verify(what, query, expect);
+        }
+        let index_step = (!builds.is_empty()).then(|| {
+            steps.push(index_copies);
+            steps.len() - 1
+        });
+        ready.extend(index_step);
+
+        // Checks and foreign keys, both directions, on the shadow: NOT VALID, then validated
+        // (unless the original was left NOT VALID).
+        let mut constraint_copies = Step::database(
+            Phase::Migrate,
+            slug("copy-constraints"),
+            format!(
+                "add the checks and foreign keys of {}.{} on {new}",
+                self.table.display(),
+                self.column
+            ),
+        )
+        .non_transactional()
+        .after(&[1])
+        .lock(self.table.display(), LockMode::ShareRowExclusive, "brief")
+        .lock(
+            self.table.display(),
+            LockMode::ShareUpdateExclusive,
+            "while each validates",
+        );
+        if let Some(i) = index_step {
+            constraint_copies = constraint_copies.after(&[1, i]);
+        }
+        let mut constraints = 0;
+        let own = deps
+            .checks
+            .iter()
+            .chain(&deps.own_fks)
+            .map(|k| (self.table.clone(), k, false));
+        let referencing = deps
+            .ref_fks
+            .iter()
+            .map(|(table, k)| (table.clone(), k, true));
+        for (table, k, referenced) in own.chain(referencing) {
+            let Some(definition) = replace::constraint_copy(k, &self.column, &new, referenced)
+            else {
+                continue;
+            };
+            let name = quote(&name_of(&k.name, "new"));
+            let on = qname(&table);
+            constraint_copies = constraint_copies
+                .sql(
+                    format!("ALTER TABLE {on} DROP CONSTRAINT IF EXISTS {name}"),
+                    "re-runnable: start from a clean slate",
+                )
+                .sql(
+                    format!("ALTER TABLE {on} ADD CONSTRAINT {name} {definition} NOT VALID"),
+                    "brief; new and updated rows are checked from now on",
+                )
+                .down_sql(
+                    format!("ALTER TABLE {on} DROP CONSTRAINT IF EXISTS {name}"),
+                    "",
+                );
+            if !k.not_valid {
+                constraint_copies = constraint_copies.sql(
+                    format!("ALTER TABLE {on} VALIDATE CONSTRAINT {name}"),
+                    "scans under SHARE UPDATE EXCLUSIVE: reads and writes go on",
+                );
+            }
+            if !table.same(&self.table) {
+                constraint_copies = constraint_copies
+                    .lock(table.display(), LockMode::ShareRowExclusive, "brief")
+                    .lock(
+                        table.display(),
+                        LockMode::ShareUpdateExclusive,
+                        "while it validates",
+                    );
+            }
+            constraints += 1;
+        }
+        if constraints > 0 {
+            steps.push(constraint_copies);
+            ready.push(steps.len() - 1);
+        }
+
+        let referencing_tables = deps.referencing_tables(&self.table);
+        let mut lock_order = vec![t.clone()];
+        lock_order.extend(referencing_tables.iter().map(qname));
+        let lock_all = format!(
+            "LOCK TABLE {} IN ACCESS EXCLUSIVE MODE",
+            lock_order.join(", ")
+        );
+        let default = column.default.as_ref().map(|d| d.to_string());
+        let views_drop: Vec<String> = deps
+            .views
+            .iter()
+            .rev()
+            .map(|v| format!("DROP VIEW {}", qname(&v.name)))
+            .collect();
+        let views_create: Vec<String> = deps.views.iter().map(|v| v.sql.clone()).collect();
+        let key_sql = |key: &crate::schema::Constraint, index: &str| {
+            let options = super::add_unique::KeyOptions::of(key.definition.as_ref());
+            format!(
+                "ALTER TABLE {t} ADD CONSTRAINT {} {} USING INDEX {}{}",
+                quote(&key.name),
+                if key.kind == ConstraintKind::PrimaryKey {
+                    "PRIMARY KEY"
+                } else {
+                    "UNIQUE"
+                },
+                quote(index),
+                options.constraint
+            )
+        };
+        let rename_constraint = |table: &QName, from: &str, to: &str| {
+            format!(
+                "ALTER TABLE {} RENAME CONSTRAINT {} TO {}",
+                qname(table),
+                quote(from),
+                quote(to)
+            )
+        };
+        let rename_index = |from: &str, to: &str| {
+            format!(
+                "ALTER INDEX {} RENAME TO {}",
+                qname(&self.table.sibling(from.to_string())),
+                quote(to)
+            )
+        };
+        let moved_constraints: Vec<&crate::schema::Constraint> =
+            deps.checks.iter().chain(&deps.own_fks).collect();
+
+        // The swap: one transaction, locks taken up front in a fixed order.
+        let mut swap = Step::database(
+            Phase::Contract,
+            slug("swap"),
+            format!(
+                "swap {}.{new} in for {} (the old column is kept, filled back)",
+                self.table.display(),
+                self.column
+            ),
+        )
+        .non_transactional()
+        .after(&ready)
+        .lock(self.table.display(), LockMode::AccessExclusive, "brief")
+        .before(
+            format!("every row has {new} filled"),
+            format!("SELECT count(*) FROM {t} WHERE {n} IS NULL AND {c} IS NOT NULL"),
+            "0",
+        )
+        .sql(
+            "BEGIN",
+            "one transaction: the swap happens all at once or not at all",
+        )
+        .sql(
+            lock_all.clone(),
+            "the table first, then the tables whose foreign keys move, always in this order",
+        );
+        for table in &referencing_tables {
+            swap = swap.lock(table.display(), LockMode::AccessExclusive, "brief");
+        }
+        for sql in &views_drop {
+            swap = swap.sql(sql.clone(), "recreated below, reading the new column");
+        }
+        for sql in &copy.drop {
+            swap = swap.sql(sql.clone(), "");
+        }
+        for (table, k) in &deps.ref_fks {
+            swap = swap.sql(
+                format!(
+                    "ALTER TABLE {} DROP CONSTRAINT {}",
+                    qname(table),
+                    quote(&k.name)
+                ),
+                "its copy on the new column takes over",
+            );
+        }
+        for key in &deps.keys {
+            swap = swap.sql(
+                format!("ALTER TABLE {t} DROP CONSTRAINT {}", quote(&key.name)),
+                "",
+            );
+        }
+        swap = swap
+            .sql(format!("ALTER TABLE {t} RENAME COLUMN {c} TO {o}"), "")
+            .sql(format!("ALTER TABLE {t} RENAME COLUMN {n} TO {c}"), "");
+        for key in &deps.keys {
+            swap = swap.sql(
+                key_sql(key, &name_of(&key.name, "new")),
+                "brief: the index exists; it takes the key's name",
+            );
+        }
+        for k in &moved_constraints {
+            swap = swap
+                .sql(
+                    rename_constraint(&self.table, &k.name, &name_of(&k.name, "old")),
+                    "",
+                )
+                .sql(
+                    rename_constraint(&self.table, &name_of(&k.name, "new"), &k.name),
+                    "",
+                );
+        }
+        for (table, k) in &deps.ref_fks {
+            swap = swap.sql(
+                rename_constraint(table, &name_of(&k.name, "new"), &k.name),
+                "",
+            );
+        }
+        for index in &deps.indexes {
+            swap = swap
+                .sql(
+                    rename_index(&index.name.name, &name_of(&index.name.name, "old")),
+                    "",
+                )
+                .sql(
+                    rename_index(&name_of(&index.name.name, "new"), &index.name.name),
+                    "the copy takes the original name",
+                );
+        }
+        if let Some(d) = &default {
+            swap = swap
+                .sql(format!("ALTER TABLE {t} ALTER COLUMN {o} DROP DEFAULT"), "")
+                .sql(
+                    format!("ALTER TABLE {t} ALTER COLUMN {c} SET DEFAULT {d}"),
+                    "the default moves to the new column",
+                );
+        }
+        if let Some(comment) = &column.comment {
+            swap = swap.sql(
+                super::catalog_only::comment_sql(&self.table, &self.column, Some(comment)),
+                "the comment moves to the new column",
+            );
+        }
+        if let Some(sequence) = &deps.sequence {
+            swap = swap.sql(
+                format!("ALTER SEQUENCE {} OWNED BY {t}.{c}", qname(sequence)),
+                "the sequence now belongs to the new column (and is not dropped with the old one)",
+            );
+        }
+        if column.not_null {
+            swap = swap.sql(
+                format!("ALTER TABLE {t} ALTER COLUMN {o} DROP NOT NULL"),
+                "the reverse trigger leaves NULL what the old type cannot hold",
+            );
+        }
+        for sql in &reverse.create {
+            swap = swap.sql(sql.clone(), "");
+        }
+        for sql in &views_create {
+            swap = swap.sql(sql.clone(), "");
+        }
+        swap = swap.sql("COMMIT", "");
+
+        // Its undo: rebuild what the swap dropped, then swap back in one transaction.
+        let refuse = format!(
+            "BEGIN IF EXISTS (SELECT 1 FROM {t} WHERE {c} IS NOT NULL AND {o} IS NULL) THEN RAISE EXCEPTION 'cannot roll back: some rows hold values the old type cannot'; END IF; END"
+        );
+        let tag = crate::dialect::postgres::dollar_tag(&refuse);
+        swap = swap.down_sql(
+            format!("DO {tag} {refuse} {tag}"),
+            "refuse before changing anything if a value does not fit the old type",
+        );
+        let rollback_check = quote(&helper_name(&self.table, &self.column, "rollback_not_null"));
+        if column.not_null {
+            swap = swap
+                .down_sql(format!("ALTER TABLE {t} DROP CONSTRAINT IF EXISTS {rollback_check}"), "")
+                .down_sql(
+                    format!("ALTER TABLE {t} ADD CONSTRAINT {rollback_check} CHECK ({o} IS NOT NULL) NOT VALID"),
+                    "",
+                )
+                .down_sql(
+                    format!("ALTER TABLE {t} VALIDATE CONSTRAINT {rollback_check}"),
+                    "proves NOT NULL without a long lock",
+                );
+        }
+        for key in &deps.keys {
+            let name = name_of(&key.name, "rollback");
+            swap = swap.down_sql(
+                replace::key_index_copy(&self.table, key, &self.column, &old, &name),
+                "the old column's key index, rebuilt while traffic goes on",
+            );
+        }
+        swap = swap.down_sql("BEGIN", "").down_sql(lock_all, "");
+        for sql in &views_drop {
+            swap = swap.down_sql(sql.clone(), "");
+        }
+        for sql in &reverse.drop {
+            swap = swap.down_sql(sql.clone(), "");
+        }
+        for (table, k) in &deps.ref_fks {
+            swap = swap.down_sql(
+                format!(
+                    "ALTER TABLE {} DROP CONSTRAINT {}",
+                    qname(table),
+                    quote(&k.name)
+                ),
+                "",
+            );
+        }
+        for key in &deps.keys {
+            swap = swap.down_sql(
+                format!("ALTER TABLE {t} DROP CONSTRAINT {}", quote(&key.name)),
+                "",
+            );
+        }
+        swap = swap
+            .down_sql(format!("ALTER TABLE {t} RENAME COLUMN {c} TO {n}"), "")
+            .down_sql(format!("ALTER TABLE {t} RENAME COLUMN {o} TO {c}"), "");
+        if column.not_null {
+            swap = swap
+                .down_sql(
+                    format!("ALTER TABLE {t} ALTER COLUMN {c} SET NOT NULL"),
+                    "brief: the valid check proves it",
+                )
+                .down_sql(
+                    format!("ALTER TABLE {t} DROP CONSTRAINT {rollback_check}"),
+                    "",
+                );
+        }
+        for key in &deps.keys {
+            swap = swap.down_sql(key_sql(key, &name_of(&key.name, "rollback")), "");
+        }
+        for k in &moved_constraints {
+            swap = swap
+                .down_sql(
+                    rename_constraint(&self.table, &k.name, &name_of(&k.name, "new")),
+                    "",
+                )
+                .down_sql(
+                    rename_constraint(&self.table, &name_of(&k.name, "old"), &k.name),
+                    "",
+                );
+        }
+        for index in &deps.indexes {
+            swap = swap
+                .down_sql(
+                    rename_index(&index.name.name, &name_of(&index.name.name, "new")),
+                    "",
+                )
+                .down_sql(
+                    rename_index(&name_of(&index.name.name, "old"), &index.name.name),
+                    "",
+                );
+        }
+        if let Some(d) = &default {
+            swap = swap
+                .down_sql(format!("ALTER TABLE {t} ALTER COLUMN {n} DROP DEFAULT"), "")
+                .down_sql(
+                    format!("ALTER TABLE {t} ALTER COLUMN {c} SET DEFAULT {d}"),
+                    "",
+                );
+        }
+        if column.comment.is_some() {
+            swap = swap.down_sql(
+                super::catalog_only::comment_sql(&self.table, &new, None),
+                "",
+            );
+        }
+        if let Some(sequence) = &deps.sequence {
+            swap = swap.down_sql(
+                format!("ALTER SEQUENCE {} OWNED BY {t}.{c}", qname(sequence)),
+                "",
+            );
+        }
+        for sql in &copy.create {
+            swap = swap.down_sql(sql.clone(), "");
+        }
+        for (table, k) in &deps.ref_fks {
+            if let Some(definition) = k.definition_sql() {
+                swap = swap.down_sql(
+                    format!(
+                        "ALTER TABLE {} ADD CONSTRAINT {} {definition} NOT VALID",
+                        qname(table),
+                        quote(&k.name)
+                    ),
+                    "validated below, after the commit",
+                );
+            }
+        }
+        for sql in &views_create {
+            swap = swap.down_sql(sql.clone(), "");
+        }
+        swap = swap.down_sql("COMMIT", "");
+        for (name, sql) in &builds {
+            if deps.keys.iter().any(|k| &name_of(&k.name, "new") == name) {
+                swap = swap.down_sql(sql.clone(), "the new column's key index, rebuilt");
+            }
+        }
+        for (table, k) in &deps.ref_fks {
+            let on = qname(table);
+            let copy_name = quote(&name_of(&k.name, "new"));
+            if !k.not_valid {
+                swap = swap.down_sql(
+                    format!("ALTER TABLE {on} VALIDATE CONSTRAINT {}", quote(&k.name)),
+                    "",
+                );
+            }
+            if let Some(definition) = replace::constraint_copy(k, &self.column, &new, true) {
+                swap = swap
+                    .down_sql(
+                        format!("ALTER TABLE {on} DROP CONSTRAINT IF EXISTS {copy_name}"),
+                        "",
+                    )
+                    .down_sql(
+                        format!(
+                            "ALTER TABLE {on} ADD CONSTRAINT {copy_name} {definition} NOT VALID"
+                        ),
+                        "",
+                    );
+                if !k.not_valid {
+                    swap = swap.down_sql(
+                        format!("ALTER TABLE {on} VALIDATE CONSTRAINT {copy_name}"),
+                        "",
+                    );
+                }
+            }
+        }
+        swap = swap
+            .note(format!(
+                "Reads and writes of {} wait while the swap's transaction holds its locks: renames and catalog changes only, milliseconds.",
+                std::iter::once(self.table.display())
+                    .chain(referencing_tables.iter().map(QName::display))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+            .note(format!("Code that relies on the column's type (e.g. reading {} into a 32-bit integer) must be ready before this stage.", self.column))
+            .note(format!("The old column stays, renamed {old} and filled back by a trigger, until the next stage: until then this stage's down.sql swaps everything back (it refuses if a value does not fit the old type)."))
+            .note(format!("{} moves to the end of the column list: code that relies on column order (SELECT * into positional structs) must not.", self.column))
+            // Measured by scripts/bench-stall with pgbench -M prepared: every app connection's
+            // cached statement that reads the column fails once after the swap.
+            .note(format!("Server-side prepared statements that read {} (PgJDBC, pgx, asyncpg, Rails' statement cache) fail once per connection after the swap with `cached plan must not change result type` (SQLSTATE 0A000): recycle connection pools right after this stage, or make sure the driver retries.", self.column));
+        if !deps.views.is_empty() {
+            swap = swap.note(format!(
+                "Views recreated around the swap: {}. Privileges granted on them must be granted again.",
+                deps.views
+                    .iter()
+                    .map(|v| v.name.display())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        steps.push(swap);
+        let swapped = steps.len() - 1;
+
+        let mut drop_old = Step::database(
+            Phase::Contract,
+            slug("drop-old"),
+            format!("drop the old {}.{} ({old})", self.table.display(), self.column),
+        )
+        .after(&[swapped])
+        .lock(self.table.display(), LockMode::AccessExclusive, "brief")
+        .before(
+            format!(
+                "the application has run on the new type of {} long enough that no rollback is needed",
+                self.column
+            ),
+            "-- a decision: after this stage the type change cannot be rolled back",
+            "yes",
+        );
+        for sql in &reverse.drop {
+            drop_old = drop_old.sql(sql.clone(), "");
+        }
+        drop_old = drop_old
+            .sql(
+                format!("ALTER TABLE {t} DROP COLUMN {o}"),
+                "with it go its renamed-away indexes and constraints",
+            )
+            .irreversible(format!(
+                "the old {} column and its values are dropped",
+                self.column
+            ));
+        steps.push(drop_old);
+        // The column has its new type only after the swap: a later change of it (an index on it)
+        // made before would be made on the old column and renamed away with it.
+        Ok(Expansion {
+            steps,
+            anchor: swapped,
+        })
+    }
+}
+
 impl Op for ChangeColumnType {
     fn tables(&self) -> Vec<QName> {
         vec![self.table.clone()]
@@ -516,123 +1110,20 @@ impl Op for ChangeColumnType {
                 );
             return Ok(Expansion::single(step));
         }
-        let table = ctx
-            .catalog
-            .table(&self.table)
-            .ok_or_else(|| ctx.error("internal error: table vanished"))?;
-        let constraints = table.constraints_on(&self.column);
-        if column.generated || !constraints.is_empty() {
-            let names: Vec<&str> = constraints.iter().map(|c| c.name.as_str()).collect();
+        if let Some(generated) = &column.generated {
             return Err(ctx
-                .error(format!("safeshift cannot yet change the type of `{}.{}` online: it is {}", self.table.display(), self.column, if column.generated { "an identity/generated column".to_string() } else { format!("used by constraint(s) {}", names.join(", ")) }))
-                .help("plan this one by hand (new column, sync trigger, backfill, then move the constraints), or run it in a maintenance window"));
+                .error(format!(
+                    "safeshift cannot change the type of `{}.{}` online: it is {}",
+                    self.table.display(),
+                    self.column,
+                    match generated {
+                        Generated::Identity { .. } => "an identity column (its sequence cannot be handed to a new column in place)",
+                        _ => "a generated column",
+                    }
+                ))
+                .help("plan this one by hand, or run it in a maintenance window"));
         }
-        let t = qname(&self.table);
-        let c = quote(&self.column);
-        let new = helper_name(&self.table, &self.column, "new");
-        let n = quote(&new);
-        let conversion = self
-            .using
-            .as_ref()
-            .map(|u| u.to_string())
-            .unwrap_or_else(|| format!("CAST({c} AS {})", self.data_type));
-        let copy = copy_trigger(&self.table, &self.column, &new, &conversion)?;
-
-        let mut expand = Step::database(
-            Phase::Expand,
-            format!("add-shadow-{}-{}", self.table.name, self.column),
-            format!(
-                "add {}.{new} ({}) and a trigger that copies {} into it",
-                self.table.display(),
-                self.data_type,
-                self.column
-            ),
-        )
-        .sql(
-            format!("ALTER TABLE {t} ADD COLUMN {n} {}", self.data_type),
-            "a nullable column without default: catalog-only",
-        )
-        .lock(self.table.display(), LockMode::AccessExclusive, "brief");
-        for sql in &copy.create {
-            expand = expand.sql(sql.clone(), "");
-        }
-        for sql in &copy.drop {
-            expand = expand.down_sql(sql.clone(), "");
-        }
-        expand = expand.down_sql(format!("ALTER TABLE {t} DROP COLUMN IF EXISTS {n}"), "");
-        let mut steps = vec![expand];
-        steps.push(
-            backfill_step(
-                ctx,
-                &self.table,
-                &new,
-                &conversion,
-                &format!("{n} IS NULL AND {c} IS NOT NULL"),
-            )?
-            .after(&[0]),
-        );
-        let mut ready = vec![1];
-        if column.not_null {
-            steps.push(not_null_step(ctx, &self.table, &new, Phase::Migrate).after(&[1]));
-            ready.push(steps.len() - 1);
-        }
-        let copies = copy_indexes(
-            ctx,
-            &self.table,
-            &self.column,
-            &new,
-            format!("copy-indexes-{}-{}", self.table.name, self.column),
-        );
-        if let Some(step) = copies.step {
-            steps.push(step.after(&[1]));
-            ready.push(steps.len() - 1);
-        }
-        let mut swap = Step::database(
-            Phase::Contract,
-            format!("swap-{}-{}", self.table.name, self.column),
-            format!(
-                "swap {}.{new} in for {} and drop the old column",
-                self.table.display(),
-                self.column
-            ),
-        )
-        .after(&ready)
-        .lock(self.table.display(), LockMode::AccessExclusive, "brief")
-        .before(
-            format!("every row has {new} filled"),
-            format!("SELECT count(*) FROM {t} WHERE {n} IS NULL AND {c} IS NOT NULL"),
-            "0",
-        );
-        for sql in &copy.drop {
-            swap = swap.sql(sql.clone(), "");
-        }
-        swap = swap
-            .sql(
-                format!("ALTER TABLE {t} DROP COLUMN {c}"),
-                "the old values are gone from here on",
-            )
-            .sql(format!("ALTER TABLE {t} RENAME COLUMN {n} TO {c}"), "");
-        if let Some(default) = &column.default {
-            swap = swap.sql(
-                format!("ALTER TABLE {t} ALTER COLUMN {c} SET DEFAULT {default}"),
-                "the old column's default moves over",
-            );
-        }
-        for rename in &copies.renames {
-            swap = swap.sql(rename.clone(), "the copies take the original names");
-        }
-        swap = swap
-            .irreversible(format!("the old {} column and its values are dropped", self.column))
-            .note(format!("{} moves to the end of the column list: code that relies on column order (SELECT * into positional structs) must not.", self.column))
-            .note("Views or functions that depend on the old column make the DROP fail (nothing changes then); recreate them afterwards.")
-            // Measured by scripts/bench-stall with pgbench -M prepared: every app connection's
-            // cached statement that reads the column fails once after the swap.
-            .note(format!("Server-side prepared statements that read {} (PgJDBC, pgx, asyncpg, Rails' statement cache) fail once per connection after the swap with `cached plan must not change result type` (SQLSTATE 0A000): recycle connection pools right after this stage, or make sure the driver retries.", self.column));
-        steps.push(swap);
-        // The column has its new type only after the swap: a later change of it (an index on it)
-        // made before would be made on the old column and dropped with it.
-        let anchor = steps.len() - 1;
-        Ok(Expansion { steps, anchor })
+        self.expand_pg_replace(ctx, &column)
     }
 
     fn apply(&self, catalog: &mut Catalog) {

@@ -6,7 +6,7 @@ use crate::error::PlanError;
 use crate::name::QName;
 use crate::plan::{Expansion, Phase, Step};
 use crate::rules::Rule;
-use crate::schema::{Catalog, Column, Constraint, Index, Table};
+use crate::schema::{Catalog, Column, Constraint, Index, Sequence, Table};
 
 pub const RULE: Rule = Rule {
     id: "create-table",
@@ -25,6 +25,8 @@ pub struct CreateTable {
     pub constraints: Vec<Constraint>,
     /// MySQL: `KEY`/`INDEX` written inside the CREATE TABLE.
     pub indexes: Vec<Index>,
+    /// The sequences its `serial` columns own.
+    pub sequences: Vec<Sequence>,
     /// The statement as written: passed through unchanged.
     pub sql: String,
 }
@@ -66,6 +68,9 @@ impl Op for CreateTable {
         });
         for index in &self.indexes {
             catalog.insert_index(index.clone());
+        }
+        for sequence in &self.sequences {
+            catalog.set_sequence(sequence.clone());
         }
     }
 }

@@ -119,7 +119,7 @@ impl Op for DropColumn {
         // New code stops writing the column: if it is NOT NULL without a default, its INSERTs
         // would fail. Relax it first (brief, no scan).
         let needs_relax = match column {
-            Some(c) => c.not_null && c.default.is_none() && !c.generated,
+            Some(c) => c.not_null && c.default.is_none() && c.generated.is_none(),
             None => !ctx.schema_known,
         };
         if needs_relax && ctx.dialect.is_mysql() {

@@ -43,7 +43,9 @@ pub mod reindex;
 pub mod rename_column;
 pub mod rename_enum_value;
 pub mod rename_table;
+pub mod sequence;
 pub mod set_not_null;
+pub mod view;
 
 /// The interface every kind of change implements.
 pub trait Op {
@@ -361,6 +363,8 @@ pub const RULES: &[&Rule] = &[
     &catalog_only::RULE,
     &other::RULE,
     &modify_column::RULE,
+    &sequence::RULE,
+    &view::RULE,
     &reindex::RULE,
     &detach_partition::RULE,
     &rename_enum_value::RULE,
@@ -412,6 +416,11 @@ pub const KINDS: &[(&str, &str)] = &[
         "modify_column",
         "MySQL's MODIFY/CHANGE COLUMN: a column restated in full",
     ),
+    (
+        "sequence",
+        "create a sequence, or change its type (AS bigint) or owner",
+    ),
+    ("view", "create, replace or drop a view"),
     (
         "reindex",
         "rebuild an index, or a table's, schema's or database's",

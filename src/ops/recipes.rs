@@ -4,6 +4,7 @@
 //! that both engines use pick the engine's block.
 
 pub mod mysql;
+pub mod replace;
 
 use askama::Template;
 
@@ -134,6 +135,37 @@ pub fn copy_trigger(
         function: &function,
         target: &quote(target),
         expr,
+        tag: &tag,
+    })?;
+    Ok(trigger(table, name, sql, "INSERT OR UPDATE"))
+}
+
+#[derive(Template)]
+#[template(path = "sql/reverse_function.sql", escape = "none")]
+struct ReverseFunction<'a> {
+    function: &'a str,
+    source: &'a str,
+    target: &'a str,
+    old_type: &'a str,
+    tag: &'a str,
+}
+
+/// After a type change's swap: sets `target` (the old column, old type) from `source` on every
+/// write, NULL when the value does not fit the old type.
+pub fn reverse_trigger(
+    table: &QName,
+    source: &str,
+    target: &str,
+    old_type: &str,
+) -> Result<Trigger, PlanError> {
+    let name = helper_name(table, source, "reverse");
+    let function = qname(&table.sibling(name.clone()));
+    let tag = dollar_tag(&format!("{source} {target} {old_type} {function}"));
+    let sql = render(&ReverseFunction {
+        function: &function,
+        source: &quote(source),
+        target: &quote(target),
+        old_type,
         tag: &tag,
     })?;
     Ok(trigger(table, name, sql, "INSERT OR UPDATE"))

@@ -1,13 +1,19 @@
 //! RENAME COLUMN: a brief lock, but every query of the running application version that names
-//! the old column fails at once. Safe path: add the new column, keep both in sync (trigger both
-//! ways, or the app writing both), backfill, copy NOT NULL and indexes, deploy the code that uses
-//! the new name, then drop the old column.
-//! MySQL/MariaDB: the same path; the new column goes right after the old one, and the last ALTER
-//! drops the old column, so the end state equals the naive rename, position included.
+//! the old column fails at once. Safe path (PostgreSQL): a stand-in column under the new name,
+//! kept equal to the old one by a trigger both ways, backfilled, with copies of the old column's
+//! indexes and keys for the new code; deploy the code that uses the new name; then drop the
+//! stand-in and rename the original column in place — so its position, primary key, foreign keys
+//! on either side, checks, indexes, sequence and the views that read it stay exactly as the naive
+//! RENAME leaves them. With `--dual-write app` the app writes both columns and the old one is
+//! dropped in the end (refused when constraints or views depend on it).
+//! MySQL/MariaDB: the new column goes right after the old one, and the last ALTER drops the old
+//! column, so the end state equals the naive rename, position included.
 
 use super::ColumnPosition;
 use super::recipes::mysql as my;
-use super::recipes::{backfill_step, copy_indexes, not_null_step, required_column, sync_trigger};
+use super::recipes::{
+    backfill_step, copy_indexes, not_null_step, replace, required_column, sync_trigger,
+};
 use super::{Assessment, Context, DualWrite, Op};
 use crate::dialect::LockMode;
 use crate::dialect::postgres::{qname, quote};
@@ -15,14 +21,14 @@ use crate::error::PlanError;
 use crate::name::QName;
 use crate::plan::{Expansion, Phase, Release, Step};
 use crate::rules::{Rule, Severity};
-use crate::schema::{Catalog, Column};
+use crate::schema::{Catalog, Column, Generated};
 
 pub const RULE: Rule = Rule {
     id: "renaming-column",
     severity: Some(Severity::Error),
     summary: "RENAME COLUMN on a table the running app uses",
     why: "The rename itself is instant, but every query of the running app version that names the old column fails the moment it commits: during a rolling deploy old and new versions run side by side and one of them is always broken.",
-    safe: "Expand: add the new column, kept in sync with the old one by a trigger (or by the app writing both), and backfill. Deploy the app that reads and writes the new name. Contract: drop the old column.",
+    safe: "Expand: add a stand-in column under the new name, kept equal to the old one by a trigger (or by the app writing both), backfill it and copy the old column's indexes onto it. Deploy the app that reads and writes the new name. Contract: drop the stand-in and rename the original column in place, which keeps its keys, foreign keys, checks, indexes and views.",
     example: "ALTER TABLE users RENAME COLUMN name TO display_name;",
     mysql: "The same on MySQL and MariaDB: RENAME COLUMN (or CHANGE COLUMN) is INSTANT, and the running app breaks at once. Same safe path: a new column right after the old one, BEFORE INSERT/UPDATE triggers that keep both equal (or the app writing both), a batched backfill, the new app, then drop the old column.",
 };
@@ -79,13 +85,13 @@ impl RenameColumn {
             .table(&self.table)
             .map(|t| t.constraints_on(&self.from))
             .unwrap_or_default();
-        if column.generated || !constraints.is_empty() {
+        if column.generated.is_some() || !constraints.is_empty() {
             return Err(ctx
                 .error(format!(
                     "safeshift cannot yet rename `{}.{}` online: it is {}",
                     self.table.display(),
                     self.from,
-                    if column.generated {
+                    if column.generated.is_some() {
                         "generated or AUTO_INCREMENT".to_string()
                     } else {
                         format!(
@@ -272,6 +278,202 @@ impl RenameColumn {
     }
 }
 
+impl RenameColumn {
+    /// PostgreSQL, `--dual-write trigger`: a stand-in column under the new name, kept equal to
+    /// the old one by a trigger while both app versions run; in the end the stand-in is dropped
+    /// and the old column renamed in place. The renamed column is the one that was always there:
+    /// its position, keys, foreign keys on either side, checks, indexes, sequence, and the views
+    /// that read it all stay as they are, exactly as the naive RENAME leaves them.
+    fn expand_pg_trigger(&self, ctx: &Context, column: &Column) -> Result<Expansion, PlanError> {
+        let t = qname(&self.table);
+        let (old, new) = (quote(&self.from), quote(&self.to));
+        let slug = |what: &str| format!("{what}-{}-{}", self.table.name, self.to);
+        let default = column.default.as_ref().map(|d| d.to_string());
+        // An identity's default cannot be dropped: the database keeps filling the old column.
+        let identity = matches!(column.generated, Some(Generated::Identity { .. }));
+        let trigger_default = default.as_deref().filter(|_| !identity);
+        let sync = sync_trigger(&self.table, &self.from, &self.to, trigger_default)?;
+
+        // 0: the stand-in, nullable and without default, so a row shows which column its writer
+        // set; the trigger applies the old column's default itself.
+        let mut expand = Step::database(
+            Phase::Expand,
+            slug("add-renamed"),
+            format!(
+                "add {}.{} and a trigger that keeps it equal to {}",
+                self.table.display(),
+                self.to,
+                self.from
+            ),
+        )
+        .sql(
+            format!("ALTER TABLE {t} ADD COLUMN {new} {}", column.data_type),
+            "nullable, no default: catalog-only",
+        )
+        .lock(self.table.display(), LockMode::AccessExclusive, "brief")
+        .lock(self.table.display(), LockMode::ShareRowExclusive, "brief");
+        if trigger_default.is_some() {
+            expand = expand.sql(
+                format!("ALTER TABLE {t} ALTER COLUMN {old} DROP DEFAULT"),
+                "the sync trigger applies the default to both columns",
+            );
+        }
+        for sql in &sync.create {
+            expand = expand.sql(sql.clone(), "");
+        }
+        for sql in &sync.drop {
+            expand = expand.down_sql(sql.clone(), "");
+        }
+        if let Some(d) = trigger_default {
+            expand = expand.down_sql(
+                format!("ALTER TABLE {t} ALTER COLUMN {old} SET DEFAULT {d}"),
+                "",
+            );
+        }
+        expand = expand.down_sql(format!("ALTER TABLE {t} DROP COLUMN IF EXISTS {new}"), "");
+        if identity {
+            expand = expand.note(format!(
+                "{} is an identity column: the database fills it, and the trigger copies it to {}. Code must not write {} itself while both versions run.",
+                self.from, self.to, self.to
+            ));
+        }
+        let mut steps = vec![expand];
+        steps.push(
+            backfill_step(
+                ctx,
+                &self.table,
+                &self.to,
+                &old,
+                &format!("{new} IS DISTINCT FROM {old}"),
+            )?
+            .after(&[0]),
+        );
+        let mut ready = vec![1];
+        // Copies of every index and key on the old column, so the new code's queries on the
+        // new name (and its ON CONFLICT) find one. They go with the stand-in in the end.
+        let mut copies = Step::database(
+            Phase::Migrate,
+            slug("copy-indexes"),
+            format!(
+                "build the indexes of {}.{} on {}",
+                self.table.display(),
+                self.from,
+                self.to
+            ),
+        )
+        .non_transactional()
+        .after(&[1])
+        .lock(
+            self.table.display(),
+            LockMode::ShareUpdateExclusive,
+            "while each index builds",
+        );
+        let mut built = 0;
+        let indexes = replace::indexes_involving(ctx, &self.table, &self.from);
+        let keys = replace::keys_on(ctx, &self.table, &self.from);
+        for (name, sql) in indexes
+            .iter()
+            .map(|i| {
+                let name = replace::copy_name(&self.table, &i.name.name, "renamed");
+                let sql = replace::index_copy(i, &self.from, &self.to, &name);
+                (name, sql)
+            })
+            .chain(keys.iter().map(|k| {
+                let name = replace::copy_name(&self.table, &k.name, "renamed");
+                let sql = replace::key_index_copy(&self.table, k, &self.from, &self.to, &name);
+                (name, Some(sql))
+            }))
+        {
+            let Some(sql) = sql else {
+                return Err(ctx.error(format!(
+                    "safeshift could not read the definition of an index on `{}.{}`",
+                    self.table.display(),
+                    self.from
+                )));
+            };
+            let copy = self.table.sibling(name);
+            let (what, query, expect) = super::create_index::valid_index_check(&copy);
+            copies = copies
+                .sql(sql, "")
+                .down_sql(
+                    format!("DROP INDEX CONCURRENTLY IF EXISTS {}", qname(&copy)),
+                    "",
+                )
+                .verify(what, query, expect);
+            built += 1;
+        }
+        if built > 0 {
+            steps.push(copies.note(format!(
+                "These copies serve the new code's queries on {} until the last stage, which drops them with the stand-in column.",
+                self.to
+            )));
+            ready = vec![steps.len() - 1];
+        }
+        steps.push(
+            renamed_deploy(
+                &self.table,
+                &self.from,
+                &self.to,
+                DualWrite::Trigger,
+                slug("deploy-renamed"),
+            )
+            .after(&ready),
+        );
+        let deploy = steps.len() - 1;
+        let mut contract = Step::database(
+            Phase::Contract,
+            slug("rename-column"),
+            format!(
+                "rename {}.{} to {} in place of the stand-in",
+                self.table.display(),
+                self.from,
+                self.to
+            ),
+        )
+        .after(&[deploy])
+        .lock(self.table.display(), LockMode::AccessExclusive, "brief")
+        .before(
+            format!("no process runs code that names {}", self.from),
+            "-- check your deploy tool: every instance runs the new version",
+            "yes",
+        )
+        .before(
+            format!(
+                "{} and {} hold the same value in every row",
+                self.from, self.to
+            ),
+            format!("SELECT count(*) FROM {t} WHERE {new} IS DISTINCT FROM {old}"),
+            "0",
+        );
+        for sql in &sync.drop {
+            contract = contract.sql(sql.clone(), "");
+        }
+        contract = contract
+            .sql(
+                format!("ALTER TABLE {t} DROP COLUMN {new}"),
+                "the stand-in (and its index copies): it holds the same values as the old column",
+            )
+            .sql(
+                format!("ALTER TABLE {t} RENAME COLUMN {old} TO {new}"),
+                "the original column takes the new name, with its keys, constraints, indexes and views",
+            );
+        if let Some(d) = trigger_default {
+            contract = contract.sql(
+                format!("ALTER TABLE {t} ALTER COLUMN {new} SET DEFAULT {d}"),
+                "the default the trigger applied until now",
+            );
+        }
+        contract = contract
+            .irreversible(format!(
+                "the stand-in column is gone and {} is renamed; to go back, rename {} to {} and run the stages before this one again (no data is lost)",
+                self.from, self.to, self.from
+            ))
+            .note("Renaming in place keeps the column's position, constraints, indexes and the views that read it, as the naive RENAME does.");
+        steps.push(contract);
+        Ok(Expansion { steps, anchor: 0 })
+    }
+}
+
 /// `--dual-write app`: the deploy that writes both columns.
 fn dual_write_deploy(table: &QName, from: &str, to: &str, slug: String) -> Step {
     Step::application(
@@ -382,32 +584,48 @@ impl Op for RenameColumn {
                 self.table.display()
             )));
         }
+        if let Some(Generated::Stored) = column.generated {
+            return Err(ctx
+                .error(format!(
+                    "safeshift cannot rename `{}.{}` online: it is a stored generated column, and a stand-in column cannot be kept equal to it by a trigger",
+                    self.table.display(),
+                    self.from
+                ))
+                .help("rename it in a quiet moment (RENAME COLUMN is brief), deploying the app that uses the new name right after"));
+        }
+        if ctx.options.dual_write == DualWrite::Trigger {
+            return self.expand_pg_trigger(ctx, &column);
+        }
+        // --dual-write app: the new version stops writing the old column, so the old column is
+        // dropped in the end (its constraints and the views that read it would go with it).
         let table = ctx
             .catalog
             .table(&self.table)
             .ok_or_else(|| ctx.error("internal error: table vanished"))?;
         let constraints = table.constraints_on(&self.from);
-        if column.generated || !constraints.is_empty() {
-            let names: Vec<&str> = constraints.iter().map(|c| c.name.as_str()).collect();
+        let views = ctx.catalog.dependent_views(&self.table, Some(&self.from));
+        if column.generated.is_some() || !constraints.is_empty() || !views.is_empty() {
+            let mut what: Vec<String> = constraints
+                .iter()
+                .map(|c| format!("constraint {}", c.name))
+                .collect();
+            what.extend(views.iter().map(|v| format!("view {}", v.name.display())));
+            if column.generated.is_some() {
+                what.push("its identity".into());
+            }
             return Err(ctx
                 .error(format!(
-                    "safeshift cannot yet rename `{}.{}` online: it is {}",
+                    "with --dual-write app, renaming `{}.{}` drops the old column in the end, and with it {}",
                     self.table.display(),
                     self.from,
-                    if column.generated {
-                        "an identity/generated column".to_string()
-                    } else {
-                        format!("used by constraint(s) {}", names.join(", "))
-                    }
+                    what.join(", ")
                 ))
-                .help("plan this one by hand, or rename the table instead behind a view"));
+                .help("use --dual-write trigger (the default): the old column is then renamed in place and keeps them"));
         }
-        let mode = ctx.options.dual_write;
         let default = column.default.as_ref().map(|d| d.to_string());
         let slug = |what: &str| format!("{what}-{}-{}", self.table.name, self.to);
 
-        // 0: the new column, nullable and without default, so that a row written by either
-        // version shows which column the writer set (the trigger applies the default itself).
+        // 0: the new column, nullable, with the old one's default: the app writes both.
         let mut expand = Step::database(
             Phase::Expand,
             slug("add-renamed"),
@@ -423,53 +641,17 @@ impl Op for RenameColumn {
             "nullable, no default: catalog-only",
         )
         .lock(self.table.display(), LockMode::AccessExclusive, "brief");
-        let sync = sync_trigger(&self.table, &self.from, &self.to, default.as_deref())?;
-        match mode {
-            DualWrite::Trigger => {
-                if default.is_some() {
-                    expand = expand.sql(
-                        format!("ALTER TABLE {t} ALTER COLUMN {old} DROP DEFAULT"),
-                        "the sync trigger applies the default to both columns",
-                    );
-                }
-                for sql in &sync.create {
-                    expand = expand.sql(sql.clone(), "");
-                }
-                for sql in &sync.drop {
-                    expand = expand.down_sql(sql.clone(), "");
-                }
-                if let Some(d) = &default {
-                    expand = expand.down_sql(
-                        format!("ALTER TABLE {t} ALTER COLUMN {old} SET DEFAULT {d}"),
-                        "",
-                    );
-                }
-                expand.title = format!("{} and a trigger that keeps both in sync", expand.title);
-                expand = expand.lock(self.table.display(), LockMode::ShareRowExclusive, "brief");
-            }
-            DualWrite::App => {
-                if let Some(d) = &default {
-                    expand = expand.sql(
-                        format!("ALTER TABLE {t} ALTER COLUMN {new} SET DEFAULT {d}"),
-                        "",
-                    );
-                }
-            }
+        if let Some(d) = &default {
+            expand = expand.sql(
+                format!("ALTER TABLE {t} ALTER COLUMN {new} SET DEFAULT {d}"),
+                "",
+            );
         }
         expand = expand.down_sql(format!("ALTER TABLE {t} DROP COLUMN IF EXISTS {new}"), "");
-        let mut steps = vec![expand];
-
-        let backfill_after = if mode == DualWrite::App {
-            steps.push(dual_write_deploy(
-                &self.table,
-                &self.from,
-                &self.to,
-                slug("deploy-dual-write"),
-            ));
-            steps.len() - 1
-        } else {
-            0
-        };
+        let mut steps = vec![
+            expand,
+            dual_write_deploy(&self.table, &self.from, &self.to, slug("deploy-dual-write")),
+        ];
         steps.push(
             backfill_step(
                 ctx,
@@ -478,7 +660,7 @@ impl Op for RenameColumn {
                 &old,
                 &format!("{new} IS NULL AND {old} IS NOT NULL"),
             )?
-            .after(&[backfill_after]),
+            .after(&[1]),
         );
         let backfill = steps.len() - 1;
         let mut ready = vec![backfill];
@@ -492,51 +674,42 @@ impl Op for RenameColumn {
             steps.push(step.after(&[backfill]));
             ready.push(steps.len() - 1);
         }
-
-        let mut last_deploy_after = ready.clone();
-        if mode == DualWrite::App {
+        steps.push(
+            read_new_deploy(&self.table, &self.from, &self.to, slug("deploy-read-new"))
+                .after(&ready),
+        );
+        let mut last_deploy_after = vec![steps.len() - 1];
+        if column.not_null {
             steps.push(
-                read_new_deploy(&self.table, &self.from, &self.to, slug("deploy-read-new"))
-                    .after(&ready),
+                Step::database(
+                    Phase::Migrate,
+                    slug("relax-old"),
+                    format!("let {}.{} be NULL", self.table.display(), self.from),
+                )
+                .after(&last_deploy_after)
+                .sql(
+                    format!("ALTER TABLE {t} ALTER COLUMN {old} DROP NOT NULL"),
+                    "the next deploy stops writing it",
+                )
+                .down_sql(
+                    format!("ALTER TABLE {t} ALTER COLUMN {old} SET NOT NULL"),
+                    "scans the table under ACCESS EXCLUSIVE",
+                )
+                .lock(self.table.display(), LockMode::AccessExclusive, "brief"),
             );
-            last_deploy_after = vec![steps.len() - 1];
-            if column.not_null {
-                steps.push(
-                    Step::database(
-                        Phase::Migrate,
-                        slug("relax-old"),
-                        format!("let {}.{} be NULL", self.table.display(), self.from),
-                    )
-                    .after(&last_deploy_after)
-                    .sql(
-                        format!("ALTER TABLE {t} ALTER COLUMN {old} DROP NOT NULL"),
-                        "the next deploy stops writing it",
-                    )
-                    .down_sql(
-                        format!("ALTER TABLE {t} ALTER COLUMN {old} SET NOT NULL"),
-                        "scans the table under ACCESS EXCLUSIVE",
-                    )
-                    .lock(
-                        self.table.display(),
-                        LockMode::AccessExclusive,
-                        "brief",
-                    ),
-                );
-                last_deploy_after.push(steps.len() - 1);
-            }
+            last_deploy_after.push(steps.len() - 1);
         }
         steps.push(
             renamed_deploy(
                 &self.table,
                 &self.from,
                 &self.to,
-                mode,
+                DualWrite::App,
                 slug("deploy-renamed"),
             )
             .after(&last_deploy_after),
         );
         let deploy = steps.len() - 1;
-
         let mut contract = Step::database(
             Phase::Contract,
             slug("drop-old-column"),
@@ -548,19 +721,8 @@ impl Op for RenameColumn {
             format!("no process runs code that names {}", self.from),
             "-- check your deploy tool: every instance runs the new version",
             "yes",
-        );
-        if mode == DualWrite::Trigger {
-            for sql in &sync.drop {
-                contract = contract.sql(sql.clone(), "");
-            }
-        }
-        contract = contract.sql(format!("ALTER TABLE {t} DROP COLUMN {old}"), "");
-        if let (Some(d), DualWrite::Trigger) = (&default, mode) {
-            contract = contract.sql(
-                format!("ALTER TABLE {t} ALTER COLUMN {new} SET DEFAULT {d}"),
-                "the default the trigger applied until now",
-            );
-        }
+        )
+        .sql(format!("ALTER TABLE {t} DROP COLUMN {old}"), "");
         for rename in &copies.renames {
             contract = contract.sql(rename.clone(), "the copies take the original names");
         }

@@ -684,7 +684,7 @@ pub fn copy_table(
         .columns
         .iter()
         .filter(|c| {
-            !c.generated
+            c.generated.is_none()
                 || c.extra
                     .iter()
                     .any(|e| e.eq_ignore_ascii_case("AUTO_INCREMENT"))
