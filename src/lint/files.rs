@@ -117,7 +117,7 @@ pub fn check(path: &Path) -> Result<String, Error> {
     let mut buf = vec![0u8; 64 * 1024];
     // Bytes of an unfinished character carried into the next chunk.
     let mut carry = 0;
-    let (mut line, mut column, mut offset) = (1u64, 1u64, 0u64);
+    let mut offset = 0u64;
     loop {
         let n = match file.read(&mut buf[carry..]) {
             Ok(n) => n,
@@ -131,17 +131,9 @@ pub fn check(path: &Path) -> Result<String, Error> {
             Err(e) if e.error_len().is_none() && n > 0 => (e.valid_up_to(), false),
             Err(e) => (e.valid_up_to(), true),
         };
-        let text = std::str::from_utf8(&buf[..valid]).unwrap_or_default();
-        for c in text.chars() {
-            if c == '\n' {
-                line += 1;
-                column = 1;
-            } else {
-                column += 1;
-            }
-        }
         offset += valid as u64;
         if bad {
+            let (line, column) = position_of_byte(path, offset).map_err(read_error)?;
             return Err(Error::Usage(format!(
                 "{name}:{line}:{column}: not valid UTF-8 (byte {offset}); safeshift reads SQL text files"
             )));
@@ -152,6 +144,19 @@ pub fn check(path: &Path) -> Result<String, Error> {
         buf.copy_within(valid..end, 0);
         carry = end - valid;
     }
+}
+
+/// Line and column (in characters) of byte `offset` of a file whose bytes before it are UTF-8.
+fn position_of_byte(path: &Path, offset: u64) -> std::io::Result<(u64, u64)> {
+    use std::io::Read;
+    let mut before = Vec::new();
+    std::fs::File::open(path)?
+        .take(offset)
+        .read_to_end(&mut before)?;
+    let text = String::from_utf8_lossy(&before);
+    let line = text.matches('\n').count() as u64 + 1;
+    let column = text.rsplit('\n').next().map_or(0, |l| l.chars().count()) as u64 + 1;
+    Ok((line, column))
 }
 
 /// Reads a migration file as text (`-` is standard input).

@@ -154,25 +154,18 @@ impl<R: Read> Splitter<R> {
 
     fn fill(&mut self) -> Result<(), SplitError> {
         // Double what is buffered, so rescanning a long statement stays linear overall.
-        let want = self.buf.len().max(CHUNK);
-        let start = self.buf.len();
-        self.buf.resize(start + want, 0);
-        let mut filled = start;
-        while filled < self.buf.len() {
-            match self.reader.read(&mut self.buf[filled..]) {
-                Ok(0) => {
-                    self.eof = true;
-                    break;
-                }
-                Ok(n) => filled += n,
+        let want = self.buf.len().max(CHUNK) as u64;
+        let before = self.buf.len();
+        loop {
+            match (&mut self.reader).take(want).read_to_end(&mut self.buf) {
+                Ok(_) => break,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    self.buf.truncate(filled);
-                    return Err(SplitError::Io(e));
-                }
+                Err(e) => return Err(SplitError::Io(e)),
             }
         }
-        self.buf.truncate(filled);
+        if self.buf.len() == before {
+            self.eof = true;
+        }
         Ok(())
     }
 
@@ -303,15 +296,21 @@ impl<R: Read> Splitter<R> {
                     let Some(comment) = comment else {
                         return Scan::More;
                     };
-                    let text = String::from_utf8_lossy(comment.text);
-                    if self.sections && at_line_start {
-                        match dbmate_marker(&text) {
+                    // Most comments are prose: read the text only when it may be a marker.
+                    if self.sections
+                        && at_line_start
+                        && memchr::memmem::find(comment.text, b"migrate:").is_some()
+                    {
+                        match dbmate_marker(&String::from_utf8_lossy(comment.text)) {
                             Some(Marker::Up(up)) => self.dbmate = Some(up),
                             Some(Marker::Down) if self.dbmate.is_some() => return Scan::End,
                             _ => {}
                         }
                     }
-                    if let Some(d) = super::directive(&text, comment.pos) {
+                    if memchr::memmem::find(comment.text, b"safeshift:").is_some()
+                        && let Some(d) =
+                            super::directive(&String::from_utf8_lossy(comment.text), comment.pos)
+                    {
                         directives.push(d);
                     }
                     continue;
@@ -364,7 +363,20 @@ impl<R: Read> Splitter<R> {
         // The statement: up to the delimiter at the top level.
         let mut end = start;
         let delimiter = self.delimiter.as_slice();
+        let special = special_bytes(lexer, delimiter[0]);
         loop {
+            // Ordinary bytes in one step: only the special ones can start or end anything.
+            let rest = cursor.rest();
+            let run = rest
+                .iter()
+                .position(|&b| special[usize::from(b)])
+                .unwrap_or(rest.len());
+            if run > 0 {
+                if let Some(last) = rest[..run].iter().rposition(|b| !b.is_ascii_whitespace()) {
+                    end = cursor.i + last + 1;
+                }
+                cursor.i += run; // no newline in the run: newlines are special
+            }
             let Some(&c) = cursor.peek() else {
                 if !eof {
                     return Scan::More;
@@ -376,20 +388,15 @@ impl<R: Read> Splitter<R> {
                 return Scan::Found(found(&cursor, end, cursor.i, false, directives));
             }
             match c {
-                b' ' | b'\t' | b'\r' | b'\n' | b'\x0b' | b'\x0c' => {
+                b'\n' => {
                     cursor.advance(1);
+                    // A `DELIMITER` line ends the statement before it, as the mysql client (and
+                    // the script runners that copy it) read it.
+                    if delimiter_line(cursor.rest()) {
+                        let next = cursor.i;
+                        return Scan::Found(found(&cursor, end, next, false, directives));
+                    }
                     continue;
-                }
-                // A `DELIMITER` line ends the statement before it, as the mysql client (and the
-                // script runners that copy it) read it.
-                b'd' | b'D'
-                    if cursor.at_line_start()
-                        && cursor.rest().len() > 10
-                        && cursor.rest()[..9].eq_ignore_ascii_case(b"delimiter")
-                        && matches!(cursor.rest()[9], b' ' | b'\t') =>
-                {
-                    let next = cursor.i;
-                    return Scan::Found(found(&cursor, end, next, false, directives));
                 }
                 b'-' | b'#' => {
                     let comment_start = cursor.i;
@@ -401,6 +408,7 @@ impl<R: Read> Splitter<R> {
                         if self.sections
                             && at_line_start
                             && self.dbmate.is_some()
+                            && memchr::memmem::find(comment.text, b"migrate:down").is_some()
                             && matches!(
                                 dbmate_marker(&String::from_utf8_lossy(comment.text)),
                                 Some(Marker::Down)
@@ -414,6 +422,10 @@ impl<R: Read> Splitter<R> {
                                 true,
                                 directives,
                             ));
+                        }
+                        if delimiter_line(cursor.rest()) {
+                            let next = cursor.i;
+                            return Scan::Found(found(&cursor, end, next, false, directives));
                         }
                         continue;
                     }
@@ -433,10 +445,39 @@ impl<R: Read> Splitter<R> {
                 },
                 _ => {}
             }
+            // A special byte that starts nothing here (a minus, a `$1`): an ordinary character.
             cursor.advance_char();
             end = cursor.i;
         }
     }
+}
+
+/// Whether a line (from its start) is the client's `DELIMITER x` command.
+fn delimiter_line(line: &[u8]) -> bool {
+    let blanks = line
+        .iter()
+        .take_while(|&&b| b == b' ' || b == b'\t')
+        .count();
+    let line = &line[blanks..];
+    line.len() > 10
+        && line[..9].eq_ignore_ascii_case(b"delimiter")
+        && matches!(line[9], b' ' | b'\t')
+}
+
+/// The bytes that may start a comment, a quote, the delimiter or a new line.
+fn special_bytes(lexer: Lexer, delimiter: u8) -> [bool; 256] {
+    let mut table = [false; 256];
+    for b in [b'\n', b'-', b'/', b'\'', b'"', delimiter] {
+        table[usize::from(b)] = true;
+    }
+    let extra: &[u8] = match lexer {
+        Lexer::Postgres => b"$",
+        Lexer::MySql => b"#`",
+    };
+    for &b in extra {
+        table[usize::from(b)] = true;
+    }
+    table
 }
 
 impl<R: Read> Iterator for Splitter<R> {
@@ -524,11 +565,10 @@ impl<'a> Cursor<'a> {
     /// Moves over `n` bytes, counting lines.
     fn advance(&mut self, n: usize) {
         let end = (self.i + n).min(self.buf.len());
-        for at in self.i..end {
-            if self.buf[at] == b'\n' {
-                self.line += 1;
-                self.line_start = Some(at + 1);
-            }
+        let skipped = &self.buf[self.i..end];
+        if let Some(last) = memchr::memrchr(b'\n', skipped) {
+            self.line += memchr::memchr_iter(b'\n', skipped).count() as u64;
+            self.line_start = Some(self.i + last + 1);
         }
         self.i = end;
     }
@@ -549,7 +589,7 @@ impl<'a> Cursor<'a> {
 
     /// Moves past the end of the line; false when the buffer ends first.
     fn skip_line(&mut self) -> bool {
-        match self.rest().iter().position(|&b| b == b'\n') {
+        match memchr::memchr(b'\n', self.rest()) {
             Some(nl) => {
                 self.advance(nl + 1);
                 true
@@ -578,7 +618,7 @@ impl<'a> Cursor<'a> {
             return None;
         };
         let pos = self.pos();
-        let (text, len) = match rest.iter().position(|&b| b == b'\n') {
+        let (text, len) = match memchr::memchr(b'\n', rest) {
             Some(nl) => (&rest[prefix..nl], nl + 1),
             None if eof => (&rest[prefix..], rest.len()),
             None => {
@@ -600,20 +640,23 @@ impl<'a> Cursor<'a> {
         let mut depth = 1;
         loop {
             let rest = self.rest();
-            if rest.is_empty() {
+            // Only `*/` (and, nested in PostgreSQL, `/*`) matter.
+            let Some(at) = memchr::memchr2(b'*', b'/', rest) else {
+                self.advance(rest.len());
                 return Some(Err(pos));
-            }
+            };
+            let rest = &rest[at..];
             if rest.starts_with(b"*/") {
-                self.advance(2);
+                self.advance(at + 2);
                 depth -= 1;
                 if depth == 0 {
                     return Some(Ok(()));
                 }
             } else if lexer == Lexer::Postgres && rest.starts_with(b"/*") {
-                self.advance(2);
+                self.advance(at + 2);
                 depth += 1;
             } else {
-                self.advance(1);
+                self.advance(at + 1);
             }
         }
     }
@@ -666,7 +709,7 @@ impl<'a> Cursor<'a> {
                 None => Err("dollar-quoted string"),
                 Some(tag) => {
                     self.advance(tag.len());
-                    match find(self.rest(), tag) {
+                    match memchr::memmem::find(self.rest(), tag) {
                         Some(at) => {
                             self.advance(at + tag.len());
                             Ok(())
@@ -718,10 +761,12 @@ impl<'a> Cursor<'a> {
         self.advance(1);
         loop {
             let rest = self.rest();
-            let Some(at) = rest
-                .iter()
-                .position(|&b| b == quote || (escapes && b == b'\\'))
-            else {
+            let next = if escapes {
+                memchr::memchr2(quote, b'\\', rest)
+            } else {
+                memchr::memchr(quote, rest)
+            };
+            let Some(at) = next else {
                 self.advance(rest.len());
                 return Err(());
             };
@@ -752,10 +797,6 @@ fn is_ident_byte(b: u8) -> bool {
 /// What a dollar quote's tag is made of.
 fn is_tag_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_' || b >= 0x80
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
 }
 
 #[cfg(test)]
@@ -820,13 +861,13 @@ mod tests {
     #[test]
     fn a_delimiter_line_ends_the_statement_before_it() {
         let text =
-            "delimiter //\nUPDATE a SET x = 1//\nUPDATE b SET y = 2;\ndelimiter ;\nSELECT 3;";
+            "delimiter //\nUPDATE a SET x = 1//\nUPDATE b SET y = 2;\n-- c\ndelimiter ;\nSELECT 3;";
         assert_eq!(
             split(Lexer::MySql, text),
             [
                 (2, 1, "UPDATE a SET x = 1".to_string()),
                 (3, 1, "UPDATE b SET y = 2".to_string()),
-                (5, 1, "SELECT 3".to_string()),
+                (6, 1, "SELECT 3".to_string()),
             ]
         );
     }
