@@ -366,12 +366,15 @@ fn prepare_item(item: RawItem, dialect: Dialect) -> Item {
 /// Statements per batch handed to a parsing thread, and the text that fills one early.
 const BATCH_STATEMENTS: usize = 256;
 const BATCH_BYTES: usize = 256 * 1024;
+const MAX_PARSERS: usize = 4;
 
 /// Reads, parses and hands over every item in order: one thread reads and splits, one per core
 /// parses batches of statements, the caller's thread consumes them in order. The channels hold
 /// a few batches each, so memory stays bounded whatever the input size.
 fn pipeline(inputs: &[Input], dialect: Dialect, mut consume: impl FnMut(Item) -> bool) {
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // Checking in order is the bottleneck beyond a few parsers; more would only hold more
+    // batches in flight.
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_PARSERS));
     if workers < 2 {
         read_inputs(inputs, dialect, &mut |raw| {
             consume(prepare_item(raw, dialect))
