@@ -12,7 +12,7 @@ use crate::dialect::{Dialect, postgres};
 use crate::error::PlanError;
 use crate::name::{QName, ident_in};
 use crate::ops::{self, Op};
-use crate::parse::{Body, ParsedStatement};
+use crate::parse::{Body, ParsedStatement, PgStatement};
 use crate::schema::{Column, Constraint, ConstraintKind, Generated, Sequence};
 
 /// One intended schema change, engine-neutral. One variant per file in `src/ops/`.
@@ -41,6 +41,9 @@ pub enum Change {
     Sequence(ops::sequence::SequenceChange),
     View(ops::view::ViewChange),
     Other(ops::other::Other),
+    Reindex(ops::reindex::Reindex),
+    DetachPartition(ops::detach_partition::DetachPartition),
+    RenameEnumValue(ops::rename_enum_value::RenameEnumValue),
 }
 
 impl Change {
@@ -69,6 +72,9 @@ impl Change {
             Change::Sequence(c) => c,
             Change::View(c) => c,
             Change::Other(c) => c,
+            Change::Reindex(c) => c,
+            Change::DetachPartition(c) => c,
+            Change::RenameEnumValue(c) => c,
         }
     }
 
@@ -98,6 +104,9 @@ impl Change {
             Change::Sequence(_) => "sequence",
             Change::View(_) => "view",
             Change::Other(_) => "other",
+            Change::Reindex(_) => "reindex",
+            Change::DetachPartition(_) => "detach_partition",
+            Change::RenameEnumValue(_) => "rename_enum_value",
         }
     }
 }
@@ -175,6 +184,35 @@ pub fn lower_statement(statement: &ParsedStatement) -> Result<Vec<Change>, PlanE
             &statement.text,
             format!("{keyword} is not planned by safeshift"),
         ))]),
+        Body::Postgres(PgStatement::Reindex {
+            target,
+            name,
+            concurrently,
+        }) => Ok(vec![Change::Reindex(ops::reindex::Reindex {
+            target: target.clone(),
+            name: name.as_ref().map(|n| Names::of(statement).qname(n)),
+            concurrently: *concurrently,
+            sql: statement.text.clone(),
+        })]),
+        Body::Postgres(PgStatement::DetachPartition {
+            table,
+            partition,
+            concurrently,
+            finalize,
+        }) => {
+            let names = Names::of(statement);
+            let table = names.qname(table);
+            let mut partition = names.qname(partition);
+            partition.schema = partition.schema.or_else(|| table.schema.clone());
+            Ok(vec![Change::DetachPartition(
+                ops::detach_partition::DetachPartition {
+                    table,
+                    partition,
+                    concurrently: *concurrently,
+                    finalize: *finalize,
+                },
+            )])
+        }
     }
 }
 
@@ -425,6 +463,15 @@ pub fn lower(ast: &Statement, source: &ParsedStatement) -> Result<Vec<Change>, P
                         AlterTypeAddValuePosition::After(v) => (false, v.value.clone()),
                     }),
                 })]
+            }
+            AlterTypeOperation::RenameValue(rename) => {
+                vec![Change::RenameEnumValue(
+                    ops::rename_enum_value::RenameEnumValue {
+                        type_name: names.qname(&alter.name),
+                        from: rename.from.value.clone(),
+                        to: rename.to.value.clone(),
+                    },
+                )]
             }
             _ => vec![other(source, "this ALTER TYPE is not planned by safeshift")],
         },

@@ -69,14 +69,25 @@ prefixes compare as numbers: 2_x.sql before 10_y.sql); down migrations (down.sql
 dbmate's `-- migrate:down` sections are skipped. Files share one schema, so a later file sees what
 an earlier one created; tables created in the same file are new and empty, so anything goes on them.
 
-Suppress a finding with a comment right above the statement:
-  -- safeshift: ignore non-concurrent-index  the table has 40 rows
+Suppress a finding with a comment right above the statement (several rules: commas), or every
+finding of a rule in a file from the line on (put it at the top; no rule: all of them):
+  -- safeshift: ignore non-concurrent-index, missing-lock-timeout  the table has 40 rows
+  -- safeshift: ignore-file renaming-column
+An ignore that names an unknown rule, or silences nothing, is reported.
+
+Adopting safeshift on an existing history:
+  safeshift lint db/migrations --since origin/main          # report only what changed
+  safeshift lint db/migrations --write-baseline .safeshift-baseline.json
+  safeshift lint db/migrations --baseline .safeshift-baseline.json
 
 safeshift.toml (found by walking up from the current directory, or --config):
   dialect = \"postgres\"                # or mysql, mariadb
   server-version = \"15\"
   fail-on = \"warning\"
   schema = \"db/schema.sql\"
+  migration-tool = \"dbmate\"          # golang-migrate, sqlx, flyway, none
+  baseline = \".safeshift-baseline.json\"
+  exclude = [\"db/migrations/legacy/**\"]   # read for their schema only
   [rules]
   disable = [\"renaming-table\"]
   severity = { non-concurrent-index-drop = \"error\" }
@@ -358,6 +369,21 @@ pub struct LintArgs {
     /// Lowest severity that makes the exit code 1 [default: error]
     #[arg(long, value_enum, value_name = "SEVERITY")]
     pub fail_on: Option<Severity>,
+
+    /// Only migrations added or changed since this git revision are reported; older ones are read
+    /// for their schema only [default: every file given]
+    #[arg(long, value_name = "GIT_REV")]
+    pub since: Option<String>,
+
+    /// Accepted findings (written by --write-baseline): not reported [default: baseline in
+    /// safeshift.toml]
+    #[arg(long, value_name = "FILE", conflicts_with = "write_baseline")]
+    pub baseline: Option<PathBuf>,
+
+    /// Record every current finding as accepted in FILE (JSON) and exit 0: adopt safeshift on an
+    /// existing history, then report only new findings with --baseline
+    #[arg(long, value_name = "FILE")]
+    pub write_baseline: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -409,6 +435,11 @@ pub struct TargetArgs {
     /// Settings file [default: the nearest safeshift.toml]
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+
+    /// The tool that runs the migrations, for which files run inside a transaction (where
+    /// CONCURRENTLY fails) [default: migration-tool in safeshift.toml, else guessed per file]
+    #[arg(long, value_enum, value_name = "TOOL")]
+    pub migration_tool: Option<crate::lint::tools::Tool>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

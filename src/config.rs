@@ -6,6 +6,9 @@
 //! server-version = "15"
 //! fail-on = "warning"
 //! schema = "db/schema.sql"          # relative to this file
+//! migration-tool = "dbmate"         # or golang-migrate, sqlx, flyway, none [default: guessed per file]
+//! baseline = ".safeshift-baseline.json"   # accepted findings (`lint --write-baseline`)
+//! exclude = ["db/migrations/legacy/**"]   # read for their schema, never reported
 //!
 //! [rules]
 //! disable = ["renaming-table"]
@@ -33,6 +36,11 @@ pub struct Config {
     pub server_version: Option<String>,
     pub fail_on: Option<Severity>,
     pub schema: Option<PathBuf>,
+    pub migration_tool: Option<crate::lint::tools::Tool>,
+    pub baseline: Option<PathBuf>,
+    /// Globs (relative to this file) of migration files read only for their schema.
+    #[serde(default)]
+    pub exclude: Vec<String>,
     #[serde(default)]
     pub rules: RulesConfig,
     #[serde(default)]
@@ -71,17 +79,50 @@ pub struct Loaded {
     pub path: Option<PathBuf>,
     pub config: Config,
     pub windows: Vec<Window>,
+    pub exclude: Option<globset::GlobSet>,
 }
 
 impl Loaded {
+    /// The directory relative paths in the file are relative to.
+    fn base(&self) -> Option<&Path> {
+        self.path
+            .as_ref()
+            .and_then(|p| p.parent())
+            .filter(|d| !d.as_os_str().is_empty())
+    }
+
+    fn resolve(&self, path: &Path) -> PathBuf {
+        match self.base() {
+            Some(dir) if path.is_relative() => dir.join(path),
+            _ => path.to_path_buf(),
+        }
+    }
+
     /// `schema` from the file, resolved against the file's directory.
     pub fn schema(&self) -> Option<PathBuf> {
-        let schema = self.config.schema.as_ref()?;
-        let base = self.path.as_ref().and_then(|p| p.parent());
-        Some(match base {
-            Some(dir) if schema.is_relative() => dir.join(schema),
-            _ => schema.clone(),
-        })
+        self.config.schema.as_deref().map(|p| self.resolve(p))
+    }
+
+    /// `baseline` from the file, resolved against the file's directory.
+    pub fn baseline(&self) -> Option<PathBuf> {
+        self.config.baseline.as_deref().map(|p| self.resolve(p))
+    }
+
+    /// Whether `exclude` names this migration file (its path relative to the config's directory).
+    pub fn excludes(&self, path: &Path) -> bool {
+        let Some(set) = &self.exclude else {
+            return false;
+        };
+        let base = self
+            .base()
+            .map(Path::to_path_buf)
+            .or_else(|| std::env::current_dir().ok());
+        let relative = base.and_then(|base| {
+            let base = base.canonicalize().ok()?;
+            let path = path.canonicalize().ok()?;
+            path.strip_prefix(base).ok().map(Path::to_path_buf)
+        });
+        set.is_match(relative.as_deref().unwrap_or(path))
     }
 }
 
@@ -110,7 +151,7 @@ pub fn load(explicit: Option<&Path>) -> Result<Loaded, Error> {
             column,
             message: e.message().to_string(),
             help: Some(
-                "keys: dialect, server-version, fail-on, schema, [rules] disable/severity, [gate] window; see `safeshift lint --help`"
+                "keys: dialect, server-version, fail-on, schema, migration-tool, baseline, exclude, [rules] disable/severity, [gate] window; see `safeshift lint --help`"
                     .into(),
             ),
         }
@@ -136,10 +177,39 @@ pub fn load(explicit: Option<&Path>) -> Result<Loaded, Error> {
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
+    let exclude = if config.exclude.is_empty() {
+        None
+    } else {
+        let mut set = globset::GlobSetBuilder::new();
+        for pattern in &config.exclude {
+            let glob = globset::GlobBuilder::new(pattern)
+                .literal_separator(true)
+                .build()
+                .map_err(|e| {
+                    let (line, column) = find(&text, pattern);
+                    Error::Input {
+                        file: file.clone(),
+                        line,
+                        column,
+                        message: format!("exclude {pattern:?}: {e}"),
+                        help: Some(
+                            "a glob relative to this file, such as \"db/migrations/legacy/**\""
+                                .into(),
+                        ),
+                    }
+                })?;
+            set.add(glob);
+        }
+        Some(
+            set.build()
+                .map_err(|e| Error::Usage(format!("{file}: exclude: {e}")))?,
+        )
+    };
     Ok(Loaded {
         path: Some(path),
         config,
         windows,
+        exclude,
     })
 }
 

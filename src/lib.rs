@@ -144,6 +144,17 @@ fn expand(input: &PlanInput) -> Result<Expanded, Error> {
     let statements = parse::parse_for(dialect, input.change_sql).map_err(|e| e.in_file(file))?;
     let mut lowered = Vec::new();
     for statement in statements {
+        if !statement.left_out.is_empty() {
+            return Err(PlanError::new(
+                statement.pos,
+                format!(
+                    "safeshift cannot read {} exactly, and a plan would lose it",
+                    statement.left_out.join(", ")
+                ),
+            )
+            .help("write the column's collation instead of BINARY (COLLATE utf8mb4_bin), and put table options in a statement of their own")
+            .in_file(file));
+        }
         let changes = match &statement.body {
             Body::Invalid(e) => return Err(e.clone().in_file(file)),
             Body::Ast(ast) if is_session_noise(ast) => {

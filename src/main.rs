@@ -13,7 +13,7 @@ use safeshift::cli::{
 use safeshift::config;
 use safeshift::dialect::{Dialect, Engine};
 use safeshift::error::Error;
-use safeshift::lint::{self, Settings, Source, files};
+use safeshift::lint::{self, Input, Settings, files};
 use safeshift::name::QName;
 use safeshift::ops::{BackfillOption, Options};
 use safeshift::render::{Layout, Numbering};
@@ -257,6 +257,7 @@ fn settings(
     settings.plan_flags = flags;
     settings.severity = loaded.config.rules.severity.clone();
     settings.disabled = loaded.config.rules.disable.iter().cloned().collect();
+    settings.tool = target.migration_tool.or(loaded.config.migration_tool);
     Ok(settings)
 }
 
@@ -266,7 +267,13 @@ fn shell_word(text: &str) -> String {
         .unwrap_or_else(|_| text.to_string())
 }
 
-fn read_sources(paths: &[PathBuf], new: impl Fn(&Path) -> bool) -> Result<Vec<Source>, Error> {
+/// The files to lint, in order, each checked readable and UTF-8 but not kept: lint reads them
+/// again in chunks. `report` says which are reported (the others only build the schema).
+fn inputs(
+    paths: &[PathBuf],
+    loaded: &config::Loaded,
+    report: impl Fn(&Path) -> bool,
+) -> Result<Vec<Input>, Error> {
     let found = files::collect(paths)?;
     if found.is_empty() {
         let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
@@ -278,35 +285,89 @@ fn read_sources(paths: &[PathBuf], new: impl Fn(&Path) -> bool) -> Result<Vec<So
     found
         .iter()
         .map(|path| {
-            let (name, text) = files::read(path)?;
-            Ok(Source {
-                name,
-                text,
-                report: new(path),
-            })
+            let reported = report(path) && !loaded.excludes(path);
+            if path.as_os_str() == "-" {
+                let (name, text) = files::read(path)?;
+                return Ok(Input {
+                    name,
+                    path: None,
+                    text: Some(text),
+                    report: reported,
+                });
+            }
+            let name = files::check(path)?;
+            Ok(Input::file(name, path.clone(), reported))
         })
         .collect()
 }
 
+/// Which files changed since `rev` (for `--since`): the others are read for their schema only.
+fn changed_since(rev: Option<&str>) -> Result<Option<Vec<PathBuf>>, Error> {
+    let Some(rev) = rev else {
+        return Ok(None);
+    };
+    Ok(Some(
+        safeshift::gate::changed_since(rev)
+            .map_err(Error::Usage)?
+            .iter()
+            .filter_map(|p| p.canonicalize().ok())
+            .collect(),
+    ))
+}
+
+fn is_new(changed: &Option<Vec<PathBuf>>, path: &Path) -> bool {
+    match changed {
+        None => true,
+        Some(changed) => path.canonicalize().is_ok_and(|p| changed.contains(&p)),
+    }
+}
+
 fn lint(args: LintArgs) -> Result<ExitCode, Error> {
     let loaded = config::load(args.target.config.as_deref())?;
-    let settings = settings(&loaded, &args.target)?;
-    let settings = Settings {
+    let mut settings = Settings {
         keep_statements: args.format == lint::format::Format::Human,
         collect_changes: false,
-        ..settings
+        ..settings(&loaded, &args.target)?
     };
-    let sources = read_sources(&args.paths, |_| true)?;
-    let report = lint::lint(&sources, &settings);
+    let changed = changed_since(args.since.as_deref())?;
+    let inputs = inputs(&args.paths, &loaded, |path| is_new(&changed, path))?;
+    if let Some(path) = &args.write_baseline {
+        let report = lint::lint_inputs(&inputs, &settings, lint::Output::Keep)?;
+        let entries: Vec<_> = report
+            .findings
+            .iter()
+            .map(lint::baseline::Entry::of)
+            .collect();
+        let n = entries.len();
+        lint::baseline::write(path, entries)?;
+        println!(
+            "safeshift lint: wrote {n} finding{} to {} ({} statements in {} files checked); lint with --baseline {} to report only new ones",
+            if n == 1 { "" } else { "s" },
+            path.display(),
+            report.statements,
+            report.files,
+            path.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    if let Some(path) = args.baseline.clone().or_else(|| loaded.baseline()) {
+        settings.baseline = Some(lint::baseline::Baseline::load(&path)?);
+    }
     let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    lint::format::render(args.format, &report, &settings, color, &mut out)
-        .and_then(|()| out.flush())
-        .map_err(|e| Error::Write {
-            path: "<stdout>".into(),
-            message: e.to_string(),
-        })?;
+    let write_error = |e: std::io::Error| Error::Write {
+        path: "<stdout>".into(),
+        message: e.to_string(),
+    };
+    let mut stream = lint::format::Stream::begin(args.format, &settings, color, &mut out)
+        .map_err(write_error)?;
+    let report = {
+        let mut sink = |f: &lint::Finding| stream.finding(f);
+        lint::lint_inputs(&inputs, &settings, lint::Output::Stream(&mut sink))?
+    };
+    stream.end(&report).map_err(write_error)?;
+    out.flush().map_err(write_error)?;
     let fail_on = args
         .fail_on
         .or(loaded.config.fail_on)
@@ -328,22 +389,9 @@ fn gate(args: GateArgs) -> Result<ExitCode, Error> {
             .map_err(|e| Error::Usage(format!("--now: {e}")))?,
         None => jiff::Timestamp::now(),
     };
-    let changed = match &args.since {
-        Some(rev) => Some(
-            safeshift::gate::changed_since(rev)
-                .map_err(Error::Usage)?
-                .iter()
-                .filter_map(|p| p.canonicalize().ok())
-                .collect::<Vec<_>>(),
-        ),
-        None => None,
-    };
-    let is_new = |path: &Path| match &changed {
-        None => true,
-        Some(changed) => path.canonicalize().is_ok_and(|p| changed.contains(&p)),
-    };
-    let sources = read_sources(&args.paths, is_new)?;
-    let report = lint::lint(&sources, &settings);
+    let changed = changed_since(args.since.as_deref())?;
+    let inputs = inputs(&args.paths, &loaded, |path| is_new(&changed, path))?;
+    let report = lint::lint_inputs(&inputs, &settings, lint::Output::Keep)?;
     if let Some(f) = report
         .findings
         .iter()
@@ -357,7 +405,7 @@ fn gate(args: GateArgs) -> Result<ExitCode, Error> {
             help: Some("fix the migration; `safeshift lint` lists every problem".into()),
         });
     }
-    let new_files = sources
+    let new_files = inputs
         .iter()
         .filter(|s| s.report)
         .map(|s| s.name.clone())

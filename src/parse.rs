@@ -1,17 +1,27 @@
 //! Source text → statements with their positions and directive comments.
 //!
-//! We tokenize the whole file once and split it at top-level semicolons ourselves instead of calling
-//! `Parser::parse_sql`: that way every statement keeps its own line and column, a syntax error in
-//! one statement does not hide the others (lint needs that), directive comments are found in the
-//! gap before each statement, and the few statements sqlparser cannot parse are still recognised.
+//! The text is split into statements the way the engine's client splits it (`split.rs`, reading
+//! in chunks, so a file of any size is never held whole), then each statement is parsed on its
+//! own: every statement keeps its own line and column, a syntax error in one does not hide the
+//! others (lint needs that), and directive comments are found in the gap before each statement.
+//!
+//! sqlparser reads most statements into the AST the planner works on. What it cannot read is
+//! not a syntax error until the engine's own grammar says so: for PostgreSQL, squawk's parser
+//! (PostgreSQL's full grammar, `postgres.rs`) decides, and recognises the statement from its
+//! parse tree; for MySQL/MariaDB, `mysql.rs` reads the forms sqlparser lacks.
+
+mod mysql;
+mod postgres;
+pub mod split;
 
 use sqlparser::ast::{ObjectName, Statement};
 use sqlparser::dialect::Dialect as SqlDialect;
 use sqlparser::parser::Parser;
-use sqlparser::tokenizer::{Location, Token, TokenWithSpan, Tokenizer, Whitespace};
+use sqlparser::tokenizer::{Location, Token, TokenWithSpan, Tokenizer};
 
 use crate::dialect::Dialect;
 use crate::error::{PlanError, Pos};
+pub use split::{Lexer, Raw, SplitError, Splitter};
 
 /// One statement of an input file.
 #[derive(Debug, Clone)]
@@ -25,6 +35,10 @@ pub struct ParsedStatement {
     pub body: Body,
     /// The engine it was read for: lowering folds (PostgreSQL) or keeps (MySQL) name case.
     pub dialect: Dialect,
+    /// Clauses the AST leaves out because sqlparser cannot read them (MySQL's `BINARY` column
+    /// attribute, `ENGINE=…` and other table options, `CONVERT TO CHARACTER SET`): lint checks
+    /// the rest, `plan` refuses, since writing the statement back would lose them.
+    pub left_out: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -38,12 +52,35 @@ pub enum Body {
     /// `CREATE SEQUENCE` / `ALTER SEQUENCE` (PostgreSQL), which sqlparser 0.63 reads only in part
     /// (not pg_dump's order of options, not ALTER SEQUENCE at all): read by their words.
     Sequence(SequenceStatement),
-    /// A statement we recognise by its first words but cannot parse (e.g. `REINDEX`).
+    /// A PostgreSQL statement sqlparser cannot parse that takes locks safeshift knows, read from
+    /// PostgreSQL's grammar.
+    Postgres(PgStatement),
+    /// A valid statement safeshift recognises but does not read further (`CREATE PROCEDURE`,
+    /// `COMMENT ON`, `CREATE STATISTICS`, …), named by its kind.
     Recognised {
         keyword: String,
     },
     /// A syntax error, kept so a linter can report it and move on to the next statement.
     Invalid(PlanError),
+}
+
+/// PostgreSQL statements read from squawk's parse tree.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PgStatement {
+    /// `REINDEX [ ( … ) ] { INDEX | TABLE | SCHEMA | DATABASE | SYSTEM } [ CONCURRENTLY ] name`.
+    Reindex {
+        /// INDEX, TABLE, SCHEMA, DATABASE or SYSTEM.
+        target: String,
+        name: Option<ObjectName>,
+        concurrently: bool,
+    },
+    /// `ALTER TABLE table DETACH PARTITION partition [ CONCURRENTLY | FINALIZE ]`.
+    DetachPartition {
+        table: ObjectName,
+        partition: ObjectName,
+        concurrently: bool,
+        finalize: bool,
+    },
 }
 
 /// What safeshift reads of a `CREATE SEQUENCE` or `ALTER SEQUENCE`.
@@ -78,6 +115,27 @@ impl Directive {
         let target = (!left.is_empty()).then_some(left);
         Some((target, right.trim()))
     }
+
+    /// For `ignore RULE[, RULE…] [why]`: the rule ids, and where each starts in the comment.
+    pub fn ignored_rules(&self) -> Vec<&str> {
+        let mut rules = Vec::new();
+        let mut rest = self.rest.trim_start();
+        loop {
+            let end = rest
+                .find(|c: char| c == ',' || c.is_whitespace())
+                .unwrap_or(rest.len());
+            let (rule, after) = rest.split_at(end);
+            if !rule.is_empty() {
+                rules.push(rule);
+            }
+            let after = after.trim_start();
+            match after.strip_prefix(',') {
+                Some(more) => rest = more.trim_start(),
+                None => break,
+            }
+        }
+        rules
+    }
 }
 
 pub fn pos_of(loc: Location) -> Pos {
@@ -87,21 +145,13 @@ pub fn pos_of(loc: Location) -> Pos {
     }
 }
 
-/// psql meta-commands (`\restrict …` in recent `pg_dump` output, `\connect`) are not SQL: blank them
-/// out, keeping every other character where it was so positions stay true.
-fn blank_meta_commands(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for line in text.split_inclusive('\n') {
-        if line.trim_start().starts_with('\\') {
-            out.extend(
-                line.chars()
-                    .map(|c| if c == '\n' || c == '\r' { c } else { ' ' }),
-            );
-        } else {
-            out.push_str(line);
-        }
+/// The client that splits text for the engine.
+pub fn lexer_for(target: Dialect) -> Lexer {
+    if target.is_mysql() {
+        Lexer::MySql
+    } else {
+        Lexer::Postgres
     }
-    out
 }
 
 /// Splits and parses a whole PostgreSQL file (see [`parse_for`]).
@@ -109,55 +159,16 @@ pub fn parse(text: &str) -> Result<Vec<ParsedStatement>, PlanError> {
     parse_for(Dialect::default(), text)
 }
 
-/// Splits and parses a whole file as the engine of `target` reads it. Only a tokenizer error (e.g.
-/// an unterminated string) stops it: after that nothing can be trusted about statement boundaries.
+/// Splits and parses a whole file as the engine of `target` reads it. Only an unterminated
+/// string, quoted name or comment stops it: after that nothing can be trusted about statement
+/// boundaries.
 pub fn parse_for(target: Dialect, text: &str) -> Result<Vec<ParsedStatement>, PlanError> {
-    let text = blank_meta_commands(text);
-    let dialect = target.parser();
-    let reader = Reader {
-        dialect,
-        target,
-        text: &text,
-    };
-    // About one token per 4 bytes of SQL: sized up front, the buffer never has to grow and move.
-    let mut tokens = Vec::with_capacity(text.len() / 4 + 16);
-    Tokenizer::new(dialect, &text)
-        .tokenize_with_location_into_buf(&mut tokens)
-        .map_err(|e| PlanError::new(pos_of(e.location), e.message))?;
-    let lines = LineIndex::new(&text);
-
-    let mut statements = Vec::new();
-    let mut chunk: Vec<TokenWithSpan> = Vec::new();
-    let mut directives = Vec::new();
-    // Whether `chunk` holds only whitespace and comments so far. Kept as we go: asking the chunk
-    // at every comment made a file of only comments quadratic.
-    let mut blank = true;
-    for token in tokens {
-        match &token.token {
-            Token::SemiColon => {
-                reader.finish(
-                    &lines,
-                    chunk.split_off(0), // exact-size copy; `chunk` keeps its capacity
-                    &mut directives,
-                    &mut statements,
-                );
-                blank = true;
-            }
-            Token::Whitespace(Whitespace::SingleLineComment { comment, .. }) if blank => {
-                if let Some(d) = directive(comment, pos_of(token.span.start)) {
-                    directives.push(d);
-                }
-                chunk.push(token);
-            }
-            Token::Whitespace(_) => chunk.push(token),
-            _ => {
-                blank = false;
-                chunk.push(token);
-            }
-        }
-    }
-    reader.finish(&lines, chunk, &mut directives, &mut statements);
-    Ok(statements)
+    Splitter::from_text(lexer_for(target), text)
+        .map(|raw| {
+            raw.map(|raw| read_statement(target, raw))
+                .map_err(SplitError::into_plan_error)
+        })
+        .collect()
 }
 
 fn directive(comment: &str, pos: Pos) -> Option<Directive> {
@@ -170,89 +181,115 @@ fn directive(comment: &str, pos: Pos) -> Option<Directive> {
     })
 }
 
-/// What turning a chunk of tokens into a statement needs.
-struct Reader<'a> {
-    dialect: &'static dyn SqlDialect,
-    target: Dialect,
-    text: &'a str,
+/// A position inside a statement (1-based, relative to its first character) in the file.
+fn absolute(start: Pos, relative: Pos) -> Pos {
+    if relative.line <= 1 {
+        Pos {
+            line: start.line,
+            column: start.column + relative.column.saturating_sub(1),
+        }
+    } else {
+        Pos {
+            line: start.line + relative.line - 1,
+            column: relative.column,
+        }
+    }
 }
 
-impl Reader<'_> {
-    fn finish(
-        &self,
-        lines: &LineIndex,
-        chunk: Vec<TokenWithSpan>,
-        directives: &mut Vec<Directive>,
-        out: &mut Vec<ParsedStatement>,
-    ) {
-        let (dialect, text) = (self.dialect, self.text);
-        let significant: Vec<&TokenWithSpan> = chunk
+/// The position of byte `offset` of `text` (1-based line, character column).
+fn relative_pos(text: &str, offset: usize) -> Pos {
+    let before = text.get(..offset).unwrap_or(text);
+    let line = before.matches('\n').count() as u64 + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) as u64 + 1;
+    Pos { line, column }
+}
+
+/// Parses one statement as the engine of `target` reads it.
+pub fn read_statement(target: Dialect, raw: Raw) -> ParsedStatement {
+    let Raw {
+        pos,
+        text,
+        directives,
+    } = raw;
+    let mut left_out = Vec::new();
+    let body = read_body(target, &text, pos, &mut left_out);
+    ParsedStatement {
+        pos,
+        text,
+        directives,
+        body,
+        dialect: target,
+        left_out,
+    }
+}
+
+fn read_body(target: Dialect, text: &str, pos: Pos, left_out: &mut Vec<String>) -> Body {
+    let dialect = target.parser();
+    let tokens = match Tokenizer::new(dialect, text).tokenize_with_location() {
+        Ok(tokens) => tokens,
+        Err(e) => {
+            let error = PlanError::new(
+                absolute(pos, pos_of(e.location)),
+                format!("syntax error: {}", e.message),
+            );
+            return fallback(target, text, pos, error, left_out);
+        }
+    };
+    let words: Vec<String> = tokens
+        .iter()
+        .filter(|t| !matches!(t.token, Token::Whitespace(_)))
+        .take(3)
+        .map(|t| match &t.token {
+            Token::Word(w) if w.quote_style.is_none() => w.value.to_ascii_uppercase(),
+            _ => String::new(),
+        })
+        .collect();
+    if !target.is_mysql() {
+        let significant: Vec<&TokenWithSpan> = tokens
             .iter()
             .filter(|t| !matches!(t.token, Token::Whitespace(_)))
             .collect();
-        let (Some(first), Some(last)) = (significant.first(), significant.last()) else {
-            return; // only whitespace and comments: directives here belong to the next statement
-        };
-        let pos = pos_of(first.span.start);
-        let start = lines.offset(first.span.start);
-        let end = lines.offset(last.span.end).max(start);
-        let text = text.get(start..end).unwrap_or_default().to_string();
-        let words: Vec<String> = significant
-            .iter()
-            .take(3)
-            .map(|t| match &t.token {
-                Token::Word(w) => w.value.to_ascii_uppercase(),
-                _ => String::new(),
-            })
+        if let Some(sequence) = sequence_statement(&significant) {
+            return Body::Sequence(sequence);
+        }
+    }
+    if words.first().is_some_and(|w| w == "REINDEX") && !target.is_mysql() {
+        return postgres::read(text, pos, None);
+    }
+    if words.len() == 3 && words[0] == "DROP" && words[1] == "INDEX" && words[2] == "CONCURRENTLY" {
+        // Parse it as a plain DROP INDEX with the CONCURRENTLY token taken out.
+        let tokens: Vec<TokenWithSpan> = tokens
+            .into_iter()
+            .filter(|t| !matches!(&t.token, Token::Word(w) if w.value.eq_ignore_ascii_case("CONCURRENTLY")))
             .collect();
-        let sequence = (!self.target.is_mysql())
-            .then(|| sequence_statement(&significant))
-            .flatten();
-        let body = if let Some(sequence) = sequence {
-            Body::Sequence(sequence)
-        } else if words.first().map(String::as_str) == Some("REINDEX") {
-            Body::Recognised {
-                keyword: "REINDEX".into(),
-            }
-        } else if words.len() == 3
-            && words[0] == "DROP"
-            && words[1] == "INDEX"
-            && words[2] == "CONCURRENTLY"
-        {
-            // Parse it as a plain DROP INDEX with the CONCURRENTLY token taken out.
-            let concurrently = significant[2].span;
-            let tokens: Vec<TokenWithSpan> = chunk
-                .iter()
-                .filter(|t| t.span != concurrently)
-                .cloned()
-                .collect();
-            match parse_tokens(dialect, tokens, pos) {
-                Ok(Statement::Drop {
-                    names, if_exists, ..
-                }) => Body::DropIndexConcurrently { names, if_exists },
-                Ok(_) => Body::Invalid(PlanError::new(
-                    pos,
-                    "could not read DROP INDEX CONCURRENTLY",
-                )),
-                Err(e) => Body::Invalid(e),
-            }
-        } else {
-            let gap = parser_gap(&words, &significant);
-            match parse_tokens(dialect, chunk, pos) {
-                Ok(statement) => Body::Ast(Box::new(statement)),
-                Err(_) if gap.is_some() => Body::Recognised {
-                    keyword: gap.unwrap_or_default().into(),
-                },
-                Err(e) => Body::Invalid(e),
-            }
+        return match parse_tokens(dialect, tokens, pos) {
+            Ok(Statement::Drop {
+                names, if_exists, ..
+            }) => Body::DropIndexConcurrently { names, if_exists },
+            Ok(_) => Body::Invalid(PlanError::new(
+                pos,
+                "could not read DROP INDEX CONCURRENTLY",
+            )),
+            Err(e) => postgres::read(text, pos, Some(e)),
         };
-        out.push(ParsedStatement {
-            pos,
-            text,
-            directives: std::mem::take(directives),
-            body,
-            dialect: self.target,
-        });
+    }
+    match parse_tokens(dialect, tokens, pos) {
+        Ok(statement) => Body::Ast(Box::new(statement)),
+        Err(e) => fallback(target, text, pos, e, left_out),
+    }
+}
+
+/// What sqlparser could not read: the engine's grammar decides.
+fn fallback(
+    target: Dialect,
+    text: &str,
+    pos: Pos,
+    error: PlanError,
+    left_out: &mut Vec<String>,
+) -> Body {
+    match target {
+        Dialect::Postgres(_) => postgres::read(text, pos, Some(error)),
+        Dialect::MySql(my) => mysql::read(my, text, pos, error, left_out),
     }
 }
 
@@ -354,55 +391,34 @@ fn object_name(tokens: &[&TokenWithSpan], at: &mut usize) -> Option<ObjectName> 
     }
 }
 
-/// Valid PostgreSQL that sqlparser cannot parse (yet). When parsing fails on one of these, the
-/// statement is recognised and passed through instead of being called a syntax error.
-fn parser_gap(words: &[String], tokens: &[&TokenWithSpan]) -> Option<&'static str> {
-    let has = |word: &str| {
-        tokens
-            .iter()
-            .any(|t| matches!(&t.token, Token::Word(w) if w.value.eq_ignore_ascii_case(word)))
-    };
-    match words {
-        [first, ..] if first == "DO" => Some("DO"),
-        [alter, index, ..] if alter == "ALTER" && index == "INDEX" => Some("ALTER INDEX"),
-        [alter, table, ..]
-            if alter == "ALTER"
-                && table == "TABLE"
-                && (has("STATISTICS") || has("STORAGE") || has("COMPRESSION")) =>
-        {
-            Some("ALTER TABLE … SET STATISTICS/STORAGE/COMPRESSION")
-        }
-        _ => None,
-    }
-}
-
 fn parse_tokens(
     dialect: &dyn SqlDialect,
     tokens: Vec<TokenWithSpan>,
-    pos: Pos,
+    start: Pos,
 ) -> Result<Statement, PlanError> {
     let end = tokens
         .iter()
         .rev()
         .find(|t| !matches!(t.token, Token::Whitespace(_)))
         .map(|t| pos_of(t.span.end))
-        .unwrap_or(pos);
+        .unwrap_or(Pos { line: 1, column: 1 });
     let mut parser = Parser::new(dialect).with_tokens_with_locations(tokens);
     let statement = parser
         .parse_statement()
-        .map_err(|e| syntax_error(&e.to_string(), pos, end))?;
+        .map_err(|e| syntax_error(&e.to_string(), start, absolute(start, end)))?;
     let next = parser.peek_token();
     if next.token != Token::EOF {
         return Err(PlanError::new(
-            pos_of(next.span.start),
+            absolute(start, pos_of(next.span.start)),
             format!("expected end of statement, found `{}`", next.token),
         ));
     }
     Ok(statement)
 }
 
-/// sqlparser reports positions inside its message ("… at Line: 3, Column: 14"); lift them out.
-fn syntax_error(message: &str, fallback: Pos, end: Pos) -> PlanError {
+/// sqlparser reports positions inside its message ("… at Line: 3, Column: 14", relative to the
+/// statement); lift them out.
+fn syntax_error(message: &str, start: Pos, end: Pos) -> PlanError {
     let message = message
         .strip_prefix("sql parser error: ")
         .unwrap_or(message);
@@ -410,101 +426,23 @@ fn syntax_error(message: &str, fallback: Pos, end: Pos) -> PlanError {
         && let Some((line, column)) = at.split_once(", Column: ")
         && let (Ok(line), Ok(column)) = (line.trim().parse(), column.trim().parse())
     {
-        return PlanError::new(Pos { line, column }, format!("syntax error: {text}"));
+        return PlanError::new(
+            absolute(start, Pos { line, column }),
+            format!("syntax error: {text}"),
+        );
     }
     // "found: EOF" has no position: the statement stopped early, so point where it ends.
     let pos = if message.ends_with("found: EOF") {
         end
     } else {
-        fallback
+        start
     };
     PlanError::new(pos, format!("syntax error: {message}"))
-}
-
-/// Maps sqlparser's (line, character column) locations to byte offsets.
-struct LineIndex<'a> {
-    text: &'a str,
-    starts: Vec<usize>,
-    /// The last position looked up, as (line, column, byte offset). Statements are looked up in
-    /// file order, so counting characters on from there keeps a file written on one long line
-    /// linear instead of recounting the line from its start for every statement.
-    last: std::cell::Cell<(u64, u64, usize)>,
-}
-
-impl<'a> LineIndex<'a> {
-    fn new(text: &'a str) -> Self {
-        let mut starts = vec![0];
-        starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
-        LineIndex {
-            text,
-            starts,
-            last: std::cell::Cell::new((0, 0, 0)),
-        }
-    }
-
-    fn offset(&self, loc: Location) -> usize {
-        let Some(&start) = self.starts.get((loc.line as usize).saturating_sub(1)) else {
-            return self.text.len();
-        };
-        let column = loc.column.max(1);
-        let (last_line, last_column, last_offset) = self.last.get();
-        let (from, skip) = if last_line == loc.line && last_column >= 1 && last_column <= column {
-            (last_offset, column - last_column)
-        } else {
-            (start, column - 1)
-        };
-        let rest = &self.text[from..];
-        let offset = from
-            + usize::try_from(skip)
-                .ok()
-                .and_then(|skip| rest.char_indices().nth(skip))
-                .map(|(i, _)| i)
-                .unwrap_or(rest.len());
-        self.last.set((loc.line, column, offset));
-        offset
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn line_index_finds_the_same_offsets_in_any_order() {
-        let text = "ab;\nçé; x;\n\n🦀 y; z";
-        let naive = |line: u64, column: u64| {
-            let start: usize = text
-                .split_inclusive('\n')
-                .take(line as usize - 1)
-                .map(str::len)
-                .sum();
-            text[start..]
-                .char_indices()
-                .nth(column as usize - 1)
-                .map_or(text.len(), |(i, _)| start + i)
-        };
-        let positions = [
-            (1, 1),
-            (1, 3),
-            (2, 1),
-            (2, 2),
-            (2, 4),
-            (2, 6),
-            (4, 3),
-            (4, 6),
-            (2, 2),
-            (1, 2),
-            (4, 1),
-        ];
-        let lines = LineIndex::new(text);
-        for (line, column) in positions {
-            assert_eq!(
-                lines.offset(Location::new(line, column)),
-                naive(line, column),
-                "{line}:{column}"
-            );
-        }
-    }
 
     #[test]
     fn statements_keep_positions_and_directives() {
@@ -546,7 +484,13 @@ mod tests {
         assert!(
             matches!(&statements[0].body, Body::DropIndexConcurrently { names, if_exists: true } if names.len() == 2)
         );
-        assert!(matches!(&statements[1].body, Body::Recognised { .. }));
+        assert!(matches!(
+            &statements[1].body,
+            Body::Postgres(PgStatement::Reindex {
+                concurrently: false,
+                ..
+            })
+        ));
         assert_eq!(statements.len(), 2);
     }
 

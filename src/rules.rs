@@ -141,7 +141,7 @@ pub fn explain(rule: &Rule) -> String {
         textwrap::fill(text, options)
     };
     let example: String = rule.example.lines().map(|l| format!("  {l}\n")).collect();
-    let planned = ops::RULES.iter().any(|r| r.id == rule.id);
+    let planned = ops::RULES.iter().any(|r| r.id == rule.id) && !ops::UNPLANNED.contains(&rule.id);
     let plan = if planned && matches!(rule.severity, Some(Severity::Error | Severity::Warning)) {
         "\nPlan it\n  safeshift plan MIGRATION.sql --schema SCHEMA.sql   (writes the staged rollout)\n"
     } else {

@@ -15,7 +15,8 @@ fn settings() -> Settings {
     settings
 }
 
-/// line of each statement → the rules expected on it, from `-- expect:` comments.
+/// line of each statement → the rules expected on it, from `-- expect:` comments. Findings about
+/// a directive are on its `-- safeshift:` line.
 fn expectations(text: &str) -> BTreeMap<u64, BTreeSet<String>> {
     let mut out = BTreeMap::new();
     let mut pending: Option<BTreeSet<String>> = None;
@@ -23,6 +24,10 @@ fn expectations(text: &str) -> BTreeMap<u64, BTreeSet<String>> {
         let trimmed = line.trim();
         if let Some(rules) = trimmed.strip_prefix("-- expect:") {
             pending = Some(rules.split(',').map(|r| r.trim().to_string()).collect());
+        } else if trimmed.starts_with("-- safeshift:") && pending.is_some() {
+            if let Some(rules) = pending.take() {
+                out.insert(i as u64 + 1, rules);
+            }
         } else if trimmed.is_empty() || trimmed.starts_with("--") {
             continue;
         } else if let Some(rules) = pending.take() {

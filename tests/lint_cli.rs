@@ -119,7 +119,7 @@ fn sarif_output_is_valid_sarif_2_1_0() {
     write(
         dir.path(),
         "migrations/11 odd name.sql",
-        "SET lock_timeout = '2s';\nALTER TABLE users ADD COLUMN x text NOT NULL;\nSELEC 1;\nDROP INDEX users_email_idx;\nCREATE VIEW v AS SELECT 1;\n",
+        "SET lock_timeout = '2s';\nALTER TABLE users ADD COLUMN x text NOT NULL;\nSELEC 1;\nDROP INDEX users_email_idx;\nVACUUM users;\n",
     );
     let out = safeshift()
         .current_dir(dir.path())
@@ -328,7 +328,8 @@ fn rules_and_explain() {
         .args(["explain", "foreign-key"])
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("did you mean adding-foreign-key"));
+        .stderr(predicate::str::contains("did you mean"))
+        .stderr(predicate::str::contains("adding-foreign-key"));
 }
 
 // ------------------------------------------------------------------ gate

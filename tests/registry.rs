@@ -82,6 +82,18 @@ fn rules_reference_is_up_to_date() {
 
 fn plan_fixture(kind: &str) -> safeshift::Plan {
     let path = format!("tests/fixtures/ops/{kind}.sql");
+    try_plan_fixture(kind).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// A fixture that starts with `-- refused:` is a kind `plan` refuses (`ops::UNPLANNED`).
+fn refused(kind: &str) -> bool {
+    fs::read_to_string(format!("tests/fixtures/ops/{kind}.sql"))
+        .unwrap()
+        .starts_with("-- refused:")
+}
+
+fn try_plan_fixture(kind: &str) -> Result<safeshift::Plan, safeshift::error::Error> {
+    let path = format!("tests/fixtures/ops/{kind}.sql");
     assert!(
         Path::new(&path).exists(),
         "{path} is missing: every kind needs a fixture"
@@ -108,12 +120,27 @@ fn plan_fixture(kind: &str) -> safeshift::Plan {
         dialect,
         options: Options::default(),
     })
-    .unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
 #[test]
 fn every_fixture_plans_to_its_own_kind() {
     for (kind, _) in KINDS {
+        if refused(kind) {
+            let rule = safeshift::ops::RULES[KINDS.iter().position(|(k, _)| k == kind).unwrap()];
+            assert!(
+                safeshift::ops::UNPLANNED.contains(&rule.id),
+                "{kind}: a refused fixture, but {} is not in ops::UNPLANNED",
+                rule.id
+            );
+            let error = try_plan_fixture(kind).err();
+            assert!(
+                error
+                    .as_ref()
+                    .is_some_and(|e| e.to_string().contains("no staged plan")),
+                "{kind}: plan must refuse, saying why: {error:?}"
+            );
+            continue;
+        }
         let plan = plan_fixture(kind);
         assert!(
             plan.changes.iter().any(|c| c.kind == *kind),

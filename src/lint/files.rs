@@ -98,23 +98,65 @@ fn split_digits(s: &str) -> (&str, &str) {
     s.split_at(end)
 }
 
-/// The part of a file that runs on deploy: dbmate keeps up and down in one file, separated by
-/// `-- migrate:up` and `-- migrate:down` lines. Lines keep their numbers.
-pub fn up_section(text: &str) -> &str {
-    if !text
-        .lines()
-        .any(|l| l.trim_start().starts_with("-- migrate:up"))
-    {
-        return text;
+/// Checks that a migration file can be read and is UTF-8, without keeping it: lint reads it
+/// again, in chunks, when its turn comes. Returns its name as shown in findings.
+pub fn check(path: &Path) -> Result<String, Error> {
+    use std::io::Read;
+    if path.is_dir() {
+        return Err(Error::Usage(format!(
+            "{}: is a directory; expected a .sql file",
+            path.display()
+        )));
     }
-    let mut offset = 0;
-    for line in text.split_inclusive('\n') {
-        if line.trim_start().starts_with("-- migrate:down") {
-            return &text[..offset];
+    let name = path.display().to_string();
+    let read_error = |source| Error::Read {
+        path: path.into(),
+        source,
+    };
+    let mut file = std::fs::File::open(path).map_err(read_error)?;
+    let mut buf = vec![0u8; 64 * 1024];
+    // Bytes of an unfinished character carried into the next chunk.
+    let mut carry = 0;
+    let mut offset = 0u64;
+    loop {
+        let n = match file.read(&mut buf[carry..]) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(read_error(e)),
+        };
+        let end = carry + n;
+        let (valid, bad) = match std::str::from_utf8(&buf[..end]) {
+            Ok(text) => (text.len(), false),
+            // An incomplete character at the end of a chunk is completed by the next one.
+            Err(e) if e.error_len().is_none() && n > 0 => (e.valid_up_to(), false),
+            Err(e) => (e.valid_up_to(), true),
+        };
+        offset += valid as u64;
+        if bad {
+            let (line, column) = position_of_byte(path, offset).map_err(read_error)?;
+            return Err(Error::Usage(format!(
+                "{name}:{line}:{column}: not valid UTF-8 (byte {offset}); safeshift reads SQL text files"
+            )));
         }
-        offset += line.len();
+        if n == 0 {
+            return Ok(name);
+        }
+        buf.copy_within(valid..end, 0);
+        carry = end - valid;
     }
-    text
+}
+
+/// Line and column (in characters) of byte `offset` of a file whose bytes before it are UTF-8.
+fn position_of_byte(path: &Path, offset: u64) -> std::io::Result<(u64, u64)> {
+    use std::io::Read;
+    let mut before = Vec::new();
+    std::fs::File::open(path)?
+        .take(offset)
+        .read_to_end(&mut before)?;
+    let text = String::from_utf8_lossy(&before);
+    let line = text.matches('\n').count() as u64 + 1;
+    let column = text.rsplit('\n').next().map_or(0, |l| l.chars().count()) as u64 + 1;
+    Ok((line, column))
 }
 
 /// Reads a migration file as text (`-` is standard input).
@@ -205,16 +247,6 @@ mod tests {
                 "m/20240102000000_b/up.sql"
             ]
         );
-    }
-
-    #[test]
-    fn dbmate_down_section_is_not_linted() {
-        let text = "-- migrate:up\nCREATE INDEX i ON t (c);\n\n-- migrate:down\nDROP INDEX i;\n";
-        assert_eq!(
-            up_section(text),
-            "-- migrate:up\nCREATE INDEX i ON t (c);\n\n"
-        );
-        assert_eq!(up_section("DROP TABLE t;"), "DROP TABLE t;");
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::io::Write;
 use annotate_snippets::{AnnotationKind, Group, Level, Renderer, Snippet};
 use serde_json::json;
 
-use super::{Report, Settings};
+use super::{Finding, Report, Settings};
 use crate::rules::{self, Severity};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -21,7 +21,7 @@ pub enum Format {
     Github,
 }
 
-/// Writes the report as it is rendered: a large report is never held twice in memory.
+/// Writes a report whose findings were kept.
 pub fn render(
     format: Format,
     report: &Report,
@@ -29,12 +29,116 @@ pub fn render(
     color: bool,
     out: &mut dyn Write,
 ) -> std::io::Result<()> {
-    match format {
-        Format::Human => human(report, color, out),
-        Format::Json => json(report, out),
-        Format::Sarif => sarif(report, settings, out),
-        Format::Github => github(report, out),
+    let mut stream = Stream::begin(format, settings, color, out)?;
+    for f in &report.findings {
+        stream.finding(f);
     }
+    stream.end(report)
+}
+
+/// Writes findings as they are found, so none is kept: what is before them (SARIF's header, the
+/// opening of a JSON array) goes out first, what closes the document after the last.
+pub struct Stream<'a> {
+    format: Format,
+    out: &'a mut dyn Write,
+    renderer: Renderer,
+    /// SARIF: the rules listed in the header, for each result's index.
+    rules: Vec<&'static str>,
+    /// SARIF: what closes the document.
+    tail: String,
+    written: usize,
+    /// The first write error; later findings are dropped.
+    error: Option<std::io::Error>,
+}
+
+impl<'a> Stream<'a> {
+    pub fn begin(
+        format: Format,
+        settings: &Settings,
+        color: bool,
+        out: &'a mut dyn Write,
+    ) -> std::io::Result<Stream<'a>> {
+        let renderer = if color {
+            Renderer::styled()
+        } else {
+            Renderer::plain()
+        };
+        let mut stream = Stream {
+            format,
+            out,
+            renderer,
+            rules: Vec::new(),
+            tail: String::new(),
+            written: 0,
+            error: None,
+        };
+        match format {
+            Format::Json => write!(stream.out, "[")?,
+            Format::Sarif => {
+                let (head, tail, rules) = sarif_frame(settings);
+                stream.rules = rules;
+                stream.tail = tail;
+                write!(stream.out, "{head}")?;
+            }
+            Format::Human | Format::Github => {}
+        }
+        Ok(stream)
+    }
+
+    /// Writes one finding (a write error is kept for [`Stream::end`]).
+    pub fn finding(&mut self, f: &Finding) {
+        if self.error.is_some() {
+            return;
+        }
+        let first = self.written == 0;
+        self.written += 1;
+        let result = match self.format {
+            Format::Human => human_finding(f, &self.renderer, self.out),
+            Format::Json => json_item(
+                &serde_json::to_value(f).unwrap_or_default(),
+                first,
+                self.out,
+            ),
+            Format::Sarif => {
+                let result = sarif_result(f, &self.rules);
+                json_item(&result, first, self.out)
+            }
+            Format::Github => github_finding(f, self.out),
+        };
+        if let Err(e) = result {
+            self.error = Some(e);
+        }
+    }
+
+    /// Closes the document and writes the summary.
+    pub fn end(self, report: &Report) -> std::io::Result<()> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        match self.format {
+            Format::Human | Format::Github => writeln!(self.out, "{}", summary(report)),
+            Format::Json if self.written == 0 => writeln!(self.out, "]"),
+            Format::Json => writeln!(self.out, "\n]"),
+            Format::Sarif => {
+                let close = if self.written == 0 { "" } else { "\n" };
+                writeln!(self.out, "{close}{}", self.tail)
+            }
+        }
+    }
+}
+
+/// An element of a pretty-printed JSON array, indented one level.
+fn json_item(value: &serde_json::Value, first: bool, out: &mut dyn Write) -> std::io::Result<()> {
+    let text = serde_json::to_string_pretty(value)?;
+    let mut indented = String::with_capacity(text.len() + 64);
+    for (i, line) in text.lines().enumerate() {
+        if i > 0 {
+            indented.push('\n');
+        }
+        indented.push_str("  ");
+        indented.push_str(line);
+    }
+    write!(out, "{}\n{indented}", if first { "" } else { "," })
 }
 
 fn level(severity: Severity) -> Level<'static> {
@@ -48,13 +152,8 @@ fn level(severity: Severity) -> Level<'static> {
 /// At most this many lines of a statement are shown; the rest is elided.
 const SNIPPET_LINES: usize = 6;
 
-pub fn human(report: &Report, color: bool, out: &mut dyn Write) -> std::io::Result<()> {
-    let renderer = if color {
-        Renderer::styled()
-    } else {
-        Renderer::plain()
-    };
-    for f in &report.findings {
+fn human_finding(f: &Finding, renderer: &Renderer, out: &mut dyn Write) -> std::io::Result<()> {
+    {
         // The snippet starts at the statement's line; pad the first line so columns line up.
         let pos = f.statement_pos;
         let indent = " ".repeat(usize::try_from(pos.column.saturating_sub(1)).unwrap_or(0));
@@ -111,7 +210,7 @@ pub fn human(report: &Report, color: bool, out: &mut dyn Write) -> std::io::Resu
         };
         writeln!(out, "{}\n", renderer.render(&[group]))?;
     }
-    writeln!(out, "{}", summary(report))
+    Ok(())
 }
 
 /// Byte offset of (line `lines_down` below the first, 1-based `column`) in `text`.
@@ -141,12 +240,26 @@ pub fn summary(report: &Report) -> String {
         report.files,
         plural(report.files)
     );
-    let suppressed = if report.suppressed > 0 {
+    let mut suppressed = if report.suppressed > 0 {
         format!("; {} suppressed by ignore directives", report.suppressed)
     } else {
         String::new()
     };
-    if report.findings.is_empty() {
+    if report.baselined > 0 {
+        suppressed.push_str(&format!("; {} accepted by the baseline", report.baselined));
+    }
+    if report.baseline_unmatched > 0 {
+        suppressed.push_str(&format!(
+            "; {} baseline entr{} no longer found (rewrite it with --write-baseline)",
+            report.baseline_unmatched,
+            if report.baseline_unmatched == 1 {
+                "y"
+            } else {
+                "ies"
+            }
+        ));
+    }
+    if report.total() == 0 {
         return format!("safeshift lint: no findings ({checked} checked{suppressed})");
     }
     let mut counts = Vec::new();
@@ -166,11 +279,6 @@ fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
 
-pub fn json(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
-    serde_json::to_writer_pretty(&mut *out, &report.findings)?;
-    writeln!(out)
-}
-
 /// GitHub's workflow commands escape `%`, CR and LF in the message, and also `:` and `,` in
 /// property values.
 fn escape_data(text: &str) -> String {
@@ -183,8 +291,8 @@ fn escape_property(text: &str) -> String {
     escape_data(text).replace(':', "%3A").replace(',', "%2C")
 }
 
-pub fn github(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
-    for f in &report.findings {
+fn github_finding(f: &Finding, out: &mut dyn Write) -> std::io::Result<()> {
+    {
         let command = match f.severity {
             Severity::Error => "error",
             Severity::Warning => "warning",
@@ -201,7 +309,7 @@ pub fn github(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
             escape_data(&format!("{}\n{}", f.message, f.help)),
         )?;
     }
-    writeln!(out, "{}", summary(report))
+    Ok(())
 }
 
 /// A file name as a SARIF artifact URI: relative paths stay relative (GitHub resolves them against
@@ -234,7 +342,9 @@ fn sarif_level(severity: Severity) -> &'static str {
     }
 }
 
-pub fn sarif(report: &Report, settings: &Settings, out: &mut dyn Write) -> std::io::Result<()> {
+/// SARIF's document around the results: the text before them, the text after them, and the rule
+/// ids in the order of the header's rule list.
+fn sarif_frame(settings: &Settings) -> (String, String, Vec<&'static str>) {
     let rules: Vec<_> = rules::all()
         .into_iter()
         .filter_map(|r| settings.severity_of(r).map(|s| (r, s)))
@@ -254,34 +364,6 @@ pub fn sarif(report: &Report, settings: &Settings, out: &mut dyn Write) -> std::
             })
         })
         .collect();
-    let results: Vec<_> = report
-        .findings
-        .iter()
-        .map(|f| {
-            let index = rules.iter().position(|(r, _)| r.id == f.rule);
-            let mut result = json!({
-                "ruleId": f.rule,
-                "level": sarif_level(f.severity),
-                "message": { "text": format!("{}\n{}", f.message, f.help) },
-                "locations": [{
-                    "physicalLocation": {
-                        "artifactLocation": { "uri": artifact_uri(&f.file) },
-                        "region": {
-                            "startLine": f.line,
-                            "startColumn": f.column,
-                            "endLine": f.end_line,
-                            // SARIF's end column is the one after the region.
-                            "endColumn": f.end_column + 1,
-                        }
-                    }
-                }],
-            });
-            if let (Some(i), Some(obj)) = (index, result.as_object_mut()) {
-                obj.insert("ruleIndex".into(), json!(i));
-            }
-            result
-        })
-        .collect();
     let log = json!({
         "$schema": "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json",
         "version": "2.1.0",
@@ -293,11 +375,47 @@ pub fn sarif(report: &Report, settings: &Settings, out: &mut dyn Write) -> std::
                     "rules": descriptors,
                 }
             },
-            "results": results,
+            "results": [],
         }]
     });
-    serde_json::to_writer_pretty(&mut *out, &log)?;
-    writeln!(out)
+    let text = serde_json::to_string_pretty(&log).unwrap_or_default();
+    // No string value can hold this text unescaped: it is the results key itself.
+    let marker = "\"results\": []";
+    let (head, tail) = match text.rfind(marker) {
+        Some(at) => (
+            format!("{}\"results\": [", &text[..at]),
+            format!("]{}", &text[at + marker.len()..]),
+        ),
+        None => (text, String::new()),
+    };
+    (head, tail, rules.iter().map(|(r, _)| r.id).collect())
+}
+
+fn sarif_result(f: &Finding, rules: &[&'static str]) -> serde_json::Value {
+    let mut result = json!({
+        "ruleId": f.rule,
+        "level": sarif_level(f.severity),
+        "message": { "text": format!("{}\n{}", f.message, f.help) },
+        "locations": [{
+            "physicalLocation": {
+                "artifactLocation": { "uri": artifact_uri(&f.file) },
+                "region": {
+                    "startLine": f.line,
+                    "startColumn": f.column,
+                    "endLine": f.end_line,
+                    // SARIF's end column is the one after the region.
+                    "endColumn": f.end_column + 1,
+                }
+            }
+        }],
+    });
+    if let (Some(i), Some(obj)) = (
+        rules.iter().position(|r| *r == f.rule),
+        result.as_object_mut(),
+    ) {
+        obj.insert("ruleIndex".into(), json!(i));
+    }
+    result
 }
 
 #[cfg(test)]

@@ -1,36 +1,93 @@
 //! `safeshift lint`: checks migration files statement by statement, the way they would run on a
 //! busy production database. It reuses the planner's knowledge: each finding about a change is
 //! the change's own `assess` (`src/ops/`), so lint and plan can never disagree. What only makes
-//! sense for a file as a whole (syntax, transactions, lock_timeout) lives in `rules.rs`.
+//! sense for a file as a whole (syntax, transactions, lock_timeout, ignore directives, a foreign
+//! key's index) lives in `rules.rs` and `rules/`.
 //!
 //! Files are checked in order and share one catalog, so a later file sees the tables and columns
 //! an earlier one created. Tables created in the same file (or, for `gate`, in any of the new
 //! files, which deploy together) are empty and unused: anything goes on them.
+//!
+//! Linting streams: files are read in chunks and split into statements on one thread, statements
+//! are parsed on worker threads, and this thread checks them in order and lets each go. What is
+//! kept is the catalog and, per file, the little later statements need; findings go to the
+//! caller as they are found. Memory does not grow with the size of the input.
 
+pub mod baseline;
 pub mod files;
 pub mod format;
 pub mod rules;
+pub mod tools;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::io::Read;
+use std::path::PathBuf;
 
 use serde::Serialize;
 
 use crate::change::{self, Change};
 use crate::dialect::{Dialect, LockMode};
-use crate::error::PlanError;
-use crate::error::Pos;
+use crate::error::{Error, PlanError, Pos};
 use crate::ops::{Context, Op, Options, Risk};
+use crate::parse::split::{DbmateUp, Raw, SplitError, Splitter};
 use crate::parse::{self, Body, Directive};
 use crate::rules::{Rule, Severity};
-use crate::schema::Catalog;
+use crate::schema::{Catalog, ConstraintKind};
+use rules::{
+    foreign_key_without_index as fk_index, int_primary_key, table_not_in_schema,
+    unknown_rule_in_ignore, unused_ignore,
+};
+use tools::{Tool, Wrapping};
 
-/// One migration file.
+/// One migration file, in memory.
 pub struct Source {
     /// As the user named it (shown in findings).
     pub name: String,
     pub text: String,
-    /// False: read only so later files see its schema (`gate --since` for older migrations).
+    /// False: read only so later files see its schema (`--since` for older migrations,
+    /// `exclude` in safeshift.toml).
     pub report: bool,
+}
+
+/// One migration file for [`lint_inputs`]: its text is read when its turn comes.
+pub struct Input {
+    /// As the user named it (shown in findings).
+    pub name: String,
+    /// Read from this file, unless `text` is given.
+    pub path: Option<PathBuf>,
+    pub text: Option<String>,
+    /// False: read only so later files see its schema.
+    pub report: bool,
+}
+
+impl Input {
+    pub fn file(name: String, path: PathBuf, report: bool) -> Input {
+        Input {
+            name,
+            path: Some(path),
+            text: None,
+            report,
+        }
+    }
+
+    fn open(&self) -> std::io::Result<Box<dyn Read + Send + '_>> {
+        match (&self.text, &self.path) {
+            (Some(text), _) => Ok(Box::new(text.as_bytes())),
+            (None, Some(path)) => Ok(Box::new(std::fs::File::open(path)?)),
+            (None, None) => Ok(Box::new(std::io::empty())),
+        }
+    }
+}
+
+impl From<&Source> for Input {
+    fn from(source: &Source) -> Input {
+        Input {
+            name: source.name.clone(),
+            path: None,
+            text: Some(source.text.clone()),
+            report: source.report,
+        }
+    }
 }
 
 /// How to lint: the target server, the schema it starts from, and the team's rule settings.
@@ -52,6 +109,10 @@ pub struct Settings {
     pub keep_statements: bool,
     /// Record every change's assessment in `Report::changes` (for `gate`).
     pub collect_changes: bool,
+    /// The migration tool that runs the files (`None`: guessed per file).
+    pub tool: Option<Tool>,
+    /// Accepted findings: not reported.
+    pub baseline: Option<baseline::Baseline>,
 }
 
 impl Settings {
@@ -66,6 +127,8 @@ impl Settings {
             plan_flags: String::new(),
             keep_statements: true,
             collect_changes: true,
+            tool: None,
+            baseline: None,
         }
     }
 
@@ -75,6 +138,10 @@ impl Settings {
             return None;
         }
         self.severity.get(rule.id).copied().or(rule.severity)
+    }
+
+    fn reports(&self, rule_id: &str) -> bool {
+        crate::rules::find(rule_id).is_some_and(|r| self.severity_of(r).is_some())
     }
 }
 
@@ -109,6 +176,9 @@ pub struct Finding {
     pub statement: String,
     #[serde(skip)]
     pub statement_pos: Pos,
+    /// The statement's text, hashed: how a baseline recognises the finding.
+    #[serde(skip)]
+    pub fingerprint: String,
 }
 
 /// What running a change as written would mean for a deploy (read by `gate`).
@@ -128,90 +198,262 @@ pub struct Assessed {
 pub struct Report {
     pub files: usize,
     pub statements: usize,
+    /// The findings, when the caller asked to keep them ([`Output::Keep`]).
     pub findings: Vec<Finding>,
     /// Findings an `ignore` directive silenced.
     pub suppressed: usize,
+    /// Findings the baseline accepted, and baseline entries that matched nothing.
+    pub baselined: usize,
+    pub baseline_unmatched: usize,
     /// Every change of the reported files with its risk, including the safe ones.
     #[serde(skip)]
     pub changes: Vec<Assessed>,
+    /// Findings reported, by severity (info, warning, error).
+    #[serde(skip)]
+    counts: [usize; 3],
 }
 
 impl Report {
     pub fn count(&self, severity: Severity) -> usize {
-        self.findings
-            .iter()
-            .filter(|f| f.severity == severity)
-            .count()
+        self.counts[severity as usize]
     }
 
     /// The worst severity found, if any.
     pub fn worst(&self) -> Option<Severity> {
-        self.findings.iter().map(|f| f.severity).max()
+        [Severity::Error, Severity::Warning, Severity::Info]
+            .into_iter()
+            .find(|s| self.count(*s) > 0)
+    }
+
+    /// Findings reported in all.
+    pub fn total(&self) -> usize {
+        self.counts.iter().sum()
     }
 }
 
-/// Session state a migration file builds up as it runs.
-#[derive(Default)]
-struct Session {
-    in_transaction: bool,
-    lock_timeout: bool,
-    /// Set with `SET LOCAL`: ends with the transaction.
-    lock_timeout_local: bool,
-    lock_timeout_reported: bool,
-    /// Constraints added NOT VALID in the open transaction, with their rule and lock: validating
-    /// one before COMMIT scans while the ADD's lock is still held.
-    not_valid_in_transaction: Vec<(String, &'static Rule, LockMode)>,
-    /// MySQL: `SET foreign_key_checks = 0` is in effect.
-    foreign_key_checks_off: bool,
+/// What happens to each finding.
+pub enum Output<'a> {
+    /// Kept in `Report::findings`.
+    Keep,
+    /// Handed over as found, then dropped.
+    Stream(&'a mut dyn FnMut(&Finding)),
 }
 
-/// Lints the files in order. Never stops at a bad statement: a syntax error is a finding, and
-/// checking goes on with the next statement.
-///
-/// Parsing is the expensive part and depends on nothing but the file, so worker threads parse
-/// files ahead while this thread checks them in order against the evolving catalog.
+/// Lints in-memory files in order, keeping the findings. Never stops at a bad statement: a
+/// syntax error is a finding, and checking goes on with the next statement.
 pub fn lint(sources: &[Source], settings: &Settings) -> Report {
-    let mut catalog = settings.catalog.clone();
-    let mut new_tables: BTreeSet<(String, String)> = BTreeSet::new();
-    let options = Options::default();
-    let mut report = Report::default();
-    let mut previous_reported = true;
+    let inputs: Vec<Input> = sources.iter().map(Input::from).collect();
+    // In-memory text is UTF-8 and cannot fail to read.
+    lint_inputs(&inputs, settings, Output::Keep).unwrap_or_default()
+}
 
-    in_order(sources, settings.dialect, |source, prepared| {
-        // Tables of files read only for context were created long ago: never new.
-        if !settings.new_tables_across_files || !source.report || !previous_reported {
-            new_tables.clear();
-        }
-        previous_reported = source.report;
-        let mut file = FileLint {
-            source,
-            settings,
-            report: &mut report,
-            session: Session::default(),
+/// Lints files in order, reading each as its turn comes. Fails only when a file cannot be read
+/// (it vanished, or is not UTF-8).
+pub fn lint_inputs<'a>(
+    inputs: &'a [Input],
+    settings: &'a Settings,
+    output: Output<'a>,
+) -> Result<Report, Error> {
+    let mut linter = Linter {
+        inputs,
+        settings,
+        catalog: settings.catalog.clone(),
+        new_tables: BTreeSet::new(),
+        options: Options::default(),
+        report: Report::default(),
+        output,
+        baseline: settings.baseline.clone(),
+        previous_reported: true,
+        file: None,
+        error: None,
+    };
+    pipeline(inputs, settings.dialect, |item| linter.item(item));
+    if let Some(e) = linter.error.take() {
+        return Err(e);
+    }
+    linter.end_file();
+    if let Some(b) = &linter.baseline {
+        linter.report.baseline_unmatched = b.unmatched();
+    }
+    Ok(linter.report)
+}
+
+/// What the reading thread finds, in order.
+enum RawItem {
+    /// A file begins; what its first lines say about how it runs.
+    File {
+        input: usize,
+        dbmate: Option<DbmateUp>,
+        no_transaction: bool,
+    },
+    Statement(Raw),
+    /// The file cannot be read further.
+    Stop(SplitError),
+}
+
+/// A [`RawItem`] with its statement parsed.
+enum Item {
+    File {
+        input: usize,
+        dbmate: Option<DbmateUp>,
+        no_transaction: bool,
+    },
+    Statement(Box<Prepared>),
+    Stop(SplitError),
+}
+
+/// Reads the inputs in order, handing over each item; stops when `emit` says so.
+fn read_inputs(inputs: &[Input], dialect: Dialect, emit: &mut dyn FnMut(RawItem) -> bool) {
+    for (input, source) in inputs.iter().enumerate() {
+        let reader = match source.open() {
+            Ok(reader) => reader,
+            Err(e) => {
+                let file = RawItem::File {
+                    input,
+                    dbmate: None,
+                    no_transaction: false,
+                };
+                if !emit(file) || !emit(RawItem::Stop(SplitError::Io(e))) {
+                    return;
+                }
+                continue;
+            }
         };
-        if source.report {
-            file.report.files += 1;
+        let mut splitter = Splitter::new(parse::lexer_for(dialect), reader).up_section_only();
+        let first = splitter.next_statement();
+        let file = RawItem::File {
+            input,
+            dbmate: splitter.dbmate,
+            no_transaction: splitter.no_transaction,
+        };
+        if !emit(file) {
+            return;
         }
-        match prepared {
-            Ok(statements) => {
-                for statement in &statements {
-                    file.statement(statement, &mut catalog, &mut new_tables, &options);
+        let mut next = first;
+        while let Some(result) = next {
+            let item = match result {
+                Ok(raw) => RawItem::Statement(raw),
+                Err(e) => RawItem::Stop(e),
+            };
+            let stop = matches!(item, RawItem::Stop(_));
+            if !emit(item) {
+                return;
+            }
+            if stop {
+                break;
+            }
+            next = splitter.next_statement();
+        }
+    }
+}
+
+fn prepare_item(item: RawItem, dialect: Dialect) -> Item {
+    match item {
+        RawItem::File {
+            input,
+            dbmate,
+            no_transaction,
+        } => Item::File {
+            input,
+            dbmate,
+            no_transaction,
+        },
+        RawItem::Statement(raw) => Item::Statement(Box::new(prepare(raw, dialect))),
+        RawItem::Stop(e) => Item::Stop(e),
+    }
+}
+
+/// Statements per batch handed to a parsing thread, and the text that fills one early.
+const BATCH_STATEMENTS: usize = 256;
+const BATCH_BYTES: usize = 256 * 1024;
+const MAX_PARSERS: usize = 4;
+
+/// Reads, parses and hands over every item in order: one thread reads and splits, one per core
+/// parses batches of statements, the caller's thread consumes them in order. The channels hold
+/// a few batches each, so memory stays bounded whatever the input size.
+fn pipeline(inputs: &[Input], dialect: Dialect, mut consume: impl FnMut(Item) -> bool) {
+    // Checking in order is the bottleneck beyond a few parsers; more would only hold more
+    // batches in flight.
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_PARSERS));
+    if workers < 2 {
+        read_inputs(inputs, dialect, &mut |raw| {
+            consume(prepare_item(raw, dialect))
+        });
+        return;
+    }
+    std::thread::scope(|scope| {
+        let mut to_workers = Vec::new();
+        let mut from_workers = Vec::new();
+        for _ in 0..workers {
+            let (send_raw, receive_raw) = std::sync::mpsc::sync_channel::<Vec<RawItem>>(2);
+            let (send_item, receive_item) = std::sync::mpsc::sync_channel::<Vec<Item>>(2);
+            scope.spawn(move || {
+                for batch in receive_raw {
+                    let items = batch
+                        .into_iter()
+                        .map(|raw| prepare_item(raw, dialect))
+                        .collect();
+                    if send_item.send(items).is_err() {
+                        return; // the checking thread stopped
+                    }
+                }
+            });
+            to_workers.push(send_raw);
+            from_workers.push(receive_item);
+        }
+        scope.spawn(move || {
+            let mut batch = Vec::new();
+            let mut bytes = 0;
+            let mut statements = 0;
+            let mut next = 0;
+            let send = |batch: Vec<RawItem>, next: &mut usize| {
+                let ok = to_workers[*next % to_workers.len()].send(batch).is_ok();
+                *next += 1;
+                ok
+            };
+            read_inputs(inputs, dialect, &mut |item| {
+                if let RawItem::Statement(raw) = &item {
+                    bytes += raw.text.len();
+                    statements += 1;
+                }
+                batch.push(item);
+                if statements >= BATCH_STATEMENTS || bytes >= BATCH_BYTES {
+                    (bytes, statements) = (0, 0);
+                    return send(std::mem::take(&mut batch), &mut next);
+                }
+                true
+            });
+            if !batch.is_empty() {
+                send(batch, &mut next);
+            }
+            // Dropping the senders ends the workers once they are done.
+        });
+        // Worker k parses batches k, k + workers, …: its next message is the next batch.
+        'consume: for k in 0.. {
+            let Ok(batch) = from_workers[k % workers].recv() else {
+                break;
+            };
+            for item in batch {
+                if !consume(item) {
+                    break 'consume;
                 }
             }
-            Err(e) => file.unreadable(e),
         }
+        drop(from_workers);
     });
-    report
 }
 
-/// A statement parsed and lowered: the part of linting that needs nothing but its file.
+/// A statement parsed and lowered: the part of linting that needs nothing but its text.
 struct Prepared {
     pos: Pos,
     text: String,
     directives: Vec<Directive>,
     body: Prepare,
-    /// MySQL: the ALTER forces a copy or a blocking lock (`ALGORITHM=COPY`, `LOCK=SHARED`, …).
+    /// MySQL: the ALTER forces a copy or a blocking lock (`ALGORITHM=COPY`, `LOCK=SHARED`,
+    /// `CONVERT TO CHARACTER SET`, …).
     forced_lock: Option<&'static str>,
+    /// `ALTER TABLE IF EXISTS`: a missing table is no error.
+    if_exists: bool,
 }
 
 enum Prepare {
@@ -227,171 +469,522 @@ enum Prepare {
     Invalid(PlanError),
 }
 
-/// Parses and lowers one file; only a tokenizer error stops it.
-fn prepare(source: &Source, dialect: Dialect) -> Result<Vec<Prepared>, PlanError> {
-    use sqlparser::ast::Statement as S;
-    let statements = parse::parse_for(dialect, files::up_section(&source.text))?;
-    Ok(statements
-        .into_iter()
-        .map(|statement| {
-            let body = match &statement.body {
-                Body::Ast(ast) => match ast.as_ref() {
-                    S::StartTransaction { .. } => Some(Prepare::Begin),
-                    S::Commit { .. } | S::Rollback { .. } => Some(Prepare::End),
-                    S::Set(_) => Some(match lock_timeout_setting(&statement.text) {
-                        Some((local, on)) => Prepare::LockTimeout(local, on),
-                        None => match foreign_key_checks_setting(&statement.text) {
-                            Some(on) => Prepare::ForeignKeyChecks(on),
-                            None => Prepare::OtherSetting,
-                        },
-                    }),
-                    _ => None,
-                },
-                _ => None,
-            };
-            let body = body.unwrap_or_else(|| match change::lower_statement(&statement) {
-                Ok(changes) => Prepare::Changes(changes),
-                Err(e) => Prepare::Invalid(e),
-            });
-            let forced_lock = match &statement.body {
-                Body::Ast(ast) if dialect.is_mysql() => change::forced_lock(ast),
-                _ => None,
-            };
-            Prepared {
-                pos: statement.pos,
-                text: statement.text,
-                directives: statement.directives,
-                body,
-                forced_lock,
-            }
-        })
-        .collect())
+fn setting_of(text: &str) -> Prepare {
+    match lock_timeout_setting(text) {
+        Some((local, on)) => Prepare::LockTimeout(local, on),
+        None => match foreign_key_checks_setting(text) {
+            Some(on) => Prepare::ForeignKeyChecks(on),
+            None => Prepare::OtherSetting,
+        },
+    }
 }
 
-/// Calls `check` on every source in order with its prepared statements, preparing up to a few
-/// files ahead on worker threads (one per core). Memory stays bounded by the channels' size.
-fn in_order(
-    sources: &[Source],
-    dialect: Dialect,
-    mut check: impl FnMut(&Source, Result<Vec<Prepared>, PlanError>),
-) {
-    // Parsing is about twice the work of checking: one parser per core keeps this thread fed.
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(sources.len());
-    if workers < 2 {
-        for source in sources {
-            check(source, prepare(source, dialect));
-        }
-        return;
-    }
-    std::thread::scope(|scope| {
-        let receivers: Vec<_> = (0..workers)
-            .map(|k| {
-                let (sender, receiver) = std::sync::mpsc::sync_channel(4);
-                scope.spawn(move || {
-                    for source in sources.iter().skip(k).step_by(workers) {
-                        if sender.send(prepare(source, dialect)).is_err() {
-                            return; // the checking thread stopped
-                        }
-                    }
-                });
-                receiver
-            })
-            .collect();
-        for (i, source) in sources.iter().enumerate() {
-            // Worker k prepares files k, k + workers, …, in order: its next message is file i.
-            let prepared = receivers[i % workers]
-                .recv()
-                .unwrap_or_else(|_| prepare(source, dialect));
-            check(source, prepared);
-        }
+/// Parses and lowers one statement.
+fn prepare(raw: Raw, dialect: Dialect) -> Prepared {
+    use sqlparser::ast::Statement as S;
+    let statement = parse::read_statement(dialect, raw);
+    let mut if_exists = false;
+    let body = match &statement.body {
+        Body::Ast(ast) => match ast.as_ref() {
+            S::StartTransaction { .. } => Some(Prepare::Begin),
+            S::Commit { .. } | S::Rollback { .. } => Some(Prepare::End),
+            S::Set(_) => Some(setting_of(&statement.text)),
+            S::AlterTable(alter) => {
+                if_exists = alter.if_exists;
+                None
+            }
+            _ => None,
+        },
+        // MySQL's `SET @x := …` and the like, which sqlparser cannot read.
+        Body::Recognised { keyword } if keyword == "SET" => Some(setting_of(&statement.text)),
+        _ => None,
+    };
+    let body = body.unwrap_or_else(|| match change::lower_statement(&statement) {
+        Ok(changes) => Prepare::Changes(changes),
+        Err(e) => Prepare::Invalid(e),
     });
+    let forced_lock = match &statement.body {
+        Body::Ast(ast) if dialect.is_mysql() => change::forced_lock(ast),
+        _ => None,
+    }
+    .or_else(|| {
+        statement
+            .left_out
+            .iter()
+            .any(|l| l == "CONVERT TO CHARACTER SET")
+            .then_some("CONVERT TO CHARACTER SET")
+    });
+    Prepared {
+        pos: statement.pos,
+        text: statement.text,
+        directives: statement.directives,
+        body,
+        forced_lock,
+        if_exists,
+    }
 }
 
 fn line_index(pos: Pos) -> usize {
     usize::try_from(pos.line.saturating_sub(1)).unwrap_or(usize::MAX)
 }
 
-struct FileLint<'a> {
-    source: &'a Source,
-    settings: &'a Settings,
-    report: &'a mut Report,
-    session: Session,
+/// Session state a migration file builds up as it runs.
+#[derive(Default)]
+struct Session {
+    /// Inside a transaction: the file's own BEGIN, or the migration tool's.
+    in_transaction: bool,
+    /// The file's own BEGIN.
+    explicit_transaction: bool,
+    lock_timeout: bool,
+    /// Set with `SET LOCAL`: ends with the transaction.
+    lock_timeout_local: bool,
+    lock_timeout_reported: bool,
+    /// Constraints added NOT VALID in the open transaction, with their rule and lock: validating
+    /// one before COMMIT scans while the ADD's lock is still held.
+    not_valid_in_transaction: Vec<(String, &'static Rule, LockMode)>,
+    /// MySQL: `SET foreign_key_checks = 0` is in effect.
+    foreign_key_checks_off: bool,
 }
 
-impl FileLint<'_> {
-    fn statement(
-        &mut self,
-        statement: &Prepared,
-        catalog: &mut Catalog,
-        new_tables: &mut BTreeSet<(String, String)>,
-        options: &Options,
-    ) {
-        if self.source.report {
+/// `ignore RULE, …` above a statement, or `ignore-file RULE, …` anywhere in a file.
+struct Ignore {
+    pos: Pos,
+    /// The directive as written, for its finding's snippet.
+    text: String,
+    /// `None`: every rule (a bare `ignore-file`).
+    rules: Option<Vec<String>>,
+    used: BTreeSet<String>,
+}
+
+impl Ignore {
+    fn covers(&self, rule: &str) -> bool {
+        self.rules
+            .as_ref()
+            .is_none_or(|rules| rules.iter().any(|r| r == rule))
+    }
+}
+
+/// A finding decided only at the end of its file, with the directives above its statement.
+struct Deferred {
+    finding: Finding,
+    when: DeferredIf,
+    ignores: Vec<Ignore>,
+}
+
+enum DeferredIf {
+    /// golang-migrate: the file holds more than one statement.
+    MultiStatement,
+    /// Flyway: the file holds a statement that runs in a transaction too.
+    Mixed,
+    /// No index starts with the foreign key's columns.
+    Unindexed {
+        table: crate::name::QName,
+        columns: Vec<String>,
+    },
+}
+
+/// One file being checked.
+struct FileLint {
+    input: usize,
+    session: Session,
+    wrapping: Wrapping,
+    /// `ignore-file` directives seen so far.
+    file_ignores: Vec<Ignore>,
+    deferred: Vec<Deferred>,
+    statements: usize,
+    /// Statements PostgreSQL runs inside a transaction (all but CONCURRENTLY and the like).
+    transactional: usize,
+}
+
+/// The state of a run: the catalog, the report, the file being checked.
+struct Linter<'a> {
+    inputs: &'a [Input],
+    settings: &'a Settings,
+    catalog: Catalog,
+    new_tables: BTreeSet<(String, String)>,
+    options: Options,
+    report: Report,
+    output: Output<'a>,
+    baseline: Option<baseline::Baseline>,
+    previous_reported: bool,
+    file: Option<FileLint>,
+    /// A file that could not be read: the run stops with it.
+    error: Option<Error>,
+}
+
+impl Linter<'_> {
+    /// Takes one item; false stops the run.
+    fn item(&mut self, item: Item) -> bool {
+        match item {
+            Item::File {
+                input,
+                dbmate,
+                no_transaction,
+            } => {
+                self.end_file();
+                self.begin_file(input, dbmate, no_transaction);
+            }
+            Item::Statement(statement) => self.statement(&statement),
+            Item::Stop(SplitError::Unterminated(e)) => self.unreadable(e),
+            Item::Stop(SplitError::Io(source)) => {
+                let path = self.source().path.clone().unwrap_or_default();
+                self.error = Some(Error::Read { path, source });
+                return false;
+            }
+            Item::Stop(SplitError::Utf8 { pos, byte }) => {
+                self.error = Some(Error::Usage(format!(
+                    "{}:{}:{}: not valid UTF-8 (byte {byte}); safeshift reads SQL text files",
+                    self.source().name,
+                    pos.line,
+                    pos.column
+                )));
+                return false;
+            }
+        }
+        true
+    }
+
+    fn source(&self) -> &Input {
+        let index = self.file.as_ref().map_or(0, |f| f.input);
+        &self.inputs[index.min(self.inputs.len().saturating_sub(1))]
+    }
+
+    fn reported(&self) -> bool {
+        self.file.is_some() && self.source().report
+    }
+
+    fn begin_file(&mut self, input: usize, dbmate: Option<DbmateUp>, no_transaction: bool) {
+        let source = &self.inputs[input];
+        // Tables of files read only for context were created long ago: never new.
+        if !self.settings.new_tables_across_files || !source.report || !self.previous_reported {
+            self.new_tables.clear();
+        }
+        self.previous_reported = source.report;
+        if source.report {
+            self.report.files += 1;
+        }
+        let wrapping = if self.settings.dialect.is_mysql() {
+            Wrapping::None // MySQL commits DDL at once: no transaction to be inside
+        } else {
+            tools::wrapping(
+                self.settings.tool,
+                &tools::FileFacts {
+                    name: &source.name,
+                    path: source.path.as_deref(),
+                    dbmate,
+                    no_transaction,
+                },
+            )
+        };
+        let session = Session {
+            in_transaction: wrapping != Wrapping::None,
+            ..Session::default()
+        };
+        self.file = Some(FileLint {
+            input,
+            session,
+            wrapping,
+            file_ignores: Vec::new(),
+            deferred: Vec::new(),
+            statements: 0,
+            transactional: 0,
+        });
+    }
+
+    /// The checks that need the whole file: deferred findings, unused `ignore-file`s.
+    fn end_file(&mut self) {
+        let Some(mut file) = self.file.take() else {
+            return;
+        };
+        let deferred = std::mem::take(&mut file.deferred);
+        let file_ignores = std::mem::take(&mut file.file_ignores);
+        let statements = file.statements;
+        let transactional = file.transactional;
+        self.file = Some(file);
+        let mut file_ignores = file_ignores;
+        for Deferred {
+            finding,
+            when,
+            mut ignores,
+        } in deferred
+        {
+            let holds = match &when {
+                DeferredIf::MultiStatement => statements > 1,
+                DeferredIf::Mixed => transactional > 0,
+                DeferredIf::Unindexed { table, columns } => {
+                    !fk_index::indexed(&self.catalog, table, columns)
+                }
+            };
+            let findings = if holds { vec![finding] } else { Vec::new() };
+            self.settle(findings, &mut ignores, &mut file_ignores);
+            self.unused(&ignores);
+        }
+        self.unused(&file_ignores);
+        self.file = None;
+    }
+
+    fn statement(&mut self, statement: &Prepared) {
+        if self.file.is_none() {
+            return;
+        }
+        let reported = self.reported();
+        if reported {
             self.report.statements += 1;
         }
-        let ignored: Vec<&str> = statement
-            .directives
-            .iter()
-            .filter(|d| d.key == "ignore")
-            .filter_map(|d| d.rest.split_whitespace().next())
-            .collect();
-        let before = self.report.findings.len();
-        self.check(statement, catalog, new_tables, options, &ignored);
-        // An `ignore RULE` directive above the statement silences that rule for it.
-        if !ignored.is_empty() {
-            let mut kept = self.report.findings.split_off(before);
-            let total = kept.len();
-            kept.retain(|f| !ignored.contains(&f.rule));
-            self.report.suppressed += total - kept.len();
-            self.report.findings.extend(kept);
+        if let Some(file) = &mut self.file {
+            file.statements += 1;
+        }
+        let (mut ignores, mut findings) = self.directives(statement);
+        // Rules that are decided at the end of the file keep their directives until then.
+        let mut deferred_ignores: Vec<Ignore> = Vec::new();
+        let mut pending = Vec::new();
+        self.check(statement, &mut pending, &ignores);
+        let mut to_defer = Vec::new();
+        for (finding, when) in pending {
+            match when {
+                Some(when) => to_defer.push((finding, when)),
+                None => findings.push(finding),
+            }
+        }
+        let deferred_rules: BTreeSet<&'static str> = to_defer.iter().map(|(f, _)| f.rule).collect();
+        ignores.retain_mut(|ignore| {
+            let rules = ignore.rules.clone().unwrap_or_default();
+            let deferred: Vec<String> = rules
+                .iter()
+                .filter(|r| deferred_rules.contains(r.as_str()))
+                .cloned()
+                .collect();
+            if deferred.is_empty() {
+                return true;
+            }
+            let rest: Vec<String> = rules
+                .into_iter()
+                .filter(|r| !deferred.contains(r))
+                .collect();
+            deferred_ignores.push(Ignore {
+                pos: ignore.pos,
+                text: ignore.text.clone(),
+                rules: Some(deferred),
+                used: BTreeSet::new(),
+            });
+            ignore.rules = Some(rest.clone());
+            !rest.is_empty()
+        });
+        let mut file_ignores = self
+            .file
+            .as_mut()
+            .map(|f| std::mem::take(&mut f.file_ignores))
+            .unwrap_or_default();
+        self.settle(findings, &mut ignores, &mut file_ignores);
+        if let Some(file) = &mut self.file {
+            file.file_ignores = file_ignores;
+        }
+        self.unused(&ignores);
+        let n = to_defer.len();
+        for (k, (finding, when)) in to_defer.into_iter().enumerate() {
+            // Each deferred finding gets the directives that name its rule.
+            let ignores = if k + 1 == n {
+                std::mem::take(&mut deferred_ignores)
+            } else {
+                deferred_ignores
+                    .iter()
+                    .filter(|i| i.covers(finding.rule))
+                    .map(|i| Ignore {
+                        pos: i.pos,
+                        text: i.text.clone(),
+                        rules: i.rules.clone(),
+                        used: BTreeSet::new(),
+                    })
+                    .collect()
+            };
+            if let Some(file) = &mut self.file {
+                file.deferred.push(Deferred {
+                    finding,
+                    when,
+                    ignores,
+                });
+            }
         }
     }
 
+    /// The statement's `ignore` directives, and findings about the directives themselves.
+    fn directives(&mut self, statement: &Prepared) -> (Vec<Ignore>, Vec<Finding>) {
+        let mut ignores = Vec::new();
+        let mut findings = Vec::new();
+        for d in &statement.directives {
+            let file_level = match d.key.as_str() {
+                "ignore" => false,
+                "ignore-file" => true,
+                _ => continue,
+            };
+            let text = format!("-- safeshift: {} {}", d.key, d.rest)
+                .trim_end()
+                .to_string();
+            let mut rules = Vec::new();
+            for rule in d.ignored_rules() {
+                if crate::rules::find(rule).is_some() {
+                    rules.push(rule.to_string());
+                    continue;
+                }
+                let similar = crate::rules::similar(rule);
+                let help = if similar.is_empty() {
+                    format!(
+                        "{} `safeshift rules` lists them.",
+                        unknown_rule_in_ignore::RULE.safe
+                    )
+                } else {
+                    format!(
+                        "Did you mean {}? `safeshift rules` lists them.",
+                        similar.join(", ")
+                    )
+                };
+                if let Some(f) = self.finding(
+                    &unknown_rule_in_ignore::RULE,
+                    d.pos,
+                    &text,
+                    format!("`{rule}` is not a safeshift rule: this directive silences nothing"),
+                    help,
+                ) {
+                    findings.push(f);
+                }
+            }
+            let ignore = Ignore {
+                pos: d.pos,
+                text,
+                rules: (!(file_level && d.ignored_rules().is_empty())).then_some(rules),
+                used: BTreeSet::new(),
+            };
+            if file_level {
+                if let Some(file) = &mut self.file {
+                    file.file_ignores.push(ignore);
+                }
+            } else if ignore.rules.as_ref().is_some_and(|r| !r.is_empty()) {
+                ignores.push(ignore);
+            }
+        }
+        (ignores, findings)
+    }
+
+    /// Applies ignore directives and the baseline to a statement's findings, and reports the rest.
+    fn settle(
+        &mut self,
+        findings: Vec<Finding>,
+        ignores: &mut [Ignore],
+        file_ignores: &mut [Ignore],
+    ) {
+        for finding in findings {
+            let ignored = ignores
+                .iter_mut()
+                .chain(file_ignores.iter_mut())
+                .find(|i| i.covers(finding.rule));
+            if let Some(ignore) = ignored {
+                ignore.used.insert(finding.rule.to_string());
+                self.report.suppressed += 1;
+                continue;
+            }
+            if let Some(baseline) = &mut self.baseline
+                && baseline.accepts(&finding)
+            {
+                self.report.baselined += 1;
+                continue;
+            }
+            self.emit(finding);
+        }
+    }
+
+    /// Reports the rules of `ignores` that silenced nothing.
+    fn unused(&mut self, ignores: &[Ignore]) {
+        for ignore in ignores {
+            let unused: Vec<&String> = match &ignore.rules {
+                // A bare `ignore-file`: unused only when it silenced nothing at all.
+                None if ignore.used.is_empty() => Vec::new(),
+                None => Vec::new(),
+                Some(rules) => rules
+                    .iter()
+                    .filter(|r| !ignore.used.contains(*r) && self.settings.reports(r))
+                    .collect(),
+            };
+            let bare_unused = ignore.rules.is_none() && ignore.used.is_empty();
+            let what = if bare_unused {
+                "this `ignore-file` directive silences nothing in this file".to_string()
+            } else if unused.is_empty() {
+                continue;
+            } else {
+                let names: Vec<String> = unused.iter().map(|r| format!("`{r}`")).collect();
+                format!(
+                    "nothing here triggers {}: the directive silences nothing",
+                    names.join(", ")
+                )
+            };
+            if let Some(f) = self.finding(
+                &unused_ignore::RULE,
+                ignore.pos,
+                &ignore.text,
+                what,
+                unused_ignore::RULE.safe.to_string(),
+            ) {
+                // Findings about directives are not themselves silenced by directives.
+                if let Some(baseline) = &mut self.baseline
+                    && baseline.accepts(&f)
+                {
+                    self.report.baselined += 1;
+                    continue;
+                }
+                self.emit(f);
+            }
+        }
+    }
+
+    fn emit(&mut self, finding: Finding) {
+        self.report.counts[finding.severity as usize] += 1;
+        match &mut self.output {
+            Output::Keep => self.report.findings.push(finding),
+            Output::Stream(sink) => sink(&finding),
+        }
+    }
+
+    /// Checks one statement; each finding comes with the end-of-file condition it waits for.
     fn check(
         &mut self,
         statement: &Prepared,
-        catalog: &mut Catalog,
-        new_tables: &mut BTreeSet<(String, String)>,
-        options: &Options,
-        ignored: &[&str],
+        out: &mut Vec<(Finding, Option<DeferredIf>)>,
+        ignores: &[Ignore],
     ) {
+        let Some(file) = &mut self.file else {
+            return;
+        };
+        let session = &mut file.session;
         let changes = match &statement.body {
             Prepare::Begin => {
-                self.session.in_transaction = true;
+                session.in_transaction = true;
+                session.explicit_transaction = true;
+                file.transactional += 1;
                 return;
             }
             Prepare::End => {
-                self.session.in_transaction = false;
-                self.session.not_valid_in_transaction.clear();
-                if self.session.lock_timeout_local {
-                    self.session.lock_timeout = false;
-                    self.session.lock_timeout_local = false;
+                session.in_transaction = false;
+                session.explicit_transaction = false;
+                session.not_valid_in_transaction.clear();
+                if session.lock_timeout_local {
+                    session.lock_timeout = false;
+                    session.lock_timeout_local = false;
                 }
+                file.transactional += 1;
                 return;
             }
             Prepare::LockTimeout(local, on) => {
-                self.session.lock_timeout = *on;
-                self.session.lock_timeout_local = *local && *on;
+                session.lock_timeout = *on;
+                session.lock_timeout_local = *local && *on;
+                file.transactional += 1;
                 return;
             }
             Prepare::ForeignKeyChecks(on) => {
-                self.session.foreign_key_checks_off = !on;
+                session.foreign_key_checks_off = !on;
                 return;
             }
-            Prepare::OtherSetting => return,
-            Prepare::Changes(changes) => {
-                if let Some(clause) = statement.forced_lock {
-                    self.add_finding(
-                        &rules::FORCING_TABLE_COPY,
-                        statement.pos,
-                        &statement.text,
-                        format!("{clause} makes the server block writes (or all traffic) for the whole ALTER, whatever it changes"),
-                        rules::FORCING_TABLE_COPY.safe.to_string(),
-                    );
-                }
-                changes
+            Prepare::OtherSetting => {
+                file.transactional += 1;
+                return;
             }
             Prepare::Invalid(e) => {
                 let e = e.clone();
@@ -410,155 +1003,386 @@ impl FileLint<'_> {
                     help,
                 ) {
                     (f.line, f.column) = (e.pos.line, e.pos.column);
-                    self.report.findings.push(f);
+                    out.push((f, None));
                 }
                 return;
             }
+            Prepare::Changes(changes) => changes,
         };
-        for change in changes {
-            let op = change.op();
-            if !self.settings.schema_known {
-                for table in op.existing_tables() {
-                    catalog.ensure_table(&table);
-                }
-            }
-            self.validate_in_transaction(op, statement);
-            let ctx = Context {
-                dialect: self.settings.dialect,
-                catalog,
-                schema_known: self.settings.schema_known,
-                new_tables,
-                options,
-                directives: &statement.directives,
-                pos: statement.pos,
-                foreign_key_checks: !self.session.foreign_key_checks_off,
+        if let Some(clause) = statement.forced_lock {
+            let message = if clause == "CONVERT TO CHARACTER SET" {
+                "CONVERT TO CHARACTER SET copies the table, converting every row, while writes wait (there is no online algorithm for it)".to_string()
+            } else {
+                format!(
+                    "{clause} makes the server block writes (or all traffic) for the whole ALTER, whatever it changes"
+                )
             };
-            let assessment = op.assess(&ctx);
-            let tables = op.tables();
-            let on_new_tables = !tables.is_empty() && tables.iter().all(|t| ctx.is_new_table(t));
+            if let Some(f) = self.finding(
+                &rules::FORCING_TABLE_COPY,
+                statement.pos,
+                &statement.text,
+                message,
+                rules::FORCING_TABLE_COPY.safe.to_string(),
+            ) {
+                out.push((f, None));
+            }
+        }
+        let suppressed_rules: BTreeSet<String> = ignores
+            .iter()
+            .flat_map(|i| i.rules.clone().unwrap_or_default())
+            .chain(
+                self.file
+                    .iter()
+                    .flat_map(|f| f.file_ignores.iter())
+                    .flat_map(|i| i.rules.clone().unwrap_or_else(|| vec!["*".into()])),
+            )
+            .collect();
+        let mut transactional = true;
+        for change in changes {
+            self.change(
+                change,
+                statement,
+                out,
+                &suppressed_rules,
+                &mut transactional,
+            );
+        }
+        if let Some(file) = &mut self.file
+            && transactional
+        {
+            file.transactional += 1;
+        }
+    }
 
-            if self.session.in_transaction
-                && !self.settings.dialect.is_mysql()
-                && !op.runs_in_transaction(self.settings.dialect.pg())
-            {
-                self.add_finding(
+    fn change(
+        &mut self,
+        change: &Change,
+        statement: &Prepared,
+        out: &mut Vec<(Finding, Option<DeferredIf>)>,
+        suppressed_rules: &BTreeSet<String>,
+        transactional: &mut bool,
+    ) {
+        let op = change.op();
+        let dialect = self.settings.dialect;
+        if !self.settings.schema_known {
+            for table in op.existing_tables() {
+                self.catalog.ensure_table(&table);
+            }
+        } else {
+            for table in op.existing_tables() {
+                if self.catalog.table(&table).is_some()
+                    || self.new_tables.contains(&table.key())
+                    || statement.if_exists
+                {
+                    continue;
+                }
+                let mut known: Vec<String> =
+                    self.catalog.table_names().map(|t| t.display()).collect();
+                known.truncate(8);
+                let help = if known.is_empty() {
+                    table_not_in_schema::RULE.safe.to_string()
+                } else {
+                    format!(
+                        "{} Tables it has include: {}.",
+                        table_not_in_schema::RULE.safe,
+                        known.join(", ")
+                    )
+                };
+                if let Some(mut f) = self.finding(
+                    &table_not_in_schema::RULE,
+                    statement.pos,
+                    &statement.text,
+                    format!(
+                        "table `{}` is not in the schema, nor created by an earlier statement: the migration fails here on that database",
+                        table.display()
+                    ),
+                    help,
+                ) {
+                    f.table = Some(table.display());
+                    out.push((f, None));
+                }
+                // Reported once: later statements on it are checked as without a schema.
+                self.catalog.ensure_table(&table);
+            }
+        }
+        self.validate_in_transaction(op, statement, out);
+        let Some(file) = &self.file else {
+            return;
+        };
+        let ctx = Context {
+            dialect,
+            catalog: &self.catalog,
+            schema_known: self.settings.schema_known,
+            new_tables: &self.new_tables,
+            options: &self.options,
+            directives: &statement.directives,
+            pos: statement.pos,
+            foreign_key_checks: !file.session.foreign_key_checks_off,
+        };
+        let assessment = op.assess(&ctx);
+        let tables = op.tables();
+        let on_new_tables = !tables.is_empty() && tables.iter().all(|t| ctx.is_new_table(t));
+        let in_transaction = file.session.in_transaction;
+        let explicit = file.session.explicit_transaction;
+        let wrapping = file.wrapping.clone();
+        let lock_timeout = file.session.lock_timeout;
+        let lock_timeout_reported = file.session.lock_timeout_reported;
+
+        if !dialect.is_mysql() && !op.runs_in_transaction(dialect.pg()) {
+            *transactional = false;
+            if in_transaction {
+                let (message, when) = match (&wrapping, explicit) {
+                    (_, true) | (Wrapping::None, _) => (
+                        "PostgreSQL cannot run this statement inside a transaction block: the migration fails here".to_string(),
+                        None,
+                    ),
+                    (Wrapping::Transaction(who), false) => (
+                        format!("{who}, and PostgreSQL cannot run this statement inside a transaction block: the migration fails here"),
+                        None,
+                    ),
+                    (Wrapping::MultiStatement(who), false) => (
+                        format!("{who} once it holds more than one statement, and PostgreSQL cannot run this statement inside a transaction block: the migration fails here"),
+                        Some(DeferredIf::MultiStatement),
+                    ),
+                    (Wrapping::NoMixing, false) => (
+                        "Flyway refuses a migration that mixes a statement PostgreSQL cannot run in a transaction with statements it runs in one (\"Detected both transactional and non-transactional statements\", unless flyway.mixed is set)".to_string(),
+                        Some(DeferredIf::Mixed),
+                    ),
+                };
+                if let Some(f) = self.finding(
                     &rules::CONCURRENTLY_IN_TRANSACTION,
                     statement.pos,
                     &statement.text,
-                    "PostgreSQL cannot run this statement inside a transaction block: the migration fails here".to_string(),
+                    message,
                     rules::CONCURRENTLY_IN_TRANSACTION.safe.to_string(),
-                );
-            }
-            if assessment.risk != Risk::Safe
-                && let Some(rule) = crate::ops::RULES.iter().find(|r| r.id == assessment.rule)
-            {
-                let planned = matches!(assessment.risk, Risk::Staged | Risk::Destructive);
-                let command = planned.then(|| self.plan_command());
-                let safe = rule.safe_for(self.settings.dialect);
-                let help = match &command {
-                    Some(c) => format!("{safe} Run `{c}` for the staged plan."),
-                    None => safe.to_string(),
-                };
-                if let Some(mut f) = self.finding(
-                    rule,
-                    statement.pos,
-                    &statement.text,
-                    assessment.why.clone(),
-                    help,
                 ) {
-                    if let Some(lock) = assessment.lock {
-                        f.lock = Some(lock.sql_name().to_string());
-                        f.blocks = Some(lock.blocks().to_string());
+                    out.push((f, when));
+                }
+            }
+        }
+        if assessment.risk != Risk::Safe
+            && let Some(rule) = crate::ops::RULES.iter().find(|r| r.id == assessment.rule)
+        {
+            let planned = matches!(assessment.risk, Risk::Staged | Risk::Destructive)
+                && !crate::ops::UNPLANNED.contains(&rule.id);
+            let command = planned.then(|| self.plan_command());
+            let safe = rule.safe_for(dialect);
+            let help = match &command {
+                Some(c) => format!("{safe} Run `{c}` for the staged plan."),
+                None => safe.to_string(),
+            };
+            if let Some(mut f) = self.finding(
+                rule,
+                statement.pos,
+                &statement.text,
+                assessment.why.clone(),
+                help,
+            ) {
+                if let Some(lock) = assessment.lock {
+                    f.lock = Some(lock.sql_name().to_string());
+                    f.blocks = Some(lock.blocks().to_string());
+                }
+                f.table = tables.first().map(|t| t.display());
+                f.plan_command = command;
+                out.push((f, None));
+            }
+        }
+        if assessment.lock.is_some_and(|l| l.blocks_traffic())
+            && !on_new_tables
+            && !lock_timeout
+            && !lock_timeout_reported
+        {
+            if let Some(file) = &mut self.file {
+                file.session.lock_timeout_reported = true;
+            }
+            let lock = assessment.lock.map(|l| l.sql_name()).unwrap_or_default();
+            let table = tables.first().map(|t| t.display()).unwrap_or_default();
+            let setting = if dialect.is_mysql() {
+                "lock_wait_timeout"
+            } else {
+                "lock_timeout"
+            };
+            if let Some(f) = self.finding(
+                &rules::MISSING_LOCK_TIMEOUT,
+                statement.pos,
+                &statement.text,
+                format!("takes {lock} on {table} with no {setting} set: if the lock is not granted at once, all traffic to {table} queues behind it"),
+                rules::MISSING_LOCK_TIMEOUT.safe_for(dialect).to_string(),
+            ) {
+                out.push((f, None));
+            }
+        }
+        self.facts_of(change, statement, out);
+        if self.reported() && self.settings.collect_changes {
+            let suppressed =
+                suppressed_rules.contains(assessment.rule) || suppressed_rules.contains("*");
+            let name = self.source().name.clone();
+            self.report.changes.push(Assessed {
+                file: name,
+                line: statement.pos.line,
+                column: statement.pos.column,
+                rule: assessment.rule,
+                risk: assessment.risk,
+                why: assessment.why,
+                suppressed,
+            });
+        }
+        op.apply(&mut self.catalog);
+        match change {
+            Change::CreateTable(create) => {
+                self.new_tables.insert(create.table.key());
+            }
+            Change::RenameTable(rename) if self.new_tables.remove(&rename.from.key()) => {
+                self.new_tables.insert(rename.to.key());
+            }
+            _ => {}
+        }
+    }
+
+    /// Rules about what a change leaves behind rather than how it runs: a new table's key, a
+    /// foreign key's index (decided at the end of the file, when later indexes are in).
+    fn facts_of(
+        &mut self,
+        change: &Change,
+        statement: &Prepared,
+        out: &mut Vec<(Finding, Option<DeferredIf>)>,
+    ) {
+        let mut keys: Vec<(crate::name::QName, Vec<String>, String)> = Vec::new();
+        match change {
+            Change::CreateTable(create) => {
+                if let Some((column, type_name)) = int_primary_key::narrow_key(create) {
+                    let limit = if type_name.contains("unsigned") {
+                        "4,294,967,295"
+                    } else if type_name.starts_with("small")
+                        || type_name.contains("int2")
+                        || type_name.contains("serial2")
+                    {
+                        "32,767"
+                    } else if type_name.starts_with("tiny") {
+                        "127"
+                    } else {
+                        "2,147,483,647"
+                    };
+                    let rule = &int_primary_key::RULE;
+                    if let Some(mut f) = self.finding(
+                        rule,
+                        statement.pos,
+                        &statement.text,
+                        format!(
+                            "the primary key {}.{column} is {type_name}: inserts fail once it passes {limit}, and widening it then rewrites the table and every table that references it",
+                            create.table.display()
+                        ),
+                        rule.safe_for(self.settings.dialect).to_string(),
+                    ) {
+                        f.table = Some(create.table.display());
+                        out.push((f, None));
                     }
-                    f.table = tables.first().map(|t| t.display());
-                    f.plan_command = command;
-                    self.report.findings.push(f);
+                }
+                for c in &create.constraints {
+                    if let ConstraintKind::ForeignKey { .. } = c.kind {
+                        keys.push((create.table.clone(), c.columns.clone(), c.name.clone()));
+                    }
                 }
             }
-            if assessment.lock.is_some_and(|l| l.blocks_traffic())
-                && !on_new_tables
-                && !self.session.lock_timeout
-                && !self.session.lock_timeout_reported
-            {
-                self.session.lock_timeout_reported = true;
-                let lock = assessment.lock.map(|l| l.sql_name()).unwrap_or_default();
-                let table = tables.first().map(|t| t.display()).unwrap_or_default();
-                let setting = if self.settings.dialect.is_mysql() {
-                    "lock_wait_timeout"
-                } else {
-                    "lock_timeout"
-                };
-                self.add_finding(
-                    &rules::MISSING_LOCK_TIMEOUT,
-                    statement.pos,
-                    &statement.text,
-                    format!("takes {lock} on {table} with no {setting} set: if the lock is not granted at once, all traffic to {table} queues behind it"),
-                    rules::MISSING_LOCK_TIMEOUT.safe_for(self.settings.dialect).to_string(),
-                );
+            Change::AddForeignKey(fk) => {
+                keys.push((fk.table.clone(), fk.columns.clone(), fk.name.clone()));
             }
-            if self.source.report && self.settings.collect_changes {
-                self.report.changes.push(Assessed {
-                    file: self.source.name.clone(),
-                    line: statement.pos.line,
-                    column: statement.pos.column,
-                    rule: assessment.rule,
-                    risk: assessment.risk,
-                    why: assessment.why,
-                    suppressed: ignored.contains(&assessment.rule),
-                });
+            // A key added with its column, in the same ALTER TABLE.
+            Change::AddColumn(add) => {
+                for c in &add.references {
+                    keys.push((add.table.clone(), c.columns.clone(), c.name.clone()));
+                }
             }
-            op.apply(catalog);
-            match change {
-                Change::CreateTable(create) => {
-                    new_tables.insert(create.table.key());
-                }
-                Change::RenameTable(rename) if new_tables.remove(&rename.from.key()) => {
-                    new_tables.insert(rename.to.key());
-                }
-                _ => {}
+            _ => {}
+        }
+        if self.settings.dialect.is_mysql() {
+            return; // InnoDB indexes a foreign key's columns itself
+        }
+        for (table, columns, name) in keys {
+            if columns.is_empty() {
+                continue;
+            }
+            let rule = &fk_index::RULE;
+            if let Some(mut f) = self.finding(
+                rule,
+                statement.pos,
+                &statement.text,
+                format!(
+                    "no index starts with {}({}), the columns of foreign key {name}: every DELETE on the referenced table (and every update of its key) scans {}",
+                    table.display(),
+                    columns.join(", "),
+                    table.display()
+                ),
+                rule.safe.to_string(),
+            ) {
+                f.table = Some(table.display());
+                out.push((f, Some(DeferredIf::Unindexed { table, columns })));
             }
         }
     }
 
     /// A tokenizer error (an unterminated string or comment): nothing after it can be trusted.
     fn unreadable(&mut self, e: PlanError) {
-        let text = files::up_section(&self.source.text);
-        let line = text.lines().nth(line_index(e.pos)).unwrap_or_default();
+        let line = self.line_of(e.pos);
         let line_start = Pos {
             line: e.pos.line,
             column: 1,
         };
-        let help = e.help.unwrap_or_else(|| {
+        let help = e.help.clone().unwrap_or_else(|| {
             "Close the string, quoted name or comment that starts here; until then nothing after it can be checked.".to_string()
         });
         if let Some(mut f) = self.finding(
             &rules::SYNTAX_ERROR,
             line_start,
-            line,
+            &line,
             format!("{} (the rest of the file was not checked)", e.message),
             help,
         ) {
             (f.line, f.column) = (e.pos.line, e.pos.column);
-            self.report.findings.push(f);
+            let mut none = Vec::new();
+            self.settle(vec![f], &mut none, &mut []);
         }
+    }
+
+    /// Line `pos.line` of the current file, for a snippet (read again: the file is not kept).
+    fn line_of(&self, pos: Pos) -> String {
+        let source = self.source();
+        let reader: Box<dyn Read> = match source.open() {
+            Ok(reader) => reader,
+            Err(_) => return String::new(),
+        };
+        use std::io::BufRead;
+        std::io::BufReader::new(reader)
+            .lines()
+            .nth(line_index(pos))
+            .and_then(Result::ok)
+            .unwrap_or_default()
     }
 
     /// `ADD … NOT VALID` then `VALIDATE` in one transaction: the ADD's lock lasts until COMMIT, so
     /// the validation scan blocks traffic after all.
-    fn validate_in_transaction(&mut self, op: &dyn Op, statement: &Prepared) {
-        if !self.session.in_transaction {
+    fn validate_in_transaction(
+        &mut self,
+        op: &dyn Op,
+        statement: &Prepared,
+        out: &mut Vec<(Finding, Option<DeferredIf>)>,
+    ) {
+        let Some(file) = &mut self.file else {
+            return;
+        };
+        let session = &mut file.session;
+        if !session.in_transaction {
             return;
         }
         if let Some((name, rule, lock)) = op.adds_not_valid() {
-            self.session
+            session
                 .not_valid_in_transaction
                 .push((name.to_string(), rule, lock));
         }
         let Some(name) = op.validates() else {
             return;
         };
-        let Some((rule, lock)) = self
-            .session
+        let Some((rule, lock)) = session
             .not_valid_in_transaction
             .iter()
             .find(|(n, _, _)| n == name)
@@ -579,33 +1403,34 @@ impl FileLint<'_> {
             f.lock = Some(lock.sql_name().to_string());
             f.blocks = Some(lock.blocks().to_string());
             f.table = op.tables().first().map(|t| t.display());
-            self.report.findings.push(f);
+            out.push((f, None));
         }
     }
 
     fn plan_command(&self) -> String {
-        let file = shlex::try_quote(&self.source.name)
+        let name = &self.source().name;
+        let file = shlex::try_quote(name)
             .map(|q| q.into_owned())
-            .unwrap_or_else(|_| self.source.name.clone());
+            .unwrap_or_else(|_| name.clone());
         format!("safeshift plan {file}{}", self.settings.plan_flags)
     }
 
     /// Builds a finding, or `None` when its rule is off or the file is read for context only.
     fn finding(
-        &mut self,
+        &self,
         rule: &'static Rule,
         pos: Pos,
         statement: &str,
         message: String,
         help: String,
     ) -> Option<Finding> {
-        if !self.source.report {
+        if !self.reported() {
             return None;
         }
         let severity = self.settings.severity_of(rule)?;
         let (end_line, end_column) = end_of(pos, statement);
         let finding = Finding {
-            file: self.source.name.clone(),
+            file: self.source().name.clone(),
             line: pos.line,
             column: pos.column,
             end_line,
@@ -624,22 +1449,9 @@ impl FileLint<'_> {
                 String::new()
             },
             statement_pos: pos,
+            fingerprint: baseline::fingerprint(statement),
         };
         Some(finding)
-    }
-
-    /// Reports a finding that needs nothing beyond its message and help.
-    fn add_finding(
-        &mut self,
-        rule: &'static Rule,
-        pos: Pos,
-        statement: &str,
-        message: String,
-        help: String,
-    ) {
-        if let Some(f) = self.finding(rule, pos, statement, message, help) {
-            self.report.findings.push(f);
-        }
     }
 }
 

@@ -1,7 +1,15 @@
 //! Rules about a migration file as a whole rather than one kind of change: its syntax, its
-//! transactions and its timeouts. The rules of each kind of change live in its `src/ops/` file.
+//! transactions and its timeouts, its ignore directives, and facts that span statements (a
+//! foreign key's index). The rules of each kind of change live in its `src/ops/` file; the
+//! larger file-level rules each have a file in `rules/`, with the code that detects them.
 
 use crate::rules::{Rule, Severity};
+
+pub mod foreign_key_without_index;
+pub mod int_primary_key;
+pub mod table_not_in_schema;
+pub mod unknown_rule_in_ignore;
+pub mod unused_ignore;
 
 pub const SYNTAX_ERROR: Rule = Rule {
     id: "syntax-error",
@@ -26,9 +34,9 @@ pub const MISSING_LOCK_TIMEOUT: Rule = Rule {
 pub const CONCURRENTLY_IN_TRANSACTION: Rule = Rule {
     id: "concurrently-in-transaction",
     severity: Some(Severity::Error),
-    summary: "CREATE/DROP INDEX CONCURRENTLY (or, before PostgreSQL 12, ALTER TYPE … ADD VALUE) inside BEGIN … COMMIT",
-    why: "PostgreSQL refuses to run these statements inside a transaction block: the migration fails at this statement, and whatever ran before it in the transaction is rolled back.",
-    safe: "Run the statement outside any transaction: remove the surrounding BEGIN/COMMIT, or tell your migration tool (sqlx: `-- no-transaction`; dbmate: `-- migrate:up transaction:false`; Flyway: `executeInTransaction=false` in a script config). Migration tools that wrap every file in a transaction need that even without an explicit BEGIN.",
+    summary: "CREATE/DROP INDEX CONCURRENTLY, REINDEX CONCURRENTLY, DETACH PARTITION CONCURRENTLY (or, before PostgreSQL 12, ALTER TYPE … ADD VALUE) inside a transaction: BEGIN … COMMIT, or a migration tool's",
+    why: "PostgreSQL refuses to run these statements inside a transaction block: the migration fails at this statement, and whatever ran before it in the transaction is rolled back. Migration tools open that transaction without a BEGIN in the file: dbmate and sqlx wrap every migration in one, golang-migrate sends the file as one multi-statement query (one implicit transaction once it holds two statements), and Flyway refuses a migration that mixes such a statement with others.",
+    safe: "Run the statement outside any transaction: remove the surrounding BEGIN/COMMIT, or tell your migration tool (dbmate: `-- migrate:up transaction:false`; sqlx: start the file with `-- no-transaction`; golang-migrate: put the statement in a migration of its own; Flyway: a migration of its own, or `executeInTransaction=false` in its script config `V…__name.sql.conf`). safeshift guesses the tool from the file (or set `migration-tool` in safeshift.toml).",
     example: "BEGIN;\nCREATE INDEX CONCURRENTLY users_email_idx ON users (email);\nCOMMIT;",
     mysql: "",
 };
@@ -38,14 +46,19 @@ pub const ALL: &[&Rule] = &[
     &SYNTAX_ERROR,
     &MISSING_LOCK_TIMEOUT,
     &CONCURRENTLY_IN_TRANSACTION,
+    &table_not_in_schema::RULE,
+    &foreign_key_without_index::RULE,
+    &int_primary_key::RULE,
+    &unused_ignore::RULE,
+    &unknown_rule_in_ignore::RULE,
 ];
 
 pub const FORCING_TABLE_COPY: Rule = Rule {
     id: "forcing-table-copy",
     severity: Some(Severity::Error),
-    summary: "ALTER TABLE … ALGORITHM=COPY, LOCK=SHARED or LOCK=EXCLUSIVE (MySQL/MariaDB)",
-    why: "The clause forces the server to copy the table (COPY), or to hold a lock that blocks writes (SHARED) or all traffic (EXCLUSIVE) for the whole ALTER, even when the change itself could run INSTANT or in place.",
-    safe: "Drop the clause, or name the online algorithm the change allows (`ALGORITHM=INSTANT`, `ALGORITHM=INPLACE, LOCK=NONE`) so the server refuses instead of blocking; `safeshift plan --dialect mysql|mariadb` pins the right one per change.",
+    summary: "ALTER TABLE … ALGORITHM=COPY, LOCK=SHARED, LOCK=EXCLUSIVE or CONVERT TO CHARACTER SET (MySQL/MariaDB)",
+    why: "The clause forces the server to copy the table (COPY; CONVERT TO CHARACTER SET always copies, converting every row), or to hold a lock that blocks writes (SHARED) or all traffic (EXCLUSIVE) for the whole ALTER, even when the change itself could run INSTANT or in place.",
+    safe: "Drop the clause, or name the online algorithm the change allows (`ALGORITHM=INSTANT`, `ALGORITHM=INPLACE, LOCK=NONE`) so the server refuses instead of blocking; `safeshift plan --dialect mysql|mariadb` pins the right one per change. A character set conversion has no online algorithm: run it with an online schema change tool (gh-ost, pt-online-schema-change) on a busy table.",
     example: "ALTER TABLE users ADD INDEX users_email_idx (email), ALGORITHM=COPY;",
     mysql: "",
 };

@@ -32,13 +32,16 @@ pub mod change_column_type;
 pub mod create_enum;
 pub mod create_index;
 pub mod create_table;
+pub mod detach_partition;
 pub mod drop_column;
 pub mod drop_index;
 pub mod drop_table;
 pub mod modify_column;
 pub mod other;
 pub mod recipes;
+pub mod reindex;
 pub mod rename_column;
+pub mod rename_enum_value;
 pub mod rename_table;
 pub mod sequence;
 pub mod set_not_null;
@@ -362,7 +365,14 @@ pub const RULES: &[&Rule] = &[
     &modify_column::RULE,
     &sequence::RULE,
     &view::RULE,
+    &reindex::RULE,
+    &detach_partition::RULE,
+    &rename_enum_value::RULE,
 ];
+
+/// Rules of kinds that `plan` refuses rather than stages: no plan ends where the naive change
+/// does while the running app keeps working. Findings of these suggest no plan command.
+pub const UNPLANNED: &[&str] = &[rename_enum_value::RULE.id];
 
 /// Every kind of change with its rule id and one-line description; used by docs, `explain` and the
 /// registry test that keeps this list, the `Change` enum and the fixtures in step.
@@ -411,4 +421,13 @@ pub const KINDS: &[(&str, &str)] = &[
         "create a sequence, or change its type (AS bigint) or owner",
     ),
     ("view", "create, replace or drop a view"),
+    (
+        "reindex",
+        "rebuild an index, or a table's, schema's or database's",
+    ),
+    (
+        "detach_partition",
+        "detach a partition from a partitioned table",
+    ),
+    ("rename_enum_value", "rename a value of an enum type"),
 ];
