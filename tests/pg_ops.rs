@@ -929,7 +929,9 @@ fn dropping_a_column_a_view_reads_is_refused_at_plan_time_with_the_view_named() 
         change_name: "change.sql",
         change_sql: "ALTER TABLE orders DROP COLUMN total;",
         schema: Some(("schema.sql", SHOP)),
-        dialect: Postgres::parse_version("15").unwrap().into(),
+        dialect: safeshift::dialect::Postgres::parse_version("15")
+            .unwrap()
+            .into(),
         options: Options::default(),
     };
     let error = safeshift::plan(&input).expect_err("the view reads the column");
