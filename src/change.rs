@@ -273,6 +273,7 @@ pub fn lower(ast: &Statement, source: &ParsedStatement) -> Result<Vec<Change>, P
                 constraints,
                 indexes,
                 sequences,
+                temporary: create.temporary,
                 sql: source.text.clone(),
             })]
         }

@@ -191,9 +191,40 @@ fn expand(input: &PlanInput) -> Result<Expanded, Error> {
     // and function while the first one's are still in use.
     let mut shadowed: std::collections::BTreeMap<(String, String, String), Pos> =
         Default::default();
+    // Names a staged rename keeps alive for the running app (a compatibility view, the old
+    // column) until its contract stage, and where the rename is.
+    let mut kept_alive: std::collections::BTreeMap<Name, Pos> = Default::default();
     for statement in &lowered {
         for change in &statement.changes {
             let op = change.op();
+            if let Change::CreateTable(create) = change
+                && create.temporary
+            {
+                return Err(PlanError::new(
+                    statement.pos,
+                    format!(
+                        "`{}` is a TEMPORARY table: it lives only in the session that creates it, and a plan runs its stages in separate sessions",
+                        create.table.display()
+                    ),
+                )
+                .help("do the data work with a regular table (dropped at the end), or run this migration as written")
+                .in_file(file));
+            }
+            for name in creates(change) {
+                if let Some(rename) = kept_alive.get(&name) {
+                    return Err(PlanError::new(
+                        statement.pos,
+                        format!(
+                            "{} was renamed away at {}:{}, but the plan keeps the old name for the running app until the new code is deployed; it cannot be created again before that",
+                            name.describe(),
+                            rename.line,
+                            rename.column
+                        ),
+                    )
+                    .help("create it in a later migration, planned after this one's last stage (or rename without reusing the name)")
+                    .in_file(file));
+                }
+            }
             if schema_known {
                 check_tables_exist(change, &catalog, &new_tables, statement.pos)
                     .map_err(|e| e.in_file(file))?;
@@ -255,6 +286,18 @@ fn expand(input: &PlanInput) -> Result<Expanded, Error> {
                     }
                 }
             }
+            if expansion.steps.len() > 1 {
+                match change {
+                    Change::RenameTable(r) => {
+                        kept_alive.insert(Name::Table(r.from.key()), statement.pos);
+                    }
+                    Change::RenameColumn(r) => {
+                        kept_alive
+                            .insert(Name::Column(r.table.key(), r.from.clone()), statement.pos);
+                    }
+                    _ => {}
+                }
+            }
             let index = infos.len();
             infos.push(ChangeInfo {
                 index,
@@ -276,6 +319,11 @@ fn expand(input: &PlanInput) -> Result<Expanded, Error> {
                 }
                 _ => None,
             };
+            // Statements of unknown reach run in file order: nothing joins a CREATE TABLE made
+            // before one of them (the statement may use the table as it was then).
+            if tables.is_empty() {
+                created_by.clear();
+            }
             match host.and_then(|h| planned.get_mut(h)) {
                 Some(host) => {
                     let step = &mut host.expansion.steps[0];
@@ -308,6 +356,39 @@ fn expand(input: &PlanInput) -> Result<Expanded, Error> {
         assumptions,
         warnings,
     })
+}
+
+/// A table or a column, by name.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Name {
+    Table((String, String)),
+    Column((String, String), String),
+}
+
+impl Name {
+    fn describe(&self) -> String {
+        match self {
+            Name::Table((_, table)) => format!("table `{table}`"),
+            Name::Column((_, table), column) => format!("column `{table}.{column}`"),
+        }
+    }
+}
+
+/// The tables and columns a change brings into being.
+fn creates(change: &Change) -> Vec<Name> {
+    let column = |table: &name::QName, column: &str| Name::Column(table.key(), column.to_string());
+    match change {
+        Change::CreateTable(c) => vec![Name::Table(c.table.key())],
+        Change::RenameTable(c) => vec![Name::Table(c.to.key())],
+        Change::AddColumn(c) => vec![column(&c.table, &c.column.name)],
+        Change::AddRequiredColumn(c) => vec![column(&c.table, &c.column.name)],
+        Change::AddVolatileColumn(c) => vec![column(&c.table, &c.column.name)],
+        Change::RenameColumn(c) => vec![column(&c.table, &c.to)],
+        Change::View(ops::view::ViewChange::Create { view, .. }) => {
+            vec![Name::Table(view.name.key())]
+        }
+        _ => Vec::new(),
+    }
 }
 
 /// The columns a change rewrites through a shadow column when it takes more than one step, as

@@ -954,3 +954,55 @@ fn dropping_a_column_with_cascade_drops_the_views_that_read_it() {
         )
     });
 }
+
+/// A column created, used by the file's own statement, then dropped: the statement passed through
+/// as written sees the table as the file had it at that line.
+#[test]
+fn a_temporary_column_outlives_the_statement_that_uses_it() {
+    run(shop(
+        "temporary_column",
+        "CREATE TABLE p (id bigint PRIMARY KEY, tmp text);\nINSERT INTO p (id, tmp) SELECT id, email FROM users;\nALTER TABLE p DROP COLUMN tmp;",
+        3,
+    ));
+}
+
+fn plan_error(change: &str) -> String {
+    safeshift::plan(&safeshift::PlanInput {
+        change_name: "change.sql",
+        change_sql: change,
+        schema: Some(("schema.sql", SHOP)),
+        dialect: safeshift::dialect::Postgres::parse_version("15")
+            .unwrap()
+            .into(),
+        options: Options::default(),
+    })
+    .expect_err("refused")
+    .to_string()
+}
+
+/// A file that renames a table or column away and reuses the old name, or uses a temporary table
+/// across statements, cannot be staged: refused at plan time, saying why, where.
+#[test]
+fn reusing_a_renamed_name_or_a_temporary_table_is_refused_with_the_reason() {
+    let e = plan_error(
+        "ALTER TABLE orders RENAME TO orders_old;\nCREATE TABLE orders (id bigint PRIMARY KEY);",
+    );
+    assert!(
+        e.contains("change.sql:2:1") && e.contains("renamed away at 1:1"),
+        "{e}"
+    );
+    let e = plan_error(
+        "ALTER TABLE orders RENAME COLUMN note TO memo;\nALTER TABLE orders ADD COLUMN note text;",
+    );
+    assert!(
+        e.contains("change.sql:2:1") && e.contains("`orders.note`"),
+        "{e}"
+    );
+    let e = plan_error(
+        "CREATE TEMP TABLE scratch AS SELECT id FROM users;\nUPDATE users SET name = 'x' WHERE id IN (SELECT id FROM scratch);",
+    );
+    assert!(
+        e.contains("change.sql:1:1") && e.contains("TEMPORARY"),
+        "{e}"
+    );
+}

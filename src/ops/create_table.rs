@@ -27,6 +27,8 @@ pub struct CreateTable {
     pub indexes: Vec<Index>,
     /// The sequences its `serial` columns own.
     pub sequences: Vec<Sequence>,
+    /// `CREATE TEMPORARY TABLE`: it lives only in the session that creates it.
+    pub temporary: bool,
     /// The statement as written: passed through unchanged.
     pub sql: String,
 }
