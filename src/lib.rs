@@ -342,6 +342,13 @@ fn expand(input: &PlanInput) -> Result<Expanded, Error> {
                 new_tables.insert(create.table.key());
                 created_by.insert(create.table.key(), planned.len() - 1);
             }
+            // Nothing reads a materialized view made in this file yet: its indexes need no
+            // concurrent build.
+            if let Change::View(ops::view::ViewChange::Create { view, .. }) = change
+                && view.materialized
+            {
+                new_tables.insert(view.name.key());
+            }
             if let Change::RenameTable(rename) = change
                 && new_tables.remove(&rename.from.key())
             {

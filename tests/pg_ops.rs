@@ -1006,3 +1006,17 @@ fn reusing_a_renamed_name_or_a_temporary_table_is_refused_with_the_reason() {
         "{e}"
     );
 }
+
+/// Indexes on materialized views (the schema's and the file's own) are planned like a table's.
+#[test]
+fn indexes_on_materialized_views() {
+    run(Case {
+        schema: "CREATE TABLE public.post (id integer NOT NULL, score integer);\nALTER TABLE ONLY public.post ADD CONSTRAINT post_pkey PRIMARY KEY (id);\nCREATE MATERIALIZED VIEW public.post_mv AS SELECT id, score FROM public.post;\n",
+        seed: "INSERT INTO post SELECT g, g % 7 FROM generate_series(1, 3000) g; REFRESH MATERIALIZED VIEW post_mv;",
+        ..case(
+            "matview_indexes",
+            "CREATE UNIQUE INDEX post_mv_id ON post_mv (id);\nCREATE MATERIALIZED VIEW top_posts AS SELECT id FROM post WHERE score > 5;\nCREATE UNIQUE INDEX top_posts_id ON top_posts (id);",
+            3,
+        )
+    });
+}

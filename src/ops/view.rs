@@ -238,9 +238,17 @@ impl Op for ViewChange {
 
     fn apply(&self, catalog: &mut Catalog) {
         match self {
-            ViewChange::Create { view, .. } => catalog.set_view(view.clone()),
+            ViewChange::Create { view, .. } => {
+                // A materialized view holds rows and carries indexes like a table.
+                if view.materialized {
+                    catalog.ensure_table(&view.name);
+                }
+                catalog.set_view(view.clone())
+            }
             ViewChange::Drop { name, .. } => {
-                catalog.remove_view(name);
+                if catalog.remove_view(name).is_some_and(|v| v.materialized) {
+                    catalog.remove_table(name);
+                }
             }
         }
     }
