@@ -227,6 +227,11 @@ pub fn lower(ast: &Statement, source: &ParsedStatement) -> Result<Vec<Change>, P
             let mut constraints = Vec::new();
             let mut indexes = Vec::new();
             let mut sequences = Vec::new();
+            if create.columns.is_empty()
+                && let Some(query) = &create.query
+            {
+                columns.extend(query_columns(names, query));
+            }
             for def in &create.columns {
                 let (column, inline, sequence) = lower_column(names, &table, def);
                 sequences.extend(sequence);
@@ -1062,6 +1067,38 @@ fn lower_column(
         }
     }
     (column, inline, sequence)
+}
+
+/// The columns `CREATE TABLE … AS SELECT` makes, where the select list names them (a column, or
+/// an expression with an alias); their types are the query's, unknown here. A `*` gives none:
+/// later statements on such a table are then checked only by the database.
+fn query_columns(names: Names, query: &sqlparser::ast::Query) -> Vec<Column> {
+    use sqlparser::ast::{SelectItem, SetExpr};
+    let SetExpr::Select(select) = query.body.as_ref() else {
+        return Vec::new();
+    };
+    let mut columns = Vec::new();
+    for item in &select.projection {
+        let name = match item {
+            SelectItem::ExprWithAlias { alias, .. } => names.ident(alias),
+            SelectItem::UnnamedExpr(Expr::Identifier(i)) => names.ident(i),
+            SelectItem::UnnamedExpr(Expr::CompoundIdentifier(parts)) => match parts.last() {
+                Some(i) => names.ident(i),
+                None => return Vec::new(),
+            },
+            _ => return Vec::new(),
+        };
+        columns.push(Column {
+            name,
+            data_type: DataType::Custom(ObjectName::from(vec![Ident::new("unknown")]), Vec::new()),
+            not_null: false,
+            default: None,
+            generated: None,
+            extra: Vec::new(),
+            comment: None,
+        });
+    }
+    columns
 }
 
 /// PostgreSQL's `serial` types are shorthand: an integer column, NOT NULL, whose default draws

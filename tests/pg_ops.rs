@@ -1020,3 +1020,14 @@ fn indexes_on_materialized_views() {
         )
     });
 }
+
+/// `CREATE TABLE … AS SELECT` makes the columns its select list names; later statements of the
+/// file on them are planned (the table is new: nothing uses it yet).
+#[test]
+fn create_table_as_then_constrain_its_columns() {
+    run(shop(
+        "create_table_as",
+        "CREATE TABLE user_emails AS SELECT id AS user_id, email FROM users;\nALTER TABLE user_emails ALTER COLUMN email SET NOT NULL;\nALTER TABLE user_emails ADD PRIMARY KEY (user_id);",
+        1,
+    ));
+}
