@@ -423,7 +423,14 @@ pub fn load_schema(file: &str, text: &str) -> Result<Catalog, Error> {
 /// or plain CREATE statements).
 pub fn load_schema_for(dialect: Dialect, file: &str, text: &str) -> Result<Catalog, Error> {
     let catalog = Catalog::from_sql_for(dialect, text).map_err(|e| e.in_file(file))?;
-    if catalog.is_empty() {
+    // A dump of an empty database (a project's first migration) is a schema too: the dump tools
+    // say what they are in their first lines.
+    let dump_of_nothing = text.lines().take(10).any(|l| {
+        l.contains("PostgreSQL database dump")
+            || l.starts_with("-- MySQL dump")
+            || l.starts_with("-- MariaDB dump")
+    });
+    if catalog.is_empty() && !dump_of_nothing {
         return Err(Error::Usage(format!(
             "{file}: no CREATE TABLE or CREATE TYPE statement found; is this a schema dump?"
         )));

@@ -101,3 +101,13 @@ fn a_column_is_rewritten_through_a_shadow_column_once_per_plan() {
         .assert()
         .code(0);
 }
+
+/// A dump of an empty database is a schema (a project's first migration plans against it); a file
+/// with no schema statements that is not a dump is still refused.
+#[test]
+fn a_dump_of_an_empty_database_is_a_schema() {
+    let dump = "--\n-- PostgreSQL database dump\n--\n\nSET statement_timeout = 0;\nSELECT pg_catalog.set_config('search_path', '', false);\n";
+    let catalog = safeshift::load_schema("empty.sql", dump).expect("an empty dump is a schema");
+    assert!(catalog.is_empty());
+    assert!(safeshift::load_schema("notes.sql", "SELECT 1;").is_err());
+}
