@@ -195,6 +195,9 @@ fn flyway_scripts_mark_non_transactional_stages_in_their_conf() {
             let conf = files.iter().find(|(n, _)| *n == format!("{name}.conf"));
             let text = &files.iter().find(|(n, _)| n == name).unwrap().1;
             if stage["transactional"] == true {
+                assert_eq!(m["transaction"], true, "{name}");
+            }
+            if m["transaction"] == true {
                 assert!(conf.is_none(), "{name} runs in Flyway's transaction");
                 assert!(text.contains("SET LOCAL lock_timeout"), "{text}");
             } else {

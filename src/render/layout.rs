@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use crate::dialect::postgres::{LOCK_TIMEOUT, Postgres, runs_only_alone};
 use crate::error::Error;
-use crate::plan::{Plan, Sql, Stage, Step};
+use crate::plan::{Plan, Sql, Stage};
 
 /// Which files `safeshift plan` writes besides the plan itself.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]
@@ -123,23 +123,75 @@ fn chunk<'a>(statements: Vec<&'a Sql>, pg: Postgres) -> Chunk<'a> {
     Chunk { statements, alone }
 }
 
-/// Down statements cut the same way as up ones: each statement that must run alone on its own,
-/// the others together in order (they are brief catalog changes).
-fn down_chunks(step: &Step, pg: Postgres) -> Vec<Vec<&Sql>> {
-    let mut chunks: Vec<Vec<&Sql>> = Vec::new();
+/// A statement that opens or closes a transaction block a step writes itself (`BEGIN` …
+/// `COMMIT`: a swap that must happen all at once inside a stage that is otherwise not one
+/// transaction).
+fn opens(sql: &Sql) -> bool {
+    sql.text.trim().eq_ignore_ascii_case("BEGIN")
+}
+
+fn closes(sql: &Sql) -> bool {
+    sql.text.trim().eq_ignore_ascii_case("COMMIT")
+}
+
+/// `VALIDATE CONSTRAINT` reads the whole table: in its own transaction, so that the brief
+/// exclusive lock of the `ADD CONSTRAINT … NOT VALID` before it is not held while it reads.
+fn scans(sql: &Sql) -> bool {
+    sql.text
+        .to_ascii_uppercase()
+        .contains(" VALIDATE CONSTRAINT ")
+}
+
+fn has_block(stage: &Stage) -> bool {
+    stage
+        .steps
+        .iter()
+        .flat_map(|s| s.up.iter().chain(s.down.iter().flatten()))
+        .any(opens)
+}
+
+/// A run of statements as the tool must receive them: a step's own `BEGIN` … `COMMIT` becomes
+/// one migration run in the tool's transaction (its `BEGIN`/`COMMIT` left out: the tool opens
+/// the transaction, and a second `BEGIN` inside it would commit the tool's own early); every
+/// other statement is on its own, or, with `merge`, grouped with its neighbours unless it must
+/// run alone.
+fn cut<'a>(statements: impl Iterator<Item = &'a Sql>, merge: bool, pg: Postgres) -> Vec<Chunk<'a>> {
+    let mut chunks: Vec<Chunk<'a>> = Vec::new();
+    let mut block: Option<Vec<&'a Sql>> = None;
     let mut open = false;
-    for sql in step.down.iter().flatten() {
-        if runs_only_alone(&sql.text, pg) {
-            chunks.push(vec![sql]);
+    for sql in statements {
+        if let Some(inside) = block.as_mut() {
+            if closes(sql) {
+                chunks.push(Chunk {
+                    statements: block.take().unwrap_or_default(),
+                    alone: false,
+                });
+            } else {
+                inside.push(sql);
+            }
+            continue;
+        }
+        if opens(sql) {
+            block = Some(Vec::new());
+            open = false;
+        } else if runs_only_alone(&sql.text, pg) || !merge || scans(sql) {
+            chunks.push(chunk(vec![sql], pg));
             open = false;
         } else if open {
             if let Some(last) = chunks.last_mut() {
-                last.push(sql);
+                last.statements.push(sql);
             }
         } else {
-            chunks.push(vec![sql]);
+            chunks.push(chunk(vec![sql], pg));
             open = true;
         }
+    }
+    if let Some(rest) = block {
+        // A block never closed: keep it whole rather than lose its statements.
+        chunks.push(Chunk {
+            statements: rest,
+            alone: false,
+        });
     }
     chunks
 }
@@ -149,7 +201,9 @@ fn pieces<'a>(stage: &'a Stage, layout: Layout, pg: Postgres) -> Vec<Piece<'a>> 
     if !stage.has_sql() {
         return Vec::new();
     }
-    if stage.transactional || !layout.sends_file_whole() {
+    // Flyway runs a non-transactional script statement by statement, so it takes one script per
+    // stage, unless the stage holds a transaction block: then it is cut like the others.
+    if stage.transactional || (!layout.sends_file_whole() && !has_block(stage)) {
         // One migration: the stage's up, and its down (steps undone last first).
         let up = stage.steps.iter().flat_map(|s| s.up.iter()).collect();
         let down = stage.reversible.then(|| {
@@ -178,26 +232,25 @@ fn pieces<'a>(stage: &'a Stage, layout: Layout, pg: Postgres) -> Vec<Piece<'a>> 
     // trailing do-nothing migrations if the step has fewer statements than down chunks.
     let mut pieces = Vec::new();
     for step in &stage.steps {
-        let ups: Vec<&Sql> = step.up.iter().collect();
-        let downs: Option<Vec<Vec<&Sql>>> = step.down.as_ref().map(|_| down_chunks(step, pg));
-        let count = ups.len().max(downs.as_ref().map_or(0, Vec::len)).max(1);
+        let ups = cut(step.up.iter(), false, pg);
+        let downs: Option<Vec<Chunk>> = step.down.as_ref().map(|d| cut(d.iter(), true, pg));
+        // Flyway has no down migrations: its pieces follow the ups alone.
+        let count = match layout {
+            Layout::Flyway => ups.len().max(1),
+            _ => ups.len().max(downs.as_ref().map_or(0, Vec::len)).max(1),
+        };
         let empty = || Chunk {
             statements: Vec::new(),
             alone: false,
         };
-        for i in 0..count {
-            let up = match ups.get(i) {
-                Some(sql) => chunk(vec![*sql], pg),
-                None => empty(),
-            };
-            let down = downs.as_ref().map(|chunks| {
-                // Piece i undoes chunk r-1-i: the last chunk runs last, on the first piece.
-                chunks
-                    .len()
-                    .checked_sub(i + 1)
-                    .and_then(|k| chunks.get(k))
-                    .map(|d| chunk(d.clone(), pg))
-                    .unwrap_or_else(empty)
+        let mut ups = ups.into_iter();
+        let mut downs = downs.map(|d| d.into_iter().rev().map(Some).collect::<Vec<_>>());
+        for _ in 0..count {
+            let up = ups.next().unwrap_or_else(empty);
+            // Piece i undoes chunk r-1-i: the last chunk runs last, on the first piece.
+            let down = downs.as_mut().map(|chunks| {
+                let next = chunks.iter_mut().find_map(Option::take);
+                next.unwrap_or_else(empty)
             });
             pieces.push(Piece { up, down });
         }
@@ -404,12 +457,19 @@ pub fn render(plan: &Plan, layout: Layout, numbering: Numbering) -> Result<Rende
                 ),
             };
             let stage_name = super::oneline(&stage.name);
+            // Flyway: a stage's one script runs in a transaction when the stage is one; a cut
+            // stage's scripts each run in one unless a statement must run alone.
+            let in_transaction = match layout {
+                Layout::Flyway if n > 1 || has_block(stage) => !piece.up.alone,
+                Layout::Flyway => stage.transactional,
+                _ => !piece.up.alone,
+            };
             let file = |direction: &'static str,
                         chunk_alone: bool,
                         lines: Vec<SqlLine>,
                         refuse: Option<String>|
              -> Result<String, Error> {
-                let transactional_stage = stage.transactional;
+                let transactional_stage = in_transaction;
                 let (how, explicit, lock, marker) = match layout {
                     Layout::Flyway if transactional_stage => (
                         "Flyway runs this script in one transaction.".to_string(),
@@ -497,7 +557,7 @@ pub fn render(plan: &Plan, layout: Layout, numbering: Numbering) -> Result<Rende
                     }
                 }
             }
-            if layout == Layout::Flyway && !stage.transactional {
+            if layout == Layout::Flyway && !in_transaction {
                 rendered.files.push((
                     dir.join(format!("{up_path}.conf")),
                     "executeInTransaction=false\n".to_string(),
@@ -511,10 +571,7 @@ pub fn render(plan: &Plan, layout: Layout, numbering: Numbering) -> Result<Rende
                     Layout::Dbmate => Some(format!("migrations/{up_path}")),
                     _ => down_path.map(|p| format!("migrations/{p}")),
                 },
-                transaction: match layout {
-                    Layout::Flyway => stage.transactional,
-                    _ => !piece.up.alone,
-                },
+                transaction: in_transaction,
                 reversible: piece.down.is_some(),
             });
             stage_versions.push(version);
@@ -534,7 +591,7 @@ pub fn render(plan: &Plan, layout: Layout, numbering: Numbering) -> Result<Rende
                 "deploy: no migration".into()
             } else if stage_versions.len() > 1 {
                 format!(
-                    "{} migrations, one per statement (they commit one by one)",
+                    "{} migrations, one per statement or transaction block (they commit one by one)",
                     stage_versions.len()
                 )
             } else if stage.transactional {
