@@ -230,12 +230,13 @@ impl Catalog {
                     }
                     Err(_) => catalog.skipped += 1,
                 },
-                Body::Invalid(_) => {
+                // What sqlparser cannot read (squawk's grammar names it, or it is invalid):
+                // pg_dump's identity columns are among it.
+                _ => {
                     if !catalog.mark_identity(&statement.text) {
                         catalog.skipped += 1;
                     }
                 }
-                _ => catalog.skipped += 1,
             }
         }
         Ok(catalog)
