@@ -18,17 +18,9 @@ use crate::rules::Severity;
     long_about = "safeshift reads a schema change written the naive way (plain SQL), knows which operations lock or \
 break a busy PostgreSQL, MySQL or MariaDB database, and writes a staged plan: expand, migrate, contract — migration files (up and down) \
 and a checklist per stage.",
-    after_help = "Commands at a glance:
-  plan      write the staged rollout for a change
-  lint      check migration files in CI (human, JSON, SARIF, GitHub annotations)
-  gate      decide whether a pipeline may deploy new migrations by itself
-  rules     list the rules; `explain RULE` tells one in full
-  rehearse  prove a plan on a scratch copy: old and new app keep working, no long lock, downs restore
-  apply     run one stage of a plan on a real database, with lock timeouts, retries and rollback
-  status    show which stages of a plan are done on a database
-  graph     print a plan's stage graph (DOT or Mermaid)
-
-Each command's --help lists its exit codes."
+    after_help = "Start with `safeshift plan CHANGE.sql --schema SCHEMA.sql`, then read PLAN.md or plan.html in the
+plan directory it writes. Each command's --help has examples and lists its exit codes; 2 always
+means a usage or input error."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -54,7 +46,11 @@ besides it), --format picks what is printed (as for lint, gate and rehearse).
 
 Directives: a comment right above a statement adds what SQL cannot say:
   -- safeshift: backfill = lower(email)
-  ALTER TABLE users ADD COLUMN email_lower text NOT NULL;")]
+  ALTER TABLE users ADD COLUMN email_lower text NOT NULL;
+
+Exit codes: 0 plan written, 1 the plan could not be written (disk, permissions), 2 usage or input
+error (unreadable or invalid SQL with its file, line and column; a change safeshift refuses to plan,
+with the reason; an existing --out without --force).")]
     Plan(PlanArgs),
 
     /// Check migration files for statements that lock a busy database or break the running app
@@ -123,9 +119,18 @@ Examples:
     Gate(GateArgs),
 
     /// List every rule with its default severity
+    #[command(after_help = "Examples:
+  safeshift rules
+  safeshift rules --format json
+
+Exit codes: 0 listed, 2 usage error.")]
     Rules(RulesArgs),
 
     /// Explain a rule: what it detects, why it hurts, the safe rollout, an example
+    #[command(after_help = "Examples:
+  safeshift explain adding-required-column
+
+Exit codes: 0 explained, 2 unknown rule or usage error.")]
     Explain(ExplainArgs),
 
     /// Prove a plan on a scratch database before production sees it
@@ -192,15 +197,53 @@ Examples:
     /// Print a plan's stage graph as Graphviz DOT or Mermaid
     #[command(after_help = "Examples:
   safeshift graph safeshift-plan --format mermaid      # paste into a GitHub comment
-  safeshift graph safeshift-plan | dot -Tsvg > plan.svg")]
+  safeshift graph safeshift-plan | dot -Tsvg > plan.svg
+
+Exit codes: 0 printed, 2 not a plan directory or usage error.")]
     Graph(GraphArgs),
 
     /// Show where a plan stands on a database: done, failed, running, ready, pending
     #[command(after_help = "Examples:
   safeshift status plans/email-lower --database-url postgres://app@db/prod
   safeshift status plans/email-lower --format json
-  safeshift status plans/mysql-change --database-url mysql://app@db:3306/shop")]
+  safeshift status plans/mysql-change --database-url mysql://app@db:3306/shop
+
+Exit codes: 0 shown (whatever the stages' states), 2 not a plan directory, the database cannot be
+reached, or usage error.")]
     Status(StatusArgs),
+
+    /// Print a shell completion script
+    #[command(
+        after_help = "Install it where your shell looks for completions, for example:
+  safeshift completions bash > ~/.local/share/bash-completion/completions/safeshift
+  safeshift completions zsh > \"${fpath[1]}/_safeshift\"
+  safeshift completions fish > ~/.config/fish/completions/safeshift.fish
+
+Exit codes: 0 printed, 2 unknown shell."
+    )]
+    Completions(CompletionsArgs),
+
+    /// Write the manual pages (safeshift.1 and one per command) into a directory
+    #[command(after_help = "Examples:
+  safeshift man --out /usr/local/share/man/man1 && man safeshift
+  safeshift man --out man && man -l man/safeshift-plan.1
+
+Exit codes: 0 written, 1 the directory could not be written, 2 usage error.")]
+    Man(ManArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for
+    #[arg(value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ManArgs {
+    /// The directory to write the pages into (made if missing)
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
 }
 
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
@@ -543,4 +586,46 @@ pub struct PlanArgs {
     /// Replace the output directory if it exists
     #[arg(long)]
     pub force: bool,
+}
+
+/// The completion script for `shell`.
+pub fn completions(shell: clap_complete::Shell) -> Vec<u8> {
+    use clap::CommandFactory;
+    let mut command = Cli::command();
+    // Into memory: clap_complete panics when its writer fails (a closed pipe).
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut command, "safeshift", &mut script);
+    script
+}
+
+/// Writes `safeshift.1` and `safeshift-COMMAND.1` for every command into `dir`; returns the paths.
+pub fn man_pages(dir: &std::path::Path) -> Result<Vec<PathBuf>, crate::error::Error> {
+    use clap::CommandFactory;
+    let write_error = |path: &std::path::Path, e: std::io::Error| crate::error::Error::Write {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
+    std::fs::create_dir_all(dir).map_err(|e| write_error(dir, e))?;
+    let command = Cli::command();
+    let mut pages = vec![("safeshift".to_string(), command.clone())];
+    for sub in command.get_subcommands() {
+        let name = format!("safeshift-{}", sub.get_name());
+        pages.push((
+            name.clone(),
+            sub.clone()
+                .display_name(name)
+                .bin_name(format!("safeshift {}", sub.get_name())),
+        ));
+    }
+    let mut written = Vec::new();
+    for (name, page) in pages {
+        let path = dir.join(format!("{name}.1"));
+        let mut text = Vec::new();
+        clap_mangen::Man::new(page)
+            .render(&mut text)
+            .map_err(|e| write_error(&path, e))?;
+        std::fs::write(&path, text).map_err(|e| write_error(&path, e))?;
+        written.push(path);
+    }
+    Ok(written)
 }

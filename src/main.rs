@@ -31,6 +31,17 @@ fn main() -> ExitCode {
         Command::Apply(args) => apply(args),
         Command::Status(args) => status(args),
         Command::Graph(args) => graph(args),
+        Command::Completions(args) => {
+            // A closed pipe (`| head`) is not an error worth a message.
+            let _ = std::io::stdout().write_all(&safeshift::cli::completions(args.shell));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man(args) => safeshift::cli::man_pages(&args.out).map(|pages| {
+            for page in pages {
+                println!("{}", page.display());
+            }
+            ExitCode::SUCCESS
+        }),
     };
     match result {
         Ok(code) => code,

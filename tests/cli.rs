@@ -929,3 +929,83 @@ fn hostile_name_cannot_close_the_dollar_quote() {
         .stderr(no_panic());
     assert_contained(&out);
 }
+
+// ---------------------------------------------------------------- help, completions, man pages
+
+const COMMANDS: [&str; 11] = [
+    "plan",
+    "lint",
+    "gate",
+    "rules",
+    "explain",
+    "rehearse",
+    "apply",
+    "status",
+    "graph",
+    "completions",
+    "man",
+];
+
+#[test]
+fn every_help_lists_its_exit_codes_and_the_command_list_prints_once() {
+    for command in COMMANDS {
+        let out = safeshift().args([command, "--help"]).output().unwrap();
+        assert!(out.status.success(), "{command} --help");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.to_lowercase().contains("exit codes"),
+            "{command} --help lists no exit codes:\n{text}"
+        );
+        assert!(!text.contains("{n}"), "{command} --help: {text}");
+    }
+    let out = safeshift().arg("--help").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(text.matches("\n  plan ").count(), 1, "{text}");
+}
+
+#[test]
+fn completions_are_scripts_the_shell_accepts() {
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let out = safeshift().args(["completions", shell]).output().unwrap();
+        assert!(out.status.success(), "{shell}");
+        let script = String::from_utf8_lossy(&out.stdout);
+        assert!(script.contains("rehearse"), "{shell}: {script}");
+    }
+    // bash itself checks the bash script's syntax.
+    let dir = tmp();
+    let out = safeshift().args(["completions", "bash"]).output().unwrap();
+    let script = write(dir.path(), "safeshift.bash", out.stdout);
+    let status = std::process::Command::new("bash")
+        .arg("-n")
+        .arg(&script)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    safeshift()
+        .args(["completions", "tcsh"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("tcsh"));
+}
+
+#[test]
+fn man_writes_one_page_per_command() {
+    let dir = tmp();
+    let out = dir.path().join("man1");
+    safeshift()
+        .arg("man")
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .success();
+    for page in std::iter::once("safeshift".to_string())
+        .chain(COMMANDS.iter().map(|c| format!("safeshift-{c}")))
+    {
+        let text = fs::read_to_string(out.join(format!("{page}.1"))).unwrap();
+        assert!(text.starts_with(".ie") || text.contains(".TH"), "{page}");
+        assert!(text.contains(&page.replace('-', "\\-")), "{page}: {text}");
+    }
+    let plan = fs::read_to_string(out.join("safeshift-plan.1")).unwrap();
+    assert!(plan.contains("\\-\\-schema"), "{plan}");
+    assert!(plan.contains("Exit codes"), "{plan}");
+}
