@@ -708,8 +708,18 @@ impl ChangeColumnType {
         .sql(
             "BEGIN",
             "one transaction: the swap happens all at once or not at all",
-        )
-        .sql(
+        );
+        if lock_order.len() > 1 {
+            // Holding the first table while waiting for the next, the swap can close a cycle with
+            // an app transaction that took them in the other order; PostgreSQL breaks it after
+            // deadlock_timeout (1s by default) by failing one side, maybe the app's. Giving up
+            // sooner makes the swap the side that fails (and is retried).
+            swap = swap.sql(
+                "SET LOCAL lock_timeout = '500ms'",
+                "below deadlock_timeout: the swap gives up before an app transaction could be failed",
+            );
+        }
+        swap = swap.sql(
             lock_all.clone(),
             "the table first, then the tables whose foreign keys move, always in this order",
         );
@@ -844,7 +854,11 @@ impl ChangeColumnType {
                 "the old column's key index, rebuilt while traffic goes on",
             );
         }
-        swap = swap.down_sql("BEGIN", "").down_sql(lock_all, "");
+        swap = swap.down_sql("BEGIN", "");
+        if lock_order.len() > 1 {
+            swap = swap.down_sql("SET LOCAL lock_timeout = '500ms'", "");
+        }
+        swap = swap.down_sql(lock_all, "");
         for sql in &views_drop {
             swap = swap.down_sql(sql.clone(), "");
         }
