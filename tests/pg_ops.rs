@@ -60,13 +60,10 @@ fn case(name: &'static str, change: &'static str, stages: usize) -> Case {
     }
 }
 
-fn run(case: Case) {
-    let Some(db) = ScratchDb::create(case.name) else {
-        return;
-    };
-    let Some(naive) = ScratchDb::create(&format!("{}_naive", case.name)) else {
-        return;
-    };
+/// Plans, runs and compares `case`; returns the database at the end state for data checks.
+fn run(case: Case) -> Option<ScratchDb> {
+    let db = ScratchDb::create(case.name)?;
+    let naive = ScratchDb::create(&format!("{}_naive", case.name))?;
 
     let input = safeshift::PlanInput {
         change_name: "change.sql",
@@ -133,6 +130,7 @@ fn run(case: Case) {
         "SELECT count(*) FROM pg_stat_activity WHERE state = 'idle in transaction' AND datname = current_database()",
     );
     assert_eq!(nulls.as_deref(), Some("0"));
+    Some(db)
 }
 
 fn first_value(db: &ScratchDb, sql: &str) -> Option<String> {
@@ -189,6 +187,53 @@ fn add_required_column_with_trigger() {
             5,
         )
     });
+}
+
+const TOKENS: &str = "CREATE TABLE public.tokens (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    label text NOT NULL
+);
+ALTER TABLE ONLY public.tokens ADD CONSTRAINT tokens_pkey PRIMARY KEY (id);
+CREATE TABLE public.words (
+    word text NOT NULL,
+    n integer
+);
+ALTER TABLE ONLY public.words ADD CONSTRAINT words_pkey PRIMARY KEY (word);
+";
+
+const TOKENS_SEED: &str =
+    "INSERT INTO tokens (label) SELECT 'label ' || g FROM generate_series(1, 2500) g;
+INSERT INTO words SELECT 'w' || g, g FROM generate_series(1, 2500) g;";
+
+/// Keys without max(): the backfill walks uuid and text primary keys in batches (1,000 rows,
+/// 2,500 seeded), and every row ends with its value.
+#[test]
+fn backfill_walks_uuid_and_text_keys() {
+    let Some(db) = run(Case {
+        schema: TOKENS,
+        seed: TOKENS_SEED,
+        old_app: &["INSERT INTO tokens (label) VALUES ('old app')"],
+        ..case(
+            "backfill_uuid_text_keys",
+            "-- safeshift: backfill = upper(label)\nALTER TABLE tokens ADD COLUMN code text NOT NULL;\n-- safeshift: backfill = length(word)\nALTER TABLE words ADD COLUMN len integer NOT NULL;",
+            5,
+        )
+    }) else {
+        return;
+    };
+    let wrong = |sql: &str| first_value(&db, sql);
+    assert_eq!(
+        wrong("SELECT count(*) FROM tokens WHERE code IS DISTINCT FROM upper(label)").as_deref(),
+        Some("0")
+    );
+    assert_eq!(
+        wrong("SELECT count(*) FROM tokens WHERE label LIKE 'label %'").as_deref(),
+        Some("2500")
+    );
+    assert_eq!(
+        wrong("SELECT count(*) FROM words WHERE len IS DISTINCT FROM length(word)").as_deref(),
+        Some("0")
+    );
 }
 
 #[test]

@@ -11,13 +11,14 @@ BEGIN
   -- Commits need not wait for their WAL flush: a crash loses at most the last batches, and a
   -- re-run fills them again. The app's own commits then do not queue behind the backfill's.
   PERFORM set_config('synchronous_commit', 'off', false);
+  -- The batch's last key by ORDER BY, not max(): uuid and other key types have no max().
   -- Walk the table in batch-key order, one short transaction per batch. Rows already filled are
   -- skipped, so this can be stopped at any time and run again.
   LOOP
     IF safeshift_last_key IS NULL THEN
-      SELECT max(k) INTO safeshift_batch_end FROM (SELECT {{ key }} AS k FROM {{ table }} ORDER BY {{ key }} LIMIT safeshift_batch_size) AS batch;
+      SELECT batch.k INTO safeshift_batch_end FROM (SELECT {{ key }} AS k FROM {{ table }} ORDER BY {{ key }} LIMIT safeshift_batch_size) AS batch ORDER BY batch.k DESC LIMIT 1;
     ELSE
-      SELECT max(k) INTO safeshift_batch_end FROM (SELECT {{ key }} AS k FROM {{ table }} WHERE {{ key }} > safeshift_last_key ORDER BY {{ key }} LIMIT safeshift_batch_size) AS batch;
+      SELECT batch.k INTO safeshift_batch_end FROM (SELECT {{ key }} AS k FROM {{ table }} WHERE {{ key }} > safeshift_last_key ORDER BY {{ key }} LIMIT safeshift_batch_size) AS batch ORDER BY batch.k DESC LIMIT 1;
     END IF;
     EXIT WHEN safeshift_batch_end IS NULL;
     UPDATE {{ table }} SET {{ column }} = {{ value }}
