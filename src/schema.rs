@@ -319,8 +319,32 @@ impl Catalog {
         }
     }
 
-    pub fn insert_table(&mut self, table: Table) {
+    pub fn insert_table(&mut self, mut table: Table) {
+        let own_key: Option<Vec<String>> = table.primary_key().map(<[String]>::to_vec);
+        for c in &mut table.constraints {
+            if let ConstraintKind::ForeignKey { table: to, columns } = &mut c.kind
+                && columns.is_empty()
+            {
+                *columns = if to.same(&table.name) {
+                    own_key.clone().unwrap_or_default()
+                } else {
+                    self.referenced_columns(to, &[])
+                };
+            }
+        }
         self.tables.insert(table.name.key(), table);
+    }
+
+    /// The columns a foreign key references: as written, or, when it names only the table
+    /// (`REFERENCES accounts`), that table's primary key, as PostgreSQL reads it.
+    pub fn referenced_columns(&self, table: &QName, written: &[String]) -> Vec<String> {
+        if !written.is_empty() {
+            return written.to_vec();
+        }
+        self.table(table)
+            .and_then(Table::primary_key)
+            .map(<[String]>::to_vec)
+            .unwrap_or_default()
     }
 
     pub fn remove_table(&mut self, name: &QName) -> Option<Table> {

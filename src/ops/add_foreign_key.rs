@@ -231,7 +231,7 @@ impl Op for AddForeignKey {
     fn apply(&self, catalog: &mut Catalog) {
         let kind = ConstraintKind::ForeignKey {
             table: self.ref_table.clone(),
-            columns: self.ref_columns.clone(),
+            columns: catalog.referenced_columns(&self.ref_table, &self.ref_columns),
         };
         if let Some(t) = catalog.table_mut(&self.table) {
             t.constraints.push(Constraint {
