@@ -236,6 +236,36 @@ fn backfill_walks_uuid_and_text_keys() {
     );
 }
 
+/// `IF NOT EXISTS` on a column and an index that are already there: nothing changes, and the
+/// downs (checked by `run` to restore the catalog) must not drop them.
+#[test]
+fn if_not_exists_on_existing_objects_is_undone_by_nothing() {
+    let Some(db) = run(case(
+        "if_not_exists_existing",
+        "ALTER TABLE users ADD COLUMN IF NOT EXISTS name text;\nCREATE INDEX IF NOT EXISTS users_name_idx ON users (name);",
+        2,
+    )) else {
+        return;
+    };
+    assert_eq!(
+        first_value(&db, "SELECT count(name) FROM users").as_deref(),
+        Some("1667")
+    );
+}
+
+#[test]
+fn create_index_whose_name_exists_is_refused() {
+    let input = safeshift::PlanInput {
+        change_name: "change.sql",
+        change_sql: "CREATE INDEX users_name_idx ON users (email);",
+        schema: Some(("schema.sql", USERS)),
+        dialect: support::server_dialect().into(),
+        options: Options::default(),
+    };
+    let error = safeshift::plan(&input).unwrap_err().to_string();
+    assert!(error.contains("users_name_idx already exists"), "{error}");
+}
+
 #[test]
 fn add_required_column_with_app_dual_write() {
     run(Case {

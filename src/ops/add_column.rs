@@ -133,6 +133,13 @@ impl Op for AddColumn {
             )));
         }
         let mut step = add_column_step(&self.table, &self.column, self.if_not_exists);
+        if self.if_not_exists && ctx.catalog.column(&self.table, &self.column.name).is_some() {
+            return Ok(Expansion::single(step.nothing_to_undo(format!(
+                "{}.{} already exists: IF NOT EXISTS makes this a no-op, and the down leaves the column and its data alone.",
+                self.table.display(),
+                self.column.name
+            ))));
+        }
         if !self.references.is_empty() {
             if let Some(add) = step.up.first_mut() {
                 add.text.push_str(&references_sql(&self.references));

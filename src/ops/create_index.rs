@@ -242,6 +242,23 @@ impl Op for CreateIndex {
         {
             step = step.before(what, query, expect);
         }
+        if !self.if_not_exists && ctx.catalog.index(&self.name).is_some() {
+            // The down of the re-runnable build below would drop the index that was there.
+            return Err(PlanError::new(
+                ctx.pos,
+                format!(
+                    "index {} already exists: the change as written fails",
+                    self.name.display()
+                ),
+            )
+            .help("drop it first, or write CREATE INDEX IF NOT EXISTS"));
+        }
+        if self.if_not_exists && ctx.catalog.index(&self.name).is_some() {
+            step = step.nothing_to_undo(format!(
+                "{} already exists: IF NOT EXISTS makes this a no-op, and the down leaves the index alone.",
+                self.name.display()
+            ));
+        }
         if ctx.pg().concurrent_index_bug() {
             step = step.note("PostgreSQL 14.0–14.3 can corrupt indexes built CONCURRENTLY: upgrade to 14.4 or later first.");
         }

@@ -251,6 +251,14 @@ impl Step {
     }
 
     /// Marks the step as one that cannot be undone.
+    /// An `IF NOT EXISTS` statement on an object that is already there: it changes nothing, so its
+    /// undo must not drop what existed before the stage.
+    pub fn nothing_to_undo(mut self, why: impl Into<String>) -> Step {
+        self.down = Some(Vec::new());
+        self.notes.push(why.into());
+        self
+    }
+
     pub fn irreversible(mut self, why: impl Into<String>) -> Step {
         self.down = None;
         self.notes
