@@ -279,6 +279,8 @@ pub fn lower(ast: &Statement, source: &ParsedStatement) -> Result<Vec<Change>, P
                 indexes,
                 sequences,
                 temporary: create.temporary,
+                partitioned: create.partition_by.is_some(),
+                partition_of: create.partition_of.as_ref().map(|p| names.qname(p)),
                 sql: source.text.clone(),
             })]
         }
@@ -298,6 +300,11 @@ pub fn lower(ast: &Statement, source: &ParsedStatement) -> Result<Vec<Change>, P
                 .filter_map(|c| column_in(names, &c.column.expr))
                 .collect();
             let simple = columns.len() == index.columns.len();
+            let name_parts: Vec<String> = index
+                .columns
+                .iter()
+                .map(|c| index_column_name(names, &c.column.expr))
+                .collect();
             let name = match &index.name {
                 Some(n) => {
                     let mut n = names.qname(n);
@@ -309,14 +316,7 @@ pub fn lower(ast: &Statement, source: &ParsedStatement) -> Result<Vec<Change>, P
                     &table,
                     if simple { &columns } else { &[] },
                 )),
-                None => {
-                    let parts: Vec<String> = index
-                        .columns
-                        .iter()
-                        .map(|c| index_column_name(names, &c.column.expr))
-                        .collect();
-                    table.sibling(default_index_name(names, &table, &parts))
-                }
+                None => table.sibling(default_index_name(names, &table, &name_parts)),
             };
             let mut body = String::new();
             if let Some(using) = &index.using {
@@ -348,6 +348,7 @@ pub fn lower(ast: &Statement, source: &ParsedStatement) -> Result<Vec<Change>, P
                 concurrently: index.concurrently,
                 if_not_exists: index.if_not_exists,
                 body,
+                name_parts,
             })]
         }
         Statement::Drop {
@@ -558,6 +559,7 @@ fn lower_alter(
                 concurrently: false,
                 if_not_exists: false,
                 body: index.body,
+                name_parts: Vec::new(),
             })]
         }
         AlterTableOperation::AddConstraint {
@@ -1270,14 +1272,12 @@ fn index_column_name(names: Names, expr: &Expr) -> String {
         .unwrap_or_else(|| "expr".into())
 }
 
-fn default_index_name(names: Names, table: &QName, columns: &[String]) -> String {
-    if names.mysql() {
-        // MySQL names an unnamed index after its first column.
-        return columns.first().cloned().unwrap_or_else(|| "expr".into());
-    }
+/// The name PostgreSQL gives an unnamed index on `table` over columns named `parts` (as
+/// `FigureIndexColname` names them); also the name of a partition's index made for its parent's.
+pub fn default_pg_index_name(table: &str, parts: &[String]) -> String {
     // PostgreSQL makes the column names unique (`lower`, `lower1`) before joining them.
     let mut unique: Vec<String> = Vec::new();
-    for name in columns {
+    for name in parts {
         let mut candidate = name.clone();
         let mut n = 0;
         while unique.contains(&candidate) {
@@ -1291,7 +1291,15 @@ fn default_index_name(names: Names, table: &QName, columns: &[String]) -> String
     } else {
         unique.join("_")
     };
-    postgres::default_object_name(&table.name, Some(&middle), "idx")
+    postgres::default_object_name(table, Some(&middle), "idx")
+}
+
+fn default_index_name(names: Names, table: &QName, columns: &[String]) -> String {
+    if names.mysql() {
+        // MySQL names an unnamed index after its first column.
+        return columns.first().cloned().unwrap_or_else(|| "expr".into());
+    }
+    default_pg_index_name(&table.name, columns)
 }
 
 /// MySQL: an ALTER TABLE written with `ALGORITHM=COPY`, `LOCK=SHARED` or `LOCK=EXCLUSIVE` — it

@@ -168,6 +168,10 @@ pub struct Table {
     pub constraints: Vec<Constraint>,
     /// Indexes live with their table, so per-table questions never scan the whole schema.
     pub indexes: Vec<Index>,
+    /// `PARTITION BY …`: the table holds no rows itself, its partitions do.
+    pub partitioned: bool,
+    /// `PARTITION OF parent` (or attached with `ALTER TABLE parent ATTACH PARTITION`).
+    pub partition_of: Option<QName>,
 }
 
 impl Table {
@@ -222,24 +226,83 @@ impl Catalog {
                     Ok(changes) => {
                         for change in changes {
                             if let Change::Other(_) = change {
-                                catalog.skipped += 1;
+                                if !catalog.mark_by_words(&statement.text) {
+                                    catalog.skipped += 1;
+                                }
                             } else {
                                 change.op().apply(&mut catalog);
                             }
                         }
                     }
-                    Err(_) => catalog.skipped += 1,
+                    Err(_) => {
+                        if !catalog.mark_by_words(&statement.text) {
+                            catalog.skipped += 1;
+                        }
+                    }
                 },
                 // What sqlparser cannot read (squawk's grammar names it, or it is invalid):
                 // pg_dump's identity columns are among it.
                 _ => {
-                    if !catalog.mark_identity(&statement.text) {
+                    if !catalog.mark_by_words(&statement.text) {
                         catalog.skipped += 1;
                     }
                 }
             }
         }
         Ok(catalog)
+    }
+
+    /// What the catalog reads by its words, from statements sqlparser cannot read or the planner
+    /// has no change for.
+    fn mark_by_words(&mut self, text: &str) -> bool {
+        self.mark_identity(text) || self.mark_attach(text)
+    }
+
+    /// pg_dump writes partitions as tables of their own, then `ALTER TABLE ONLY parent ATTACH
+    /// PARTITION child FOR VALUES …`.
+    fn mark_attach(&mut self, text: &str) -> bool {
+        let words: Vec<&str> = text.split_whitespace().collect();
+        let upper: Vec<String> = words.iter().map(|w| w.to_ascii_uppercase()).collect();
+        if upper.first().map(String::as_str) != Some("ALTER")
+            || upper.get(1).map(String::as_str) != Some("TABLE")
+        {
+            return false;
+        }
+        let Some(at) = upper
+            .windows(2)
+            .position(|w| w[0] == "ATTACH" && w[1] == "PARTITION")
+        else {
+            return false;
+        };
+        let parent_at = if upper.get(2).map(String::as_str) == Some("ONLY") {
+            3
+        } else {
+            2
+        };
+        if parent_at + 1 != at {
+            return false;
+        }
+        let name = |word: &str| {
+            let parts: Vec<String> = word.split('.').map(unquote).collect();
+            match parts.as_slice() {
+                [schema, name] => QName {
+                    schema: Some(schema.clone()),
+                    name: name.clone(),
+                },
+                _ => QName::new(parts.join(".")),
+            }
+        };
+        let (Some(parent), Some(child)) = (words.get(parent_at), words.get(at + 2)) else {
+            return false;
+        };
+        let (parent, child) = (name(parent), name(child));
+        match self.table_mut(&child) {
+            Some(t) => {
+                t.partition_of = Some(parent);
+                true
+            }
+            None => false,
+        }
     }
 
     /// pg_dump writes identity columns as `ALTER TABLE … ALTER COLUMN c ADD GENERATED … (SEQUENCE
@@ -302,6 +365,14 @@ impl Catalog {
         self.table(table)?.column(column)
     }
 
+    /// The partitions of a partitioned table, in name order.
+    pub fn partitions_of(&self, parent: &QName) -> Vec<&Table> {
+        self.tables
+            .values()
+            .filter(|t| t.partition_of.as_ref().is_some_and(|p| p.same(parent)))
+            .collect()
+    }
+
     pub fn table_names(&self) -> impl Iterator<Item = &QName> {
         self.tables.values().map(|t| &t.name)
     }
@@ -315,11 +386,19 @@ impl Catalog {
                 columns: Vec::new(),
                 constraints: Vec::new(),
                 indexes: Vec::new(),
+                partitioned: false,
+                partition_of: None,
             });
         }
     }
 
     pub fn insert_table(&mut self, mut table: Table) {
+        // `CREATE TABLE child PARTITION OF parent` names no columns: they are the parent's.
+        if let Some(parent) = table.partition_of.as_ref().and_then(|p| self.table(p))
+            && table.columns.is_empty()
+        {
+            table.columns = parent.columns.clone();
+        }
         let own_key: Option<Vec<String>> = table.primary_key().map(<[String]>::to_vec);
         for c in &mut table.constraints {
             if let ConstraintKind::ForeignKey { table: to, columns } = &mut c.kind

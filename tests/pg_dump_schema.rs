@@ -149,3 +149,27 @@ fn plans_against_real_pg_dump_output() {
         1
     );
 }
+
+/// pg_dump writes partitions as tables of their own, attached afterwards: the catalog knows them
+/// as partitions, so an index on the parent is planned partition by partition.
+#[test]
+fn partitions_attached_the_pg_dump_way_are_known() {
+    let dump = "CREATE TABLE public.events (id bigint NOT NULL, at timestamp with time zone NOT NULL, kind text) PARTITION BY RANGE (at);
+CREATE TABLE public.events_2024 (id bigint NOT NULL, at timestamp with time zone NOT NULL, kind text);
+CREATE TABLE public.events_2025 (id bigint NOT NULL, at timestamp with time zone NOT NULL, kind text);
+ALTER TABLE ONLY public.events ATTACH PARTITION public.events_2024 FOR VALUES FROM ('2024-01-01 00:00:00+00') TO ('2025-01-01 00:00:00+00');
+ALTER TABLE ONLY public.events ATTACH PARTITION public.events_2025 FOR VALUES FROM ('2025-01-01 00:00:00+00') TO ('2026-01-01 00:00:00+00');
+";
+    let catalog = Catalog::from_sql(dump).unwrap();
+    let events = QName {
+        schema: Some("public".into()),
+        name: "events".into(),
+    };
+    assert!(catalog.table(&events).unwrap().partitioned);
+    let partitions: Vec<String> = catalog
+        .partitions_of(&events)
+        .iter()
+        .map(|t| t.name.name.clone())
+        .collect();
+    assert_eq!(partitions, ["events_2024", "events_2025"]);
+}

@@ -266,6 +266,34 @@ fn create_index_whose_name_exists_is_refused() {
     assert!(error.contains("users_name_idx already exists"), "{error}");
 }
 
+const EVENTS: &str = "CREATE TABLE public.events (
+    id bigint NOT NULL,
+    at timestamp with time zone NOT NULL,
+    kind text
+) PARTITION BY RANGE (at);
+CREATE TABLE public.events_2024 PARTITION OF public.events FOR VALUES FROM ('2024-01-01 00:00:00+00') TO ('2025-01-01 00:00:00+00');
+CREATE TABLE public.events_2025 PARTITION OF public.events FOR VALUES FROM ('2025-01-01 00:00:00+00') TO ('2026-01-01 00:00:00+00');
+";
+
+const EVENTS_SEED: &str = "INSERT INTO events SELECT g, '2024-06-01+00'::timestamptz + g * interval '1 hour', 'k' || (g % 7) FROM generate_series(1, 12000) g;";
+
+/// PostgreSQL refuses CREATE INDEX CONCURRENTLY on a partitioned table: the parent's index is
+/// made ON ONLY, each partition's built concurrently under the name PostgreSQL gives it, then
+/// attached. The end state (names included) is the naive build's; the downs restore the catalog.
+#[test]
+fn create_index_on_a_partitioned_table() {
+    run(Case {
+        schema: EVENTS,
+        seed: EVENTS_SEED,
+        old_app: &["INSERT INTO events SELECT max(id) + 1, '2025-03-01+00', 'old app' FROM events"],
+        ..case(
+            "partitioned_index",
+            "CREATE INDEX events_kind_idx ON events (kind);\nCREATE UNIQUE INDEX ON events (id, at);\nCREATE INDEX ON events (lower(kind));",
+            2,
+        )
+    });
+}
+
 #[test]
 fn add_required_column_with_app_dual_write() {
     run(Case {

@@ -36,9 +36,114 @@ pub struct CreateIndex {
     pub if_not_exists: bool,
     /// Everything after `ON table`: method, columns, INCLUDE, WITH, WHERE — as the user wrote it.
     pub body: String,
+    /// The names PostgreSQL figures for its columns (`lower(email)` gives `lower`): partitions'
+    /// indexes are named from them.
+    pub name_parts: Vec<String>,
 }
 
 impl CreateIndex {
+    /// The index PostgreSQL makes on `partition` for this index on its parent.
+    fn partition_index(&self, partition: &QName) -> QName {
+        partition.sibling(crate::change::default_pg_index_name(
+            &partition.name,
+            &self.name_parts,
+        ))
+    }
+
+    /// On a partitioned table PostgreSQL cannot build an index CONCURRENTLY, and a plain build
+    /// locks every partition for the whole build. Instead: the parent's index alone (`ON ONLY`,
+    /// instant: the parent holds no rows; invalid until complete), each partition's built
+    /// CONCURRENTLY under the name PostgreSQL would give it, then attached; the last attach makes
+    /// the parent's index valid.
+    fn expand_partitioned(
+        &self,
+        ctx: &Context,
+        slug: String,
+        title: String,
+    ) -> Result<Expansion, PlanError> {
+        let partitions = ctx.catalog.partitions_of(&self.table);
+        if let Some(sub) = partitions.iter().find(|p| p.partitioned) {
+            return Err(PlanError::new(
+                ctx.pos,
+                format!(
+                    "{} is partitioned again ({} has partitions of its own): safeshift builds indexes on one level of partitions",
+                    self.table.display(),
+                    sub.name.display()
+                ),
+            )
+            .help("build it level by level by hand (CREATE INDEX … ON ONLY, CONCURRENTLY on each leaf, ALTER INDEX … ATTACH PARTITION)"));
+        }
+        let unique = if self.unique { "UNIQUE " } else { "" };
+        let mut step = Step::database(Phase::Expand, slug, title)
+            .non_transactional()
+            .sql(
+                format!(
+                    "CREATE {unique}INDEX IF NOT EXISTS {} ON ONLY {} {}",
+                    quote(&self.name.name),
+                    qname(&self.table),
+                    self.body
+                ),
+                "the parent's index alone: instant (the parent holds no rows), invalid until every partition's is attached",
+            )
+            .lock(self.table.display(), LockMode::Share, "brief: the parent holds no rows");
+        for partition in &partitions {
+            let index = self.partition_index(&partition.name);
+            step = step
+                .sql(
+                    format!(
+                        "CREATE {unique}INDEX CONCURRENTLY IF NOT EXISTS {} ON {} {}",
+                        quote(&index.name),
+                        qname(&partition.name),
+                        self.body
+                    ),
+                    "CONCURRENTLY: writes to the partition continue during the build",
+                )
+                .lock(
+                    partition.name.display(),
+                    LockMode::ShareUpdateExclusive,
+                    "while it builds",
+                );
+        }
+        for partition in &partitions {
+            let index = self.partition_index(&partition.name);
+            step = step.sql(
+                format!(
+                    "ALTER INDEX {} ATTACH PARTITION {}",
+                    qname(&self.name),
+                    qname(&index)
+                ),
+                "brief; the last one makes the parent's index valid",
+            );
+        }
+        // Dropping the parent's index drops the attached ones; a partition's index built but not
+        // attached yet (an interrupted run) goes on its own.
+        step = step.down_sql(
+            format!("DROP INDEX IF EXISTS {}", qname(&self.name)),
+            "brief ACCESS EXCLUSIVE on the parent and its partitions: nothing is scanned",
+        );
+        for partition in &partitions {
+            step = step.down_sql(
+                format!(
+                    "DROP INDEX CONCURRENTLY IF EXISTS {}",
+                    qname(&self.partition_index(&partition.name))
+                ),
+                "",
+            );
+        }
+        let (what, query, expect) = valid_index_check(&self.name);
+        step = step.verify(what, query, expect).note(format!(
+            "{} has {} partition(s) in the schema this plan was made for; a partition added since gets the index only when it is attached, so plan again if there are more.",
+            self.table.display(),
+            partitions.len()
+        ));
+        if self.unique
+            && let Some((what, query, expect)) = duplicate_check(ctx, &self.table, &self.columns)
+        {
+            step = step.before(what, query, expect);
+        }
+        Ok(Expansion::single(step))
+    }
+
     fn statement(&self, concurrently: bool, if_not_exists: bool) -> String {
         format!(
             "CREATE {}INDEX {}{}{} ON {} {}",
@@ -226,6 +331,13 @@ impl Op for CreateIndex {
                     .down_sql(format!("DROP INDEX IF EXISTS {}", qname(&self.name)), ""),
             ));
         }
+        if ctx
+            .catalog
+            .table(&self.table)
+            .is_some_and(|t| t.partitioned)
+        {
+            return self.expand_partitioned(ctx, slug, title);
+        }
         let (what, query, expect) = valid_index_check(&self.name);
         let mut step = Step::database(Phase::Expand, slug, title)
             .non_transactional()
@@ -266,6 +378,11 @@ impl Op for CreateIndex {
     }
 
     fn apply(&self, catalog: &mut Catalog) {
+        let partitions: Vec<QName> = catalog
+            .partitions_of(&self.table)
+            .iter()
+            .map(|p| p.name.clone())
+            .collect();
         catalog.insert_index(Index {
             name: self.name.clone(),
             table: self.table.clone(),
@@ -274,5 +391,22 @@ impl Op for CreateIndex {
             definition: self.statement(false, false),
             body: self.body.clone(),
         });
+        for partition in partitions {
+            let name = self.partition_index(&partition);
+            catalog.insert_index(Index {
+                definition: format!(
+                    "CREATE {}INDEX {} ON {} {}",
+                    if self.unique { "UNIQUE " } else { "" },
+                    quote(&name.name),
+                    qname(&partition),
+                    self.body
+                ),
+                name,
+                table: partition,
+                columns: self.columns.clone(),
+                unique: self.unique,
+                body: self.body.clone(),
+            });
+        }
     }
 }

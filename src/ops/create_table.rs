@@ -29,6 +29,10 @@ pub struct CreateTable {
     pub sequences: Vec<Sequence>,
     /// `CREATE TEMPORARY TABLE`: it lives only in the session that creates it.
     pub temporary: bool,
+    /// `PARTITION BY …`.
+    pub partitioned: bool,
+    /// `PARTITION OF parent`.
+    pub partition_of: Option<QName>,
     /// The statement as written: passed through unchanged.
     pub sql: String,
 }
@@ -67,6 +71,8 @@ impl Op for CreateTable {
             columns: self.columns.clone(),
             constraints: self.constraints.clone(),
             indexes: Vec::new(),
+            partitioned: self.partitioned,
+            partition_of: self.partition_of.clone(),
         });
         for index in &self.indexes {
             catalog.insert_index(index.clone());
