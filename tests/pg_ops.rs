@@ -294,6 +294,54 @@ fn create_index_on_a_partitioned_table() {
     });
 }
 
+const EVENTS_FK: &str = "CREATE TABLE public.customers (id bigint NOT NULL, name text);
+ALTER TABLE ONLY public.customers ADD CONSTRAINT customers_pkey PRIMARY KEY (id);
+CREATE TABLE public.events (
+    id bigint NOT NULL,
+    at timestamp with time zone NOT NULL,
+    customer_id bigint
+) PARTITION BY RANGE (at);
+CREATE TABLE public.events_2024 PARTITION OF public.events FOR VALUES FROM ('2024-01-01 00:00:00+00') TO ('2025-01-01 00:00:00+00');
+CREATE TABLE public.events_2025 PARTITION OF public.events FOR VALUES FROM ('2025-01-01 00:00:00+00') TO ('2026-01-01 00:00:00+00');
+";
+
+/// A foreign key on a partitioned table (PostgreSQL before 18 refuses NOT VALID there): each
+/// partition's key NOT VALID + VALIDATE, then the parent's ADD takes them over.
+#[test]
+fn add_foreign_key_on_a_partitioned_table() {
+    if support::server_major() < 12 {
+        support::say_skipping(
+            "PostgreSQL 11: the parent's foreign key checks each partition again; the plan refuses (needs 12+)",
+        );
+        return;
+    }
+    run(Case {
+        schema: EVENTS_FK,
+        seed: "INSERT INTO customers SELECT g, 'c' || g FROM generate_series(1, 50) g;
+INSERT INTO events SELECT g, '2024-06-01+00'::timestamptz + g * interval '1 hour', 1 + g % 50 FROM generate_series(1, 12000) g;",
+        old_app: &["INSERT INTO events SELECT max(id) + 1, '2025-03-01+00', 7 FROM events"],
+        ..case(
+            "partitioned_fk",
+            "ALTER TABLE events ADD CONSTRAINT events_customer_id_fkey FOREIGN KEY (customer_id) REFERENCES customers (id);",
+            1,
+        )
+    });
+}
+
+#[test]
+fn unique_constraint_on_a_partitioned_table_is_refused_with_the_index_alternative() {
+    let input = safeshift::PlanInput {
+        change_name: "change.sql",
+        change_sql: "ALTER TABLE events ADD CONSTRAINT events_id_at_key UNIQUE (id, at);",
+        schema: Some(("schema.sql", EVENTS)),
+        dialect: support::server_dialect().into(),
+        options: Options::default(),
+    };
+    let error = format!("{:?}", safeshift::plan(&input).unwrap_err());
+    assert!(error.contains("partitioned"), "{error}");
+    assert!(error.contains("CREATE UNIQUE INDEX"), "{error}");
+}
+
 #[test]
 fn add_required_column_with_app_dual_write() {
     run(Case {

@@ -72,6 +72,12 @@ impl Postgres {
         self.major >= 18
     }
 
+    /// PG12+: a foreign key added to a partitioned table takes over an equal, validated one each
+    /// partition already has, instead of checking the partition's rows again.
+    pub fn partition_fk_attaches_existing(&self) -> bool {
+        self.major >= 12
+    }
+
     /// Before PG12 `ALTER TYPE … ADD VALUE` cannot run inside a transaction block.
     pub fn enum_add_value_in_transaction(&self) -> bool {
         self.major >= 12

@@ -113,6 +113,87 @@ impl AddForeignKey {
     }
 }
 
+impl AddForeignKey {
+    /// PostgreSQL before 18 refuses `NOT VALID` foreign keys on a partitioned table, and the
+    /// naive ADD checks every partition's rows while writes wait. Instead each partition gets the
+    /// key `NOT VALID` and validates it (reads and writes go on); then the parent's ADD takes over
+    /// the partitions' validated keys (same name, same definition) without checking again.
+    fn expand_partitioned(&self, ctx: &Context, step: Step) -> Result<Expansion, PlanError> {
+        let partitions = ctx.catalog.partitions_of(&self.table);
+        if !ctx.pg().partition_fk_attaches_existing() || partitions.iter().any(|p| p.partitioned) {
+            return Err(PlanError::new(
+                ctx.pos,
+                format!(
+                    "{} is partitioned{}: safeshift cannot add this foreign key without checking every row while writes wait",
+                    self.table.display(),
+                    if partitions.iter().any(|p| p.partitioned) {
+                        " on more than one level"
+                    } else {
+                        " and PostgreSQL 11 checks each partition again when the parent gets the key"
+                    }
+                ),
+            )
+            .help("run it in a maintenance window, or add it to each leaf partition NOT VALID, VALIDATE, then to the parent by hand"));
+        }
+        let t = qname(&self.table);
+        let n = quote(&self.name);
+        let mut step = step.non_transactional();
+        for partition in &partitions {
+            let p = qname(&partition.name);
+            step = step
+                .sql(
+                    format!("ALTER TABLE {p} DROP CONSTRAINT IF EXISTS {n}"),
+                    "re-runnable: start from a clean slate",
+                )
+                .sql(
+                    format!(
+                        "ALTER TABLE {p} ADD CONSTRAINT {n} {} NOT VALID",
+                        self.definition
+                    ),
+                    "brief; the partition's new and updated rows are checked from now on",
+                )
+                .sql(
+                    format!("ALTER TABLE {p} VALIDATE CONSTRAINT {n}"),
+                    "scans the partition under SHARE UPDATE EXCLUSIVE: reads and writes go on",
+                )
+                .lock(
+                    partition.name.display(),
+                    LockMode::ShareUpdateExclusive,
+                    "while it validates",
+                );
+        }
+        step = step
+            .sql(
+                format!("ALTER TABLE {t} ADD CONSTRAINT {n} {}", self.definition),
+                "brief: takes over the partitions' validated keys, nothing is checked again",
+            )
+            .verify(
+                format!("{} is validated", self.name),
+                format!(
+                    "SELECT convalidated FROM pg_constraint WHERE conrelid = {}::regclass AND conname = {}",
+                    crate::dialect::postgres::literal(&t),
+                    crate::dialect::postgres::literal(&self.name)
+                ),
+                "t",
+            )
+            .note(format!(
+                "{} has {} partition(s) in the schema this plan was made for; the parent's ADD checks any other partition's rows while writes wait, so plan again if there are more.",
+                self.table.display(),
+                partitions.len()
+            ));
+        for partition in &partitions {
+            step = step.down_sql(
+                format!(
+                    "ALTER TABLE {} DROP CONSTRAINT IF EXISTS {n}",
+                    qname(&partition.name)
+                ),
+                "",
+            );
+        }
+        Ok(Expansion::single(step))
+    }
+}
+
 impl Op for AddForeignKey {
     fn adds_not_valid(&self) -> Option<(&str, &'static Rule, LockMode)> {
         self.not_valid
@@ -195,6 +276,13 @@ impl Op for AddForeignKey {
                 ),
                 "",
             )));
+        }
+        if ctx
+            .catalog
+            .table(&self.table)
+            .is_some_and(|t| t.partitioned)
+        {
+            return self.expand_partitioned(ctx, step);
         }
         let mut step = step
             .non_transactional()

@@ -120,6 +120,7 @@ impl Op for AddPrimaryKey {
                 algorithm,
             )));
         }
+        super::refuse_key_on_partitioned(ctx, &self.table, "PRIMARY KEY")?;
         let t = qname(&self.table);
         if ctx.is_new_table(&self.table) || self.using_index.is_some() {
             let spec = match &self.using_index {

@@ -172,6 +172,7 @@ impl Op for AddUnique {
             }
             return Ok(Expansion::single(step));
         }
+        super::refuse_key_on_partitioned(ctx, &self.table, "UNIQUE constraint")?;
         let t = qname(&self.table);
         if let Some(index) = &self.using_index {
             return Ok(Expansion::single(

@@ -431,3 +431,24 @@ pub const KINDS: &[(&str, &str)] = &[
     ),
     ("rename_enum_value", "rename a value of an enum type"),
 ];
+
+/// PostgreSQL has no `ADD CONSTRAINT … USING INDEX` for a partitioned table, and its `ADD UNIQUE` /
+/// `ADD PRIMARY KEY` there builds every partition's index while writes wait (it does not take over
+/// indexes built beforehand): refused, pointing at the index that can be built online.
+pub fn refuse_key_on_partitioned(
+    ctx: &Context,
+    table: &QName,
+    kind: &str,
+) -> Result<(), PlanError> {
+    if ctx.is_new_table(table) || !ctx.catalog.table(table).is_some_and(|t| t.partitioned) {
+        return Ok(());
+    }
+    Err(PlanError::new(
+        ctx.pos,
+        format!(
+            "{} is partitioned: PostgreSQL builds a {kind}'s index on every partition while writes wait, and cannot take one built beforehand",
+            table.display()
+        ),
+    )
+    .help("if a unique index is enough, write CREATE UNIQUE INDEX (planned online, partition by partition); otherwise run this in a maintenance window"))
+}
