@@ -523,15 +523,20 @@ pub struct PlanArgs {
     #[arg(long, value_name = "URL", conflicts_with = "schema")]
     pub database_url: Option<String>,
 
-    /// The database engine: postgres, mysql (8.0+) or mariadb (10.3+)
-    #[arg(long, value_enum, default_value_t = Engine::Postgres)]
-    pub dialect: Engine,
+    /// The database engine: postgres, mysql (8.0+) or mariadb (10.3+) [default: dialect in
+    /// safeshift.toml, else postgres]
+    #[arg(long, value_enum)]
+    pub dialect: Option<Engine>,
 
     /// Version of the target server: PostgreSQL 15 or 14.4, MySQL 8.0.35, MariaDB 10.11
-    /// (instant DDL depends on it) [default: the database's with --database-url, else 14, 8.0
-    /// or 10.11 by dialect]
+    /// (instant DDL depends on it) [default: server-version in safeshift.toml, else the
+    /// database's with --database-url, else 14, 8.0 or 10.11 by dialect]
     #[arg(long, value_name = "N")]
     pub server_version: Option<String>,
+
+    /// Settings file (dialect, server-version, schema) [default: the nearest safeshift.toml]
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
 
     /// MySQL/MariaDB: run changes that copy a table (type changes, CHECK) with gh-ost or
     /// pt-online-schema-change; the stage's checklist carries the command line

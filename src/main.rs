@@ -85,16 +85,23 @@ fn plan(args: PlanArgs) -> Result<(), Error> {
             "--start-at numbers a migration tool's files: add --layout flyway|golang-migrate|dbmate|sqlx".into(),
         ));
     }
+    // Flags first, then safeshift.toml, then the defaults.
+    let loaded = config::load(args.config.as_deref())?;
+    let engine = args
+        .dialect
+        .or(loaded.config.dialect)
+        .unwrap_or(Engine::Postgres);
     let live = match &args.database_url {
-        Some(url) => Some(read_live_schema(url, args.dialect)?),
+        Some(url) => Some(read_live_schema(url, engine)?),
         None => None,
     };
-    let version = match (&args.server_version, &live) {
-        (Some(v), _) => Some(v.clone()),
-        (None, Some((_, live))) => Some(live.server_version.clone()),
-        (None, None) => None,
+    let version = match (&args.server_version, &loaded.config.server_version, &live) {
+        (Some(v), _, _) => Some(v.clone()),
+        (None, Some(v), _) => Some(v.clone()),
+        (None, None, Some((_, live))) => Some(live.server_version.clone()),
+        (None, None, None) => None,
     };
-    let dialect = Dialect::new(args.dialect, version.as_deref()).map_err(Error::Usage)?;
+    let dialect = Dialect::new(engine, version.as_deref()).map_err(Error::Usage)?;
     if args.online_tool.is_some() && !dialect.is_mysql() {
         return Err(Error::Usage(
             "--online-tool is for MySQL and MariaDB (--dialect mysql|mariadb)".into(),
@@ -108,7 +115,13 @@ fn plan(args: PlanArgs) -> Result<(), Error> {
     let (change_name, change_sql) = files::read(&args.change)?;
     let schema = match &live {
         Some((url, live)) => Some((format!("database {url}"), live.sql.clone())),
-        None => args.schema.as_deref().map(files::read).transpose()?,
+        None => args
+            .schema
+            .clone()
+            .or_else(|| loaded.schema())
+            .as_deref()
+            .map(files::read)
+            .transpose()?,
     };
     let input = safeshift::PlanInput {
         change_name: &change_name,

@@ -1009,3 +1009,49 @@ fn man_writes_one_page_per_command() {
     assert!(plan.contains("\\-\\-schema"), "{plan}");
     assert!(plan.contains("Exit codes"), "{plan}");
 }
+
+#[test]
+fn plan_reads_dialect_version_and_schema_from_safeshift_toml() {
+    let dir = tmp();
+    let mysql = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/mysql");
+    fs::copy(mysql.join("schema.sql"), dir.path().join("schema.sql")).unwrap();
+    write(
+        dir.path(),
+        "safeshift.toml",
+        "dialect = \"mariadb\"\nserver-version = \"10.11\"\nschema = \"schema.sql\"\n",
+    );
+    let out = dir.path().join("plan");
+    safeshift()
+        .current_dir(dir.path())
+        .arg("plan")
+        .arg(mysql.join("change.sql"))
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("MariaDB 10.11"));
+    let json: Value =
+        serde_json::from_str(&fs::read_to_string(out.join("plan.json")).unwrap()).unwrap();
+    assert_eq!(json["dialect"], "mariadb", "{json}");
+    assert!(
+        out.join("schema.sql").exists(),
+        "the schema came from the file"
+    );
+
+    // A flag wins over the file; --config names another file.
+    let other = write(dir.path(), "other.toml", "dialect = \"postgres\"\n");
+    let out = dir.path().join("plan-pg");
+    safeshift()
+        .current_dir(dir.path())
+        .arg("plan")
+        .arg(example("change.sql"))
+        .arg("--schema")
+        .arg(example("schema.sql"))
+        .arg("--config")
+        .arg(&other)
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("PostgreSQL"));
+}
