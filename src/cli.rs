@@ -137,7 +137,7 @@ Exit codes: 0 explained, 2 unknown rule or usage error.")]
     #[command(
         after_help = "What it does, on the server of --database-url (the database named there is not touched):
   1. creates a scratch database, loads the schema (--schema, or the plan's schema.sql) and seeds
-     --rows rows into every table (types, NOT NULL, unique keys and foreign keys respected)
+     --seed-rows rows into every table (types, NOT NULL, unique keys and foreign keys respected)
   2. runs the stages in order while app traffic runs on other connections: the old version's
      statements until the contract phase, the new version's from its deploy stage on, both in
      between; each version uses the columns of the schema it was written for
@@ -151,14 +151,14 @@ Exit codes: 0 explained, 2 unknown rule or usage error.")]
   5. drops both scratch databases, also on failure or Ctrl-C
 
 App statements of your own (one per line or ;-separated) join the simulated ones with --old-app
-and --new-app; `{n}` in them becomes a fresh number each time.
+and --new-app; `{seq}` in them becomes a fresh number each time.
 
 Exit codes: 0 every check passed, 1 a check failed, 2 usage, input or connection error,
 130 interrupted.
 
 Examples:
   safeshift rehearse plans/email-lower --database-url postgres://postgres@localhost/postgres
-  safeshift rehearse plans/email-lower --rows 100000 --format markdown > rehearsal.md
+  safeshift rehearse plans/email-lower --seed-rows 100000 --format markdown > rehearsal.md
   safeshift rehearse plans/mysql-change --database-url mysql://root@127.0.0.1:3306/"
     )]
     Rehearse(RehearseArgs),
@@ -342,8 +342,14 @@ pub struct RehearseArgs {
     #[arg(long, value_name = "SCHEMA.sql")]
     pub schema: Option<PathBuf>,
 
-    /// Rows seeded into every table
-    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    /// Rows seeded into every table (`--rows` is accepted too, as before; for `plan`, `--rows`
+    /// means a table's row count, TABLE=N)
+    #[arg(
+        long = "seed-rows",
+        alias = "rows",
+        value_name = "N",
+        default_value_t = 10_000
+    )]
     pub rows: u64,
 
     /// Statements the old app version runs, besides the simulated ones

@@ -28,7 +28,13 @@ fn server_url() -> Option<String> {
 fn rehearse(url: &str, plan_dir: &Path) -> (Value, i32) {
     let out = safeshift()
         .args([
-            "rehearse", "--format", "json", "--rows", "2000", "--window", "400ms",
+            "rehearse",
+            "--format",
+            "json",
+            "--seed-rows",
+            "2000",
+            "--window",
+            "400ms",
         ])
         .arg(plan_dir)
         .args(["--database-url", url])
@@ -306,7 +312,7 @@ fn the_example_plan_passes_and_reads_the_same_in_every_format() {
     assert_eq!(report["passed"], true, "{}", problems(&report));
     assert_eq!(code, 0);
     let human = safeshift()
-        .args(["rehearse", "--rows", "500", "--window", "200ms"])
+        .args(["rehearse", "--seed-rows", "500", "--window", "200ms"])
         .arg(&plan_dir)
         .args(["--database-url", &url])
         .output()
@@ -342,7 +348,7 @@ fn scratch_databases_are_dropped_also_when_a_stage_fails() {
         &["ALTER TABLE users ADD COLUMN bio text"],
     );
     let out = safeshift()
-        .args(["rehearse", "--rows", "10", "--window", "100ms"])
+        .args(["rehearse", "--seed-rows", "10", "--window", "100ms"])
         .arg(dir.path())
         .args(["--database-url", &server.url("")])
         .output()

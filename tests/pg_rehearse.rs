@@ -40,7 +40,13 @@ fn safeshift() -> Command {
 fn rehearse(url: &str, plan_dir: &Path) -> (Value, i32) {
     let out = safeshift()
         .args([
-            "rehearse", "--format", "json", "--rows", "2000", "--window", "400ms",
+            "rehearse",
+            "--format",
+            "json",
+            "--seed-rows",
+            "2000",
+            "--window",
+            "400ms",
         ])
         .arg(plan_dir)
         .args(["--database-url", url])
@@ -313,7 +319,7 @@ fn scratch_databases_are_dropped() {
         &["ALTER TABLE users ADD COLUMN bio text"],
     );
     let out = safeshift()
-        .args(["rehearse", "--rows", "10", "--window", "100ms"])
+        .args(["rehearse", "--seed-rows", "10", "--window", "100ms"])
         .arg(dir.path())
         .args(["--database-url", &url])
         .output()
@@ -433,7 +439,13 @@ fn user_app_statements_join_the_simulated_traffic() {
         let out = safeshift()
             .current_dir(dir.path())
             .args([
-                "rehearse", "--format", "json", "--rows", "200", "--window", "300ms",
+                "rehearse",
+                "--format",
+                "json",
+                "--seed-rows",
+                "200",
+                "--window",
+                "300ms",
             ])
             .arg(&plan_dir)
             .args(["--database-url", &url])

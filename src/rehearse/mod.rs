@@ -480,7 +480,7 @@ pub fn rehearse(req: &RehearseRequest, log: &mut dyn Write) -> Result<Rehearsal,
     say(log, format!("seeding {} row(s) per table…", req.rows));
     let seeded = seed::seed(&mut main, &old_tables, req.rows).map_err(|e| {
         Error::Database(format!(
-            "{e}\n  help: rehearse with fewer rows (--rows 0 seeds nothing) or seed the table yourself in a schema file"
+            "{e}\n  help: rehearse with fewer rows (--seed-rows 0 seeds nothing) or seed the table yourself in a schema file"
         ))
     })?;
     for (table, why) in &seeded.skipped {

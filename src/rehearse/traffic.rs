@@ -166,7 +166,7 @@ impl Traffic {
     }
 }
 
-/// A statement the app runs; `{n}` in it is replaced by a fresh number each time.
+/// A statement the app runs; `{seq}` (or `{n}`) in it is replaced by a fresh number each time.
 struct AppStatement {
     sql: String,
 }
@@ -197,7 +197,10 @@ fn run(
         let statement = &statements[i % statements.len()];
         i += 1;
         let n = counter.fetch_add(1, Ordering::Relaxed);
-        let sql = statement.sql.replace("{n}", &n.to_string());
+        let sql = statement
+            .sql
+            .replace("{n}", &n.to_string())
+            .replace("{seq}", &n.to_string());
         let started = Instant::now();
         let result = conn.execute(&sql);
         let took = started.elapsed();
