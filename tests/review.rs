@@ -193,3 +193,42 @@ fn mysql_plans_show_their_own_sql_and_refuse_postgres_tool_layouts() {
         "{readme}"
     );
 }
+
+/// 180 changes on 60 tables: the markdown summary still fits in a pull-request comment (GitHub
+/// refuses more than 65,536 characters) and names no path of the machine that made it.
+#[test]
+fn markdown_of_a_big_plan_fits_a_pull_request_comment() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut schema = String::new();
+    let mut change = String::new();
+    for t in 0..60 {
+        schema.push_str(&format!(
+            "CREATE TABLE t{t} (id bigint PRIMARY KEY, email text NOT NULL, name text);\n"
+        ));
+        change.push_str(&format!(
+            "-- safeshift: backfill = lower(email)\nALTER TABLE t{t} ADD COLUMN email_lower text NOT NULL;\nCREATE INDEX t{t}_name_idx ON t{t} (name);\nALTER TABLE t{t} ALTER COLUMN name SET NOT NULL;\n"
+        ));
+    }
+    let schema_path = dir.path().join("schema.sql");
+    let change_path = dir.path().join("change.sql");
+    fs::write(&schema_path, schema).unwrap();
+    fs::write(&change_path, change).unwrap();
+    let out = dir.path().join("plan");
+    let md = plan(
+        &change_path,
+        Some(&schema_path),
+        &out,
+        &["--format", "markdown"],
+    );
+    assert!(md.contains("180 change(s)"), "{md}");
+    assert!(
+        md.chars().count() < 65_536,
+        "{} characters",
+        md.chars().count()
+    );
+    assert!(md.contains("PLAN.md"), "{md}");
+    let tmp = dir.path().to_string_lossy().to_string();
+    assert!(!md.contains(&tmp), "a local path leaked: {tmp}");
+    // The full SQL is still in the plan directory.
+    assert!(out.join("PLAN.md").exists());
+}

@@ -691,8 +691,28 @@ struct SummaryMd<'a> {
     server_version: &'a str,
     out: Option<String>,
     stages: Vec<SummaryStage<'a>>,
+    /// Each stage's SQL folded in a `<details>`; left out when the comment would be too long.
+    details: bool,
+    /// How many rows of the stages table are shown.
+    rows: usize,
     warnings: Vec<String>,
     assumptions: Vec<String>,
+}
+
+/// GitHub refuses a comment longer than 65,536 characters; keep a margin for what a bot adds.
+const COMMENT_LIMIT: usize = 60_000;
+
+/// A path as a pull-request reader should see it: as given when relative, else its last part
+/// (an absolute path names the machine the plan was made on, not the repository).
+fn shown_path(path: &str) -> String {
+    let p = Path::new(path);
+    if p.is_absolute() {
+        p.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| path.to_string())
+    } else {
+        path.to_string()
+    }
 }
 
 /// `plan --format markdown`: the plan sized for a pull-request comment — the stages table, then
@@ -719,8 +739,9 @@ pub fn summary_markdown(plan: &Plan, out: Option<&Path>) -> Result<String, Error
             up_sql,
         });
     }
-    let mut text = SummaryMd {
-        source: oneline(&plan.source),
+    let rows = stages.len();
+    let mut summary = SummaryMd {
+        source: shown_path(&oneline(&plan.source)),
         changes: plan.changes.len(),
         risky: plan
             .changes
@@ -728,13 +749,23 @@ pub fn summary_markdown(plan: &Plan, out: Option<&Path>) -> Result<String, Error
             .filter(|c| c.assessment.risk != Risk::Safe)
             .count(),
         server_version: &plan.server_version,
-        out: out.map(|p| p.display().to_string()),
+        out: out.map(|p| shown_path(&p.display().to_string())),
         stages,
+        details: true,
+        rows,
         warnings: plan.warnings.iter().map(|w| oneline(w)).collect(),
         assumptions: plan.assumptions.iter().map(|a| oneline(a)).collect(),
+    };
+    // Too long for a comment: the SQL goes first, then rows of the stages table.
+    let mut text = summary.render().map_err(err)?;
+    if text.chars().count() > COMMENT_LIMIT {
+        summary.details = false;
+        text = summary.render().map_err(err)?;
     }
-    .render()
-    .map_err(err)?;
+    while text.chars().count() > COMMENT_LIMIT && summary.rows > 0 {
+        summary.rows = summary.rows * 3 / 4;
+        text = summary.render().map_err(err)?;
+    }
     text.push('\n');
     Ok(text)
 }
