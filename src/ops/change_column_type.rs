@@ -477,9 +477,8 @@ impl ChangeColumnType {
             Phase::Expand,
             slug("add-shadow"),
             format!(
-                "add {}.{new} ({}) and a trigger that copies {} into it",
+                "add {}.{new} and a trigger that copies {} into it",
                 self.table.display(),
-                self.data_type,
                 self.column
             ),
         )
@@ -692,7 +691,7 @@ impl ChangeColumnType {
             Phase::Contract,
             slug("swap"),
             format!(
-                "swap {}.{new} in for {} (the old column is kept, filled back)",
+                "swap in {}.{new} for {} (the old column is kept, filled back)",
                 self.table.display(),
                 self.column
             ),
@@ -1051,6 +1050,21 @@ impl ChangeColumnType {
                 self.column
             ));
         steps.push(drop_old);
+        // Titles name what a reviewer knows, not safeshift's helper names.
+        let shadow = format!("{}.{new}", self.table.display());
+        let copy = format!(
+            "the {} copy of {}.{}",
+            self.data_type,
+            self.table.display(),
+            self.column
+        );
+        for step in &mut steps {
+            step.title = step
+                .title
+                .replace(&shadow, &copy)
+                .replace(&format!(" on {new}"), " on its copy")
+                .replace(&format!(" ({old})"), "");
+        }
         // The column has its new type only after the swap: a later change of it (an index on it)
         // made before would be made on the old column and renamed away with it.
         Ok(Expansion {

@@ -164,6 +164,14 @@ pub fn stages(graph: StepGraph) -> Result<Vec<Stage>, String> {
             stage.depends_on.sort_unstable();
         }
     }
+    // A rollout moves forward through its phases: a deploy that comes after a contract stage is
+    // part of the contract (the release that stops using what the next stage drops), so phases
+    // never go back in run order.
+    let mut phase = Phase::Expand;
+    for stage in &mut stages {
+        phase = phase.max(stage.phase);
+        stage.phase = phase;
+    }
     Ok(stages)
 }
 
