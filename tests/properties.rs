@@ -324,6 +324,23 @@ fn object_names(engine: &Engine_, sql: &str) -> Vec<(String, String, Role)> {
             statement_start = i + 1;
             continue;
         }
+        // A rename makes its new name: `ALTER INDEX a RENAME TO b`, `RENAME CONSTRAINT a TO b`.
+        if is(i, "TO") && i > 0 {
+            let renamed = if is(statement_start, "ALTER")
+                && is(statement_start + 1, "INDEX")
+                && is(i - 1, "RENAME")
+            {
+                Some("INDEX")
+            } else if i > 2 && is(i - 3, "RENAME") && is(i - 2, "CONSTRAINT") {
+                Some("CONSTRAINT")
+            } else {
+                None
+            };
+            if let (Some(kind), Some((name, _))) = (renamed, words.get(i + 1)) {
+                out.push((kind.to_string(), name.clone(), Role::Create));
+            }
+            continue;
+        }
         let kind = ["INDEX", "TRIGGER", "FUNCTION", "CONSTRAINT"]
             .into_iter()
             .find(|kw| is(i, kw));
@@ -487,13 +504,17 @@ fn check(engine: &Engine_, schema: &str, change: &str) -> Result<(), TestCaseErr
                 live[key]
             );
         }
+        // A stage's own drop-if-exists before it creates a helper is its re-run guard; a drop
+        // after the create (a helper used and removed within the stage) ends it.
+        let mut created_here: BTreeSet<(String, String)> = BTreeSet::new();
         for (kind, name, role) in names {
             let key = (kind, name);
             match role {
-                Role::Drop if !own.contains(&key) => {
+                Role::Drop if !own.contains(&key) || created_here.contains(&key) => {
                     live.remove(&key);
                 }
                 Role::Create if is_helper(&key.1) => {
+                    created_here.insert(key.clone());
                     live.insert(key, stage.index);
                 }
                 _ => {}
