@@ -342,6 +342,57 @@ fn unique_constraint_on_a_partitioned_table_is_refused_with_the_index_alternativ
     assert!(error.contains("CREATE UNIQUE INDEX"), "{error}");
 }
 
+const KEYLESS: &str = "CREATE TABLE public.downloads (
+    version_id integer NOT NULL,
+    day date NOT NULL,
+    n integer
+);
+";
+
+const KEYLESS_SEED: &str = "INSERT INTO downloads SELECT g % 500, date '2024-01-01' + g % 300, g FROM generate_series(1, 30000) g; ANALYZE downloads;";
+
+/// A table without a primary key (PostgreSQL 14+: walked by heap blocks, then swept): a
+/// required column is backfilled for every row, and `ADD COLUMN id bigserial PRIMARY KEY` (the
+/// ORM way to give it a key) is planned without a rewrite, numbering rows in the order the naive
+/// change does.
+#[test]
+fn backfill_and_serial_key_on_a_table_without_a_key() {
+    let change = "-- safeshift: backfill = coalesce(n, 0) * 2\nALTER TABLE downloads ADD COLUMN doubled integer NOT NULL;\nALTER TABLE downloads ADD COLUMN id bigserial PRIMARY KEY;";
+    if support::server_major() < 14 {
+        let input = safeshift::PlanInput {
+            change_name: "change.sql",
+            change_sql: change,
+            schema: Some(("schema.sql", KEYLESS)),
+            dialect: support::server_dialect().into(),
+            options: Options::default(),
+        };
+        let error = format!("{:?}", safeshift::plan(&input).unwrap_err());
+        assert!(error.contains("no primary key"), "{error}");
+        return;
+    }
+    let Some(db) = run(Case {
+        schema: KEYLESS,
+        seed: KEYLESS_SEED,
+        old_app: &[
+            "INSERT INTO downloads (version_id, day, n) VALUES (1, '2024-02-01', 7)",
+            "UPDATE downloads SET n = n + 1 WHERE version_id = 3",
+        ],
+        ..case("keyless_backfill", change, 6)
+    }) else {
+        return;
+    };
+    let value = |sql: &str| first_value(&db, sql);
+    assert_eq!(
+        value("SELECT count(*) FROM downloads WHERE doubled IS DISTINCT FROM coalesce(n, 0) * 2")
+            .as_deref(),
+        Some("0")
+    );
+    assert_eq!(
+        value("SELECT count(DISTINCT id) = count(*) FROM downloads").as_deref(),
+        Some("t")
+    );
+}
+
 #[test]
 fn add_required_column_with_app_dual_write() {
     run(Case {

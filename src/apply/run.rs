@@ -476,6 +476,30 @@ fn batch(
     }
 }
 
+/// After a walk by heap blocks: the rows still pending (an update moved them past the walk),
+/// a batch at a time, each batch its own transaction.
+fn sweep(
+    client: &mut Client,
+    spec: &BackfillSpec,
+    batch_size: u64,
+) -> Result<u64, postgres::Error> {
+    let sql = format!(
+        "UPDATE {t} SET {c} = {v} WHERE ctid = ANY (ARRAY(SELECT ctid FROM {t} WHERE {p} LIMIT {batch_size})) AND ({p})",
+        t = spec.table,
+        c = spec.column,
+        v = spec.value,
+        p = spec.pending
+    );
+    let mut updated = 0;
+    loop {
+        let n = client.execute(sql.as_str(), &[])?;
+        if n == 0 {
+            return Ok(updated);
+        }
+        updated += n;
+    }
+}
+
 /// What a finished backfill did.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct BackfillDone {
@@ -529,6 +553,21 @@ pub fn run_backfill(
         .filter(|&n| n > 0)
         .map(|n| n as u64);
     observer.backfill_start(&label, estimate, resume.as_deref());
+    // A table without a key is walked by heap blocks: the blocks it had when the walk began,
+    // about batch_size rows at a time, then a sweep for rows moved past the walk meanwhile.
+    let blocks = match key.as_str() {
+        crate::plan::BLOCK_WALK => {
+            let sql = format!(
+                "SELECT pg_relation_size({table_literal}) / current_setting('block_size')::bigint, \
+                 greatest(1, {batch_size} / greatest(1, (reltuples / greatest(relpages, 1))::bigint)) \
+                 FROM pg_class WHERE oid = {table_literal}::regclass",
+                table_literal = quote_literal(table)
+            );
+            let row = client.query_one(&sql, &[]).map_err(|e| fail(&sql, &e))?;
+            Some((row.get::<_, i64>(0), row.get::<_, i64>(1)))
+        }
+        _ => None,
+    };
 
     let mut last = resume;
     let mut done = BackfillDone::default();
@@ -540,9 +579,26 @@ pub fn run_backfill(
             .as_ref()
             .map(|k| format!("{key} > {}", quote_literal(k)))
             .unwrap_or_else(|| "true".to_string());
-        let next_sql = format!(
-            "SELECT batch.k::text AS batch_end, count(*) OVER () FROM (SELECT {key} AS k FROM {table} WHERE {after} ORDER BY {key} LIMIT {batch_size}) AS batch ORDER BY batch.k DESC LIMIT 1"
-        );
+        let next_sql = match blocks {
+            Some((pages, step)) => {
+                // `(b,0)` is no row (offsets start at 1): `ctid > '(b,0)'` starts at block b.
+                let at = last
+                    .as_deref()
+                    .and_then(|k| k.trim_start_matches('(').split(',').next())
+                    .and_then(|b| b.parse::<i64>().ok())
+                    .unwrap_or(0);
+                if at > pages {
+                    done.updated += sweep(client, spec, batch_size).map_err(|e| fail(table, &e))?;
+                    observer.backfill_end(done.walked, done.updated);
+                    return Ok(done);
+                }
+                // About batch_size rows a step (from the statistics), for the progress line.
+                format!("SELECT '({},0)'::text, {batch_size}::bigint", at + step)
+            }
+            None => format!(
+                "SELECT batch.k::text AS batch_end, count(*) OVER () FROM (SELECT {key} AS k FROM {table} WHERE {after} ORDER BY {key} LIMIT {batch_size}) AS batch ORDER BY batch.k DESC LIMIT 1"
+            ),
+        };
         let mut attempt = 0;
         let (end, walked, updated) = loop {
             match batch(client, spec, &after, &next_sql, observer) {

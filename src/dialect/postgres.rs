@@ -78,6 +78,12 @@ impl Postgres {
         self.major >= 12
     }
 
+    /// PG14+: `WHERE ctid > … AND ctid <= …` reads only those blocks (TID range scan), so a
+    /// table without a key can be walked in batches.
+    pub fn tid_range_scan(&self) -> bool {
+        self.major >= 14
+    }
+
     /// Before PG12 `ALTER TYPE … ADD VALUE` cannot run inside a transaction block.
     pub fn enum_add_value_in_transaction(&self) -> bool {
         self.major >= 12

@@ -187,7 +187,9 @@ impl AddVolatileColumn {
         .down_sql(format!("ALTER TABLE {t} ALTER COLUMN {c} SET DEFAULT {next}"), "")
         .down_sql(format!("ALTER SEQUENCE {s} OWNED BY {t}.{c}"), "");
         steps.push(convert);
-        Ok(Expansion { steps, anchor: 0 })
+        // Later changes of the column (a primary key on it) wait until it is filled and NOT NULL.
+        let anchor = steps.len() - 1;
+        Ok(Expansion { steps, anchor })
     }
 }
 
@@ -336,7 +338,9 @@ impl Op for AddVolatileColumn {
             };
             steps.push(step.after(&[1]));
         }
-        Ok(Expansion { steps, anchor: 0 })
+        // Later changes of the column (a primary key on it) wait until it is filled and NOT NULL.
+        let anchor = steps.len() - 1;
+        Ok(Expansion { steps, anchor })
     }
 
     fn apply(&self, catalog: &mut Catalog) {

@@ -318,6 +318,20 @@ impl Context<'_> {
     }
 }
 
+impl Context<'_> {
+    /// PostgreSQL: the first primary-key column to walk, or, for a table without a primary key
+    /// on PostgreSQL 14+ (TID range scans), its heap blocks ([`crate::plan::BLOCK_WALK`]).
+    pub fn pg_batch_key(&self, table: &QName) -> Result<String, PlanError> {
+        match self.batch_key(table) {
+            Ok(key) => Ok(key),
+            Err(_) if self.pg().tid_range_scan() => Ok(crate::plan::BLOCK_WALK.to_string()),
+            Err(e) => Err(e.help(
+                "safeshift backfills in primary-key batches, or by heap blocks on PostgreSQL 14+ (--server-version 14); add a primary key first",
+            )),
+        }
+    }
+}
+
 pub fn parse_expr(text: &str) -> Result<Expr, String> {
     parse_expr_for(Dialect::default(), text)
 }

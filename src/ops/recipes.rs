@@ -59,6 +59,20 @@ struct SyncFunction<'a> {
 }
 
 #[derive(Template)]
+#[template(path = "sql/backfill_blocks.sql", escape = "none")]
+struct BackfillBlocks<'a> {
+    table: &'a str,
+    /// The table as a `regclass` literal.
+    table_literal: &'a str,
+    column: &'a str,
+    value: &'a str,
+    pending: &'a str,
+    batch_size: u64,
+    progress: &'a str,
+    tag: &'a str,
+}
+
+#[derive(Template)]
 #[template(path = "sql/backfill.sql", escape = "none")]
 struct Backfill<'a> {
     table: &'a str,
@@ -227,33 +241,47 @@ pub fn backfill_step(
     value: &str,
     pending: &str,
 ) -> Result<Step, PlanError> {
-    let key = ctx.batch_key(table)?;
+    let key = ctx.pg_batch_key(table)?;
+    let blocks = key == crate::plan::BLOCK_WALK;
     let label = format!("{}.{column}", table.display());
     // The progress message gets names only as `%` arguments: a quote or `%` in a name must not
     // change the RAISE format string.
     let progress = format!(
         "'backfill %s: %s rows updated, up to %s %s', {}, safeshift_filled, {}, safeshift_last_key",
         literal(&label),
-        literal(&key)
+        literal(if blocks { "block" } else { &key })
     );
     let body = format!(
         "{value} {pending} {column} {key} {} {progress}",
         qname(table)
     );
     let tag = dollar_tag(&body);
-    let sql = render(&Backfill {
-        table: &qname(table),
-        key: &quote(&key),
-        column: &quote(column),
-        value,
-        pending,
-        batch_size: ctx.options.batch_size,
-        progress: &progress,
-        tag: &tag,
-    })?;
+    let sql = if blocks {
+        render(&BackfillBlocks {
+            table: &qname(table),
+            table_literal: &literal(&qname(table)),
+            column: &quote(column),
+            value,
+            pending,
+            batch_size: ctx.options.batch_size,
+            progress: &progress,
+            tag: &tag,
+        })?
+    } else {
+        render(&Backfill {
+            table: &qname(table),
+            key: &quote(&key),
+            column: &quote(column),
+            value,
+            pending,
+            batch_size: ctx.options.batch_size,
+            progress: &progress,
+            tag: &tag,
+        })?
+    };
     let spec = BackfillSpec {
         table: qname(table),
-        key: quote(&key),
+        key: if blocks { key.clone() } else { quote(&key) },
         column: quote(column),
         value: value.to_string(),
         pending: pending.to_string(),

@@ -6,4 +6,6 @@ pub mod stage;
 pub mod step;
 
 pub use stage::{Estimate, Plan, Stage};
-pub use step::{BackfillSpec, Check, Expansion, Lock, Phase, Release, Sql, Step, StepKind};
+pub use step::{
+    BLOCK_WALK, BackfillSpec, Check, Expansion, Lock, Phase, Release, Sql, Step, StepKind,
+};

@@ -135,6 +135,9 @@ pub struct Step {
     pub backfill: Option<BackfillSpec>,
 }
 
+/// [`BackfillSpec::key`] of a walk by heap blocks (`ctid` ranges) for a table without a key.
+pub const BLOCK_WALK: &str = "ctid";
+
 /// A backfill as data: the same walk as the stage's `DO` block, which `safeshift apply` runs itself
 /// so it can show progress, pause between batches, and resume where it stopped. Every field is SQL
 /// text already quoted where it names something.
@@ -142,7 +145,8 @@ pub struct Step {
 pub struct BackfillSpec {
     /// The table, qualified and quoted as in the SQL files.
     pub table: String,
-    /// The column the walk follows (the first primary-key column), quoted.
+    /// The column the walk follows (the first primary-key column), quoted; or [`BLOCK_WALK`]
+    /// for a table without a primary key, walked by heap blocks.
     pub key: String,
     /// The column being filled, quoted.
     pub column: String,
