@@ -113,6 +113,49 @@ struct Expanded {
     warnings: Vec<String>,
 }
 
+/// A column a batched backfill of the file fills (see `expand`).
+struct FilledColumn {
+    /// Index of the change's entry in the planned changes.
+    planned: usize,
+    /// Index of the backfill step in its expansion.
+    backfill: usize,
+    /// The backfill expression, as SQL over the table's row.
+    expr: String,
+}
+
+/// A column as a map key; MySQL and MariaDB column names ignore case.
+fn column_key(dialect: Dialect, table: &name::QName, column: &str) -> (String, String, String) {
+    let (schema, name) = table.key();
+    let column = if dialect.is_mysql() {
+        column.to_lowercase()
+    } else {
+        column.to_string()
+    };
+    (schema, name, column)
+}
+
+/// A change that builds a unique key on plain columns: its table, columns, and how to name it.
+fn unique_key(change: &Change) -> Option<(&name::QName, &[String], String)> {
+    match change {
+        Change::CreateIndex(i) if i.unique && !i.columns.is_empty() => Some((
+            &i.table,
+            i.columns.as_slice(),
+            format!("the unique index {}", i.name.display()),
+        )),
+        Change::AddUnique(u) if u.using_index.is_none() && !u.columns.is_empty() => Some((
+            &u.table,
+            u.columns.as_slice(),
+            format!("the unique constraint {}", u.name),
+        )),
+        Change::AddPrimaryKey(k) if k.using_index.is_none() && !k.columns.is_empty() => Some((
+            &k.table,
+            k.columns.as_slice(),
+            format!("the primary key {}", k.name),
+        )),
+        _ => None,
+    }
+}
+
 fn expand(input: &PlanInput) -> Result<Expanded, Error> {
     let file = input.change_name;
     let dialect = input.dialect;
@@ -194,6 +237,13 @@ fn expand(input: &PlanInput) -> Result<Expanded, Error> {
     // Names a staged rename keeps alive for the running app (a compatibility view, the old
     // column) until its contract stage, and where the rename is.
     let mut kept_alive: std::collections::BTreeMap<Name, Pos> = Default::default();
+    // Columns a batched backfill of this file fills, and where: a unique key on one is built only
+    // after the backfill, and its duplicates are looked for in the backfill expression over the
+    // existing rows before anything is built.
+    let mut filled: std::collections::BTreeMap<(String, String, String), FilledColumn> =
+        Default::default();
+    // Columns this file adds: they hold nothing the first stage could look at.
+    let mut added: BTreeSet<(String, String, String)> = BTreeSet::new();
     for statement in &lowered {
         for change in &statement.changes {
             let op = change.op();
@@ -265,6 +315,67 @@ fn expand(input: &PlanInput) -> Result<Expanded, Error> {
                     shadowed.insert(key, statement.pos);
                 }
             }
+            let fills = match change {
+                Change::AddRequiredColumn(a) if !ctx.is_new_table(&a.table) => expansion
+                    .steps
+                    .iter()
+                    .position(|s| s.kind == plan::StepKind::Backfill)
+                    .zip(ctx.backfill(&a.table, &a.column.name).ok().flatten())
+                    .map(|(step, expr)| {
+                        (column_key(dialect, &a.table, &a.column.name), step, expr)
+                    }),
+                _ => None,
+            };
+            let mut wait_for = Vec::new();
+            if let Some((table, columns, what)) = unique_key(change) {
+                let keys: Vec<_> = columns
+                    .iter()
+                    .map(|c| column_key(dialect, table, c))
+                    .collect();
+                let hits: Vec<&FilledColumn> = keys.iter().filter_map(|k| filled.get(k)).collect();
+                if let Some(first) = hits.iter().map(|f| f.planned).min() {
+                    wait_for.extend(hits.iter().map(|f| (f.planned, f.backfill)));
+                    // Every other column of the key must exist before this file: the check runs
+                    // before the first stage.
+                    let exprs: Option<Vec<String>> = keys
+                        .iter()
+                        .zip(columns.iter())
+                        .map(|(k, c)| match filled.get(k) {
+                            Some(f) => Some(format!("({})", f.expr)),
+                            None if added.contains(k) => None,
+                            None => Some(ctx.quote(c)),
+                        })
+                        .collect();
+                    if let Some(exprs) = exprs
+                        && let Some(host) = planned.get_mut(first)
+                        && let Some(step) = host.expansion.steps.first_mut()
+                    {
+                        let list = exprs.join(", ");
+                        let shown = keys
+                            .iter()
+                            .zip(columns.iter())
+                            .map(|(k, c)| filled.get(k).map_or(c.as_str(), |f| f.expr.as_str()))
+                            .collect::<Vec<_>>()
+                            .join(", ");
+                        let not_null = exprs
+                            .iter()
+                            .map(|e| format!("{e} IS NOT NULL"))
+                            .collect::<Vec<_>>()
+                            .join(" AND ");
+                        step.before.push(plan::Check {
+                            what: format!(
+                                "no two rows of {} give the same ({shown}): {what} is built on it after the backfill; lists the duplicate values",
+                                table.display()
+                            ),
+                            query: format!(
+                                "SELECT {list}, count(*) FROM {} WHERE {not_null} GROUP BY {list} HAVING count(*) > 1 LIMIT 10",
+                                ctx.qname(table)
+                            ),
+                            expect: "no rows".to_string(),
+                        });
+                    }
+                }
+            }
             for step in expansion.steps.iter_mut() {
                 step.rule = assessment.rule;
                 // MySQL and MariaDB commit every DDL statement implicitly: no stage is one
@@ -330,12 +441,37 @@ fn expand(input: &PlanInput) -> Result<Expanded, Error> {
                     step.up.extend(expansion.steps[0].up.iter().cloned());
                     step.title = format!("{} (+ {})", step.title, change.kind().replace('_', " "));
                 }
-                None => planned.push(Planned {
-                    change: index,
-                    tables,
-                    columns: op.columns(),
-                    expansion,
-                }),
+                None => {
+                    if let Some((key, backfill, expr)) = fills {
+                        filled.insert(
+                            key,
+                            FilledColumn {
+                                planned: planned.len(),
+                                backfill,
+                                expr: expr.to_string(),
+                            },
+                        );
+                    }
+                    planned.push(Planned {
+                        change: index,
+                        tables,
+                        columns: op.columns(),
+                        expansion,
+                        wait_for,
+                    })
+                }
+            }
+            match change {
+                Change::AddColumn(a) => {
+                    added.insert(column_key(dialect, &a.table, &a.column.name));
+                }
+                Change::AddRequiredColumn(a) => {
+                    added.insert(column_key(dialect, &a.table, &a.column.name));
+                }
+                Change::AddVolatileColumn(a) => {
+                    added.insert(column_key(dialect, &a.table, &a.column.name));
+                }
+                _ => {}
             }
             op.apply(&mut catalog);
             if let Change::CreateTable(create) = change {
