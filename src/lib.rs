@@ -55,6 +55,109 @@ struct Lowered {
     text: String,
     directives: Vec<parse::Directive>,
     changes: Vec<Change>,
+    /// `UPDATE t SET c = expr` over the whole table (see [`change::whole_table_fill`]).
+    fill: Option<(name::QName, String, sqlparser::ast::Expr)>,
+}
+
+/// The ORM way of adding a required column — `ADD COLUMN c` (nullable, no default), `UPDATE t SET
+/// c = expr` over every row, `ALTER COLUMN c SET NOT NULL`, with a `SET DEFAULT` of c anywhere
+/// among them — is one intent: an added NOT NULL column backfilled with `expr`. The ADD becomes
+/// that change (with a backfill directive), the UPDATE and SET NOT NULL are folded into it, and
+/// the SET DEFAULT stays a change of its own. Nothing else may touch the table in between.
+/// Returns a sentence per merge for the plan's reviewers.
+fn merge_required_columns(lowered: &mut [Lowered], file: &str) -> Vec<String> {
+    let mut said = Vec::new();
+    for i in 0..lowered.len() {
+        let [Change::AddColumn(add)] = lowered[i].changes.as_slice() else {
+            continue;
+        };
+        if add.column.not_null
+            || add.column.default.is_some()
+            || add.column.generated.is_some()
+            || add.if_not_exists
+            || !add.references.is_empty()
+            || lowered[i].directives.iter().any(|d| d.key == "backfill")
+        {
+            continue;
+        }
+        let add = add.clone();
+        let created_here = lowered[..i].iter().any(|l| {
+            l.changes
+                .iter()
+                .any(|c| matches!(c, Change::CreateTable(t) if t.table.same(&add.table)))
+        });
+        if created_here {
+            continue;
+        }
+        let column = add.column.name.clone();
+        let mut fill: Option<(usize, sqlparser::ast::Expr)> = None;
+        let mut not_null: Option<usize> = None;
+        for (j, l) in lowered.iter().enumerate().skip(i + 1) {
+            if let Some((t, c, expr)) = &l.fill
+                && t.same(&add.table)
+                && *c == column
+                && fill.is_none()
+            {
+                fill = Some((j, expr.clone()));
+                continue;
+            }
+            match l.changes.as_slice() {
+                [Change::SetNotNull(n)] if n.table.same(&add.table) && n.column == column => {
+                    if fill.is_some() {
+                        not_null = Some(j);
+                    }
+                    break;
+                }
+                [Change::CatalogOnly(c)]
+                    if c.table.same(&add.table)
+                        && matches!(&c.action, ops::catalog_only::Action::SetDefault { column: d, .. } if *d == column) =>
+                {
+                    continue;
+                }
+                changes => {
+                    let touches = changes.iter().any(|c| {
+                        let tables = c.op().tables();
+                        tables.is_empty() || tables.iter().any(|t| t.same(&add.table))
+                    });
+                    if touches {
+                        break;
+                    }
+                }
+            }
+        }
+        let (Some((j, expr)), Some(k)) = (fill, not_null) else {
+            continue;
+        };
+        let (at, update, set) = (lowered[i].pos, lowered[j].pos, lowered[k].pos);
+        lowered[i].changes = vec![Change::AddRequiredColumn(
+            ops::add_required_column::AddRequiredColumn {
+                table: add.table.clone(),
+                column: schema::Column {
+                    not_null: true,
+                    ..add.column.clone()
+                },
+                position: add.position.clone(),
+            },
+        )];
+        lowered[i].directives.push(parse::Directive {
+            pos: update,
+            key: "backfill".to_string(),
+            rest: format!("= {expr}"),
+        });
+        lowered[j].changes.clear();
+        lowered[k].changes.clear();
+        said.push(format!(
+            "{file}:{}:{} (ADD COLUMN {}.{column}), {}:{} (UPDATE … SET {column} = {expr}) and {}:{} (SET NOT NULL) are one intent: an added NOT NULL column, filled for the running app by a trigger and for existing rows by a batched backfill of `{expr}`, then made NOT NULL without a long lock.",
+            at.line,
+            at.column,
+            add.table.display(),
+            update.line,
+            update.column,
+            set.line,
+            set.column
+        ));
+    }
+    said
 }
 
 /// Plans a change. Fails with a positioned error on bad input; never touches a database.
@@ -215,8 +318,12 @@ fn expand(input: &PlanInput) -> Result<Expanded, Error> {
             pos: statement.pos,
             text: statement.text.clone(),
             directives: statement.directives.clone(),
+            fill: change::whole_table_fill(&statement),
             changes,
         });
+    }
+    if !dialect.is_mysql() {
+        assumptions.extend(merge_required_columns(&mut lowered, file));
     }
     if lowered.iter().all(|l| l.changes.is_empty()) {
         return Err(Error::Usage(format!(

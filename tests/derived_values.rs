@@ -291,3 +291,70 @@ fn first_difference(expected: &str, actual: &str) -> String {
         actual.lines().count()
     )
 }
+
+/// The ORM order (add, UPDATE every row, SET NOT NULL, SET DEFAULT) planned as one added NOT NULL
+/// column: while the old app inserts rows without the column and updates others between the
+/// stages, every row ends with the value the naive change gives it ('en'), and the column ends
+/// NOT NULL with its default.
+#[test]
+fn postgres_orm_pattern_fills_every_row_like_the_naive_change() {
+    let Some(db) = ScratchDb::create("derived_orm") else {
+        return;
+    };
+    let change = "ALTER TABLE users ADD COLUMN locale text;
+UPDATE users SET locale = 'en';
+ALTER TABLE users ALTER COLUMN locale SET NOT NULL;
+ALTER TABLE users ALTER COLUMN locale SET DEFAULT 'en';
+";
+    let plan = plan(support::server_dialect().into(), PG_SCHEMA, change);
+    assert!(
+        plan.assumptions
+            .iter()
+            .any(|a| a.contains("are one intent") && a.contains("2:1")),
+        "the merge is said: {:?}",
+        plan.assumptions
+    );
+    assert!(
+        !plan
+            .stages
+            .iter()
+            .any(|s| s.name.contains("run as written")),
+        "the UPDATE is not run whole: {}",
+        safeshift::render::summary(&plan, None)
+    );
+    let dir = support::stages::write_plan(&plan);
+    db.execute(PG_SCHEMA);
+    db.execute(
+        "INSERT INTO users (id, email) SELECT g, 'User' || g || '@Example.com' FROM generate_series(1, 1000) g",
+    );
+    let deploy = plan
+        .stages
+        .iter()
+        .find(|s| s.kind == StepKind::Application)
+        .map(|s| s.index)
+        .unwrap_or(usize::MAX);
+    for stage in &plan.stages {
+        if let Some(up) = &stage.up {
+            db.psql_file(&dir.path().join(up))
+                .unwrap_or_else(|e| panic!("stage {} up.sql failed:\n{e}", stage.index));
+        }
+        if stage.index <= deploy {
+            for sql in old_app(stage.index) {
+                db.try_execute(&sql)
+                    .unwrap_or_else(|e| panic!("old app after stage {}: {sql}\n{e}", stage.index));
+            }
+        }
+    }
+    assert_eq!(
+        db.first_value("SELECT count(*) FROM users WHERE locale IS DISTINCT FROM 'en'")
+            .as_deref(),
+        Some("0")
+    );
+    assert_eq!(
+        db.first_value(
+            "SELECT attnotnull::text || ' ' || pg_get_expr(adbin, adrelid) FROM pg_attribute JOIN pg_attrdef ON adrelid = attrelid AND adnum = attnum WHERE attrelid = 'users'::regclass AND attname = 'locale'"
+        )
+        .as_deref(),
+        Some("true 'en'::text")
+    );
+}

@@ -547,6 +547,25 @@ ALTER TABLE \"Tab\"\"le; DROP TABLE canary; --\" ADD CONSTRAINT \"chk'; DROP TAB
     );
 }
 
+/// The order Rails and Django migrations write: add, fill every row, NOT NULL, then the default.
+/// Planned as one added NOT NULL column backfilled with the UPDATE's value (the old app's inserts
+/// keep working throughout), with the default set as its own brief step.
+#[test]
+fn orm_add_update_not_null_default_is_one_required_column() {
+    run(Case {
+        old_app: &[OLD_INSERT],
+        new_app: &[
+            "INSERT INTO users (id, email, locale) VALUES ((SELECT coalesce(max(id), 0) + 1 FROM users), 'a@b.c', 'fr')",
+            "INSERT INTO users (id, email) VALUES ((SELECT coalesce(max(id), 0) + 1 FROM users), 'd@e.f')",
+        ],
+        ..case(
+            "orm_required",
+            "ALTER TABLE users ADD COLUMN locale text;\nUPDATE users SET locale = 'en';\nALTER TABLE users ALTER COLUMN locale SET NOT NULL;\nALTER TABLE users ALTER COLUMN locale SET DEFAULT 'en';",
+            6,
+        )
+    });
+}
+
 #[test]
 fn example_add_required_column() {
     run(Case {
