@@ -92,6 +92,7 @@ fn merge_required_columns(lowered: &mut [Lowered], file: &str) -> Vec<String> {
         let column = add.column.name.clone();
         let mut fill: Option<(usize, sqlparser::ast::Expr)> = None;
         let mut not_null: Option<usize> = None;
+        let mut default: Option<(usize, sqlparser::ast::Expr)> = None;
         for (j, l) in lowered.iter().enumerate().skip(i + 1) {
             if let Some((t, c, expr)) = &l.fill
                 && t.same(&add.table)
@@ -108,12 +109,13 @@ fn merge_required_columns(lowered: &mut [Lowered], file: &str) -> Vec<String> {
                     }
                     break;
                 }
-                [Change::CatalogOnly(c)]
-                    if c.table.same(&add.table)
-                        && matches!(&c.action, ops::catalog_only::Action::SetDefault { column: d, .. } if *d == column) =>
-                {
-                    continue;
-                }
+                [Change::CatalogOnly(c)] if c.table.same(&add.table) => match &c.action {
+                    ops::catalog_only::Action::SetDefault { column: d, expr } if *d == column => {
+                        default = Some((j, expr.as_ref().clone()));
+                        continue;
+                    }
+                    _ => break,
+                },
                 changes => {
                     let touches = changes.iter().any(|c| {
                         let tables = c.op().tables();
@@ -128,7 +130,60 @@ fn merge_required_columns(lowered: &mut [Lowered], file: &str) -> Vec<String> {
         let (Some((j, expr)), Some(k)) = (fill, not_null) else {
             continue;
         };
+        // The default may also come after the NOT NULL (the order the ORMs write).
+        if default.is_none() {
+            for (d, l) in lowered.iter().enumerate().skip(k + 1) {
+                let touches = l.changes.iter().any(|c| {
+                    let tables = c.op().tables();
+                    tables.is_empty() || tables.iter().any(|t| t.same(&add.table))
+                });
+                if let [Change::CatalogOnly(c)] = l.changes.as_slice()
+                    && c.table.same(&add.table)
+                    && let ops::catalog_only::Action::SetDefault { column: dc, expr } = &c.action
+                    && *dc == column
+                {
+                    default = Some((d, expr.as_ref().clone()));
+                    break;
+                }
+                if touches {
+                    break;
+                }
+            }
+        }
         let (at, update, set) = (lowered[i].pos, lowered[j].pos, lowered[k].pos);
+        // Every row gets the constant the default gives new rows: that is `ADD COLUMN … NOT NULL
+        // DEFAULT constant`, which fills existing rows without touching them (PostgreSQL 11+).
+        if let Some((d, value)) = &default
+            && matches!(expr, sqlparser::ast::Expr::Value(_))
+            && value.to_string() == expr.to_string()
+        {
+            let d = *d;
+            let default_at = lowered[d].pos;
+            lowered[i].changes = vec![Change::AddColumn(ops::add_column::AddColumn {
+                column: schema::Column {
+                    not_null: true,
+                    default: Some(value.clone()),
+                    ..add.column.clone()
+                },
+                ..add.clone()
+            })];
+            for x in [j, k, d] {
+                lowered[x].changes.clear();
+            }
+            said.push(format!(
+                "{file}:{}:{} (ADD COLUMN {}.{column}), {}:{} (UPDATE … SET {column} = {expr}), {}:{} (SET NOT NULL) and {}:{} (SET DEFAULT {expr}) are one intent: ADD COLUMN {column} … NOT NULL DEFAULT {expr}, which gives every existing row the default without rewriting the table.",
+                at.line,
+                at.column,
+                add.table.display(),
+                update.line,
+                update.column,
+                set.line,
+                set.column,
+                default_at.line,
+                default_at.column
+            ));
+            continue;
+        }
         lowered[i].changes = vec![Change::AddRequiredColumn(
             ops::add_required_column::AddRequiredColumn {
                 table: add.table.clone(),

@@ -292,17 +292,17 @@ fn first_difference(expected: &str, actual: &str) -> String {
     )
 }
 
-/// The ORM order (add, UPDATE every row, SET NOT NULL, SET DEFAULT) planned as one added NOT NULL
-/// column: while the old app inserts rows without the column and updates others between the
-/// stages, every row ends with the value the naive change gives it ('en'), and the column ends
-/// NOT NULL with its default.
+/// The ORM order (add, UPDATE every row, SET NOT NULL, SET DEFAULT) with a value computed per
+/// row, planned as one added NOT NULL column: while the old app inserts rows without the column
+/// and updates others between the stages, every row ends with the value the naive change gives
+/// it on the same rows, and the column ends NOT NULL with its default.
 #[test]
 fn postgres_orm_pattern_fills_every_row_like_the_naive_change() {
     let Some(db) = ScratchDb::create("derived_orm") else {
         return;
     };
     let change = "ALTER TABLE users ADD COLUMN locale text;
-UPDATE users SET locale = 'en';
+UPDATE users SET locale = split_part(lower(email), '@', 2);
 ALTER TABLE users ALTER COLUMN locale SET NOT NULL;
 ALTER TABLE users ALTER COLUMN locale SET DEFAULT 'en';
 ";
@@ -346,7 +346,19 @@ ALTER TABLE users ALTER COLUMN locale SET DEFAULT 'en';
         }
     }
     assert_eq!(
-        db.first_value("SELECT count(*) FROM users WHERE locale IS DISTINCT FROM 'en'")
+        db.first_value(
+            "SELECT count(*) FROM users WHERE id <= 1000 AND locale IS DISTINCT FROM split_part(lower(email), '@', 2)"
+        )
+        .as_deref(),
+        Some("0"),
+        "the rows the change found hold what the naive change gives them"
+    );
+    // Rows the old app inserted during the rollout: filled by the trigger, or (once the default
+    // for new rows is set, as after the naive change) the default.
+    assert_eq!(
+        db.first_value(
+            "SELECT count(*) FROM users WHERE id > 1000 AND locale IS DISTINCT FROM split_part(lower(email), '@', 2) AND locale IS DISTINCT FROM 'en'"
+        )
             .as_deref(),
         Some("0")
     );
