@@ -279,6 +279,8 @@ struct FilledColumn {
     backfill: usize,
     /// The backfill expression, as SQL over the table's row.
     expr: String,
+    /// It reads a column added earlier in the file, which the first stage cannot look at.
+    reads_added: bool,
 }
 
 /// A column as a map key; MySQL and MariaDB column names ignore case.
@@ -450,6 +452,7 @@ fn expand(input: &PlanInput) -> Result<Expanded, Error> {
                 directives: &statement.directives,
                 pos: statement.pos,
                 foreign_key_checks: true,
+                added_columns: &added,
             };
             let assessment = op.assess(&ctx);
             let mut expansion = op.expand(&ctx).map_err(|mut e| {
@@ -484,7 +487,16 @@ fn expand(input: &PlanInput) -> Result<Expanded, Error> {
                     .position(|s| s.kind == plan::StepKind::Backfill)
                     .zip(ctx.backfill(&a.table, &a.column.name).ok().flatten())
                     .map(|(step, expr)| {
-                        (column_key(dialect, &a.table, &a.column.name), step, expr)
+                        let reads_added =
+                            ops::recipes::source_columns(&ctx, &a.table, &a.column.name, &expr)
+                                .iter()
+                                .any(|c| ctx.column_added_here(&a.table, c));
+                        (
+                            column_key(dialect, &a.table, &a.column.name),
+                            step,
+                            expr,
+                            reads_added,
+                        )
                     }),
                 _ => None,
             };
@@ -503,6 +515,7 @@ fn expand(input: &PlanInput) -> Result<Expanded, Error> {
                         .iter()
                         .zip(columns.iter())
                         .map(|(k, c)| match filled.get(k) {
+                            Some(f) if f.reads_added => None,
                             Some(f) => Some(format!("({})", f.expr)),
                             None if added.contains(k) => None,
                             None => Some(ctx.quote(c)),
@@ -604,13 +617,14 @@ fn expand(input: &PlanInput) -> Result<Expanded, Error> {
                     step.title = format!("{} (+ {})", step.title, change.kind().replace('_', " "));
                 }
                 None => {
-                    if let Some((key, backfill, expr)) = fills {
+                    if let Some((key, backfill, expr, reads_added)) = fills {
                         filled.insert(
                             key,
                             FilledColumn {
                                 planned: planned.len(),
                                 backfill,
                                 expr: expr.to_string(),
+                                reads_added,
                             },
                         );
                     }

@@ -370,3 +370,46 @@ ALTER TABLE users ALTER COLUMN locale SET DEFAULT 'en';
         Some("true 'en'::text")
     );
 }
+
+/// A backfill that reads a column added earlier in the same file: the first stage cannot look at
+/// that column before it exists, so its NULL and duplicate checks are left to the stages that
+/// build the NOT NULL and the unique index (which check again, after the backfill).
+#[test]
+fn checks_before_the_first_stage_read_only_columns_that_exist_then() {
+    let change = "ALTER TABLE users ADD COLUMN domain text DEFAULT 'x.io';
+-- safeshift: backfill = lower(email) || domain
+ALTER TABLE users ADD COLUMN handle text NOT NULL;
+CREATE UNIQUE INDEX users_handle_key ON users (handle);
+-- safeshift: backfill = lower(email)
+ALTER TABLE users ADD COLUMN email_lower text NOT NULL;
+CREATE UNIQUE INDEX users_email_lower_key ON users (email_lower);
+";
+    let plan = plan(
+        Dialect::new(Engine::Postgres, Some("15")).unwrap(),
+        PG_SCHEMA,
+        change,
+    );
+    let before: Vec<&safeshift::plan::Check> = plan
+        .stages
+        .iter()
+        .flat_map(|s| &s.steps)
+        .flat_map(|s| &s.before)
+        .collect();
+    assert!(
+        before.iter().all(|c| !c.query.contains("domain")),
+        "{before:#?}"
+    );
+    // The column that reads only existing ones keeps both checks.
+    assert!(
+        before
+            .iter()
+            .any(|c| c.query.contains("GROUP BY (lower(email))")),
+        "{before:#?}"
+    );
+    assert!(
+        before
+            .iter()
+            .any(|c| c.query.contains("WHERE (lower(email)) IS NULL")),
+        "{before:#?}"
+    );
+}

@@ -548,11 +548,10 @@ pub fn fill_and_constrain(
     let expr_sql = expr.to_string();
     let c = ctx.quote(column);
     let t = ctx.qname(table);
-    let sources = if derived {
-        source_columns(ctx, table, column, expr)
-    } else {
-        Vec::new()
-    };
+    let read = source_columns(ctx, table, column, expr);
+    // A column added earlier in the file does not exist before the first stage: no check there.
+    let checkable = !read.iter().any(|c| ctx.column_added_here(table, c));
+    let sources = if derived { read } else { Vec::new() };
     // NOT NULL is coming: a row the expression gives NULL would make the backfill run for nothing
     // and the NOT NULL step fail at the end. Checked before anything is built, naming the rows.
     let key = ctx.batch_key(table)?;
@@ -610,11 +609,13 @@ pub fn fill_and_constrain(
             )
             .after(&start)
             .lock(table.display(), trigger_lock, "brief");
-            install.before.push(Check {
-                what: null_check.0.clone(),
-                query: null_check.1.clone(),
-                expect: null_check.2.clone(),
-            });
+            if checkable {
+                install.before.push(Check {
+                    what: null_check.0.clone(),
+                    query: null_check.1.clone(),
+                    expect: null_check.2.clone(),
+                });
+            }
             for sql in &fill.create {
                 install = install.sql(sql.clone(), "");
             }
@@ -717,11 +718,13 @@ pub fn fill_and_constrain(
                 backfill_for(ctx, table, column, &expr_sql, &format!("{c} IS NULL"))?.after(&[d]);
             // Application stages run no checks: the first database step carries it.
             let carrier = if d > 0 { &mut steps[0] } else { &mut backfill };
-            carrier.before.push(Check {
-                what: null_check.0,
-                query: null_check.1,
-                expect: null_check.2,
-            });
+            if checkable {
+                carrier.before.push(Check {
+                    what: null_check.0,
+                    query: null_check.1,
+                    expect: null_check.2,
+                });
+            }
             steps.push(backfill);
             steps.push(not_null(Phase::Migrate)?.after(&[d + 1]));
             Ok(Expansion { steps, anchor: 0 })
