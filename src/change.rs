@@ -1436,3 +1436,50 @@ pub fn canonical_type(data_type: &DataType) -> String {
         _ => text,
     }
 }
+
+/// `UPDATE t SET c = expr` over the whole table (no WHERE, or `WHERE c IS NULL`; no FROM, no
+/// RETURNING, no LIMIT): the table, the column and the value. The fill an ORM migration writes
+/// between adding a column and making it NOT NULL.
+pub fn whole_table_fill(statement: &ParsedStatement) -> Option<(QName, String, Expr)> {
+    let Body::Ast(ast) = &statement.body else {
+        return None;
+    };
+    let sqlparser::ast::Statement::Update(update) = ast.as_ref() else {
+        return None;
+    };
+    let names = Names::of(statement);
+    if update.from.is_some()
+        || update.returning.is_some()
+        || update.output.is_some()
+        || update.or.is_some()
+        || update.limit.is_some()
+        || !update.order_by.is_empty()
+        || !update.table.joins.is_empty()
+        || update.assignments.len() != 1
+    {
+        return None;
+    }
+    let sqlparser::ast::TableFactor::Table {
+        name, alias: None, ..
+    } = &update.table.relation
+    else {
+        return None;
+    };
+    let assignment = update.assignments.first()?;
+    let sqlparser::ast::AssignmentTarget::ColumnName(target) = &assignment.target else {
+        return None;
+    };
+    let [part] = target.0.as_slice() else {
+        return None;
+    };
+    let column = names.ident(part.as_ident()?);
+    match &update.selection {
+        None => {}
+        Some(Expr::IsNull(inner)) => match inner.as_ref() {
+            Expr::Identifier(i) if names.ident(i) == column => {}
+            _ => return None,
+        },
+        Some(_) => return None,
+    }
+    Some((names.qname(name), column, assignment.value.clone()))
+}

@@ -55,6 +55,164 @@ struct Lowered {
     text: String,
     directives: Vec<parse::Directive>,
     changes: Vec<Change>,
+    /// `UPDATE t SET c = expr` over the whole table (see [`change::whole_table_fill`]).
+    fill: Option<(name::QName, String, sqlparser::ast::Expr)>,
+}
+
+/// The ORM way of adding a required column — `ADD COLUMN c` (nullable, no default), `UPDATE t SET
+/// c = expr` over every row, `ALTER COLUMN c SET NOT NULL`, with a `SET DEFAULT` of c anywhere
+/// among them — is one intent: an added NOT NULL column backfilled with `expr`. The ADD becomes
+/// that change (with a backfill directive), the UPDATE and SET NOT NULL are folded into it, and
+/// the SET DEFAULT stays a change of its own. Nothing else may touch the table in between.
+/// Returns a sentence per merge for the plan's reviewers.
+fn merge_required_columns(lowered: &mut [Lowered], file: &str) -> Vec<String> {
+    let mut said = Vec::new();
+    for i in 0..lowered.len() {
+        let [Change::AddColumn(add)] = lowered[i].changes.as_slice() else {
+            continue;
+        };
+        if add.column.not_null
+            || add.column.default.is_some()
+            || add.column.generated.is_some()
+            || add.if_not_exists
+            || !add.references.is_empty()
+            || lowered[i].directives.iter().any(|d| d.key == "backfill")
+        {
+            continue;
+        }
+        let add = add.clone();
+        let created_here = lowered[..i].iter().any(|l| {
+            l.changes
+                .iter()
+                .any(|c| matches!(c, Change::CreateTable(t) if t.table.same(&add.table)))
+        });
+        if created_here {
+            continue;
+        }
+        let column = add.column.name.clone();
+        let mut fill: Option<(usize, sqlparser::ast::Expr)> = None;
+        let mut not_null: Option<usize> = None;
+        let mut default: Option<(usize, sqlparser::ast::Expr)> = None;
+        for (j, l) in lowered.iter().enumerate().skip(i + 1) {
+            if let Some((t, c, expr)) = &l.fill
+                && t.same(&add.table)
+                && *c == column
+                && fill.is_none()
+            {
+                fill = Some((j, expr.clone()));
+                continue;
+            }
+            match l.changes.as_slice() {
+                [Change::SetNotNull(n)] if n.table.same(&add.table) && n.column == column => {
+                    if fill.is_some() {
+                        not_null = Some(j);
+                    }
+                    break;
+                }
+                [Change::CatalogOnly(c)] if c.table.same(&add.table) => match &c.action {
+                    ops::catalog_only::Action::SetDefault { column: d, expr } if *d == column => {
+                        default = Some((j, expr.as_ref().clone()));
+                        continue;
+                    }
+                    _ => break,
+                },
+                changes => {
+                    let touches = changes.iter().any(|c| {
+                        let tables = c.op().tables();
+                        tables.is_empty() || tables.iter().any(|t| t.same(&add.table))
+                    });
+                    if touches {
+                        break;
+                    }
+                }
+            }
+        }
+        let (Some((j, expr)), Some(k)) = (fill, not_null) else {
+            continue;
+        };
+        // The default may also come after the NOT NULL (the order the ORMs write).
+        if default.is_none() {
+            for (d, l) in lowered.iter().enumerate().skip(k + 1) {
+                let touches = l.changes.iter().any(|c| {
+                    let tables = c.op().tables();
+                    tables.is_empty() || tables.iter().any(|t| t.same(&add.table))
+                });
+                if let [Change::CatalogOnly(c)] = l.changes.as_slice()
+                    && c.table.same(&add.table)
+                    && let ops::catalog_only::Action::SetDefault { column: dc, expr } = &c.action
+                    && *dc == column
+                {
+                    default = Some((d, expr.as_ref().clone()));
+                    break;
+                }
+                if touches {
+                    break;
+                }
+            }
+        }
+        let (at, update, set) = (lowered[i].pos, lowered[j].pos, lowered[k].pos);
+        // Every row gets the constant the default gives new rows: that is `ADD COLUMN … NOT NULL
+        // DEFAULT constant`, which fills existing rows without touching them (PostgreSQL 11+).
+        if let Some((d, value)) = &default
+            && matches!(expr, sqlparser::ast::Expr::Value(_))
+            && value.to_string() == expr.to_string()
+        {
+            let d = *d;
+            let default_at = lowered[d].pos;
+            lowered[i].changes = vec![Change::AddColumn(ops::add_column::AddColumn {
+                column: schema::Column {
+                    not_null: true,
+                    default: Some(value.clone()),
+                    ..add.column.clone()
+                },
+                ..add.clone()
+            })];
+            for x in [j, k, d] {
+                lowered[x].changes.clear();
+            }
+            said.push(format!(
+                "{file}:{}:{} (ADD COLUMN {}.{column}), {}:{} (UPDATE … SET {column} = {expr}), {}:{} (SET NOT NULL) and {}:{} (SET DEFAULT {expr}) are one intent: ADD COLUMN {column} … NOT NULL DEFAULT {expr}, which gives every existing row the default without rewriting the table.",
+                at.line,
+                at.column,
+                add.table.display(),
+                update.line,
+                update.column,
+                set.line,
+                set.column,
+                default_at.line,
+                default_at.column
+            ));
+            continue;
+        }
+        lowered[i].changes = vec![Change::AddRequiredColumn(
+            ops::add_required_column::AddRequiredColumn {
+                table: add.table.clone(),
+                column: schema::Column {
+                    not_null: true,
+                    ..add.column.clone()
+                },
+                position: add.position.clone(),
+            },
+        )];
+        lowered[i].directives.push(parse::Directive {
+            pos: update,
+            key: "backfill".to_string(),
+            rest: format!("= {expr}"),
+        });
+        lowered[j].changes.clear();
+        lowered[k].changes.clear();
+        said.push(format!(
+            "{file}:{}:{} (ADD COLUMN {}.{column}), {}:{} (UPDATE … SET {column} = {expr}) and {}:{} (SET NOT NULL) are one intent: an added NOT NULL column, filled for the running app by a trigger and for existing rows by a batched backfill of `{expr}`, then made NOT NULL without a long lock.",
+            at.line,
+            at.column,
+            add.table.display(),
+            update.line,
+            update.column,
+            set.line,
+            set.column
+        ));
+    }
+    said
 }
 
 /// Plans a change. Fails with a positioned error on bad input; never touches a database.
@@ -111,6 +269,51 @@ struct Expanded {
     infos: Vec<ChangeInfo>,
     assumptions: Vec<String>,
     warnings: Vec<String>,
+}
+
+/// A column a batched backfill of the file fills (see `expand`).
+struct FilledColumn {
+    /// Index of the change's entry in the planned changes.
+    planned: usize,
+    /// Index of the backfill step in its expansion.
+    backfill: usize,
+    /// The backfill expression, as SQL over the table's row.
+    expr: String,
+    /// It reads a column added earlier in the file, which the first stage cannot look at.
+    reads_added: bool,
+}
+
+/// A column as a map key; MySQL and MariaDB column names ignore case.
+fn column_key(dialect: Dialect, table: &name::QName, column: &str) -> (String, String, String) {
+    let (schema, name) = table.key();
+    let column = if dialect.is_mysql() {
+        column.to_lowercase()
+    } else {
+        column.to_string()
+    };
+    (schema, name, column)
+}
+
+/// A change that builds a unique key on plain columns: its table, columns, and how to name it.
+fn unique_key(change: &Change) -> Option<(&name::QName, &[String], String)> {
+    match change {
+        Change::CreateIndex(i) if i.unique && !i.columns.is_empty() => Some((
+            &i.table,
+            i.columns.as_slice(),
+            format!("the unique index {}", i.name.display()),
+        )),
+        Change::AddUnique(u) if u.using_index.is_none() && !u.columns.is_empty() => Some((
+            &u.table,
+            u.columns.as_slice(),
+            format!("the unique constraint {}", u.name),
+        )),
+        Change::AddPrimaryKey(k) if k.using_index.is_none() && !k.columns.is_empty() => Some((
+            &k.table,
+            k.columns.as_slice(),
+            format!("the primary key {}", k.name),
+        )),
+        _ => None,
+    }
 }
 
 fn expand(input: &PlanInput) -> Result<Expanded, Error> {
@@ -172,8 +375,12 @@ fn expand(input: &PlanInput) -> Result<Expanded, Error> {
             pos: statement.pos,
             text: statement.text.clone(),
             directives: statement.directives.clone(),
+            fill: change::whole_table_fill(&statement),
             changes,
         });
+    }
+    if !dialect.is_mysql() {
+        assumptions.extend(merge_required_columns(&mut lowered, file));
     }
     if lowered.iter().all(|l| l.changes.is_empty()) {
         return Err(Error::Usage(format!(
@@ -194,6 +401,13 @@ fn expand(input: &PlanInput) -> Result<Expanded, Error> {
     // Names a staged rename keeps alive for the running app (a compatibility view, the old
     // column) until its contract stage, and where the rename is.
     let mut kept_alive: std::collections::BTreeMap<Name, Pos> = Default::default();
+    // Columns a batched backfill of this file fills, and where: a unique key on one is built only
+    // after the backfill, and its duplicates are looked for in the backfill expression over the
+    // existing rows before anything is built.
+    let mut filled: std::collections::BTreeMap<(String, String, String), FilledColumn> =
+        Default::default();
+    // Columns this file adds: they hold nothing the first stage could look at.
+    let mut added: BTreeSet<(String, String, String)> = BTreeSet::new();
     for statement in &lowered {
         for change in &statement.changes {
             let op = change.op();
@@ -238,6 +452,7 @@ fn expand(input: &PlanInput) -> Result<Expanded, Error> {
                 directives: &statement.directives,
                 pos: statement.pos,
                 foreign_key_checks: true,
+                added_columns: &added,
             };
             let assessment = op.assess(&ctx);
             let mut expansion = op.expand(&ctx).map_err(|mut e| {
@@ -263,6 +478,77 @@ fn expand(input: &PlanInput) -> Result<Expanded, Error> {
                 }
                 for key in columns {
                     shadowed.insert(key, statement.pos);
+                }
+            }
+            let fills = match change {
+                Change::AddRequiredColumn(a) if !ctx.is_new_table(&a.table) => expansion
+                    .steps
+                    .iter()
+                    .position(|s| s.kind == plan::StepKind::Backfill)
+                    .zip(ctx.backfill(&a.table, &a.column.name).ok().flatten())
+                    .map(|(step, expr)| {
+                        let reads_added =
+                            ops::recipes::source_columns(&ctx, &a.table, &a.column.name, &expr)
+                                .iter()
+                                .any(|c| ctx.column_added_here(&a.table, c));
+                        (
+                            column_key(dialect, &a.table, &a.column.name),
+                            step,
+                            expr,
+                            reads_added,
+                        )
+                    }),
+                _ => None,
+            };
+            let mut wait_for = Vec::new();
+            if let Some((table, columns, what)) = unique_key(change) {
+                let keys: Vec<_> = columns
+                    .iter()
+                    .map(|c| column_key(dialect, table, c))
+                    .collect();
+                let hits: Vec<&FilledColumn> = keys.iter().filter_map(|k| filled.get(k)).collect();
+                if let Some(first) = hits.iter().map(|f| f.planned).min() {
+                    wait_for.extend(hits.iter().map(|f| (f.planned, f.backfill)));
+                    // Every other column of the key must exist before this file: the check runs
+                    // before the first stage.
+                    let exprs: Option<Vec<String>> = keys
+                        .iter()
+                        .zip(columns.iter())
+                        .map(|(k, c)| match filled.get(k) {
+                            Some(f) if f.reads_added => None,
+                            Some(f) => Some(format!("({})", f.expr)),
+                            None if added.contains(k) => None,
+                            None => Some(ctx.quote(c)),
+                        })
+                        .collect();
+                    if let Some(exprs) = exprs
+                        && let Some(host) = planned.get_mut(first)
+                        && let Some(step) = host.expansion.steps.first_mut()
+                    {
+                        let list = exprs.join(", ");
+                        let shown = keys
+                            .iter()
+                            .zip(columns.iter())
+                            .map(|(k, c)| filled.get(k).map_or(c.as_str(), |f| f.expr.as_str()))
+                            .collect::<Vec<_>>()
+                            .join(", ");
+                        let not_null = exprs
+                            .iter()
+                            .map(|e| format!("{e} IS NOT NULL"))
+                            .collect::<Vec<_>>()
+                            .join(" AND ");
+                        step.before.push(plan::Check {
+                            what: format!(
+                                "no two rows of {} give the same ({shown}): {what} is built on it after the backfill; lists the duplicate values",
+                                table.display()
+                            ),
+                            query: format!(
+                                "SELECT {list}, count(*) FROM {} WHERE {not_null} GROUP BY {list} HAVING count(*) > 1 LIMIT 10",
+                                ctx.qname(table)
+                            ),
+                            expect: "no rows".to_string(),
+                        });
+                    }
                 }
             }
             for step in expansion.steps.iter_mut() {
@@ -330,12 +616,38 @@ fn expand(input: &PlanInput) -> Result<Expanded, Error> {
                     step.up.extend(expansion.steps[0].up.iter().cloned());
                     step.title = format!("{} (+ {})", step.title, change.kind().replace('_', " "));
                 }
-                None => planned.push(Planned {
-                    change: index,
-                    tables,
-                    columns: op.columns(),
-                    expansion,
-                }),
+                None => {
+                    if let Some((key, backfill, expr, reads_added)) = fills {
+                        filled.insert(
+                            key,
+                            FilledColumn {
+                                planned: planned.len(),
+                                backfill,
+                                expr: expr.to_string(),
+                                reads_added,
+                            },
+                        );
+                    }
+                    planned.push(Planned {
+                        change: index,
+                        tables,
+                        columns: op.columns(),
+                        expansion,
+                        wait_for,
+                    })
+                }
+            }
+            match change {
+                Change::AddColumn(a) => {
+                    added.insert(column_key(dialect, &a.table, &a.column.name));
+                }
+                Change::AddRequiredColumn(a) => {
+                    added.insert(column_key(dialect, &a.table, &a.column.name));
+                }
+                Change::AddVolatileColumn(a) => {
+                    added.insert(column_key(dialect, &a.table, &a.column.name));
+                }
+                _ => {}
             }
             op.apply(&mut catalog);
             if let Change::CreateTable(create) = change {

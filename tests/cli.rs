@@ -276,7 +276,7 @@ fn example_prints_numbered_stages_and_writes_every_stage() {
     // The summary: a header, one numbered line per stage, then where the plan went.
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(
-        lines[0], "2 change(s), 2 risky as written · PostgreSQL 14 · 6 stage(s):",
+        lines[0], "2 change(s), 2 risky as written · PostgreSQL 14 · 5 stage(s):",
         "{stdout}"
     );
     assert!(stdout.contains(" 1. "), "{stdout}");
@@ -302,7 +302,7 @@ fn example_prints_numbered_stages_and_writes_every_stage() {
     assert_eq!(plan["source"], example("change.sql").display().to_string());
     assert_eq!(plan["schema"], example("schema.sql").display().to_string());
     let stages = stages(&plan);
-    assert_eq!(stages.len(), 6);
+    assert_eq!(stages.len(), 5);
     assert_eq!(lines.len(), 1 + stages.len() + 1, "{stdout}");
     let mut kinds = Vec::new();
     for (i, stage) in stages.iter().enumerate() {
@@ -395,7 +395,7 @@ fn force_replaces_existing_output() {
     let out = dir.path().join("plan");
     plan_example(&out).assert().code(0);
     write(&out, "marker.txt", "mine");
-    assert_eq!(stages(&read_plan(&out)).len(), 6);
+    assert_eq!(stages(&read_plan(&out)).len(), 5);
 
     // A different change, so the new plan is recognisably not the old one.
     let change = write(

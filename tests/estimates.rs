@@ -57,7 +57,7 @@ fn row_counts_give_durations_and_long_stages_are_flagged() {
     let json: serde_json::Value =
         serde_json::from_str(&fs::read_to_string(dir.path().join("plan/plan.json")).unwrap())
             .unwrap();
-    let backfill = &json["stages"][2]["estimate"];
+    let backfill = &json["stages"][1]["estimate"];
     assert_eq!(backfill["seconds"], 1200.0);
     assert_eq!(backfill["long"], true);
     assert!(backfill["basis"].as_str().unwrap().contains("measured"));
@@ -105,16 +105,16 @@ fn graph_prints_dot_and_mermaid() {
     };
     let dot = run("dot");
     assert!(dot.starts_with("// safeshift stage graph"), "{dot}");
-    assert_eq!(dot.matches(" [label=").count(), 6, "{dot}");
+    assert_eq!(dot.matches(" [label=").count(), 5, "{dot}");
     assert!(
-        dot.contains("s5 -> s6;") && dot.contains("s4 -> s6;"),
+        dot.contains("s4 -> s5;") && dot.contains("s3 -> s5;"),
         "{dot}"
     );
     let mermaid = run("mermaid");
     assert!(mermaid.contains("flowchart LR"));
     assert!(
         mermaid.contains(
-            "s4{{\"4. deploy code that writes users.email_lower<br/>migrate · application\"}}"
+            "s3{{\"3. deploy code that writes users.email_lower<br/>migrate · application\"}}"
         ),
         "{mermaid}"
     );

@@ -304,12 +304,12 @@ fn readme_maps_stages_to_versions_and_explains_deploys() {
     let readme = fs::read_to_string(plan.join("migrations/README.md")).unwrap();
     assert!(
         readme.contains(
-            "| 4 | deploy code that writes users.email_lower | — | deploy: no migration |"
+            "| 3 | deploy code that writes users.email_lower | — | deploy: no migration |"
         ),
         "{readme}"
     );
     assert!(
-        readme.contains("goto 000003"),
+        readme.contains("goto 000002"),
         "stop before the deploy: {readme}"
     );
     assert!(readme.contains("takes no version number"), "{readme}");

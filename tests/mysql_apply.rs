@@ -132,12 +132,12 @@ fn stages_run_in_order_and_are_recorded() {
     assert_eq!(states(&db, dir.path())[0], "ready");
     assert_eq!(states(&db, dir.path())[1], "pending");
 
-    // Stage 3 (the backfill) needs stage 1 first.
-    let (code, out) = apply(&db, dir.path(), 3, &[]);
+    // Stage 2 (the backfill) needs stage 1 first.
+    let (code, out) = apply(&db, dir.path(), 2, &[]);
     assert_eq!(code, 3, "{out}");
     assert!(out.contains("needs stage(s) 1 done first"), "{out}");
 
-    for stage in 1..=3 {
+    for stage in 1..=2 {
         let (code, out) = apply(&db, dir.path(), stage, &[]);
         assert_eq!(code, 0, "stage {stage}: {out}");
     }
@@ -161,17 +161,17 @@ fn stages_run_in_order_and_are_recorded() {
     assert_eq!(code, 0, "{out}");
 
     // The deploy is a person's job: refused until confirmed.
-    let (code, out) = apply(&db, dir.path(), 4, &[]);
+    let (code, out) = apply(&db, dir.path(), 3, &[]);
     assert_eq!(code, 3, "{out}");
     assert!(out.contains("--confirm"), "{out}");
-    let (code, out) = apply(&db, dir.path(), 4, &["--confirm"]);
+    let (code, out) = apply(&db, dir.path(), 3, &["--confirm"]);
     assert_eq!(code, 0, "{out}");
 
-    for stage in 5..=6 {
+    for stage in 4..=5 {
         let (code, out) = apply(&db, dir.path(), stage, &[]);
         assert_eq!(code, 0, "stage {stage}: {out}");
     }
-    assert_eq!(states(&db, dir.path()), vec!["done"; 6]);
+    assert_eq!(states(&db, dir.path()), vec!["done"; 5]);
     assert_eq!(
         value(
             &db,
@@ -374,7 +374,7 @@ fn an_interrupted_backfill_resumes_where_it_stopped() {
         .arg(dir.path().join("plan"))
         .args([
             "--stage",
-            "3",
+            "2",
             "--database-url",
             &db.url(),
             "--pause",
@@ -400,14 +400,14 @@ fn an_interrupted_backfill_resumes_where_it_stopped() {
         .unwrap();
     assert!(left > 0 && left < 3000, "{left} rows left");
     let report = status(&db, dir.path());
-    assert_eq!(report["stages"][2]["state"], "interrupted");
-    let key = report["stages"][2]["record"]["resume_key"]
+    assert_eq!(report["stages"][1]["state"], "interrupted");
+    let key = report["stages"][1]["record"]["resume_key"]
         .as_str()
         .unwrap()
         .to_string();
     assert!(key.starts_with("0:"), "{key}");
 
-    let (code, out) = apply(&db, dir.path(), 3, &[]);
+    let (code, out) = apply(&db, dir.path(), 2, &[]);
     assert_eq!(code, 0, "{out}");
     let last = key.trim_start_matches("0:");
     assert!(out.contains(&format!("resuming after key {last}")), "{out}");
@@ -534,4 +534,41 @@ fn a_stage_failing_under_lock_tables_leaves_nothing_locked() {
     db.execute(
         "SET SESSION lock_wait_timeout = 1; INSERT INTO users (id, email) VALUES (2, 'x@y.z');",
     );
+}
+
+/// `lower(email)` gives two rows the same value: the unique index on `email_lower` could never be
+/// built. The first stage refuses before it changes anything, and says which value.
+#[test]
+fn duplicates_of_the_backfill_expression_are_refused_before_anything_is_built() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = setup("apply_dups", 50, dir.path()) else {
+        return;
+    };
+    db.execute(
+        "UPDATE users SET email = 'Bob@x.com' WHERE id = 7; UPDATE users SET email = 'bob@x.com' WHERE id = 31;",
+    );
+    let (code, out) = apply(&db, dir.path(), 1, &[]);
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("refused"), "{out}");
+    assert!(out.to_lowercase().contains("bob@x.com"), "{out}");
+    assert!(out.contains("users_email_lower_key"), "{out}");
+    assert_eq!(
+        value(
+            &db,
+            "SELECT count(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'users' AND COLUMN_NAME = 'email_lower'"
+        ),
+        "0"
+    );
+    assert_eq!(
+        value(
+            &db,
+            "SELECT count(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE()"
+        ),
+        "0"
+    );
+    assert_eq!(states(&db, dir.path())[0], "ready");
+
+    db.execute("UPDATE users SET email = 'robert@x.com' WHERE id = 31;");
+    let (code, out) = apply(&db, dir.path(), 1, &[]);
+    assert_eq!(code, 0, "{out}");
 }

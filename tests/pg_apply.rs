@@ -114,12 +114,12 @@ fn stages_run_in_order_and_are_recorded() {
     assert_eq!(states(&db, dir.path())[0], "ready");
     assert_eq!(states(&db, dir.path())[1], "pending");
 
-    // Stage 3 (the backfill) needs stage 1 first.
-    let (code, out) = apply(&db, dir.path(), 3, &[]);
+    // Stage 2 (the backfill) needs stage 1 first.
+    let (code, out) = apply(&db, dir.path(), 2, &[]);
     assert_eq!(code, 3, "{out}");
     assert!(out.contains("needs stage(s) 1 done first"), "{out}");
 
-    for stage in 1..=3 {
+    for stage in 1..=2 {
         let (code, out) = apply(&db, dir.path(), stage, &[]);
         assert_eq!(code, 0, "stage {stage}: {out}");
     }
@@ -134,17 +134,17 @@ fn stages_run_in_order_and_are_recorded() {
     assert!(out.contains("already done"), "{out}");
 
     // The deploy is a person's job: refused until confirmed.
-    let (code, out) = apply(&db, dir.path(), 4, &[]);
+    let (code, out) = apply(&db, dir.path(), 3, &[]);
     assert_eq!(code, 3, "{out}");
     assert!(out.contains("--confirm"), "{out}");
-    let (code, out) = apply(&db, dir.path(), 4, &["--confirm"]);
+    let (code, out) = apply(&db, dir.path(), 3, &["--confirm"]);
     assert_eq!(code, 0, "{out}");
 
-    for stage in 5..=6 {
+    for stage in 4..=5 {
         let (code, out) = apply(&db, dir.path(), stage, &[]);
         assert_eq!(code, 0, "stage {stage}: {out}");
     }
-    assert_eq!(states(&db, dir.path()), vec!["done"; 6]);
+    assert_eq!(states(&db, dir.path()), vec!["done"; 5]);
     assert_eq!(
         value(
             &db,
@@ -310,7 +310,7 @@ fn an_interrupted_backfill_resumes_where_it_stopped() {
         .arg(dir.path().join("plan"))
         .args([
             "--stage",
-            "3",
+            "2",
             "--database-url",
             &db.url,
             "--pause",
@@ -335,14 +335,14 @@ fn an_interrupted_backfill_resumes_where_it_stopped() {
         .unwrap();
     assert!(left > 0 && left < 3000, "{left} rows left");
     let report = status(&db, dir.path());
-    assert_eq!(report["stages"][2]["state"], "interrupted");
-    let key = report["stages"][2]["record"]["resume_key"]
+    assert_eq!(report["stages"][1]["state"], "interrupted");
+    let key = report["stages"][1]["record"]["resume_key"]
         .as_str()
         .unwrap()
         .to_string();
     assert!(key.starts_with("0:"), "{key}");
 
-    let (code, out) = apply(&db, dir.path(), 3, &[]);
+    let (code, out) = apply(&db, dir.path(), 2, &[]);
     assert_eq!(code, 0, "{out}");
     let last = key.trim_start_matches("0:");
     assert!(out.contains(&format!("resuming after key {last}")), "{out}");
@@ -358,7 +358,10 @@ fn an_invalid_index_from_an_interrupted_build_is_rebuilt() {
     let Some(db) = setup("apply_invalid", 200, dir.path()) else {
         return;
     };
+    // The unique index is built after the backfill (stage 2) and the deploy (stage 3), in stage 4.
     assert_eq!(apply(&db, dir.path(), 1, &[]).0, 0);
+    assert_eq!(apply(&db, dir.path(), 2, &[]).0, 0);
+    assert_eq!(apply(&db, dir.path(), 3, &["--confirm"]).0, 0);
     // A build that failed halfway (here: on duplicates) leaves an INVALID index behind.
     db.execute("UPDATE users SET email_lower = 'dup' WHERE id <= 2");
     let failed = db.try_execute(
@@ -372,9 +375,9 @@ fn an_invalid_index_from_an_interrupted_build_is_rebuilt() {
         ),
         "f"
     );
-    db.execute("UPDATE users SET email_lower = NULL WHERE id <= 2");
+    db.execute("UPDATE users SET email_lower = lower(email) WHERE id <= 2");
     // `IF NOT EXISTS` alone would skip the build and leave the index INVALID.
-    let (code, out) = apply(&db, dir.path(), 2, &[]);
+    let (code, out) = apply(&db, dir.path(), 4, &[]);
     assert_eq!(code, 0, "{out}");
     assert_eq!(
         value(
@@ -431,4 +434,42 @@ fn usage_errors_exit_2() {
         .args(["--database-url", "x"])
         .assert()
         .code(2);
+}
+
+/// `lower(email)` gives two rows the same value: the unique index on `email_lower` could never be
+/// built. The first stage refuses before it changes anything, and says which value.
+#[test]
+fn duplicates_of_the_backfill_expression_are_refused_before_anything_is_built() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = setup("apply_dups", 50, dir.path()) else {
+        return;
+    };
+    db.execute(
+        "UPDATE users SET email = 'Bob@x.com' WHERE id = 7; UPDATE users SET email = 'bob@x.com' WHERE id = 31;",
+    );
+    let (code, out) = apply(&db, dir.path(), 1, &[]);
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("refused"), "{out}");
+    assert!(out.contains("bob@x.com"), "{out}");
+    assert!(out.contains("users_email_lower_key"), "{out}");
+    assert_eq!(
+        value(
+            &db,
+            "SELECT count(*) FROM information_schema.columns WHERE table_name = 'users' AND column_name = 'email_lower'"
+        ),
+        "0"
+    );
+    assert_eq!(
+        value(
+            &db,
+            "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'users'::regclass"
+        ),
+        "0"
+    );
+    assert_eq!(states(&db, dir.path())[0], "ready");
+
+    // With the duplicate gone, the same stage runs.
+    db.execute("UPDATE users SET email = 'robert@x.com' WHERE id = 31");
+    let (code, out) = apply(&db, dir.path(), 1, &[]);
+    assert_eq!(code, 0, "{out}");
 }

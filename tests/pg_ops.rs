@@ -749,6 +749,43 @@ ALTER TABLE \"Tab\"\"le; DROP TABLE canary; --\" ADD CONSTRAINT \"chk'; DROP TAB
     );
 }
 
+/// The order Rails and Django migrations write: add, fill every row with the default's constant,
+/// NOT NULL, then the default. One intent: `ADD COLUMN … NOT NULL DEFAULT 'en'`, one brief stage.
+#[test]
+fn orm_add_update_not_null_default_is_one_add_column_with_its_default() {
+    run(Case {
+        old_app: &[OLD_INSERT],
+        new_app: &[
+            "INSERT INTO users (id, email, locale) VALUES ((SELECT coalesce(max(id), 0) + 1 FROM users), 'a@b.c', 'fr')",
+            "INSERT INTO users (id, email) VALUES ((SELECT coalesce(max(id), 0) + 1 FROM users), 'd@e.f')",
+        ],
+        ..case(
+            "orm_default",
+            "ALTER TABLE users ADD COLUMN locale text;\nUPDATE users SET locale = 'en';\nALTER TABLE users ALTER COLUMN locale SET NOT NULL;\nALTER TABLE users ALTER COLUMN locale SET DEFAULT 'en';",
+            1,
+        )
+    });
+}
+
+/// The same order with a value computed per row: one added NOT NULL column backfilled with the
+/// UPDATE's expression (the old app's inserts keep working throughout), the default its own
+/// brief step.
+#[test]
+fn orm_add_update_not_null_default_is_one_required_column() {
+    run(Case {
+        old_app: &[OLD_INSERT],
+        new_app: &[
+            "INSERT INTO users (id, email, handle) VALUES ((SELECT coalesce(max(id), 0) + 1 FROM users), 'a@b.c', 'a')",
+            "INSERT INTO users (id, email) VALUES ((SELECT coalesce(max(id), 0) + 1 FROM users), 'd@e.f')",
+        ],
+        ..case(
+            "orm_required",
+            "ALTER TABLE users ADD COLUMN handle text;\nALTER TABLE users ALTER COLUMN handle SET DEFAULT 'anonymous';\nUPDATE users SET handle = lower(email);\nALTER TABLE users ALTER COLUMN handle SET NOT NULL;",
+            6,
+        )
+    });
+}
+
 #[test]
 fn example_add_required_column() {
     run(Case {
@@ -763,7 +800,8 @@ fn example_add_required_column() {
         ..case(
             "example_required",
             include_str!("../examples/add-required-column/change.sql"),
-            6,
+            // the unique index waits for the backfill: it joins the NOT NULL stage
+            5,
         )
     });
 }

@@ -128,11 +128,11 @@ fn markdown_format_prints_a_pull_request_summary() {
     // One folded section per stage; the deploy lists what the code must do, SQL stages their SQL.
     assert_eq!(
         text.matches("<details><summary>Stage ").count(),
-        6,
+        5,
         "{text}"
     );
     assert!(
-        text.contains("```sql\n-- safeshift · stage 1 of 6"),
+        text.contains("```sql\n-- safeshift · stage 1 of 5"),
         "{text}"
     );
     assert!(text.contains("- [ ] "), "{text}");

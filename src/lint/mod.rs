@@ -1118,6 +1118,7 @@ impl Linter<'_> {
             directives: &statement.directives,
             pos: statement.pos,
             foreign_key_checks: !file.session.foreign_key_checks_off,
+            added_columns: &Default::default(),
         };
         let assessment = op.assess(&ctx);
         let tables = op.tables();

@@ -115,6 +115,7 @@ impl Op for AddRequiredColumn {
             Some(&self.column),
             &expr,
             Some(first),
+            true,
         )
     }
 

@@ -237,9 +237,23 @@ pub struct Context<'a> {
     /// MySQL/MariaDB: foreign key checks are on in the session (lint turns this off after
     /// `SET foreign_key_checks = 0`); an ADD FOREIGN KEY then copies the table.
     pub foreign_key_checks: bool,
+    /// Columns added earlier in the same change file (schema, table, column; the column lower-cased
+    /// on MySQL): they do not exist yet when the plan's first stage starts.
+    pub added_columns: &'a BTreeSet<(String, String, String)>,
 }
 
 impl Context<'_> {
+    /// Whether `table.column` was added earlier in the same change file.
+    pub fn column_added_here(&self, table: &QName, column: &str) -> bool {
+        let (schema, name) = table.key();
+        let column = if self.dialect.is_mysql() {
+            column.to_lowercase()
+        } else {
+            column.to_string()
+        };
+        self.added_columns.contains(&(schema, name, column))
+    }
+
     /// The PostgreSQL target (only PostgreSQL code paths ask).
     pub fn pg(&self) -> Postgres {
         self.dialect.pg()

@@ -7,13 +7,14 @@ pub mod mysql;
 pub mod replace;
 
 use askama::Template;
+use sqlparser::ast::Expr;
 
 use super::Context;
 use crate::dialect::LockMode;
 use crate::dialect::postgres::{dollar_tag, fit_ident, literal, qname, quote};
 use crate::error::PlanError;
 use crate::name::QName;
-use crate::plan::{BackfillSpec, Expansion, Phase, Step};
+use crate::plan::{BackfillSpec, Check, Expansion, Phase, Step};
 
 /// Predictable names for the helper objects a plan creates and a later stage removes:
 /// `safeshift_<table>_<column>_<purpose>`, cut to 63 bytes with a stable hash when long.
@@ -36,6 +37,9 @@ struct FillFunction<'a> {
     function: &'a str,
     column: &'a str,
     expr: &'a str,
+    /// The columns the value is computed from, quoted: an UPDATE that changes one of them without
+    /// setting `column` gets it recomputed. Empty: only NULLs are filled.
+    sources: &'a [String],
     tag: &'a str,
 }
 
@@ -120,19 +124,87 @@ fn trigger(table: &QName, name: String, function_sql: String, events: &str) -> T
     }
 }
 
-/// Fills `column` with `expr` (evaluated against the row) whenever a write leaves it NULL.
-pub fn fill_trigger(table: &QName, column: &str, expr: &str) -> Result<Trigger, PlanError> {
+/// Fills `column` with `expr` (evaluated against the row) whenever a write leaves it NULL, and
+/// recomputes it when an UPDATE changes one of `sources` without setting `column` itself (the
+/// old application version updating what a derived column is computed from).
+pub fn fill_trigger(
+    table: &QName,
+    column: &str,
+    expr: &str,
+    sources: &[String],
+) -> Result<Trigger, PlanError> {
     let name = helper_name(table, column, "fill");
     let function = qname(&table.sibling(name.clone()));
+    let sources: Vec<String> = sources.iter().map(|s| quote(s)).collect();
     // The tag must not occur in anything that goes into the body, names included.
-    let tag = dollar_tag(&format!("{expr} {column} {function}"));
+    let tag = dollar_tag(&format!("{expr} {column} {function} {}", sources.join(" ")));
     let sql = render(&FillFunction {
         function: &function,
         column: &quote(column),
         expr,
+        sources: &sources,
         tag: &tag,
     })?;
     Ok(trigger(table, name, sql, "INSERT OR UPDATE"))
+}
+
+/// The columns of `table` a backfill expression reads, as the catalog names them, without
+/// `column` itself. With the table known, every identifier that names one of its columns;
+/// without, the identifiers outside subqueries (there they can only be the row's columns: the
+/// value is computed over the row alone).
+pub fn source_columns(ctx: &Context, table: &QName, column: &str, expr: &Expr) -> Vec<String> {
+    use std::collections::BTreeMap;
+    use std::ops::ControlFlow;
+    let fold = ctx.dialect.folds_case();
+    let mut all: BTreeMap<String, usize> = BTreeMap::new();
+    let mut nested: BTreeMap<String, usize> = BTreeMap::new();
+    let _ = sqlparser::ast::visit_expressions(expr, |e| {
+        match e {
+            Expr::Identifier(ident) => {
+                *all.entry(crate::name::ident_in(ident, fold)).or_default() += 1;
+            }
+            Expr::Subquery(q)
+            | Expr::Exists { subquery: q, .. }
+            | Expr::InSubquery { subquery: q, .. } => {
+                let _ = sqlparser::ast::visit_expressions(q.as_ref(), |inner| {
+                    if let Expr::Identifier(ident) = inner {
+                        *nested
+                            .entry(crate::name::ident_in(ident, fold))
+                            .or_default() += 1;
+                    }
+                    ControlFlow::<()>::Continue(())
+                });
+            }
+            _ => {}
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    let known = ctx.catalog.table(table).filter(|_| ctx.schema_known);
+    let same = |a: &str, b: &str| {
+        if ctx.dialect.is_mysql() {
+            a.eq_ignore_ascii_case(b)
+        } else {
+            a == b
+        }
+    };
+    let mut out: Vec<String> = Vec::new();
+    for (name, count) in &all {
+        let found = match known {
+            Some(t) => t
+                .columns
+                .iter()
+                .find(|c| same(&c.name, name))
+                .map(|c| c.name.clone()),
+            None => (*count > nested.get(name).copied().unwrap_or(0)).then(|| name.clone()),
+        };
+        if let Some(found) = found
+            && !same(&found, column)
+            && !out.iter().any(|o| same(o, &found))
+        {
+            out.push(found);
+        }
+    }
+    out
 }
 
 /// Sets `target` from `expr` (evaluated against the row) on every write.
@@ -489,6 +561,9 @@ pub fn required_column<'a>(
 /// app mode:     [first] → app deploy that writes the column → batched backfill → NOT NULL.
 ///
 /// `first` is an optional step that must precede everything (e.g. adding the column).
+/// `derived`: the column is new and holds `expr` of the row (not a one-time fill of NULLs in a
+/// column the old code writes itself), so the trigger also recomputes it when an UPDATE changes
+/// a column `expr` reads without setting this one, and the new code must keep it equal to `expr`.
 pub fn fill_and_constrain(
     ctx: &Context,
     table: &QName,
@@ -496,9 +571,39 @@ pub fn fill_and_constrain(
     known: Option<&crate::schema::Column>,
     expr: &sqlparser::ast::Expr,
     first: Option<Step>,
+    derived: bool,
 ) -> Result<Expansion, PlanError> {
     let expr_sql = expr.to_string();
     let c = ctx.quote(column);
+    let t = ctx.qname(table);
+    let read = source_columns(ctx, table, column, expr);
+    // A column added earlier in the file does not exist before the first stage: no check there.
+    let checkable = !read.iter().any(|c| ctx.column_added_here(table, c));
+    let sources = if derived { read } else { Vec::new() };
+    // NOT NULL is coming: a row the expression gives NULL would make the backfill run for nothing
+    // and the NOT NULL step fail at the end. Checked before anything is built, naming the rows.
+    let key = if ctx.dialect.is_mysql() {
+        ctx.batch_key(table)?
+    } else {
+        ctx.pg_batch_key(table)?
+    };
+    let no_value = if derived {
+        format!("({expr_sql}) IS NULL")
+    } else {
+        format!("{c} IS NULL AND ({expr_sql}) IS NULL")
+    };
+    let null_check = (
+        format!(
+            "`{expr_sql}` gives every row of {} a value ({column} becomes NOT NULL); lists {key} of rows it leaves NULL",
+            table.display()
+        ),
+        format!(
+            "SELECT {} FROM {t} WHERE {no_value} ORDER BY {} LIMIT 10",
+            ctx.quote(&key),
+            ctx.quote(&key)
+        ),
+        "no rows".to_string(),
+    );
     let mut steps: Vec<Step> = first.into_iter().collect();
     let start: Vec<usize> = if steps.is_empty() { vec![] } else { vec![0] };
     let not_null = |phase: Phase| -> Result<Step, PlanError> {
@@ -516,7 +621,7 @@ pub fn fill_and_constrain(
     match ctx.options.dual_write {
         super::DualWrite::Trigger => {
             let fill = if ctx.dialect.is_mysql() {
-                let t = mysql::fill_triggers(ctx, table, column, expr);
+                let t = mysql::fill_triggers(ctx, table, column, expr, &sources)?;
                 Trigger {
                     create: t.create,
                     drop: t.drop,
@@ -524,7 +629,7 @@ pub fn fill_and_constrain(
                     function: String::new(),
                 }
             } else {
-                fill_trigger(table, column, &expr_sql)?
+                fill_trigger(table, column, &expr_sql, &sources)?
             };
             let mut install = Step::database(
                 Phase::Expand,
@@ -536,6 +641,13 @@ pub fn fill_and_constrain(
             )
             .after(&start)
             .lock(table.display(), trigger_lock, "brief");
+            if checkable {
+                install.before.push(Check {
+                    what: null_check.0.clone(),
+                    query: null_check.1.clone(),
+                    expect: null_check.2.clone(),
+                });
+            }
             for sql in &fill.create {
                 install = install.sql(sql.clone(), "");
             }
@@ -552,6 +664,7 @@ pub fn fill_and_constrain(
                 down.extend(merged.down.take().unwrap_or_default());
                 merged.down = Some(down);
                 merged.locks.extend(install.locks);
+                merged.before.extend(install.before);
                 merged
             } else {
                 install
@@ -569,15 +682,23 @@ pub fn fill_and_constrain(
             };
             steps.push(not_null(Phase::Migrate)?.after(not_null_after));
             steps.push(
-                Step::application(
-                    crate::plan::Release::NewVersion,
-                    Phase::Migrate,
-                    format!("deploy-writes-{}-{column}", table.name),
-                    format!("deploy code that writes {}.{column}", table.display()),
-                )
-                .after(&[0])
-                .app(format!("Every INSERT into {} sets {column} (the fill trigger is removed after this deploy).", table.display()))
-                .app(format!("Old and new versions can run side by side: the trigger fills {column} for the old one.")),
+                {
+                    let deploy = Step::application(
+                        crate::plan::Release::NewVersion,
+                        Phase::Migrate,
+                        format!("deploy-writes-{}-{column}", table.name),
+                        format!("deploy code that writes {}.{column}", table.display()),
+                    )
+                    .after(&[0])
+                    .app(format!("Every INSERT into {} sets {column} (the fill trigger is removed after this deploy).", table.display()));
+                    if sources.is_empty() {
+                        deploy.app(format!("Old and new versions can run side by side: the trigger fills {column} for the old one."))
+                    } else {
+                        deploy
+                            .app(format!("{column} holds `{expr_sql}` of its row: every INSERT sets it to that value, and every UPDATE that changes {} sets it again to the new value, in the same statement.", sources.join(", ")))
+                            .app(format!("Old and new versions can run side by side: until the trigger is removed it fills {column} for rows the old version inserts, and recomputes it when the old version changes {} without setting it.", sources.join(", ")))
+                    }
+                },
             );
             let mut drop = Step::database(
                 Phase::Contract,
@@ -616,14 +737,27 @@ pub fn fill_and_constrain(
                 format!("deploy code that writes {}.{column}", table.display()),
             )
             .after(&start)
-            .app(format!("Every INSERT into {} sets {column}; every UPDATE that changes its inputs updates it.", table.display()))
+            .app(if sources.is_empty() {
+                format!("Every INSERT into {} sets {column}; every UPDATE that changes its inputs updates it.", table.display())
+            } else {
+                format!("Every INSERT into {} sets {column}; every UPDATE that changes {} sets {column} again, in the same statement.", table.display(), sources.join(", "))
+            })
             .app(format!("The value must equal `{expr_sql}` for the row, as the backfill computes it."))
             .app("No instance of the old version may keep running after this deploy: the backfill that follows does not see rows it inserts later.");
             let d = steps.len();
             steps.push(deploy);
-            steps.push(
-                backfill_for(ctx, table, column, &expr_sql, &format!("{c} IS NULL"))?.after(&[d]),
-            );
+            let mut backfill =
+                backfill_for(ctx, table, column, &expr_sql, &format!("{c} IS NULL"))?.after(&[d]);
+            // Application stages run no checks: the first database step carries it.
+            let carrier = if d > 0 { &mut steps[0] } else { &mut backfill };
+            if checkable {
+                carrier.before.push(Check {
+                    what: null_check.0,
+                    query: null_check.1,
+                    expect: null_check.2,
+                });
+            }
+            steps.push(backfill);
             steps.push(not_null(Phase::Migrate)?.after(&[d + 1]));
             Ok(Expansion { steps, anchor: 0 })
         }

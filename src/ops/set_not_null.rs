@@ -63,7 +63,15 @@ impl SetNotNull {
             ..column
         };
         if let Some(expr) = ctx.backfill(&self.table, &self.column)? {
-            return fill_and_constrain(ctx, &self.table, &self.column, Some(&column), &expr, None);
+            return fill_and_constrain(
+                ctx,
+                &self.table,
+                &self.column,
+                Some(&column),
+                &expr,
+                None,
+                false,
+            );
         }
         let step = my::not_null_step(ctx, &self.table, &column, Phase::Expand);
         Ok(Expansion::single(
@@ -147,7 +155,7 @@ impl Op for SetNotNull {
             ));
         }
         match ctx.backfill(&self.table, &self.column)? {
-            Some(expr) => fill_and_constrain(ctx, &self.table, &self.column, None, &expr, None),
+            Some(expr) => fill_and_constrain(ctx, &self.table, &self.column, None, &expr, None, false),
             None => Ok(Expansion::single(
                 not_null_step(ctx, &self.table, &self.column, Phase::Expand)
                     .note(format!("The running application must never write NULL into {}.{}: from the first statement on, such writes fail.", self.table.display(), self.column))

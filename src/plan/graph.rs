@@ -25,6 +25,10 @@ pub struct Planned {
     /// Columns touched; empty means the whole table (see `Op::columns`).
     pub columns: Vec<String>,
     pub expansion: Expansion,
+    /// Steps of earlier changes (index into the planned changes, index into its steps) that must
+    /// finish before this change starts, beyond its anchor: a unique index on a backfilled column
+    /// waits for the backfill.
+    pub wait_for: Vec<(usize, usize)>,
 }
 
 /// What the cross-change pass needs of a change once its steps are in the graph.
@@ -42,6 +46,8 @@ impl StepGraph {
         let mut graph = DiGraph::new();
         let mut steps = Vec::new();
         let mut placed = Vec::with_capacity(planned.len());
+        let mut nodes_of: Vec<Vec<NodeIndex>> = Vec::with_capacity(planned.len());
+        let mut waits: Vec<Vec<(usize, usize)>> = Vec::with_capacity(planned.len());
         for p in planned {
             let nodes: Vec<NodeIndex> = (0..p.expansion.steps.len())
                 .map(|i| graph.add_node(steps.len() + i))
@@ -74,6 +80,8 @@ impl StepGraph {
                 tables: p.tables,
                 columns: p.columns,
             });
+            nodes_of.push(nodes);
+            waits.push(p.wait_for);
             for mut step in p.expansion.steps {
                 step.change = p.change;
                 steps.push(step);
@@ -115,6 +123,11 @@ impl StepGraph {
                     by_table.entry(table.key()).or_default().push(j);
                 }
                 since_barrier.push(j);
+            }
+            for &(p, step) in &waits[j] {
+                if p < j {
+                    from.extend(nodes_of.get(p).and_then(|n| n.get(step)));
+                }
             }
             from.sort_unstable();
             from.dedup();

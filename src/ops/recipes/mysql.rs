@@ -225,12 +225,41 @@ fn triggers(ctx: &Context, table: &QName, base: &str, insert: &str, update: &str
     Triggers { create, drop }
 }
 
-/// Fills `column` with `expr` (over the written row) whenever a write leaves it NULL.
-pub fn fill_triggers(ctx: &Context, table: &QName, column: &str, expr: &Expr) -> Triggers {
+#[derive(Template)]
+#[template(path = "mysql/fill_update.sql", escape = "none")]
+struct FillUpdate<'a> {
+    column: &'a str,
+    value: &'a str,
+    /// The columns the value is computed from, quoted.
+    sources: &'a [String],
+}
+
+/// Fills `column` with `expr` (over the written row) whenever a write leaves it NULL, and
+/// recomputes it when an UPDATE changes one of `sources` without setting `column` itself.
+pub fn fill_triggers(
+    ctx: &Context,
+    table: &QName,
+    column: &str,
+    expr: &Expr,
+    sources: &[String],
+) -> Result<Triggers, PlanError> {
     let c = ctx.quote(column);
-    let set = format!("SET NEW.{c} = COALESCE(NEW.{c}, {})", on_new_row(expr));
+    let value = on_new_row(expr);
+    let insert = format!("SET NEW.{c} = COALESCE(NEW.{c}, {value})");
+    let update = if sources.is_empty() {
+        insert.clone()
+    } else {
+        let sources: Vec<String> = sources.iter().map(|s| ctx.quote(s)).collect();
+        render(&FillUpdate {
+            column: &c,
+            value: &value,
+            sources: &sources,
+        })?
+        .trim()
+        .to_string()
+    };
     let base = helper_name(ctx, table, column, "fill");
-    triggers(ctx, table, &base, &set, &set)
+    Ok(triggers(ctx, table, &base, &insert, &update))
 }
 
 /// Sets `target` from `expr` (over the written row) on every write.

@@ -1,0 +1,1 @@
+SET NEW.{{ column }} = IF(NEW.{{ column }} IS NULL OR (NEW.{{ column }} <=> OLD.{{ column }} AND NOT ({% for s in sources %}{% if !loop.first %} AND {% endif %}NEW.{{ s }} <=> OLD.{{ s }}{% endfor %})), {{ value }}, NEW.{{ column }})
