@@ -432,3 +432,278 @@ fn usage_errors_exit_2() {
         .assert()
         .code(2);
 }
+
+/// The fast flags of a run that gives up on a lock after a moment.
+const GIVE_UP: [&str; 6] = [
+    "--lock-timeout",
+    "100ms",
+    "--retry-delay",
+    "10ms",
+    "--retries",
+    "1",
+];
+
+fn index_is_valid(db: &ScratchDb) -> String {
+    value(
+        db,
+        "SELECT coalesce((SELECT indisvalid::text FROM pg_index WHERE indexrelid = to_regclass('users_email_lower_key')), 'missing')",
+    )
+}
+
+fn not_null(db: &ScratchDb) -> String {
+    value(
+        db,
+        "SELECT attnotnull FROM pg_attribute WHERE attrelid = 'users'::regclass AND attname = 'email_lower'",
+    )
+}
+
+/// D4: a `--rerun` of a finished stage that fails (here: behind a lock) never runs down.sql,
+/// which would drop the valid unique index or remove the NOT NULL an earlier run made; the
+/// history keeps the stage done and records why the rerun failed.
+#[test]
+fn a_failed_rerun_never_undoes_a_finished_stage() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = setup("apply_rerun", 300, dir.path()) else {
+        return;
+    };
+    for stage in 1..=3 {
+        assert_eq!(apply(&db, dir.path(), stage, &[]).0, 0, "stage {stage}");
+    }
+    assert_eq!(apply(&db, dir.path(), 4, &["--confirm"]).0, 0);
+    for stage in 5..=6 {
+        assert_eq!(apply(&db, dir.path(), stage, &[]).0, 0, "stage {stage}");
+    }
+    assert_eq!(index_is_valid(&db), "true");
+    assert_eq!(not_null(&db), "t");
+
+    // A session holds a lock that CREATE INDEX CONCURRENTLY and ALTER TABLE wait for, but
+    // plain reads (the stage's checks) do not.
+    let mut holder = db.client();
+    holder
+        .batch_execute("BEGIN; LOCK TABLE users IN SHARE UPDATE EXCLUSIVE MODE")
+        .unwrap();
+    for stage in [2, 5] {
+        let mut args = vec!["--rerun"];
+        args.extend(GIVE_UP);
+        let (code, out) = apply(&db, dir.path(), stage, &args);
+        assert_eq!(code, 1, "stage {stage}: {out}");
+        assert!(out.contains("Nothing was rolled back"), "{out}");
+        assert!(out.contains("stays done"), "{out}");
+        assert!(out.contains("pg_blocking_pids"), "{out}");
+        assert!(!out.contains("rolling back"), "{out}");
+        assert!(!out.contains("half applied"), "{out}");
+    }
+    holder.batch_execute("COMMIT").unwrap();
+    assert_eq!(index_is_valid(&db), "true");
+    assert_eq!(not_null(&db), "t");
+    let report = status(&db, dir.path());
+    for i in [1, 4] {
+        assert_eq!(report["stages"][i]["state"], "done", "{report}");
+        let message = report["stages"][i]["record"]["message"].as_str().unwrap();
+        assert!(message.contains("lock timeout"), "{message}");
+        assert!(message.contains("--rerun"), "{message}");
+    }
+    assert_eq!(states(&db, dir.path()), vec!["done"; 6]);
+}
+
+/// D3: a `--rerun` of the finished ADD COLUMN stage fails (the column exists), but its
+/// transaction changed nothing: the stage stays done, the filled column is kept, and the
+/// later stages are not refused.
+#[test]
+fn a_failed_rerun_of_add_column_keeps_the_stage_done() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = setup("apply_rerun_add", 200, dir.path()) else {
+        return;
+    };
+    for stage in 1..=3 {
+        assert_eq!(apply(&db, dir.path(), stage, &[]).0, 0, "stage {stage}");
+    }
+    let (code, out) = apply(&db, dir.path(), 1, &["--rerun"]);
+    if code == 0 {
+        // The stage's file is idempotent: nothing more to prove.
+        return;
+    }
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("Nothing was rolled back"), "{out}");
+    assert!(!out.contains("DROP COLUMN"), "{out}");
+    assert_eq!(
+        value(&db, "SELECT count(*) FROM users WHERE email_lower IS NULL"),
+        "0"
+    );
+    assert_eq!(&states(&db, dir.path())[..3], ["done", "done", "done"]);
+    assert_eq!(apply(&db, dir.path(), 4, &["--confirm"]).0, 0);
+    let (code, out) = apply(&db, dir.path(), 5, &[]);
+    assert_eq!(code, 0, "{out}");
+}
+
+/// D5: a non-transactional stage that gave up on a lock before any statement took effect says
+/// "nothing changed" and does not run its down.sql (which would only queue behind the same lock
+/// and then claim the stage is half applied).
+#[test]
+fn a_stage_that_changed_nothing_is_not_rolled_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = setup("apply_nothing", 100, dir.path()) else {
+        return;
+    };
+    assert_eq!(apply(&db, dir.path(), 1, &[]).0, 0);
+    let mut holder = db.client();
+    holder
+        .batch_execute("BEGIN; LOCK TABLE users IN SHARE UPDATE EXCLUSIVE MODE")
+        .unwrap();
+    let (code, out) = apply(&db, dir.path(), 2, &GIVE_UP);
+    holder.batch_execute("COMMIT").unwrap();
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("Nothing changed"), "{out}");
+    assert!(out.contains("down.sql was not run"), "{out}");
+    assert!(!out.contains("half applied"), "{out}");
+    assert!(!out.contains("rolling back"), "{out}");
+    assert_eq!(index_is_valid(&db), "missing");
+    let report = status(&db, dir.path());
+    assert_eq!(report["stages"][1]["state"], "failed");
+    let message = report["stages"][1]["record"]["message"].as_str().unwrap();
+    assert!(message.contains("lock timeout"), "{message}");
+    assert!(message.contains("Nothing changed"), "{message}");
+    // Once the lock is gone the same command finishes the stage.
+    let (code, out) = apply(&db, dir.path(), 2, &[]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(index_is_valid(&db), "true");
+}
+
+/// D6: the stage's checks run under the stage's lock timeout: behind a lock that blocks even
+/// reads, `apply` gives up after its retries instead of waiting in silence, and changes nothing.
+#[test]
+fn checks_give_up_on_a_held_lock_like_statements() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = setup("apply_checklock", 100, dir.path()) else {
+        return;
+    };
+    assert_eq!(apply(&db, dir.path(), 1, &[]).0, 0);
+    let mut holder = db.client();
+    holder
+        .batch_execute("BEGIN; LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
+        .unwrap();
+    let started = Instant::now();
+    let (code, out) = apply(
+        &db,
+        dir.path(),
+        2,
+        &[
+            "--lock-timeout",
+            "200ms",
+            "--retry-delay",
+            "10ms",
+            "--retries",
+            "2",
+        ],
+    );
+    let took = started.elapsed();
+    holder.batch_execute("COMMIT").unwrap();
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("retry 1/2 of check"), "{out}");
+    assert!(out.contains("could not run"), "{out}");
+    assert!(took < Duration::from_secs(5), "{took:?}: {out}");
+    // Not started: the stage is still ready.
+    assert_eq!(states(&db, dir.path())[1], "ready");
+    assert_eq!(index_is_valid(&db), "missing");
+}
+
+/// D1: applies racing on a database safeshift never touched: one runs the stage, every other
+/// is refused with "another apply is running" or "already done" (exit 3), never a catalog
+/// error from creating the history schema twice (exit 2).
+#[test]
+fn applies_racing_on_a_fresh_database_are_refused_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = setup("apply_race", 100, dir.path()) else {
+        return;
+    };
+    let bin = assert_cmd::cargo::cargo_bin("safeshift");
+    let children: Vec<_> = (0..4)
+        .map(|_| {
+            std::process::Command::new(&bin)
+                .arg("apply")
+                .arg(dir.path().join("plan"))
+                .args(["--stage", "1", "--database-url", &db.url])
+                .env_remove("DATABASE_URL")
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut codes = Vec::new();
+    for child in children {
+        let output = child.wait_with_output().unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let code = output.status.code().unwrap_or(-1);
+        assert!(code == 0 || code == 3, "exit {code}: {text}");
+        if code == 3 {
+            assert!(
+                text.contains("another `safeshift apply` is running")
+                    || text.contains("already done"),
+                "{text}"
+            );
+        }
+        codes.push(code);
+    }
+    assert_eq!(codes.iter().filter(|&&c| c == 0).count(), 1, "{codes:?}");
+    assert_eq!(states(&db, dir.path())[0], "done");
+}
+
+/// D2: a server that closes idle sessions (`idle_session_timeout`) does not take away the
+/// apply lock while a stage waits: a second apply meanwhile is refused, and the first one ends
+/// done (not exit 2 with the history stuck at running).
+#[test]
+fn an_idle_session_timeout_does_not_drop_the_apply_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = setup("apply_idle", 100, dir.path()) else {
+        return;
+    };
+    let name = value(&db, "SELECT current_database()");
+    db.execute(&format!(
+        "ALTER DATABASE \"{name}\" SET idle_session_timeout = '300ms'"
+    ));
+    let mut holder = db.client();
+    holder
+        .batch_execute("BEGIN; LOCK TABLE users IN ACCESS SHARE MODE")
+        .unwrap();
+    let bin = assert_cmd::cargo::cargo_bin("safeshift");
+    let first = std::process::Command::new(&bin)
+        .arg("apply")
+        .arg(dir.path().join("plan"))
+        .args(["--stage", "1", "--database-url", &db.url])
+        .args([
+            "--lock-timeout",
+            "100ms",
+            "--retry-delay",
+            "500ms",
+            "--max-retry-delay",
+            "800ms",
+            "--retries",
+            "40",
+        ])
+        .env_remove("DATABASE_URL")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(2000));
+    let (code, out) = apply(&db, dir.path(), 1, &[]);
+    assert_eq!(code, 3, "{out}");
+    assert!(
+        out.contains("another `safeshift apply` is running"),
+        "{out}"
+    );
+    holder.batch_execute("COMMIT").unwrap();
+    let output = first.wait_with_output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(output.status.code(), Some(0), "{text}");
+    assert_eq!(states(&db, dir.path())[0], "done");
+}

@@ -3,6 +3,7 @@
 //! mixes with the application's tables.
 
 use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 use postgres::Client;
 
@@ -24,6 +25,9 @@ CREATE TABLE IF NOT EXISTS safeshift.applied_stages (
 );
 COMMENT ON TABLE safeshift.applied_stages IS 'Stages applied by safeshift apply; see safeshift status.';
 ";
+
+/// How long `apply` waits for another apply's lock before refusing.
+pub const LOCK_WAIT: Duration = Duration::from_secs(3);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -101,9 +105,26 @@ fn query_err(e: postgres::Error) -> DbError {
 }
 
 impl<'a> History<'a> {
-    /// Creates the history table if needed.
+    /// Creates the history table if needed. Two first applies on one database race to create
+    /// it; a transaction-level advisory lock makes the second wait for the first, so neither
+    /// trips over the other's half-made schema (a unique violation in pg_namespace).
     pub fn open(client: &'a mut Client, plan_id: &str) -> Result<History<'a>, DbError> {
-        client.batch_execute(SETUP).map_err(query_err)?;
+        let exists: bool = client
+            .query_one(
+                "SELECT to_regclass('safeshift.applied_stages') IS NOT NULL",
+                &[],
+            )
+            .map_err(query_err)?
+            .get(0);
+        if !exists {
+            let setup = format!(
+                "BEGIN; SELECT pg_advisory_xact_lock(hashtextextended('safeshift:history-setup', 0)); {SETUP} COMMIT;"
+            );
+            if let Err(e) = client.batch_execute(&setup) {
+                let _ = client.batch_execute("ROLLBACK");
+                return Err(query_err(e));
+            }
+        }
         Ok(History {
             client,
             plan_id: plan_id.to_string(),
@@ -131,15 +152,26 @@ impl<'a> History<'a> {
 
 impl HistoryStore for History<'_> {
     /// Holds a session advisory lock for this plan, so two appliers never run one plan at once.
+    /// A backend ends a moment after its client has gone, so the lock of an apply that just
+    /// finished may still be held: it is tried for up to [`LOCK_WAIT`] before giving up.
     fn lock(&mut self) -> Result<bool, DbError> {
-        let row = self
-            .client
-            .query_one(
-                "SELECT pg_try_advisory_lock(hashtextextended('safeshift:' || $1, 0))",
-                &[&self.plan_id],
-            )
-            .map_err(query_err)?;
-        Ok(row.get(0))
+        let until = Instant::now() + LOCK_WAIT;
+        loop {
+            let row = self
+                .client
+                .query_one(
+                    "SELECT pg_try_advisory_lock(hashtextextended('safeshift:' || $1, 0))",
+                    &[&self.plan_id],
+                )
+                .map_err(query_err)?;
+            if row.get(0) {
+                return Ok(true);
+            }
+            if Instant::now() >= until {
+                return Ok(false);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     fn records(&mut self) -> Result<BTreeMap<usize, Record>, DbError> {

@@ -13,7 +13,7 @@ use mysql::prelude::Queryable;
 
 use super::history::{HistoryStore, Record, Status};
 use super::run::{self, BackfillDone, Observer, RunError, RunOptions};
-use super::target::Target;
+use super::target::{CheckError, Target};
 use crate::db::mysql::{self as my, quote_literal};
 use crate::db::{DbError, FileStatement};
 use crate::interrupt;
@@ -70,9 +70,17 @@ impl<'a> History<'a> {
     /// Creates the history database and table if needed.
     pub fn open(conn: &'a mut Conn, plan_id: &str) -> Result<History<'a>, DbError> {
         let database = current_database(conn)?;
-        for sql in SETUP {
-            conn.query_drop(sql).map_err(query_err)?;
-        }
+        // Two first applies race to create it: the second waits for the first.
+        let _: Option<Option<i64>> = conn
+            .query_first("SELECT GET_LOCK('safeshift:history-setup', 60)")
+            .map_err(query_err)?;
+        let made = SETUP
+            .iter()
+            .try_for_each(|sql| conn.query_drop(sql).map_err(query_err));
+        let _: Option<Option<i64>> = conn
+            .query_first("SELECT RELEASE_LOCK('safeshift:history-setup')")
+            .map_err(query_err)?;
+        made?;
         Ok(History {
             conn,
             database,
@@ -140,15 +148,28 @@ fn read(
     Ok(out)
 }
 
+/// The server closes a session idle longer than `wait_timeout`, and with it the named lock
+/// that keeps a second apply out. `apply`'s sessions wait (for a long index build on the other
+/// connection, between retries), so they ask not to be closed.
+pub fn keep_session_open(conn: &mut Conn) -> Result<(), DbError> {
+    conn.query_drop("SET SESSION wait_timeout = 31536000")
+        .map_err(|e| DbError::Query(my::describe(&e)))
+}
+
 impl HistoryStore for History<'_> {
     /// A named lock held by this session until it disconnects. Lock names are limited to 64
-    /// characters, so the database and plan are hashed into it.
+    /// characters, so the database and plan are hashed into it. Waited for a moment: the
+    /// session of an apply that just ended may not be gone yet.
     fn lock(&mut self) -> Result<bool, DbError> {
         let got: Option<Option<i64>> = self
             .conn
             .exec_first(
-                "SELECT GET_LOCK(CONCAT('safeshift:', LEFT(SHA2(CONCAT(?, ':', ?), 256), 40)), 0)",
-                (&self.database, &self.plan_id),
+                "SELECT GET_LOCK(CONCAT('safeshift:', LEFT(SHA2(CONCAT(?, ':', ?), 256), 40)), ?)",
+                (
+                    &self.database,
+                    &self.plan_id,
+                    super::history::LOCK_WAIT.as_secs(),
+                ),
             )
             .map_err(query_err)?;
         Ok(got.flatten() == Some(1))
@@ -251,6 +272,29 @@ fn classify(text: &str) -> Kind {
     }
 }
 
+/// `SET …` (a session setting), `SHOW` and `USE` change nothing a down.sql would undo.
+fn is_session_setting(text: &str) -> bool {
+    let first = text
+        .split_whitespace()
+        .next()
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    matches!(first.as_str(), "set" | "show" | "use")
+}
+
+/// DDL commits the open transaction (and itself) on MySQL and MariaDB.
+fn commits_implicitly(text: &str) -> bool {
+    let first = text
+        .split_whitespace()
+        .next()
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    matches!(
+        first.as_str(),
+        "alter" | "create" | "drop" | "rename" | "truncate"
+    )
+}
+
 /// `lock_wait_timeout` counts whole seconds; never less than one.
 fn whole_seconds(timeout: Duration) -> u64 {
     timeout.as_millis().div_ceil(1000).max(1) as u64
@@ -295,6 +339,9 @@ pub fn run_sql(
     // unlocked before this returns (the app would otherwise wait on them as long as this
     // connection lives), and a retry starts again at the LOCK TABLES.
     let mut locked_at: Option<usize> = None;
+    // Statements run inside the open transaction: they take effect when it commits (explicitly,
+    // or implicitly by a DDL statement or LOCK TABLES).
+    let mut in_tx: Vec<usize> = Vec::new();
     let mut i = 0;
     while i < statements.len() {
         if interrupt::requested() {
@@ -319,17 +366,45 @@ pub fn run_sql(
         let Err(e) = result else {
             match kind {
                 Kind::Begin => tx_start = Some(i),
-                Kind::Commit | Kind::Rollback => tx_start = None,
-                Kind::LockTables => locked_at = Some(i),
+                Kind::Commit => {
+                    tx_start = None;
+                    for number in in_tx.drain(..) {
+                        observer.took_effect(number);
+                    }
+                }
+                Kind::Rollback => {
+                    tx_start = None;
+                    in_tx.clear();
+                }
+                Kind::LockTables => {
+                    locked_at = Some(i);
+                    for number in in_tx.drain(..) {
+                        observer.took_effect(number);
+                    }
+                }
                 Kind::UnlockTables => locked_at = None,
                 Kind::Other => {
-                    observer.ran(&statement.text, started.elapsed(), conn.affected_rows())
+                    observer.ran(&statement.text, started.elapsed(), conn.affected_rows());
+                    let settles = tx_start.is_none() || commits_implicitly(&statement.text);
+                    if settles {
+                        for number in in_tx.drain(..) {
+                            observer.took_effect(number);
+                        }
+                    }
+                    if is_session_setting(&statement.text) {
+                        // Changes nothing a down.sql would undo.
+                    } else if settles {
+                        observer.took_effect(i + 1);
+                    } else {
+                        in_tx.push(i + 1);
+                    }
                 }
                 Kind::SetLockWaitTimeout => {}
             }
             i += 1;
             continue;
         };
+        in_tx.clear();
         let held = locked_at.take();
         if held.is_some() {
             let _ = conn.query_drop("UNLOCK TABLES");
@@ -527,8 +602,25 @@ impl Target for Conn {
         run_backfill(self, spec, opts, resume, observer)
     }
 
-    fn first_value(&mut self, query: &str) -> Result<Option<String>, String> {
-        my::first_value(self, query).map_err(|e| my::describe(&e))
+    fn first_value(&mut self, query: &str) -> Result<Option<String>, CheckError> {
+        my::first_value(self, query).map_err(|e| CheckError {
+            message: my::describe(&e),
+            lock_wait: retryable(&e),
+        })
+    }
+
+    fn set_lock_timeout(&mut self, timeout: Option<Duration>) -> Result<(), String> {
+        let sql = match timeout {
+            Some(t) => {
+                let seconds = whole_seconds(t);
+                format!(
+                    "SET SESSION lock_wait_timeout = {seconds}, innodb_lock_wait_timeout = {seconds}"
+                )
+            }
+            None => "SET SESSION lock_wait_timeout = DEFAULT, innodb_lock_wait_timeout = DEFAULT"
+                .to_string(),
+        };
+        self.query_drop(sql).map_err(|e| my::describe(&e))
     }
 
     fn roll_back_open_transaction(&mut self) {

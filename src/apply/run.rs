@@ -16,6 +16,18 @@ use crate::error::Pos;
 use crate::interrupt;
 use crate::plan::BackfillSpec;
 
+/// The server closes a session idle longer than `idle_session_timeout` (PostgreSQL 14+), and
+/// with it the advisory lock that keeps a second apply out. `apply`'s sessions wait (the
+/// history's while a long index build runs on the other, the stage's between retries), so they
+/// ask not to be closed.
+pub fn keep_session_open(client: &mut Client) -> Result<(), DbError> {
+    client
+        .batch_execute(
+            "SELECT set_config('idle_session_timeout', '0', false) WHERE current_setting('server_version_num')::int >= 140000",
+        )
+        .map_err(|e| DbError::Query(db::describe(&e)))
+}
+
 /// How a stage is run.
 #[derive(Clone, Debug)]
 pub struct RunOptions {
@@ -46,7 +58,7 @@ impl Default for RunOptions {
     }
 }
 
-const DEFAULT_BATCH_LOCK_TIMEOUT: Duration = Duration::from_secs(2);
+pub(crate) const DEFAULT_BATCH_LOCK_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Hooks for whoever watches a run: `apply` prints retries and progress, `rehearse` also asks
 /// for statements to be wrapped in a transaction so it can read their locks before COMMIT.
@@ -64,6 +76,10 @@ pub trait Observer {
         Ok(())
     }
     fn retrying(&mut self, _what: &str, _attempt: u32, _of: u32, _delay: Duration, _why: &str) {}
+    /// Statement `number` (1-based, counting every statement of the file) took effect: it ran
+    /// outside a transaction, or the transaction it ran in committed. Session settings (`SET`)
+    /// and transaction control never do. `apply` uses this to know what a failed run changed.
+    fn took_effect(&mut self, _number: usize) {}
     /// On MySQL/MariaDB, after each statement of a file succeeded: how long it took and the
     /// rows the server reported affected (an ALTER that copied the table reports every row it
     /// copied; INSTANT and INPLACE changes report none).
@@ -132,7 +148,7 @@ fn failed(statement: &FileStatement, e: &postgres::Error) -> RunError {
 
 /// Lock timeouts and deadlocks mean "someone else was first": the statement did nothing and can
 /// run again. Anything else is a real failure.
-fn retryable(e: &postgres::Error) -> bool {
+pub(crate) fn retryable(e: &postgres::Error) -> bool {
     matches!(
         db::sqlstate(e),
         Some(db::LOCK_NOT_AVAILABLE) | Some(db::DEADLOCK_DETECTED)
@@ -306,7 +322,7 @@ fn regclass_text(client: &mut Client, name: &str) -> Result<String, postgres::Er
     Ok(row.get(0))
 }
 
-fn lock_timeout_sql(local: bool, timeout: Duration) -> String {
+pub(crate) fn lock_timeout_sql(local: bool, timeout: Duration) -> String {
     format!(
         "SET {}lock_timeout = '{}ms'",
         if local { "LOCAL " } else { "" },
@@ -331,6 +347,8 @@ pub fn run_sql(
     })?;
     let mut retries = Retries::new(opts, statements.len());
     let mut tx_start: Option<usize> = None;
+    // Statements run inside the open transaction: they take effect when it commits.
+    let mut in_tx: Vec<usize> = Vec::new();
     let mut i = 0;
     while i < statements.len() {
         if interrupt::requested() {
@@ -359,9 +377,21 @@ pub fn run_sql(
             Kind::Other => client.batch_execute(&statement.text),
         };
         let Err(e) = result else {
+            match kind {
+                Kind::Commit => {
+                    for number in in_tx.drain(..) {
+                        observer.took_effect(number);
+                    }
+                }
+                Kind::Rollback => in_tx.clear(),
+                Kind::Concurrently | Kind::Other if tx_start.is_some() => in_tx.push(i + 1),
+                Kind::Concurrently | Kind::Other => observer.took_effect(i + 1),
+                Kind::Begin | Kind::SetLockTimeout { .. } | Kind::Set => {}
+            }
             i += 1;
             continue;
         };
+        in_tx.clear();
         if interrupt::requested() && db::sqlstate(&e) == Some(db::QUERY_CANCELED) {
             let _ = client.batch_execute("ROLLBACK");
             return Err(RunError::Interrupted);
