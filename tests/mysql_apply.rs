@@ -600,3 +600,45 @@ fn a_failed_rerun_never_undoes_a_finished_stage() {
     assert!(message.contains("Lock wait timeout exceeded"), "{message}");
     assert_eq!(states(&db, dir.path()), vec!["done"; 6]);
 }
+
+/// `status` tells a live run from a dead one on MariaDB too: `running` while the apply holds
+/// its named lock, `dead` after a kill -9; the same command then resumes the backfill.
+#[test]
+fn status_tells_a_live_run_from_a_killed_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = setup("apply_dead", 3000, dir.path()) else {
+        return;
+    };
+    let _forget = ForgetHistory(&db);
+    assert_eq!(apply(&db, dir.path(), 1, &[]).0, 0);
+    let bin = assert_cmd::cargo::cargo_bin("safeshift");
+    let mut child = std::process::Command::new(bin)
+        .arg("apply")
+        .arg(dir.path().join("plan"))
+        .args([
+            "--stage",
+            "3",
+            "--database-url",
+            &db.url(),
+            "--pause",
+            "100ms",
+        ])
+        .env_remove("DATABASE_URL")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1200));
+    assert_eq!(states(&db, dir.path())[2], "running");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let until = Instant::now() + Duration::from_secs(10);
+    while states(&db, dir.path())[2] != "dead" && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(states(&db, dir.path())[2], "dead");
+    let (code, out) = apply(&db, dir.path(), 3, &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("resuming after key"), "{out}");
+    assert_eq!(states(&db, dir.path())[2], "done");
+}

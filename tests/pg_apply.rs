@@ -707,3 +707,53 @@ fn an_idle_session_timeout_does_not_drop_the_apply_lock() {
     assert_eq!(output.status.code(), Some(0), "{text}");
     assert_eq!(states(&db, dir.path())[0], "done");
 }
+
+/// `status` tells a live run from a dead one: while an apply runs, its stage is `running`;
+/// after a kill -9 (no chance to record anything) it is `dead`, and the same command resumes.
+#[test]
+fn status_tells_a_live_run_from_a_killed_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = setup("apply_dead", 3000, dir.path()) else {
+        return;
+    };
+    assert_eq!(apply(&db, dir.path(), 1, &[]).0, 0);
+    let bin = assert_cmd::cargo::cargo_bin("safeshift");
+    let mut child = std::process::Command::new(bin)
+        .arg("apply")
+        .arg(dir.path().join("plan"))
+        .args([
+            "--stage",
+            "3",
+            "--database-url",
+            &db.url,
+            "--pause",
+            "100ms",
+        ])
+        .env_remove("DATABASE_URL")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1200));
+    assert_eq!(states(&db, dir.path())[2], "running");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // The server notices the closed connection (and drops its lock) a moment later.
+    let until = Instant::now() + Duration::from_secs(10);
+    while states(&db, dir.path())[2] != "dead" && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(states(&db, dir.path())[2], "dead");
+    let human = safeshift()
+        .arg("status")
+        .arg(dir.path().join("plan"))
+        .args(["--database-url", &db.url])
+        .output()
+        .unwrap();
+    let human = String::from_utf8_lossy(&human.stdout);
+    assert!(human.contains("the run died"), "{human}");
+    let (code, out) = apply(&db, dir.path(), 3, &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("resuming after key"), "{out}");
+    assert_eq!(states(&db, dir.path())[2], "done");
+}

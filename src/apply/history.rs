@@ -150,6 +150,21 @@ impl<'a> History<'a> {
     }
 }
 
+/// Whether a live `apply` holds this plan's lock in the client's database: a stage recorded as
+/// running with no holder was left by a run that died (kill -9, a lost connection, a restart).
+/// Taken and given back at once, so it never blocks an apply for long (that one waits
+/// [`LOCK_WAIT`] for it).
+pub fn lock_held(client: &mut Client, plan_id: &str) -> Result<bool, DbError> {
+    let row = client
+        .query_one(
+            "SELECT CASE WHEN pg_try_advisory_lock(k) THEN NOT pg_advisory_unlock(k) ELSE true END
+             FROM (SELECT hashtextextended('safeshift:' || $1, 0) AS k) AS l",
+            &[&plan_id],
+        )
+        .map_err(query_err)?;
+    Ok(row.get(0))
+}
+
 impl HistoryStore for History<'_> {
     /// Holds a session advisory lock for this plan, so two appliers never run one plan at once.
     /// A backend ends a moment after its client has gone, so the lock of an apply that just

@@ -913,25 +913,38 @@ pub fn progress_line(
     }
 }
 
+/// The state `status` shows for a stage recorded as running whose apply is gone.
+pub const DEAD: &str = "dead";
+
 /// Where each stage of a plan stands in a database.
 #[derive(Debug, serde::Serialize)]
 pub struct StageStatus {
     pub index: usize,
     pub name: String,
     pub kind: String,
-    /// pending, ready (its dependencies are done), or a recorded status.
+    /// pending, ready (its dependencies are done), a recorded status, or `dead`: recorded as
+    /// running, but no apply holds the plan's lock any more.
     pub state: String,
     pub record: Option<Record>,
 }
 
 pub fn status(plan: &PlanDir, database_url: &str) -> Result<Vec<StageStatus>, Error> {
     check_url(plan, database_url)?;
-    let records = if plan.is_mysql() {
+    let running = |records: &std::collections::BTreeMap<usize, Record>| {
+        records.values().any(|r| r.status == Status::Running)
+    };
+    // A stage recorded as running is live only while an apply holds the plan's lock.
+    let (records, live) = if plan.is_mysql() {
         let mut conn = db::mysql::connect(database_url).map_err(db_error)?;
-        mysql::History::read_only(&mut conn, &plan.id).map_err(db_error)?
+        let records = mysql::History::read_only(&mut conn, &plan.id).map_err(db_error)?;
+        let live = running(&records) && mysql::lock_held(&mut conn, &plan.id).map_err(db_error)?;
+        (records, live)
     } else {
         let mut client = db::connect(database_url).map_err(db_error)?;
-        History::read_only(&mut client, &plan.id).map_err(db_error)?
+        let records = History::read_only(&mut client, &plan.id).map_err(db_error)?;
+        let live =
+            running(&records) && history::lock_held(&mut client, &plan.id).map_err(db_error)?;
+        (records, live)
     };
     Ok(plan
         .plan
@@ -940,6 +953,7 @@ pub fn status(plan: &PlanDir, database_url: &str) -> Result<Vec<StageStatus>, Er
         .map(|s| {
             let record = records.get(&s.index).cloned();
             let state = match &record {
+                Some(r) if r.status == Status::Running && !live => DEAD.to_string(),
                 Some(r) => r.status.as_str().to_string(),
                 None if s
                     .depends_on
@@ -987,6 +1001,9 @@ pub fn status_text(plan: &PlanDir, stages: &[StageStatus]) -> String {
             "  {:>2}. {:<12} {:<12} {}{when}\n",
             s.index, s.state, s.kind, s.name
         ));
+        if s.state == DEAD {
+            text.push_str("      recorded as running, but no apply holds the plan's lock: the run died (killed, or its connection or server was lost); run the same command to continue\n");
+        }
         if let Some(message) = s.record.as_ref().and_then(|r| r.message.as_deref())
             && s.state != "done"
         {

@@ -103,6 +103,19 @@ impl<'a> History<'a> {
     }
 }
 
+/// Whether a live `apply` holds this plan's named lock: a stage recorded as running with no
+/// holder was left by a run that died.
+pub fn lock_held(conn: &mut Conn, plan_id: &str) -> Result<bool, DbError> {
+    let database = current_database(conn)?;
+    let held: Option<Option<i64>> = conn
+        .exec_first(
+            "SELECT IS_USED_LOCK(CONCAT('safeshift:', LEFT(SHA2(CONCAT(?, ':', ?), 256), 40))) IS NOT NULL",
+            (&database, plan_id),
+        )
+        .map_err(query_err)?;
+    Ok(held.flatten() == Some(1))
+}
+
 type HistoryRow = (
     i64,
     String,
