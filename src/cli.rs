@@ -178,9 +178,12 @@ History: the table safeshift.applied_stages (created on first use; on MySQL/Mari
 database named safeshift, one row per database, plan and stage) records each stage; a stage
 runs only after the stages it depends on, and a done stage runs again only with --rerun.
 
-Exit codes: 0 done, 1 the stage failed (rolled back unless --no-rollback), 2 usage, input or
-connection error, 3 refused (dependencies not done, already done, a check failed, a deploy not
-confirmed, or another apply is running this plan), 130 interrupted (run again to resume).
+Exit codes: 0 done, 1 the stage failed (what this run did is rolled back unless --no-rollback;
+a failed --rerun of a done stage is never rolled back), 2 usage, input or connection error
+before the stage started, 3 refused (dependencies not done, already done, a check failed or
+could not run, a deploy not confirmed, or another apply is running this plan), 4 the connection
+was lost while the stage ran (a restart, a killed session: inspect, then run again),
+130 interrupted (run again to resume).
 
 Examples:
   safeshift apply plans/email-lower --stage 1 --database-url postgres://app@db/prod

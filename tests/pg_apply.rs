@@ -757,3 +757,61 @@ fn status_tells_a_live_run_from_a_killed_one() {
     assert!(out.contains("resuming after key"), "{out}");
     assert_eq!(states(&db, dir.path())[2], "done");
 }
+
+/// A session ended by the server while the stage waits (`pg_terminate_backend`, as a restart
+/// or a DBA would): its own exit code (4), no rollback attempted on a dead session, and the
+/// history records the cause instead of staying at running.
+#[test]
+fn a_lost_connection_has_its_own_exit_code_and_is_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = setup("apply_lost", 100, dir.path()) else {
+        return;
+    };
+    assert_eq!(apply(&db, dir.path(), 1, &[]).0, 0);
+    let mut holder = db.client();
+    holder
+        .batch_execute("BEGIN; LOCK TABLE users IN SHARE UPDATE EXCLUSIVE MODE")
+        .unwrap();
+    let bin = assert_cmd::cargo::cargo_bin("safeshift");
+    let child = std::process::Command::new(bin)
+        .arg("apply")
+        .arg(dir.path().join("plan"))
+        .args(["--stage", "2", "--database-url", &db.url])
+        .args(["--lock-timeout", "30s"])
+        .env_remove("DATABASE_URL")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The stage's session, waiting for its lock.
+    let name = value(&db, "SELECT current_database()");
+    let until = Instant::now() + Duration::from_secs(10);
+    let terminated = loop {
+        let done = value(
+            &db,
+            &format!(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = '{name}' AND application_name = 'safeshift' AND wait_event_type = 'Lock'"
+            ),
+        );
+        if done != "0" || Instant::now() > until {
+            break done;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(terminated, "1");
+    let output = child.wait_with_output().unwrap();
+    holder.batch_execute("COMMIT").unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(4), "{text}");
+    assert!(text.contains("connection to the server was lost"), "{text}");
+    assert!(text.contains("Nothing was rolled back"), "{text}");
+    assert!(!text.contains("rolling back"), "{text}");
+    let report = status(&db, dir.path());
+    assert_eq!(report["stages"][1]["state"], "failed", "{report}");
+    let message = report["stages"][1]["record"]["message"].as_str().unwrap();
+    assert!(message.contains("terminating connection"), "{message}");
+    // The same command then finishes the stage.
+    let (code, out) = apply(&db, dir.path(), 2, &[]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(index_is_valid(&db), "true");
+}

@@ -57,6 +57,9 @@ pub enum Outcome {
     Refused,
     Failed,
     Interrupted,
+    /// The connection to the server was lost while the stage ran (a restart, a killed session,
+    /// the network): what the statement in flight did is unknown.
+    Lost,
 }
 
 impl Outcome {
@@ -65,6 +68,7 @@ impl Outcome {
             Outcome::Done => 0,
             Outcome::Failed => 1,
             Outcome::Refused => 3,
+            Outcome::Lost => 4,
             Outcome::Interrupted => 130,
         }
     }
@@ -353,6 +357,28 @@ fn apply_stage(
             )
             .map_err(werr)?;
             Ok(Outcome::Interrupted)
+        }
+        Err(lost @ RunError::Lost { .. }) => {
+            let message = format!(
+                "{lost}\n{}; whether the statement that was running took effect is unknown. Nothing was rolled back (the session is gone). Inspect the database and `safeshift status`, then run the same command again{}: every statement is safe to re-run.",
+                effect.describe(),
+                if rerun_of_done { " with --rerun" } else { "" }
+            );
+            writeln!(out, "CONNECTION LOST after {took}: {message}").map_err(werr)?;
+            let status = if rerun_of_done {
+                Status::Done
+            } else {
+                Status::Failed
+            };
+            // The history's own session may be gone too (a server restart).
+            if let Err(e) = history.finish(stage.index, status, Some(&message)) {
+                writeln!(
+                    out,
+                    "could not record it in the history either ({e}): it still says running, which `safeshift status` shows as dead"
+                )
+                .map_err(werr)?;
+            }
+            Ok(Outcome::Lost)
         }
         Err(failure) => {
             writeln!(out, "FAILED after {took}: {failure}").map_err(werr)?;

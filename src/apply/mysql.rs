@@ -323,6 +323,13 @@ fn retryable(e: &mysql::Error) -> bool {
 }
 
 fn failed(statement: &FileStatement, e: &mysql::Error) -> RunError {
+    if my::connection_lost(e) {
+        return RunError::Lost {
+            pos: Some(statement.pos),
+            statement: statement.text.clone(),
+            message: my::describe(e),
+        };
+    }
     RunError::Failed {
         pos: Some(statement.pos),
         statement: statement.text.clone(),
@@ -418,6 +425,9 @@ pub fn run_sql(
             continue;
         };
         in_tx.clear();
+        if my::connection_lost(&e) {
+            return Err(failed(statement, &e));
+        }
         let held = locked_at.take();
         if held.is_some() {
             let _ = conn.query_drop("UNLOCK TABLES");
@@ -487,11 +497,20 @@ pub fn run_backfill(
         (Some(t), Some(c)) => format!("{t}.{c}"),
         _ => format!("{table}.{column}"),
     };
-    let fail = |statement: &str, e: &mysql::Error| RunError::Failed {
-        pos: None,
-        statement: statement.to_string(),
-        message: my::describe(e),
-        code: my::error_code(e).map(|c| c.to_string()),
+    let fail = |statement: &str, e: &mysql::Error| {
+        if my::connection_lost(e) {
+            return RunError::Lost {
+                pos: None,
+                statement: statement.to_string(),
+                message: my::describe(e),
+            };
+        }
+        RunError::Failed {
+            pos: None,
+            statement: statement.to_string(),
+            message: my::describe(e),
+            code: my::error_code(e).map(|c| c.to_string()),
+        }
     };
     let seconds = whole_seconds(opts.lock_timeout.unwrap_or(DEFAULT_BATCH_LOCK_TIMEOUT));
     let set =

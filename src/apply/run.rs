@@ -107,6 +107,13 @@ pub enum RunError {
     },
     /// Ctrl-C: stopped at a safe point.
     Interrupted,
+    /// The connection to the server was lost (the server restarted or ended the session, the
+    /// network failed) while `statement` ran: whether it took effect is unknown.
+    Lost {
+        pos: Option<Pos>,
+        statement: String,
+        message: String,
+    },
 }
 
 impl std::fmt::Display for RunError {
@@ -124,6 +131,20 @@ impl std::fmt::Display for RunError {
                 write!(f, "{message}\n  in{at}: {}", one_line(statement, 160))
             }
             RunError::Interrupted => write!(f, "interrupted"),
+            RunError::Lost {
+                pos,
+                statement,
+                message,
+            } => {
+                let at = pos
+                    .map(|p| format!(" (line {})", p.line))
+                    .unwrap_or_default();
+                write!(
+                    f,
+                    "the connection to the server was lost: {message}\n  while running{at}: {}",
+                    one_line(statement, 160)
+                )
+            }
         }
     }
 }
@@ -138,6 +159,13 @@ pub(crate) fn one_line(text: &str, max: usize) -> String {
 }
 
 fn failed(statement: &FileStatement, e: &postgres::Error) -> RunError {
+    if db::connection_lost(e) {
+        return RunError::Lost {
+            pos: Some(statement.pos),
+            statement: statement.text.clone(),
+            message: db::describe(e),
+        };
+    }
     RunError::Failed {
         pos: Some(statement.pos),
         statement: statement.text.clone(),
@@ -313,6 +341,15 @@ fn drop_invalid_index(client: &mut Client, name: &str) -> Result<bool, postgres:
     Ok(invalid)
 }
 
+/// Whether the index exists (valid or not); `true` when the server cannot say, so a failure is
+/// never reported as having changed nothing when it may have.
+fn index_exists(client: &mut Client, name: &str) -> bool {
+    client
+        .query_one("SELECT to_regclass($1) IS NOT NULL", &[&name])
+        .map(|row| row.get(0))
+        .unwrap_or(true)
+}
+
 /// The index's fully qualified, quoted name, from the server (so quoting is the server's).
 fn regclass_text(client: &mut Client, name: &str) -> Result<String, postgres::Error> {
     let row = client.query_one(
@@ -396,10 +433,21 @@ pub fn run_sql(
             let _ = client.batch_execute("ROLLBACK");
             return Err(RunError::Interrupted);
         }
+        if db::connection_lost(&e) {
+            return Err(failed(statement, &e));
+        }
         // Where to start again: the transaction's BEGIN, or this statement.
         let restart = tx_start.take().unwrap_or(i);
         if restart != i || kind == Kind::Commit {
             let _ = client.batch_execute("ROLLBACK");
+        }
+        if kind == Kind::Concurrently
+            && let Some(name) = concurrent_index_name(&statement.text)
+            && index_exists(client, &name)
+        {
+            // A concurrent build that failed after it made its catalog entry leaves an INVALID
+            // index behind: that took effect (a re-run drops and rebuilds it).
+            observer.took_effect(i + 1);
         }
         i = retries.retry(
             &statements,
@@ -533,11 +581,20 @@ pub fn run_backfill(
     } = spec;
     let batch_size = opts.batch_size.unwrap_or(*batch_size).max(1);
     let label = format!("{table}.{column}");
-    let fail = |statement: &str, e: &postgres::Error| RunError::Failed {
-        pos: None,
-        statement: statement.to_string(),
-        message: db::describe(e),
-        code: db::sqlstate(e).map(str::to_string),
+    let fail = |statement: &str, e: &postgres::Error| {
+        if db::connection_lost(e) {
+            return RunError::Lost {
+                pos: None,
+                statement: statement.to_string(),
+                message: db::describe(e),
+            };
+        }
+        RunError::Failed {
+            pos: None,
+            statement: statement.to_string(),
+            message: db::describe(e),
+            code: db::sqlstate(e).map(str::to_string),
+        }
     };
     let timeout = opts.lock_timeout.unwrap_or(DEFAULT_BATCH_LOCK_TIMEOUT);
     // A batch need not wait for its WAL flush: a crash loses at most the last batches, which the

@@ -50,6 +50,19 @@ pub fn connect(url: &str) -> Result<Client, DbError> {
     config.connect(NoTls).map_err(|e| fail(describe(&e)))
 }
 
+/// The session is gone: the server ended it (`pg_terminate_backend`, a shutdown or restart:
+/// SQLSTATE class 57P0x) or the connection broke. Nothing more can run on this client.
+pub fn connection_lost(e: &postgres::Error) -> bool {
+    if e.is_closed() {
+        return true;
+    }
+    if matches!(sqlstate(e), Some("57P01") | Some("57P02") | Some("57P03")) {
+        return true;
+    }
+    e.as_db_error().is_none()
+        && std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>())
+}
+
 /// The server's message, SQLSTATE, detail and hint: `postgres::Error`'s own Display only says
 /// "db error", which tells a user nothing.
 pub fn describe(e: &postgres::Error) -> String {

@@ -63,6 +63,16 @@ pub fn describe(e: &mysql::Error) -> String {
     }
 }
 
+/// The session is gone: the server ended it (KILL, shutdown: errors 1053, 1927; the client's
+/// 2006 "server has gone away", 2013 "lost connection") or the connection broke.
+pub fn connection_lost(e: &mysql::Error) -> bool {
+    match e {
+        mysql::Error::IoError(_) | mysql::Error::CodecError(_) => true,
+        mysql::Error::MySqlError(server) => matches!(server.code, 1053 | 1927 | 2006 | 2013),
+        _ => false,
+    }
+}
+
 /// The server's error number, if the server answered with an error.
 pub fn error_code(e: &mysql::Error) -> Option<u16> {
     match e {
