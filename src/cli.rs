@@ -271,6 +271,12 @@ pub struct ApplyArgs {
     /// Plain progress lines even on a terminal
     #[arg(long)]
     pub no_progress: bool,
+
+    /// Run a stage whose up.sql or down.sql was edited since `safeshift plan` wrote it
+    /// (plan.json holds each file's SHA-256; an edited backfill is refused regardless, since
+    /// apply runs plan.json's description of it)
+    #[arg(long)]
+    pub allow_edited: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -325,6 +331,11 @@ pub struct RehearseArgs {
 
     #[arg(long, value_enum, default_value_t = ReportFormat::Human)]
     pub format: ReportFormat,
+
+    /// Rehearse stage files edited since `safeshift plan` wrote them (plan.json holds each
+    /// file's SHA-256)
+    #[arg(long)]
+    pub allow_edited: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -472,6 +472,7 @@ fn apply(args: ApplyArgs) -> Result<ExitCode, Error> {
         rerun: args.rerun,
         confirm: args.confirm,
         progress: !args.no_progress,
+        allow_edited: args.allow_edited,
     };
     let mut out = std::io::stdout().lock();
     let outcome = safeshift::apply::apply(&request, &mut out)?;
@@ -524,6 +525,7 @@ fn rehearse(args: RehearseArgs) -> Result<ExitCode, Error> {
         max_wait: args.max_wait,
         window: args.window,
         run: safeshift::apply::RunOptions::default(),
+        allow_edited: args.allow_edited,
     };
     let rehearsal = safeshift::rehearse::rehearse(&request, &mut std::io::stderr())?;
     let text = match args.format {

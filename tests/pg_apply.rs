@@ -815,3 +815,111 @@ fn a_lost_connection_has_its_own_exit_code_and_is_recorded() {
     assert_eq!(code, 0, "{out}");
     assert_eq!(index_is_valid(&db), "true");
 }
+
+/// plan.json holds every stage file's SHA-256: an edited file is refused unless the user says
+/// so, and an edited backfill always (apply runs plan.json's description, not the file).
+#[test]
+fn an_edited_stage_file_is_refused_unless_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = setup("apply_edited", 100, dir.path()) else {
+        return;
+    };
+    let plan = dir.path().join("plan");
+    let up = plan.join("02-create-index-users_email_lower_key/up.sql");
+    let text = fs::read_to_string(&up).unwrap();
+    fs::write(&up, format!("{text}\n-- edited by hand\n")).unwrap();
+    assert_eq!(apply(&db, dir.path(), 1, &[]).0, 0);
+    let (code, out) = apply(&db, dir.path(), 2, &[]);
+    assert_eq!(code, 3, "{out}");
+    assert!(
+        out.contains("02-create-index-users_email_lower_key/up.sql was edited"),
+        "{out}"
+    );
+    assert!(out.contains("--allow-edited"), "{out}");
+    assert_eq!(index_is_valid(&db), "missing");
+    assert_eq!(states(&db, dir.path())[1], "ready");
+    let (code, out) = apply(&db, dir.path(), 2, &["--allow-edited"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("warning (--allow-edited)"), "{out}");
+
+    let backfill = plan.join("03-backfill-users-email_lower/up.sql");
+    let text = fs::read_to_string(&backfill).unwrap();
+    fs::write(&backfill, text.replace("lower(email)", "upper(email)")).unwrap();
+    let (code, out) = apply(&db, dir.path(), 3, &["--allow-edited"]);
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("re-plan"), "{out}");
+    assert_eq!(
+        value(
+            &db,
+            "SELECT count(*) FROM users WHERE email_lower IS NOT NULL"
+        ),
+        "0"
+    );
+}
+
+/// The plan id does not depend on where the plan was made from: the same change planned from
+/// another directory finds the history. A history an older safeshift recorded under the id of
+/// plan.json's bytes is found and taken over.
+#[test]
+fn the_plan_id_does_not_depend_on_where_it_was_planned_from() {
+    use sha2::{Digest, Sha256};
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = setup("apply_planid", 100, dir.path()) else {
+        return;
+    };
+    assert_eq!(apply(&db, dir.path(), 1, &[]).0, 0);
+    let sub = dir.path().join("elsewhere");
+    fs::create_dir_all(&sub).unwrap();
+    safeshift()
+        .current_dir(&sub)
+        .args([
+            "plan",
+            "../change.sql",
+            "--schema",
+            "../schema.sql",
+            "--server-version",
+            &support::server_version(),
+        ])
+        .args(["--batch-size", "100", "--out", "plan"])
+        .assert()
+        .success();
+    let states_of = |plan: &Path| -> Vec<String> {
+        let out = safeshift()
+            .arg("status")
+            .arg(plan)
+            .args(["--database-url", &db.url, "--format", "json"])
+            .output()
+            .unwrap();
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        report["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["state"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let elsewhere = sub.join("plan");
+    assert_eq!(states_of(&elsewhere)[0], "done");
+
+    // An older safeshift's history: keyed by the first 16 hex digits of plan.json's SHA-256.
+    let bytes = fs::read(dir.path().join("plan/plan.json")).unwrap();
+    let legacy: String = Sha256::digest(&bytes)
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    db.execute(&format!(
+        "UPDATE safeshift.applied_stages SET plan_id = '{legacy}'"
+    ));
+    assert_eq!(states(&db, dir.path())[0], "done");
+    let (code, out) = apply(&db, dir.path(), 2, &[]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        value(
+            &db,
+            &format!("SELECT count(*) FROM safeshift.applied_stages WHERE plan_id = '{legacy}'")
+        ),
+        "0"
+    );
+    assert_eq!(&states_of(&elsewhere)[..2], ["done", "done"]);
+}

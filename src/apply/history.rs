@@ -90,6 +90,9 @@ pub trait HistoryStore {
     ) -> Result<(), DbError>;
     /// Records how far a backfill got, so an interrupted one resumes there.
     fn progress(&mut self, stage: usize, resume_key: &str) -> Result<(), DbError>;
+    /// Takes over the history an older safeshift recorded under the plan's legacy id, when
+    /// there is none under its id yet.
+    fn adopt(&mut self, legacy_id: &str) -> Result<(), DbError>;
 }
 
 pub struct History<'a> {
@@ -221,6 +224,21 @@ impl HistoryStore for History<'_> {
                      resume_key = CASE WHEN $3 = 'interrupted' THEN resume_key END
                  WHERE plan_id = $1 AND stage = $2",
                 &[&self.plan_id, &(stage as i32), &status.as_str(), &message],
+            )
+            .map_err(query_err)?;
+        Ok(())
+    }
+
+    fn adopt(&mut self, legacy_id: &str) -> Result<(), DbError> {
+        if legacy_id == self.plan_id {
+            return Ok(());
+        }
+        self.client
+            .execute(
+                "UPDATE safeshift.applied_stages SET plan_id = $1
+                 WHERE plan_id = $2
+                   AND NOT EXISTS (SELECT 1 FROM safeshift.applied_stages WHERE plan_id = $1)",
+                &[&self.plan_id, &legacy_id],
             )
             .map_err(query_err)?;
         Ok(())

@@ -46,6 +46,8 @@ pub struct ApplyRequest<'a> {
     pub confirm: bool,
     /// Draw a progress bar (only when stderr is a terminal).
     pub progress: bool,
+    /// Run stage files edited since `safeshift plan` wrote them.
+    pub allow_edited: bool,
 }
 
 /// How `apply` ended; each maps to an exit code.
@@ -166,6 +168,7 @@ fn apply_stage(
         .map_err(werr)?;
         return Ok(Outcome::Refused);
     }
+    history.adopt(&plan.legacy_id).map_err(db_error)?;
     let records = history.records().map_err(db_error)?;
     let head = format!("stage {} of {total}: {}", stage.index, stage.name);
 
@@ -200,6 +203,28 @@ fn apply_stage(
 
     if stage.is_application() {
         return application_stage(req, stage, &head, history, out);
+    }
+    let edited = plan.edited_files(stage)?;
+    if !edited.is_empty() {
+        if stage.is_backfill() {
+            writeln!(
+                out,
+                "refused: {head}\n  {}\n  apply runs a backfill from plan.json's description (batch by batch, resumable), not from its up.sql: re-plan with the expression you want (a `-- safeshift: backfill = …` directive or --backfill), or run the edited file by hand",
+                edited.join("\n  ")
+            )
+            .map_err(werr)?;
+            return Ok(Outcome::Refused);
+        }
+        if !req.allow_edited {
+            writeln!(
+                out,
+                "refused: {head}\n  {}\n  re-plan, or pass --allow-edited to run the files as they are now",
+                edited.join("\n  ")
+            )
+            .map_err(werr)?;
+            return Ok(Outcome::Refused);
+        }
+        writeln!(out, "warning (--allow-edited): {}", edited.join("; ")).map_err(werr)?;
     }
 
     let mut migration = connect()?;
@@ -962,12 +987,18 @@ pub fn status(plan: &PlanDir, database_url: &str) -> Result<Vec<StageStatus>, Er
     // A stage recorded as running is live only while an apply holds the plan's lock.
     let (records, live) = if plan.is_mysql() {
         let mut conn = db::mysql::connect(database_url).map_err(db_error)?;
-        let records = mysql::History::read_only(&mut conn, &plan.id).map_err(db_error)?;
+        let mut records = mysql::History::read_only(&mut conn, &plan.id).map_err(db_error)?;
+        if records.is_empty() {
+            records = mysql::History::read_only(&mut conn, &plan.legacy_id).map_err(db_error)?;
+        }
         let live = running(&records) && mysql::lock_held(&mut conn, &plan.id).map_err(db_error)?;
         (records, live)
     } else {
         let mut client = db::connect(database_url).map_err(db_error)?;
-        let records = History::read_only(&mut client, &plan.id).map_err(db_error)?;
+        let mut records = History::read_only(&mut client, &plan.id).map_err(db_error)?;
+        if records.is_empty() {
+            records = History::read_only(&mut client, &plan.legacy_id).map_err(db_error)?;
+        }
         let live =
             running(&records) && history::lock_held(&mut client, &plan.id).map_err(db_error)?;
         (records, live)

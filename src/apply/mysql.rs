@@ -229,6 +229,19 @@ impl HistoryStore for History<'_> {
             .map_err(query_err)
     }
 
+    fn adopt(&mut self, legacy_id: &str) -> Result<(), DbError> {
+        if legacy_id == self.plan_id || !read(self.conn, &self.database, &self.plan_id)?.is_empty()
+        {
+            return Ok(());
+        }
+        self.conn
+            .exec_drop(
+                "UPDATE `safeshift`.`applied_stages` SET plan_id = ? WHERE database_name = ? AND plan_id = ?",
+                (&self.plan_id, &self.database, legacy_id),
+            )
+            .map_err(query_err)
+    }
+
     fn progress(&mut self, stage: usize, resume_key: &str) -> Result<(), DbError> {
         self.conn
             .exec_drop(
