@@ -256,6 +256,16 @@ pub struct ApplyArgs {
     #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
     pub pause: std::time::Duration,
 
+    /// Adapt the backfill batch size so each batch takes about this long (starting from
+    /// --batch-size or the plan's; doubled while batches are quick, shrunk when slow)
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub target_batch_time: Option<std::time::Duration>,
+
+    /// PostgreSQL: before each backfill batch, wait while a replica's replay lag in
+    /// pg_stat_replication is above this (needs pg_monitor to see the lag)
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub max_replica_lag: Option<std::time::Duration>,
+
     /// Leave a failed stage as it is instead of running its down.sql
     #[arg(long)]
     pub no_rollback: bool,

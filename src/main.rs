@@ -467,6 +467,8 @@ fn apply(args: ApplyArgs) -> Result<ExitCode, Error> {
             max_retry_delay: args.max_retry_delay,
             batch_size: args.batch_size,
             pause: args.pause,
+            target_batch_time: args.target_batch_time,
+            max_replica_lag: args.max_replica_lag,
         },
         rollback: !args.no_rollback,
         rerun: args.rerun,

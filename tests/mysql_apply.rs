@@ -642,3 +642,30 @@ fn status_tells_a_live_run_from_a_killed_one() {
     assert!(out.contains("resuming after key"), "{out}");
     assert_eq!(states(&db, dir.path())[2], "done");
 }
+
+/// `--target-batch-time` adapts the backfill's batch size on MariaDB too; `--max-replica-lag`
+/// is refused there (the primary does not show its replicas' lag).
+#[test]
+fn a_backfill_adapts_its_batch_size_to_a_target_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = setup("apply_adaptive", 3000, dir.path()) else {
+        return;
+    };
+    let _forget = ForgetHistory(&db);
+    assert_eq!(apply(&db, dir.path(), 1, &[]).0, 0);
+    let (code, out) = apply(&db, dir.path(), 3, &["--max-replica-lag", "1s"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("PostgreSQL only"), "{out}");
+    let (code, out) = apply(
+        &db,
+        dir.path(),
+        3,
+        &["--batch-size", "10", "--target-batch-time", "5s"],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("batch size now 20 rows"), "{out}");
+    assert_eq!(
+        value(&db, "SELECT COUNT(*) FROM users WHERE email_lower IS NULL"),
+        "0"
+    );
+}

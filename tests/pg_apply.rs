@@ -923,3 +923,35 @@ fn the_plan_id_does_not_depend_on_where_it_was_planned_from() {
     );
     assert_eq!(&states_of(&elsewhere)[..2], ["done", "done"]);
 }
+
+/// `--target-batch-time` adapts the backfill's batch size (quick batches grow it), and
+/// `--max-replica-lag` lets the backfill run when no replica lags (none here).
+#[test]
+fn a_backfill_adapts_its_batch_size_to_a_target_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = setup("apply_adaptive", 3000, dir.path()) else {
+        return;
+    };
+    assert_eq!(apply(&db, dir.path(), 1, &[]).0, 0);
+    let (code, out) = apply(
+        &db,
+        dir.path(),
+        3,
+        &[
+            "--batch-size",
+            "10",
+            "--target-batch-time",
+            "5s",
+            "--max-replica-lag",
+            "10s",
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("batch size now 20 rows"), "{out}");
+    assert!(out.contains("batch size now 40 rows"), "{out}");
+    assert!(!out.contains("waiting: replica"), "{out}");
+    assert_eq!(
+        value(&db, "SELECT count(*) FROM users WHERE email_lower IS NULL"),
+        "0"
+    );
+}

@@ -122,6 +122,11 @@ pub fn apply(req: &ApplyRequest, out: &mut dyn Write) -> Result<Outcome, Error> 
         ))
     })?;
     check_url(plan, req.database_url)?;
+    if plan.is_mysql() && req.run.max_replica_lag.is_some() {
+        return Err(Error::Usage(
+            "--max-replica-lag works on PostgreSQL only: a MySQL/MariaDB primary does not show its replicas' lag (use --pause, or --target-batch-time)".into(),
+        ));
+    }
     interrupt::install();
     let url = req.database_url;
     if plan.is_mysql() {
@@ -742,6 +747,12 @@ impl Observer for StepTag<'_> {
     fn backfill_end(&mut self, walked: u64, updated: u64) {
         self.inner.backfill_end(walked, updated)
     }
+    fn batch_size(&mut self, size: u64, took: Duration) {
+        self.inner.batch_size(size, took)
+    }
+    fn throttled(&mut self, why: &str) {
+        self.inner.throttled(why)
+    }
 }
 
 /// What the stage's checks said.
@@ -921,6 +932,29 @@ impl Observer for Printer<'_> {
                 "  {}",
                 progress_line(walked, updated, self.estimate, self.started.elapsed())
             );
+        }
+    }
+
+    fn batch_size(&mut self, size: u64, took: Duration) {
+        let line = format!(
+            "  batch size now {size} rows (the last batch took {})",
+            humantime::format_duration(Duration::from_millis(took.as_millis() as u64))
+        );
+        match &self.bar {
+            Some(bar) => bar.println(line),
+            None => {
+                let _ = writeln!(self.out, "{line}");
+            }
+        }
+    }
+
+    fn throttled(&mut self, why: &str) {
+        let line = format!("  waiting: {why}");
+        match &self.bar {
+            Some(bar) => bar.println(line),
+            None => {
+                let _ = writeln!(self.out, "{line}");
+            }
         }
     }
 

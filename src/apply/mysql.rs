@@ -505,7 +505,10 @@ pub fn run_backfill(
         pending,
         batch_size,
     } = spec;
-    let batch_size = opts.batch_size.unwrap_or(*batch_size).max(1);
+    let mut sizer = run::BatchSizer::new(
+        opts.batch_size.unwrap_or(*batch_size),
+        opts.target_batch_time,
+    );
     let label = match (plain_name(table), plain_name(column)) {
         (Some(t), Some(c)) => format!("{t}.{c}"),
         _ => format!("{table}.{column}"),
@@ -559,10 +562,12 @@ pub fn run_backfill(
             .as_ref()
             .map(|k| format!("{key} > {}", literal(k)))
             .unwrap_or_else(|| "TRUE".to_string());
+        let batch_size = sizer.size;
         let next_sql = format!(
             "SELECT MAX(k), COUNT(*) FROM (SELECT {key} AS k FROM {table} WHERE {after} ORDER BY {key} LIMIT {batch_size}) AS batch"
         );
         let mut attempt = 0;
+        let started = Instant::now();
         let (end, walked, updated) = loop {
             let result = (|| {
                 let row: Option<mysql::Row> = conn.query_first(&next_sql)?;
@@ -620,6 +625,12 @@ pub fn run_backfill(
         done.walked += walked;
         done.updated += updated;
         observer.backfill_batch(done.walked, done.updated, &end);
+        let took = started.elapsed();
+        if attempt == 0
+            && let Some(size) = sizer.after(took)
+        {
+            observer.batch_size(size, took);
+        }
         last = Some(end);
         if !opts.pause.is_zero() {
             run::sleep(opts.pause)?;

@@ -43,6 +43,71 @@ pub struct RunOptions {
     pub batch_size: Option<u64>,
     /// Sleep between backfill batches, to leave room for replication and the app.
     pub pause: Duration,
+    /// Adapt the backfill batch size so a batch takes about this long (`None`: a fixed size).
+    pub target_batch_time: Option<Duration>,
+    /// PostgreSQL: before each backfill batch, wait while a replica's replay lag
+    /// (`pg_stat_replication`) is above this.
+    pub max_replica_lag: Option<Duration>,
+}
+
+/// The largest batch the adaptive sizing grows to.
+const MAX_ADAPTIVE_BATCH: u64 = 100_000;
+
+/// Sizes backfill batches: fixed, or adapted after each batch so a batch takes about the target
+/// time (a batch that took half the target or less doubles the size; one over the target
+/// shrinks it in proportion, to no less than a quarter).
+#[derive(Clone, Copy, Debug)]
+pub struct BatchSizer {
+    pub size: u64,
+    target: Option<Duration>,
+}
+
+impl BatchSizer {
+    pub fn new(size: u64, target: Option<Duration>) -> BatchSizer {
+        BatchSizer {
+            size: size.max(1),
+            target,
+        }
+    }
+
+    /// After a batch of the current size that took `took`: the new size, if it changed.
+    pub fn after(&mut self, took: Duration) -> Option<u64> {
+        let target = self.target?;
+        let old = self.size;
+        if took <= target / 2 {
+            self.size = (old.saturating_mul(2)).min(MAX_ADAPTIVE_BATCH.max(old));
+        } else if took > target {
+            let ratio = (target.as_secs_f64() / took.as_secs_f64().max(1e-6)).max(0.25);
+            self.size = ((old as f64 * ratio) as u64).max(1);
+        }
+        (self.size != old).then_some(self.size)
+    }
+}
+
+/// PostgreSQL: waits while the largest replay lag of a replica is above `max`, telling the
+/// observer. Without the privilege to see the lag (pg_monitor), the server shows none.
+fn wait_for_replicas(
+    client: &mut Client,
+    max: Duration,
+    observer: &mut dyn Observer,
+) -> Result<(), RunError> {
+    loop {
+        let lag = client
+            .query_one(
+                "SELECT coalesce(max(extract(epoch FROM replay_lag)), 0)::float8 FROM pg_stat_replication",
+                &[],
+            )
+            .map(|row| row.get::<_, f64>(0))
+            .unwrap_or(0.0);
+        if lag <= max.as_secs_f64() {
+            return Ok(());
+        }
+        observer.throttled(&format!(
+            "replica replay lag {lag:.1}s is above --max-replica-lag {}s",
+            max.as_secs_f64()
+        ));
+        sleep(Duration::from_secs(1))?;
+    }
 }
 
 impl Default for RunOptions {
@@ -54,6 +119,8 @@ impl Default for RunOptions {
             max_retry_delay: Duration::from_secs(30),
             batch_size: None,
             pause: Duration::ZERO,
+            target_batch_time: None,
+            max_replica_lag: None,
         }
     }
 }
@@ -88,6 +155,10 @@ pub trait Observer {
     }
     /// After each committed batch; `last_key` is where a resumed run starts.
     fn backfill_batch(&mut self, _walked: u64, _updated: u64, _last_key: &str) {}
+    /// The adaptive batch size changed (`--target-batch-time`).
+    fn batch_size(&mut self, _size: u64, _took: Duration) {}
+    /// The backfill waits before its next batch (`--max-replica-lag`), and why.
+    fn throttled(&mut self, _why: &str) {}
     fn backfill_end(&mut self, _walked: u64, _updated: u64) {}
 }
 
@@ -579,7 +650,10 @@ pub fn run_backfill(
         pending,
         batch_size,
     } = spec;
-    let batch_size = opts.batch_size.unwrap_or(*batch_size).max(1);
+    let mut sizer = BatchSizer::new(
+        opts.batch_size.unwrap_or(*batch_size),
+        opts.target_batch_time,
+    );
     let label = format!("{table}.{column}");
     let fail = |statement: &str, e: &postgres::Error| {
         if db::connection_lost(e) {
@@ -627,10 +701,15 @@ pub fn run_backfill(
             .as_ref()
             .map(|k| format!("{key} > {}", quote_literal(k)))
             .unwrap_or_else(|| "true".to_string());
+        if let Some(max) = opts.max_replica_lag {
+            wait_for_replicas(client, max, observer)?;
+        }
+        let batch_size = sizer.size;
         let next_sql = format!(
             "SELECT batch.k::text AS batch_end, count(*) OVER () FROM (SELECT {key} AS k FROM {table} WHERE {after} ORDER BY {key} LIMIT {batch_size}) AS batch ORDER BY batch.k DESC LIMIT 1"
         );
         let mut attempt = 0;
+        let started = Instant::now();
         let (end, walked, updated) = loop {
             match batch(client, spec, &after, &next_sql, observer) {
                 Ok(Some(batch)) => break batch,
@@ -664,6 +743,12 @@ pub fn run_backfill(
         done.walked += walked.max(0) as u64;
         done.updated += updated;
         observer.backfill_batch(done.walked, done.updated, &end);
+        let took = started.elapsed();
+        if attempt == 0
+            && let Some(size) = sizer.after(took)
+        {
+            observer.batch_size(size, took);
+        }
         last = Some(end);
         if !opts.pause.is_zero() {
             sleep(opts.pause)?;
@@ -708,6 +793,22 @@ mod tests {
             Some(r#""We""ird""#)
         );
         assert_eq!(concurrent_index_name("CREATE INDEX i ON t (c)"), None);
+    }
+
+    #[test]
+    fn batch_sizes_adapt_to_the_target_time() {
+        let mut fixed = BatchSizer::new(100, None);
+        assert_eq!(fixed.after(Duration::from_secs(10)), None);
+        let mut sizer = BatchSizer::new(100, Some(Duration::from_millis(200)));
+        assert_eq!(sizer.after(Duration::from_millis(50)), Some(200));
+        assert_eq!(sizer.after(Duration::from_millis(150)), None);
+        assert_eq!(sizer.after(Duration::from_millis(400)), Some(100));
+        // A very slow batch shrinks it by at most a quarter at a time, never below one row.
+        assert_eq!(sizer.after(Duration::from_secs(60)), Some(25));
+        let mut tiny = BatchSizer::new(1, Some(Duration::from_millis(10)));
+        assert_eq!(tiny.after(Duration::from_secs(1)), None);
+        let mut big = BatchSizer::new(MAX_ADAPTIVE_BATCH, Some(Duration::from_secs(1)));
+        assert_eq!(big.after(Duration::from_millis(1)), None);
     }
 
     #[test]
