@@ -955,3 +955,43 @@ fn a_backfill_adapts_its_batch_size_to_a_target_time() {
         "0"
     );
 }
+
+/// A transaction holding an old snapshot would make `CREATE INDEX CONCURRENTLY` give up on its
+/// lock timeout after building the whole index (left INVALID, rebuilt by every retry): apply
+/// waits for such transactions before the build instead, and the build runs once.
+#[test]
+fn a_concurrent_build_waits_for_old_snapshots_instead_of_rebuilding() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = setup("apply_snapshots", 2000, dir.path()) else {
+        return;
+    };
+    assert_eq!(apply(&db, dir.path(), 1, &[]).0, 0);
+    let mut holder = db.client();
+    holder
+        .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT count(*) FROM users")
+        .unwrap();
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(2000));
+        holder.batch_execute("COMMIT").unwrap();
+    });
+    let (code, out) = apply(
+        &db,
+        dir.path(),
+        2,
+        &[
+            "--lock-timeout",
+            "300ms",
+            "--retry-delay",
+            "100ms",
+            "--max-retry-delay",
+            "500ms",
+            "--retries",
+            "20",
+        ],
+    );
+    release.join().unwrap();
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("older than the index build"), "{out}");
+    assert!(!out.contains("retry"), "{out}");
+    assert_eq!(index_is_valid(&db), "true");
+}

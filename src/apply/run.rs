@@ -479,7 +479,7 @@ pub fn run_sql(
                 None => client.batch_execute(&statement.text),
             },
             Kind::Set => client.batch_execute(&statement.text),
-            Kind::Concurrently => run_concurrently(client, &statement.text),
+            Kind::Concurrently => run_concurrently(client, &statement.text, opts, observer),
             Kind::Other if tx_start.is_some() => observed(client, &statement.text, observer),
             Kind::Other if observer.wrap_statements() => wrapped(client, &statement.text, observer),
             Kind::Other => client.batch_execute(&statement.text),
@@ -567,10 +567,62 @@ fn wrapped(
     }
 }
 
-fn run_concurrently(client: &mut Client, text: &str) -> Result<(), postgres::Error> {
+/// Transactions of this database older than now that hold a snapshot: a concurrent index
+/// build waits for each of them after it has built the index, and if one outlasts the lock
+/// timeout the whole build is lost (left INVALID, rebuilt by the retry).
+const OLD_SNAPSHOTS: &str =
+    "SELECT count(*), string_agg(pid::text, ', ' ORDER BY pid) FROM pg_stat_activity
+ WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_xmin IS NOT NULL
+   AND xact_start < $1::text::timestamptz";
+
+/// Before a concurrent index build: waits (bounded by the retry budget, Ctrl-C stops it) for the
+/// transactions that already hold a snapshot to end, so the build does not give up on them
+/// after the work is done. Best effort: the build runs after the wait either way.
+fn wait_for_old_snapshots(client: &mut Client, opts: &RunOptions, observer: &mut dyn Observer) {
+    let Ok(row) = client.query_one("SELECT now()::text", &[]) else {
+        return;
+    };
+    let start: String = row.get(0);
+    let budget = opts
+        .max_retry_delay
+        .saturating_mul(opts.retries.max(1))
+        .min(Duration::from_secs(3600));
+    let until = Instant::now() + budget;
+    let mut told = Instant::now() - Duration::from_secs(3600);
+    loop {
+        let Ok(row) = client.query_one(OLD_SNAPSHOTS, &[&start]) else {
+            return;
+        };
+        let count: i64 = row.get(0);
+        if count == 0 || Instant::now() >= until || interrupt::requested() {
+            return;
+        }
+        if told.elapsed() >= Duration::from_secs(5) {
+            told = Instant::now();
+            let pids: Option<String> = row.get(1);
+            observer.throttled(&format!(
+                "{count} transaction(s) older than the index build hold a snapshot (pid {}); the build starts when they end, so it need not be redone",
+                pids.unwrap_or_default()
+            ));
+        }
+        if sleep(Duration::from_millis(200)).is_err() {
+            return;
+        }
+    }
+}
+
+fn run_concurrently(
+    client: &mut Client,
+    text: &str,
+    opts: &RunOptions,
+    observer: &mut dyn Observer,
+) -> Result<(), postgres::Error> {
     let index = concurrent_index_name(text);
     if let Some(name) = &index {
         drop_invalid_index(client, name)?;
+        if !index_exists(client, name) {
+            wait_for_old_snapshots(client, opts, observer);
+        }
     }
     client.batch_execute(text)?;
     if let Some(name) = &index {
