@@ -995,3 +995,57 @@ fn a_concurrent_build_waits_for_old_snapshots_instead_of_rebuilding() {
     assert!(!out.contains("retry"), "{out}");
     assert_eq!(index_is_valid(&db), "true");
 }
+
+/// The history's own session is ended (as by a restart of a pooler or a DBA) while the stage
+/// runs: apply connects again, retakes the plan's lock and records the stage as done, instead
+/// of exiting 2 with the history stuck at running.
+#[test]
+fn a_lost_history_session_is_reconnected_to_record_the_stage() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = setup("apply_relog", 100, dir.path()) else {
+        return;
+    };
+    let mut holder = db.client();
+    holder
+        .batch_execute("BEGIN; LOCK TABLE users IN ACCESS SHARE MODE")
+        .unwrap();
+    let bin = assert_cmd::cargo::cargo_bin("safeshift");
+    let child = std::process::Command::new(bin)
+        .arg("apply")
+        .arg(dir.path().join("plan"))
+        .args(["--stage", "1", "--database-url", &db.url])
+        .args(["--lock-timeout", "30s"])
+        .env_remove("DATABASE_URL")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let name = value(&db, "SELECT current_database()");
+    let until = Instant::now() + Duration::from_secs(10);
+    // Once the stage waits for its lock, end the other (idle) safeshift session: the history's.
+    let terminated = loop {
+        let waiting = value(
+            &db,
+            &format!(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = '{name}' AND application_name = 'safeshift' AND wait_event_type = 'Lock'"
+            ),
+        );
+        if waiting == "1" {
+            break value(
+                &db,
+                &format!(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = '{name}' AND application_name = 'safeshift' AND state = 'idle'"
+                ),
+            );
+        }
+        assert!(Instant::now() < until, "the stage never waited");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(terminated, "1");
+    holder.batch_execute("COMMIT").unwrap();
+    let output = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{text}");
+    assert!(text.contains("connecting again"), "{text}");
+    assert_eq!(states(&db, dir.path())[0], "done");
+}

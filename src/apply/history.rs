@@ -93,11 +93,20 @@ pub trait HistoryStore {
     /// Takes over the history an older safeshift recorded under the plan's legacy id, when
     /// there is none under its id yet.
     fn adopt(&mut self, legacy_id: &str) -> Result<(), DbError>;
+    /// After the history's session was lost (a server restart, a dropped connection): connects
+    /// again (for up to [`RECONNECT_FOR`]) and takes the plan's lock again. `false` when another
+    /// apply took the lock meanwhile.
+    fn reconnect(&mut self) -> Result<bool, DbError>;
 }
+
+/// How long `apply` keeps trying to reach the server again to record how a stage ended.
+pub const RECONNECT_FOR: Duration = Duration::from_secs(60);
 
 pub struct History<'a> {
     client: &'a mut Client,
     plan_id: String,
+    /// Where to connect again if the session is lost.
+    url: Option<String>,
 }
 
 fn query_err(e: postgres::Error) -> DbError {
@@ -131,7 +140,14 @@ impl<'a> History<'a> {
         Ok(History {
             client,
             plan_id: plan_id.to_string(),
+            url: None,
         })
+    }
+
+    /// Lets [`HistoryStore::reconnect`] reach the server again at `url`.
+    pub fn reconnecting_to(mut self, url: &str) -> History<'a> {
+        self.url = Some(url.to_string());
+        self
     }
 
     /// Reads the history without creating anything (for `status` on a database never applied to).
@@ -227,6 +243,23 @@ impl HistoryStore for History<'_> {
             )
             .map_err(query_err)?;
         Ok(())
+    }
+
+    fn reconnect(&mut self) -> Result<bool, DbError> {
+        let Some(url) = self.url.clone() else {
+            return Err(DbError::Query("no URL to reconnect to".into()));
+        };
+        let until = Instant::now() + RECONNECT_FOR;
+        let mut client = loop {
+            match db::connect(&url) {
+                Ok(client) => break client,
+                Err(e) if Instant::now() >= until => return Err(e),
+                Err(_) => std::thread::sleep(Duration::from_secs(1)),
+            }
+        };
+        super::run::keep_session_open(&mut client)?;
+        *self.client = client;
+        self.lock()
     }
 
     fn adopt(&mut self, legacy_id: &str) -> Result<(), DbError> {

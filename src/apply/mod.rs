@@ -132,7 +132,9 @@ pub fn apply(req: &ApplyRequest, out: &mut dyn Write) -> Result<Outcome, Error> 
     if plan.is_mysql() {
         let mut control = db::mysql::connect(url).map_err(db_error)?;
         mysql::keep_session_open(&mut control).map_err(db_error)?;
-        let mut history = mysql::History::open(&mut control, &plan.id).map_err(db_error)?;
+        let mut history = mysql::History::open(&mut control, &plan.id)
+            .map_err(db_error)?
+            .reconnecting_to(url);
         let connect = || -> Result<Box<dyn Target>, Error> {
             let mut conn = db::mysql::connect(url).map_err(db_error)?;
             mysql::keep_session_open(&mut conn).map_err(db_error)?;
@@ -143,7 +145,9 @@ pub fn apply(req: &ApplyRequest, out: &mut dyn Write) -> Result<Outcome, Error> 
     } else {
         let mut control = db::connect(url).map_err(db_error)?;
         run::keep_session_open(&mut control).map_err(db_error)?;
-        let mut history = History::open(&mut control, &plan.id).map_err(db_error)?;
+        let mut history = History::open(&mut control, &plan.id)
+            .map_err(db_error)?
+            .reconnecting_to(url);
         let connect = || -> Result<Box<dyn Target>, Error> {
             let mut client = db::connect(url).map_err(db_error)?;
             run::keep_session_open(&mut client).map_err(db_error)?;
@@ -240,6 +244,14 @@ fn apply_stage(
             writeln!(out, "refused: {head}\n  before it can run: {failure}").map_err(werr)?;
             return Ok(Outcome::Refused);
         }
+        Check::Unknown(_) if interrupt::requested() => {
+            writeln!(
+                out,
+                "interrupted before {head} started: nothing was changed"
+            )
+            .map_err(werr)?;
+            return Ok(Outcome::Interrupted);
+        }
         Check::Unknown(why) => {
             writeln!(
                 out,
@@ -313,17 +325,17 @@ fn apply_stage(
                     "Every statement of the stage ran, but its verification could not run: {why}\nNothing was rolled back. Run the same command again{} to verify it (each statement is safe to re-run).",
                     if rerun_of_done { " with --rerun" } else { "" }
                 );
-                history
-                    .finish(
-                        stage.index,
-                        if rerun_of_done {
-                            Status::Done
-                        } else {
-                            Status::Failed
-                        },
-                        Some(&message),
-                    )
-                    .map_err(db_error)?;
+                record(
+                    history,
+                    stage.index,
+                    if rerun_of_done {
+                        Status::Done
+                    } else {
+                        Status::Failed
+                    },
+                    Some(&message),
+                    out,
+                )?;
                 writeln!(out, "NOT VERIFIED after {took}: {message}").map_err(werr)?;
                 return Ok(Outcome::Failed);
             }
@@ -332,9 +344,7 @@ fn apply_stage(
     };
     match result {
         Ok(()) => {
-            history
-                .finish(stage.index, Status::Done, None)
-                .map_err(db_error)?;
+            record(history, stage.index, Status::Done, None, out)?;
             writeln!(out, "done in {took}").map_err(werr)?;
             if let Some(next) = plan.stage(stage.index + 1) {
                 writeln!(
@@ -360,20 +370,18 @@ fn apply_stage(
                 effect.describe()
             );
             migration.roll_back_open_transaction();
-            history
-                .finish(stage.index, Status::Done, Some(&message))
-                .map_err(db_error)?;
+            record(history, stage.index, Status::Done, Some(&message), out)?;
             writeln!(out, "interrupted: {message}").map_err(werr)?;
             Ok(Outcome::Interrupted)
         }
         Err(RunError::Interrupted) => {
-            history
-                .finish(
-                    stage.index,
-                    Status::Interrupted,
-                    Some("interrupted (Ctrl-C)"),
-                )
-                .map_err(db_error)?;
+            record(
+                history,
+                stage.index,
+                Status::Interrupted,
+                Some("interrupted (Ctrl-C)"),
+                out,
+            )?;
             writeln!(
                 out,
                 "interrupted after {took}: {}\n  run the same command to continue",
@@ -401,7 +409,7 @@ fn apply_stage(
                 Status::Failed
             };
             // The history's own session may be gone too (a server restart).
-            if let Err(e) = history.finish(stage.index, status, Some(&message)) {
+            if let Err(e) = record(history, stage.index, status, Some(&message), out) {
                 writeln!(
                     out,
                     "could not record it in the history either ({e}): it still says running, which `safeshift status` shows as dead"
@@ -427,13 +435,39 @@ fn apply_stage(
             };
             writeln!(out, "{message}").map_err(werr)?;
             // The history keeps the cause, not only what was done about it.
-            let record = format!("failed: {failure}\n{message}");
-            history
-                .finish(stage.index, status, Some(&record))
-                .map_err(db_error)?;
+            let text = format!("failed: {failure}\n{message}");
+            record(history, stage.index, status, Some(&text), out)?;
             Ok(Outcome::Failed)
         }
     }
+}
+
+/// Records how the stage ended. When the history's session was lost meanwhile (a server
+/// restart, a dropped connection), connects again and retakes the plan's lock first, so the
+/// record is not lost with it.
+fn record(
+    history: &mut dyn HistoryStore,
+    stage: usize,
+    status: Status,
+    message: Option<&str>,
+    out: &mut dyn Write,
+) -> Result<(), Error> {
+    let Err(first) = history.finish(stage, status, message) else {
+        return Ok(());
+    };
+    writeln!(
+        out,
+        "the history's session is gone ({first}); connecting again to record stage {stage} as {}…",
+        status.as_str()
+    )
+    .map_err(werr)?;
+    if !history.reconnect().map_err(db_error)? {
+        return Err(Error::Database(format!(
+            "stage {stage} ended {} but another apply took the plan's lock meanwhile, so it was not recorded: see `safeshift status`",
+            status.as_str()
+        )));
+    }
+    history.finish(stage, status, message).map_err(db_error)
 }
 
 /// What a run changed before it stopped: the statements of the stage's file that took effect

@@ -53,6 +53,8 @@ pub struct History<'a> {
     conn: &'a mut Conn,
     database: String,
     plan_id: String,
+    /// Where to connect again if the session is lost.
+    url: Option<String>,
 }
 
 /// The database the URL names: the one the stages run in.
@@ -85,7 +87,14 @@ impl<'a> History<'a> {
             conn,
             database,
             plan_id: plan_id.to_string(),
+            url: None,
         })
+    }
+
+    /// Lets [`HistoryStore::reconnect`] reach the server again at `url`.
+    pub fn reconnecting_to(mut self, url: &str) -> History<'a> {
+        self.url = Some(url.to_string());
+        self
     }
 
     /// Reads the history without creating anything (for `status` on a database never applied to).
@@ -227,6 +236,23 @@ impl HistoryStore for History<'_> {
                 ),
             )
             .map_err(query_err)
+    }
+
+    fn reconnect(&mut self) -> Result<bool, DbError> {
+        let Some(url) = self.url.clone() else {
+            return Err(DbError::Query("no URL to reconnect to".into()));
+        };
+        let until = Instant::now() + super::history::RECONNECT_FOR;
+        let mut conn = loop {
+            match my::connect(&url) {
+                Ok(conn) => break conn,
+                Err(e) if Instant::now() >= until => return Err(e),
+                Err(_) => std::thread::sleep(Duration::from_secs(1)),
+            }
+        };
+        keep_session_open(&mut conn)?;
+        *self.conn = conn;
+        self.lock()
     }
 
     fn adopt(&mut self, legacy_id: &str) -> Result<(), DbError> {
