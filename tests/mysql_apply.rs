@@ -669,3 +669,39 @@ fn a_backfill_adapts_its_batch_size_to_a_target_time() {
         "0"
     );
 }
+
+/// D6 on MariaDB: the stage's checks run under the lock timeout: behind `LOCK TABLES … WRITE`
+/// (which blocks even reads) apply retries them and gives up, changing nothing, instead of
+/// waiting in silence.
+#[test]
+fn checks_give_up_on_a_held_lock_like_statements() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = setup("apply_checklock", 100, dir.path()) else {
+        return;
+    };
+    let _forget = ForgetHistory(&db);
+    assert_eq!(apply(&db, dir.path(), 1, &[]).0, 0);
+    let mut holder = safeshift::db::mysql::connect(&db.url()).unwrap();
+    holder.query_drop("LOCK TABLES users WRITE").unwrap();
+    let started = Instant::now();
+    let (code, out) = apply(
+        &db,
+        dir.path(),
+        2,
+        &[
+            "--lock-timeout",
+            "1s",
+            "--retry-delay",
+            "10ms",
+            "--retries",
+            "1",
+        ],
+    );
+    let took = started.elapsed();
+    holder.query_drop("UNLOCK TABLES").unwrap();
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("retry 1/1 of check"), "{out}");
+    assert!(out.contains("could not run"), "{out}");
+    assert!(took < Duration::from_secs(8), "{took:?}: {out}");
+    assert_eq!(states(&db, dir.path())[1], "ready");
+}

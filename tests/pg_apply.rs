@@ -1049,3 +1049,60 @@ fn a_lost_history_session_is_reconnected_to_record_the_stage() {
     assert!(text.contains("connecting again"), "{text}");
     assert_eq!(states(&db, dir.path())[0], "done");
 }
+
+/// A lock holder during the rollback: the statement that took effect is named, the rollback
+/// that gave up on the lock is reported as such ("half applied"), and the history keeps the
+/// cause of the failure.
+#[test]
+fn a_rollback_behind_a_lock_reports_what_took_effect() {
+    let Some(db) = ScratchDb::create("apply_rblock") else {
+        return;
+    };
+    db.execute("CREATE TABLE t (x int); INSERT INTO t SELECT generate_series(1, 100)");
+    let dir = tempfile::tempdir().unwrap();
+    let stage = dir.path().join("plan/01-fails");
+    fs::create_dir_all(&stage).unwrap();
+    fs::write(
+        stage.join("up.sql"),
+        "SET lock_timeout = '100ms';\nCREATE INDEX CONCURRENTLY IF NOT EXISTS t_x_idx ON t (x);\nSELECT 1 / 0;\n",
+    )
+    .unwrap();
+    fs::write(
+        stage.join("down.sql"),
+        "SET lock_timeout = '100ms';\nDROP INDEX IF EXISTS t_x_idx;\n",
+    )
+    .unwrap();
+    let plan = serde_json::json!({
+        "version": 1, "dialect": "postgres", "server_version": "15", "source": "x.sql",
+        "stages": [{"index": 1, "name": "fails after an index", "dir": "01-fails", "phase": "expand",
+                    "kind": "database", "up": "01-fails/up.sql", "down": "01-fails/down.sql",
+                    "transactional": false, "depends_on": [], "steps": []}]
+    });
+    fs::write(dir.path().join("plan/plan.json"), plan.to_string()).unwrap();
+    // Reads of t: no obstacle to the concurrent build, but DROP INDEX must wait for them.
+    let mut holder = db.client();
+    holder
+        .batch_execute("BEGIN; LOCK TABLE t IN ACCESS SHARE MODE")
+        .unwrap();
+    let (code, out) = apply(
+        &db,
+        dir.path(),
+        1,
+        &["--retries", "1", "--retry-delay", "10ms"],
+    );
+    holder.batch_execute("COMMIT").unwrap();
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("division by zero"), "{out}");
+    assert!(
+        out.contains("statement 2 of the stage's file took effect"),
+        "{out}"
+    );
+    assert!(out.contains("rollback failed too"), "{out}");
+    assert!(out.contains("half applied"), "{out}");
+    assert_eq!(value(&db, "SELECT to_regclass('t_x_idx') IS NOT NULL"), "t");
+    let report = status(&db, dir.path());
+    assert_eq!(report["stages"][0]["state"], "failed");
+    let message = report["stages"][0]["record"]["message"].as_str().unwrap();
+    assert!(message.contains("division by zero"), "{message}");
+    assert!(message.contains("half applied"), "{message}");
+}
