@@ -1106,3 +1106,79 @@ fn a_rollback_behind_a_lock_reports_what_took_effect() {
     assert!(message.contains("division by zero"), "{message}");
     assert!(message.contains("half applied"), "{message}");
 }
+
+/// The apply lock is checked before every batch: when its session is lost and another apply
+/// takes the lock meanwhile, the run stops (exit 4) instead of going on beside the other one,
+/// and leaves the history to the lock's holder.
+#[test]
+fn a_run_whose_lock_was_taken_stops() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = setup("apply_locklost", 3000, dir.path()) else {
+        return;
+    };
+    assert_eq!(apply(&db, dir.path(), 1, &[]).0, 0);
+    let plan_id = status(&db, dir.path())["plan_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let bin = assert_cmd::cargo::cargo_bin("safeshift");
+    let child = std::process::Command::new(bin)
+        .arg("apply")
+        .arg(dir.path().join("plan"))
+        .args([
+            "--stage",
+            "3",
+            "--database-url",
+            &db.url,
+            "--pause",
+            "200ms",
+        ])
+        .env_remove("DATABASE_URL")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1000));
+    // End the session holding the lock, and take the lock as "another apply" would.
+    let mut thief = db.client();
+    let name = value(&db, "SELECT current_database()");
+    let until = Instant::now() + Duration::from_secs(10);
+    loop {
+        let holder: Option<i32> = thief
+            .query_opt(
+                "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND database = (SELECT oid FROM pg_database WHERE datname = $1)",
+                &[&name],
+            )
+            .unwrap()
+            .map(|row| row.get(0));
+        if let Some(pid) = holder {
+            thief
+                .execute("SELECT pg_terminate_backend($1)", &[&pid])
+                .unwrap();
+            let got: bool = thief
+                .query_one(
+                    "SELECT pg_try_advisory_lock(hashtextextended('safeshift:' || $1, 0))",
+                    &[&plan_id],
+                )
+                .unwrap()
+                .get(0);
+            if got {
+                break;
+            }
+        }
+        assert!(Instant::now() < until, "could not take the lock");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let output = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(4), "{text}");
+    assert!(
+        text.contains("another `safeshift apply` holds it now"),
+        "{text}"
+    );
+    let left: i64 = value(&db, "SELECT count(*) FROM users WHERE email_lower IS NULL")
+        .parse()
+        .unwrap();
+    assert!(left > 0, "the run went on without its lock");
+    drop(thief);
+}

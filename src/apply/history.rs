@@ -97,6 +97,8 @@ pub trait HistoryStore {
     /// again (for up to [`RECONNECT_FOR`]) and takes the plan's lock again. `false` when another
     /// apply took the lock meanwhile.
     fn reconnect(&mut self) -> Result<bool, DbError>;
+    /// Whether this session still holds the plan's lock.
+    fn holds_lock(&mut self) -> Result<bool, DbError>;
 }
 
 /// How long `apply` keeps trying to reach the server again to record how a stage ended.
@@ -243,6 +245,19 @@ impl HistoryStore for History<'_> {
             )
             .map_err(query_err)?;
         Ok(())
+    }
+
+    fn holds_lock(&mut self) -> Result<bool, DbError> {
+        let row = self
+            .client
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM pg_locks, (SELECT hashtextextended('safeshift:' || $1, 0) AS k) AS l
+                   WHERE locktype = 'advisory' AND granted AND objsubid = 1 AND pid = pg_backend_pid()
+                     AND classid = ((k >> 32) & 4294967295)::oid AND objid = (k & 4294967295)::oid)",
+                &[&self.plan_id],
+            )
+            .map_err(query_err)?;
+        Ok(row.get(0))
     }
 
     fn reconnect(&mut self) -> Result<bool, DbError> {

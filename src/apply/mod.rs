@@ -396,6 +396,17 @@ fn apply_stage(
             .map_err(werr)?;
             Ok(Outcome::Interrupted)
         }
+        Err(RunError::Stopped(why)) => {
+            // Another apply may own the plan now: its history and its work are left alone.
+            writeln!(
+                out,
+                "STOPPED after {took}: {why}\n{}; nothing was rolled back and the history was not written (the apply that holds the lock owns it now). See `safeshift status`.",
+                effect.describe()
+            )
+            .map_err(werr)?;
+            migration.roll_back_open_transaction();
+            Ok(Outcome::Lost)
+        }
         Err(lost @ RunError::Lost { .. }) => {
             let message = format!(
                 "{lost}\n{}; whether the statement that was running took effect is unknown. Nothing was rolled back (the session is gone). Inspect the database and `safeshift status`, then run the same command again{}: every statement is safe to re-run.",
@@ -787,6 +798,9 @@ impl Observer for StepTag<'_> {
     fn throttled(&mut self, why: &str) {
         self.inner.throttled(why)
     }
+    fn keep_going(&mut self) -> Result<(), String> {
+        self.inner.keep_going()
+    }
 }
 
 /// What the stage's checks said.
@@ -906,6 +920,27 @@ struct Printer<'a> {
 impl Observer for Printer<'_> {
     fn took_effect(&mut self, number: usize) {
         self.effect.statements.push(number);
+    }
+
+    /// The run goes on only while this apply holds the plan's lock: when its session was lost
+    /// (and with it the lock), it connects again and retakes the lock, or stops.
+    fn keep_going(&mut self) -> Result<(), String> {
+        if let Ok(true) = self.history.holds_lock() {
+            return Ok(());
+        }
+        let _ = writeln!(
+            self.out,
+            "  the plan's lock is gone (its session was lost); connecting again to take it back…"
+        );
+        match self.history.reconnect() {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(
+                "the plan's lock was lost and another `safeshift apply` holds it now".to_string(),
+            ),
+            Err(e) => Err(format!(
+                "the plan's lock was lost and the server cannot be reached to take it back: {e}"
+            )),
+        }
     }
 
     fn retrying(&mut self, what: &str, attempt: u32, of: u32, delay: Duration, why: &str) {

@@ -238,6 +238,17 @@ impl HistoryStore for History<'_> {
             .map_err(query_err)
     }
 
+    fn holds_lock(&mut self) -> Result<bool, DbError> {
+        let held: Option<Option<i64>> = self
+            .conn
+            .exec_first(
+                "SELECT IS_USED_LOCK(CONCAT('safeshift:', LEFT(SHA2(CONCAT(?, ':', ?), 256), 40))) = CONNECTION_ID()",
+                (&self.database, &self.plan_id),
+            )
+            .map_err(query_err)?;
+        Ok(held.flatten() == Some(1))
+    }
+
     fn reconnect(&mut self) -> Result<bool, DbError> {
         let Some(url) = self.url.clone() else {
             return Err(DbError::Query("no URL to reconnect to".into()));
@@ -403,14 +414,19 @@ pub fn run_sql(
     let mut in_tx: Vec<usize> = Vec::new();
     let mut i = 0;
     while i < statements.len() {
-        if interrupt::requested() {
+        let stop = if interrupt::requested() {
+            Some(RunError::Interrupted)
+        } else {
+            observer.keep_going().err().map(RunError::Stopped)
+        };
+        if let Some(stop) = stop {
             if tx_start.is_some() {
                 let _ = conn.query_drop("ROLLBACK");
             }
             if locked_at.is_some() {
                 let _ = conn.query_drop("UNLOCK TABLES");
             }
-            return Err(RunError::Interrupted);
+            return Err(stop);
         }
         let statement = &statements[i];
         let kind = classify(&statement.text);
@@ -584,6 +600,7 @@ pub fn run_backfill(
         if interrupt::requested() {
             return Err(RunError::Interrupted);
         }
+        observer.keep_going().map_err(RunError::Stopped)?;
         let after = last
             .as_ref()
             .map(|k| format!("{key} > {}", literal(k)))

@@ -159,6 +159,11 @@ pub trait Observer {
     fn batch_size(&mut self, _size: u64, _took: Duration) {}
     /// The backfill waits before its next batch (`--max-replica-lag`), and why.
     fn throttled(&mut self, _why: &str) {}
+    /// Asked before every statement and every backfill batch: `Err(why)` stops the run there
+    /// (`apply`: the plan's lock was lost and could not be taken back).
+    fn keep_going(&mut self) -> Result<(), String> {
+        Ok(())
+    }
     fn backfill_end(&mut self, _walked: u64, _updated: u64) {}
 }
 
@@ -178,6 +183,9 @@ pub enum RunError {
     },
     /// Ctrl-C: stopped at a safe point.
     Interrupted,
+    /// Stopped before a statement or batch because the run may no longer go on (the plan's
+    /// lock was lost to another apply).
+    Stopped(String),
     /// The connection to the server was lost (the server restarted or ended the session, the
     /// network failed) while `statement` ran: whether it took effect is unknown.
     Lost {
@@ -202,6 +210,7 @@ impl std::fmt::Display for RunError {
                 write!(f, "{message}\n  in{at}: {}", one_line(statement, 160))
             }
             RunError::Interrupted => write!(f, "interrupted"),
+            RunError::Stopped(why) => write!(f, "stopped: {why}"),
             RunError::Lost {
                 pos,
                 statement,
@@ -464,6 +473,12 @@ pub fn run_sql(
                 let _ = client.batch_execute("ROLLBACK");
             }
             return Err(RunError::Interrupted);
+        }
+        if let Err(why) = observer.keep_going() {
+            if tx_start.is_some() {
+                let _ = client.batch_execute("ROLLBACK");
+            }
+            return Err(RunError::Stopped(why));
         }
         let statement = &statements[i];
         let kind = classify(&statement.text);
@@ -749,6 +764,7 @@ pub fn run_backfill(
         if interrupt::requested() {
             return Err(RunError::Interrupted);
         }
+        observer.keep_going().map_err(RunError::Stopped)?;
         let after = last
             .as_ref()
             .map(|k| format!("{key} > {}", quote_literal(k)))
