@@ -183,9 +183,12 @@ History: the table safeshift.applied_stages (created on first use; on MySQL/Mari
 database named safeshift, one row per database, plan and stage) records each stage; a stage
 runs only after the stages it depends on, and a done stage runs again only with --rerun.
 
-Exit codes: 0 done, 1 the stage failed (rolled back unless --no-rollback), 2 usage, input or
-connection error, 3 refused (dependencies not done, already done, a check failed, a deploy not
-confirmed, or another apply is running this plan), 130 interrupted (run again to resume).
+Exit codes: 0 done, 1 the stage failed (what this run did is rolled back unless --no-rollback;
+a failed --rerun of a done stage is never rolled back), 2 usage, input or connection error
+before the stage started, 3 refused (dependencies not done, already done, a check failed or
+could not run, a deploy not confirmed, or another apply is running this plan), 4 the connection
+was lost while the stage ran (a restart, a killed session: inspect, then run again),
+130 interrupted (run again to resume).
 
 Examples:
   safeshift apply plans/email-lower --stage 1 --database-url postgres://app@db/prod
@@ -296,6 +299,16 @@ pub struct ApplyArgs {
     #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
     pub pause: std::time::Duration,
 
+    /// Adapt the backfill batch size so each batch takes about this long (starting from
+    /// --batch-size or the plan's; doubled while batches are quick, shrunk when slow)
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub target_batch_time: Option<std::time::Duration>,
+
+    /// PostgreSQL: before each backfill batch, wait while a replica's replay lag in
+    /// pg_stat_replication is above this (needs pg_monitor to see the lag)
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub max_replica_lag: Option<std::time::Duration>,
+
     /// Leave a failed stage as it is instead of running its down.sql
     #[arg(long)]
     pub no_rollback: bool,
@@ -311,6 +324,12 @@ pub struct ApplyArgs {
     /// Plain progress lines even on a terminal
     #[arg(long)]
     pub no_progress: bool,
+
+    /// Run a stage whose up.sql or down.sql was edited since `safeshift plan` wrote it
+    /// (plan.json holds each file's SHA-256; an edited backfill is refused regardless, since
+    /// apply runs plan.json's description of it)
+    #[arg(long)]
+    pub allow_edited: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -371,6 +390,11 @@ pub struct RehearseArgs {
 
     #[arg(long, value_enum, default_value_t = ReportFormat::Human)]
     pub format: ReportFormat,
+
+    /// Rehearse stage files edited since `safeshift plan` wrote them (plan.json holds each
+    /// file's SHA-256)
+    #[arg(long)]
+    pub allow_edited: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -491,11 +491,14 @@ fn apply(args: ApplyArgs) -> Result<ExitCode, Error> {
             max_retry_delay: args.max_retry_delay,
             batch_size: args.batch_size,
             pause: args.pause,
+            target_batch_time: args.target_batch_time,
+            max_replica_lag: args.max_replica_lag,
         },
         rollback: !args.no_rollback,
         rerun: args.rerun,
         confirm: args.confirm,
         progress: !args.no_progress,
+        allow_edited: args.allow_edited,
     };
     let mut out = std::io::stdout().lock();
     let outcome = safeshift::apply::apply(&request, &mut out)?;
@@ -548,6 +551,7 @@ fn rehearse(args: RehearseArgs) -> Result<ExitCode, Error> {
         max_wait: args.max_wait,
         window: args.window,
         run: safeshift::apply::RunOptions::default(),
+        allow_edited: args.allow_edited,
     };
     let rehearsal = safeshift::rehearse::rehearse(&request, &mut std::io::stderr())?;
     let text = match args.format {

@@ -25,6 +25,9 @@ pub struct PlanFile {
     #[serde(default)]
     pub changes: Vec<ChangeRecord>,
     pub stages: Vec<StageRecord>,
+    /// SHA-256 of each stage file as `safeshift plan` wrote it (absent in older plans).
+    #[serde(default)]
+    pub sha256: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -117,8 +120,13 @@ pub struct PlanDir {
     pub root: PathBuf,
     pub plan: PlanFile,
     /// Identifies this plan in the database's history table: the first 16 hex digits of the
-    /// SHA-256 of plan.json, so a re-planned change is a different plan.
+    /// SHA-256 of plan.json's content without what depends on where and by which safeshift it
+    /// was planned (`source`, `schema`, `generator`): a different change or plan is a different
+    /// plan, the same plan made from another directory is the same.
     pub id: String,
+    /// The id older safeshift versions gave the plan (the SHA-256 of plan.json's bytes), so a
+    /// history recorded under it is found.
+    pub legacy_id: String,
 }
 
 impl PlanDir {
@@ -158,13 +166,55 @@ impl PlanDir {
                 )));
             }
         }
-        let digest = Sha256::digest(&bytes);
-        let id = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+        let hex = |digest: &[u8]| -> String {
+            digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+        };
+        let legacy_id = hex(&Sha256::digest(&bytes));
+        let mut content: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|e| Error::Input {
+                file: path.display().to_string(),
+                line: e.line() as u64,
+                column: e.column() as u64,
+                message: format!("not a safeshift plan.json: {e}"),
+                help: None,
+            })?;
+        if let Some(object) = content.as_object_mut() {
+            for key in ["source", "schema", "generator"] {
+                object.remove(key);
+            }
+        }
+        // The same content always serializes the same.
+        let id = hex(&Sha256::digest(content.to_string().as_bytes()));
         Ok(PlanDir {
             root: root.to_path_buf(),
             plan,
             id,
+            legacy_id,
         })
+    }
+
+    /// The stage's files (up.sql, down.sql) whose text is no longer what `safeshift plan`
+    /// wrote, each with what changed. Files the plan recorded no digest for are not checked.
+    pub fn edited_files(&self, stage: &StageRecord) -> Result<Vec<String>, Error> {
+        let mut edited = Vec::new();
+        for file in [stage.up.as_deref(), stage.down.as_deref()]
+            .into_iter()
+            .flatten()
+        {
+            let Some(expected) = self.plan.sha256.get(file) else {
+                continue;
+            };
+            let text = self.read_sql(file)?;
+            let actual = crate::render::sha256_hex(&text);
+            if &actual != expected {
+                edited.push(format!(
+                    "{file} was edited since `safeshift plan` wrote it (sha256 {}…, plan.json says {}…)",
+                    &actual[..12.min(actual.len())],
+                    &expected[..12.min(expected.len())]
+                ));
+            }
+        }
+        Ok(edited)
     }
 
     /// A plan for MySQL or MariaDB (run through `db::mysql`), not PostgreSQL.

@@ -258,8 +258,10 @@ fn a_stage_waits_behind_a_metadata_lock_and_then_succeeds() {
     );
 }
 
+/// D5 on MariaDB: the stage gave up on the lock before any statement took effect, so nothing
+/// changed and its down.sql (which would wait for the same lock) is not run.
 #[test]
-fn out_of_retries_fails_and_the_stage_is_rolled_back() {
+fn out_of_retries_fails_and_nothing_changes() {
     let dir = tempfile::tempdir().unwrap();
     let Some(db) = setup("apply_giveup", 100, dir.path()) else {
         return;
@@ -282,9 +284,14 @@ fn out_of_retries_fails_and_the_stage_is_rolled_back() {
     holder.query_drop("COMMIT").unwrap();
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("retry 1/1"), "{out}");
-    assert!(out.contains("Rolled back"), "{out}");
+    assert!(out.contains("Nothing changed"), "{out}");
+    assert!(out.contains("down.sql was not run"), "{out}");
+    assert!(!out.contains("half applied"), "{out}");
     assert!(out.contains("information_schema.PROCESSLIST"), "{out}");
-    assert_eq!(states(&db, dir.path())[0], "rolled-back");
+    assert_eq!(states(&db, dir.path())[0], "failed");
+    let report = status(&db, dir.path());
+    let message = report["stages"][0]["record"]["message"].as_str().unwrap();
+    assert!(message.contains("Lock wait timeout exceeded"), "{message}");
     assert_eq!(
         value(
             &db,
@@ -571,4 +578,166 @@ fn duplicates_of_the_backfill_expression_are_refused_before_anything_is_built() 
     db.execute("UPDATE users SET email = 'robert@x.com' WHERE id = 31;");
     let (code, out) = apply(&db, dir.path(), 1, &[]);
     assert_eq!(code, 0, "{out}");
+}
+
+/// D4 on MariaDB: a `--rerun` of a finished index or NOT NULL stage that gives up on a
+/// metadata lock never runs down.sql (which would drop the unique index or the NOT NULL); the
+/// stages stay done and the history says why the rerun failed.
+#[test]
+fn a_failed_rerun_never_undoes_a_finished_stage() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = setup("apply_rerun", 300, dir.path()) else {
+        return;
+    };
+    let _forget = ForgetHistory(&db);
+    // 1 add + fill triggers, 2 backfill, 3 deploy, 4 NOT NULL + unique index, 5 drop triggers.
+    for stage in 1..=2 {
+        assert_eq!(apply(&db, dir.path(), stage, &[]).0, 0, "stage {stage}");
+    }
+    assert_eq!(apply(&db, dir.path(), 3, &["--confirm"]).0, 0);
+    for stage in 4..=5 {
+        assert_eq!(apply(&db, dir.path(), stage, &[]).0, 0, "stage {stage}");
+    }
+    let index = "SELECT COUNT(*) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'users' AND INDEX_NAME = 'users_email_lower_key'";
+    let nullable = "SELECT IS_NULLABLE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'users' AND COLUMN_NAME = 'email_lower'";
+    assert_eq!(value(&db, index), "1");
+    assert_eq!(value(&db, nullable), "NO");
+
+    let mut holder = hold_metadata_lock(&db);
+    for stage in [4] {
+        let (code, out) = apply(
+            &db,
+            dir.path(),
+            stage,
+            &[
+                "--rerun",
+                "--lock-timeout",
+                "1s",
+                "--retry-delay",
+                "10ms",
+                "--retries",
+                "1",
+            ],
+        );
+        assert_eq!(code, 1, "stage {stage}: {out}");
+        assert!(out.contains("Nothing was rolled back"), "{out}");
+        assert!(out.contains("stays done"), "{out}");
+        assert!(!out.contains("rolling back"), "{out}");
+    }
+    holder.query_drop("COMMIT").unwrap();
+    assert_eq!(value(&db, index), "1");
+    assert_eq!(value(&db, nullable), "NO");
+    let report = status(&db, dir.path());
+    assert_eq!(report["stages"][3]["state"], "done", "{report}");
+    let message = report["stages"][3]["record"]["message"].as_str().unwrap();
+    assert!(message.contains("Lock wait timeout exceeded"), "{message}");
+    assert_eq!(states(&db, dir.path()), vec!["done"; 5]);
+}
+
+/// `status` tells a live run from a dead one on MariaDB too: `running` while the apply holds
+/// its named lock, `dead` after a kill -9; the same command then resumes the backfill.
+#[test]
+fn status_tells_a_live_run_from_a_killed_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = setup("apply_dead", 3000, dir.path()) else {
+        return;
+    };
+    let _forget = ForgetHistory(&db);
+    assert_eq!(apply(&db, dir.path(), 1, &[]).0, 0);
+    let bin = assert_cmd::cargo::cargo_bin("safeshift");
+    let mut child = std::process::Command::new(bin)
+        .arg("apply")
+        .arg(dir.path().join("plan"))
+        .args([
+            "--stage",
+            "2",
+            "--database-url",
+            &db.url(),
+            "--pause",
+            "100ms",
+        ])
+        .env_remove("DATABASE_URL")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1200));
+    assert_eq!(states(&db, dir.path())[1], "running");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let until = Instant::now() + Duration::from_secs(10);
+    while states(&db, dir.path())[1] != "dead" && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(states(&db, dir.path())[1], "dead");
+    let (code, out) = apply(&db, dir.path(), 2, &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("resuming after key"), "{out}");
+    assert_eq!(states(&db, dir.path())[1], "done");
+}
+
+/// `--target-batch-time` adapts the backfill's batch size on MariaDB too; `--max-replica-lag`
+/// is refused there (the primary does not show its replicas' lag).
+#[test]
+fn a_backfill_adapts_its_batch_size_to_a_target_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = setup("apply_adaptive", 3000, dir.path()) else {
+        return;
+    };
+    let _forget = ForgetHistory(&db);
+    assert_eq!(apply(&db, dir.path(), 1, &[]).0, 0);
+    let (code, out) = apply(&db, dir.path(), 2, &["--max-replica-lag", "1s"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("PostgreSQL only"), "{out}");
+    let (code, out) = apply(
+        &db,
+        dir.path(),
+        2,
+        &["--batch-size", "10", "--target-batch-time", "5s"],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("batch size now 20 rows"), "{out}");
+    assert_eq!(
+        value(&db, "SELECT COUNT(*) FROM users WHERE email_lower IS NULL"),
+        "0"
+    );
+}
+
+/// D6 on MariaDB: the stage's checks run under the lock timeout: behind `LOCK TABLES … WRITE`
+/// (which blocks even reads) apply retries them and gives up, changing nothing, instead of
+/// waiting in silence.
+#[test]
+fn checks_give_up_on_a_held_lock_like_statements() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = setup("apply_checklock", 100, dir.path()) else {
+        return;
+    };
+    let _forget = ForgetHistory(&db);
+    // Stage 4 (NOT NULL and the unique index) checks the table before it changes anything.
+    assert_eq!(apply(&db, dir.path(), 1, &[]).0, 0);
+    assert_eq!(apply(&db, dir.path(), 2, &[]).0, 0);
+    assert_eq!(apply(&db, dir.path(), 3, &["--confirm"]).0, 0);
+    let mut holder = safeshift::db::mysql::connect(&db.url()).unwrap();
+    holder.query_drop("LOCK TABLES users WRITE").unwrap();
+    let started = Instant::now();
+    let (code, out) = apply(
+        &db,
+        dir.path(),
+        4,
+        &[
+            "--lock-timeout",
+            "1s",
+            "--retry-delay",
+            "10ms",
+            "--retries",
+            "1",
+        ],
+    );
+    let took = started.elapsed();
+    holder.query_drop("UNLOCK TABLES").unwrap();
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("retry 1/1 of check"), "{out}");
+    assert!(out.contains("could not run"), "{out}");
+    assert!(took < Duration::from_secs(8), "{took:?}: {out}");
+    assert_eq!(states(&db, dir.path())[3], "ready");
 }

@@ -11,6 +11,7 @@ use std::fs;
 use std::path::Path;
 
 use assert_cmd::Command;
+use mysql::prelude::Queryable;
 use serde_json::Value;
 
 fn safeshift() -> Command {
@@ -374,4 +375,90 @@ fn scratch_databases_are_dropped_also_when_a_stage_fails() {
             .unwrap();
         assert_eq!(left.trim(), "0", "{name} was left behind");
     }
+}
+
+/// On MariaDB too, a later rehearsal drops the scratch databases of rehearsals that died (old
+/// enough, and their named lock free: a live rehearsal holds it for each of its databases),
+/// and leaves a young one and one whose lock a session holds.
+#[test]
+fn scratch_databases_of_dead_rehearsals_are_dropped() {
+    let Some(server) = support::mysql::server() else {
+        return;
+    };
+    let url = server.url("");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let pid = std::process::id();
+    let dead = format!("safeshift_rehearse_{}_{pid}_0_1", now - 3600);
+    let young = format!("safeshift_naive_{}_{pid}_0_2", now - 10);
+    let busy = format!("safeshift_rehearse_{}_{pid}_0_3", now - 3600);
+    for name in [&dead, &young, &busy] {
+        server
+            .run(None, &format!("CREATE DATABASE `{name}`;"))
+            .unwrap();
+    }
+    let mut holder = safeshift::db::mysql::connect(&url).unwrap();
+    let got: Option<i64> = holder
+        .exec_first(
+            "SELECT GET_LOCK(CONCAT('safeshift-scratch:', LEFT(SHA2(?, 256), 40)), 0)",
+            (&busy,),
+        )
+        .unwrap();
+    assert_eq!(got, Some(1));
+
+    let dir = tempfile::tempdir().unwrap();
+    let plan_dir = dir.path().join("plan");
+    fs::write(
+        dir.path().join("schema.sql"),
+        "CREATE TABLE users (id bigint NOT NULL PRIMARY KEY, email varchar(200) NOT NULL) ENGINE=InnoDB;\n",
+    )
+    .unwrap();
+    fs::write(
+        dir.path().join("change.sql"),
+        "CREATE INDEX users_email_idx ON users (email);\n",
+    )
+    .unwrap();
+    safeshift()
+        .current_dir(dir.path())
+        .args(["plan", "change.sql", "--schema", "schema.sql"])
+        .args(["--dialect", "mariadb", "--out"])
+        .arg(&plan_dir)
+        .assert()
+        .success();
+    let out = safeshift()
+        .args(["rehearse", "--rows", "50", "--window", "100ms"])
+        .arg(&plan_dir)
+        .args(["--database-url", &url])
+        .output()
+        .unwrap();
+    let exists = |name: &str| -> bool {
+        server
+            .run(
+                None,
+                &format!(
+                    "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = '{name}';"
+                ),
+            )
+            .unwrap_or_default()
+            .trim()
+            .ends_with('1')
+    };
+    let gone = !exists(&dead);
+    let kept = exists(&young) && exists(&busy);
+    drop(holder);
+    for name in [&dead, &young, &busy] {
+        let _ = server.run(None, &format!("DROP DATABASE IF EXISTS `{name}`;"));
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        gone,
+        "the dead rehearsal's database is still there:\n{stderr}"
+    );
+    assert!(
+        kept,
+        "a young or busy scratch database was dropped:\n{stderr}"
+    );
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
 }

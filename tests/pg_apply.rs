@@ -30,15 +30,32 @@ fn safeshift() -> Command {
     cmd
 }
 
+/// The same change with a plain index: it does not wait for the backfill, so the plan has the
+/// six stages the tests of apply's failure handling walk through (1 add + trigger, 2 index,
+/// 3 backfill, 4 deploy, 5 NOT NULL, 6 drop the trigger).
+const CHANGE_PLAIN_INDEX: &str = "-- safeshift: backfill = lower(email)
+ALTER TABLE users ADD COLUMN email_lower text NOT NULL;
+CREATE INDEX users_email_lower_key ON users (email_lower);
+";
+
 /// A scratch database with `rows` users, and the plan for CHANGE written in `dir`.
 fn setup(tag: &str, rows: u32, dir: &Path) -> Option<ScratchDb> {
+    setup_with(tag, rows, dir, CHANGE)
+}
+
+/// [`setup`] with the six-stage plan of [`CHANGE_PLAIN_INDEX`].
+fn setup_plain(tag: &str, rows: u32, dir: &Path) -> Option<ScratchDb> {
+    setup_with(tag, rows, dir, CHANGE_PLAIN_INDEX)
+}
+
+fn setup_with(tag: &str, rows: u32, dir: &Path, change: &str) -> Option<ScratchDb> {
     let db = ScratchDb::create(tag)?;
     db.execute(SCHEMA);
     db.execute(&format!(
         "INSERT INTO users SELECT g, 'User' || g || '@Example.com' FROM generate_series(1, {rows}) g"
     ));
     fs::write(dir.join("schema.sql"), SCHEMA).unwrap();
-    fs::write(dir.join("change.sql"), CHANGE).unwrap();
+    fs::write(dir.join("change.sql"), change).unwrap();
     safeshift()
         .current_dir(dir)
         .args([
@@ -472,4 +489,761 @@ fn duplicates_of_the_backfill_expression_are_refused_before_anything_is_built() 
     db.execute("UPDATE users SET email = 'robert@x.com' WHERE id = 31");
     let (code, out) = apply(&db, dir.path(), 1, &[]);
     assert_eq!(code, 0, "{out}");
+}
+
+/// The fast flags of a run that gives up on a lock after a moment.
+const GIVE_UP: [&str; 6] = [
+    "--lock-timeout",
+    "100ms",
+    "--retry-delay",
+    "10ms",
+    "--retries",
+    "1",
+];
+
+fn index_is_valid(db: &ScratchDb) -> String {
+    value(
+        db,
+        "SELECT coalesce((SELECT indisvalid::text FROM pg_index WHERE indexrelid = to_regclass('users_email_lower_key')), 'missing')",
+    )
+}
+
+fn not_null(db: &ScratchDb) -> String {
+    value(
+        db,
+        "SELECT attnotnull FROM pg_attribute WHERE attrelid = 'users'::regclass AND attname = 'email_lower'",
+    )
+}
+
+/// D4: a `--rerun` of a finished stage that fails (here: behind a lock) never runs down.sql,
+/// which would drop the valid unique index or remove the NOT NULL an earlier run made; the
+/// history keeps the stage done and records why the rerun failed.
+#[test]
+fn a_failed_rerun_never_undoes_a_finished_stage() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = setup_plain("apply_rerun", 300, dir.path()) else {
+        return;
+    };
+    for stage in 1..=3 {
+        assert_eq!(apply(&db, dir.path(), stage, &[]).0, 0, "stage {stage}");
+    }
+    assert_eq!(apply(&db, dir.path(), 4, &["--confirm"]).0, 0);
+    for stage in 5..=6 {
+        assert_eq!(apply(&db, dir.path(), stage, &[]).0, 0, "stage {stage}");
+    }
+    assert_eq!(index_is_valid(&db), "true");
+    assert_eq!(not_null(&db), "t");
+
+    // A session holds a lock that CREATE INDEX CONCURRENTLY and ALTER TABLE wait for, but
+    // plain reads (the stage's checks) do not.
+    let mut holder = db.client();
+    holder
+        .batch_execute("BEGIN; LOCK TABLE users IN SHARE UPDATE EXCLUSIVE MODE")
+        .unwrap();
+    for stage in [2, 5] {
+        let mut args = vec!["--rerun"];
+        args.extend(GIVE_UP);
+        let (code, out) = apply(&db, dir.path(), stage, &args);
+        assert_eq!(code, 1, "stage {stage}: {out}");
+        assert!(out.contains("Nothing was rolled back"), "{out}");
+        assert!(out.contains("stays done"), "{out}");
+        assert!(out.contains("pg_blocking_pids"), "{out}");
+        assert!(!out.contains("rolling back"), "{out}");
+        assert!(!out.contains("half applied"), "{out}");
+    }
+    holder.batch_execute("COMMIT").unwrap();
+    assert_eq!(index_is_valid(&db), "true");
+    assert_eq!(not_null(&db), "t");
+    let report = status(&db, dir.path());
+    for i in [1, 4] {
+        assert_eq!(report["stages"][i]["state"], "done", "{report}");
+        let message = report["stages"][i]["record"]["message"].as_str().unwrap();
+        assert!(message.contains("lock timeout"), "{message}");
+        assert!(message.contains("--rerun"), "{message}");
+    }
+    assert_eq!(states(&db, dir.path()), vec!["done"; 6]);
+}
+
+/// D3: a `--rerun` of the finished ADD COLUMN stage fails (the column exists), but its
+/// transaction changed nothing: the stage stays done, the filled column is kept, and the
+/// later stages are not refused.
+#[test]
+fn a_failed_rerun_of_add_column_keeps_the_stage_done() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = setup_plain("apply_rerun_add", 200, dir.path()) else {
+        return;
+    };
+    for stage in 1..=3 {
+        assert_eq!(apply(&db, dir.path(), stage, &[]).0, 0, "stage {stage}");
+    }
+    let (code, out) = apply(&db, dir.path(), 1, &["--rerun"]);
+    if code == 0 {
+        // The stage's file is idempotent: nothing more to prove.
+        return;
+    }
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("Nothing was rolled back"), "{out}");
+    assert!(!out.contains("DROP COLUMN"), "{out}");
+    assert_eq!(
+        value(&db, "SELECT count(*) FROM users WHERE email_lower IS NULL"),
+        "0"
+    );
+    assert_eq!(&states(&db, dir.path())[..3], ["done", "done", "done"]);
+    assert_eq!(apply(&db, dir.path(), 4, &["--confirm"]).0, 0);
+    let (code, out) = apply(&db, dir.path(), 5, &[]);
+    assert_eq!(code, 0, "{out}");
+}
+
+/// D5: a non-transactional stage that gave up on a lock before any statement took effect says
+/// "nothing changed" and does not run its down.sql (which would only queue behind the same lock
+/// and then claim the stage is half applied).
+#[test]
+fn a_stage_that_changed_nothing_is_not_rolled_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = setup_plain("apply_nothing", 100, dir.path()) else {
+        return;
+    };
+    assert_eq!(apply(&db, dir.path(), 1, &[]).0, 0);
+    let mut holder = db.client();
+    holder
+        .batch_execute("BEGIN; LOCK TABLE users IN SHARE UPDATE EXCLUSIVE MODE")
+        .unwrap();
+    let (code, out) = apply(&db, dir.path(), 2, &GIVE_UP);
+    holder.batch_execute("COMMIT").unwrap();
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("Nothing changed"), "{out}");
+    assert!(out.contains("down.sql was not run"), "{out}");
+    assert!(!out.contains("half applied"), "{out}");
+    assert!(!out.contains("rolling back"), "{out}");
+    assert_eq!(index_is_valid(&db), "missing");
+    let report = status(&db, dir.path());
+    assert_eq!(report["stages"][1]["state"], "failed");
+    let message = report["stages"][1]["record"]["message"].as_str().unwrap();
+    assert!(message.contains("lock timeout"), "{message}");
+    assert!(message.contains("Nothing changed"), "{message}");
+    // Once the lock is gone the same command finishes the stage.
+    let (code, out) = apply(&db, dir.path(), 2, &[]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(index_is_valid(&db), "true");
+}
+
+/// D6: the stage's checks run under the stage's lock timeout: behind a lock that blocks even
+/// reads, `apply` gives up after its retries instead of waiting in silence, and changes nothing.
+#[test]
+fn checks_give_up_on_a_held_lock_like_statements() {
+    let dir = tempfile::tempdir().unwrap();
+    // Stage 1 checks the backfill expression (no NULL, no duplicate for the unique index)
+    // before it changes anything.
+    let Some(db) = setup("apply_checklock", 100, dir.path()) else {
+        return;
+    };
+    let mut holder = db.client();
+    holder
+        .batch_execute("BEGIN; LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
+        .unwrap();
+    let started = Instant::now();
+    let (code, out) = apply(
+        &db,
+        dir.path(),
+        1,
+        &[
+            "--lock-timeout",
+            "200ms",
+            "--retry-delay",
+            "10ms",
+            "--retries",
+            "2",
+        ],
+    );
+    let took = started.elapsed();
+    holder.batch_execute("COMMIT").unwrap();
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("retry 1/2 of check"), "{out}");
+    assert!(out.contains("could not run"), "{out}");
+    assert!(took < Duration::from_secs(5), "{took:?}: {out}");
+    // Not started: the stage is still ready.
+    assert_eq!(states(&db, dir.path())[0], "ready");
+    assert_eq!(
+        value(
+            &db,
+            "SELECT count(*) FROM information_schema.columns WHERE table_name = 'users' AND column_name = 'email_lower'"
+        ),
+        "0"
+    );
+}
+
+/// D1: applies racing on a database safeshift never touched: one runs the stage, every other
+/// is refused with "another apply is running" or "already done" (exit 3), never a catalog
+/// error from creating the history schema twice (exit 2).
+#[test]
+fn applies_racing_on_a_fresh_database_are_refused_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = setup_plain("apply_race", 100, dir.path()) else {
+        return;
+    };
+    let bin = assert_cmd::cargo::cargo_bin("safeshift");
+    let children: Vec<_> = (0..4)
+        .map(|_| {
+            std::process::Command::new(&bin)
+                .arg("apply")
+                .arg(dir.path().join("plan"))
+                .args(["--stage", "1", "--database-url", &db.url])
+                .env_remove("DATABASE_URL")
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut codes = Vec::new();
+    for child in children {
+        let output = child.wait_with_output().unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let code = output.status.code().unwrap_or(-1);
+        assert!(code == 0 || code == 3, "exit {code}: {text}");
+        if code == 3 {
+            assert!(
+                text.contains("another `safeshift apply` is running")
+                    || text.contains("already done"),
+                "{text}"
+            );
+        }
+        codes.push(code);
+    }
+    assert_eq!(codes.iter().filter(|&&c| c == 0).count(), 1, "{codes:?}");
+    assert_eq!(states(&db, dir.path())[0], "done");
+}
+
+/// D2: a server that closes idle sessions (`idle_session_timeout`) does not take away the
+/// apply lock while a stage waits: a second apply meanwhile is refused, and the first one ends
+/// done (not exit 2 with the history stuck at running).
+#[test]
+fn an_idle_session_timeout_does_not_drop_the_apply_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = setup_plain("apply_idle", 100, dir.path()) else {
+        return;
+    };
+    let name = value(&db, "SELECT current_database()");
+    db.execute(&format!(
+        "ALTER DATABASE \"{name}\" SET idle_session_timeout = '300ms'"
+    ));
+    let mut holder = db.client();
+    holder
+        .batch_execute("BEGIN; LOCK TABLE users IN ACCESS SHARE MODE")
+        .unwrap();
+    let bin = assert_cmd::cargo::cargo_bin("safeshift");
+    let first = std::process::Command::new(&bin)
+        .arg("apply")
+        .arg(dir.path().join("plan"))
+        .args(["--stage", "1", "--database-url", &db.url])
+        .args([
+            "--lock-timeout",
+            "100ms",
+            "--retry-delay",
+            "500ms",
+            "--max-retry-delay",
+            "800ms",
+            "--retries",
+            "40",
+        ])
+        .env_remove("DATABASE_URL")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(2000));
+    let (code, out) = apply(&db, dir.path(), 1, &[]);
+    assert_eq!(code, 3, "{out}");
+    assert!(
+        out.contains("another `safeshift apply` is running"),
+        "{out}"
+    );
+    holder.batch_execute("COMMIT").unwrap();
+    let output = first.wait_with_output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(output.status.code(), Some(0), "{text}");
+    assert_eq!(states(&db, dir.path())[0], "done");
+}
+
+/// `status` tells a live run from a dead one: while an apply runs, its stage is `running`;
+/// after a kill -9 (no chance to record anything) it is `dead`, and the same command resumes.
+#[test]
+fn status_tells_a_live_run_from_a_killed_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = setup_plain("apply_dead", 3000, dir.path()) else {
+        return;
+    };
+    assert_eq!(apply(&db, dir.path(), 1, &[]).0, 0);
+    let bin = assert_cmd::cargo::cargo_bin("safeshift");
+    let mut child = std::process::Command::new(bin)
+        .arg("apply")
+        .arg(dir.path().join("plan"))
+        .args([
+            "--stage",
+            "3",
+            "--database-url",
+            &db.url,
+            "--pause",
+            "100ms",
+        ])
+        .env_remove("DATABASE_URL")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1200));
+    assert_eq!(states(&db, dir.path())[2], "running");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // The server notices the closed connection (and drops its lock) a moment later.
+    let until = Instant::now() + Duration::from_secs(10);
+    while states(&db, dir.path())[2] != "dead" && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(states(&db, dir.path())[2], "dead");
+    let human = safeshift()
+        .arg("status")
+        .arg(dir.path().join("plan"))
+        .args(["--database-url", &db.url])
+        .output()
+        .unwrap();
+    let human = String::from_utf8_lossy(&human.stdout);
+    assert!(human.contains("the run died"), "{human}");
+    let (code, out) = apply(&db, dir.path(), 3, &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("resuming after key"), "{out}");
+    assert_eq!(states(&db, dir.path())[2], "done");
+}
+
+/// A session ended by the server while the stage waits (`pg_terminate_backend`, as a restart
+/// or a DBA would): its own exit code (4), no rollback attempted on a dead session, and the
+/// history records the cause instead of staying at running.
+#[test]
+fn a_lost_connection_has_its_own_exit_code_and_is_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = setup_plain("apply_lost", 100, dir.path()) else {
+        return;
+    };
+    assert_eq!(apply(&db, dir.path(), 1, &[]).0, 0);
+    let mut holder = db.client();
+    holder
+        .batch_execute("BEGIN; LOCK TABLE users IN SHARE UPDATE EXCLUSIVE MODE")
+        .unwrap();
+    let bin = assert_cmd::cargo::cargo_bin("safeshift");
+    let child = std::process::Command::new(bin)
+        .arg("apply")
+        .arg(dir.path().join("plan"))
+        .args(["--stage", "2", "--database-url", &db.url])
+        .args(["--lock-timeout", "30s"])
+        .env_remove("DATABASE_URL")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The stage's session, waiting for its lock.
+    let name = value(&db, "SELECT current_database()");
+    let until = Instant::now() + Duration::from_secs(10);
+    let terminated = loop {
+        let done = value(
+            &db,
+            &format!(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = '{name}' AND application_name = 'safeshift' AND wait_event_type = 'Lock'"
+            ),
+        );
+        if done != "0" || Instant::now() > until {
+            break done;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(terminated, "1");
+    let output = child.wait_with_output().unwrap();
+    holder.batch_execute("COMMIT").unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(4), "{text}");
+    assert!(text.contains("connection to the server was lost"), "{text}");
+    assert!(text.contains("Nothing was rolled back"), "{text}");
+    assert!(!text.contains("rolling back"), "{text}");
+    let report = status(&db, dir.path());
+    assert_eq!(report["stages"][1]["state"], "failed", "{report}");
+    let message = report["stages"][1]["record"]["message"].as_str().unwrap();
+    assert!(message.contains("connection"), "{message}");
+    // The same command then finishes the stage.
+    let (code, out) = apply(&db, dir.path(), 2, &[]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(index_is_valid(&db), "true");
+}
+
+/// plan.json holds every stage file's SHA-256: an edited file is refused unless the user says
+/// so, and an edited backfill always (apply runs plan.json's description, not the file).
+#[test]
+fn an_edited_stage_file_is_refused_unless_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = setup_plain("apply_edited", 100, dir.path()) else {
+        return;
+    };
+    let plan = dir.path().join("plan");
+    let up = plan.join("02-create-index-users_email_lower_key/up.sql");
+    let text = fs::read_to_string(&up).unwrap();
+    fs::write(&up, format!("{text}\n-- edited by hand\n")).unwrap();
+    assert_eq!(apply(&db, dir.path(), 1, &[]).0, 0);
+    let (code, out) = apply(&db, dir.path(), 2, &[]);
+    assert_eq!(code, 3, "{out}");
+    assert!(
+        out.contains("02-create-index-users_email_lower_key/up.sql was edited"),
+        "{out}"
+    );
+    assert!(out.contains("--allow-edited"), "{out}");
+    assert_eq!(index_is_valid(&db), "missing");
+    assert_eq!(states(&db, dir.path())[1], "ready");
+    let (code, out) = apply(&db, dir.path(), 2, &["--allow-edited"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("warning (--allow-edited)"), "{out}");
+
+    let backfill = plan.join("03-backfill-users-email_lower/up.sql");
+    let text = fs::read_to_string(&backfill).unwrap();
+    fs::write(&backfill, text.replace("lower(email)", "upper(email)")).unwrap();
+    let (code, out) = apply(&db, dir.path(), 3, &["--allow-edited"]);
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("re-plan"), "{out}");
+    assert_eq!(
+        value(
+            &db,
+            "SELECT count(*) FROM users WHERE email_lower IS NOT NULL"
+        ),
+        "0"
+    );
+}
+
+/// The plan id does not depend on where the plan was made from: the same change planned from
+/// another directory finds the history. A history an older safeshift recorded under the id of
+/// plan.json's bytes is found and taken over.
+#[test]
+fn the_plan_id_does_not_depend_on_where_it_was_planned_from() {
+    use sha2::{Digest, Sha256};
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = setup_plain("apply_planid", 100, dir.path()) else {
+        return;
+    };
+    assert_eq!(apply(&db, dir.path(), 1, &[]).0, 0);
+    let sub = dir.path().join("elsewhere");
+    fs::create_dir_all(&sub).unwrap();
+    safeshift()
+        .current_dir(&sub)
+        .args([
+            "plan",
+            "../change.sql",
+            "--schema",
+            "../schema.sql",
+            "--server-version",
+            &support::server_version(),
+        ])
+        .args(["--batch-size", "100", "--out", "plan"])
+        .assert()
+        .success();
+    let states_of = |plan: &Path| -> Vec<String> {
+        let out = safeshift()
+            .arg("status")
+            .arg(plan)
+            .args(["--database-url", &db.url, "--format", "json"])
+            .output()
+            .unwrap();
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        report["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["state"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let elsewhere = sub.join("plan");
+    assert_eq!(states_of(&elsewhere)[0], "done");
+
+    // An older safeshift's history: keyed by the first 16 hex digits of plan.json's SHA-256.
+    let bytes = fs::read(dir.path().join("plan/plan.json")).unwrap();
+    let legacy: String = Sha256::digest(&bytes)
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    db.execute(&format!(
+        "UPDATE safeshift.applied_stages SET plan_id = '{legacy}'"
+    ));
+    assert_eq!(states(&db, dir.path())[0], "done");
+    let (code, out) = apply(&db, dir.path(), 2, &[]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        value(
+            &db,
+            &format!("SELECT count(*) FROM safeshift.applied_stages WHERE plan_id = '{legacy}'")
+        ),
+        "0"
+    );
+    assert_eq!(&states_of(&elsewhere)[..2], ["done", "done"]);
+}
+
+/// `--target-batch-time` adapts the backfill's batch size (quick batches grow it), and
+/// `--max-replica-lag` lets the backfill run when no replica lags (none here).
+#[test]
+fn a_backfill_adapts_its_batch_size_to_a_target_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = setup_plain("apply_adaptive", 3000, dir.path()) else {
+        return;
+    };
+    assert_eq!(apply(&db, dir.path(), 1, &[]).0, 0);
+    let (code, out) = apply(
+        &db,
+        dir.path(),
+        3,
+        &[
+            "--batch-size",
+            "10",
+            "--target-batch-time",
+            "5s",
+            "--max-replica-lag",
+            "10s",
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("batch size now 20 rows"), "{out}");
+    assert!(out.contains("batch size now 40 rows"), "{out}");
+    assert!(!out.contains("waiting: replica"), "{out}");
+    assert_eq!(
+        value(&db, "SELECT count(*) FROM users WHERE email_lower IS NULL"),
+        "0"
+    );
+}
+
+/// A transaction holding an old snapshot would make `CREATE INDEX CONCURRENTLY` give up on its
+/// lock timeout after building the whole index (left INVALID, rebuilt by every retry): apply
+/// waits for such transactions before the build instead, and the build runs once.
+#[test]
+fn a_concurrent_build_waits_for_old_snapshots_instead_of_rebuilding() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = setup_plain("apply_snapshots", 2000, dir.path()) else {
+        return;
+    };
+    assert_eq!(apply(&db, dir.path(), 1, &[]).0, 0);
+    let mut holder = db.client();
+    holder
+        .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT count(*) FROM users")
+        .unwrap();
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(2000));
+        holder.batch_execute("COMMIT").unwrap();
+    });
+    let (code, out) = apply(
+        &db,
+        dir.path(),
+        2,
+        &[
+            "--lock-timeout",
+            "300ms",
+            "--retry-delay",
+            "100ms",
+            "--max-retry-delay",
+            "500ms",
+            "--retries",
+            "20",
+        ],
+    );
+    release.join().unwrap();
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("older than the index build"), "{out}");
+    assert!(!out.contains("retry"), "{out}");
+    assert_eq!(index_is_valid(&db), "true");
+}
+
+/// The history's own session is ended (as by a restart of a pooler or a DBA) while the stage
+/// runs: apply connects again, retakes the plan's lock and records the stage as done, instead
+/// of exiting 2 with the history stuck at running.
+#[test]
+fn a_lost_history_session_is_reconnected_to_record_the_stage() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = setup_plain("apply_relog", 100, dir.path()) else {
+        return;
+    };
+    let mut holder = db.client();
+    holder
+        .batch_execute("BEGIN; LOCK TABLE users IN ACCESS SHARE MODE")
+        .unwrap();
+    let bin = assert_cmd::cargo::cargo_bin("safeshift");
+    let child = std::process::Command::new(bin)
+        .arg("apply")
+        .arg(dir.path().join("plan"))
+        .args(["--stage", "1", "--database-url", &db.url])
+        .args(["--lock-timeout", "30s"])
+        .env_remove("DATABASE_URL")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let name = value(&db, "SELECT current_database()");
+    let until = Instant::now() + Duration::from_secs(10);
+    // Once the stage waits for its lock, end the other (idle) safeshift session: the history's.
+    let terminated = loop {
+        let waiting = value(
+            &db,
+            &format!(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = '{name}' AND application_name = 'safeshift' AND wait_event_type = 'Lock'"
+            ),
+        );
+        if waiting == "1" {
+            break value(
+                &db,
+                &format!(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = '{name}' AND application_name = 'safeshift' AND state = 'idle'"
+                ),
+            );
+        }
+        assert!(Instant::now() < until, "the stage never waited");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(terminated, "1");
+    holder.batch_execute("COMMIT").unwrap();
+    let output = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{text}");
+    assert!(text.contains("connecting again"), "{text}");
+    assert_eq!(states(&db, dir.path())[0], "done");
+}
+
+/// A lock holder during the rollback: the statement that took effect is named, the rollback
+/// that gave up on the lock is reported as such ("half applied"), and the history keeps the
+/// cause of the failure.
+#[test]
+fn a_rollback_behind_a_lock_reports_what_took_effect() {
+    let Some(db) = ScratchDb::create("apply_rblock") else {
+        return;
+    };
+    db.execute("CREATE TABLE t (x int); INSERT INTO t SELECT generate_series(1, 100)");
+    let dir = tempfile::tempdir().unwrap();
+    let stage = dir.path().join("plan/01-fails");
+    fs::create_dir_all(&stage).unwrap();
+    fs::write(
+        stage.join("up.sql"),
+        "SET lock_timeout = '100ms';\nCREATE INDEX CONCURRENTLY IF NOT EXISTS t_x_idx ON t (x);\nSELECT 1 / 0;\n",
+    )
+    .unwrap();
+    fs::write(
+        stage.join("down.sql"),
+        "SET lock_timeout = '100ms';\nDROP INDEX IF EXISTS t_x_idx;\n",
+    )
+    .unwrap();
+    let plan = serde_json::json!({
+        "version": 1, "dialect": "postgres", "server_version": "15", "source": "x.sql",
+        "stages": [{"index": 1, "name": "fails after an index", "dir": "01-fails", "phase": "expand",
+                    "kind": "database", "up": "01-fails/up.sql", "down": "01-fails/down.sql",
+                    "transactional": false, "depends_on": [], "steps": []}]
+    });
+    fs::write(dir.path().join("plan/plan.json"), plan.to_string()).unwrap();
+    // Reads of t: no obstacle to the concurrent build, but DROP INDEX must wait for them.
+    let mut holder = db.client();
+    holder
+        .batch_execute("BEGIN; LOCK TABLE t IN ACCESS SHARE MODE")
+        .unwrap();
+    let (code, out) = apply(
+        &db,
+        dir.path(),
+        1,
+        &["--retries", "1", "--retry-delay", "10ms"],
+    );
+    holder.batch_execute("COMMIT").unwrap();
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("division by zero"), "{out}");
+    assert!(
+        out.contains("statement 2 of the stage's file took effect"),
+        "{out}"
+    );
+    assert!(out.contains("rollback failed too"), "{out}");
+    assert!(out.contains("half applied"), "{out}");
+    assert_eq!(value(&db, "SELECT to_regclass('t_x_idx') IS NOT NULL"), "t");
+    let report = status(&db, dir.path());
+    assert_eq!(report["stages"][0]["state"], "failed");
+    let message = report["stages"][0]["record"]["message"].as_str().unwrap();
+    assert!(message.contains("division by zero"), "{message}");
+    assert!(message.contains("half applied"), "{message}");
+}
+
+/// The apply lock is checked before every batch: when its session is lost and another apply
+/// takes the lock meanwhile, the run stops (exit 4) instead of going on beside the other one,
+/// and leaves the history to the lock's holder.
+#[test]
+fn a_run_whose_lock_was_taken_stops() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = setup_plain("apply_locklost", 3000, dir.path()) else {
+        return;
+    };
+    assert_eq!(apply(&db, dir.path(), 1, &[]).0, 0);
+    let plan_id = status(&db, dir.path())["plan_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let bin = assert_cmd::cargo::cargo_bin("safeshift");
+    let child = std::process::Command::new(bin)
+        .arg("apply")
+        .arg(dir.path().join("plan"))
+        .args([
+            "--stage",
+            "3",
+            "--database-url",
+            &db.url,
+            "--pause",
+            "200ms",
+        ])
+        .env_remove("DATABASE_URL")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1000));
+    // End the session holding the lock, and take the lock as "another apply" would.
+    let mut thief = db.client();
+    let name = value(&db, "SELECT current_database()");
+    let until = Instant::now() + Duration::from_secs(10);
+    loop {
+        let holder: Option<i32> = thief
+            .query_opt(
+                "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND database = (SELECT oid FROM pg_database WHERE datname = $1)",
+                &[&name],
+            )
+            .unwrap()
+            .map(|row| row.get(0));
+        if let Some(pid) = holder {
+            thief
+                .execute("SELECT pg_terminate_backend($1)", &[&pid])
+                .unwrap();
+            let got: bool = thief
+                .query_one(
+                    "SELECT pg_try_advisory_lock(hashtextextended('safeshift:' || $1, 0))",
+                    &[&plan_id],
+                )
+                .unwrap()
+                .get(0);
+            if got {
+                break;
+            }
+        }
+        assert!(Instant::now() < until, "could not take the lock");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let output = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(4), "{text}");
+    assert!(
+        text.contains("another `safeshift apply` holds it now"),
+        "{text}"
+    );
+    let left: i64 = value(&db, "SELECT count(*) FROM users WHERE email_lower IS NULL")
+        .parse()
+        .unwrap();
+    assert!(left > 0, "the run went on without its lock");
+    drop(thief);
 }

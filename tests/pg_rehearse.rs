@@ -464,3 +464,78 @@ fn user_app_statements_join_the_simulated_traffic() {
         problems(&bad)
     );
 }
+
+/// A rehearsal killed with -9 (or a double Ctrl-C) cannot drop its scratch databases; a later
+/// rehearsal on the same server finds them by name (old enough, no session connected: a live
+/// rehearsal keeps one on each of its own) and drops them — and leaves a young one and one
+/// somebody is connected to.
+#[test]
+fn scratch_databases_of_dead_rehearsals_are_dropped() {
+    let Some(url) = support::reachable_admin_url() else {
+        return;
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let pid = std::process::id();
+    let dead = format!("safeshift_rehearse_{}_{pid}_0_1", now - 3600);
+    let young = format!("safeshift_naive_{}_{pid}_0_2", now - 10);
+    let busy = format!("safeshift_rehearse_{}_{pid}_0_3", now - 3600);
+    let mut admin = support::connect(&url).unwrap();
+    for name in [&dead, &young, &busy] {
+        admin
+            .batch_execute(&format!("CREATE DATABASE \"{name}\""))
+            .unwrap();
+    }
+    let mut config: postgres::Config = url.parse().unwrap();
+    config.dbname(&busy);
+    let session = config.connect(postgres::NoTls).unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("schema.sql"), SCHEMA).unwrap();
+    fs::write(
+        dir.path().join("change.sql"),
+        "CREATE INDEX users_email_idx ON users (email);",
+    )
+    .unwrap();
+    let plan_dir = dir.path().join("plan");
+    safeshift()
+        .current_dir(dir.path())
+        .args(["plan", "change.sql", "--schema", "schema.sql", "--out"])
+        .arg(&plan_dir)
+        .args(["--server-version", &support::server_version()])
+        .assert()
+        .success();
+    let out = safeshift()
+        .args(["rehearse", "--rows", "50", "--window", "100ms"])
+        .arg(&plan_dir)
+        .args(["--database-url", &url])
+        .output()
+        .unwrap();
+    let exists = |admin: &mut postgres::Client, name: &str| -> bool {
+        admin
+            .query_one(
+                "SELECT count(*) = 1 FROM pg_database WHERE datname = $1",
+                &[&name],
+            )
+            .unwrap()
+            .get(0)
+    };
+    let gone = !exists(&mut admin, &dead);
+    let kept = exists(&mut admin, &young) && exists(&mut admin, &busy);
+    drop(session);
+    for name in [&dead, &young, &busy] {
+        let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"));
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        gone,
+        "the dead rehearsal's database is still there:\n{stderr}"
+    );
+    assert!(
+        kept,
+        "a young or busy scratch database was dropped:\n{stderr}"
+    );
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+}

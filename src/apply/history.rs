@@ -3,6 +3,7 @@
 //! mixes with the application's tables.
 
 use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 use postgres::Client;
 
@@ -24,6 +25,9 @@ CREATE TABLE IF NOT EXISTS safeshift.applied_stages (
 );
 COMMENT ON TABLE safeshift.applied_stages IS 'Stages applied by safeshift apply; see safeshift status.';
 ";
+
+/// How long `apply` waits for another apply's lock before refusing.
+pub const LOCK_WAIT: Duration = Duration::from_secs(3);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -86,11 +90,25 @@ pub trait HistoryStore {
     ) -> Result<(), DbError>;
     /// Records how far a backfill got, so an interrupted one resumes there.
     fn progress(&mut self, stage: usize, resume_key: &str) -> Result<(), DbError>;
+    /// Takes over the history an older safeshift recorded under the plan's legacy id, when
+    /// there is none under its id yet.
+    fn adopt(&mut self, legacy_id: &str) -> Result<(), DbError>;
+    /// After the history's session was lost (a server restart, a dropped connection): connects
+    /// again (for up to [`RECONNECT_FOR`]) and takes the plan's lock again. `false` when another
+    /// apply took the lock meanwhile.
+    fn reconnect(&mut self) -> Result<bool, DbError>;
+    /// Whether this session still holds the plan's lock.
+    fn holds_lock(&mut self) -> Result<bool, DbError>;
 }
+
+/// How long `apply` keeps trying to reach the server again to record how a stage ended.
+pub const RECONNECT_FOR: Duration = Duration::from_secs(60);
 
 pub struct History<'a> {
     client: &'a mut Client,
     plan_id: String,
+    /// Where to connect again if the session is lost.
+    url: Option<String>,
 }
 
 fn query_err(e: postgres::Error) -> DbError {
@@ -101,13 +119,37 @@ fn query_err(e: postgres::Error) -> DbError {
 }
 
 impl<'a> History<'a> {
-    /// Creates the history table if needed.
+    /// Creates the history table if needed. Two first applies on one database race to create
+    /// it; a transaction-level advisory lock makes the second wait for the first, so neither
+    /// trips over the other's half-made schema (a unique violation in pg_namespace).
     pub fn open(client: &'a mut Client, plan_id: &str) -> Result<History<'a>, DbError> {
-        client.batch_execute(SETUP).map_err(query_err)?;
+        let exists: bool = client
+            .query_one(
+                "SELECT to_regclass('safeshift.applied_stages') IS NOT NULL",
+                &[],
+            )
+            .map_err(query_err)?
+            .get(0);
+        if !exists {
+            let setup = format!(
+                "BEGIN; SELECT pg_advisory_xact_lock(hashtextextended('safeshift:history-setup', 0)); {SETUP} COMMIT;"
+            );
+            if let Err(e) = client.batch_execute(&setup) {
+                let _ = client.batch_execute("ROLLBACK");
+                return Err(query_err(e));
+            }
+        }
         Ok(History {
             client,
             plan_id: plan_id.to_string(),
+            url: None,
         })
+    }
+
+    /// Lets [`HistoryStore::reconnect`] reach the server again at `url`.
+    pub fn reconnecting_to(mut self, url: &str) -> History<'a> {
+        self.url = Some(url.to_string());
+        self
     }
 
     /// Reads the history without creating anything (for `status` on a database never applied to).
@@ -129,17 +171,43 @@ impl<'a> History<'a> {
     }
 }
 
+/// Whether a live `apply` holds this plan's lock in the client's database: a stage recorded as
+/// running with no holder was left by a run that died (kill -9, a lost connection, a restart).
+/// Taken and given back at once, so it never blocks an apply for long (that one waits
+/// [`LOCK_WAIT`] for it).
+pub fn lock_held(client: &mut Client, plan_id: &str) -> Result<bool, DbError> {
+    let row = client
+        .query_one(
+            "SELECT CASE WHEN pg_try_advisory_lock(k) THEN NOT pg_advisory_unlock(k) ELSE true END
+             FROM (SELECT hashtextextended('safeshift:' || $1, 0) AS k) AS l",
+            &[&plan_id],
+        )
+        .map_err(query_err)?;
+    Ok(row.get(0))
+}
+
 impl HistoryStore for History<'_> {
     /// Holds a session advisory lock for this plan, so two appliers never run one plan at once.
+    /// A backend ends a moment after its client has gone, so the lock of an apply that just
+    /// finished may still be held: it is tried for up to [`LOCK_WAIT`] before giving up.
     fn lock(&mut self) -> Result<bool, DbError> {
-        let row = self
-            .client
-            .query_one(
-                "SELECT pg_try_advisory_lock(hashtextextended('safeshift:' || $1, 0))",
-                &[&self.plan_id],
-            )
-            .map_err(query_err)?;
-        Ok(row.get(0))
+        let until = Instant::now() + LOCK_WAIT;
+        loop {
+            let row = self
+                .client
+                .query_one(
+                    "SELECT pg_try_advisory_lock(hashtextextended('safeshift:' || $1, 0))",
+                    &[&self.plan_id],
+                )
+                .map_err(query_err)?;
+            if row.get(0) {
+                return Ok(true);
+            }
+            if Instant::now() >= until {
+                return Ok(false);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     fn records(&mut self) -> Result<BTreeMap<usize, Record>, DbError> {
@@ -179,15 +247,65 @@ impl HistoryStore for History<'_> {
         Ok(())
     }
 
-    /// Records how far a backfill got, so an interrupted one resumes there.
-    fn progress(&mut self, stage: usize, resume_key: &str) -> Result<(), DbError> {
+    fn holds_lock(&mut self) -> Result<bool, DbError> {
+        let row = self
+            .client
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM pg_locks, (SELECT hashtextextended('safeshift:' || $1, 0) AS k) AS l
+                   WHERE locktype = 'advisory' AND granted AND objsubid = 1 AND pid = pg_backend_pid()
+                     AND classid = ((k >> 32) & 4294967295)::oid AND objid = (k & 4294967295)::oid)",
+                &[&self.plan_id],
+            )
+            .map_err(query_err)?;
+        Ok(row.get(0))
+    }
+
+    fn reconnect(&mut self) -> Result<bool, DbError> {
+        let Some(url) = self.url.clone() else {
+            return Err(DbError::Query("no URL to reconnect to".into()));
+        };
+        let until = Instant::now() + RECONNECT_FOR;
+        let mut client = loop {
+            match db::connect(&url) {
+                Ok(client) => break client,
+                Err(e) if Instant::now() >= until => return Err(e),
+                Err(_) => std::thread::sleep(Duration::from_secs(1)),
+            }
+        };
+        super::run::keep_session_open(&mut client)?;
+        *self.client = client;
+        self.lock()
+    }
+
+    fn adopt(&mut self, legacy_id: &str) -> Result<(), DbError> {
+        if legacy_id == self.plan_id {
+            return Ok(());
+        }
         self.client
             .execute(
-                "UPDATE safeshift.applied_stages SET resume_key = $3 WHERE plan_id = $1 AND stage = $2",
-                &[&self.plan_id, &(stage as i32), &resume_key],
+                "UPDATE safeshift.applied_stages SET plan_id = $1
+                 WHERE plan_id = $2
+                   AND NOT EXISTS (SELECT 1 FROM safeshift.applied_stages WHERE plan_id = $1)",
+                &[&self.plan_id, &legacy_id],
             )
             .map_err(query_err)?;
         Ok(())
+    }
+
+    /// Records how far a backfill got, so an interrupted one resumes there. Without waiting for
+    /// its WAL flush (like the batches themselves): a crash loses at most the last resume
+    /// points, and the resumed walk skips rows already filled; the app's commits then do not
+    /// queue behind one more flush per batch.
+    fn progress(&mut self, stage: usize, resume_key: &str) -> Result<(), DbError> {
+        let mut tx = self.client.transaction().map_err(query_err)?;
+        tx.batch_execute("SET LOCAL synchronous_commit = off")
+            .map_err(query_err)?;
+        tx.execute(
+            "UPDATE safeshift.applied_stages SET resume_key = $3 WHERE plan_id = $1 AND stage = $2",
+            &[&self.plan_id, &(stage as i32), &resume_key],
+        )
+        .map_err(query_err)?;
+        tx.commit().map_err(query_err)
     }
 }
 

@@ -4,10 +4,14 @@
 //! PostgreSQL's in `run.rs` / `history.rs` and MySQL/MariaDB's in `mysql.rs`.
 //!
 //! A stage runs only when the stages it depends on are recorded as done, and a done stage is not
-//! run again unless asked. A stage that fails is rolled back with its own `down.sql` (a
-//! transactional stage needs nothing: PostgreSQL already rolled it back; MySQL has none), and the failure is
-//! recorded. Ctrl-C stops at a safe point and records where a backfill got, so the same command
-//! resumes it.
+//! run again unless asked. `apply` tracks which statements of a stage took effect; a `down.sql`
+//! is only ever run automatically over work this run did and that failed: a run in which nothing
+//! took effect is not rolled back (a transactional stage was rolled back by PostgreSQL), and a
+//! `--rerun` of a done stage that fails never is (the down.sql would undo the earlier success),
+//! and keeps the stage done while it still passes its verification. The cause of every failure
+//! is recorded. The stage's checks run under the stage's lock timeout and are retried like its
+//! statements. Ctrl-C stops at a safe point and records where a backfill got, so the same
+//! command resumes it.
 
 pub mod history;
 pub mod mysql;
@@ -42,6 +46,8 @@ pub struct ApplyRequest<'a> {
     pub confirm: bool,
     /// Draw a progress bar (only when stderr is a terminal).
     pub progress: bool,
+    /// Run stage files edited since `safeshift plan` wrote them.
+    pub allow_edited: bool,
 }
 
 /// How `apply` ended; each maps to an exit code.
@@ -53,6 +59,9 @@ pub enum Outcome {
     Refused,
     Failed,
     Interrupted,
+    /// The connection to the server was lost while the stage ran (a restart, a killed session,
+    /// the network): what the statement in flight did is unknown.
+    Lost,
 }
 
 impl Outcome {
@@ -61,6 +70,7 @@ impl Outcome {
             Outcome::Done => 0,
             Outcome::Failed => 1,
             Outcome::Refused => 3,
+            Outcome::Lost => 4,
             Outcome::Interrupted => 130,
         }
     }
@@ -112,22 +122,35 @@ pub fn apply(req: &ApplyRequest, out: &mut dyn Write) -> Result<Outcome, Error> 
         ))
     })?;
     check_url(plan, req.database_url)?;
+    if plan.is_mysql() && req.run.max_replica_lag.is_some() {
+        return Err(Error::Usage(
+            "--max-replica-lag works on PostgreSQL only: a MySQL/MariaDB primary does not show its replicas' lag (use --pause, or --target-batch-time)".into(),
+        ));
+    }
     interrupt::install();
     let url = req.database_url;
     if plan.is_mysql() {
         let mut control = db::mysql::connect(url).map_err(db_error)?;
-        let mut history = mysql::History::open(&mut control, &plan.id).map_err(db_error)?;
+        mysql::keep_session_open(&mut control).map_err(db_error)?;
+        let mut history = mysql::History::open(&mut control, &plan.id)
+            .map_err(db_error)?
+            .reconnecting_to(url);
         let connect = || -> Result<Box<dyn Target>, Error> {
-            let conn = db::mysql::connect(url).map_err(db_error)?;
+            let mut conn = db::mysql::connect(url).map_err(db_error)?;
+            mysql::keep_session_open(&mut conn).map_err(db_error)?;
             interrupt::watch_mysql(url, conn.connection_id());
             Ok(Box::new(conn))
         };
         apply_stage(req, stage, &mut history, &connect, out)
     } else {
         let mut control = db::connect(url).map_err(db_error)?;
-        let mut history = History::open(&mut control, &plan.id).map_err(db_error)?;
+        run::keep_session_open(&mut control).map_err(db_error)?;
+        let mut history = History::open(&mut control, &plan.id)
+            .map_err(db_error)?
+            .reconnecting_to(url);
         let connect = || -> Result<Box<dyn Target>, Error> {
-            let client = db::connect(url).map_err(db_error)?;
+            let mut client = db::connect(url).map_err(db_error)?;
+            run::keep_session_open(&mut client).map_err(db_error)?;
             interrupt::watch(&client);
             Ok(Box::new(client))
         };
@@ -154,6 +177,7 @@ fn apply_stage(
         .map_err(werr)?;
         return Ok(Outcome::Refused);
     }
+    history.adopt(&plan.legacy_id).map_err(db_error)?;
     let records = history.records().map_err(db_error)?;
     let head = format!("stage {} of {total}: {}", stage.index, stage.name);
 
@@ -189,13 +213,67 @@ fn apply_stage(
     if stage.is_application() {
         return application_stage(req, stage, &head, history, out);
     }
+    let edited = plan.edited_files(stage)?;
+    if !edited.is_empty() {
+        if stage.is_backfill() {
+            writeln!(
+                out,
+                "refused: {head}\n  {}\n  apply runs a backfill from plan.json's description (batch by batch, resumable), not from its up.sql: re-plan with the expression you want (a `-- safeshift: backfill = …` directive or --backfill), or run the edited file by hand",
+                edited.join("\n  ")
+            )
+            .map_err(werr)?;
+            return Ok(Outcome::Refused);
+        }
+        if !req.allow_edited {
+            writeln!(
+                out,
+                "refused: {head}\n  {}\n  re-plan, or pass --allow-edited to run the files as they are now",
+                edited.join("\n  ")
+            )
+            .map_err(werr)?;
+            return Ok(Outcome::Refused);
+        }
+        writeln!(out, "warning (--allow-edited): {}", edited.join("; ")).map_err(werr)?;
+    }
 
     let mut migration = connect()?;
     let migration = migration.as_mut();
-    if let Some(failure) = failed_check(migration, stage, |s| &s.before)? {
-        writeln!(out, "refused: {head}\n  before it can run: {failure}").map_err(werr)?;
-        return Ok(Outcome::Refused);
+    match check(migration, stage, &req.run, out, |s| &s.before)? {
+        Check::Passed => {}
+        Check::Failed(failure) => {
+            writeln!(out, "refused: {head}\n  before it can run: {failure}").map_err(werr)?;
+            return Ok(Outcome::Refused);
+        }
+        Check::Unknown(_) if interrupt::requested() => {
+            writeln!(
+                out,
+                "interrupted before {head} started: nothing was changed"
+            )
+            .map_err(werr)?;
+            return Ok(Outcome::Interrupted);
+        }
+        Check::Unknown(why) => {
+            writeln!(
+                out,
+                "refused: {head}\n  its checks could not run: {why}\n  nothing was changed; run the same command again at a quieter time (--retries, --lock-timeout)"
+            )
+            .map_err(werr)?;
+            return Ok(Outcome::Refused);
+        }
     }
+    // A re-run of a stage an earlier run finished: whatever happens, that earlier success is
+    // never undone (its down.sql is not run), and the history keeps it unless the database no
+    // longer passes the stage's verification.
+    let rerun_of_done = previous.map(|r| r.status) == Some(Status::Done);
+    let done_at = previous
+        .and_then(|r| r.finished_at.clone())
+        .unwrap_or_default();
+    let earlier_partial = previous.is_some_and(|r| {
+        matches!(
+            r.status,
+            Status::Failed | Status::Interrupted | Status::Running
+        )
+    });
 
     let resume = previous
         .filter(|r| matches!(r.status, Status::Interrupted | Status::Running))
@@ -213,7 +291,7 @@ fn apply_stage(
     )
     .map_err(werr)?;
     let started = Instant::now();
-    let result = {
+    let (result, effect) = {
         let mut printer = Printer {
             out: &mut *out,
             history: &mut *history,
@@ -224,28 +302,49 @@ fn apply_stage(
             last_line: Instant::now(),
             started: Instant::now(),
             estimate: None,
+            effect: Effect::default(),
+            rows_before: 0,
         };
-        run_stage(migration, plan, stage, &req.run, resume, &mut printer)
+        let result = run_stage(migration, plan, stage, &req.run, resume, &mut printer);
+        (result, printer.effect)
     };
+    let took =
+        humantime::format_duration(Duration::from_millis(started.elapsed().as_millis() as u64));
     let result = match result {
-        Ok(()) => match failed_check(migration, stage, |s| &s.verify)? {
-            None => Ok(()),
-            Some(failure) => Err(RunError::Failed {
+        Ok(()) => match check(migration, stage, &req.run, out, |s| &s.verify)? {
+            Check::Passed => Ok(()),
+            Check::Failed(failure) => Err(RunError::Failed {
                 pos: None,
                 statement: String::new(),
                 message: format!("verification failed: {failure}"),
                 code: None,
             }),
+            Check::Unknown(why) => {
+                // Every statement ran; only the look afterwards failed. Nothing to undo.
+                let message = format!(
+                    "Every statement of the stage ran, but its verification could not run: {why}\nNothing was rolled back. Run the same command again{} to verify it (each statement is safe to re-run).",
+                    if rerun_of_done { " with --rerun" } else { "" }
+                );
+                record(
+                    history,
+                    stage.index,
+                    if rerun_of_done {
+                        Status::Done
+                    } else {
+                        Status::Failed
+                    },
+                    Some(&message),
+                    out,
+                )?;
+                writeln!(out, "NOT VERIFIED after {took}: {message}").map_err(werr)?;
+                return Ok(Outcome::Failed);
+            }
         },
         Err(e) => Err(e),
     };
-    let took =
-        humantime::format_duration(Duration::from_millis(started.elapsed().as_millis() as u64));
     match result {
         Ok(()) => {
-            history
-                .finish(stage.index, Status::Done, None)
-                .map_err(db_error)?;
+            record(history, stage.index, Status::Done, None, out)?;
             writeln!(out, "done in {took}").map_err(werr)?;
             if let Some(next) = plan.stage(stage.index + 1) {
                 writeln!(
@@ -265,14 +364,24 @@ fn apply_stage(
             }
             Ok(Outcome::Done)
         }
+        Err(RunError::Interrupted) if rerun_of_done => {
+            let message = format!(
+                "A --rerun was interrupted (Ctrl-C) after {took}; {}. Nothing was rolled back: the stage's earlier success stands and it stays done.",
+                effect.describe()
+            );
+            migration.roll_back_open_transaction();
+            record(history, stage.index, Status::Done, Some(&message), out)?;
+            writeln!(out, "interrupted: {message}").map_err(werr)?;
+            Ok(Outcome::Interrupted)
+        }
         Err(RunError::Interrupted) => {
-            history
-                .finish(
-                    stage.index,
-                    Status::Interrupted,
-                    Some("interrupted (Ctrl-C)"),
-                )
-                .map_err(db_error)?;
+            record(
+                history,
+                stage.index,
+                Status::Interrupted,
+                Some("interrupted (Ctrl-C)"),
+                out,
+            )?;
             writeln!(
                 out,
                 "interrupted after {took}: {}\n  run the same command to continue",
@@ -287,33 +396,165 @@ fn apply_stage(
             .map_err(werr)?;
             Ok(Outcome::Interrupted)
         }
+        Err(RunError::Stopped(why)) => {
+            // Another apply may own the plan now: its history and its work are left alone.
+            writeln!(
+                out,
+                "STOPPED after {took}: {why}\n{}; nothing was rolled back and the history was not written (the apply that holds the lock owns it now). See `safeshift status`.",
+                effect.describe()
+            )
+            .map_err(werr)?;
+            migration.roll_back_open_transaction();
+            Ok(Outcome::Lost)
+        }
+        Err(lost @ RunError::Lost { .. }) => {
+            let message = format!(
+                "{lost}\n{}; whether the statement that was running took effect is unknown. Nothing was rolled back (the session is gone). Inspect the database and `safeshift status`, then run the same command again{}: every statement is safe to re-run.",
+                effect.describe(),
+                if rerun_of_done { " with --rerun" } else { "" }
+            );
+            writeln!(out, "CONNECTION LOST after {took}: {message}").map_err(werr)?;
+            let status = if rerun_of_done {
+                Status::Done
+            } else {
+                Status::Failed
+            };
+            // The history's own session may be gone too (a server restart).
+            if let Err(e) = record(history, stage.index, status, Some(&message), out) {
+                writeln!(
+                    out,
+                    "could not record it in the history either ({e}): it still says running, which `safeshift status` shows as dead"
+                )
+                .map_err(werr)?;
+            }
+            Ok(Outcome::Lost)
+        }
         Err(failure) => {
             writeln!(out, "FAILED after {took}: {failure}").map_err(werr)?;
-            let (status, message) = roll_back(req, stage, migration, &failure, out)?;
-            history
-                .finish(stage.index, status, Some(&message))
-                .map_err(db_error)?;
+            let (status, message) = if rerun_of_done {
+                after_failed_rerun(req, stage, migration, &failure, &effect, &done_at, out)?
+            } else {
+                roll_back(
+                    req,
+                    stage,
+                    migration,
+                    &failure,
+                    &effect,
+                    earlier_partial,
+                    out,
+                )?
+            };
             writeln!(out, "{message}").map_err(werr)?;
+            // The history keeps the cause, not only what was done about it.
+            let text = format!("failed: {failure}\n{message}");
+            record(history, stage.index, status, Some(&text), out)?;
             Ok(Outcome::Failed)
         }
     }
 }
 
-/// After a failure: undo what a non-transactional stage did, and say what to do next.
-fn roll_back(
-    req: &ApplyRequest,
-    stage: &StageRecord,
-    migration: &mut dyn Target,
-    failure: &RunError,
+/// Records how the stage ended. When the history's session was lost meanwhile (a server
+/// restart, a dropped connection), connects again and retakes the plan's lock first, so the
+/// record is not lost with it.
+fn record(
+    history: &mut dyn HistoryStore,
+    stage: usize,
+    status: Status,
+    message: Option<&str>,
     out: &mut dyn Write,
-) -> Result<(Status, String), Error> {
+) -> Result<(), Error> {
+    let Err(first) = history.finish(stage, status, message) else {
+        return Ok(());
+    };
+    writeln!(
+        out,
+        "the history's session is gone ({first}); connecting again to record stage {stage} as {}…",
+        status.as_str()
+    )
+    .map_err(werr)?;
+    if !history.reconnect().map_err(db_error)? {
+        return Err(Error::Database(format!(
+            "stage {stage} ended {} but another apply took the plan's lock meanwhile, so it was not recorded: see `safeshift status`",
+            status.as_str()
+        )));
+    }
+    history.finish(stage, status, message).map_err(db_error)
+}
+
+/// What a run changed before it stopped: the statements of the stage's file that took effect
+/// (1-based), and the rows a backfill filled.
+#[derive(Debug, Default, Clone)]
+pub struct Effect {
+    pub statements: Vec<usize>,
+    pub rows_filled: u64,
+    pub batches: u64,
+}
+
+impl Effect {
+    pub fn is_nothing(&self) -> bool {
+        self.statements.is_empty() && self.batches == 0
+    }
+
+    /// "statements 1–3 took effect", "12 rows were filled", "nothing took effect".
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if !self.statements.is_empty() {
+            parts.push(format!(
+                "{} {} of the stage's file took effect",
+                if self.statements.len() == 1 {
+                    "statement"
+                } else {
+                    "statements"
+                },
+                ranges(&self.statements)
+            ));
+        }
+        if self.batches > 0 {
+            parts.push(format!(
+                "{} batch(es) of the backfill committed ({} row(s) filled)",
+                self.batches, self.rows_filled
+            ));
+        }
+        if parts.is_empty() {
+            "no statement of this run took effect".to_string()
+        } else {
+            parts.join("; ")
+        }
+    }
+}
+
+/// `[1, 2, 3, 5]` → `1–3, 5`.
+fn ranges(numbers: &[usize]) -> String {
+    let mut sorted = numbers.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut out: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < sorted.len() {
+        let start = sorted[i];
+        let mut end = start;
+        while i + 1 < sorted.len() && sorted[i + 1] == end + 1 {
+            i += 1;
+            end = sorted[i];
+        }
+        out.push(if start == end {
+            start.to_string()
+        } else {
+            format!("{start}–{end}")
+        });
+        i += 1;
+    }
+    out.join(", ")
+}
+
+fn lock_hint(plan: &PlanDir, failure: &RunError) -> &'static str {
     let code = match failure {
         RunError::Failed {
             code: Some(code), ..
         } => code.as_str(),
         _ => "",
     };
-    let lock_hint = if req.plan.is_mysql() {
+    if plan.is_mysql() {
         if code == db::mysql::LOCK_WAIT_TIMEOUT.to_string() {
             " It kept waiting for a lock: find the blocker with `SELECT ID, TIME, STATE, INFO FROM information_schema.PROCESSLIST` (an idle session with an open transaction on the table holds its metadata lock; see also information_schema.INNODB_TRX), or retry at a quieter time (--retries, --lock-timeout)."
         } else {
@@ -323,20 +564,89 @@ fn roll_back(
         " It kept waiting for a lock: find the blocker with `SELECT pid, state, query FROM pg_stat_activity WHERE pid = ANY (pg_blocking_pids(<pid>))`, or retry at a quieter time (--retries, --lock-timeout)."
     } else {
         ""
+    }
+}
+
+/// After a failed `--rerun` of a stage an earlier run finished: nothing is rolled back (the
+/// down.sql would undo the earlier success: drop a valid index, remove a NOT NULL). The stage
+/// stays done as long as the database still passes its verification.
+fn after_failed_rerun(
+    req: &ApplyRequest,
+    stage: &StageRecord,
+    migration: &mut dyn Target,
+    failure: &RunError,
+    effect: &Effect,
+    done_at: &str,
+    out: &mut dyn Write,
+) -> Result<(Status, String), Error> {
+    migration.roll_back_open_transaction();
+    let hint = lock_hint(req.plan, failure);
+    let base = format!(
+        "This was a --rerun of a stage already done{}; {}. Nothing was rolled back: a down.sql only undoes what a failed run did itself, and this stage's work was finished by an earlier run.{hint}",
+        if done_at.is_empty() {
+            String::new()
+        } else {
+            format!(" ({done_at})")
+        },
+        effect.describe()
+    );
+    Ok(
+        match check(migration, stage, &req.run, out, |s| &s.verify)? {
+            Check::Failed(why) => (
+                Status::Failed,
+                format!(
+                    "{base}\nThe stage's verification no longer passes: {why}\nInspect the database before going on."
+                ),
+            ),
+            Check::Passed | Check::Unknown(_) => {
+                (Status::Done, format!("{base} The stage stays done."))
+            }
+        },
+    )
+}
+
+/// After a failure of a stage that was not done: undo what this run did, and only that, and say
+/// what to do next. A run in which nothing took effect needs no rollback (and its down.sql, run
+/// behind the same lock, would only fail too).
+fn roll_back(
+    req: &ApplyRequest,
+    stage: &StageRecord,
+    migration: &mut dyn Target,
+    failure: &RunError,
+    effect: &Effect,
+    earlier_partial: bool,
+    out: &mut dyn Write,
+) -> Result<(Status, String), Error> {
+    let lock_hint = lock_hint(req.plan, failure);
+    let earlier = if earlier_partial {
+        " What an earlier, unfinished run of this stage applied stays as it was (see `safeshift status`)."
+    } else {
+        ""
     };
-    if stage.transactional {
+    if stage.transactional && effect.is_nothing() {
         return Ok((
             Status::Failed,
             format!(
-                "The stage ran in one transaction, which PostgreSQL rolled back: nothing changed.{lock_hint} Fix the cause and run the same command again."
+                "The stage ran in one transaction, which was rolled back: nothing changed.{lock_hint} Fix the cause and run the same command again."
             ),
         ));
     }
+    if effect.is_nothing() {
+        migration.roll_back_open_transaction();
+        return Ok((
+            Status::Failed,
+            format!(
+                "Nothing changed: {}, so there was nothing to roll back (down.sql was not run).{earlier}{lock_hint} Fix the cause and run the same command again.",
+                effect.describe()
+            ),
+        ));
+    }
+    let applied = effect.describe();
     let Some(down) = stage.down.as_deref() else {
         return Ok((
             Status::Failed,
             format!(
-                "The stage has no down.sql (a point of no return); statements that finished stay applied.{lock_hint} Fix the cause and run it again: every statement is safe to re-run."
+                "{applied}. The stage has no down.sql (a point of no return); what took effect stays applied.{lock_hint} Fix the cause and run it again: every statement is safe to re-run."
             ),
         ));
     };
@@ -344,25 +654,25 @@ fn roll_back(
         return Ok((
             Status::Failed,
             format!(
-                "Not rolled back (--no-rollback): statements that finished stay applied.{lock_hint} Run it again to continue, or undo it with `{}`.",
+                "{applied}. Not rolled back (--no-rollback): what took effect stays applied.{lock_hint} Run it again to continue, or undo it with `{}`.",
                 target::client_command(&req.plan.plan.dialect, &req.plan.root.join(down))
             ),
         ));
     }
-    writeln!(out, "rolling back with {down}…").map_err(werr)?;
+    writeln!(out, "{applied}; rolling back with {down}…").map_err(werr)?;
     let text = req.plan.read_sql(down)?;
     migration.roll_back_open_transaction();
     match migration.run_sql(&text, &req.run, &mut run::Quiet) {
         Ok(()) => Ok((
             Status::RolledBack,
             format!(
-                "Rolled back: the schema is as it was before the stage.{lock_hint} Fix the cause and run the same command again."
+                "{applied}. Rolled back with {down}: the schema is as it was before the stage.{lock_hint} Fix the cause and run the same command again."
             ),
         )),
         Err(e) => Ok((
             Status::Failed,
             format!(
-                "The rollback failed too: {e}\n  The stage is half applied. Inspect the database, finish or undo it by hand ({}), then run the stage again.",
+                "{applied}, and the rollback failed too: {e}\n  The stage is half applied. Inspect the database, finish or undo it by hand ({}), then run the stage again.",
                 req.plan.root.join(down).display()
             ),
         )),
@@ -466,6 +776,9 @@ impl Observer for StepTag<'_> {
     fn retrying(&mut self, what: &str, attempt: u32, of: u32, delay: Duration, why: &str) {
         self.inner.retrying(what, attempt, of, delay, why)
     }
+    fn took_effect(&mut self, number: usize) {
+        self.inner.took_effect(number)
+    }
     fn ran(&mut self, statement: &str, took: Duration, affected_rows: u64) {
         self.inner.ran(statement, took, affected_rows)
     }
@@ -479,28 +792,104 @@ impl Observer for StepTag<'_> {
     fn backfill_end(&mut self, walked: u64, updated: u64) {
         self.inner.backfill_end(walked, updated)
     }
+    fn batch_size(&mut self, size: u64, took: Duration) {
+        self.inner.batch_size(size, took)
+    }
+    fn throttled(&mut self, why: &str) {
+        self.inner.throttled(why)
+    }
+    fn keep_going(&mut self) -> Result<(), String> {
+        self.inner.keep_going()
+    }
 }
 
-/// The first check of the stage's steps whose answer is not the expected one. Checks meant for
-/// a person (`-- check your deploy tool…`) are skipped.
-fn failed_check(
+/// What the stage's checks said.
+enum Check {
+    Passed,
+    /// A check's answer was not the expected one.
+    Failed(String),
+    /// A check could not run (it kept waiting for a lock, or the query failed).
+    Unknown(String),
+}
+
+/// Runs the stage's checks (`before` or `verify`) under the stage's lock timeout, retrying one
+/// that gave up waiting for a lock like a statement, and returns the first failure. Checks meant
+/// for a person (`-- check your deploy tool…`) are skipped.
+fn check(
     target: &mut dyn Target,
     stage: &StageRecord,
+    opts: &RunOptions,
+    out: &mut dyn Write,
     which: impl Fn(&crate::plan_dir::StepRecord) -> &Vec<CheckRecord>,
-) -> Result<Option<String>, Error> {
-    for check in stage.steps.iter().flat_map(|s| which(s).iter()) {
-        if check.is_manual() {
-            continue;
-        }
-        let answer = target
-            .first_value(&check.query)
-            .map_err(|e| Error::Database(format!("check `{}`: {e}", check.what)))?;
+) -> Result<Check, Error> {
+    let checks: Vec<&CheckRecord> = stage
+        .steps
+        .iter()
+        .flat_map(|s| which(s).iter())
+        .filter(|c| !c.is_manual())
+        .collect();
+    if checks.is_empty() {
+        return Ok(Check::Passed);
+    }
+    let timeout = opts.lock_timeout.unwrap_or(run::DEFAULT_BATCH_LOCK_TIMEOUT);
+    if let Err(e) = target.set_lock_timeout(Some(timeout)) {
+        return Ok(Check::Unknown(format!("cannot set the lock timeout: {e}")));
+    }
+    let result = run_checks(target, &checks, opts, out);
+    let _ = target.set_lock_timeout(None);
+    result
+}
+
+fn run_checks(
+    target: &mut dyn Target,
+    checks: &[&CheckRecord],
+    opts: &RunOptions,
+    out: &mut dyn Write,
+) -> Result<Check, Error> {
+    for check in checks {
+        let mut attempt = 0;
+        let answer = loop {
+            match target.first_value(&check.query) {
+                Ok(answer) => break answer,
+                Err(e) if e.lock_wait && attempt < opts.retries && !interrupt::requested() => {
+                    attempt += 1;
+                    let delay = run::backoff(opts, attempt - 1);
+                    writeln!(
+                        out,
+                        "  retry {attempt}/{} of check `{}` in {}: {}",
+                        opts.retries,
+                        check.what,
+                        humantime::format_duration(Duration::from_millis(delay.as_millis() as u64)),
+                        e.message
+                    )
+                    .map_err(werr)?;
+                    if run::sleep(delay).is_err() {
+                        return Ok(Check::Unknown(format!(
+                            "check `{}`: interrupted",
+                            check.what
+                        )));
+                    }
+                }
+                Err(e) => {
+                    return Ok(Check::Unknown(format!(
+                        "check `{}`: {}{}",
+                        check.what,
+                        e.message,
+                        if e.lock_wait {
+                            " (it kept waiting for a lock another session holds)"
+                        } else {
+                            ""
+                        }
+                    )));
+                }
+            }
+        };
         let ok = match check.expect.as_str() {
             "no rows" => answer.is_none(),
             expect => answer.as_deref() == Some(expect),
         };
         if !ok {
-            return Ok(Some(format!(
+            return Ok(Check::Failed(format!(
                 "{} — expected {}, got {}\n  query: {}",
                 check.what,
                 check.expect,
@@ -509,7 +898,7 @@ fn failed_check(
             )));
         }
     }
-    Ok(None)
+    Ok(Check::Passed)
 }
 
 /// Tells the person at the terminal what is happening; records backfill progress.
@@ -523,9 +912,37 @@ struct Printer<'a> {
     last_line: Instant,
     started: Instant,
     estimate: Option<u64>,
+    effect: Effect,
+    /// Rows filled by the stage's earlier backfills (a stage may hold several).
+    rows_before: u64,
 }
 
 impl Observer for Printer<'_> {
+    fn took_effect(&mut self, number: usize) {
+        self.effect.statements.push(number);
+    }
+
+    /// The run goes on only while this apply holds the plan's lock: when its session was lost
+    /// (and with it the lock), it connects again and retakes the lock, or stops.
+    fn keep_going(&mut self) -> Result<(), String> {
+        if let Ok(true) = self.history.holds_lock() {
+            return Ok(());
+        }
+        let _ = writeln!(
+            self.out,
+            "  the plan's lock is gone (its session was lost); connecting again to take it back…"
+        );
+        match self.history.reconnect() {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(
+                "the plan's lock was lost and another `safeshift apply` holds it now".to_string(),
+            ),
+            Err(e) => Err(format!(
+                "the plan's lock was lost and the server cannot be reached to take it back: {e}"
+            )),
+        }
+    }
+
     fn retrying(&mut self, what: &str, attempt: u32, of: u32, delay: Duration, why: &str) {
         let delay = humantime::format_duration(Duration::from_millis(delay.as_millis() as u64));
         let line = format!("  retry {attempt}/{of} of {what} in {delay}: {why}");
@@ -539,6 +956,7 @@ impl Observer for Printer<'_> {
 
     fn backfill_start(&mut self, label: &str, rows: Option<u64>, resume: Option<&str>) {
         self.step += 1;
+        self.rows_before = self.effect.rows_filled;
         self.estimate = rows;
         self.started = Instant::now();
         self.last_line = Instant::now();
@@ -564,6 +982,8 @@ impl Observer for Printer<'_> {
     }
 
     fn backfill_batch(&mut self, walked: u64, updated: u64, last_key: &str) {
+        self.effect.batches += 1;
+        self.effect.rows_filled = self.rows_before + updated;
         // Best effort: a lost progress row only means a resume re-walks some filled rows.
         let _ = self.history.progress(self.stage, last_key);
         if let Some(bar) = &self.bar {
@@ -581,6 +1001,29 @@ impl Observer for Printer<'_> {
                 "  {}",
                 progress_line(walked, updated, self.estimate, self.started.elapsed())
             );
+        }
+    }
+
+    fn batch_size(&mut self, size: u64, took: Duration) {
+        let line = format!(
+            "  batch size now {size} rows (the last batch took {})",
+            humantime::format_duration(Duration::from_millis(took.as_millis() as u64))
+        );
+        match &self.bar {
+            Some(bar) => bar.println(line),
+            None => {
+                let _ = writeln!(self.out, "{line}");
+            }
+        }
+    }
+
+    fn throttled(&mut self, why: &str) {
+        let line = format!("  waiting: {why}");
+        match &self.bar {
+            Some(bar) => bar.println(line),
+            None => {
+                let _ = writeln!(self.out, "{line}");
+            }
         }
     }
 
@@ -624,25 +1067,44 @@ pub fn progress_line(
     }
 }
 
+/// The state `status` shows for a stage recorded as running whose apply is gone.
+pub const DEAD: &str = "dead";
+
 /// Where each stage of a plan stands in a database.
 #[derive(Debug, serde::Serialize)]
 pub struct StageStatus {
     pub index: usize,
     pub name: String,
     pub kind: String,
-    /// pending, ready (its dependencies are done), or a recorded status.
+    /// pending, ready (its dependencies are done), a recorded status, or `dead`: recorded as
+    /// running, but no apply holds the plan's lock any more.
     pub state: String,
     pub record: Option<Record>,
 }
 
 pub fn status(plan: &PlanDir, database_url: &str) -> Result<Vec<StageStatus>, Error> {
     check_url(plan, database_url)?;
-    let records = if plan.is_mysql() {
+    let running = |records: &std::collections::BTreeMap<usize, Record>| {
+        records.values().any(|r| r.status == Status::Running)
+    };
+    // A stage recorded as running is live only while an apply holds the plan's lock.
+    let (records, live) = if plan.is_mysql() {
         let mut conn = db::mysql::connect(database_url).map_err(db_error)?;
-        mysql::History::read_only(&mut conn, &plan.id).map_err(db_error)?
+        let mut records = mysql::History::read_only(&mut conn, &plan.id).map_err(db_error)?;
+        if records.is_empty() {
+            records = mysql::History::read_only(&mut conn, &plan.legacy_id).map_err(db_error)?;
+        }
+        let live = running(&records) && mysql::lock_held(&mut conn, &plan.id).map_err(db_error)?;
+        (records, live)
     } else {
         let mut client = db::connect(database_url).map_err(db_error)?;
-        History::read_only(&mut client, &plan.id).map_err(db_error)?
+        let mut records = History::read_only(&mut client, &plan.id).map_err(db_error)?;
+        if records.is_empty() {
+            records = History::read_only(&mut client, &plan.legacy_id).map_err(db_error)?;
+        }
+        let live =
+            running(&records) && history::lock_held(&mut client, &plan.id).map_err(db_error)?;
+        (records, live)
     };
     Ok(plan
         .plan
@@ -651,6 +1113,7 @@ pub fn status(plan: &PlanDir, database_url: &str) -> Result<Vec<StageStatus>, Er
         .map(|s| {
             let record = records.get(&s.index).cloned();
             let state = match &record {
+                Some(r) if r.status == Status::Running && !live => DEAD.to_string(),
                 Some(r) => r.status.as_str().to_string(),
                 None if s
                     .depends_on
@@ -698,6 +1161,9 @@ pub fn status_text(plan: &PlanDir, stages: &[StageStatus]) -> String {
             "  {:>2}. {:<12} {:<12} {}{when}\n",
             s.index, s.state, s.kind, s.name
         ));
+        if s.state == DEAD {
+            text.push_str("      recorded as running, but no apply holds the plan's lock: the run died (killed, or its connection or server was lost); run the same command to continue\n");
+        }
         if let Some(message) = s.record.as_ref().and_then(|r| r.message.as_deref())
             && s.state != "done"
         {

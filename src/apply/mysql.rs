@@ -13,7 +13,7 @@ use mysql::prelude::Queryable;
 
 use super::history::{HistoryStore, Record, Status};
 use super::run::{self, BackfillDone, Observer, RunError, RunOptions};
-use super::target::Target;
+use super::target::{CheckError, Target};
 use crate::db::mysql::{self as my, quote_literal};
 use crate::db::{DbError, FileStatement};
 use crate::interrupt;
@@ -53,6 +53,8 @@ pub struct History<'a> {
     conn: &'a mut Conn,
     database: String,
     plan_id: String,
+    /// Where to connect again if the session is lost.
+    url: Option<String>,
 }
 
 /// The database the URL names: the one the stages run in.
@@ -70,14 +72,29 @@ impl<'a> History<'a> {
     /// Creates the history database and table if needed.
     pub fn open(conn: &'a mut Conn, plan_id: &str) -> Result<History<'a>, DbError> {
         let database = current_database(conn)?;
-        for sql in SETUP {
-            conn.query_drop(sql).map_err(query_err)?;
-        }
+        // Two first applies race to create it: the second waits for the first.
+        let _: Option<Option<i64>> = conn
+            .query_first("SELECT GET_LOCK('safeshift:history-setup', 60)")
+            .map_err(query_err)?;
+        let made = SETUP
+            .iter()
+            .try_for_each(|sql| conn.query_drop(sql).map_err(query_err));
+        let _: Option<Option<i64>> = conn
+            .query_first("SELECT RELEASE_LOCK('safeshift:history-setup')")
+            .map_err(query_err)?;
+        made?;
         Ok(History {
             conn,
             database,
             plan_id: plan_id.to_string(),
+            url: None,
         })
+    }
+
+    /// Lets [`HistoryStore::reconnect`] reach the server again at `url`.
+    pub fn reconnecting_to(mut self, url: &str) -> History<'a> {
+        self.url = Some(url.to_string());
+        self
     }
 
     /// Reads the history without creating anything (for `status` on a database never applied to).
@@ -93,6 +110,19 @@ impl<'a> History<'a> {
         }
         read(conn, &database, plan_id)
     }
+}
+
+/// Whether a live `apply` holds this plan's named lock: a stage recorded as running with no
+/// holder was left by a run that died.
+pub fn lock_held(conn: &mut Conn, plan_id: &str) -> Result<bool, DbError> {
+    let database = current_database(conn)?;
+    let held: Option<Option<i64>> = conn
+        .exec_first(
+            "SELECT IS_USED_LOCK(CONCAT('safeshift:', LEFT(SHA2(CONCAT(?, ':', ?), 256), 40))) IS NOT NULL",
+            (&database, plan_id),
+        )
+        .map_err(query_err)?;
+    Ok(held.flatten() == Some(1))
 }
 
 type HistoryRow = (
@@ -140,15 +170,28 @@ fn read(
     Ok(out)
 }
 
+/// The server closes a session idle longer than `wait_timeout`, and with it the named lock
+/// that keeps a second apply out. `apply`'s sessions wait (for a long index build on the other
+/// connection, between retries), so they ask not to be closed.
+pub fn keep_session_open(conn: &mut Conn) -> Result<(), DbError> {
+    conn.query_drop("SET SESSION wait_timeout = 31536000")
+        .map_err(|e| DbError::Query(my::describe(&e)))
+}
+
 impl HistoryStore for History<'_> {
     /// A named lock held by this session until it disconnects. Lock names are limited to 64
-    /// characters, so the database and plan are hashed into it.
+    /// characters, so the database and plan are hashed into it. Waited for a moment: the
+    /// session of an apply that just ended may not be gone yet.
     fn lock(&mut self) -> Result<bool, DbError> {
         let got: Option<Option<i64>> = self
             .conn
             .exec_first(
-                "SELECT GET_LOCK(CONCAT('safeshift:', LEFT(SHA2(CONCAT(?, ':', ?), 256), 40)), 0)",
-                (&self.database, &self.plan_id),
+                "SELECT GET_LOCK(CONCAT('safeshift:', LEFT(SHA2(CONCAT(?, ':', ?), 256), 40)), ?)",
+                (
+                    &self.database,
+                    &self.plan_id,
+                    super::history::LOCK_WAIT.as_secs(),
+                ),
             )
             .map_err(query_err)?;
         Ok(got.flatten() == Some(1))
@@ -191,6 +234,47 @@ impl HistoryStore for History<'_> {
                     &self.plan_id,
                     stage as i64,
                 ),
+            )
+            .map_err(query_err)
+    }
+
+    fn holds_lock(&mut self) -> Result<bool, DbError> {
+        let held: Option<Option<i64>> = self
+            .conn
+            .exec_first(
+                "SELECT IS_USED_LOCK(CONCAT('safeshift:', LEFT(SHA2(CONCAT(?, ':', ?), 256), 40))) = CONNECTION_ID()",
+                (&self.database, &self.plan_id),
+            )
+            .map_err(query_err)?;
+        Ok(held.flatten() == Some(1))
+    }
+
+    fn reconnect(&mut self) -> Result<bool, DbError> {
+        let Some(url) = self.url.clone() else {
+            return Err(DbError::Query("no URL to reconnect to".into()));
+        };
+        let until = Instant::now() + super::history::RECONNECT_FOR;
+        let mut conn = loop {
+            match my::connect(&url) {
+                Ok(conn) => break conn,
+                Err(e) if Instant::now() >= until => return Err(e),
+                Err(_) => std::thread::sleep(Duration::from_secs(1)),
+            }
+        };
+        keep_session_open(&mut conn)?;
+        *self.conn = conn;
+        self.lock()
+    }
+
+    fn adopt(&mut self, legacy_id: &str) -> Result<(), DbError> {
+        if legacy_id == self.plan_id || !read(self.conn, &self.database, &self.plan_id)?.is_empty()
+        {
+            return Ok(());
+        }
+        self.conn
+            .exec_drop(
+                "UPDATE `safeshift`.`applied_stages` SET plan_id = ? WHERE database_name = ? AND plan_id = ?",
+                (&self.plan_id, &self.database, legacy_id),
             )
             .map_err(query_err)
     }
@@ -251,6 +335,29 @@ fn classify(text: &str) -> Kind {
     }
 }
 
+/// `SET …` (a session setting), `SHOW` and `USE` change nothing a down.sql would undo.
+fn is_session_setting(text: &str) -> bool {
+    let first = text
+        .split_whitespace()
+        .next()
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    matches!(first.as_str(), "set" | "show" | "use")
+}
+
+/// DDL commits the open transaction (and itself) on MySQL and MariaDB.
+fn commits_implicitly(text: &str) -> bool {
+    let first = text
+        .split_whitespace()
+        .next()
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    matches!(
+        first.as_str(),
+        "alter" | "create" | "drop" | "rename" | "truncate"
+    )
+}
+
 /// `lock_wait_timeout` counts whole seconds; never less than one.
 fn whole_seconds(timeout: Duration) -> u64 {
     timeout.as_millis().div_ceil(1000).max(1) as u64
@@ -266,6 +373,13 @@ fn retryable(e: &mysql::Error) -> bool {
 }
 
 fn failed(statement: &FileStatement, e: &mysql::Error) -> RunError {
+    if my::connection_lost(e) {
+        return RunError::Lost {
+            pos: Some(statement.pos),
+            statement: statement.text.clone(),
+            message: my::describe(e),
+        };
+    }
     RunError::Failed {
         pos: Some(statement.pos),
         statement: statement.text.clone(),
@@ -295,16 +409,24 @@ pub fn run_sql(
     // unlocked before this returns (the app would otherwise wait on them as long as this
     // connection lives), and a retry starts again at the LOCK TABLES.
     let mut locked_at: Option<usize> = None;
+    // Statements run inside the open transaction: they take effect when it commits (explicitly,
+    // or implicitly by a DDL statement or LOCK TABLES).
+    let mut in_tx: Vec<usize> = Vec::new();
     let mut i = 0;
     while i < statements.len() {
-        if interrupt::requested() {
+        let stop = if interrupt::requested() {
+            Some(RunError::Interrupted)
+        } else {
+            observer.keep_going().err().map(RunError::Stopped)
+        };
+        if let Some(stop) = stop {
             if tx_start.is_some() {
                 let _ = conn.query_drop("ROLLBACK");
             }
             if locked_at.is_some() {
                 let _ = conn.query_drop("UNLOCK TABLES");
             }
-            return Err(RunError::Interrupted);
+            return Err(stop);
         }
         let statement = &statements[i];
         let kind = classify(&statement.text);
@@ -319,17 +441,48 @@ pub fn run_sql(
         let Err(e) = result else {
             match kind {
                 Kind::Begin => tx_start = Some(i),
-                Kind::Commit | Kind::Rollback => tx_start = None,
-                Kind::LockTables => locked_at = Some(i),
+                Kind::Commit => {
+                    tx_start = None;
+                    for number in in_tx.drain(..) {
+                        observer.took_effect(number);
+                    }
+                }
+                Kind::Rollback => {
+                    tx_start = None;
+                    in_tx.clear();
+                }
+                Kind::LockTables => {
+                    locked_at = Some(i);
+                    for number in in_tx.drain(..) {
+                        observer.took_effect(number);
+                    }
+                }
                 Kind::UnlockTables => locked_at = None,
                 Kind::Other => {
-                    observer.ran(&statement.text, started.elapsed(), conn.affected_rows())
+                    observer.ran(&statement.text, started.elapsed(), conn.affected_rows());
+                    let settles = tx_start.is_none() || commits_implicitly(&statement.text);
+                    if settles {
+                        for number in in_tx.drain(..) {
+                            observer.took_effect(number);
+                        }
+                    }
+                    if is_session_setting(&statement.text) {
+                        // Changes nothing a down.sql would undo.
+                    } else if settles {
+                        observer.took_effect(i + 1);
+                    } else {
+                        in_tx.push(i + 1);
+                    }
                 }
                 Kind::SetLockWaitTimeout => {}
             }
             i += 1;
             continue;
         };
+        in_tx.clear();
+        if my::connection_lost(&e) {
+            return Err(failed(statement, &e));
+        }
         let held = locked_at.take();
         if held.is_some() {
             let _ = conn.query_drop("UNLOCK TABLES");
@@ -394,16 +547,28 @@ pub fn run_backfill(
         pending,
         batch_size,
     } = spec;
-    let batch_size = opts.batch_size.unwrap_or(*batch_size).max(1);
+    let mut sizer = run::BatchSizer::new(
+        opts.batch_size.unwrap_or(*batch_size),
+        opts.target_batch_time,
+    );
     let label = match (plain_name(table), plain_name(column)) {
         (Some(t), Some(c)) => format!("{t}.{c}"),
         _ => format!("{table}.{column}"),
     };
-    let fail = |statement: &str, e: &mysql::Error| RunError::Failed {
-        pos: None,
-        statement: statement.to_string(),
-        message: my::describe(e),
-        code: my::error_code(e).map(|c| c.to_string()),
+    let fail = |statement: &str, e: &mysql::Error| {
+        if my::connection_lost(e) {
+            return RunError::Lost {
+                pos: None,
+                statement: statement.to_string(),
+                message: my::describe(e),
+            };
+        }
+        RunError::Failed {
+            pos: None,
+            statement: statement.to_string(),
+            message: my::describe(e),
+            code: my::error_code(e).map(|c| c.to_string()),
+        }
     };
     let seconds = whole_seconds(opts.lock_timeout.unwrap_or(DEFAULT_BATCH_LOCK_TIMEOUT));
     let set =
@@ -435,14 +600,17 @@ pub fn run_backfill(
         if interrupt::requested() {
             return Err(RunError::Interrupted);
         }
+        observer.keep_going().map_err(RunError::Stopped)?;
         let after = last
             .as_ref()
             .map(|k| format!("{key} > {}", literal(k)))
             .unwrap_or_else(|| "TRUE".to_string());
+        let batch_size = sizer.size;
         let next_sql = format!(
             "SELECT MAX(k), COUNT(*) FROM (SELECT {key} AS k FROM {table} WHERE {after} ORDER BY {key} LIMIT {batch_size}) AS batch"
         );
         let mut attempt = 0;
+        let started = Instant::now();
         let (end, walked, updated) = loop {
             let result = (|| {
                 let row: Option<mysql::Row> = conn.query_first(&next_sql)?;
@@ -500,6 +668,12 @@ pub fn run_backfill(
         done.walked += walked;
         done.updated += updated;
         observer.backfill_batch(done.walked, done.updated, &end);
+        let took = started.elapsed();
+        if attempt == 0
+            && let Some(size) = sizer.after(took)
+        {
+            observer.batch_size(size, took);
+        }
         last = Some(end);
         if !opts.pause.is_zero() {
             run::sleep(opts.pause)?;
@@ -527,8 +701,25 @@ impl Target for Conn {
         run_backfill(self, spec, opts, resume, observer)
     }
 
-    fn first_value(&mut self, query: &str) -> Result<Option<String>, String> {
-        my::first_value(self, query).map_err(|e| my::describe(&e))
+    fn first_value(&mut self, query: &str) -> Result<Option<String>, CheckError> {
+        my::first_value(self, query).map_err(|e| CheckError {
+            message: my::describe(&e),
+            lock_wait: retryable(&e),
+        })
+    }
+
+    fn set_lock_timeout(&mut self, timeout: Option<Duration>) -> Result<(), String> {
+        let sql = match timeout {
+            Some(t) => {
+                let seconds = whole_seconds(t);
+                format!(
+                    "SET SESSION lock_wait_timeout = {seconds}, innodb_lock_wait_timeout = {seconds}"
+                )
+            }
+            None => "SET SESSION lock_wait_timeout = DEFAULT, innodb_lock_wait_timeout = DEFAULT"
+                .to_string(),
+        };
+        self.query_drop(sql).map_err(|e| my::describe(&e))
     }
 
     fn roll_back_open_transaction(&mut self) {

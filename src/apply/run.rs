@@ -16,6 +16,18 @@ use crate::error::Pos;
 use crate::interrupt;
 use crate::plan::BackfillSpec;
 
+/// The server closes a session idle longer than `idle_session_timeout` (PostgreSQL 14+), and
+/// with it the advisory lock that keeps a second apply out. `apply`'s sessions wait (the
+/// history's while a long index build runs on the other, the stage's between retries), so they
+/// ask not to be closed.
+pub fn keep_session_open(client: &mut Client) -> Result<(), DbError> {
+    client
+        .batch_execute(
+            "SELECT set_config('idle_session_timeout', '0', false) WHERE current_setting('server_version_num')::int >= 140000",
+        )
+        .map_err(|e| DbError::Query(db::describe(&e)))
+}
+
 /// How a stage is run.
 #[derive(Clone, Debug)]
 pub struct RunOptions {
@@ -31,6 +43,71 @@ pub struct RunOptions {
     pub batch_size: Option<u64>,
     /// Sleep between backfill batches, to leave room for replication and the app.
     pub pause: Duration,
+    /// Adapt the backfill batch size so a batch takes about this long (`None`: a fixed size).
+    pub target_batch_time: Option<Duration>,
+    /// PostgreSQL: before each backfill batch, wait while a replica's replay lag
+    /// (`pg_stat_replication`) is above this.
+    pub max_replica_lag: Option<Duration>,
+}
+
+/// The largest batch the adaptive sizing grows to.
+const MAX_ADAPTIVE_BATCH: u64 = 100_000;
+
+/// Sizes backfill batches: fixed, or adapted after each batch so a batch takes about the target
+/// time (a batch that took half the target or less doubles the size; one over the target
+/// shrinks it in proportion, to no less than a quarter).
+#[derive(Clone, Copy, Debug)]
+pub struct BatchSizer {
+    pub size: u64,
+    target: Option<Duration>,
+}
+
+impl BatchSizer {
+    pub fn new(size: u64, target: Option<Duration>) -> BatchSizer {
+        BatchSizer {
+            size: size.max(1),
+            target,
+        }
+    }
+
+    /// After a batch of the current size that took `took`: the new size, if it changed.
+    pub fn after(&mut self, took: Duration) -> Option<u64> {
+        let target = self.target?;
+        let old = self.size;
+        if took <= target / 2 {
+            self.size = (old.saturating_mul(2)).min(MAX_ADAPTIVE_BATCH.max(old));
+        } else if took > target {
+            let ratio = (target.as_secs_f64() / took.as_secs_f64().max(1e-6)).max(0.25);
+            self.size = ((old as f64 * ratio) as u64).max(1);
+        }
+        (self.size != old).then_some(self.size)
+    }
+}
+
+/// PostgreSQL: waits while the largest replay lag of a replica is above `max`, telling the
+/// observer. Without the privilege to see the lag (pg_monitor), the server shows none.
+fn wait_for_replicas(
+    client: &mut Client,
+    max: Duration,
+    observer: &mut dyn Observer,
+) -> Result<(), RunError> {
+    loop {
+        let lag = client
+            .query_one(
+                "SELECT coalesce(max(extract(epoch FROM replay_lag)), 0)::float8 FROM pg_stat_replication",
+                &[],
+            )
+            .map(|row| row.get::<_, f64>(0))
+            .unwrap_or(0.0);
+        if lag <= max.as_secs_f64() {
+            return Ok(());
+        }
+        observer.throttled(&format!(
+            "replica replay lag {lag:.1}s is above --max-replica-lag {}s",
+            max.as_secs_f64()
+        ));
+        sleep(Duration::from_secs(1))?;
+    }
 }
 
 impl Default for RunOptions {
@@ -42,11 +119,13 @@ impl Default for RunOptions {
             max_retry_delay: Duration::from_secs(30),
             batch_size: None,
             pause: Duration::ZERO,
+            target_batch_time: None,
+            max_replica_lag: None,
         }
     }
 }
 
-const DEFAULT_BATCH_LOCK_TIMEOUT: Duration = Duration::from_secs(2);
+pub(crate) const DEFAULT_BATCH_LOCK_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Hooks for whoever watches a run: `apply` prints retries and progress, `rehearse` also asks
 /// for statements to be wrapped in a transaction so it can read their locks before COMMIT.
@@ -64,6 +143,10 @@ pub trait Observer {
         Ok(())
     }
     fn retrying(&mut self, _what: &str, _attempt: u32, _of: u32, _delay: Duration, _why: &str) {}
+    /// Statement `number` (1-based, counting every statement of the file) took effect: it ran
+    /// outside a transaction, or the transaction it ran in committed. Session settings (`SET`)
+    /// and transaction control never do. `apply` uses this to know what a failed run changed.
+    fn took_effect(&mut self, _number: usize) {}
     /// On MySQL/MariaDB, after each statement of a file succeeded: how long it took and the
     /// rows the server reported affected (an ALTER that copied the table reports every row it
     /// copied; INSTANT and INPLACE changes report none).
@@ -72,6 +155,15 @@ pub trait Observer {
     }
     /// After each committed batch; `last_key` is where a resumed run starts.
     fn backfill_batch(&mut self, _walked: u64, _updated: u64, _last_key: &str) {}
+    /// The adaptive batch size changed (`--target-batch-time`).
+    fn batch_size(&mut self, _size: u64, _took: Duration) {}
+    /// The backfill waits before its next batch (`--max-replica-lag`), and why.
+    fn throttled(&mut self, _why: &str) {}
+    /// Asked before every statement and every backfill batch: `Err(why)` stops the run there
+    /// (`apply`: the plan's lock was lost and could not be taken back).
+    fn keep_going(&mut self) -> Result<(), String> {
+        Ok(())
+    }
     fn backfill_end(&mut self, _walked: u64, _updated: u64) {}
 }
 
@@ -91,6 +183,16 @@ pub enum RunError {
     },
     /// Ctrl-C: stopped at a safe point.
     Interrupted,
+    /// Stopped before a statement or batch because the run may no longer go on (the plan's
+    /// lock was lost to another apply).
+    Stopped(String),
+    /// The connection to the server was lost (the server restarted or ended the session, the
+    /// network failed) while `statement` ran: whether it took effect is unknown.
+    Lost {
+        pos: Option<Pos>,
+        statement: String,
+        message: String,
+    },
 }
 
 impl std::fmt::Display for RunError {
@@ -108,6 +210,21 @@ impl std::fmt::Display for RunError {
                 write!(f, "{message}\n  in{at}: {}", one_line(statement, 160))
             }
             RunError::Interrupted => write!(f, "interrupted"),
+            RunError::Stopped(why) => write!(f, "stopped: {why}"),
+            RunError::Lost {
+                pos,
+                statement,
+                message,
+            } => {
+                let at = pos
+                    .map(|p| format!(" (line {})", p.line))
+                    .unwrap_or_default();
+                write!(
+                    f,
+                    "the connection to the server was lost: {message}\n  while running{at}: {}",
+                    one_line(statement, 160)
+                )
+            }
         }
     }
 }
@@ -122,6 +239,13 @@ pub(crate) fn one_line(text: &str, max: usize) -> String {
 }
 
 fn failed(statement: &FileStatement, e: &postgres::Error) -> RunError {
+    if db::connection_lost(e) {
+        return RunError::Lost {
+            pos: Some(statement.pos),
+            statement: statement.text.clone(),
+            message: db::describe(e),
+        };
+    }
     RunError::Failed {
         pos: Some(statement.pos),
         statement: statement.text.clone(),
@@ -132,7 +256,7 @@ fn failed(statement: &FileStatement, e: &postgres::Error) -> RunError {
 
 /// Lock timeouts and deadlocks mean "someone else was first": the statement did nothing and can
 /// run again. Anything else is a real failure.
-fn retryable(e: &postgres::Error) -> bool {
+pub(crate) fn retryable(e: &postgres::Error) -> bool {
     matches!(
         db::sqlstate(e),
         Some(db::LOCK_NOT_AVAILABLE) | Some(db::DEADLOCK_DETECTED)
@@ -297,6 +421,15 @@ fn drop_invalid_index(client: &mut Client, name: &str) -> Result<bool, postgres:
     Ok(invalid)
 }
 
+/// Whether the index exists (valid or not); `true` when the server cannot say, so a failure is
+/// never reported as having changed nothing when it may have.
+fn index_exists(client: &mut Client, name: &str) -> bool {
+    client
+        .query_one("SELECT to_regclass($1) IS NOT NULL", &[&name])
+        .map(|row| row.get(0))
+        .unwrap_or(true)
+}
+
 /// The index's fully qualified, quoted name, from the server (so quoting is the server's).
 fn regclass_text(client: &mut Client, name: &str) -> Result<String, postgres::Error> {
     let row = client.query_one(
@@ -306,7 +439,7 @@ fn regclass_text(client: &mut Client, name: &str) -> Result<String, postgres::Er
     Ok(row.get(0))
 }
 
-fn lock_timeout_sql(local: bool, timeout: Duration) -> String {
+pub(crate) fn lock_timeout_sql(local: bool, timeout: Duration) -> String {
     format!(
         "SET {}lock_timeout = '{}ms'",
         if local { "LOCAL " } else { "" },
@@ -331,6 +464,8 @@ pub fn run_sql(
     })?;
     let mut retries = Retries::new(opts, statements.len());
     let mut tx_start: Option<usize> = None;
+    // Statements run inside the open transaction: they take effect when it commits.
+    let mut in_tx: Vec<usize> = Vec::new();
     let mut i = 0;
     while i < statements.len() {
         if interrupt::requested() {
@@ -338,6 +473,12 @@ pub fn run_sql(
                 let _ = client.batch_execute("ROLLBACK");
             }
             return Err(RunError::Interrupted);
+        }
+        if let Err(why) = observer.keep_going() {
+            if tx_start.is_some() {
+                let _ = client.batch_execute("ROLLBACK");
+            }
+            return Err(RunError::Stopped(why));
         }
         let statement = &statements[i];
         let kind = classify(&statement.text);
@@ -353,23 +494,46 @@ pub fn run_sql(
                 None => client.batch_execute(&statement.text),
             },
             Kind::Set => client.batch_execute(&statement.text),
-            Kind::Concurrently => run_concurrently(client, &statement.text),
+            Kind::Concurrently => run_concurrently(client, &statement.text, opts, observer),
             Kind::Other if tx_start.is_some() => observed(client, &statement.text, observer),
             Kind::Other if observer.wrap_statements() => wrapped(client, &statement.text, observer),
             Kind::Other => client.batch_execute(&statement.text),
         };
         let Err(e) = result else {
+            match kind {
+                Kind::Commit => {
+                    for number in in_tx.drain(..) {
+                        observer.took_effect(number);
+                    }
+                }
+                Kind::Rollback => in_tx.clear(),
+                Kind::Concurrently | Kind::Other if tx_start.is_some() => in_tx.push(i + 1),
+                Kind::Concurrently | Kind::Other => observer.took_effect(i + 1),
+                Kind::Begin | Kind::SetLockTimeout { .. } | Kind::Set => {}
+            }
             i += 1;
             continue;
         };
+        in_tx.clear();
         if interrupt::requested() && db::sqlstate(&e) == Some(db::QUERY_CANCELED) {
             let _ = client.batch_execute("ROLLBACK");
             return Err(RunError::Interrupted);
+        }
+        if db::connection_lost(&e) {
+            return Err(failed(statement, &e));
         }
         // Where to start again: the transaction's BEGIN, or this statement.
         let restart = tx_start.take().unwrap_or(i);
         if restart != i || kind == Kind::Commit {
             let _ = client.batch_execute("ROLLBACK");
+        }
+        if kind == Kind::Concurrently
+            && let Some(name) = concurrent_index_name(&statement.text)
+            && index_exists(client, &name)
+        {
+            // A concurrent build that failed after it made its catalog entry leaves an INVALID
+            // index behind: that took effect (a re-run drops and rebuilds it).
+            observer.took_effect(i + 1);
         }
         i = retries.retry(
             &statements,
@@ -418,10 +582,62 @@ fn wrapped(
     }
 }
 
-fn run_concurrently(client: &mut Client, text: &str) -> Result<(), postgres::Error> {
+/// Transactions of this database older than now that hold a snapshot: a concurrent index
+/// build waits for each of them after it has built the index, and if one outlasts the lock
+/// timeout the whole build is lost (left INVALID, rebuilt by the retry).
+const OLD_SNAPSHOTS: &str =
+    "SELECT count(*), string_agg(pid::text, ', ' ORDER BY pid) FROM pg_stat_activity
+ WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_xmin IS NOT NULL
+   AND xact_start < $1::text::timestamptz";
+
+/// Before a concurrent index build: waits (bounded by the retry budget, Ctrl-C stops it) for the
+/// transactions that already hold a snapshot to end, so the build does not give up on them
+/// after the work is done. Best effort: the build runs after the wait either way.
+fn wait_for_old_snapshots(client: &mut Client, opts: &RunOptions, observer: &mut dyn Observer) {
+    let Ok(row) = client.query_one("SELECT now()::text", &[]) else {
+        return;
+    };
+    let start: String = row.get(0);
+    let budget = opts
+        .max_retry_delay
+        .saturating_mul(opts.retries.max(1))
+        .min(Duration::from_secs(3600));
+    let until = Instant::now() + budget;
+    let mut told = Instant::now() - Duration::from_secs(3600);
+    loop {
+        let Ok(row) = client.query_one(OLD_SNAPSHOTS, &[&start]) else {
+            return;
+        };
+        let count: i64 = row.get(0);
+        if count == 0 || Instant::now() >= until || interrupt::requested() {
+            return;
+        }
+        if told.elapsed() >= Duration::from_secs(5) {
+            told = Instant::now();
+            let pids: Option<String> = row.get(1);
+            observer.throttled(&format!(
+                "{count} transaction(s) older than the index build hold a snapshot (pid {}); the build starts when they end, so it need not be redone",
+                pids.unwrap_or_default()
+            ));
+        }
+        if sleep(Duration::from_millis(200)).is_err() {
+            return;
+        }
+    }
+}
+
+fn run_concurrently(
+    client: &mut Client,
+    text: &str,
+    opts: &RunOptions,
+    observer: &mut dyn Observer,
+) -> Result<(), postgres::Error> {
     let index = concurrent_index_name(text);
     if let Some(name) = &index {
         drop_invalid_index(client, name)?;
+        if !index_exists(client, name) {
+            wait_for_old_snapshots(client, opts, observer);
+        }
     }
     client.batch_execute(text)?;
     if let Some(name) = &index {
@@ -525,13 +741,25 @@ pub fn run_backfill(
         pending,
         batch_size,
     } = spec;
-    let batch_size = opts.batch_size.unwrap_or(*batch_size).max(1);
+    let mut sizer = BatchSizer::new(
+        opts.batch_size.unwrap_or(*batch_size),
+        opts.target_batch_time,
+    );
     let label = format!("{table}.{column}");
-    let fail = |statement: &str, e: &postgres::Error| RunError::Failed {
-        pos: None,
-        statement: statement.to_string(),
-        message: db::describe(e),
-        code: db::sqlstate(e).map(str::to_string),
+    let fail = |statement: &str, e: &postgres::Error| {
+        if db::connection_lost(e) {
+            return RunError::Lost {
+                pos: None,
+                statement: statement.to_string(),
+                message: db::describe(e),
+            };
+        }
+        RunError::Failed {
+            pos: None,
+            statement: statement.to_string(),
+            message: db::describe(e),
+            code: db::sqlstate(e).map(str::to_string),
+        }
     };
     let timeout = opts.lock_timeout.unwrap_or(DEFAULT_BATCH_LOCK_TIMEOUT);
     // A batch need not wait for its WAL flush: a crash loses at most the last batches, which the
@@ -575,10 +803,15 @@ pub fn run_backfill(
         if interrupt::requested() {
             return Err(RunError::Interrupted);
         }
+        observer.keep_going().map_err(RunError::Stopped)?;
         let after = last
             .as_ref()
             .map(|k| format!("{key} > {}", quote_literal(k)))
             .unwrap_or_else(|| "true".to_string());
+        if let Some(max) = opts.max_replica_lag {
+            wait_for_replicas(client, max, observer)?;
+        }
+        let batch_size = sizer.size;
         let next_sql = match blocks {
             Some((pages, step)) => {
                 // `(b,0)` is no row (offsets start at 1): `ctid > '(b,0)'` starts at block b.
@@ -600,6 +833,7 @@ pub fn run_backfill(
             ),
         };
         let mut attempt = 0;
+        let started = Instant::now();
         let (end, walked, updated) = loop {
             match batch(client, spec, &after, &next_sql, observer) {
                 Ok(Some(batch)) => break batch,
@@ -633,6 +867,12 @@ pub fn run_backfill(
         done.walked += walked.max(0) as u64;
         done.updated += updated;
         observer.backfill_batch(done.walked, done.updated, &end);
+        let took = started.elapsed();
+        if attempt == 0
+            && let Some(size) = sizer.after(took)
+        {
+            observer.batch_size(size, took);
+        }
         last = Some(end);
         if !opts.pause.is_zero() {
             sleep(opts.pause)?;
@@ -677,6 +917,22 @@ mod tests {
             Some(r#""We""ird""#)
         );
         assert_eq!(concurrent_index_name("CREATE INDEX i ON t (c)"), None);
+    }
+
+    #[test]
+    fn batch_sizes_adapt_to_the_target_time() {
+        let mut fixed = BatchSizer::new(100, None);
+        assert_eq!(fixed.after(Duration::from_secs(10)), None);
+        let mut sizer = BatchSizer::new(100, Some(Duration::from_millis(200)));
+        assert_eq!(sizer.after(Duration::from_millis(50)), Some(200));
+        assert_eq!(sizer.after(Duration::from_millis(150)), None);
+        assert_eq!(sizer.after(Duration::from_millis(400)), Some(100));
+        // A very slow batch shrinks it by at most a quarter at a time, never below one row.
+        assert_eq!(sizer.after(Duration::from_secs(60)), Some(25));
+        let mut tiny = BatchSizer::new(1, Some(Duration::from_millis(10)));
+        assert_eq!(tiny.after(Duration::from_secs(1)), None);
+        let mut big = BatchSizer::new(MAX_ADAPTIVE_BATCH, Some(Duration::from_secs(1)));
+        assert_eq!(big.after(Duration::from_millis(1)), None);
     }
 
     #[test]

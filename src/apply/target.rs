@@ -3,10 +3,19 @@
 //! PostgreSQL's lives in `run.rs`, MySQL/MariaDB's in `mysql.rs`.
 
 use std::path::Path;
+use std::time::Duration;
 
 use super::run::{self, BackfillDone, Observer, RunError, RunOptions};
 use crate::db;
 use crate::plan::BackfillSpec;
+
+/// Why a check query gave no answer.
+#[derive(Debug)]
+pub struct CheckError {
+    pub message: String,
+    /// It gave up waiting for a lock (or was chosen as a deadlock victim): it can run again.
+    pub lock_wait: bool,
+}
 
 pub trait Target {
     /// Runs a SQL file statement by statement, retrying what gave up waiting for a lock.
@@ -27,7 +36,11 @@ pub trait Target {
     ) -> Result<BackfillDone, RunError>;
 
     /// The first column of the first row as text, as the engine's client prints it.
-    fn first_value(&mut self, query: &str) -> Result<Option<String>, String>;
+    fn first_value(&mut self, query: &str) -> Result<Option<String>, CheckError>;
+
+    /// Gives the session's queries a lock timeout (`None`: the server's default again), so a
+    /// check waits behind a held lock no longer than the stage's statements would.
+    fn set_lock_timeout(&mut self, timeout: Option<Duration>) -> Result<(), String>;
 
     /// Ends a transaction a failed statement may have left open.
     fn roll_back_open_transaction(&mut self);
@@ -53,14 +66,26 @@ impl Target for postgres::Client {
         run::run_backfill(self, spec, opts, resume, observer)
     }
 
-    fn first_value(&mut self, query: &str) -> Result<Option<String>, String> {
-        for message in self.simple_query(query).map_err(|e| db::describe(&e))? {
+    fn first_value(&mut self, query: &str) -> Result<Option<String>, CheckError> {
+        let messages = self.simple_query(query).map_err(|e| CheckError {
+            message: db::describe(&e),
+            lock_wait: run::retryable(&e),
+        })?;
+        for message in messages {
             if let postgres::SimpleQueryMessage::Row(row) = message {
                 // `t`/`f` for booleans, as psql shows them.
                 return Ok(Some(row.get(0).unwrap_or("NULL").to_string()));
             }
         }
         Ok(None)
+    }
+
+    fn set_lock_timeout(&mut self, timeout: Option<Duration>) -> Result<(), String> {
+        let sql = match timeout {
+            Some(t) => run::lock_timeout_sql(false, t),
+            None => "RESET lock_timeout".to_string(),
+        };
+        self.batch_execute(&sql).map_err(|e| db::describe(&e))
     }
 
     fn roll_back_open_transaction(&mut self) {

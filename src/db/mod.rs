@@ -50,6 +50,19 @@ pub fn connect(url: &str) -> Result<Client, DbError> {
     config.connect(NoTls).map_err(|e| fail(describe(&e)))
 }
 
+/// The session is gone: the server ended it (`pg_terminate_backend`, a shutdown or restart:
+/// SQLSTATE class 57P0x) or the connection broke. Nothing more can run on this client.
+pub fn connection_lost(e: &postgres::Error) -> bool {
+    if e.is_closed() {
+        return true;
+    }
+    if matches!(sqlstate(e), Some("57P01") | Some("57P02") | Some("57P03")) {
+        return true;
+    }
+    e.as_db_error().is_none()
+        && std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>())
+}
+
 /// The server's message, SQLSTATE, detail and hint: `postgres::Error`'s own Display only says
 /// "db error", which tells a user nothing.
 pub fn describe(e: &postgres::Error) -> String {
@@ -157,30 +170,107 @@ pub fn statements(text: &str) -> Result<Vec<FileStatement>, crate::PlanError> {
 /// Distinguishes scratch databases made by one process.
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
-/// A fresh scratch database name: `prefix` (a plain lower-case word), the pid, a counter and the
-/// time, cut to `max_len` bytes (all ASCII).
+/// A fresh scratch database name: `prefix` (a plain lower-case word), the Unix time in seconds
+/// (so a later run can tell an old leftover, see [`abandoned_scratch`]), the pid, a counter and
+/// the nanoseconds, cut to `max_len` bytes (all ASCII).
 pub(crate) fn scratch_name(prefix: &str, max_len: usize) -> String {
-    let nanos = SystemTime::now()
+    let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos() % 1_000_000_000_000)
-        .unwrap_or(0);
+        .unwrap_or_default();
     let counter = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let mut name = format!("{prefix}_{}_{counter}_{nanos}", std::process::id());
+    let mut name = format!(
+        "{prefix}_{}_{}_{counter}_{}",
+        now.as_secs(),
+        std::process::id(),
+        now.subsec_nanos()
+    );
     name.truncate(max_len);
     name
 }
 
+/// The prefixes of the scratch databases `rehearse` makes.
+pub const SCRATCH_PREFIXES: [&str; 2] = ["safeshift_rehearse", "safeshift_naive"];
+
+/// A scratch database younger than this is never taken for a leftover: it may be between its
+/// CREATE DATABASE and its first connection.
+const SCRATCH_GRACE_SECS: u64 = 300;
+
+/// Whether `name` is a scratch database `rehearse` made (in the current naming) more than
+/// [`SCRATCH_GRACE_SECS`] ago. Whether its run is dead is the caller's question (no session
+/// holds it).
+pub(crate) fn abandoned_scratch(name: &str) -> bool {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    SCRATCH_PREFIXES.iter().any(|prefix| {
+        let Some(rest) = name.strip_prefix(prefix).and_then(|r| r.strip_prefix('_')) else {
+            return false;
+        };
+        let parts: Vec<&str> = rest.split('_').collect();
+        if parts.len() != 4 || !parts.iter().all(|p| p.bytes().all(|b| b.is_ascii_digit())) {
+            return false;
+        }
+        // Older names started with the pid: a plausible Unix time tells the two apart.
+        let Ok(secs) = parts[0].parse::<u64>() else {
+            return false;
+        };
+        secs >= 1_500_000_000 && secs + SCRATCH_GRACE_SECS < now
+    })
+}
+
+/// Drops the scratch databases of rehearsals that died (kill -9, a double Ctrl-C): old enough,
+/// and with no session connected (a live rehearsal keeps one open on each of its databases for
+/// its whole life). The DROP is without FORCE, so a database someone connects to meanwhile
+/// stays. Returns the names dropped; best effort.
+pub fn drop_abandoned_scratch(admin_url: &str) -> Vec<String> {
+    let Ok(mut admin) = connect(admin_url) else {
+        return Vec::new();
+    };
+    let Ok(rows) = admin.query(
+        "SELECT d.datname FROM pg_database d
+         WHERE (d.datname LIKE 'safeshift\\_rehearse\\_%' OR d.datname LIKE 'safeshift\\_naive\\_%')
+           AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datname = d.datname)",
+        &[],
+    ) else {
+        return Vec::new();
+    };
+    let mut dropped = Vec::new();
+    for row in rows {
+        let name: String = row.get(0);
+        if !abandoned_scratch(&name) {
+            continue;
+        }
+        let sql = format!("DROP DATABASE IF EXISTS {}", quote_ident(&name));
+        if admin.batch_execute(&sql).is_ok() {
+            dropped.push(name);
+        }
+    }
+    dropped
+}
+
 /// A throwaway database on the server of `admin_url`, dropped (`WITH (FORCE)`) when this value is
 /// dropped, so a failed rehearsal leaves nothing behind.
-#[derive(Debug)]
 pub struct ScratchDatabase {
     pub name: String,
     pub url: String,
     admin_url: String,
+    /// A session on the database for as long as it lives: what tells a later run's
+    /// [`drop_abandoned_scratch`] that this one is not a leftover.
+    guard: Option<Client>,
+}
+
+impl std::fmt::Debug for ScratchDatabase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScratchDatabase")
+            .field("name", &self.name)
+            .field("url", &redact_url(&self.url))
+            .finish()
+    }
 }
 
 impl ScratchDatabase {
-    /// `prefix` must be a plain lower-case word; the name gets the pid, a counter and the time.
+    /// `prefix` must be a plain lower-case word; the name gets the time, the pid and a counter.
     pub fn create(admin_url: &str, prefix: &str) -> Result<ScratchDatabase, DbError> {
         let mut admin = connect(admin_url)?;
         let name = scratch_name(prefix, MAX_IDENT_BYTES);
@@ -196,10 +286,13 @@ impl ScratchDatabase {
                     describe(&e)
                 ))
             })?;
+        let url = url_with_dbname(admin_url, &name);
+        let guard = connect(&url).ok();
         Ok(ScratchDatabase {
-            url: url_with_dbname(admin_url, &name),
+            url,
             name,
             admin_url: admin_url.to_string(),
+            guard,
         })
     }
 
@@ -211,6 +304,9 @@ impl ScratchDatabase {
     pub fn drop_now(&mut self) -> Result<(), DbError> {
         if self.name.is_empty() {
             return Ok(());
+        }
+        if let Some(guard) = self.guard.take() {
+            let _ = guard.close();
         }
         let mut admin = connect(&self.admin_url)?;
         drop_database(&mut admin, &self.name)?;

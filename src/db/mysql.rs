@@ -63,6 +63,16 @@ pub fn describe(e: &mysql::Error) -> String {
     }
 }
 
+/// The session is gone: the server ended it (KILL, shutdown: errors 1053, 1927; the client's
+/// 2006 "server has gone away", 2013 "lost connection") or the connection broke.
+pub fn connection_lost(e: &mysql::Error) -> bool {
+    match e {
+        mysql::Error::IoError(_) | mysql::Error::CodecError(_) => true,
+        mysql::Error::MySqlError(server) => matches!(server.code, 1053 | 1927 | 2006 | 2013),
+        _ => false,
+    }
+}
+
 /// The server's error number, if the server answered with an error.
 pub fn error_code(e: &mysql::Error) -> Option<u16> {
     match e {
@@ -364,11 +374,58 @@ pub fn snapshot(conn: &mut Conn) -> Result<String, DbError> {
 
 /// A throwaway database on the server of `admin_url`, dropped when this value is dropped, so a
 /// failed rehearsal leaves nothing behind.
-#[derive(Debug)]
 pub struct ScratchDatabase {
     pub name: String,
     pub url: String,
     admin_url: String,
+    /// A session holding the database's named lock for as long as it lives: what tells a later
+    /// run's [`drop_abandoned_scratch`] that this one is not a leftover.
+    guard: Option<Conn>,
+}
+
+impl std::fmt::Debug for ScratchDatabase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScratchDatabase")
+            .field("name", &self.name)
+            .field("url", &redact_url(&self.url))
+            .finish()
+    }
+}
+
+/// The server-wide named lock a live scratch database's guard holds (names are limited to 64
+/// characters, so the database name is hashed into it).
+const SCRATCH_LOCK: &str = "CONCAT('safeshift-scratch:', LEFT(SHA2(?, 256), 40))";
+
+/// Drops the scratch databases of rehearsals that died: old enough, and whose named lock no
+/// session holds (a live rehearsal holds it for its databases' whole life). Returns the names
+/// dropped; best effort.
+pub fn drop_abandoned_scratch(admin_url: &str) -> Vec<String> {
+    let Ok(mut admin) = connect(admin_url) else {
+        return Vec::new();
+    };
+    let Ok(names) = admin.query::<String, _>(
+        "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE 'safeshift\\_rehearse\\_%' OR SCHEMA_NAME LIKE 'safeshift\\_naive\\_%'",
+    ) else {
+        return Vec::new();
+    };
+    let mut dropped = Vec::new();
+    for name in names {
+        if !super::abandoned_scratch(&name) {
+            continue;
+        }
+        let free: Result<Option<Option<i64>>, _> =
+            admin.exec_first(format!("SELECT IS_FREE_LOCK({SCRATCH_LOCK})"), (&name,));
+        if free.ok().flatten().flatten() != Some(1) {
+            continue;
+        }
+        if admin
+            .query_drop(format!("DROP DATABASE IF EXISTS {}", quote_ident(&name)))
+            .is_ok()
+        {
+            dropped.push(name);
+        }
+    }
+    dropped
 }
 
 impl ScratchDatabase {
@@ -385,10 +442,18 @@ impl ScratchDatabase {
                     describe(&e)
                 ))
             })?;
+        let url = super::url_with_dbname(admin_url, &name);
+        let guard = connect(&url).ok().and_then(|mut conn| {
+            let got: Option<Option<i64>> = conn
+                .exec_first(format!("SELECT GET_LOCK({SCRATCH_LOCK}, 0)"), (&name,))
+                .ok()?;
+            (got.flatten() == Some(1)).then_some(conn)
+        });
         Ok(ScratchDatabase {
-            url: super::url_with_dbname(admin_url, &name),
+            url,
             name,
             admin_url: admin_url.to_string(),
+            guard,
         })
     }
 
@@ -401,6 +466,7 @@ impl ScratchDatabase {
         if self.name.is_empty() {
             return Ok(());
         }
+        self.guard = None;
         let mut admin = connect(&self.admin_url)?;
         admin
             .query_drop(format!(

@@ -50,6 +50,8 @@ pub struct RehearseRequest<'a> {
     /// after the last stage; a quarter of it before and after every other stage.
     pub window: Duration,
     pub run: RunOptions,
+    /// Rehearse stage files edited since `safeshift plan` wrote them.
+    pub allow_edited: bool,
 }
 
 /// The whole rehearsal, as reported.
@@ -427,6 +429,20 @@ fn compare_end_state(
 
 pub fn rehearse(req: &RehearseRequest, log: &mut dyn Write) -> Result<Rehearsal, Error> {
     apply::check_url(req.plan, req.database_url)?;
+    let mut edited = Vec::new();
+    for stage in &req.plan.plan.stages {
+        edited.extend(req.plan.edited_files(stage)?);
+    }
+    if !edited.is_empty() {
+        if !req.allow_edited {
+            return Err(Error::Usage(format!(
+                "{}: {}\n  a rehearsal proves the files as planned: re-plan, or pass --allow-edited to rehearse them as they are now",
+                req.plan.root.display(),
+                edited.join("\n  ")
+            )));
+        }
+        let _ = writeln!(log, "warning (--allow-edited): {}", edited.join("; "));
+    }
     if req.plan.is_mysql() {
         return mysql::rehearse(req, log);
     }
@@ -437,6 +453,15 @@ pub fn rehearse(req: &RehearseRequest, log: &mut dyn Write) -> Result<Rehearsal,
         let _ = writeln!(log, "{text}");
     };
 
+    let abandoned = crate::db::drop_abandoned_scratch(req.database_url);
+    if !abandoned.is_empty() {
+        let _ = writeln!(
+            log,
+            "dropped {} scratch database(s) left by rehearsals that died: {}",
+            abandoned.len(),
+            abandoned.join(", ")
+        );
+    }
     let mut scratch =
         ScratchDatabase::create(req.database_url, "safeshift_rehearse").map_err(db_error)?;
     let mut naive =

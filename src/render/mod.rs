@@ -375,6 +375,19 @@ struct PlanJson<'a> {
     layout: Option<Layout>,
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     migrations: &'a [layout::MigrationFile],
+    /// The SHA-256 of every stage's up.sql and down.sql as written, so `apply` and `rehearse`
+    /// notice a file edited since.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    sha256: std::collections::BTreeMap<String, String>,
+}
+
+/// Lower-case hex SHA-256 of a file's text.
+pub fn sha256_hex(text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Every file of the plan directory, as (relative path, contents).
@@ -406,10 +419,24 @@ pub fn each_plan_file(
     let total = plan.stages.len();
     let views: Vec<StageView> = plan.stages.iter().map(StageView::new).collect();
     let tool = layout::render(plan, output.layout, output.numbering)?;
+    let engine = Engine::of(plan.dialect);
+    // Rendered twice (here for the digest, below to write): never all held at once.
+    let mut sha256 = std::collections::BTreeMap::new();
+    for (stage, view) in plan.stages.iter().zip(&views) {
+        if stage.has_sql() {
+            let up = engine.up(view, total).map_err(err)?;
+            sha256.insert(format!("{}/up.sql", stage.dir), sha256_hex(&up));
+            if stage.reversible {
+                let down = engine.down(view, total).map_err(err)?;
+                sha256.insert(format!("{}/down.sql", stage.dir), sha256_hex(&down));
+            }
+        }
+    }
     let json = serde_json::to_string_pretty(&PlanJson {
         plan,
         layout: (output.layout != Layout::Plain).then_some(output.layout),
         migrations: &tool.migrations,
+        sha256,
     })
     .map_err(|e| Error::Write {
         path: "plan.json".into(),
@@ -445,7 +472,6 @@ pub fn each_plan_file(
             ))
         })
         .collect();
-    let engine = Engine::of(plan.dialect);
     let run = if engine.is_mysql() {
         format!("`{} --batch < up.sql`", engine.client)
     } else {

@@ -545,7 +545,7 @@ pub fn online_tool_step(
         })
         .app(match tool {
             OnlineTool::GhOst => "gh-ost copies in chunks and replays the binlog into the copy; it waits before the cut-over while /tmp/ghost.postpone.flag exists — delete the file when you are ready for the brief swap.".to_string(),
-            OnlineTool::PtOsc => "pt-online-schema-change copies in chunks and keeps the copy in sync with triggers; it pauses while the load or replica lag is above the limits, then swaps the tables with an atomic RENAME TABLE. The old table is kept (`--no-drop-old-table`): drop it once you are sure.".to_string(),
+            OnlineTool::PtOsc => "pt-online-schema-change copies in chunks and keeps the copy in sync with triggers; it pauses while the load or replica lag is above the limits, then swaps the tables with an atomic RENAME TABLE. The old table is kept (`--no-drop-old-table`): drop it once you are sure. While it copies, an app write can lose a deadlock (error 1213) to a chunk or its trigger: the app must retry it, as it should any deadlock.".to_string(),
         })
         .lock(table.display(), LockMode::MetadataExclusive, "brief, at the cut-over");
     step.command = Some(command);

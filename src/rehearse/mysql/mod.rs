@@ -65,6 +65,15 @@ pub fn rehearse(req: &RehearseRequest, log: &mut dyn Write) -> Result<Rehearsal,
         let _ = writeln!(log, "{text}");
     };
 
+    let abandoned = crate::db::mysql::drop_abandoned_scratch(req.database_url);
+    if !abandoned.is_empty() {
+        let _ = writeln!(
+            log,
+            "dropped {} scratch database(s) left by rehearsals that died: {}",
+            abandoned.len(),
+            abandoned.join(", ")
+        );
+    }
     let mut scratch =
         ScratchDatabase::create(req.database_url, "safeshift_rehearse").map_err(db_error)?;
     let mut naive =
