@@ -393,6 +393,44 @@ fn backfill_and_serial_key_on_a_table_without_a_key() {
     );
 }
 
+/// Shapes the replay of public histories found wrong, each checked by `run` (every down.sql
+/// restores the catalog before its stage, the end state is the naive change's).
+#[test]
+fn replayed_shapes_keep_their_downs_and_end_state() {
+    // authelia: DROP NOT NULL on a column that is already nullable; its down must not set it.
+    run(case(
+        "replay_noop_drop_not_null",
+        "ALTER TABLE users ALTER COLUMN name DROP NOT NULL;",
+        1,
+    ));
+    // hydra: DROP INDEX … CASCADE; its down rebuilds the index CONCURRENTLY, outside a transaction.
+    run(case(
+        "replay_drop_index_cascade",
+        "DROP INDEX users_name_idx CASCADE;",
+        1,
+    ));
+    // crates.io: a key moved onto an existing unique index; the down rebuilds that index.
+    run(Case {
+        schema: "CREATE TABLE public.downloads (id integer NOT NULL, version_id integer NOT NULL, day date NOT NULL);
+ALTER TABLE ONLY public.downloads ADD CONSTRAINT downloads_pkey PRIMARY KEY (id);
+CREATE UNIQUE INDEX downloads_unique ON public.downloads USING btree (version_id, day);
+",
+        seed: "INSERT INTO downloads SELECT g, g % 50, date '2024-01-01' + g / 50 FROM generate_series(1, 2000) g;",
+        ..case(
+            "replay_pk_using_index",
+            "ALTER TABLE downloads DROP CONSTRAINT downloads_pkey, ADD CONSTRAINT downloads_pkey PRIMARY KEY USING INDEX downloads_unique;",
+            2,
+        )
+    });
+    // hydra, crates.io: a column renamed, then constrained under its new name (the constraint
+    // must land on the renamed column, not on the stand-in the contract drops).
+    run(case(
+        "replay_rename_then_constrain",
+        "ALTER TABLE users RENAME COLUMN n TO score;\nALTER TABLE users ADD CONSTRAINT users_score_check CHECK (score >= 0);\nALTER TABLE users ALTER COLUMN score SET NOT NULL;",
+        6,
+    ));
+}
+
 #[test]
 fn add_required_column_with_app_dual_write() {
     run(Case {

@@ -137,28 +137,30 @@ impl Op for AddPrimaryKey {
                     ),
                 },
             };
-            return Ok(Expansion::single(
-                Step::database(
-                    Phase::Expand,
-                    format!("add-primary-key-{}", self.name),
-                    format!("add PRIMARY KEY {} on {}", self.name, self.table.display()),
-                )
-                .sql(
-                    format!(
-                        "ALTER TABLE {t} ADD CONSTRAINT {} {spec}",
-                        quote(&self.name)
-                    ),
-                    "the table is new, or the index already exists",
-                )
-                .down_sql(
+            let step = Step::database(
+                Phase::Expand,
+                format!("add-primary-key-{}", self.name),
+                format!("add PRIMARY KEY {} on {}", self.name, self.table.display()),
+            )
+            .sql(
+                format!(
+                    "ALTER TABLE {t} ADD CONSTRAINT {} {spec}",
+                    quote(&self.name)
+                ),
+                "the table is new, or the index already exists",
+            )
+            .lock(self.table.display(), LockMode::AccessExclusive, "brief");
+            let step = match &self.using_index {
+                Some(index) => super::using_index_undo(ctx, &self.table, &self.name, index, step),
+                None => step.down_sql(
                     format!(
                         "ALTER TABLE {t} DROP CONSTRAINT IF EXISTS {}",
                         quote(&self.name)
                     ),
                     "",
-                )
-                .lock(self.table.display(), LockMode::AccessExclusive, "brief"),
-            ));
+                ),
+            };
+            return Ok(Expansion::single(step));
         }
         if ctx
             .catalog

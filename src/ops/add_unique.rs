@@ -175,29 +175,27 @@ impl Op for AddUnique {
         super::refuse_key_on_partitioned(ctx, &self.table, "UNIQUE constraint")?;
         let t = qname(&self.table);
         if let Some(index) = &self.using_index {
-            return Ok(Expansion::single(
-                Step::database(
-                    Phase::Expand,
-                    format!("add-unique-{}", self.name),
-                    format!("attach index {index} as UNIQUE {}", self.name),
-                )
-                .sql(
-                    format!(
-                        "ALTER TABLE {t} ADD CONSTRAINT {} UNIQUE USING INDEX {}",
-                        quote(&self.name),
-                        quote(index)
-                    ),
-                    "brief: the index already exists",
-                )
-                .down_sql(
-                    format!(
-                        "ALTER TABLE {t} DROP CONSTRAINT IF EXISTS {}",
-                        quote(&self.name)
-                    ),
-                    "note: this also drops the index",
-                )
-                .lock(self.table.display(), LockMode::AccessExclusive, "brief"),
-            ));
+            let step = Step::database(
+                Phase::Expand,
+                format!("add-unique-{}", self.name),
+                format!("attach index {index} as UNIQUE {}", self.name),
+            )
+            .sql(
+                format!(
+                    "ALTER TABLE {t} ADD CONSTRAINT {} UNIQUE USING INDEX {}",
+                    quote(&self.name),
+                    quote(index)
+                ),
+                "brief: the index already exists",
+            )
+            .lock(self.table.display(), LockMode::AccessExclusive, "brief");
+            return Ok(Expansion::single(super::using_index_undo(
+                ctx,
+                &self.table,
+                &self.name,
+                index,
+                step,
+            )));
         }
         if ctx.is_new_table(&self.table) {
             let cols = self

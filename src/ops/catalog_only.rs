@@ -291,28 +291,43 @@ impl Op for CatalogOnly {
                     None => step.irreversible("the previous default is unknown without --schema"),
                 }
             }
-            Action::DropNotNull { column } => Step::database(
-                Phase::Expand,
-                format!("drop-not-null-{}-{column}", self.table.name),
-                format!("let {table}.{column} be NULL"),
-            )
-            .sql(
-                format!(
-                    "ALTER TABLE {t} ALTER COLUMN {} DROP NOT NULL",
-                    quote(column)
-                ),
-                "",
-            )
-            .down_sql(
-                format!(
-                    "ALTER TABLE {t} ALTER COLUMN {} SET NOT NULL",
-                    quote(column)
-                ),
-                "scans the table under ACCESS EXCLUSIVE",
-            )
-            .note(format!(
-                "Code that reads {column} must handle NULL before anything writes one."
-            )),
+            Action::DropNotNull { column } => {
+                let step = Step::database(
+                    Phase::Expand,
+                    format!("drop-not-null-{}-{column}", self.table.name),
+                    format!("let {table}.{column} be NULL"),
+                )
+                .sql(
+                    format!(
+                        "ALTER TABLE {t} ALTER COLUMN {} DROP NOT NULL",
+                        quote(column)
+                    ),
+                    "",
+                )
+                .note(format!(
+                    "Code that reads {column} must handle NULL before anything writes one."
+                ));
+                // Already nullable: the statement changes nothing, and its undo must not make the
+                // column NOT NULL.
+                if ctx.schema_known
+                    && ctx
+                        .catalog
+                        .column(&self.table, column)
+                        .is_some_and(|c| !c.not_null)
+                {
+                    step.nothing_to_undo(format!(
+                        "{table}.{column} is already nullable: nothing changes, nothing to undo."
+                    ))
+                } else {
+                    step.down_sql(
+                        format!(
+                            "ALTER TABLE {t} ALTER COLUMN {} SET NOT NULL",
+                            quote(column)
+                        ),
+                        "scans the table under ACCESS EXCLUSIVE",
+                    )
+                }
+            }
             Action::DropConstraint { name, if_exists } => Step::database(
                 Phase::Contract,
                 format!("drop-constraint-{name}"),

@@ -160,7 +160,9 @@ impl Op for DropIndex {
         );
         if self.cascade {
             // CONCURRENTLY cannot CASCADE: keep the user's statement, bounded by lock_timeout.
+            // Outside a transaction all the same: its undo rebuilds the index CONCURRENTLY.
             step = step
+                .non_transactional()
                 .sql(
                     format!("DROP INDEX IF EXISTS {} CASCADE", qname(&self.name)),
                     "CASCADE cannot be combined with CONCURRENTLY",

@@ -480,3 +480,33 @@ pub fn refuse_key_on_partitioned(
     )
     .help("if a unique index is enough, write CREATE UNIQUE INDEX (planned online, partition by partition); otherwise run this in a maintenance window"))
 }
+
+/// `ADD CONSTRAINT … USING INDEX` takes the index over (and renames it to the constraint's name):
+/// dropping the constraint drops it. Its undo rebuilds the index as it was, concurrently, when
+/// its definition is known; the step then runs outside a transaction.
+pub fn using_index_undo(
+    ctx: &Context,
+    table: &QName,
+    constraint: &str,
+    index: &str,
+    step: crate::plan::Step,
+) -> crate::plan::Step {
+    use crate::dialect::postgres::{qname, quote};
+    let drop = format!(
+        "ALTER TABLE {} DROP CONSTRAINT IF EXISTS {}",
+        qname(table),
+        quote(constraint)
+    );
+    match ctx.catalog.index(&table.sibling(index.to_string())) {
+        Some(known) => step
+            .non_transactional()
+            .down_sql(drop, "drops the index the constraint took over")
+            .down_sql(
+                known
+                    .definition
+                    .replacen("INDEX ", "INDEX CONCURRENTLY IF NOT EXISTS ", 1),
+                "the index as it was before the constraint took it over (reads and writes continue)",
+            ),
+        None => step.down_sql(drop, "note: this also drops the index"),
+    }
+}

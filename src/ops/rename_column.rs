@@ -471,7 +471,10 @@ impl RenameColumn {
             ))
             .note("Renaming in place keeps the column's position, constraints, indexes and the views that read it, as the naive RENAME does.");
         steps.push(contract);
-        Ok(Expansion { steps, anchor: 0 })
+        // Until the contract the new name is a stand-in, dropped then: a constraint or index a
+        // later statement puts on it would go with it. Later changes of the column wait.
+        let anchor = steps.len() - 1;
+        Ok(Expansion { steps, anchor })
     }
 }
 
