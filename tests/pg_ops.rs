@@ -422,6 +422,20 @@ CREATE UNIQUE INDEX downloads_unique ON public.downloads USING btree (version_id
             2,
         )
     });
+    // lemmy: views dropped, a column they read retyped, the views made again, a table made
+    // from one of them (each waits for what it reads).
+    run(Case {
+        schema: "CREATE TABLE public.users (id bigint NOT NULL, name character varying(100));
+ALTER TABLE ONLY public.users ADD CONSTRAINT users_pkey PRIMARY KEY (id);
+CREATE VIEW public.user_names AS SELECT users.id, users.name FROM public.users;
+",
+        seed: "INSERT INTO users SELECT g, 'n' || g FROM generate_series(1, 500) g;",
+        ..case(
+            "replay_views_around_a_retype",
+            "DROP VIEW user_names;\nALTER TABLE users ALTER COLUMN name TYPE varchar(300);\nCREATE VIEW user_names AS SELECT id, name FROM users;\nCREATE TABLE name_copy AS SELECT * FROM user_names;",
+            5,
+        )
+    });
     // hydra, crates.io: a column renamed, then constrained under its new name (the constraint
     // must land on the renamed column, not on the stand-in the contract drops).
     run(case(
