@@ -172,11 +172,21 @@ pub struct Table {
     pub partitioned: bool,
     /// `PARTITION OF parent` (or attached with `ALTER TABLE parent ATTACH PARTITION`).
     pub partition_of: Option<QName>,
+    /// The name the table had before it was first renamed: PostgreSQL 18 named its NOT NULL
+    /// constraints after it, and a rename keeps them.
+    pub first_name: Option<String>,
 }
 
 impl Table {
     pub fn column(&self, name: &str) -> Option<&Column> {
         self.columns.iter().find(|c| c.name == name)
+    }
+
+    /// PostgreSQL 18: the name of `column`'s NOT NULL constraint, as made when the table got its
+    /// name first (a table rename keeps it).
+    pub fn not_null_name(&self, column: &str) -> String {
+        let base = self.first_name.as_deref().unwrap_or(&self.name.name);
+        crate::dialect::postgres::default_object_name(base, Some(column), "not_null")
     }
 
     pub fn primary_key(&self) -> Option<&[String]> {
@@ -388,6 +398,7 @@ impl Catalog {
                 indexes: Vec::new(),
                 partitioned: false,
                 partition_of: None,
+                first_name: None,
             });
         }
     }
@@ -441,6 +452,9 @@ impl Catalog {
 
     pub fn rename_table(&mut self, from: &QName, to: &QName) {
         if let Some(mut table) = self.tables.remove(&from.key()) {
+            if table.first_name.is_none() {
+                table.first_name = Some(table.name.name.clone());
+            }
             table.name = to.clone();
             for index in table.indexes.iter_mut() {
                 index.table = to.clone();

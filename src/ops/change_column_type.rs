@@ -664,9 +664,14 @@ impl ChangeColumnType {
                 options.constraint
             )
         };
+        // The column's NOT NULL constraint keeps its name through the naive ALTER, also when the
+        // table was renamed since it was made.
         let (nn_copy, nn_naive) = (
             not_null_constraint(&self.table, &new),
-            default_not_null_constraint(&self.table, &self.column),
+            ctx.catalog
+                .table(&self.table)
+                .map(|t| t.not_null_name(&self.column))
+                .unwrap_or_else(|| default_not_null_constraint(&self.table, &self.column)),
         );
         let rename_constraint = |table: &QName, from: &str, to: &str| {
             format!(
@@ -896,6 +901,13 @@ impl ChangeColumnType {
                     format!("ALTER TABLE {t} DROP CONSTRAINT {rollback_check}"),
                     "",
                 );
+            let made = default_not_null_constraint(&self.table, &self.column);
+            if ctx.pg().not_null_not_valid() && made != nn_naive {
+                swap = swap.down_sql(
+                    rename_constraint(&self.table, &made, &nn_naive),
+                    "the NOT NULL constraint's name from before the table was renamed",
+                );
+            }
         }
         for key in &deps.keys {
             swap = swap.down_sql(key_sql(key, &name_of(&key.name, "rollback")), "");

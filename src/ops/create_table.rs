@@ -73,6 +73,7 @@ impl Op for CreateTable {
             indexes: Vec::new(),
             partitioned: self.partitioned,
             partition_of: self.partition_of.clone(),
+            first_name: None,
         });
         for index in &self.indexes {
             catalog.insert_index(index.clone());
