@@ -136,6 +136,10 @@ impl Names {
     fn mysql(&self) -> bool {
         self.dialect.is_mysql()
     }
+
+    fn mariadb(&self) -> bool {
+        self.dialect.mysql().is_some_and(|my| my.is_mariadb())
+    }
 }
 
 fn other(statement: &ParsedStatement, why: impl Into<String>) -> Change {
@@ -969,6 +973,7 @@ fn lower_column(
         .then(|| serial(table, &mut column))
         .flatten();
     let mut inline = Vec::new();
+    let mut json_check = None;
     for option in &def.options {
         let name = option.name.as_ref().map(ident_value);
         match &option.option {
@@ -1048,6 +1053,16 @@ fn lower_column(
                 let definition = unnamed(&TableConstraint::ForeignKey(fk));
                 inline.push((name, kind, Some(definition)));
             }
+            // MariaDB keeps an unnamed CHECK written on a column as part of the column (named
+            // after it, dropped by a MODIFY that does not restate it): a column attribute. Its
+            // JSON type is such a column: LONGTEXT … COLLATE utf8mb4_bin CHECK (json_valid(c)).
+            ColumnOption::Check(c) if names.mariadb() && name.is_none() => {
+                if json_valid_of(names, &c.expr).is_some_and(|of| of == column.name) {
+                    json_check = Some(option.option.to_string());
+                } else {
+                    column.extra.push(option.option.to_string());
+                }
+            }
             ColumnOption::Check(c) => {
                 let definition = unnamed(&TableConstraint::Check(c.clone()));
                 inline.push((name, ConstraintKind::Check, Some(definition)));
@@ -1066,7 +1081,52 @@ fn lower_column(
             _ => {}
         }
     }
+    if let Some(check) = json_check
+        && !mariadb_json(&mut column)
+    {
+        column.extra.push(check);
+    }
     (column, inline, sequence)
+}
+
+/// `json_valid(column)`: the column it validates.
+fn json_valid_of(names: Names, expr: &Expr) -> Option<String> {
+    use sqlparser::ast::{FunctionArg, FunctionArgExpr, FunctionArguments};
+    let Expr::Function(f) = expr else {
+        return None;
+    };
+    if !f.name.to_string().eq_ignore_ascii_case("json_valid") {
+        return None;
+    }
+    let FunctionArguments::List(list) = &f.args else {
+        return None;
+    };
+    match list.args.as_slice() {
+        [FunctionArg::Unnamed(FunctionArgExpr::Expr(e))] => column_in(names, e),
+        _ => None,
+    }
+}
+
+/// MariaDB stores a JSON column as `LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin` with
+/// `CHECK (json_valid(column))`, and dumps it so. Read back as what it is, JSON, so that a
+/// statement restating it as JSON changes nothing and a plan restating it keeps it JSON. False
+/// (column unchanged) when the rest does not match.
+fn mariadb_json(column: &mut Column) -> bool {
+    if !matches!(column.data_type, DataType::LongText) {
+        return false;
+    }
+    let is = |e: &String, what: &str| e.eq_ignore_ascii_case(what);
+    if !column.extra.iter().any(|e| is(e, "COLLATE utf8mb4_bin"))
+        || !column
+            .extra
+            .iter()
+            .all(|e| is(e, "COLLATE utf8mb4_bin") || is(e, "CHARACTER SET utf8mb4"))
+    {
+        return false;
+    }
+    column.data_type = DataType::JSON;
+    column.extra.clear();
+    true
 }
 
 /// The columns `CREATE TABLE … AS SELECT` makes, where the select list names them (a column, or

@@ -152,7 +152,7 @@ fn expand(input: &PlanInput) -> Result<Expanded, Error> {
                     statement.left_out.join(", ")
                 ),
             )
-            .help("write the column's collation instead of BINARY (COLLATE utf8mb4_bin), and put table options in a statement of their own")
+            .help("put table options (ENGINE=, ROW_FORMAT=, CONVERT TO CHARACTER SET …) in a statement of their own")
             .in_file(file));
         }
         let changes = match &statement.body {

@@ -846,3 +846,116 @@ fn backfill_of_columns_named_like_its_variables() {
         )
     });
 }
+
+/// Issue 18's tables, as `mariadb-dump --no-data` writes them: a JSON column (MariaDB's alias for
+/// LONGTEXT … COLLATE utf8mb4_bin CHECK (json_valid(…))), a CHECK written on a column, and a
+/// UNIQUE KEY.
+const FORMS: &str = "CREATE TABLE `forms` (
+  `id` bigint(20) NOT NULL AUTO_INCREMENT,
+  `code` varchar(32) NOT NULL,
+  `form` longtext CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL CHECK (json_valid(`form`)),
+  `meta` longtext CHARACTER SET utf8mb4 COLLATE utf8mb4_bin DEFAULT NULL CHECK (json_valid(`meta`)),
+  `name` varchar(255) DEFAULT NULL CHECK (`name` <> ''),
+  PRIMARY KEY (`id`),
+  UNIQUE KEY `forms_code_uq` (`code`)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;
+";
+
+const FORMS_SEED: &str = "INSERT INTO forms (code, form, meta, name)
+WITH RECURSIVE g(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM g WHERE i < 1500)
+SELECT CONCAT('c', i), CONCAT('{\"i\": ', i, '}'), '[]', CONCAT('n', i) FROM g;";
+
+fn forms(name: &'static str, change: &'static str, stages: usize) -> Case {
+    Case {
+        schema: FORMS,
+        seed: FORMS_SEED,
+        ..case(name, change, stages)
+    }
+}
+
+/// Issue 18: a CHECK written on an added column was planned as a separate table-level
+/// constraint (`forms_chk_1`, through a table copy); MariaDB keeps it on the column, and adds it
+/// with the column in one INSTANT statement.
+#[test]
+fn mariadb_check_written_on_an_added_column_stays_on_it() {
+    run(Case {
+        old_app: &["INSERT INTO forms (code, form) SELECT CONCAT('old', MAX(id)), '{}' FROM forms"],
+        new_app: &[
+            "INSERT INTO forms (code, form, external_id) SELECT CONCAT('new', MAX(id)), '{}', 'x1' FROM forms",
+        ],
+        ..forms(
+            "added_column_check",
+            "ALTER TABLE forms ADD COLUMN external_id VARCHAR(64) NULL CHECK (external_id IS NULL OR external_id != '');",
+            1,
+        )
+    });
+}
+
+/// Issue 18: dropping a NOT NULL JSON column first lets it be NULL; restating it as LONGTEXT
+/// without its collation is a type change MariaDB refuses in place. It stays JSON.
+#[test]
+fn mariadb_dropping_a_json_column_relaxes_it_as_json() {
+    run(Case {
+        old_app: &["INSERT INTO forms (code, form) SELECT CONCAT('old', MAX(id)), '{}' FROM forms"],
+        new_app: &["INSERT INTO forms (code) SELECT CONCAT('new', MAX(id)) FROM forms"],
+        ..forms("drop_json", "ALTER TABLE forms DROP COLUMN form;", 3)
+    });
+}
+
+/// Issue 18: `MODIFY … JSON` of a JSON column was refused: its own json_valid check was taken
+/// for a constraint on the column.
+#[test]
+fn mariadb_modify_json_column_to_not_null() {
+    run(forms(
+        "json_not_null",
+        "ALTER TABLE forms MODIFY meta JSON NOT NULL;",
+        1,
+    ));
+}
+
+/// A MODIFY that restates a column's CHECK (spelled as the migration writes it, not as the dump
+/// does) keeps it; one that leaves it out drops it, as MariaDB does.
+#[test]
+fn mariadb_modify_restates_or_drops_a_column_check() {
+    run(forms(
+        "modify_keeps_check",
+        "ALTER TABLE forms MODIFY name varchar(300) DEFAULT NULL CHECK (name <> '');",
+        1,
+    ));
+    run(forms(
+        "modify_drops_check",
+        "ALTER TABLE forms MODIFY name varchar(300) DEFAULT NULL;",
+        1,
+    ));
+}
+
+/// Issue 18: a UNIQUE KEY of the dump was not found as an index: `DROP INDEX` was refused.
+#[test]
+fn mariadb_drop_index_of_a_unique_key() {
+    run(forms(
+        "drop_unique_key",
+        "DROP INDEX forms_code_uq ON forms;",
+        1,
+    ));
+    run(forms(
+        "alter_drop_unique_key",
+        "ALTER TABLE forms DROP INDEX forms_code_uq;",
+        1,
+    ));
+}
+
+/// Issue 18: the BINARY column attribute (`VARCHAR(255) BINARY`) was a parse error; it is the
+/// column's binary collation, and a plan keeps it.
+#[test]
+fn mariadb_binary_column_attribute() {
+    run(forms(
+        "binary_add",
+        "ALTER TABLE forms ADD COLUMN slug VARCHAR(255) BINARY NOT NULL DEFAULT '';",
+        1,
+    ));
+    run(forms(
+        "binary_modify",
+        "ALTER TABLE forms MODIFY name VARCHAR(255) BINARY DEFAULT NULL;",
+        1,
+    ));
+}

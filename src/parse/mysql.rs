@@ -3,15 +3,16 @@
 //!
 //! - `"text"` is a string, as MySQL reads it (unless the server runs with `ANSI_QUOTES`);
 //! - MariaDB's `ADD COLUMN IF NOT EXISTS`;
-//! - the `BINARY` column attribute, table options (`ENGINE=`, `ROW_FORMAT=`, `CONVERT TO
-//!   CHARACTER SET`, …) in ALTER TABLE: taken out so the rest is checked, and listed in
-//!   `ParsedStatement::left_out`;
+//! - the `BINARY` column attribute: taken out for sqlparser and put back as the column's own
+//!   option;
+//! - table options (`ENGINE=`, `ROW_FORMAT=`, `CONVERT TO CHARACTER SET`, …) in ALTER TABLE:
+//!   taken out so the rest is checked, and listed in `ParsedStatement::left_out`;
 //! - stored programs, prepared statements, table maintenance and the like, recognised by their
 //!   first words.
 //!
 //! Anything else sqlparser rejects stays a syntax error.
 
-use sqlparser::ast::{AlterTableOperation, Statement};
+use sqlparser::ast::{AlterTableOperation, ColumnOption, ColumnOptionDef, Ident, Statement};
 use sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
 
 use super::{Body, parse_tokens};
@@ -185,6 +186,8 @@ struct Rewrite {
     left_out: Vec<String>,
     /// Indexes (among the ALTER TABLE's clauses) of ADD COLUMN IF NOT EXISTS.
     if_not_exists: Vec<usize>,
+    /// Columns written with the BINARY attribute (`VARCHAR(255) BINARY`), by name as written.
+    binary: Vec<String>,
 }
 
 fn is_word(t: &Token, word: &str) -> bool {
@@ -233,8 +236,21 @@ impl Rewrite {
             };
             if after_type {
                 drop[i] = true;
-                if !self.left_out.iter().any(|l| l == "BINARY") {
-                    self.left_out.push("BINARY".into());
+                // The column it belongs to: the word before the type (and its length).
+                let mut j = k - 1;
+                if tokens[significant[j]].token == Token::RParen {
+                    while j > 0 && tokens[significant[j]].token != Token::LParen {
+                        j -= 1;
+                    }
+                    j = j.saturating_sub(1);
+                }
+                match j.checked_sub(1).map(|c| &tokens[significant[c]].token) {
+                    Some(Token::Word(w)) => self.binary.push(w.value.clone()),
+                    _ => {
+                        if !self.left_out.iter().any(|l| l == "BINARY") {
+                            self.left_out.push("BINARY".into());
+                        }
+                    }
                 }
             }
         }
@@ -353,8 +369,64 @@ impl Rewrite {
         }
     }
 
-    /// Puts back what the AST can hold: MariaDB's IF NOT EXISTS.
-    fn restore(&self, statement: &mut Statement) {
+    /// Puts back what the AST can hold: MariaDB's IF NOT EXISTS, and the BINARY attribute as a
+    /// column option of its own (printed as written, right after the type).
+    fn restore(&mut self, statement: &mut Statement) {
+        let mut binary = std::mem::take(&mut self.binary);
+        let mut take = |name: &Ident| match binary.iter().position(|n| *n == name.value) {
+            Some(at) => {
+                binary.remove(at);
+                true
+            }
+            None => false,
+        };
+        let attribute = || ColumnOption::DialectSpecific(vec![Token::make_keyword("BINARY")]);
+        match statement {
+            Statement::CreateTable(create) => {
+                for def in create.columns.iter_mut().filter(|d| take(&d.name)) {
+                    def.options.insert(
+                        0,
+                        ColumnOptionDef {
+                            name: None,
+                            option: attribute(),
+                        },
+                    );
+                }
+            }
+            Statement::AlterTable(alter) => {
+                for operation in alter.operations.iter_mut() {
+                    match operation {
+                        AlterTableOperation::AddColumn { column_def, .. }
+                            if take(&column_def.name) =>
+                        {
+                            column_def.options.insert(
+                                0,
+                                ColumnOptionDef {
+                                    name: None,
+                                    option: attribute(),
+                                },
+                            );
+                        }
+                        AlterTableOperation::ModifyColumn {
+                            col_name: name,
+                            options,
+                            ..
+                        }
+                        | AlterTableOperation::ChangeColumn {
+                            new_name: name,
+                            options,
+                            ..
+                        } if take(name) => options.insert(0, attribute()),
+                        _ => {}
+                    }
+                }
+            }
+            _ => {}
+        }
+        // A BINARY that could not be put back is left out, and says so.
+        if !binary.is_empty() && !self.left_out.iter().any(|l| l == "BINARY") {
+            self.left_out.push("BINARY".into());
+        }
         let Statement::AlterTable(alter) = statement else {
             return;
         };
@@ -413,11 +485,24 @@ mod tests {
         let Body::Ast(ast) = body else {
             panic!("{body:?}")
         };
+        // BINARY is put back as the column's own option; the table option is left out.
         assert_eq!(
             ast.to_string(),
-            "ALTER TABLE t MODIFY COLUMN c VARCHAR(255) NOT NULL"
+            "ALTER TABLE t MODIFY COLUMN c VARCHAR(255) BINARY NOT NULL"
         );
-        assert_eq!(left_out, ["BINARY", "ENGINE"]);
+        assert_eq!(left_out, ["ENGINE"]);
+        let (body, left_out) = read_as(
+            Flavor::MariaDb,
+            "CREATE TABLE t (`a b` VARCHAR(9) BINARY NOT NULL, c TEXT BINARY, d ENUM('x','y') BINARY)",
+        );
+        let Body::Ast(ast) = body else {
+            panic!("{body:?}")
+        };
+        assert_eq!(
+            ast.to_string(),
+            "CREATE TABLE t (`a b` VARCHAR(9) BINARY NOT NULL, c TEXT BINARY, d ENUM('x', 'y') BINARY)"
+        );
+        assert!(left_out.is_empty(), "{left_out:?}");
 
         let (body, left_out) = read_as(
             Flavor::MySql,

@@ -100,13 +100,19 @@ pub fn column_def_with(
     default: Option<&str>,
 ) -> String {
     let mut sql = format!("{} {}", ctx.quote(&column.name), column.data_type);
-    for extra in &column.extra {
+    // MariaDB reads a column's CHECK only as its last attribute.
+    let is_check = |e: &&String| e.get(..6).is_some_and(|w| w.eq_ignore_ascii_case("CHECK "));
+    for extra in column.extra.iter().filter(|e| !is_check(e)) {
         sql.push(' ');
         sql.push_str(extra);
     }
     sql.push_str(if not_null { " NOT NULL" } else { " NULL" });
     if let Some(d) = default {
         sql.push_str(&format!(" DEFAULT {d}"));
+    }
+    for check in column.extra.iter().filter(is_check) {
+        sql.push(' ');
+        sql.push_str(check);
     }
     sql
 }
