@@ -959,3 +959,45 @@ fn mariadb_binary_column_attribute() {
         1,
     ));
 }
+
+/// Issue 18: a stage that passes a statement through as written tightened sql_mode to strict
+/// first, so an `INSERT … SELECT` that runs in the session's own mode (here a server whose
+/// sql_mode is empty, where a long value is cut to the column's length) failed inside the plan.
+#[test]
+fn mariadb_statement_passed_through_runs_in_the_sessions_sql_mode() {
+    let Some(server) = support::mysql::server() else {
+        return;
+    };
+    let case = Case {
+        schema: "CREATE TABLE src (id int NOT NULL, v varchar(20) DEFAULT NULL, PRIMARY KEY (id)) ENGINE=InnoDB;
+CREATE TABLE dst (id int NOT NULL, v varchar(5) DEFAULT NULL, PRIMARY KEY (id)) ENGINE=InnoDB;\n",
+        seed: "INSERT INTO src VALUES (1, 'a long value'), (2, 'ok');",
+        ..case(
+            "as_written_sql_mode",
+            "INSERT INTO dst (id, v) SELECT id, v FROM src;\nALTER TABLE dst ADD COLUMN note varchar(10);",
+            2,
+        )
+    };
+    let session = "SET SESSION sql_mode = '';\n";
+    let db = ScratchMysql::create(&server, case.name);
+    let naive = ScratchMysql::create(&server, "as_written_sql_mode_naive");
+    let plan = plan_for(&case, Options::default());
+    assert_eq!(plan.stages.len(), case.stages);
+    let dir = support::stages::write_plan(&plan);
+    for twin in [&db, &naive] {
+        twin.execute(case.schema);
+        twin.execute(case.seed);
+    }
+    naive.execute(&format!("{session}{}", case.change));
+    for stage in &plan.stages {
+        let up = std::fs::read_to_string(dir.path().join(stage.up.as_ref().unwrap())).unwrap();
+        db.try_execute(&format!("{session}{up}"))
+            .unwrap_or_else(|e| {
+                panic!("stage {} fails in the session's sql_mode: {e}", stage.index)
+            });
+    }
+    assert_eq!(db.catalog(), naive.catalog());
+    let rows = "SELECT GROUP_CONCAT(id, '=', v ORDER BY id) FROM dst";
+    assert_eq!(db.first_value(rows), naive.first_value(rows));
+    assert_eq!(db.first_value(rows).as_deref(), Some("1=a lon,2=ok"));
+}

@@ -47,6 +47,15 @@ pub struct Estimate {
 }
 
 impl Stage {
+    /// A step of this stage runs a statement of the change file as written (passed through, or a
+    /// CREATE TABLE): on MySQL it must run in the session's own sql_mode, where it runs as written,
+    /// not in the stricter one the plan's own statements use.
+    pub fn runs_as_written(&self) -> bool {
+        self.steps.iter().any(|s| {
+            s.rule == crate::ops::other::RULE.id || s.rule == crate::ops::create_table::RULE.id
+        })
+    }
+
     pub fn has_sql(&self) -> bool {
         !matches!(self.kind, StepKind::Application | StepKind::Tool)
     }

@@ -132,6 +132,8 @@ struct StageView<'a> {
     estimate_basis: String,
     mermaid: String,
     steps: Vec<StepView<'a>>,
+    /// MySQL: the stage tightens sql_mode to strict (not when it runs a statement as written).
+    strict: bool,
 }
 
 impl<'a> StageView<'a> {
@@ -194,6 +196,7 @@ impl<'a> StageView<'a> {
             )
             .replace('"', "#quot;"),
             steps,
+            strict: !stage.runs_as_written(),
         }
     }
 }

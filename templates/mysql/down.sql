@@ -3,5 +3,7 @@
 -- Run: {{ client }} --batch "$DATABASE" < {{ stage.dir }}/down.sql
 
 SET SESSION lock_wait_timeout = {{ lock_seconds }};
+{%- if stage.strict %}
 SET SESSION sql_mode = IF(@@SESSION.sql_mode = '', 'STRICT_ALL_TABLES', CONCAT(@@SESSION.sql_mode, ',STRICT_ALL_TABLES'));
+{%- endif %}
 {% include "sql/down_steps.sql" %}
