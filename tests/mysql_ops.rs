@@ -1001,3 +1001,47 @@ CREATE TABLE dst (id int NOT NULL, v varchar(5) DEFAULT NULL, PRIMARY KEY (id)) 
     assert_eq!(db.first_value(rows), naive.first_value(rows));
     assert_eq!(db.first_value(rows).as_deref(), Some("1=a lon,2=ok"));
 }
+
+/// Issue 18: a rename of a column in a foreign key, on either side (InnoDB lets a foreign key
+/// reference any indexed column, so the referenced side is found through the other tables), is
+/// refused with the reason; what the help says of the naive RENAME holds on the server.
+#[test]
+fn mariadb_rename_of_a_foreign_key_column_is_refused_with_why() {
+    let schema = "CREATE TABLE `t3` (`id` bigint NOT NULL, `n` varchar(20) NOT NULL, PRIMARY KEY (`id`), KEY `t3_n` (`n`)) ENGINE=InnoDB;
+CREATE TABLE `orders` (`id` bigint NOT NULL, `user_code` varchar(20) NOT NULL, PRIMARY KEY (`id`), KEY `orders_uc` (`user_code`), CONSTRAINT `orders_uc_fk` FOREIGN KEY (`user_code`) REFERENCES `t3` (`n`)) ENGINE=InnoDB;\n";
+    for (change, on) in [
+        (
+            "ALTER TABLE orders RENAME COLUMN user_code TO c;",
+            "orders_uc_fk:",
+        ),
+        (
+            "ALTER TABLE t3 RENAME COLUMN n TO m;",
+            "orders_uc_fk (on orders)",
+        ),
+    ] {
+        let input = safeshift::PlanInput {
+            change_name: "change.sql",
+            change_sql: change,
+            schema: Some(("schema.sql", schema)),
+            dialect: target(),
+            options: Options::default(),
+        };
+        let err = safeshift::plan(&input).expect_err(change).to_string();
+        assert!(
+            err.contains(&format!("in foreign key(s) {on}")),
+            "{change}: {err}"
+        );
+    }
+    let Some(server) = support::mysql::server() else {
+        return;
+    };
+    let db = ScratchMysql::create(&server, "fk_rename_facts");
+    db.execute(schema);
+    db.execute("ALTER TABLE orders RENAME COLUMN user_code TO c, ALGORITHM=INSTANT;");
+    db.execute("ALTER TABLE t3 RENAME COLUMN n TO m, ALGORITHM=INSTANT;");
+    let catalog = db.catalog();
+    assert!(
+        catalog.contains("FOREIGN KEY (`c`) REFERENCES `t3` (`m`)"),
+        "{catalog}"
+    );
+}
