@@ -95,7 +95,7 @@ impl RenameColumn {
             .flat_map(|t| {
                 t.constraints.iter().filter_map(|c| match &c.kind {
                     crate::schema::ConstraintKind::ForeignKey { table, columns }
-                        if table.same(&self.table) && columns.iter().any(|c| *c == self.from) =>
+                        if table.same(&self.table) && columns.contains(&self.from) =>
                     {
                         Some(format!("{} (on {})", c.name, t.name.display()))
                     }
