@@ -1045,3 +1045,23 @@ CREATE TABLE `orders` (`id` bigint NOT NULL, `user_code` varchar(20) NOT NULL, P
         "{catalog}"
     );
 }
+
+/// Issue 18: `INT(10) UNSIGNED ZEROFILL`, as `mariadb-dump` writes it, was a syntax error, so a
+/// dump's CREATE TABLE holding one was skipped whole and its table unknown. It is read and kept
+/// through a MODIFY and an ADD COLUMN.
+#[test]
+fn mariadb_zerofill_columns_are_read_and_kept() {
+    run(Case {
+        schema: "CREATE TABLE `parts` (
+  `id` int(11) NOT NULL,
+  `serial` int(10) unsigned zerofill DEFAULT NULL,
+  PRIMARY KEY (`id`)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;\n",
+        seed: "INSERT INTO parts WITH RECURSIVE g(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM g WHERE i < 300) SELECT i, i FROM g;",
+        ..case(
+            "zerofill",
+            "ALTER TABLE parts MODIFY serial int(10) unsigned zerofill NOT NULL;\nALTER TABLE parts ADD COLUMN lot smallint(5) unsigned zerofill DEFAULT NULL;",
+            1,
+        )
+    });
+}

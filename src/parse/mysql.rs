@@ -186,8 +186,8 @@ struct Rewrite {
     left_out: Vec<String>,
     /// Indexes (among the ALTER TABLE's clauses) of ADD COLUMN IF NOT EXISTS.
     if_not_exists: Vec<usize>,
-    /// Columns written with the BINARY attribute (`VARCHAR(255) BINARY`), by name as written.
-    binary: Vec<String>,
+    /// Column attributes taken out (`BINARY`, `ZEROFILL`), with the column's name as written.
+    attributes: Vec<(String, &'static str)>,
 }
 
 fn is_word(t: &Token, word: &str) -> bool {
@@ -221,35 +221,51 @@ impl Rewrite {
             .filter(|&i| !matches!(tokens[i].token, Token::Whitespace(_)))
             .collect();
         let mut drop = vec![false; tokens.len()];
-        // The BINARY attribute right after a character type: `VARCHAR(255) BINARY`.
+        // Column attributes sqlparser cannot read: BINARY right after a character type
+        // (`VARCHAR(255) BINARY`), ZEROFILL after a numeric type (`INT(10) UNSIGNED ZEROFILL`).
         for (k, &i) in significant.iter().enumerate() {
-            if !is_word(&tokens[i].token, "BINARY") || k == 0 {
+            let word = if is_word(&tokens[i].token, "BINARY") {
+                "BINARY"
+            } else if is_word(&tokens[i].token, "ZEROFILL") {
+                "ZEROFILL"
+            } else {
+                continue;
+            };
+            if k == 0 {
                 continue;
             }
             let before = &tokens[significant[k - 1]].token;
             let after_type = match before {
                 Token::RParen => true,
-                Token::Word(w) => CHARACTER_TYPES
+                Token::Word(w) if word == "BINARY" => CHARACTER_TYPES
                     .iter()
                     .any(|c| w.value.eq_ignore_ascii_case(c)),
+                Token::Word(w) => w.quote_style.is_none(),
                 _ => false,
             };
-            if after_type {
-                drop[i] = true;
-                // The column it belongs to: the word before the type (and its length).
-                let mut j = k - 1;
-                if tokens[significant[j]].token == Token::RParen {
-                    while j > 0 && tokens[significant[j]].token != Token::LParen {
-                        j -= 1;
-                    }
-                    j = j.saturating_sub(1);
+            if !after_type {
+                continue;
+            }
+            drop[i] = true;
+            // The column it belongs to: the word before the type (its length, its sign).
+            let mut j = k - 1;
+            while j > 0
+                && (is_word(&tokens[significant[j]].token, "UNSIGNED")
+                    || is_word(&tokens[significant[j]].token, "SIGNED"))
+            {
+                j -= 1;
+            }
+            if tokens[significant[j]].token == Token::RParen {
+                while j > 0 && tokens[significant[j]].token != Token::LParen {
+                    j -= 1;
                 }
-                match j.checked_sub(1).map(|c| &tokens[significant[c]].token) {
-                    Some(Token::Word(w)) => self.binary.push(w.value.clone()),
-                    _ => {
-                        if !self.left_out.iter().any(|l| l == "BINARY") {
-                            self.left_out.push("BINARY".into());
-                        }
+                j = j.saturating_sub(1);
+            }
+            match j.checked_sub(1).map(|c| &tokens[significant[c]].token) {
+                Some(Token::Word(w)) => self.attributes.push((w.value.clone(), word)),
+                _ => {
+                    if !self.left_out.iter().any(|l| l == word) {
+                        self.left_out.push(word.into());
                     }
                 }
             }
@@ -372,40 +388,39 @@ impl Rewrite {
     /// Puts back what the AST can hold: MariaDB's IF NOT EXISTS, and the BINARY attribute as a
     /// column option of its own (printed as written, right after the type).
     fn restore(&mut self, statement: &mut Statement) {
-        let mut binary = std::mem::take(&mut self.binary);
-        let mut take = |name: &Ident| match binary.iter().position(|n| *n == name.value) {
-            Some(at) => {
-                binary.remove(at);
-                true
-            }
-            None => false,
+        let mut taken = std::mem::take(&mut self.attributes);
+        // The attributes of the column `name`, as options in the order written.
+        let mut take = |name: &Ident| -> Vec<ColumnOption> {
+            let mut found = Vec::new();
+            taken.retain(|(column, word)| {
+                let mine = *column == name.value;
+                if mine {
+                    found.push(ColumnOption::DialectSpecific(vec![Token::make_keyword(
+                        word,
+                    )]));
+                }
+                !mine
+            });
+            found
         };
-        let attribute = || ColumnOption::DialectSpecific(vec![Token::make_keyword("BINARY")]);
         match statement {
             Statement::CreateTable(create) => {
-                for def in create.columns.iter_mut().filter(|d| take(&d.name)) {
-                    def.options.insert(
-                        0,
-                        ColumnOptionDef {
-                            name: None,
-                            option: attribute(),
-                        },
-                    );
+                for def in create.columns.iter_mut() {
+                    for (at, option) in take(&def.name).into_iter().enumerate() {
+                        def.options
+                            .insert(at, ColumnOptionDef { name: None, option });
+                    }
                 }
             }
             Statement::AlterTable(alter) => {
                 for operation in alter.operations.iter_mut() {
                     match operation {
-                        AlterTableOperation::AddColumn { column_def, .. }
-                            if take(&column_def.name) =>
-                        {
-                            column_def.options.insert(
-                                0,
-                                ColumnOptionDef {
-                                    name: None,
-                                    option: attribute(),
-                                },
-                            );
+                        AlterTableOperation::AddColumn { column_def, .. } => {
+                            for (at, option) in take(&column_def.name).into_iter().enumerate() {
+                                column_def
+                                    .options
+                                    .insert(at, ColumnOptionDef { name: None, option });
+                            }
                         }
                         AlterTableOperation::ModifyColumn {
                             col_name: name,
@@ -416,16 +431,22 @@ impl Rewrite {
                             new_name: name,
                             options,
                             ..
-                        } if take(name) => options.insert(0, attribute()),
+                        } => {
+                            for (at, option) in take(name).into_iter().enumerate() {
+                                options.insert(at, option);
+                            }
+                        }
                         _ => {}
                     }
                 }
             }
             _ => {}
         }
-        // A BINARY that could not be put back is left out, and says so.
-        if !binary.is_empty() && !self.left_out.iter().any(|l| l == "BINARY") {
-            self.left_out.push("BINARY".into());
+        // An attribute that could not be put back is left out, and says so.
+        for (_, word) in taken {
+            if !self.left_out.iter().any(|l| l == word) {
+                self.left_out.push(word.into());
+            }
         }
         let Statement::AlterTable(alter) = statement else {
             return;
@@ -501,6 +522,18 @@ mod tests {
         assert_eq!(
             ast.to_string(),
             "CREATE TABLE t (`a b` VARCHAR(9) BINARY NOT NULL, c TEXT BINARY, d ENUM('x', 'y') BINARY)"
+        );
+        assert!(left_out.is_empty(), "{left_out:?}");
+        let (body, left_out) = read_as(
+            Flavor::MariaDb,
+            "CREATE TABLE t (`id` int(10) unsigned zerofill NOT NULL, n decimal(6,2) zerofill)",
+        );
+        let Body::Ast(ast) = body else {
+            panic!("{body:?}")
+        };
+        assert_eq!(
+            ast.to_string(),
+            "CREATE TABLE t (`id` INT(10) UNSIGNED ZEROFILL NOT NULL, n DECIMAL(6,2) ZEROFILL)"
         );
         assert!(left_out.is_empty(), "{left_out:?}");
 
