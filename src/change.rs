@@ -252,7 +252,9 @@ pub fn lower(ast: &Statement, source: &ParsedStatement) -> Result<Vec<Change>, P
                 columns.push(column);
             }
             for constraint in &create.constraints {
-                if let Some(index) = mysql_index(names, &table, constraint) {
+                if let Some(index) = mysql_index(names, &table, constraint)
+                    .or_else(|| mysql_special_index(names, &table, constraint))
+                {
                     indexes.push(index);
                 } else if let Some((name, kind, cols)) = table_constraint(names, constraint) {
                     constraints.push(named_constraint(
@@ -1439,6 +1441,51 @@ fn mysql_index(
         unique: false,
         definition: String::new(),
         body,
+        special: None,
+    })
+}
+
+/// MySQL's `FULLTEXT KEY name (…)` / `SPATIAL KEY name (…)` inside CREATE TABLE: an index of its
+/// own kind (a dump declares them; a later DROP INDEX names them).
+fn mysql_special_index(
+    names: Names,
+    table: &QName,
+    constraint: &TableConstraint,
+) -> Option<crate::schema::Index> {
+    let TableConstraint::FulltextOrSpatial(index) = constraint else {
+        return None;
+    };
+    let columns: Vec<String> = index
+        .columns
+        .iter()
+        .filter_map(|c| column_in(names, &c.column.expr))
+        .collect();
+    let simple = columns.len() == index.columns.len();
+    let name = match &index.opt_index_name {
+        Some(n) => names.ident(n),
+        None => default_index_name(names, table, if simple { &columns } else { &[] }),
+    };
+    let body = format!(
+        "({})",
+        index
+            .columns
+            .iter()
+            .map(|c| c.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    Some(crate::schema::Index {
+        name: table.sibling(name),
+        table: table.clone(),
+        columns: if simple { columns } else { Vec::new() },
+        unique: false,
+        definition: String::new(),
+        body,
+        special: Some(if index.fulltext {
+            "FULLTEXT"
+        } else {
+            "SPATIAL"
+        }),
     })
 }
 

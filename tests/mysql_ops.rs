@@ -1065,3 +1065,51 @@ fn mariadb_zerofill_columns_are_read_and_kept() {
         )
     });
 }
+
+/// FULLTEXT and SPATIAL keys of a dump are indexes too: dropping one is planned (in place), and
+/// its down.sql builds it again with the shared lock InnoDB needs for them; a column in one is
+/// dropped in place.
+const DOCS: &str = "CREATE TABLE `docs` (
+  `id` int(11) NOT NULL,
+  `title` varchar(200) DEFAULT NULL,
+  `body` text DEFAULT NULL,
+  `g` point NOT NULL,
+  PRIMARY KEY (`id`),
+  SPATIAL KEY `docs_g` (`g`),
+  FULLTEXT KEY `docs_ft` (`title`,`body`)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;
+";
+
+#[test]
+fn mariadb_fulltext_and_spatial_keys_of_a_dump() {
+    let docs = |name, change, stages| Case {
+        schema: DOCS,
+        seed: "INSERT INTO docs WITH RECURSIVE g(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM g WHERE i < 300) SELECT i, CONCAT('t', i), CONCAT('body ', i), POINT(i, i) FROM g;",
+        ..case(name, change, stages)
+    };
+    run(docs(
+        "drop_fulltext",
+        "ALTER TABLE docs DROP INDEX docs_ft;",
+        1,
+    ));
+    run(docs("drop_spatial", "DROP INDEX docs_g ON docs;", 1));
+    run(docs(
+        "drop_fulltext_column",
+        "ALTER TABLE docs DROP COLUMN body;",
+        2,
+    ));
+    for change in [
+        "ALTER TABLE docs RENAME COLUMN body TO content;",
+        "ALTER TABLE docs MODIFY body mediumtext;",
+    ] {
+        let input = safeshift::PlanInput {
+            change_name: "change.sql",
+            change_sql: change,
+            schema: Some(("schema.sql", DOCS)),
+            dialect: target(),
+            options: Options::default(),
+        };
+        let err = safeshift::plan(&input).expect_err(change).to_string();
+        assert!(err.contains("FULLTEXT index docs_ft"), "{change}: {err}");
+    }
+}

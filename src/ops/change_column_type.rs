@@ -247,6 +247,15 @@ impl ChangeColumnType {
                 .error(format!("safeshift cannot yet change the type of `{}.{}` online: it is {}", self.table.display(), self.column, if old.generated.is_some() { "generated or AUTO_INCREMENT".to_string() } else { format!("used by constraint(s) {}", names.join(", ")) }))
                 .help("use an online schema change tool: --online-tool gh-ost or --online-tool pt-osc"));
         }
+        if let Some((kind, index)) = ctx.catalog.special_index_on(&self.table, &self.column) {
+            return Err(ctx
+                .error(format!(
+                    "safeshift cannot yet change the type of `{}.{}` online: it is in the {kind} index {index}, which the copy would need rebuilt (InnoDB builds a {kind} index only with LOCK=SHARED, writes waiting)",
+                    self.table.display(),
+                    self.column
+                ))
+                .help("use an online schema change tool: --online-tool gh-ost or --online-tool pt-osc"));
+        }
         let server = my::target(ctx);
         if server.swap_index_algorithm().is_none() {
             return Err(ctx

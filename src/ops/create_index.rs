@@ -256,6 +256,7 @@ impl Op for CreateIndex {
             unique: self.unique,
             definition: self.statement(false, false),
             body: self.body.clone(),
+            special: None,
         });
     }
 }

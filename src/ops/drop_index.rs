@@ -80,6 +80,26 @@ impl DropIndex {
             algorithm.describe(),
         );
         let step = match known {
+            Some(index) if index.special.is_some() => {
+                // Dropping is in place; building a FULLTEXT or SPATIAL key again takes a shared
+                // lock (InnoDB builds neither with LOCK=NONE): writes wait while the undo runs.
+                let kind = index.special.unwrap_or_default();
+                let mut step = step;
+                step.down = Some(vec![crate::plan::Sql {
+                    text: format!(
+                        "ALTER TABLE {} ADD {kind} INDEX {}{} {}, ALGORITHM=INPLACE, LOCK=SHARED",
+                        ctx.qname(&table),
+                        my::if_not_exists(ctx),
+                        ctx.quote(&self.name.name),
+                        index.body
+                    ),
+                    why: Some(format!(
+                        "rebuilds the {kind} index: InnoDB builds it only with LOCK=SHARED, so writes to {} wait until it is built",
+                        table.display()
+                    )),
+                }]);
+                step
+            }
             Some(index) => {
                 // The undo is the add; its own undo (the drop) is this step's up.
                 let add = mysql_add_index(

@@ -103,6 +103,15 @@ impl RenameColumn {
                 })
             })
             .collect();
+        if let Some((kind, index)) = ctx.catalog.special_index_on(&self.table, &self.from) {
+            return Err(ctx
+                .error(format!(
+                    "safeshift cannot yet rename `{}.{}` online: it is in the {kind} index {index}, which the online rename would have to rebuild on the copy (InnoDB builds a {kind} index only with LOCK=SHARED, writes waiting)",
+                    self.table.display(),
+                    self.from,
+                ))
+                .help("plan this one by hand, or rename the table instead behind a view"));
+        }
         if column.generated.is_some() || !constraints.is_empty() || !referencing.is_empty() {
             let foreign = constraints
                 .iter()
