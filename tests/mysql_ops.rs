@@ -953,10 +953,11 @@ fn mariadb_binary_column_attribute() {
         "ALTER TABLE forms ADD COLUMN slug VARCHAR(255) BINARY NOT NULL DEFAULT '';",
         1,
     ));
+    // BINARY changes the collation (utf8mb4_bin): the values are rewritten, through a copy.
     run(forms(
         "binary_modify",
         "ALTER TABLE forms MODIFY name VARCHAR(255) BINARY DEFAULT NULL;",
-        1,
+        3,
     ));
 }
 
@@ -1112,4 +1113,47 @@ fn mariadb_fulltext_and_spatial_keys_of_a_dump() {
         let err = safeshift::plan(&input).expect_err(change).to_string();
         assert!(err.contains("FULLTEXT index docs_ft"), "{change}: {err}");
     }
+}
+
+/// Found replaying stamhoofd on MariaDB 10.11: a MODIFY that changes a column's character set
+/// (ascii to utf8mb4) was pinned INSTANT, which the server refuses; a new encoding rewrites the
+/// values, so the column is copied. And a table with a FULLTEXT key is rebuilt (and has columns
+/// added or dropped) only with LOCK=SHARED: those ALTERs pin it instead of LOCK=NONE/INSTANT.
+#[test]
+fn mariadb_charset_change_and_tables_with_a_fulltext_key() {
+    let schema = "CREATE TABLE `regs` (
+  `id` varchar(36) CHARACTER SET ascii COLLATE ascii_general_ci NOT NULL,
+  `orgId` varchar(36) CHARACTER SET ascii COLLATE ascii_general_ci DEFAULT NULL,
+  PRIMARY KEY (`id`)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+CREATE TABLE `orgs` (
+  `id` varchar(36) NOT NULL,
+  `publicKey` varchar(250) NOT NULL,
+  `searchIndex` text NOT NULL,
+  PRIMARY KEY (`id`),
+  FULLTEXT KEY `searchIndex` (`searchIndex`)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+";
+    let seed = "INSERT INTO regs WITH RECURSIVE g(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM g WHERE i < 300) SELECT CONCAT('r', i), CONCAT('o', i) FROM g;
+INSERT INTO orgs WITH RECURSIVE g(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM g WHERE i < 300) SELECT CONCAT('o', i), 'k', CONCAT('search ', i) FROM g;";
+    let with = |name, change, stages| Case {
+        schema,
+        seed,
+        ..case(name, change, stages)
+    };
+    run(with(
+        "charset_change",
+        "ALTER TABLE `regs` CHANGE `orgId` `orgId` varchar(36) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci NOT NULL;",
+        4,
+    ));
+    run(with(
+        "fulltext_drop_column",
+        "ALTER TABLE `orgs` DROP COLUMN `publicKey`;",
+        3,
+    ));
+    run(with(
+        "fulltext_add_column",
+        "ALTER TABLE `orgs` ADD COLUMN `note` varchar(20) DEFAULT NULL;",
+        1,
+    ));
 }

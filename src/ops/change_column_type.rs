@@ -207,7 +207,17 @@ impl ChangeColumnType {
                 my::column_def(ctx, column, column.not_null, true)
             )
         };
-        let in_place = mysql_in_place(my::target(ctx), &old.data_type, &self.data_type);
+        // A new character set or collation rewrites the values: never in place. The collation
+        // names both (a dump writes `CHARACTER SET x COLLATE y`, a migration often only one).
+        let encoding = |c: &crate::schema::Column| -> Option<String> {
+            let upper: Vec<String> = c.extra.iter().map(|e| e.to_ascii_uppercase()).collect();
+            let find = |prefix: &str| upper.iter().find(|e| e.starts_with(prefix)).cloned();
+            find("COLLATE")
+                .or_else(|| find("CHARACTER SET"))
+                .or_else(|| find("BINARY"))
+        };
+        let in_place = mysql_in_place(my::target(ctx), &old.data_type, &self.data_type)
+            .filter(|_| encoding(&old) == encoding(&target));
         if let Some(algorithm) =
             in_place.or(ctx.is_new_table(&self.table).then_some(Algorithm::Copy))
         {

@@ -27,12 +27,41 @@ pub fn target(ctx: &Context) -> MySql {
 
 /// `ALTER TABLE t action, …, ALGORITHM=…[, LOCK=…]`: the server refuses instead of falling back
 /// to a table copy.
+///
+/// A table with a FULLTEXT or SPATIAL key is rebuilt only with LOCK=SHARED (InnoDB rebuilds that
+/// index too), and with a FULLTEXT key no column is added or dropped INSTANT (nor a SPATIAL
+/// table's column dropped): those ALTERs pin `ALGORITHM=INPLACE, LOCK=SHARED`, the lock the
+/// statement as written takes anyway.
 pub fn alter(ctx: &Context, table: &QName, actions: &[String], algorithm: Algorithm) -> String {
+    let special = |kind: &str| {
+        ctx.catalog
+            .table(table)
+            .is_some_and(|t| t.indexes.iter().any(|i| i.special == Some(kind)))
+    };
+    let starts = |word: &str| {
+        actions.iter().any(|a| {
+            a.get(..word.len())
+                .is_some_and(|w| w.eq_ignore_ascii_case(word))
+        })
+    };
+    let (fulltext, spatial) = (special("FULLTEXT"), special("SPATIAL"));
+    let shared = match algorithm {
+        Algorithm::InplaceRebuild => fulltext || spatial,
+        Algorithm::Instant => {
+            (fulltext && (starts("ADD COLUMN") || starts("DROP COLUMN")))
+                || (spatial && starts("DROP COLUMN"))
+        }
+        _ => false,
+    };
     format!(
         "ALTER TABLE {} {}, {}",
         ctx.qname(table),
         actions.join(", "),
-        algorithm.clause()
+        if shared {
+            "ALGORITHM=INPLACE, LOCK=SHARED"
+        } else {
+            algorithm.clause()
+        }
     )
 }
 
