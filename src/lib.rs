@@ -66,6 +66,7 @@ pub fn plan(input: &PlanInput) -> Result<Plan, Error> {
         infos,
         mut assumptions,
         warnings,
+        session,
     } = expand(input)?;
     let graph = StepGraph::build(planned);
     let mut stages = plan::stage::stages(graph).map_err(Error::Usage)?;
@@ -96,6 +97,7 @@ pub fn plan(input: &PlanInput) -> Result<Plan, Error> {
         stages,
         assumptions,
         warnings,
+        session,
     })
 }
 
@@ -111,6 +113,7 @@ struct Expanded {
     infos: Vec<ChangeInfo>,
     assumptions: Vec<String>,
     warnings: Vec<String>,
+    session: Vec<String>,
 }
 
 fn expand(input: &PlanInput) -> Result<Expanded, Error> {
@@ -143,6 +146,10 @@ fn expand(input: &PlanInput) -> Result<Expanded, Error> {
 
     let statements = parse::parse_for(dialect, input.change_sql).map_err(|e| e.in_file(file))?;
     let mut lowered = Vec::new();
+    // MySQL: the SET statements a file opens with (`SET FOREIGN_KEY_CHECKS = 0`, `SET NAMES …`,
+    // `SET sql_mode = …`, as dumps and migration tools write them) change how its statements
+    // run; a stage that runs them as written runs these first.
+    let mut session = Vec::new();
     for statement in statements {
         if !statement.left_out.is_empty() {
             return Err(PlanError::new(
@@ -157,6 +164,14 @@ fn expand(input: &PlanInput) -> Result<Expanded, Error> {
         }
         let changes = match &statement.body {
             Body::Invalid(e) => return Err(e.clone().in_file(file)),
+            Body::Ast(ast)
+                if dialect.is_mysql()
+                    && lowered.is_empty()
+                    && matches!(ast.as_ref(), sqlparser::ast::Statement::Set(_)) =>
+            {
+                session.push(statement.text.trim().trim_end_matches(';').to_string());
+                continue;
+            }
             Body::Ast(ast) if is_session_noise(ast) => {
                 warnings.push(format!(
                     "{file}:{}:{}: `{}` ignored: each stage sets its own transaction and lock_timeout",
@@ -362,6 +377,7 @@ fn expand(input: &PlanInput) -> Result<Expanded, Error> {
         infos,
         assumptions,
         warnings,
+        session,
     })
 }
 

@@ -1157,3 +1157,20 @@ INSERT INTO orgs WITH RECURSIVE g(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM g 
         1,
     ));
 }
+
+/// Found replaying stamhoofd: a file that opens with `SET FOREIGN_KEY_CHECKS=0` (as dumps do)
+/// and creates a table whose foreign key names a table created after it. The SETs were dropped
+/// as session noise, so the plan's CREATE TABLE failed; a stage that runs the file's statements
+/// as written now runs its opening SETs first (up and down).
+#[test]
+fn mariadb_file_opening_sets_run_before_its_statements() {
+    run(case(
+        "opening_sets",
+        "SET @OLD_FOREIGN_KEY_CHECKS=@@FOREIGN_KEY_CHECKS, FOREIGN_KEY_CHECKS=0;
+SET NAMES utf8mb4;
+CREATE TABLE `a` (`id` int NOT NULL, `bId` int DEFAULT NULL, PRIMARY KEY (`id`), KEY `bId` (`bId`), CONSTRAINT `a_ibfk_1` FOREIGN KEY (`bId`) REFERENCES `b` (`id`)) ENGINE=InnoDB;
+CREATE TABLE `b` (`id` int NOT NULL, `aId` int DEFAULT NULL, PRIMARY KEY (`id`), KEY `aId` (`aId`), CONSTRAINT `b_ibfk_1` FOREIGN KEY (`aId`) REFERENCES `a` (`id`)) ENGINE=InnoDB;
+SET FOREIGN_KEY_CHECKS=@OLD_FOREIGN_KEY_CHECKS;",
+        1,
+    ));
+}

@@ -217,6 +217,10 @@ pub struct Plan {
     pub stages: Vec<Stage>,
     pub assumptions: Vec<String>,
     pub warnings: Vec<String>,
+    /// MySQL: the SET statements the change file opens with; a stage that runs statements of the
+    /// file as written runs them first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub session: Vec<String>,
 }
 
 /// One change of the input, as safeshift understood and assessed it.

@@ -134,6 +134,8 @@ struct StageView<'a> {
     steps: Vec<StepView<'a>>,
     /// MySQL: the stage tightens sql_mode to strict (not when it runs a statement as written).
     strict: bool,
+    /// MySQL: the change file's opening SET statements, for a stage that runs it as written.
+    session: Vec<String>,
 }
 
 impl<'a> StageView<'a> {
@@ -197,6 +199,7 @@ impl<'a> StageView<'a> {
             .replace('"', "#quot;"),
             steps,
             strict: !stage.runs_as_written(),
+            session: Vec::new(),
         }
     }
 }
@@ -407,7 +410,17 @@ pub fn each_plan_file(
         message: e.to_string(),
     };
     let total = plan.stages.len();
-    let views: Vec<StageView> = plan.stages.iter().map(StageView::new).collect();
+    let views: Vec<StageView> = plan
+        .stages
+        .iter()
+        .map(|stage| {
+            let mut view = StageView::new(stage);
+            if !view.strict {
+                view.session = plan.session.clone();
+            }
+            view
+        })
+        .collect();
     let tool = layout::render(plan, output.layout, output.numbering)?;
     let json = serde_json::to_string_pretty(&PlanJson {
         plan,
@@ -702,7 +715,17 @@ struct SummaryMd<'a> {
 /// each stage's SQL or deploy instructions folded in a `<details>`.
 pub fn summary_markdown(plan: &Plan, out: Option<&Path>) -> Result<String, Error> {
     let err = |e: askama::Error| Error::Usage(format!("rendering the summary: {e}"));
-    let views: Vec<StageView> = plan.stages.iter().map(StageView::new).collect();
+    let views: Vec<StageView> = plan
+        .stages
+        .iter()
+        .map(|stage| {
+            let mut view = StageView::new(stage);
+            if !view.strict {
+                view.session = plan.session.clone();
+            }
+            view
+        })
+        .collect();
     let total = plan.stages.len();
     let engine = Engine::of(plan.dialect);
     let mut stages = Vec::with_capacity(views.len());
