@@ -527,6 +527,7 @@ fn lower_alter(
                 source,
             )];
             for (name, kind, definition) in inline {
+                let server_named = name.is_none() && names.mysql();
                 let constraint = named_constraint(
                     names,
                     table,
@@ -544,9 +545,11 @@ fn lower_alter(
                     add.references.push(constraint);
                     continue;
                 }
-                changes.push(constraint_change(
-                    names, table, constraint, false, None, source,
-                ));
+                let mut change = constraint_change(names, table, constraint, false, None, source);
+                if let Change::AddForeignKey(fk) = &mut change {
+                    fk.named = !server_named;
+                }
+                changes.push(change);
             }
             changes
         }
@@ -611,6 +614,7 @@ fn lower_alter(
             }
             match table_constraint(names, constraint) {
                 Some((name, kind, columns)) => {
+                    let server_named = name.is_none() && names.mysql();
                     let c = named_constraint(
                         names,
                         table,
@@ -619,7 +623,11 @@ fn lower_alter(
                         &columns,
                         Some(unnamed(constraint)),
                     );
-                    vec![constraint_change(names, table, c, *not_valid, None, source)]
+                    let mut change = constraint_change(names, table, c, *not_valid, None, source);
+                    if let Change::AddForeignKey(fk) = &mut change {
+                        fk.named = !server_named;
+                    }
+                    vec![change]
                 }
                 None => vec![other(
                     source,
@@ -915,6 +923,7 @@ fn constraint_change(
                 definition,
                 constraint: c.definition,
                 not_valid,
+                named: true,
             })
         }
         ConstraintKind::Check => {

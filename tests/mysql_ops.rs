@@ -1174,3 +1174,30 @@ SET FOREIGN_KEY_CHECKS=@OLD_FOREIGN_KEY_CHECKS;",
         1,
     ));
 }
+
+/// Found replaying stamhoofd: an unnamed `ADD FOREIGN KEY` was planned as `ADD CONSTRAINT
+/// <table>_ibfk_1 …`, which collides with a table's first foreign key and names the new index
+/// after the constraint; the server names it one past the table's highest `_ibfk_N` and its index
+/// after the column. The plan now leaves the naming to the server, and its down.sql uses the
+/// names the server gives.
+#[test]
+fn mariadb_unnamed_foreign_key_is_named_by_the_server() {
+    run(Case {
+        schema: "CREATE TABLE `periods` (`id` varchar(36) NOT NULL, PRIMARY KEY (`id`)) ENGINE=InnoDB;
+CREATE TABLE `orgs` (`id` varchar(36) NOT NULL, PRIMARY KEY (`id`)) ENGINE=InnoDB;
+CREATE TABLE `groups` (
+  `id` varchar(36) NOT NULL,
+  `orgId` varchar(36) NOT NULL,
+  PRIMARY KEY (`id`),
+  KEY `orgId` (`orgId`),
+  CONSTRAINT `groups_ibfk_1` FOREIGN KEY (`orgId`) REFERENCES `orgs` (`id`)
+) ENGINE=InnoDB;\n",
+        seed: "INSERT INTO orgs VALUES ('o1'); INSERT INTO periods VALUES ('p1'); INSERT INTO `groups` VALUES ('g1', 'o1'), ('g2', 'o1');",
+        ..case(
+            "unnamed_fk",
+            "ALTER TABLE `groups` ADD COLUMN `periodId` varchar(36) NULL;
+ALTER TABLE `groups` ADD FOREIGN KEY (`periodId`) REFERENCES `periods` (`id`) ON UPDATE CASCADE ON DELETE RESTRICT;",
+            2,
+        )
+    });
+}
