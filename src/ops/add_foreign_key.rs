@@ -93,7 +93,7 @@ impl AddForeignKey {
 
     fn expand_mysql(&self, ctx: &Context) -> Expansion {
         let algorithm = my::target(ctx).add_foreign_key(true);
-        let name = self.server_name(&ctx.catalog);
+        let name = self.server_name(ctx.catalog);
         let n = ctx.quote(&name);
         let mut undo = vec![format!("DROP FOREIGN KEY {}{n}", my::if_exists(ctx))];
         // InnoDB creates an index on the key columns when none starts with them; the undo drops
