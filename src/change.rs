@@ -1443,6 +1443,10 @@ fn mysql_index(
     if let Some(using) = &index.index_type {
         body.push_str(&format!(" USING {using}"));
     }
+    // A dump writes `KEY name (cols) USING BTREE`: an option after the key parts.
+    for option in &index.index_options {
+        body.push_str(&format!(" {option}"));
+    }
     Some(crate::schema::Index {
         name: table.sibling(name),
         table: table.clone(),

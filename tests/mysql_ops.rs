@@ -942,6 +942,23 @@ fn mariadb_drop_index_of_a_unique_key() {
         "ALTER TABLE forms DROP INDEX forms_code_uq;",
         1,
     ));
+    // Found replaying stamhoofd: the down.sql lost a dump's trailing `USING BTREE`.
+    run(Case {
+        schema: "CREATE TABLE `r` (
+  `id` int NOT NULL,
+  `a` int NOT NULL,
+  `b` int NOT NULL,
+  PRIMARY KEY (`id`),
+  UNIQUE KEY `ab` (`a`,`b`) USING BTREE,
+  KEY `bb` (`b`) USING BTREE
+) ENGINE=InnoDB;\n",
+        seed: "INSERT INTO r VALUES (1, 1, 1), (2, 1, 2);",
+        ..case(
+            "drop_keys_using_btree",
+            "ALTER TABLE r DROP INDEX ab;\nDROP INDEX bb ON r;",
+            2,
+        )
+    });
 }
 
 /// Issue 18: the BINARY column attribute (`VARCHAR(255) BINARY`) was a parse error; it is the

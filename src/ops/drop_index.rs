@@ -160,6 +160,10 @@ fn unique_key_body(ctx: &Context, table: &QName, name: &str) -> Option<String> {
     if let Some(using) = &u.index_type {
         body.push_str(&format!(" USING {using}"));
     }
+    // A dump writes `… (cols) USING BTREE`: an option after the key parts.
+    for option in &u.index_options {
+        body.push_str(&format!(" {option}"));
+    }
     Some(body)
 }
 
