@@ -151,15 +151,36 @@ fn expand(input: &PlanInput) -> Result<Expanded, Error> {
     // run; a stage that runs them as written runs these first.
     let mut session = Vec::new();
     for statement in statements {
-        if !statement.left_out.is_empty() {
+        // An ALTER TABLE of nothing but a new default character set, collation or comment is
+        // metadata only (INSTANT): it runs as written, nothing of it is lost.
+        let metadata_options = matches!(statement.body, Body::Recognised { .. })
+            && statement.left_out.iter().all(|l| {
+                matches!(
+                    l.as_str(),
+                    "CHARACTER" | "CHARSET" | "DEFAULT CHARSET" | "COLLATE" | "COMMENT"
+                )
+            });
+        if !statement.left_out.is_empty() && !metadata_options {
+            let alone = matches!(statement.body, Body::Recognised { .. });
             return Err(PlanError::new(
                 statement.pos,
-                format!(
-                    "safeshift cannot read {} exactly, and a plan would lose it",
-                    statement.left_out.join(", ")
-                ),
+                if alone {
+                    format!(
+                        "safeshift does not plan ALTER TABLE … {}: it may rebuild or copy the table",
+                        statement.left_out.join(", ")
+                    )
+                } else {
+                    format!(
+                        "safeshift cannot read {} exactly, and a plan would lose it",
+                        statement.left_out.join(", ")
+                    )
+                },
             )
-            .help("put table options (ENGINE=, ROW_FORMAT=, CONVERT TO CHARACTER SET …) in a statement of their own")
+            .help(if alone {
+                "run it with an online schema change tool (gh-ost, pt-online-schema-change), or as written in a quiet period"
+            } else {
+                "put table options (ENGINE=, ROW_FORMAT=, CONVERT TO CHARACTER SET …) in a statement of their own"
+            })
             .in_file(file));
         }
         let changes = match &statement.body {

@@ -1218,3 +1218,24 @@ ALTER TABLE `groups` ADD FOREIGN KEY (`periodId`) REFERENCES `periods` (`id`) ON
         )
     });
 }
+
+/// Found replaying stamhoofd: `ALTER TABLE t CHARACTER SET … COLLATE …` (a new default for new
+/// columns, metadata only) was refused as a statement safeshift could read only in part; it runs
+/// as written. One that converts or rebuilds the table is still refused, saying so.
+#[test]
+fn mariadb_table_default_charset_runs_as_written() {
+    run(forms(
+        "table_default_charset",
+        "ALTER TABLE `forms` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;\nALTER TABLE `forms` COMMENT 'forms';",
+        2,
+    ));
+    let input = safeshift::PlanInput {
+        change_name: "change.sql",
+        change_sql: "ALTER TABLE forms CONVERT TO CHARACTER SET utf8mb4;",
+        schema: Some(("schema.sql", FORMS)),
+        dialect: target(),
+        options: Options::default(),
+    };
+    let err = safeshift::plan(&input).expect_err("convert").to_string();
+    assert!(err.contains("may rebuild or copy the table"), "{err}");
+}
