@@ -257,6 +257,20 @@ impl ChangeColumnType {
                 .error(format!("safeshift cannot yet change the type of `{}.{}` online: it is {}", self.table.display(), self.column, if old.generated.is_some() { "generated or AUTO_INCREMENT".to_string() } else { format!("used by constraint(s) {}", names.join(", ")) }))
                 .help("use an online schema change tool: --online-tool gh-ost or --online-tool pt-osc"));
         }
+        if old
+            .extra
+            .iter()
+            .chain(&target.extra)
+            .any(|e| my::is_check(e))
+        {
+            return Err(ctx
+                .error(format!(
+                    "safeshift cannot yet change the type of `{}.{}` online: it has a CHECK of its own, which the copy would carry under another name",
+                    self.table.display(),
+                    self.column
+                ))
+                .help("use an online schema change tool: --online-tool gh-ost or --online-tool pt-osc"));
+        }
         if let Some((kind, index)) = ctx.catalog.special_index_on(&self.table, &self.column) {
             return Err(ctx
                 .error(format!(

@@ -121,6 +121,13 @@ pub fn column_def(ctx: &Context, column: &Column, not_null: bool, default: bool)
     column_def_with(ctx, column, not_null, default.as_deref())
 }
 
+/// A column attribute that is MariaDB's CHECK written on the column.
+pub fn is_check(extra: &str) -> bool {
+    extra
+        .get(..6)
+        .is_some_and(|w| w.eq_ignore_ascii_case("CHECK "))
+}
+
 /// [`column_def`] with the given default (SQL text), or none.
 pub fn column_def_with(
     ctx: &Context,
@@ -130,7 +137,7 @@ pub fn column_def_with(
 ) -> String {
     let mut sql = format!("{} {}", ctx.quote(&column.name), column.data_type);
     // MariaDB reads a column's CHECK only as its last attribute.
-    let is_check = |e: &&String| e.get(..6).is_some_and(|w| w.eq_ignore_ascii_case("CHECK "));
+    let is_check = |e: &&String| is_check(e);
     for extra in column.extra.iter().filter(|e| !is_check(e)) {
         sql.push(' ');
         sql.push_str(extra);
