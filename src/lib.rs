@@ -217,6 +217,22 @@ fn expand(input: &PlanInput) -> Result<Expanded, Error> {
         )));
     }
 
+    // The file opens with `SET foreign_key_checks = 0` (the last such setting wins): its own
+    // ADD FOREIGN KEY statements then run in place, as the plan's do.
+    let foreign_key_checks_off = session
+        .iter()
+        .filter_map(|set| {
+            let compact: String = set
+                .to_ascii_lowercase()
+                .chars()
+                .filter(|c| !c.is_whitespace())
+                .collect();
+            let at = compact.rfind("foreign_key_checks=")?;
+            let value = &compact[at + "foreign_key_checks=".len()..];
+            Some(value.starts_with('0') || value.starts_with("off") || value.starts_with("false"))
+        })
+        .next_back()
+        .unwrap_or(false);
     let mut planned: Vec<Planned> = Vec::new();
     let mut infos = Vec::new();
     let mut new_tables: BTreeSet<(String, String)> = BTreeSet::new();
@@ -273,7 +289,7 @@ fn expand(input: &PlanInput) -> Result<Expanded, Error> {
                 options: &input.options,
                 directives: &statement.directives,
                 pos: statement.pos,
-                foreign_key_checks: true,
+                foreign_key_checks: !foreign_key_checks_off,
             };
             let assessment = op.assess(&ctx);
             let mut expansion = op.expand(&ctx).map_err(|mut e| {

@@ -1228,6 +1228,21 @@ ALTER TABLE `groups` ADD FOREIGN KEY (`periodId`) REFERENCES `periods` (`id`) ON
             2,
         )
     });
+    // The same file with foreign key checks off, as stamhoofd writes it: its ADD FOREIGN KEY is
+    // in place too, and MariaDB records the RESTRICT as NO ACTION; so does the plan.
+    run(Case {
+        schema: "CREATE TABLE `periods` (`id` varchar(36) NOT NULL, PRIMARY KEY (`id`)) ENGINE=InnoDB;
+CREATE TABLE `groups` (`id` varchar(36) NOT NULL, PRIMARY KEY (`id`)) ENGINE=InnoDB;\n",
+        seed: "INSERT INTO periods VALUES ('p1'); INSERT INTO `groups` VALUES ('g1'), ('g2');",
+        ..case(
+            "unnamed_fk_checks_off",
+            "SET FOREIGN_KEY_CHECKS=0;
+ALTER TABLE `groups` ADD COLUMN `periodId` varchar(36) NULL;
+ALTER TABLE `groups` ADD FOREIGN KEY (`periodId`) REFERENCES `periods` (`id`) ON UPDATE CASCADE ON DELETE RESTRICT;
+SET FOREIGN_KEY_CHECKS=1;",
+            2,
+        )
+    });
 }
 
 /// Found replaying stamhoofd: `ALTER TABLE t CHARACTER SET … COLLATE …` (a new default for new

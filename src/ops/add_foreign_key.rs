@@ -117,10 +117,11 @@ impl AddForeignKey {
             undo.push(format!("DROP INDEX {}{index}", my::if_exists(ctx)));
         }
         // MariaDB's in-place ADD FOREIGN KEY records a written RESTRICT as NO ACTION (the same
-        // rule in InnoDB, but not the catalog the statement as written gives); RESTRICT is the
-        // default, so it is left unsaid.
+        // rule in InnoDB, but not the catalog the statement as written gives with checks on,
+        // which copies); RESTRICT is the default, so it is left unsaid.
         let mut definition = self.definition.clone();
-        if my::target(ctx).is_mariadb() {
+        // (With the file's own `SET foreign_key_checks = 0`, its statement is in place too.)
+        if my::target(ctx).is_mariadb() && ctx.foreign_key_checks {
             for clause in [" ON DELETE RESTRICT", " ON UPDATE RESTRICT"] {
                 definition = definition.replace(clause, "");
             }
