@@ -1265,3 +1265,17 @@ fn mariadb_table_default_charset_runs_as_written() {
     let err = safeshift::plan(&input).expect_err("convert").to_string();
     assert!(err.contains("may rebuild or copy the table"), "{err}");
 }
+
+/// Found replaying stamhoofd: `ADD UNIQUE INDEX name (a DESC, b DESC) USING BTREE` was planned
+/// over the bare columns, losing DESC and USING BTREE; the key is built as written.
+#[test]
+fn mariadb_unique_index_keeps_its_order_and_type() {
+    run(Case {
+        seed: "INSERT INTO users (id, email) WITH RECURSIVE g(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM g WHERE i < 300) SELECT i, CONCAT('u', i) FROM g;",
+        ..case(
+            "unique_desc_btree",
+            "ALTER TABLE `users`\nADD UNIQUE INDEX `order_by_email_desc` (`email` DESC, `id` DESC) USING BTREE;",
+            1,
+        )
+    });
+}

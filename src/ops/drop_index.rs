@@ -12,7 +12,6 @@ use crate::name::QName;
 use crate::plan::{Expansion, Phase, Step};
 use crate::rules::{Rule, Severity};
 use crate::schema::{Catalog, ConstraintKind};
-use sqlparser::ast::TableConstraint;
 
 pub const RULE: Rule = Rule {
     id: "non-concurrent-index-drop",
@@ -146,25 +145,7 @@ fn unique_key_body(ctx: &Context, table: &QName, name: &str) -> Option<String> {
         .constraints
         .iter()
         .find(|c| c.kind == ConstraintKind::Unique && c.name == name)?;
-    let Some(TableConstraint::Unique(u)) = &key.definition else {
-        return None;
-    };
-    let mut body = format!(
-        "({})",
-        u.columns
-            .iter()
-            .map(|c| c.to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    if let Some(using) = &u.index_type {
-        body.push_str(&format!(" USING {using}"));
-    }
-    // A dump writes `… (cols) USING BTREE`: an option after the key parts.
-    for option in &u.index_options {
-        body.push_str(&format!(" {option}"));
-    }
-    Some(body)
+    super::create_index::mysql_unique_body(key.definition.as_ref()?)
 }
 
 impl Op for DropIndex {
