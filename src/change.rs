@@ -136,6 +136,10 @@ impl Names {
     fn mysql(&self) -> bool {
         self.dialect.is_mysql()
     }
+
+    fn mariadb(&self) -> bool {
+        self.dialect.mysql().is_some_and(|my| my.is_mariadb())
+    }
 }
 
 fn other(statement: &ParsedStatement, why: impl Into<String>) -> Change {
@@ -248,7 +252,9 @@ pub fn lower(ast: &Statement, source: &ParsedStatement) -> Result<Vec<Change>, P
                 columns.push(column);
             }
             for constraint in &create.constraints {
-                if let Some(index) = mysql_index(names, &table, constraint) {
+                if let Some(index) = mysql_index(names, &table, constraint)
+                    .or_else(|| mysql_special_index(names, &table, constraint))
+                {
                     indexes.push(index);
                 } else if let Some((name, kind, cols)) = table_constraint(names, constraint) {
                     constraints.push(named_constraint(
@@ -522,6 +528,7 @@ fn lower_alter(
                 source,
             )];
             for (name, kind, definition) in inline {
+                let server_named = name.is_none() && names.mysql();
                 let constraint = named_constraint(
                     names,
                     table,
@@ -539,9 +546,11 @@ fn lower_alter(
                     add.references.push(constraint);
                     continue;
                 }
-                changes.push(constraint_change(
-                    names, table, constraint, false, None, source,
-                ));
+                let mut change = constraint_change(names, table, constraint, false, None, source);
+                if let Change::AddForeignKey(fk) = &mut change {
+                    fk.named = !server_named;
+                }
+                changes.push(change);
             }
             changes
         }
@@ -607,6 +616,7 @@ fn lower_alter(
             }
             match table_constraint(names, constraint) {
                 Some((name, kind, columns)) => {
+                    let server_named = name.is_none() && names.mysql();
                     let c = named_constraint(
                         names,
                         table,
@@ -615,7 +625,11 @@ fn lower_alter(
                         &columns,
                         Some(unnamed(constraint)),
                     );
-                    vec![constraint_change(names, table, c, *not_valid, None, source)]
+                    let mut change = constraint_change(names, table, c, *not_valid, None, source);
+                    if let Change::AddForeignKey(fk) = &mut change {
+                        fk.named = !server_named;
+                    }
+                    vec![change]
                 }
                 None => vec![other(
                     source,
@@ -911,6 +925,7 @@ fn constraint_change(
                 definition,
                 constraint: c.definition,
                 not_valid,
+                named: true,
             })
         }
         ConstraintKind::Check => {
@@ -971,6 +986,7 @@ fn lower_column(
         .then(|| serial(table, &mut column))
         .flatten();
     let mut inline = Vec::new();
+    let mut json_check = None;
     for option in &def.options {
         let name = option.name.as_ref().map(ident_value);
         match &option.option {
@@ -1050,6 +1066,16 @@ fn lower_column(
                 let definition = unnamed(&TableConstraint::ForeignKey(fk));
                 inline.push((name, kind, Some(definition)));
             }
+            // MariaDB keeps an unnamed CHECK written on a column as part of the column (named
+            // after it, dropped by a MODIFY that does not restate it): a column attribute. Its
+            // JSON type is such a column: LONGTEXT … COLLATE utf8mb4_bin CHECK (json_valid(c)).
+            ColumnOption::Check(c) if names.mariadb() && name.is_none() => {
+                if json_valid_of(names, &c.expr).is_some_and(|of| of == column.name) {
+                    json_check = Some(option.option.to_string());
+                } else {
+                    column.extra.push(option.option.to_string());
+                }
+            }
             ColumnOption::Check(c) => {
                 let definition = unnamed(&TableConstraint::Check(c.clone()));
                 inline.push((name, ConstraintKind::Check, Some(definition)));
@@ -1068,7 +1094,52 @@ fn lower_column(
             _ => {}
         }
     }
+    if let Some(check) = json_check
+        && !mariadb_json(&mut column)
+    {
+        column.extra.push(check);
+    }
     (column, inline, sequence)
+}
+
+/// `json_valid(column)`: the column it validates.
+fn json_valid_of(names: Names, expr: &Expr) -> Option<String> {
+    use sqlparser::ast::{FunctionArg, FunctionArgExpr, FunctionArguments};
+    let Expr::Function(f) = expr else {
+        return None;
+    };
+    if !f.name.to_string().eq_ignore_ascii_case("json_valid") {
+        return None;
+    }
+    let FunctionArguments::List(list) = &f.args else {
+        return None;
+    };
+    match list.args.as_slice() {
+        [FunctionArg::Unnamed(FunctionArgExpr::Expr(e))] => column_in(names, e),
+        _ => None,
+    }
+}
+
+/// MariaDB stores a JSON column as `LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin` with
+/// `CHECK (json_valid(column))`, and dumps it so. Read back as what it is, JSON, so that a
+/// statement restating it as JSON changes nothing and a plan restating it keeps it JSON. False
+/// (column unchanged) when the rest does not match.
+fn mariadb_json(column: &mut Column) -> bool {
+    if !matches!(column.data_type, DataType::LongText) {
+        return false;
+    }
+    let is = |e: &String, what: &str| e.eq_ignore_ascii_case(what);
+    if !column.extra.iter().any(|e| is(e, "COLLATE utf8mb4_bin"))
+        || !column
+            .extra
+            .iter()
+            .all(|e| is(e, "COLLATE utf8mb4_bin") || is(e, "CHARACTER SET utf8mb4"))
+    {
+        return false;
+    }
+    column.data_type = DataType::JSON;
+    column.extra.clear();
+    true
 }
 
 /// The columns `CREATE TABLE … AS SELECT` makes, where the select list names them (a column, or
@@ -1380,6 +1451,10 @@ fn mysql_index(
     if let Some(using) = &index.index_type {
         body.push_str(&format!(" USING {using}"));
     }
+    // A dump writes `KEY name (cols) USING BTREE`: an option after the key parts.
+    for option in &index.index_options {
+        body.push_str(&format!(" {option}"));
+    }
     Some(crate::schema::Index {
         name: table.sibling(name),
         table: table.clone(),
@@ -1387,6 +1462,51 @@ fn mysql_index(
         unique: false,
         definition: String::new(),
         body,
+        special: None,
+    })
+}
+
+/// MySQL's `FULLTEXT KEY name (…)` / `SPATIAL KEY name (…)` inside CREATE TABLE: an index of its
+/// own kind (a dump declares them; a later DROP INDEX names them).
+fn mysql_special_index(
+    names: Names,
+    table: &QName,
+    constraint: &TableConstraint,
+) -> Option<crate::schema::Index> {
+    let TableConstraint::FulltextOrSpatial(index) = constraint else {
+        return None;
+    };
+    let columns: Vec<String> = index
+        .columns
+        .iter()
+        .filter_map(|c| column_in(names, &c.column.expr))
+        .collect();
+    let simple = columns.len() == index.columns.len();
+    let name = match &index.opt_index_name {
+        Some(n) => names.ident(n),
+        None => default_index_name(names, table, if simple { &columns } else { &[] }),
+    };
+    let body = format!(
+        "({})",
+        index
+            .columns
+            .iter()
+            .map(|c| c.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    Some(crate::schema::Index {
+        name: table.sibling(name),
+        table: table.clone(),
+        columns: if simple { columns } else { Vec::new() },
+        unique: false,
+        definition: String::new(),
+        body,
+        special: Some(if index.fulltext {
+            "FULLTEXT"
+        } else {
+            "SPATIAL"
+        }),
     })
 }
 

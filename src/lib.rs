@@ -244,6 +244,7 @@ pub fn plan(input: &PlanInput) -> Result<Plan, Error> {
         infos,
         mut assumptions,
         warnings,
+        session,
     } = expand(input)?;
     let graph = StepGraph::build(planned);
     let mut stages = plan::stage::stages(graph).map_err(Error::Usage)?;
@@ -274,6 +275,7 @@ pub fn plan(input: &PlanInput) -> Result<Plan, Error> {
         stages,
         assumptions,
         warnings,
+        session,
     })
 }
 
@@ -289,6 +291,7 @@ struct Expanded {
     infos: Vec<ChangeInfo>,
     assumptions: Vec<String>,
     warnings: Vec<String>,
+    session: Vec<String>,
 }
 
 /// A column a batched backfill of the file fills (see `expand`).
@@ -366,20 +369,53 @@ fn expand(input: &PlanInput) -> Result<Expanded, Error> {
 
     let statements = parse::parse_for(dialect, input.change_sql).map_err(|e| e.in_file(file))?;
     let mut lowered = Vec::new();
+    // MySQL: the SET statements a file opens with (`SET FOREIGN_KEY_CHECKS = 0`, `SET NAMES …`,
+    // `SET sql_mode = …`, as dumps and migration tools write them) change how its statements
+    // run; a stage that runs them as written runs these first.
+    let mut session = Vec::new();
     for statement in statements {
-        if !statement.left_out.is_empty() {
+        // An ALTER TABLE of nothing but a new default character set, collation or comment is
+        // metadata only (INSTANT): it runs as written, nothing of it is lost.
+        let metadata_options = matches!(statement.body, Body::Recognised { .. })
+            && statement.left_out.iter().all(|l| {
+                matches!(
+                    l.as_str(),
+                    "CHARACTER" | "CHARSET" | "DEFAULT CHARSET" | "COLLATE" | "COMMENT"
+                )
+            });
+        if !statement.left_out.is_empty() && !metadata_options {
+            let alone = matches!(statement.body, Body::Recognised { .. });
             return Err(PlanError::new(
                 statement.pos,
-                format!(
-                    "safeshift cannot read {} exactly, and a plan would lose it",
-                    statement.left_out.join(", ")
-                ),
+                if alone {
+                    format!(
+                        "safeshift does not plan ALTER TABLE … {}: it may rebuild or copy the table",
+                        statement.left_out.join(", ")
+                    )
+                } else {
+                    format!(
+                        "safeshift cannot read {} exactly, and a plan would lose it",
+                        statement.left_out.join(", ")
+                    )
+                },
             )
-            .help("write the column's collation instead of BINARY (COLLATE utf8mb4_bin), and put table options in a statement of their own")
+            .help(if alone {
+                "run it with an online schema change tool (gh-ost, pt-online-schema-change), or as written in a quiet period"
+            } else {
+                "put table options (ENGINE=, ROW_FORMAT=, CONVERT TO CHARACTER SET …) in a statement of their own"
+            })
             .in_file(file));
         }
         let changes = match &statement.body {
             Body::Invalid(e) => return Err(e.clone().in_file(file)),
+            Body::Ast(ast)
+                if dialect.is_mysql()
+                    && lowered.is_empty()
+                    && matches!(ast.as_ref(), sqlparser::ast::Statement::Set(_)) =>
+            {
+                session.push(statement.text.trim().trim_end_matches(';').to_string());
+                continue;
+            }
             Body::Ast(ast) if is_session_noise(ast) => {
                 warnings.push(format!(
                     "{file}:{}:{}: `{}` ignored: each stage sets its own transaction and lock_timeout",
@@ -409,6 +445,22 @@ fn expand(input: &PlanInput) -> Result<Expanded, Error> {
         )));
     }
 
+    // The file opens with `SET foreign_key_checks = 0` (the last such setting wins): its own
+    // ADD FOREIGN KEY statements then run in place, as the plan's do.
+    let foreign_key_checks_off = session
+        .iter()
+        .filter_map(|set| {
+            let compact: String = set
+                .to_ascii_lowercase()
+                .chars()
+                .filter(|c| !c.is_whitespace())
+                .collect();
+            let at = compact.rfind("foreign_key_checks=")?;
+            let value = &compact[at + "foreign_key_checks=".len()..];
+            Some(value.starts_with('0') || value.starts_with("off") || value.starts_with("false"))
+        })
+        .next_back()
+        .unwrap_or(false);
     let mut planned: Vec<Planned> = Vec::new();
     let mut infos = Vec::new();
     let mut new_tables: BTreeSet<(String, String)> = BTreeSet::new();
@@ -472,7 +524,7 @@ fn expand(input: &PlanInput) -> Result<Expanded, Error> {
                 options: &input.options,
                 directives: &statement.directives,
                 pos: statement.pos,
-                foreign_key_checks: true,
+                foreign_key_checks: !foreign_key_checks_off,
                 added_columns: &added,
             };
             let assessment = op.assess(&ctx);
@@ -705,6 +757,7 @@ fn expand(input: &PlanInput) -> Result<Expanded, Error> {
         infos,
         assumptions,
         warnings,
+        session,
     })
 }
 

@@ -159,6 +159,8 @@ pub struct Index {
     pub definition: String,
     /// What follows the name in MySQL's `ADD INDEX name …`: the key parts and index type.
     pub body: String,
+    /// MySQL's `FULLTEXT` or `SPATIAL` key: not a B-tree, built and copied differently.
+    pub special: Option<&'static str>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -524,6 +526,13 @@ impl Catalog {
     }
 
     /// Indexes of `table` that include `column` (by plain reference).
+    /// A FULLTEXT or SPATIAL key on `column`: its kind and name.
+    pub fn special_index_on(&self, table: &QName, column: &str) -> Option<(&'static str, String)> {
+        self.indexes_on(table, column)
+            .into_iter()
+            .find_map(|i| i.special.map(|kind| (kind, i.name.name.clone())))
+    }
+
     pub fn indexes_on(&self, table: &QName, column: &str) -> Vec<&Index> {
         self.table(table)
             .map(|t| {

@@ -846,3 +846,436 @@ fn backfill_of_columns_named_like_its_variables() {
         )
     });
 }
+
+/// Issue 18's tables, as `mariadb-dump --no-data` writes them: a JSON column (MariaDB's alias for
+/// LONGTEXT … COLLATE utf8mb4_bin CHECK (json_valid(…))), a CHECK written on a column, and a
+/// UNIQUE KEY.
+const FORMS: &str = "CREATE TABLE `forms` (
+  `id` bigint(20) NOT NULL AUTO_INCREMENT,
+  `code` varchar(32) NOT NULL,
+  `form` longtext CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL CHECK (json_valid(`form`)),
+  `meta` longtext CHARACTER SET utf8mb4 COLLATE utf8mb4_bin DEFAULT NULL CHECK (json_valid(`meta`)),
+  `name` varchar(255) DEFAULT NULL CHECK (`name` <> ''),
+  PRIMARY KEY (`id`),
+  UNIQUE KEY `forms_code_uq` (`code`)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;
+";
+
+const FORMS_SEED: &str = "INSERT INTO forms (code, form, meta, name)
+WITH RECURSIVE g(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM g WHERE i < 1500)
+SELECT CONCAT('c', i), CONCAT('{\"i\": ', i, '}'), '[]', CONCAT('n', i) FROM g;";
+
+fn forms(name: &'static str, change: &'static str, stages: usize) -> Case {
+    Case {
+        schema: FORMS,
+        seed: FORMS_SEED,
+        ..case(name, change, stages)
+    }
+}
+
+/// Issue 18: a CHECK written on an added column was planned as a separate table-level
+/// constraint (`forms_chk_1`, through a table copy); MariaDB keeps it on the column, and adds it
+/// with the column in one INSTANT statement.
+#[test]
+fn mariadb_check_written_on_an_added_column_stays_on_it() {
+    run(Case {
+        old_app: &["INSERT INTO forms (code, form) SELECT CONCAT('old', MAX(id)), '{}' FROM forms"],
+        new_app: &[
+            "INSERT INTO forms (code, form, external_id) SELECT CONCAT('new', MAX(id)), '{}', 'x1' FROM forms",
+        ],
+        ..forms(
+            "added_column_check",
+            "ALTER TABLE forms ADD COLUMN external_id VARCHAR(64) NULL CHECK (external_id IS NULL OR external_id != '');",
+            1,
+        )
+    });
+}
+
+/// Issue 18: dropping a NOT NULL JSON column first lets it be NULL; restating it as LONGTEXT
+/// without its collation is a type change MariaDB refuses in place. It stays JSON.
+#[test]
+fn mariadb_dropping_a_json_column_relaxes_it_as_json() {
+    run(Case {
+        old_app: &["INSERT INTO forms (code, form) SELECT CONCAT('old', MAX(id)), '{}' FROM forms"],
+        new_app: &["INSERT INTO forms (code) SELECT CONCAT('new', MAX(id)) FROM forms"],
+        ..forms("drop_json", "ALTER TABLE forms DROP COLUMN form;", 3)
+    });
+}
+
+/// Issue 18: `MODIFY … JSON` of a JSON column was refused: its own json_valid check was taken
+/// for a constraint on the column.
+#[test]
+fn mariadb_modify_json_column_to_not_null() {
+    run(forms(
+        "json_not_null",
+        "ALTER TABLE forms MODIFY meta JSON NOT NULL;",
+        1,
+    ));
+}
+
+/// A MODIFY that restates a column's CHECK (spelled as the migration writes it, not as the dump
+/// does) keeps it; one that leaves it out drops it, as MariaDB does.
+#[test]
+fn mariadb_modify_restates_or_drops_a_column_check() {
+    run(forms(
+        "modify_keeps_check",
+        "ALTER TABLE forms MODIFY name varchar(300) DEFAULT NULL CHECK (name <> '');",
+        1,
+    ));
+    run(forms(
+        "modify_drops_check",
+        "ALTER TABLE forms MODIFY name varchar(300) DEFAULT NULL;",
+        1,
+    ));
+}
+
+/// Issue 18: a UNIQUE KEY of the dump was not found as an index: `DROP INDEX` was refused.
+#[test]
+fn mariadb_drop_index_of_a_unique_key() {
+    run(forms(
+        "drop_unique_key",
+        "DROP INDEX forms_code_uq ON forms;",
+        1,
+    ));
+    run(forms(
+        "alter_drop_unique_key",
+        "ALTER TABLE forms DROP INDEX forms_code_uq;",
+        1,
+    ));
+    // Found replaying stamhoofd: the down.sql lost a dump's trailing `USING BTREE`.
+    run(Case {
+        schema: "CREATE TABLE `r` (
+  `id` int NOT NULL,
+  `a` int NOT NULL,
+  `b` int NOT NULL,
+  PRIMARY KEY (`id`),
+  UNIQUE KEY `ab` (`a`,`b`) USING BTREE,
+  KEY `bb` (`b`) USING BTREE
+) ENGINE=InnoDB;\n",
+        seed: "INSERT INTO r VALUES (1, 1, 1), (2, 1, 2);",
+        ..case(
+            "drop_keys_using_btree",
+            "ALTER TABLE r DROP INDEX ab;\nDROP INDEX bb ON r;",
+            2,
+        )
+    });
+}
+
+/// Issue 18: the BINARY column attribute (`VARCHAR(255) BINARY`) was a parse error; it is the
+/// column's binary collation, and a plan keeps it.
+#[test]
+fn mariadb_binary_column_attribute() {
+    run(forms(
+        "binary_add",
+        "ALTER TABLE forms ADD COLUMN slug VARCHAR(255) BINARY NOT NULL DEFAULT '';",
+        1,
+    ));
+    // BINARY changes the collation (utf8mb4_bin): the values are rewritten, through a copy.
+    run(case(
+        "binary_modify",
+        "ALTER TABLE users MODIFY name varchar(100) BINARY DEFAULT NULL;",
+        4,
+    ));
+    // A column with a CHECK of its own is not copied: the copy would carry an expression that
+    // names the old column.
+    let input = safeshift::PlanInput {
+        change_name: "change.sql",
+        change_sql: "ALTER TABLE forms MODIFY name VARCHAR(255) BINARY DEFAULT NULL;",
+        schema: Some(("schema.sql", FORMS)),
+        dialect: target(),
+        options: Options::default(),
+    };
+    let err = safeshift::plan(&input).expect_err("check").to_string();
+    assert!(err.contains("has a CHECK of its own"), "{err}");
+}
+
+/// Issue 18: a stage that passes a statement through as written tightened sql_mode to strict
+/// first, so an `INSERT … SELECT` that runs in the session's own mode (here a server whose
+/// sql_mode is empty, where a long value is cut to the column's length) failed inside the plan.
+#[test]
+fn mariadb_statement_passed_through_runs_in_the_sessions_sql_mode() {
+    let Some(server) = support::mysql::server() else {
+        return;
+    };
+    let case = Case {
+        schema: "CREATE TABLE src (id int NOT NULL, v varchar(20) DEFAULT NULL, PRIMARY KEY (id)) ENGINE=InnoDB;
+CREATE TABLE dst (id int NOT NULL, v varchar(5) DEFAULT NULL, PRIMARY KEY (id)) ENGINE=InnoDB;\n",
+        seed: "INSERT INTO src VALUES (1, 'a long value'), (2, 'ok');",
+        ..case(
+            "as_written_sql_mode",
+            "INSERT INTO dst (id, v) SELECT id, v FROM src;\nALTER TABLE dst ADD COLUMN note varchar(10);",
+            2,
+        )
+    };
+    let session = "SET SESSION sql_mode = '';\n";
+    let db = ScratchMysql::create(&server, case.name);
+    let naive = ScratchMysql::create(&server, "as_written_sql_mode_naive");
+    let plan = plan_for(&case, Options::default());
+    assert_eq!(plan.stages.len(), case.stages);
+    let dir = support::stages::write_plan(&plan);
+    for twin in [&db, &naive] {
+        twin.execute(case.schema);
+        twin.execute(case.seed);
+    }
+    naive.execute(&format!("{session}{}", case.change));
+    for stage in &plan.stages {
+        let up = std::fs::read_to_string(dir.path().join(stage.up.as_ref().unwrap())).unwrap();
+        db.try_execute(&format!("{session}{up}"))
+            .unwrap_or_else(|e| {
+                panic!("stage {} fails in the session's sql_mode: {e}", stage.index)
+            });
+    }
+    assert_eq!(db.catalog(), naive.catalog());
+    let rows = "SELECT GROUP_CONCAT(id, '=', v ORDER BY id) FROM dst";
+    assert_eq!(db.first_value(rows), naive.first_value(rows));
+    assert_eq!(db.first_value(rows).as_deref(), Some("1=a lon,2=ok"));
+}
+
+/// Issue 18: a rename of a column in a foreign key, on either side (InnoDB lets a foreign key
+/// reference any indexed column, so the referenced side is found through the other tables), is
+/// refused with the reason; what the help says of the naive RENAME holds on the server.
+#[test]
+fn mariadb_rename_of_a_foreign_key_column_is_refused_with_why() {
+    let schema = "CREATE TABLE `t3` (`id` bigint NOT NULL, `n` varchar(20) NOT NULL, PRIMARY KEY (`id`), KEY `t3_n` (`n`)) ENGINE=InnoDB;
+CREATE TABLE `orders` (`id` bigint NOT NULL, `user_code` varchar(20) NOT NULL, PRIMARY KEY (`id`), KEY `orders_uc` (`user_code`), CONSTRAINT `orders_uc_fk` FOREIGN KEY (`user_code`) REFERENCES `t3` (`n`)) ENGINE=InnoDB;\n";
+    for (change, on) in [
+        (
+            "ALTER TABLE orders RENAME COLUMN user_code TO c;",
+            "orders_uc_fk:",
+        ),
+        (
+            "ALTER TABLE t3 RENAME COLUMN n TO m;",
+            "orders_uc_fk (on orders)",
+        ),
+    ] {
+        let input = safeshift::PlanInput {
+            change_name: "change.sql",
+            change_sql: change,
+            schema: Some(("schema.sql", schema)),
+            dialect: target(),
+            options: Options::default(),
+        };
+        let err = safeshift::plan(&input).expect_err(change).to_string();
+        assert!(
+            err.contains(&format!("in foreign key(s) {on}")),
+            "{change}: {err}"
+        );
+    }
+    let Some(server) = support::mysql::server() else {
+        return;
+    };
+    let db = ScratchMysql::create(&server, "fk_rename_facts");
+    db.execute(schema);
+    db.execute("ALTER TABLE orders RENAME COLUMN user_code TO c, ALGORITHM=INSTANT;");
+    db.execute("ALTER TABLE t3 RENAME COLUMN n TO m, ALGORITHM=INSTANT;");
+    let catalog = db.catalog();
+    assert!(
+        catalog.contains("FOREIGN KEY (`c`) REFERENCES `t3` (`m`)"),
+        "{catalog}"
+    );
+}
+
+/// Issue 18: `INT(10) UNSIGNED ZEROFILL`, as `mariadb-dump` writes it, was a syntax error, so a
+/// dump's CREATE TABLE holding one was skipped whole and its table unknown. It is read and kept
+/// through a MODIFY and an ADD COLUMN.
+#[test]
+fn mariadb_zerofill_columns_are_read_and_kept() {
+    run(Case {
+        schema: "CREATE TABLE `parts` (
+  `id` int(11) NOT NULL,
+  `serial` int(10) unsigned zerofill DEFAULT NULL,
+  PRIMARY KEY (`id`)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;\n",
+        seed: "INSERT INTO parts WITH RECURSIVE g(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM g WHERE i < 300) SELECT i, i FROM g;",
+        ..case(
+            "zerofill",
+            "ALTER TABLE parts MODIFY serial int(10) unsigned zerofill NOT NULL;\nALTER TABLE parts ADD COLUMN lot smallint(5) unsigned zerofill DEFAULT NULL;",
+            1,
+        )
+    });
+}
+
+/// FULLTEXT and SPATIAL keys of a dump are indexes too: dropping one is planned (in place), and
+/// its down.sql builds it again with the shared lock InnoDB needs for them; a column in one is
+/// dropped in place.
+const DOCS: &str = "CREATE TABLE `docs` (
+  `id` int(11) NOT NULL,
+  `title` varchar(200) DEFAULT NULL,
+  `body` text DEFAULT NULL,
+  `g` point NOT NULL,
+  PRIMARY KEY (`id`),
+  SPATIAL KEY `docs_g` (`g`),
+  FULLTEXT KEY `docs_ft` (`title`,`body`)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;
+";
+
+#[test]
+fn mariadb_fulltext_and_spatial_keys_of_a_dump() {
+    let docs = |name, change, stages| Case {
+        schema: DOCS,
+        seed: "INSERT INTO docs WITH RECURSIVE g(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM g WHERE i < 300) SELECT i, CONCAT('t', i), CONCAT('body ', i), POINT(i, i) FROM g;",
+        ..case(name, change, stages)
+    };
+    run(docs(
+        "drop_fulltext",
+        "ALTER TABLE docs DROP INDEX docs_ft;",
+        1,
+    ));
+    run(docs("drop_spatial", "DROP INDEX docs_g ON docs;", 1));
+    run(docs(
+        "drop_fulltext_column",
+        "ALTER TABLE docs DROP COLUMN body;",
+        2,
+    ));
+    for change in [
+        "ALTER TABLE docs RENAME COLUMN body TO content;",
+        "ALTER TABLE docs MODIFY body mediumtext;",
+    ] {
+        let input = safeshift::PlanInput {
+            change_name: "change.sql",
+            change_sql: change,
+            schema: Some(("schema.sql", DOCS)),
+            dialect: target(),
+            options: Options::default(),
+        };
+        let err = safeshift::plan(&input).expect_err(change).to_string();
+        assert!(err.contains("FULLTEXT index docs_ft"), "{change}: {err}");
+    }
+}
+
+/// Found replaying stamhoofd on MariaDB 10.11: a MODIFY that changes a column's character set
+/// (ascii to utf8mb4) was pinned INSTANT, which the server refuses; a new encoding rewrites the
+/// values, so the column is copied. And a table with a FULLTEXT key is rebuilt (and has columns
+/// added or dropped) only with LOCK=SHARED: those ALTERs pin it instead of LOCK=NONE/INSTANT.
+#[test]
+fn mariadb_charset_change_and_tables_with_a_fulltext_key() {
+    let schema = "CREATE TABLE `regs` (
+  `id` varchar(36) CHARACTER SET ascii COLLATE ascii_general_ci NOT NULL,
+  `orgId` varchar(36) CHARACTER SET ascii COLLATE ascii_general_ci DEFAULT NULL,
+  PRIMARY KEY (`id`)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+CREATE TABLE `orgs` (
+  `id` varchar(36) NOT NULL,
+  `publicKey` varchar(250) NOT NULL,
+  `searchIndex` text NOT NULL,
+  PRIMARY KEY (`id`),
+  FULLTEXT KEY `searchIndex` (`searchIndex`)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+";
+    let seed = "INSERT INTO regs WITH RECURSIVE g(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM g WHERE i < 300) SELECT CONCAT('r', i), CONCAT('o', i) FROM g;
+INSERT INTO orgs WITH RECURSIVE g(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM g WHERE i < 300) SELECT CONCAT('o', i), 'k', CONCAT('search ', i) FROM g;";
+    let with = |name, change, stages| Case {
+        schema,
+        seed,
+        ..case(name, change, stages)
+    };
+    run(with(
+        "charset_change",
+        "ALTER TABLE `regs` CHANGE `orgId` `orgId` varchar(36) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci NOT NULL;",
+        4,
+    ));
+    run(with(
+        "fulltext_drop_column",
+        "ALTER TABLE `orgs` DROP COLUMN `publicKey`;",
+        3,
+    ));
+    run(with(
+        "fulltext_add_column",
+        "ALTER TABLE `orgs` ADD COLUMN `note` varchar(20) DEFAULT NULL;",
+        1,
+    ));
+}
+
+/// Found replaying stamhoofd: a file that opens with `SET FOREIGN_KEY_CHECKS=0` (as dumps do)
+/// and creates a table whose foreign key names a table created after it. The SETs were dropped
+/// as session noise, so the plan's CREATE TABLE failed; a stage that runs the file's statements
+/// as written now runs its opening SETs first (up and down).
+#[test]
+fn mariadb_file_opening_sets_run_before_its_statements() {
+    run(case(
+        "opening_sets",
+        "SET @OLD_FOREIGN_KEY_CHECKS=@@FOREIGN_KEY_CHECKS, FOREIGN_KEY_CHECKS=0;
+SET NAMES utf8mb4;
+CREATE TABLE `a` (`id` int NOT NULL, `bId` int DEFAULT NULL, PRIMARY KEY (`id`), KEY `bId` (`bId`), CONSTRAINT `a_ibfk_1` FOREIGN KEY (`bId`) REFERENCES `b` (`id`)) ENGINE=InnoDB;
+CREATE TABLE `b` (`id` int NOT NULL, `aId` int DEFAULT NULL, PRIMARY KEY (`id`), KEY `aId` (`aId`), CONSTRAINT `b_ibfk_1` FOREIGN KEY (`aId`) REFERENCES `a` (`id`)) ENGINE=InnoDB;
+SET FOREIGN_KEY_CHECKS=@OLD_FOREIGN_KEY_CHECKS;",
+        1,
+    ));
+}
+
+/// Found replaying stamhoofd: an unnamed `ADD FOREIGN KEY` was planned as `ADD CONSTRAINT
+/// <table>_ibfk_1 …`, which collides with a table's first foreign key and names the new index
+/// after the constraint; the server names it one past the table's highest `_ibfk_N` and its index
+/// after the column. The plan now leaves the naming to the server, and its down.sql uses the
+/// names the server gives.
+#[test]
+fn mariadb_unnamed_foreign_key_is_named_by_the_server() {
+    run(Case {
+        schema: "CREATE TABLE `periods` (`id` varchar(36) NOT NULL, PRIMARY KEY (`id`)) ENGINE=InnoDB;
+CREATE TABLE `orgs` (`id` varchar(36) NOT NULL, PRIMARY KEY (`id`)) ENGINE=InnoDB;
+CREATE TABLE `groups` (
+  `id` varchar(36) NOT NULL,
+  `orgId` varchar(36) NOT NULL,
+  PRIMARY KEY (`id`),
+  KEY `orgId` (`orgId`),
+  CONSTRAINT `groups_ibfk_1` FOREIGN KEY (`orgId`) REFERENCES `orgs` (`id`)
+) ENGINE=InnoDB;\n",
+        seed: "INSERT INTO orgs VALUES ('o1'); INSERT INTO periods VALUES ('p1'); INSERT INTO `groups` VALUES ('g1', 'o1'), ('g2', 'o1');",
+        ..case(
+            "unnamed_fk",
+            "ALTER TABLE `groups` ADD COLUMN `periodId` varchar(36) NULL;
+ALTER TABLE `groups` ADD FOREIGN KEY (`periodId`) REFERENCES `periods` (`id`) ON UPDATE CASCADE ON DELETE RESTRICT;",
+            2,
+        )
+    });
+    // The same file with foreign key checks off, as stamhoofd writes it: its ADD FOREIGN KEY is
+    // in place too, and MariaDB records the RESTRICT as NO ACTION; so does the plan.
+    run(Case {
+        schema: "CREATE TABLE `periods` (`id` varchar(36) NOT NULL, PRIMARY KEY (`id`)) ENGINE=InnoDB;
+CREATE TABLE `groups` (`id` varchar(36) NOT NULL, PRIMARY KEY (`id`)) ENGINE=InnoDB;\n",
+        seed: "INSERT INTO periods VALUES ('p1'); INSERT INTO `groups` VALUES ('g1'), ('g2');",
+        ..case(
+            "unnamed_fk_checks_off",
+            "SET FOREIGN_KEY_CHECKS=0;
+ALTER TABLE `groups` ADD COLUMN `periodId` varchar(36) NULL;
+ALTER TABLE `groups` ADD FOREIGN KEY (`periodId`) REFERENCES `periods` (`id`) ON UPDATE CASCADE ON DELETE RESTRICT;
+SET FOREIGN_KEY_CHECKS=1;",
+            2,
+        )
+    });
+}
+
+/// Found replaying stamhoofd: `ALTER TABLE t CHARACTER SET … COLLATE …` (a new default for new
+/// columns, metadata only) was refused as a statement safeshift could read only in part; it runs
+/// as written. One that converts or rebuilds the table is still refused, saying so.
+#[test]
+fn mariadb_table_default_charset_runs_as_written() {
+    run(forms(
+        "table_default_charset",
+        "ALTER TABLE `forms` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;\nALTER TABLE `forms` COMMENT 'forms';",
+        2,
+    ));
+    let input = safeshift::PlanInput {
+        change_name: "change.sql",
+        change_sql: "ALTER TABLE forms CONVERT TO CHARACTER SET utf8mb4;",
+        schema: Some(("schema.sql", FORMS)),
+        dialect: target(),
+        options: Options::default(),
+    };
+    let err = safeshift::plan(&input).expect_err("convert").to_string();
+    assert!(err.contains("may rebuild or copy the table"), "{err}");
+}
+
+/// Found replaying stamhoofd: `ADD UNIQUE INDEX name (a DESC, b DESC) USING BTREE` was planned
+/// over the bare columns, losing DESC and USING BTREE; the key is built as written.
+#[test]
+fn mariadb_unique_index_keeps_its_order_and_type() {
+    run(Case {
+        seed: "INSERT INTO users (id, email) WITH RECURSIVE g(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM g WHERE i < 300) SELECT i, CONCAT('u', i) FROM g;",
+        ..case(
+            "unique_desc_btree",
+            "ALTER TABLE `users`\nADD UNIQUE INDEX `order_by_email_desc` (`email` DESC, `id` DESC) USING BTREE;",
+            1,
+        )
+    });
+}

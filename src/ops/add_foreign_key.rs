@@ -38,9 +38,32 @@ pub struct AddForeignKey {
     pub constraint: Option<sqlparser::ast::TableConstraint>,
     /// The user already asked for NOT VALID: keep it that way.
     pub not_valid: bool,
+    /// Written with a name (`ADD CONSTRAINT name FOREIGN KEY …`). MySQL names an unnamed one
+    /// `<table>_ibfk_<N>` (one past the highest N the table has) and its index after the column.
+    pub named: bool,
 }
 
 impl AddForeignKey {
+    /// The name the server gives it: as written, or InnoDB's next `<table>_ibfk_<N>`.
+    fn server_name(&self, catalog: &Catalog) -> String {
+        if self.named {
+            return self.name.clone();
+        }
+        let prefix = format!("{}_ibfk_", self.table.name);
+        let highest = catalog
+            .table(&self.table)
+            .map(|t| {
+                t.constraints
+                    .iter()
+                    .filter(|c| matches!(c.kind, ConstraintKind::ForeignKey { .. }))
+                    .filter_map(|c| c.name.strip_prefix(&prefix)?.parse::<u32>().ok())
+                    .max()
+                    .unwrap_or(0)
+            })
+            .unwrap_or(0);
+        format!("{prefix}{}", highest + 1)
+    }
+
     /// Rows whose key has no match in the referenced table.
     fn orphans(&self, ctx: &Context) -> String {
         let join: Vec<String> = self
@@ -70,7 +93,8 @@ impl AddForeignKey {
 
     fn expand_mysql(&self, ctx: &Context) -> Expansion {
         let algorithm = my::target(ctx).add_foreign_key(true);
-        let n = ctx.quote(&self.name);
+        let name = self.server_name(ctx.catalog);
+        let n = ctx.quote(&name);
         let mut undo = vec![format!("DROP FOREIGN KEY {}{n}", my::if_exists(ctx))];
         // InnoDB creates an index on the key columns when none starts with them; the undo drops
         // it too, so the schema is as before.
@@ -84,8 +108,30 @@ impl AddForeignKey {
             })
         });
         if ctx.schema_known && !indexed {
-            undo.push(format!("DROP INDEX {}{n}", my::if_exists(ctx)));
+            // InnoDB names the index after the constraint, or after the first column when the
+            // statement names no constraint.
+            let index = match (self.named, self.columns.first()) {
+                (false, Some(first)) => ctx.quote(first),
+                _ => n.clone(),
+            };
+            undo.push(format!("DROP INDEX {}{index}", my::if_exists(ctx)));
         }
+        // MariaDB's in-place ADD FOREIGN KEY records a written RESTRICT as NO ACTION (the same
+        // rule in InnoDB, but not the catalog the statement as written gives with checks on,
+        // which copies); RESTRICT is the default, so it is left unsaid.
+        let mut definition = self.definition.clone();
+        // (With the file's own `SET foreign_key_checks = 0`, its statement is in place too.)
+        if my::target(ctx).is_mariadb() && ctx.foreign_key_checks {
+            for clause in [" ON DELETE RESTRICT", " ON UPDATE RESTRICT"] {
+                definition = definition.replace(clause, "");
+            }
+        }
+        // Unnamed as written, so the server names it (and its index) as it would have.
+        let add = if self.named {
+            format!("ADD CONSTRAINT {n} {definition}")
+        } else {
+            format!("ADD {definition}")
+        };
         let step = Step::database(
             Phase::Expand,
             format!("add-foreign-key-{}", self.name),
@@ -98,7 +144,7 @@ impl AddForeignKey {
         )
         .sql("SET SESSION foreign_key_checks = 0", "in place and metadata only, but only with checks off: existing rows are not checked (the before and verify queries do)")
         .sql(
-            my::alter(ctx, &self.table, &[format!("ADD CONSTRAINT {n} {}", self.definition)], algorithm),
+            my::alter(ctx, &self.table, &[add], algorithm),
             algorithm.describe(),
         )
         .sql("SET SESSION foreign_key_checks = 1", "new and updated rows are checked from now on")
@@ -321,9 +367,10 @@ impl Op for AddForeignKey {
             table: self.ref_table.clone(),
             columns: catalog.referenced_columns(&self.ref_table, &self.ref_columns),
         };
+        let name = self.server_name(catalog);
         if let Some(t) = catalog.table_mut(&self.table) {
             t.constraints.push(Constraint {
-                name: self.name.clone(),
+                name,
                 kind,
                 columns: self.columns.clone(),
                 not_valid: self.not_valid,

@@ -155,6 +155,12 @@ impl Op for AddUnique {
     fn expand(&self, ctx: &Context) -> Result<Expansion, PlanError> {
         if ctx.dialect.is_mysql() {
             let cols: Vec<String> = self.columns.iter().map(|c| ctx.quote(c)).collect();
+            // As written (DESC, prefix lengths, USING BTREE), else the plain columns.
+            let body = self
+                .definition
+                .as_ref()
+                .and_then(super::create_index::mysql_unique_body)
+                .unwrap_or_else(|| format!("({})", cols.join(", ")));
             let mut step = mysql_add_index(
                 ctx,
                 Step::database(
@@ -165,7 +171,7 @@ impl Op for AddUnique {
                 &self.table,
                 &self.name,
                 true,
-                &format!("({})", cols.join(", ")),
+                &body,
             );
             if let Some((what, query, expect)) = duplicate_check(ctx, &self.table, &self.columns) {
                 step = step.before(what, query, expect);

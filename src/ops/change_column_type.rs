@@ -207,7 +207,17 @@ impl ChangeColumnType {
                 my::column_def(ctx, column, column.not_null, true)
             )
         };
-        let in_place = mysql_in_place(my::target(ctx), &old.data_type, &self.data_type);
+        // A new character set or collation rewrites the values: never in place. The collation
+        // names both (a dump writes `CHARACTER SET x COLLATE y`, a migration often only one).
+        let encoding = |c: &crate::schema::Column| -> Option<String> {
+            let upper: Vec<String> = c.extra.iter().map(|e| e.to_ascii_uppercase()).collect();
+            let find = |prefix: &str| upper.iter().find(|e| e.starts_with(prefix)).cloned();
+            find("COLLATE")
+                .or_else(|| find("CHARACTER SET"))
+                .or_else(|| find("BINARY"))
+        };
+        let in_place = mysql_in_place(my::target(ctx), &old.data_type, &self.data_type)
+            .filter(|_| encoding(&old) == encoding(&target));
         if let Some(algorithm) =
             in_place.or(ctx.is_new_table(&self.table).then_some(Algorithm::Copy))
         {
@@ -245,6 +255,29 @@ impl ChangeColumnType {
             let names: Vec<&str> = constraints.iter().map(|c| c.name.as_str()).collect();
             return Err(ctx
                 .error(format!("safeshift cannot yet change the type of `{}.{}` online: it is {}", self.table.display(), self.column, if old.generated.is_some() { "generated or AUTO_INCREMENT".to_string() } else { format!("used by constraint(s) {}", names.join(", ")) }))
+                .help("use an online schema change tool: --online-tool gh-ost or --online-tool pt-osc"));
+        }
+        if old
+            .extra
+            .iter()
+            .chain(&target.extra)
+            .any(|e| my::is_check(e))
+        {
+            return Err(ctx
+                .error(format!(
+                    "safeshift cannot yet change the type of `{}.{}` online: it has a CHECK of its own, which the copy would carry under another name",
+                    self.table.display(),
+                    self.column
+                ))
+                .help("use an online schema change tool: --online-tool gh-ost or --online-tool pt-osc"));
+        }
+        if let Some((kind, index)) = ctx.catalog.special_index_on(&self.table, &self.column) {
+            return Err(ctx
+                .error(format!(
+                    "safeshift cannot yet change the type of `{}.{}` online: it is in the {kind} index {index}, which the copy would need rebuilt (InnoDB builds a {kind} index only with LOCK=SHARED, writes waiting)",
+                    self.table.display(),
+                    self.column
+                ))
                 .help("use an online schema change tool: --online-tool gh-ost or --online-tool pt-osc"));
         }
         let server = my::target(ctx);

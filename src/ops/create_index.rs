@@ -218,6 +218,30 @@ pub fn mysql_index_check(ctx: &Context, table: &QName, index: &str) -> (String, 
 }
 
 /// MySQL: `ADD [UNIQUE] INDEX name …` in place (and its undo), added to `step`.
+/// What follows the name in MySQL's `ADD UNIQUE INDEX name …` for a UNIQUE key as written: the
+/// key parts with their prefix lengths and order (`DESC`), the index type, and trailing options (a
+/// dump's `USING BTREE`).
+pub fn mysql_unique_body(definition: &sqlparser::ast::TableConstraint) -> Option<String> {
+    let sqlparser::ast::TableConstraint::Unique(u) = definition else {
+        return None;
+    };
+    let mut body = format!(
+        "({})",
+        u.columns
+            .iter()
+            .map(|c| c.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    if let Some(using) = &u.index_type {
+        body.push_str(&format!(" USING {using}"));
+    }
+    for option in &u.index_options {
+        body.push_str(&format!(" {option}"));
+    }
+    Some(body)
+}
+
 pub fn mysql_add_index(
     ctx: &Context,
     step: Step,
@@ -390,6 +414,7 @@ impl Op for CreateIndex {
             unique: self.unique,
             definition: self.statement(false, false),
             body: self.body.clone(),
+            special: None,
         });
         for partition in partitions {
             let name = self.partition_index(&partition);
@@ -406,6 +431,7 @@ impl Op for CreateIndex {
                 columns: self.columns.clone(),
                 unique: self.unique,
                 body: self.body.clone(),
+                special: None,
             });
         }
     }

@@ -71,15 +71,16 @@ impl Op for DropColumn {
             } else {
                 crate::dialect::Algorithm::Inplace.max(my::target(ctx).drop_column())
             };
-            let sql = my::alter(
-                ctx,
-                &self.table,
-                &[format!(
-                    "DROP COLUMN {}{c}",
-                    if self.if_exists { "IF EXISTS " } else { "" }
-                )],
-                algorithm,
+            let action = format!(
+                "DROP COLUMN {}{c}",
+                if self.if_exists { "IF EXISTS " } else { "" }
             );
+            // A column of a FULLTEXT or SPATIAL key: InnoDB rebuilds that index, which it does
+            // only with LOCK=SHARED (as the naive statement does): writes wait meanwhile.
+            let sql = match ctx.catalog.special_index_on(&self.table, &self.column) {
+                Some(_) => format!("ALTER TABLE {t} {action}, ALGORITHM=INPLACE, LOCK=SHARED"),
+                None => my::alter(ctx, &self.table, &[action], algorithm),
+            };
             (sql, algorithm)
         });
         let drop = match &mysql_drop {
@@ -107,6 +108,25 @@ impl Op for DropColumn {
         )
         .lock(self.table.display(), brief, "brief")
         .irreversible(format!("the values of {} are gone", self.column));
+        let drop_step = match ctx
+            .dialect
+            .is_mysql()
+            .then(|| ctx.catalog.special_index_on(&self.table, &self.column))
+            .flatten()
+        {
+            Some((kind, index)) => drop_step
+                .lock(
+                    self.table.display(),
+                    LockMode::MetadataNoWrite,
+                    "while the index is rebuilt",
+                )
+                .note(format!(
+                    "{} is in the {kind} index {index}: InnoDB rebuilds it without the column and only with LOCK=SHARED, so writes to {} wait until it is done (as they would for the statement as written). Run it in a quiet period.",
+                    self.column,
+                    self.table.display()
+                )),
+            None => drop_step,
+        };
         if ctx.is_new_table(&self.table) {
             return Ok(Expansion::single(drop_step));
         }

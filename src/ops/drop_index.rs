@@ -11,7 +11,7 @@ use crate::error::PlanError;
 use crate::name::QName;
 use crate::plan::{Expansion, Phase, Step};
 use crate::rules::{Rule, Severity};
-use crate::schema::Catalog;
+use crate::schema::{Catalog, ConstraintKind};
 
 pub const RULE: Rule = Rule {
     id: "non-concurrent-index-drop",
@@ -49,7 +49,13 @@ impl DropIndex {
                 .error(format!("which table is index `{}` on?", self.name.display()))
                 .help("MySQL index names are per table: write `DROP INDEX name ON table` (or pass --schema)"));
         };
-        if ctx.schema_known && known.is_none() && !self.if_exists {
+        // MySQL: a `UNIQUE KEY name (…)` is an index too; the catalog keeps it as a constraint.
+        let unique_key = self
+            .table
+            .as_ref()
+            .filter(|_| known.is_none())
+            .and_then(|t| unique_key_body(ctx, t, &self.name.name));
+        if ctx.schema_known && known.is_none() && unique_key.is_none() && !self.if_exists {
             return Err(ctx.error(format!(
                 "index `{}` does not exist on `{}` in the schema",
                 self.name.name,
@@ -73,6 +79,26 @@ impl DropIndex {
             algorithm.describe(),
         );
         let step = match known {
+            Some(index) if index.special.is_some() => {
+                // Dropping is in place; building a FULLTEXT or SPATIAL key again takes a shared
+                // lock (InnoDB builds neither with LOCK=NONE): writes wait while the undo runs.
+                let kind = index.special.unwrap_or_default();
+                let mut step = step;
+                step.down = Some(vec![crate::plan::Sql {
+                    text: format!(
+                        "ALTER TABLE {} ADD {kind} INDEX {}{} {}, ALGORITHM=INPLACE, LOCK=SHARED",
+                        ctx.qname(&table),
+                        my::if_not_exists(ctx),
+                        ctx.quote(&self.name.name),
+                        index.body
+                    ),
+                    why: Some(format!(
+                        "rebuilds the {kind} index: InnoDB builds it only with LOCK=SHARED, so writes to {} wait until it is built",
+                        table.display()
+                    )),
+                }]);
+                step
+            }
             Some(index) => {
                 // The undo is the add; its own undo (the drop) is this step's up.
                 let add = mysql_add_index(
@@ -87,12 +113,39 @@ impl DropIndex {
                 step.down = Some(add.up);
                 step
             }
-            None => step.irreversible(
-                "safeshift does not know the index definition to rebuild it (no --schema)",
-            ),
+            None => match unique_key {
+                Some(body) => {
+                    let add = mysql_add_index(
+                        ctx,
+                        Step::database(Phase::Contract, slug, title),
+                        &table,
+                        &self.name.name,
+                        true,
+                        &body,
+                    );
+                    let mut step = step;
+                    step.down = Some(add.up);
+                    step
+                }
+                None => step.irreversible(
+                    "safeshift does not know the index definition to rebuild it (no --schema)",
+                ),
+            },
         };
         Ok(Expansion::single(my::alter_locks(step, &table, algorithm)))
     }
+}
+
+/// What follows the name in `ADD UNIQUE INDEX name …` for the table's UNIQUE key `name`, as the
+/// schema declares it (key parts with their prefix lengths and order, index type).
+fn unique_key_body(ctx: &Context, table: &QName, name: &str) -> Option<String> {
+    let key = ctx
+        .catalog
+        .table(table)?
+        .constraints
+        .iter()
+        .find(|c| c.kind == ConstraintKind::Unique && c.name == name)?;
+    super::create_index::mysql_unique_body(key.definition.as_ref()?)
 }
 
 impl Op for DropIndex {
@@ -192,6 +245,13 @@ impl Op for DropIndex {
     }
 
     fn apply(&self, catalog: &mut Catalog) {
-        catalog.remove_index(&self.name);
+        if catalog.remove_index(&self.name).is_none()
+            && let Some(table) = &self.table
+            && let Some(t) = catalog.table_mut(table)
+        {
+            // MySQL: the index of a UNIQUE key is the key.
+            t.constraints
+                .retain(|c| !(c.kind == ConstraintKind::Unique && c.name == self.name.name));
+        }
     }
 }

@@ -52,6 +52,29 @@ enum Delta {
     RenameAndMore,
 }
 
+/// Column attributes compared the way the server reads them: a dump writes `CHECK (`a` is null)`
+/// for the `CHECK (a IS NULL)` a migration wrote (identifier quotes and the case of words outside
+/// string literals do not matter).
+fn same_extras(old: &[String], new: &[String]) -> bool {
+    fn normal(text: &str) -> String {
+        let mut out = String::new();
+        let mut quoted = false;
+        for c in text.chars() {
+            match c {
+                '\'' => {
+                    quoted = !quoted;
+                    out.push(c);
+                }
+                '`' if !quoted => {}
+                _ if quoted => out.push(c),
+                _ => out.extend(c.to_uppercase()),
+            }
+        }
+        out
+    }
+    old.len() == new.len() && old.iter().zip(new).all(|(a, b)| normal(a) == normal(b))
+}
+
 impl ModifyColumn {
     fn delta(&self, ctx: &Context, old: &Column) -> Delta {
         let new = &self.column;
@@ -59,7 +82,7 @@ impl ModifyColumn {
         let same_rest = old.not_null == new.not_null
             && old.default.as_ref().map(|d| d.to_string())
                 == new.default.as_ref().map(|d| d.to_string())
-            && old.extra == new.extra
+            && same_extras(&old.extra, &new.extra)
             && self.position.is_none();
         if new.name != self.from {
             return if same_type && same_rest {
@@ -84,7 +107,7 @@ impl ModifyColumn {
             }))
         };
         // Changing CHARACTER SET / COLLATE and the like rewrites the values: a copy.
-        if in_place.is_none() || old.extra != new.extra {
+        if in_place.is_none() || !same_extras(&old.extra, &new.extra) {
             return retype();
         }
         let defaults_equal = old.default.as_ref().map(|d| d.to_string())

@@ -86,26 +86,78 @@ impl RenameColumn {
             .table(&self.table)
             .map(|t| t.constraints_on(&self.from))
             .unwrap_or_default();
-        if column.generated.is_some() || !constraints.is_empty() {
+        // InnoDB lets a foreign key reference any indexed column, not only a key: those of other
+        // tables that reference this column hold it too.
+        let referencing: Vec<String> = ctx
+            .catalog
+            .table_names()
+            .filter_map(|name| ctx.catalog.table(name))
+            .flat_map(|t| {
+                t.constraints.iter().filter_map(|c| match &c.kind {
+                    crate::schema::ConstraintKind::ForeignKey { table, columns }
+                        if table.same(&self.table) && columns.contains(&self.from) =>
+                    {
+                        Some(format!("{} (on {})", c.name, t.name.display()))
+                    }
+                    _ => None,
+                })
+            })
+            .collect();
+        // MariaDB keeps a CHECK written on the column as part of it: a copy under the new name
+        // would carry an expression that names the old column.
+        if column
+            .extra
+            .iter()
+            .any(|e| crate::ops::recipes::mysql::is_check(e))
+        {
             return Err(ctx
                 .error(format!(
-                    "safeshift cannot yet rename `{}.{}` online: it is {}",
+                    "safeshift cannot yet rename `{}.{}` online: it has a CHECK of its own, whose expression names the column",
                     self.table.display(),
                     self.from,
-                    if column.generated.is_some() {
-                        "generated or AUTO_INCREMENT".to_string()
-                    } else {
-                        format!(
-                            "used by constraint(s) {}",
-                            constraints
-                                .iter()
-                                .map(|c| c.name.as_str())
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        )
-                    }
                 ))
                 .help("plan this one by hand, or rename the table instead behind a view"));
+        }
+        if let Some((kind, index)) = ctx.catalog.special_index_on(&self.table, &self.from) {
+            return Err(ctx
+                .error(format!(
+                    "safeshift cannot yet rename `{}.{}` online: it is in the {kind} index {index}, which the online rename would have to rebuild on the copy (InnoDB builds a {kind} index only with LOCK=SHARED, writes waiting)",
+                    self.table.display(),
+                    self.from,
+                ))
+                .help("plan this one by hand, or rename the table instead behind a view"));
+        }
+        if column.generated.is_some() || !constraints.is_empty() || !referencing.is_empty() {
+            let foreign = constraints
+                .iter()
+                .any(|c| matches!(c.kind, crate::schema::ConstraintKind::ForeignKey { .. }))
+                || !referencing.is_empty();
+            let names: Vec<String> = constraints
+                .iter()
+                .map(|c| c.name.clone())
+                .chain(referencing)
+                .collect();
+            let why = if column.generated.is_some() {
+                "generated or AUTO_INCREMENT".to_string()
+            } else if foreign {
+                format!(
+                    "in foreign key(s) {}: the online rename copies the column and drops the old one, and InnoDB keeps a foreign key on the column it names (moving it to the copy under the same name means dropping it first, unchecked meanwhile), which safeshift does not plan yet",
+                    names.join(", ")
+                )
+            } else {
+                format!("used by constraint(s) {}", names.join(", "))
+            };
+            return Err(ctx
+                .error(format!(
+                    "safeshift cannot yet rename `{}.{}` online: it is {why}",
+                    self.table.display(),
+                    self.from,
+                ))
+                .help(if foreign {
+                    "the naive RENAME COLUMN is in place on InnoDB and the foreign key follows the column (ALGORITHM=INSTANT on MariaDB 10.11), but it breaks the running app: plan it by hand (deploy code that reads both names, rename, deploy), or rename the table instead behind a view"
+                } else {
+                    "plan this one by hand, or rename the table instead behind a view"
+                }));
         }
         let mode = ctx.options.dual_write;
         let default = column.default.as_ref().map(|d| d.to_string());

@@ -3,15 +3,16 @@
 //!
 //! - `"text"` is a string, as MySQL reads it (unless the server runs with `ANSI_QUOTES`);
 //! - MariaDB's `ADD COLUMN IF NOT EXISTS`;
-//! - the `BINARY` column attribute, table options (`ENGINE=`, `ROW_FORMAT=`, `CONVERT TO
-//!   CHARACTER SET`, …) in ALTER TABLE: taken out so the rest is checked, and listed in
-//!   `ParsedStatement::left_out`;
+//! - the `BINARY` column attribute: taken out for sqlparser and put back as the column's own
+//!   option;
+//! - table options (`ENGINE=`, `ROW_FORMAT=`, `CONVERT TO CHARACTER SET`, …) in ALTER TABLE:
+//!   taken out so the rest is checked, and listed in `ParsedStatement::left_out`;
 //! - stored programs, prepared statements, table maintenance and the like, recognised by their
 //!   first words.
 //!
 //! Anything else sqlparser rejects stays a syntax error.
 
-use sqlparser::ast::{AlterTableOperation, Statement};
+use sqlparser::ast::{AlterTableOperation, ColumnOption, ColumnOptionDef, Ident, Statement};
 use sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
 
 use super::{Body, parse_tokens};
@@ -185,6 +186,8 @@ struct Rewrite {
     left_out: Vec<String>,
     /// Indexes (among the ALTER TABLE's clauses) of ADD COLUMN IF NOT EXISTS.
     if_not_exists: Vec<usize>,
+    /// Column attributes taken out (`BINARY`, `ZEROFILL`), with the column's name as written.
+    attributes: Vec<(String, &'static str)>,
 }
 
 fn is_word(t: &Token, word: &str) -> bool {
@@ -218,23 +221,52 @@ impl Rewrite {
             .filter(|&i| !matches!(tokens[i].token, Token::Whitespace(_)))
             .collect();
         let mut drop = vec![false; tokens.len()];
-        // The BINARY attribute right after a character type: `VARCHAR(255) BINARY`.
+        // Column attributes sqlparser cannot read: BINARY right after a character type
+        // (`VARCHAR(255) BINARY`), ZEROFILL after a numeric type (`INT(10) UNSIGNED ZEROFILL`).
         for (k, &i) in significant.iter().enumerate() {
-            if !is_word(&tokens[i].token, "BINARY") || k == 0 {
+            let word = if is_word(&tokens[i].token, "BINARY") {
+                "BINARY"
+            } else if is_word(&tokens[i].token, "ZEROFILL") {
+                "ZEROFILL"
+            } else {
+                continue;
+            };
+            if k == 0 {
                 continue;
             }
             let before = &tokens[significant[k - 1]].token;
             let after_type = match before {
                 Token::RParen => true,
-                Token::Word(w) => CHARACTER_TYPES
+                Token::Word(w) if word == "BINARY" => CHARACTER_TYPES
                     .iter()
                     .any(|c| w.value.eq_ignore_ascii_case(c)),
+                Token::Word(w) => w.quote_style.is_none(),
                 _ => false,
             };
-            if after_type {
-                drop[i] = true;
-                if !self.left_out.iter().any(|l| l == "BINARY") {
-                    self.left_out.push("BINARY".into());
+            if !after_type {
+                continue;
+            }
+            drop[i] = true;
+            // The column it belongs to: the word before the type (its length, its sign).
+            let mut j = k - 1;
+            while j > 0
+                && (is_word(&tokens[significant[j]].token, "UNSIGNED")
+                    || is_word(&tokens[significant[j]].token, "SIGNED"))
+            {
+                j -= 1;
+            }
+            if tokens[significant[j]].token == Token::RParen {
+                while j > 0 && tokens[significant[j]].token != Token::LParen {
+                    j -= 1;
+                }
+                j = j.saturating_sub(1);
+            }
+            match j.checked_sub(1).map(|c| &tokens[significant[c]].token) {
+                Some(Token::Word(w)) => self.attributes.push((w.value.clone(), word)),
+                _ => {
+                    if !self.left_out.iter().any(|l| l == word) {
+                        self.left_out.push(word.into());
+                    }
                 }
             }
         }
@@ -353,8 +385,69 @@ impl Rewrite {
         }
     }
 
-    /// Puts back what the AST can hold: MariaDB's IF NOT EXISTS.
-    fn restore(&self, statement: &mut Statement) {
+    /// Puts back what the AST can hold: MariaDB's IF NOT EXISTS, and the BINARY attribute as a
+    /// column option of its own (printed as written, right after the type).
+    fn restore(&mut self, statement: &mut Statement) {
+        let mut taken = std::mem::take(&mut self.attributes);
+        // The attributes of the column `name`, as options in the order written.
+        let mut take = |name: &Ident| -> Vec<ColumnOption> {
+            let mut found = Vec::new();
+            taken.retain(|(column, word)| {
+                let mine = *column == name.value;
+                if mine {
+                    found.push(ColumnOption::DialectSpecific(vec![Token::make_keyword(
+                        word,
+                    )]));
+                }
+                !mine
+            });
+            found
+        };
+        match statement {
+            Statement::CreateTable(create) => {
+                for def in create.columns.iter_mut() {
+                    for (at, option) in take(&def.name).into_iter().enumerate() {
+                        def.options
+                            .insert(at, ColumnOptionDef { name: None, option });
+                    }
+                }
+            }
+            Statement::AlterTable(alter) => {
+                for operation in alter.operations.iter_mut() {
+                    match operation {
+                        AlterTableOperation::AddColumn { column_def, .. } => {
+                            for (at, option) in take(&column_def.name).into_iter().enumerate() {
+                                column_def
+                                    .options
+                                    .insert(at, ColumnOptionDef { name: None, option });
+                            }
+                        }
+                        AlterTableOperation::ModifyColumn {
+                            col_name: name,
+                            options,
+                            ..
+                        }
+                        | AlterTableOperation::ChangeColumn {
+                            new_name: name,
+                            options,
+                            ..
+                        } => {
+                            for (at, option) in take(name).into_iter().enumerate() {
+                                options.insert(at, option);
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            _ => {}
+        }
+        // An attribute that could not be put back is left out, and says so.
+        for (_, word) in taken {
+            if !self.left_out.iter().any(|l| l == word) {
+                self.left_out.push(word.into());
+            }
+        }
         let Statement::AlterTable(alter) = statement else {
             return;
         };
@@ -413,11 +506,36 @@ mod tests {
         let Body::Ast(ast) = body else {
             panic!("{body:?}")
         };
+        // BINARY is put back as the column's own option; the table option is left out.
         assert_eq!(
             ast.to_string(),
-            "ALTER TABLE t MODIFY COLUMN c VARCHAR(255) NOT NULL"
+            "ALTER TABLE t MODIFY COLUMN c VARCHAR(255) BINARY NOT NULL"
         );
-        assert_eq!(left_out, ["BINARY", "ENGINE"]);
+        assert_eq!(left_out, ["ENGINE"]);
+        let (body, left_out) = read_as(
+            Flavor::MariaDb,
+            "CREATE TABLE t (`a b` VARCHAR(9) BINARY NOT NULL, c TEXT BINARY, d ENUM('x','y') BINARY)",
+        );
+        let Body::Ast(ast) = body else {
+            panic!("{body:?}")
+        };
+        assert_eq!(
+            ast.to_string(),
+            "CREATE TABLE t (`a b` VARCHAR(9) BINARY NOT NULL, c TEXT BINARY, d ENUM('x', 'y') BINARY)"
+        );
+        assert!(left_out.is_empty(), "{left_out:?}");
+        let (body, left_out) = read_as(
+            Flavor::MariaDb,
+            "CREATE TABLE t (`id` int(10) unsigned zerofill NOT NULL, n decimal(6,2) zerofill)",
+        );
+        let Body::Ast(ast) = body else {
+            panic!("{body:?}")
+        };
+        assert_eq!(
+            ast.to_string(),
+            "CREATE TABLE t (`id` INT(10) UNSIGNED ZEROFILL NOT NULL, n DECIMAL(6,2) ZEROFILL)"
+        );
+        assert!(left_out.is_empty(), "{left_out:?}");
 
         let (body, left_out) = read_as(
             Flavor::MySql,

@@ -47,6 +47,15 @@ pub struct Estimate {
 }
 
 impl Stage {
+    /// A step of this stage runs a statement of the change file as written (passed through, or a
+    /// CREATE TABLE): on MySQL it must run in the session's own sql_mode, where it runs as written,
+    /// not in the stricter one the plan's own statements use.
+    pub fn runs_as_written(&self) -> bool {
+        self.steps.iter().any(|s| {
+            s.rule == crate::ops::other::RULE.id || s.rule == crate::ops::create_table::RULE.id
+        })
+    }
+
     pub fn has_sql(&self) -> bool {
         !matches!(self.kind, StepKind::Application | StepKind::Tool)
     }
@@ -216,6 +225,10 @@ pub struct Plan {
     pub stages: Vec<Stage>,
     pub assumptions: Vec<String>,
     pub warnings: Vec<String>,
+    /// MySQL: the SET statements the change file opens with; a stage that runs statements of the
+    /// file as written runs them first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub session: Vec<String>,
 }
 
 /// One change of the input, as safeshift understood and assessed it.

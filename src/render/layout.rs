@@ -643,6 +643,8 @@ struct MysqlMigrationSql<'a> {
     direction: &'static str,
     how: &'a str,
     lock_seconds: u32,
+    /// Tightens sql_mode to strict (not when the stage runs a statement as written).
+    strict: bool,
     statements: Vec<MysqlLine>,
     refuse: Option<String>,
 }
@@ -655,6 +657,7 @@ struct MysqlDbmateSql<'a> {
     total: usize,
     name: &'a str,
     lock_seconds: u32,
+    strict: bool,
     up: Vec<MysqlLine>,
     down: Vec<MysqlLine>,
     refuse: Option<String>,
@@ -765,6 +768,7 @@ fn render_mysql(plan: &Plan, layout: Layout, numbering: Numbering) -> Result<Ren
                     direction,
                     how: &how,
                     lock_seconds,
+                    strict: !stage.runs_as_written(),
                     statements,
                     refuse,
                 }
@@ -788,6 +792,7 @@ fn render_mysql(plan: &Plan, layout: Layout, numbering: Numbering) -> Result<Ren
                         total,
                         name: &stage_name,
                         lock_seconds,
+                        strict: !stage.runs_as_written(),
                         up,
                         down,
                         refuse,

@@ -132,6 +132,10 @@ struct StageView<'a> {
     estimate_basis: String,
     mermaid: String,
     steps: Vec<StepView<'a>>,
+    /// MySQL: the stage tightens sql_mode to strict (not when it runs a statement as written).
+    strict: bool,
+    /// MySQL: the change file's opening SET statements, for a stage that runs it as written.
+    session: Vec<String>,
 }
 
 impl<'a> StageView<'a> {
@@ -194,6 +198,8 @@ impl<'a> StageView<'a> {
             )
             .replace('"', "#quot;"),
             steps,
+            strict: !stage.runs_as_written(),
+            session: Vec::new(),
         }
     }
 }
@@ -417,7 +423,17 @@ pub fn each_plan_file(
         message: e.to_string(),
     };
     let total = plan.stages.len();
-    let views: Vec<StageView> = plan.stages.iter().map(StageView::new).collect();
+    let views: Vec<StageView> = plan
+        .stages
+        .iter()
+        .map(|stage| {
+            let mut view = StageView::new(stage);
+            if !view.strict {
+                view.session = plan.session.clone();
+            }
+            view
+        })
+        .collect();
     let tool = layout::render(plan, output.layout, output.numbering)?;
     let engine = Engine::of(plan.dialect);
     // Rendered twice (here for the digest, below to write): never all held at once.
@@ -745,7 +761,17 @@ fn shown_path(path: &str) -> String {
 /// each stage's SQL or deploy instructions folded in a `<details>`.
 pub fn summary_markdown(plan: &Plan, out: Option<&Path>) -> Result<String, Error> {
     let err = |e: askama::Error| Error::Usage(format!("rendering the summary: {e}"));
-    let views: Vec<StageView> = plan.stages.iter().map(StageView::new).collect();
+    let views: Vec<StageView> = plan
+        .stages
+        .iter()
+        .map(|stage| {
+            let mut view = StageView::new(stage);
+            if !view.strict {
+                view.session = plan.session.clone();
+            }
+            view
+        })
+        .collect();
     let total = plan.stages.len();
     let engine = Engine::of(plan.dialect);
     let mut stages = Vec::with_capacity(views.len());

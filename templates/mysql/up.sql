@@ -9,6 +9,16 @@
 
 -- Give up after {{ lock_timeout }} instead of queueing all traffic behind a waiting metadata lock; re-run the stage.
 SET SESSION lock_wait_timeout = {{ lock_seconds }};
+{%- if stage.strict %}
 -- Fail instead of silently truncating values or turning NULL into 0 or ''.
 SET SESSION sql_mode = IF(@@SESSION.sql_mode = '', 'STRICT_ALL_TABLES', CONCAT(@@SESSION.sql_mode, ',STRICT_ALL_TABLES'));
+{%- else %}
+-- The session's own sql_mode: a statement of the change runs here as written.
+{%- if !stage.session.is_empty() %}
+-- The settings the change file opens with, as it does:
+{%- for set in stage.session %}
+{{ set }};
+{%- endfor %}
+{%- endif %}
+{%- endif %}
 {% include "sql/up_steps.sql" %}

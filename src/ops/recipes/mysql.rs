@@ -27,12 +27,41 @@ pub fn target(ctx: &Context) -> MySql {
 
 /// `ALTER TABLE t action, …, ALGORITHM=…[, LOCK=…]`: the server refuses instead of falling back
 /// to a table copy.
+///
+/// A table with a FULLTEXT or SPATIAL key is rebuilt only with LOCK=SHARED (InnoDB rebuilds that
+/// index too), and with a FULLTEXT key no column is added or dropped INSTANT (nor a SPATIAL
+/// table's column dropped): those ALTERs pin `ALGORITHM=INPLACE, LOCK=SHARED`, the lock the
+/// statement as written takes anyway.
 pub fn alter(ctx: &Context, table: &QName, actions: &[String], algorithm: Algorithm) -> String {
+    let special = |kind: &str| {
+        ctx.catalog
+            .table(table)
+            .is_some_and(|t| t.indexes.iter().any(|i| i.special == Some(kind)))
+    };
+    let starts = |word: &str| {
+        actions.iter().any(|a| {
+            a.get(..word.len())
+                .is_some_and(|w| w.eq_ignore_ascii_case(word))
+        })
+    };
+    let (fulltext, spatial) = (special("FULLTEXT"), special("SPATIAL"));
+    let shared = match algorithm {
+        Algorithm::InplaceRebuild => fulltext || spatial,
+        Algorithm::Instant => {
+            (fulltext && (starts("ADD COLUMN") || starts("DROP COLUMN")))
+                || (spatial && starts("DROP COLUMN"))
+        }
+        _ => false,
+    };
     format!(
         "ALTER TABLE {} {}, {}",
         ctx.qname(table),
         actions.join(", "),
-        algorithm.clause()
+        if shared {
+            "ALGORITHM=INPLACE, LOCK=SHARED"
+        } else {
+            algorithm.clause()
+        }
     )
 }
 
@@ -92,6 +121,13 @@ pub fn column_def(ctx: &Context, column: &Column, not_null: bool, default: bool)
     column_def_with(ctx, column, not_null, default.as_deref())
 }
 
+/// A column attribute that is MariaDB's CHECK written on the column.
+pub fn is_check(extra: &str) -> bool {
+    extra
+        .get(..6)
+        .is_some_and(|w| w.eq_ignore_ascii_case("CHECK "))
+}
+
 /// [`column_def`] with the given default (SQL text), or none.
 pub fn column_def_with(
     ctx: &Context,
@@ -100,13 +136,19 @@ pub fn column_def_with(
     default: Option<&str>,
 ) -> String {
     let mut sql = format!("{} {}", ctx.quote(&column.name), column.data_type);
-    for extra in &column.extra {
+    // MariaDB reads a column's CHECK only as its last attribute.
+    let is_check = |e: &&String| is_check(e);
+    for extra in column.extra.iter().filter(|e| !is_check(e)) {
         sql.push(' ');
         sql.push_str(extra);
     }
     sql.push_str(if not_null { " NOT NULL" } else { " NULL" });
     if let Some(d) = default {
         sql.push_str(&format!(" DEFAULT {d}"));
+    }
+    for check in column.extra.iter().filter(is_check) {
+        sql.push(' ');
+        sql.push_str(check);
     }
     sql
 }
