@@ -25,6 +25,30 @@ means a usage or input error."
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+
+    /// Colour in terminal output: auto (a terminal, and NO_COLOR unset; CLICOLOR_FORCE forces
+    /// it), always or never
+    #[arg(long, global = true, value_enum, default_value_t = clap::ColorChoice::Auto, value_name = "WHEN")]
+    pub color: clap::ColorChoice,
+}
+
+impl Cli {
+    /// Whether to colour output written to a stream that is (or is not) a terminal.
+    pub fn colored(&self, terminal: bool) -> bool {
+        match self.color {
+            clap::ColorChoice::Always => true,
+            clap::ColorChoice::Never => false,
+            clap::ColorChoice::Auto => {
+                let set =
+                    |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty() && v != "0");
+                if std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()) {
+                    false
+                } else {
+                    set("CLICOLOR_FORCE") || terminal
+                }
+            }
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]

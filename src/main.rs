@@ -21,9 +21,10 @@ use safeshift::rules::{self, Severity};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let color = cli.colored(std::io::stdout().is_terminal());
     let result = match cli.command {
         Command::Plan(args) => plan(args).map(|()| ExitCode::SUCCESS),
-        Command::Lint(args) => lint(args),
+        Command::Lint(args) => lint(args, color),
         Command::Gate(args) => gate(args),
         Command::Rules(args) => Ok(rules_list(args)),
         Command::Explain(args) => explain(args),
@@ -346,7 +347,7 @@ fn is_new(changed: &Option<Vec<PathBuf>>, path: &Path) -> bool {
     }
 }
 
-fn lint(args: LintArgs) -> Result<ExitCode, Error> {
+fn lint(args: LintArgs, color: bool) -> Result<ExitCode, Error> {
     let loaded = config::load(args.target.config.as_deref())?;
     let mut settings = Settings {
         keep_statements: args.format == lint::format::Format::Human,
@@ -377,7 +378,6 @@ fn lint(args: LintArgs) -> Result<ExitCode, Error> {
     if let Some(path) = args.baseline.clone().or_else(|| loaded.baseline()) {
         settings.baseline = Some(lint::baseline::Baseline::load(&path)?);
     }
-    let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let write_error = |e: std::io::Error| Error::Write {

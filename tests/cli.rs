@@ -1055,3 +1055,34 @@ fn plan_reads_dialect_version_and_schema_from_safeshift_toml() {
         .success()
         .stdout(predicate::str::contains("PostgreSQL"));
 }
+
+#[test]
+fn color_is_chosen_by_flag_and_environment() {
+    let lint = |args: &[&str], env: &[(&str, &str)]| {
+        let mut cmd = safeshift();
+        cmd.args(args)
+            .arg("lint")
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/migrations"));
+        cmd.env_remove("NO_COLOR").env_remove("CLICOLOR_FORCE");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        String::from_utf8(cmd.output().unwrap().stdout).unwrap()
+    };
+    let escape = '\u{1b}';
+    assert!(lint(&["--color", "always"], &[]).contains(escape));
+    assert!(!lint(&["--color", "never"], &[("CLICOLOR_FORCE", "1")]).contains(escape));
+    // Not a terminal: no colour unless forced; NO_COLOR wins over the force.
+    assert!(!lint(&[], &[]).contains(escape));
+    assert!(lint(&[], &[("CLICOLOR_FORCE", "1")]).contains(escape));
+    assert!(!lint(&[], &[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")]).contains(escape));
+    // The flag is global: after the command name too.
+    let mut cmd = safeshift();
+    cmd.args(["lint", "--color", "always"])
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/migrations"));
+    assert!(
+        String::from_utf8(cmd.output().unwrap().stdout)
+            .unwrap()
+            .contains(escape)
+    );
+}
