@@ -436,6 +436,35 @@ CREATE VIEW public.user_names AS SELECT users.id, users.name FROM public.users;
             5,
         )
     });
+    // hydra: DROP INDEX … CASCADE of a unique index foreign keys reference; the down brings
+    // them back.
+    run(Case {
+        schema: "CREATE TABLE public.clients (pk bigint NOT NULL, id text NOT NULL);
+ALTER TABLE ONLY public.clients ADD CONSTRAINT clients_pkey PRIMARY KEY (pk);
+CREATE UNIQUE INDEX clients_id_uq ON public.clients USING btree (id);
+CREATE TABLE public.tokens (x bigint NOT NULL, client_id text);
+ALTER TABLE ONLY public.tokens ADD CONSTRAINT tokens_client_id_fk FOREIGN KEY (client_id) REFERENCES public.clients(id) ON DELETE CASCADE;
+",
+        seed: "INSERT INTO clients SELECT g, 'c' || g FROM generate_series(1, 100) g; INSERT INTO tokens SELECT g, 'c' || (1 + g % 100) FROM generate_series(1, 500) g;",
+        ..case(
+            "replay_drop_index_cascade_fk",
+            "DROP INDEX clients_id_uq CASCADE;",
+            1,
+        )
+    });
+    // lemmy: the primary key moved to another column in one file (the old key dropped first).
+    run(Case {
+        schema:
+            "CREATE TABLE public.answers (id integer NOT NULL, uuid uuid NOT NULL, answer text);
+ALTER TABLE ONLY public.answers ADD CONSTRAINT answers_pkey PRIMARY KEY (id);
+",
+        seed: "INSERT INTO answers SELECT g, md5(g::text)::uuid, 'a' FROM generate_series(1, 300) g;",
+        ..case(
+            "replay_primary_key_moved",
+            "ALTER TABLE answers DROP CONSTRAINT answers_pkey;\nALTER TABLE answers ADD PRIMARY KEY (uuid);",
+            2,
+        )
+    });
     // hydra, crates.io: a column renamed, then constrained under its new name (the constraint
     // must land on the renamed column, not on the stand-in the contract drops).
     run(case(

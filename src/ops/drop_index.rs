@@ -231,12 +231,32 @@ impl Op for DropIndex {
                 .lock(table, LockMode::ShareUpdateExclusive, "brief");
         }
         step = match known {
-            Some(index) => step.down_sql(
-                index
-                    .definition
-                    .replacen("INDEX ", "INDEX CONCURRENTLY IF NOT EXISTS ", 1),
-                "rebuilds the index (reads and writes continue)",
-            ),
+            Some(index) => {
+                let mut step = step.down_sql(
+                    index
+                        .definition
+                        .replacen("INDEX ", "INDEX CONCURRENTLY IF NOT EXISTS ", 1),
+                    "rebuilds the index (reads and writes continue)",
+                );
+                // CASCADE also dropped the foreign keys that referenced the unique index: they
+                // come back NOT VALID, then validated (reads and writes go on).
+                if self.cascade {
+                    for (table, name, definition) in referencing_keys(ctx.catalog, index) {
+                        let t = qname(&table);
+                        let n = crate::dialect::postgres::quote(&name);
+                        step = step
+                            .down_sql(format!("ALTER TABLE {t} DROP CONSTRAINT IF EXISTS {n}"), "")
+                            .down_sql(
+                                format!(
+                                    "ALTER TABLE {t} ADD CONSTRAINT {n} {definition} NOT VALID"
+                                ),
+                                "dropped by CASCADE with the index",
+                            )
+                            .down_sql(format!("ALTER TABLE {t} VALIDATE CONSTRAINT {n}"), "");
+                    }
+                }
+                step
+            }
             None => step.irreversible(
                 "safeshift does not know the index definition to rebuild it (no --schema)",
             ),
@@ -245,6 +265,15 @@ impl Op for DropIndex {
     }
 
     fn apply(&self, catalog: &mut Catalog) {
+        if self.cascade
+            && let Some(index) = catalog.index(&self.name).cloned()
+        {
+            for (table, name, _) in referencing_keys(catalog, &index) {
+                if let Some(t) = catalog.table_mut(&table) {
+                    t.constraints.retain(|c| c.name != name);
+                }
+            }
+        }
         if catalog.remove_index(&self.name).is_none()
             && let Some(table) = &self.table
             && let Some(t) = catalog.table_mut(table)
@@ -254,4 +283,50 @@ impl Op for DropIndex {
                 .retain(|c| !(c.kind == ConstraintKind::Unique && c.name == self.name.name));
         }
     }
+}
+
+/// The foreign keys (table, name, definition) whose referenced columns are exactly a unique
+/// index's: PostgreSQL makes them depend on it, and `DROP INDEX … CASCADE` drops them.
+fn referencing_keys(
+    catalog: &Catalog,
+    index: &crate::schema::Index,
+) -> Vec<(QName, String, String)> {
+    if !index.unique || index.columns.is_empty() {
+        return Vec::new();
+    }
+    let mut wanted = index.columns.clone();
+    wanted.sort();
+    // A primary key on the same columns is what PostgreSQL ties the foreign keys to: then the
+    // index's CASCADE leaves them alone.
+    let same = |columns: &[String]| {
+        let mut c = columns.to_vec();
+        c.sort();
+        c == wanted
+    };
+    if catalog
+        .table(&index.table)
+        .and_then(|t| t.primary_key())
+        .is_some_and(same)
+    {
+        return Vec::new();
+    }
+    let mut keys = Vec::new();
+    for name in catalog.table_names().cloned().collect::<Vec<_>>() {
+        let Some(table) = catalog.table(&name) else {
+            continue;
+        };
+        for c in &table.constraints {
+            if let ConstraintKind::ForeignKey { table: to, columns } = &c.kind {
+                let mut refs = columns.clone();
+                refs.sort();
+                if to.same(&index.table)
+                    && refs == wanted
+                    && let Some(definition) = c.definition_sql()
+                {
+                    keys.push((name.clone(), c.name.clone(), definition));
+                }
+            }
+        }
+    }
+    keys
 }
