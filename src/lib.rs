@@ -549,6 +549,44 @@ fn expand(input: &PlanInput) -> Result<Expanded, Error> {
                         .in_file(file));
                     }
                 }
+                // An index over two columns this file rewrites would be copied twice under one
+                // name (and the second copy built on a column the first swap renames away).
+                if let Change::ChangeColumnType(c) = change
+                    && let Some(table) = catalog.table(&c.table)
+                {
+                    let (schema, name) = c.table.key();
+                    for index in &table.indexes {
+                        let words: Vec<&str> = index
+                            .body
+                            .split(|ch: char| !(ch.is_alphanumeric() || ch == '_'))
+                            .filter(|w| !w.is_empty())
+                            .collect();
+                        let covers = |column: &str| {
+                            index.columns.iter().any(|i| i == column) || words.contains(&column)
+                        };
+                        if !covers(&c.column) {
+                            continue;
+                        }
+                        let other = shadowed.iter().find(|((s, n, col), _)| {
+                            *s == schema && *n == name && *col != c.column && covers(col)
+                        });
+                        if let Some(((_, _, col), earlier)) = other {
+                            return Err(PlanError::new(
+                                statement.pos,
+                                format!(
+                                    "index {} covers {} and {}, which this file both rewrites through shadow columns (the other at {}:{}); one plan can copy an index only once",
+                                    index.name.display(),
+                                    col,
+                                    c.column,
+                                    earlier.line,
+                                    earlier.column
+                                ),
+                            )
+                            .help("put the second change in a later migration, planned once the first plan has finished")
+                            .in_file(file));
+                        }
+                    }
+                }
                 for key in columns {
                     shadowed.insert(key, statement.pos);
                 }

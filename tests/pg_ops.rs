@@ -328,6 +328,27 @@ INSERT INTO events SELECT g, '2024-06-01+00'::timestamptz + g * interval '1 hour
     });
 }
 
+/// lemmy: two type changes in one file whose columns share an index; each would copy the index
+/// under the same helper name (the plan failed at its second copy). Refused with the reason.
+#[test]
+fn two_type_changes_under_one_index_are_refused() {
+    let input = safeshift::PlanInput {
+        change_name: "change.sql",
+        change_sql: "ALTER TABLE users ALTER COLUMN n TYPE bigint;\nALTER TABLE users ALTER COLUMN created_at TYPE timestamp;",
+        schema: Some((
+            "schema.sql",
+            "CREATE TABLE public.users (id bigint PRIMARY KEY, n integer, created_at timestamp with time zone);\nCREATE INDEX users_n_created_idx ON public.users (n, created_at DESC) WHERE n <> 0;",
+        )),
+        dialect: support::server_dialect().into(),
+        options: Options::default(),
+    };
+    let error = format!("{:?}", safeshift::plan(&input).unwrap_err());
+    assert!(
+        error.contains("users_n_created_idx covers n and created_at"),
+        "{error}"
+    );
+}
+
 #[test]
 fn unique_constraint_on_a_partitioned_table_is_refused_with_the_index_alternative() {
     let input = safeshift::PlanInput {
