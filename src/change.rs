@@ -287,6 +287,11 @@ pub fn lower(ast: &Statement, source: &ParsedStatement) -> Result<Vec<Change>, P
                 temporary: create.temporary,
                 partitioned: create.partition_by.is_some(),
                 partition_of: create.partition_of.as_ref().map(|p| names.qname(p)),
+                query_reads: create
+                    .query
+                    .as_ref()
+                    .map(|q| query_relations(names, q))
+                    .unwrap_or_default(),
                 sql: source.text.clone(),
             })]
         }
@@ -1602,4 +1607,17 @@ pub fn whole_table_fill(statement: &ParsedStatement) -> Option<(QName, String, E
         Some(_) => return None,
     }
     Some((names.qname(name), column, assignment.value.clone()))
+}
+
+/// The relations a query reads, each once.
+fn query_relations(names: Names, query: &sqlparser::ast::Query) -> Vec<QName> {
+    let mut reads: Vec<QName> = Vec::new();
+    let _ = sqlparser::ast::visit_relations(query, |relation| {
+        let relation = names.qname(relation);
+        if !reads.contains(&relation) {
+            reads.push(relation);
+        }
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+    reads
 }

@@ -57,26 +57,6 @@ struct Lowered {
     changes: Vec<Change>,
     /// `UPDATE t SET c = expr` over the whole table (see [`change::whole_table_fill`]).
     fill: Option<(name::QName, String, sqlparser::ast::Expr)>,
-    /// What a `CREATE TABLE … AS` query reads: the table is made after those are in place.
-    reads: Vec<name::QName>,
-}
-
-/// The relations the query of a `CREATE TABLE … AS` reads.
-fn query_reads(statement: &parse::ParsedStatement, fold: bool) -> Vec<name::QName> {
-    let mut reads = Vec::new();
-    if let Body::Ast(ast) = &statement.body
-        && let sqlparser::ast::Statement::CreateTable(create) = ast.as_ref()
-        && let Some(query) = &create.query
-    {
-        let _ = sqlparser::ast::visit_relations(query, |relation| {
-            let relation = name::QName::from_object_name_in(relation, fold);
-            if !reads.contains(&relation) {
-                reads.push(relation);
-            }
-            std::ops::ControlFlow::<()>::Continue(())
-        });
-    }
-    reads
 }
 
 /// The ORM way of adding a required column — `ADD COLUMN c` (nullable, no default), `UPDATE t SET
@@ -432,7 +412,6 @@ fn expand(input: &PlanInput) -> Result<Expanded, Error> {
             text: statement.text.clone(),
             directives: statement.directives.clone(),
             fill: change::whole_table_fill(&statement),
-            reads: query_reads(&statement, dialect.folds_case()),
             changes,
         });
     }
@@ -707,16 +686,7 @@ fn expand(input: &PlanInput) -> Result<Expanded, Error> {
             // A table created in this file is empty and unused: a change on it needs no stage of
             // its own, it runs in the CREATE TABLE's transaction.
             let mut tables = op.tables();
-            // Dropping a view comes before what it frees in the file: the tables the view read
-            // (a type change of a column it read waits for the drop).
-            if let Change::View(ops::view::ViewChange::Drop { name, .. }) = &change
-                && let Some(view) = catalog.view(name)
-            {
-                tables.extend(view.reads.iter().cloned());
-            }
-            if let Change::CreateTable(_) = &change {
-                tables.extend(statement.reads.iter().cloned());
-            }
+            tables.extend(op.reads(&catalog));
             let host = match (tables.as_slice(), expansion.steps.as_slice()) {
                 ([table], [step])
                     if step.kind == plan::StepKind::Database

@@ -33,6 +33,8 @@ pub struct CreateTable {
     pub partitioned: bool,
     /// `PARTITION OF parent`.
     pub partition_of: Option<QName>,
+    /// What the query of `CREATE TABLE … AS` reads: the table is made after those are in place.
+    pub query_reads: Vec<QName>,
     /// The statement as written: passed through unchanged.
     pub sql: String,
 }
@@ -40,6 +42,10 @@ pub struct CreateTable {
 impl Op for CreateTable {
     fn tables(&self) -> Vec<QName> {
         vec![self.table.clone()]
+    }
+
+    fn reads(&self, _catalog: &Catalog) -> Vec<QName> {
+        self.query_reads.clone()
     }
 
     fn existing_tables(&self) -> Vec<QName> {

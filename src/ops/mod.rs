@@ -55,6 +55,11 @@ pub trait Op {
     fn existing_tables(&self) -> Vec<QName> {
         self.tables()
     }
+    /// Relations, besides [`Op::tables`], that this change must be ordered with in file order
+    /// (what a view being dropped read, what a `CREATE TABLE … AS` query reads).
+    fn reads(&self, _catalog: &crate::schema::Catalog) -> Vec<QName> {
+        Vec::new()
+    }
     /// The columns of those tables it touches; empty means the whole table. Two changes on the
     /// same table are ordered only when their columns overlap or one of them is table-wide.
     fn columns(&self) -> Vec<String> {

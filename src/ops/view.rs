@@ -110,6 +110,18 @@ impl Op for ViewChange {
         Vec::new()
     }
 
+    fn reads(&self, catalog: &crate::schema::Catalog) -> Vec<QName> {
+        // Dropping a view comes before what it frees in the file: a type change of a column it
+        // read waits for the drop.
+        match self {
+            ViewChange::Drop { name, .. } => catalog
+                .view(name)
+                .map(|v| v.reads.clone())
+                .unwrap_or_default(),
+            ViewChange::Create { .. } => Vec::new(),
+        }
+    }
+
     fn assess(&self, ctx: &Context) -> Assessment {
         match self {
             ViewChange::Create { view, or_replace } => {
