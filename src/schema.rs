@@ -2,14 +2,14 @@
 //! --schema-only` file or plain CREATE statements). Loading reuses the change lowering: each
 //! statement of the dump is lowered to a `Change` and applied, so there is one reader of SQL.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use sqlparser::ast::{DataType, Expr, TableConstraint};
 
 use crate::change::{self, Change};
 use crate::dialect::Dialect;
 use crate::error::PlanError;
-use crate::name::QName;
+use crate::name::{QName, ident_value};
 use crate::parse::{self, Body};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -99,6 +99,128 @@ impl View {
         for read in self.reads.iter_mut().filter(|r| r.same(from)) {
             *read = to.clone();
         }
+    }
+
+    /// The view as it reads after `table.from` was renamed to `to`. PostgreSQL keeps a view
+    /// bound to the column, not to its name: the definition then reads the new name and the
+    /// view's own column keeps the old one (`person.display_name AS preferred_username`).
+    /// Recreating the view from this text (a DROP VIEW's down after a staged rename) must do
+    /// the same. `only_reader`: no other relation the view reads has a column of that name, so
+    /// an unqualified reference means this table's.
+    pub fn rename_column(&mut self, table: &QName, from: &str, to: &str, only_reader: bool) {
+        use sqlparser::ast::{
+            Expr, Ident, SelectItem, SetExpr, Statement, TableFactor, Visit, VisitMut, Visitor,
+            VisitorMut,
+        };
+        use std::ops::ControlFlow;
+        let dialect = sqlparser::dialect::PostgreSqlDialect {};
+        let Ok(mut statements) = sqlparser::parser::Parser::parse_sql(&dialect, &self.sql) else {
+            return;
+        };
+        // The names the query gives the table: its own and its aliases.
+        struct Qualifiers<'a> {
+            table: &'a QName,
+            names: BTreeSet<String>,
+        }
+        impl Visitor for Qualifiers<'_> {
+            type Break = ();
+            fn pre_visit_table_factor(&mut self, factor: &TableFactor) -> ControlFlow<()> {
+                if let TableFactor::Table { name, alias, .. } = factor
+                    && QName::from_object_name(name).same(self.table)
+                {
+                    match alias {
+                        Some(alias) => self.names.insert(ident_value(&alias.name)),
+                        None => self.names.insert(self.table.name.clone()),
+                    };
+                }
+                ControlFlow::Continue(())
+            }
+        }
+        let mut qualifiers = Qualifiers {
+            table,
+            names: BTreeSet::new(),
+        };
+        let _ = Visit::visit(&statements, &mut qualifiers);
+        let names = qualifiers.names;
+        let refers = |expr: &Expr| match expr {
+            Expr::Identifier(ident) => only_reader && ident_value(ident) == from,
+            Expr::CompoundIdentifier(parts) => match parts.as_slice() {
+                [.., qualifier, column] => {
+                    ident_value(column) == from && names.contains(&ident_value(qualifier))
+                }
+                _ => false,
+            },
+            _ => false,
+        };
+        let new_ident = || {
+            if crate::dialect::postgres::quote(to).starts_with('"') {
+                Ident::with_quote('"', to)
+            } else {
+                Ident::new(to)
+            }
+        };
+        // The view's output columns keep their names.
+        fn first_select(body: &mut SetExpr) -> Option<&mut sqlparser::ast::Select> {
+            match body {
+                SetExpr::Select(select) => Some(select),
+                SetExpr::SetOperation { left, .. } => first_select(left),
+                SetExpr::Query(query) => first_select(&mut query.body),
+                _ => None,
+            }
+        }
+        for statement in statements.iter_mut() {
+            let Statement::CreateView(create) = statement else {
+                continue;
+            };
+            if create.columns.is_empty()
+                && let Some(select) = first_select(&mut create.query.body)
+            {
+                for item in select.projection.iter_mut() {
+                    if let SelectItem::UnnamedExpr(expr) = item
+                        && refers(expr)
+                    {
+                        *item = SelectItem::ExprWithAlias {
+                            expr: expr.clone(),
+                            alias: Ident::new(from),
+                        };
+                    }
+                }
+            }
+        }
+        struct Rename<'a, F: Fn(&Expr) -> bool, G: Fn() -> Ident> {
+            refers: &'a F,
+            new_ident: &'a G,
+        }
+        impl<F: Fn(&Expr) -> bool, G: Fn() -> Ident> VisitorMut for Rename<'_, F, G> {
+            type Break = ();
+            fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+                if (self.refers)(expr) {
+                    match expr {
+                        Expr::Identifier(ident) => *ident = (self.new_ident)(),
+                        Expr::CompoundIdentifier(parts) => {
+                            if let Some(last) = parts.last_mut() {
+                                *last = (self.new_ident)();
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                ControlFlow::Continue(())
+            }
+        }
+        let mut rename = Rename {
+            refers: &refers,
+            new_ident: &new_ident,
+        };
+        for statement in statements.iter_mut() {
+            let _ = VisitMut::visit(statement, &mut rename);
+        }
+        self.sql = statements
+            .iter()
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>()
+            .join(";\n");
+        self.names.insert(to.to_string());
     }
 
     /// Whether the view may read `table.column` directly (`column: None`: any column of it).
@@ -563,6 +685,23 @@ impl Catalog {
         for i in t.indexes.iter_mut() {
             i.columns.iter_mut().for_each(rename);
         }
+        let readers: Vec<QName> = self
+            .views
+            .iter()
+            .filter(|v| v.may_read(table, Some(from)))
+            .map(|v| v.name.clone())
+            .collect();
+        for name in readers {
+            let only_reader = self.view(&name).is_some_and(|v| {
+                v.reads.iter().filter(|r| !r.same(table)).all(|r| {
+                    self.table(r)
+                        .is_some_and(|t| !t.columns.iter().any(|c| c.name == from))
+                })
+            });
+            if let Some(view) = self.views.iter_mut().find(|v| v.name.same(&name)) {
+                view.rename_column(table, from, to, only_reader);
+            }
+        }
         for sequence in self.sequences.values_mut() {
             if let Some((owner, column)) = &mut sequence.owned_by
                 && owner.same(table)
@@ -658,5 +797,50 @@ fn unquote(word: &str) -> String {
     match word.strip_prefix('"').and_then(|w| w.strip_suffix('"')) {
         Some(inner) => inner.replace("\"\"", "\""),
         None => word.to_lowercase(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn catalog(sql: &str) -> Catalog {
+        Catalog::from_sql(sql).expect("schema reads")
+    }
+
+    /// As PostgreSQL does: the view follows the column to its new name and keeps its own
+    /// column's name, so recreating it from the catalog after a rename gives the same view.
+    #[test]
+    fn a_renamed_column_is_renamed_in_the_views_that_read_it() {
+        let mut c = catalog(
+            "CREATE TABLE public.person (id integer NOT NULL, preferred_username text, name text);
+             CREATE TABLE public.post (id integer NOT NULL, name text);
+             CREATE VIEW public.person_alias_1 AS
+              SELECT person.id, person.preferred_username, p.name FROM public.person JOIN public.post p ON p.id = person.id;
+             CREATE VIEW public.names AS SELECT preferred_username AS shown FROM person WHERE preferred_username <> '';",
+        );
+        let person = QName::new("person");
+        c.rename_column(&person, "preferred_username", "display_name");
+        let alias = c.view(&QName::new("person_alias_1")).expect("view");
+        assert!(
+            alias
+                .sql
+                .contains("person.display_name AS preferred_username"),
+            "{}",
+            alias.sql
+        );
+        assert!(alias.sql.contains("p.name"), "{}", alias.sql);
+        let names = c.view(&QName::new("names")).expect("view");
+        assert!(
+            names.sql.contains("display_name AS shown")
+                && names.sql.contains("WHERE display_name <> ''"),
+            "{}",
+            names.sql
+        );
+        // Another table's column of the same name is left alone.
+        c.rename_column(&QName::new("post"), "name", "title");
+        let alias = c.view(&QName::new("person_alias_1")).expect("view");
+        assert!(alias.sql.contains("p.title AS name"), "{}", alias.sql);
+        assert!(!alias.sql.contains("person.title"), "{}", alias.sql);
     }
 }
