@@ -1300,3 +1300,89 @@ fn apply_backfills_a_table_without_a_key_by_blocks() {
         "0"
     );
 }
+
+/// A composite key is walked by row value, and an interrupted walk resumes after the row it
+/// stopped at (its resume key is the key's columns as a JSON array).
+#[test]
+fn apply_walks_and_resumes_a_composite_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = ScratchDb::create("apply_composite") else {
+        return;
+    };
+    let schema = "CREATE TABLE memberships (tenant_id integer NOT NULL, id bigint NOT NULL, role text NOT NULL, PRIMARY KEY (tenant_id, id));";
+    db.execute(schema);
+    db.execute(
+        "INSERT INTO memberships SELECT t, g, 'role ' || g FROM generate_series(1, 3) t, generate_series(1, 1000) g;",
+    );
+    fs::write(dir.path().join("schema.sql"), schema).unwrap();
+    fs::write(
+        dir.path().join("change.sql"),
+        "-- safeshift: backfill = upper(role)\nALTER TABLE memberships ADD COLUMN role_code text NOT NULL;\n",
+    )
+    .unwrap();
+    safeshift()
+        .current_dir(dir.path())
+        .args(["plan", "change.sql", "--schema", "schema.sql"])
+        .arg("--server-version")
+        .arg(support::server_version())
+        .args(["--batch-size", "100", "--out", "plan"])
+        .assert()
+        .success();
+    assert_eq!(apply(&db, dir.path(), 1, &[]).0, 0);
+    let bin = assert_cmd::cargo::cargo_bin("safeshift");
+    let child = std::process::Command::new(bin)
+        .arg("apply")
+        .arg(dir.path().join("plan"))
+        .args(["--stage", "2", "--database-url", &db.url])
+        .args(["--pause", "100ms"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1200));
+    let killed = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    let left: i64 = value(
+        &db,
+        "SELECT count(*) FROM memberships WHERE role_code IS NULL",
+    )
+    .parse()
+    .unwrap();
+    assert!(left > 0 && left < 3000, "{left} rows left");
+    let report = status(&db, dir.path());
+    let key = report["stages"][1]["record"]["resume_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(key.starts_with("0:[\""), "{key}");
+    // The rows before the resume key are filled, none after it: the walk followed the whole key.
+    let last: Vec<String> = serde_json::from_str(key.trim_start_matches("0:")).unwrap();
+    let filled_after = value(
+        &db,
+        &format!(
+            "SELECT count(*) FROM memberships WHERE (tenant_id, id) > ({}, {}) AND role_code IS NOT NULL",
+            last[0], last[1]
+        ),
+    );
+    assert_eq!(filled_after, "0");
+
+    let (code, out) = apply(&db, dir.path(), 2, &[]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        value(
+            &db,
+            "SELECT count(*) FROM memberships WHERE role_code IS DISTINCT FROM upper(role)"
+        ),
+        "0"
+    );
+}

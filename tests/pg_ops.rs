@@ -236,6 +236,59 @@ fn backfill_walks_uuid_and_text_keys() {
     );
 }
 
+const MEMBERSHIPS: &str = "CREATE TABLE public.memberships (
+    tenant_id integer NOT NULL,
+    id bigint NOT NULL,
+    role text NOT NULL
+);
+ALTER TABLE ONLY public.memberships ADD CONSTRAINT memberships_pkey PRIMARY KEY (tenant_id, id);
+";
+
+/// A composite key walks by row value: three tenants of 900 rows each, batches of 1,000, so a
+/// batch ends in the middle of a tenant and the next one must start right after it (a walk of
+/// `tenant_id` alone would put a whole tenant in a batch, or skip the rest of one).
+#[test]
+fn backfill_walks_a_composite_key_by_row_value() {
+    let input = safeshift::PlanInput {
+        change_name: "change.sql",
+        change_sql: "-- safeshift: backfill = upper(role)\nALTER TABLE memberships ADD COLUMN role_code text NOT NULL;",
+        schema: Some(("schema.sql", MEMBERSHIPS)),
+        dialect: safeshift::dialect::Dialect::default(),
+        options: Options::default(),
+    };
+    let plan = safeshift::plan(&input).expect("plans");
+    let backfill = plan
+        .stages
+        .iter()
+        .flat_map(|s| &s.steps)
+        .find_map(|s| s.backfill.clone())
+        .expect("a backfill step");
+    assert_eq!(backfill.key, "(tenant_id, id)");
+    assert_eq!(backfill.key_columns, ["tenant_id", "id"]);
+    let Some(db) = run(Case {
+        schema: MEMBERSHIPS,
+        seed: "INSERT INTO memberships SELECT t, g, 'role ' || g FROM generate_series(1, 3) t, generate_series(1, 900) g;",
+        old_app: &[
+            "INSERT INTO memberships (tenant_id, id, role) VALUES (2, (SELECT max(id) + 1 FROM memberships WHERE tenant_id = 2), 'old app')",
+        ],
+        ..case(
+            "backfill_composite_key",
+            "-- safeshift: backfill = upper(role)\nALTER TABLE memberships ADD COLUMN role_code text NOT NULL;",
+            5,
+        )
+    }) else {
+        return;
+    };
+    assert_eq!(
+        first_value(
+            &db,
+            "SELECT count(*) FROM memberships WHERE role_code IS DISTINCT FROM upper(role)"
+        )
+        .as_deref(),
+        Some("0")
+    );
+}
+
 /// `IF NOT EXISTS` on a column and an index that are already there: nothing changes, and the
 /// downs (checked by `run` to restore the catalog) must not drop them.
 #[test]

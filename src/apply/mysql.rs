@@ -542,6 +542,7 @@ pub fn run_backfill(
     let BackfillSpec {
         table,
         key,
+        key_columns: _,
         column,
         value,
         pending,

@@ -667,12 +667,11 @@ fn batch(
     let end: String = row.get(0);
     let walked: i64 = row.get(1);
     let sql = format!(
-        "UPDATE {} SET {} = {} WHERE {after} AND {} <= {} AND ({})",
+        "UPDATE {} SET {} = {} WHERE {after} AND {} AND ({})",
         spec.table,
         spec.column,
         spec.value,
-        spec.key,
-        quote_literal(&end),
+        key_bound(spec, "<=", &end),
         spec.pending
     );
     client.batch_execute("BEGIN")?;
@@ -689,6 +688,29 @@ fn batch(
             let _ = client.batch_execute("ROLLBACK");
             Err(e)
         }
+    }
+}
+
+/// `key OP value` for a batch end or a resume point. A key of several columns compares as a row
+/// value, `("tenant_id", "id") > ('7', '42')`: PostgreSQL resolves each untyped literal to its
+/// column's type, and the primary key's index serves the comparison. Its value is a JSON array of
+/// the columns' text (what `next_sql` returns); one that does not read as such (a resume point
+/// written by a walk of the first column only) starts the walk over, which only costs a re-scan.
+fn key_bound(spec: &BackfillSpec, op: &str, value: &str) -> String {
+    if spec.key_columns.len() < 2 {
+        return format!("{} {op} {}", spec.key, quote_literal(value));
+    }
+    match serde_json::from_str::<Vec<String>>(value) {
+        Ok(parts) if parts.len() == spec.key_columns.len() => format!(
+            "{} {op} ({})",
+            spec.key,
+            parts
+                .iter()
+                .map(|p| quote_literal(p))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        _ => "true".to_string(),
     }
 }
 
@@ -736,6 +758,7 @@ pub fn run_backfill(
     let BackfillSpec {
         table,
         key,
+        key_columns: _,
         column,
         value,
         pending,
@@ -806,7 +829,7 @@ pub fn run_backfill(
         observer.keep_going().map_err(RunError::Stopped)?;
         let after = last
             .as_ref()
-            .map(|k| format!("{key} > {}", quote_literal(k)))
+            .map(|k| key_bound(spec, ">", k))
             .unwrap_or_else(|| "true".to_string());
         if let Some(max) = opts.max_replica_lag {
             wait_for_replicas(client, max, observer)?;
@@ -827,6 +850,24 @@ pub fn run_backfill(
                 }
                 // About batch_size rows a step (from the statistics), for the progress line.
                 format!("SELECT '({},0)'::text, {batch_size}::bigint", at + step)
+            }
+            None if spec.key_columns.len() > 1 => {
+                let columns = &spec.key_columns;
+                let list = |f: &dyn Fn(usize, &String) -> String| {
+                    columns
+                        .iter()
+                        .enumerate()
+                        .map(|(i, c)| f(i, c))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                format!(
+                    "SELECT json_build_array({})::text AS batch_end, count(*) OVER () FROM (SELECT {} FROM {table} WHERE {after} ORDER BY {} LIMIT {batch_size}) AS batch ORDER BY {} LIMIT 1",
+                    list(&|i, _| format!("batch.k{i}::text")),
+                    list(&|i, c| format!("{c} AS k{i}")),
+                    list(&|_, c| c.clone()),
+                    list(&|i, _| format!("batch.k{i} DESC")),
+                )
             }
             None => format!(
                 "SELECT batch.k::text AS batch_end, count(*) OVER () FROM (SELECT {key} AS k FROM {table} WHERE {after} ORDER BY {key} LIMIT {batch_size}) AS batch ORDER BY batch.k DESC LIMIT 1"

@@ -341,12 +341,28 @@ impl Context<'_> {
     /// PostgreSQL: the first primary-key column to walk, or, for a table without a primary key
     /// on PostgreSQL 14+ (TID range scans), its heap blocks ([`crate::plan::BLOCK_WALK`]).
     pub fn pg_batch_key(&self, table: &QName) -> Result<String, PlanError> {
-        match self.batch_key(table) {
-            Ok(key) => Ok(key),
-            Err(_) if self.pg().tid_range_scan() => Ok(crate::plan::BLOCK_WALK.to_string()),
-            Err(e) => Err(e.help(
-                "safeshift backfills in primary-key batches, or by heap blocks on PostgreSQL 14+ (--server-version 14); add a primary key first",
-            )),
+        let mut keys = self.pg_batch_keys(table)?;
+        Ok(keys.swap_remove(0))
+    }
+
+    /// PostgreSQL: every primary-key column, in key order, for a keyset walk by row value
+    /// (`(tenant_id, id) > (…)`): walking only the first column of `(tenant_id, id)` would put
+    /// a whole tenant in one batch. A table without a primary key: as [`Self::pg_batch_key`].
+    pub fn pg_batch_keys(&self, table: &QName) -> Result<Vec<String>, PlanError> {
+        if !self.schema_known {
+            return Ok(vec!["id".to_string()]);
+        }
+        match self.catalog.table(table).and_then(|t| t.primary_key()) {
+            Some(key) if !key.is_empty() => Ok(key.to_vec()),
+            _ if self.pg().tid_range_scan() => Ok(vec![crate::plan::BLOCK_WALK.to_string()]),
+            _ => Err(self
+                .error(format!(
+                    "{} has no primary key to walk in batches",
+                    table.display()
+                ))
+                .help(
+                    "safeshift backfills in primary-key batches, or by heap blocks on PostgreSQL 14+ (--server-version 14); add a primary key first",
+                )),
         }
     }
 }

@@ -80,7 +80,19 @@ struct BackfillBlocks<'a> {
 #[template(path = "sql/backfill.sql", escape = "none")]
 struct Backfill<'a> {
     table: &'a str,
-    key: &'a str,
+    /// The key columns the walk follows, each with the suffix of its variables (none for a
+    /// one-column key).
+    keys: Vec<BackfillKey>,
+    first_suffix: String,
+    /// Lists and row values over the key columns, spelled once here for the template.
+    key_list: String,
+    key_row: String,
+    select_list: String,
+    batch_list: String,
+    desc_list: String,
+    end_list: String,
+    last_row: String,
+    end_row: String,
     column: &'a str,
     value: &'a str,
     pending: &'a str,
@@ -88,6 +100,68 @@ struct Backfill<'a> {
     /// The arguments of `format()` for one progress line: the format string, then the values.
     progress: &'a str,
     tag: &'a str,
+}
+
+struct BackfillKey {
+    column: String,
+    suffix: String,
+}
+
+impl<'a> Backfill<'a> {
+    /// `keys` quoted. One column keeps the plain names (`"id"`, `safeshift_last_key`); several
+    /// are compared as row values (`("tenant_id", "id") > (…)`).
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        table: &'a str,
+        keys: &[String],
+        column: &'a str,
+        value: &'a str,
+        pending: &'a str,
+        batch_size: u64,
+        progress: &'a str,
+        tag: &'a str,
+    ) -> Backfill<'a> {
+        let keys: Vec<BackfillKey> = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| BackfillKey {
+                column: k.clone(),
+                suffix: if keys.len() > 1 {
+                    format!("_{}", i + 1)
+                } else {
+                    String::new()
+                },
+            })
+            .collect();
+        let list =
+            |f: &dyn Fn(&BackfillKey) -> String| keys.iter().map(f).collect::<Vec<_>>().join(", ");
+        let row = |list: String| {
+            if keys.len() > 1 {
+                format!("({list})")
+            } else {
+                list
+            }
+        };
+        Backfill {
+            table,
+            first_suffix: keys.first().map(|k| k.suffix.clone()).unwrap_or_default(),
+            key_list: list(&|k| k.column.clone()),
+            key_row: row(list(&|k| k.column.clone())),
+            select_list: list(&|k| format!("{} AS k{}", k.column, k.suffix)),
+            batch_list: list(&|k| format!("batch.k{}", k.suffix)),
+            desc_list: list(&|k| format!("batch.k{} DESC", k.suffix)),
+            end_list: list(&|k| format!("safeshift_batch_end{}", k.suffix)),
+            last_row: row(list(&|k| format!("safeshift_last_key{}", k.suffix))),
+            end_row: row(list(&|k| format!("safeshift_batch_end{}", k.suffix))),
+            keys,
+            column,
+            value,
+            pending,
+            batch_size,
+            progress,
+            tag,
+        }
+    }
 }
 
 /// A trigger function plus its trigger, and the SQL that removes both.
@@ -313,13 +387,26 @@ pub fn backfill_step(
     value: &str,
     pending: &str,
 ) -> Result<Step, PlanError> {
-    let key = ctx.pg_batch_key(table)?;
-    let blocks = key == crate::plan::BLOCK_WALK;
+    let keys = ctx.pg_batch_keys(table)?;
+    let key = keys.join(", ");
+    let blocks = keys == [crate::plan::BLOCK_WALK];
+    let quoted: Vec<String> = keys.iter().map(|k| quote(k)).collect();
     let label = format!("{}.{column}", table.display());
     // The progress message gets names only as `%` arguments: a quote or `%` in a name must not
     // change the RAISE format string.
+    let last = if keys.len() > 1 {
+        format!(
+            "({})",
+            (1..=keys.len())
+                .map(|i| format!("safeshift_last_key_{i}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    } else {
+        "safeshift_last_key".to_string()
+    };
     let progress = format!(
-        "'backfill %s: %s rows updated, up to %s %s', {}, safeshift_filled, {}, safeshift_last_key",
+        "'backfill %s: %s rows updated, up to %s %s', {}, safeshift_filled, {}, {last}",
         literal(&label),
         literal(if blocks { "block" } else { &key })
     );
@@ -340,20 +427,31 @@ pub fn backfill_step(
             tag: &tag,
         })?
     } else {
-        render(&Backfill {
-            table: &qname(table),
-            key: &quote(&key),
-            column: &quote(column),
+        render(&Backfill::new(
+            &qname(table),
+            &quoted,
+            &quote(column),
             value,
             pending,
-            batch_size: ctx.options.batch_size,
-            progress: &progress,
-            tag: &tag,
-        })?
+            ctx.options.batch_size,
+            &progress,
+            &tag,
+        ))?
     };
     let spec = BackfillSpec {
         table: qname(table),
-        key: if blocks { key.clone() } else { quote(&key) },
+        key: if blocks {
+            key.clone()
+        } else if quoted.len() > 1 {
+            format!("({})", quoted.join(", "))
+        } else {
+            quoted.join(", ")
+        },
+        key_columns: if quoted.len() > 1 {
+            quoted.clone()
+        } else {
+            Vec::new()
+        },
         column: quote(column),
         value: value.to_string(),
         pending: pending.to_string(),

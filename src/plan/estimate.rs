@@ -175,6 +175,7 @@ mod tests {
         step.backfill = Some(BackfillSpec {
             table: "users".into(),
             key: "id".into(),
+            key_columns: Vec::new(),
             column: "c".into(),
             value: "1".into(),
             pending: "c IS NULL".into(),

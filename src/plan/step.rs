@@ -148,6 +148,11 @@ pub struct BackfillSpec {
     /// The column the walk follows (the first primary-key column), quoted; or [`BLOCK_WALK`]
     /// for a table without a primary key, walked by heap blocks.
     pub key: String,
+    /// A key of several columns, each quoted, in key order; then `key` is their row value
+    /// (`("tenant_id", "id")`) and batch ends are JSON arrays of the columns' text. Empty for a
+    /// one-column key or a walk by blocks.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub key_columns: Vec<String>,
     /// The column being filled, quoted.
     pub column: String,
     /// The value, an SQL expression over the row's columns.

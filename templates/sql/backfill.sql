@@ -3,8 +3,10 @@ DECLARE
   -- Prefixed: the backfill's expression and condition name the table's columns, and a variable
   -- of the same name (a column `n`, `filled`, `last_key`) would make them ambiguous.
   safeshift_batch_size constant integer := {{ batch_size }};
-  safeshift_last_key {{ table }}.{{ key }}%TYPE;
-  safeshift_batch_end {{ table }}.{{ key }}%TYPE;
+{%- for k in keys %}
+  safeshift_last_key{{ k.suffix }} {{ table }}.{{ k.column }}%TYPE;
+  safeshift_batch_end{{ k.suffix }} {{ table }}.{{ k.column }}%TYPE;
+{%- endfor %}
   safeshift_filled bigint := 0;
   safeshift_rows bigint;
 BEGIN
@@ -14,19 +16,25 @@ BEGIN
   -- The batch's last key by ORDER BY, not max(): uuid and other key types have no max().
   -- Walk the table in batch-key order, one short transaction per batch. Rows already filled are
   -- skipped, so this can be stopped at any time and run again.
+{%- if keys.len() > 1 %}
+  -- The key has several columns: batches follow the whole key by row value, which its primary
+  -- key index serves.
+{%- endif %}
   LOOP
-    IF safeshift_last_key IS NULL THEN
-      SELECT batch.k INTO safeshift_batch_end FROM (SELECT {{ key }} AS k FROM {{ table }} ORDER BY {{ key }} LIMIT safeshift_batch_size) AS batch ORDER BY batch.k DESC LIMIT 1;
+    IF safeshift_last_key{{ first_suffix }} IS NULL THEN
+      SELECT {{ batch_list }} INTO {{ end_list }} FROM (SELECT {{ select_list }} FROM {{ table }} ORDER BY {{ key_list }} LIMIT safeshift_batch_size) AS batch ORDER BY {{ desc_list }} LIMIT 1;
     ELSE
-      SELECT batch.k INTO safeshift_batch_end FROM (SELECT {{ key }} AS k FROM {{ table }} WHERE {{ key }} > safeshift_last_key ORDER BY {{ key }} LIMIT safeshift_batch_size) AS batch ORDER BY batch.k DESC LIMIT 1;
+      SELECT {{ batch_list }} INTO {{ end_list }} FROM (SELECT {{ select_list }} FROM {{ table }} WHERE {{ key_row }} > {{ last_row }} ORDER BY {{ key_list }} LIMIT safeshift_batch_size) AS batch ORDER BY {{ desc_list }} LIMIT 1;
     END IF;
-    EXIT WHEN safeshift_batch_end IS NULL;
+    EXIT WHEN safeshift_batch_end{{ first_suffix }} IS NULL;
     UPDATE {{ table }} SET {{ column }} = {{ value }}
-     WHERE (safeshift_last_key IS NULL OR {{ key }} > safeshift_last_key) AND {{ key }} <= safeshift_batch_end
+     WHERE (safeshift_last_key{{ first_suffix }} IS NULL OR {{ key_row }} > {{ last_row }}) AND {{ key_row }} <= {{ end_row }}
        AND {{ pending }};
     GET DIAGNOSTICS safeshift_rows = ROW_COUNT;
     safeshift_filled := safeshift_filled + safeshift_rows;
-    safeshift_last_key := safeshift_batch_end;
+{%- for k in keys %}
+    safeshift_last_key{{ k.suffix }} := safeshift_batch_end{{ k.suffix }};
+{%- endfor %}
     COMMIT;
     RAISE NOTICE '%', format({{ progress }});
   END LOOP;

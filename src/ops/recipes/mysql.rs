@@ -476,6 +476,7 @@ pub fn backfill_step(
     step.backfill = Some(BackfillSpec {
         table: t,
         key: k,
+        key_columns: Vec::new(),
         column: c,
         value: value.to_string(),
         pending: pending.to_string(),
