@@ -44,6 +44,7 @@ pub enum Change {
     Reindex(ops::reindex::Reindex),
     DetachPartition(ops::detach_partition::DetachPartition),
     RenameEnumValue(ops::rename_enum_value::RenameEnumValue),
+    RenameType(ops::rename_type::RenameType),
 }
 
 impl Change {
@@ -75,6 +76,7 @@ impl Change {
             Change::Reindex(c) => c,
             Change::DetachPartition(c) => c,
             Change::RenameEnumValue(c) => c,
+            Change::RenameType(c) => c,
         }
     }
 
@@ -107,6 +109,7 @@ impl Change {
             Change::Reindex(_) => "reindex",
             Change::DetachPartition(_) => "detach_partition",
             Change::RenameEnumValue(_) => "rename_enum_value",
+            Change::RenameType(_) => "rename_type",
         }
     }
 }
@@ -491,7 +494,12 @@ pub fn lower(ast: &Statement, source: &ParsedStatement) -> Result<Vec<Change>, P
                     },
                 )]
             }
-            _ => vec![other(source, "this ALTER TYPE is not planned by safeshift")],
+            AlterTypeOperation::Rename(rename) => {
+                vec![Change::RenameType(ops::rename_type::RenameType {
+                    from: names.qname(&alter.name),
+                    to: names.ident(&rename.new_name),
+                })]
+            }
         },
         _ => vec![other(
             source,

@@ -790,6 +790,54 @@ impl Catalog {
     pub fn set_enum(&mut self, name: &QName, labels: Vec<String>) {
         self.enums.insert(name.key(), labels);
     }
+
+    /// Renames a type, and follows it, as PostgreSQL does, into every column of it (arrays of it
+    /// too) and every cast in a column default: a column copied later is made with the new name.
+    pub fn rename_type(&mut self, from: &QName, to: &QName) {
+        use sqlparser::ast::{ArrayElemTypeDef, VisitMut, VisitorMut};
+        if let Some(labels) = self.enums.remove(&from.key()) {
+            self.enums.insert(to.key(), labels);
+        }
+        fn rename(data_type: &mut DataType, from: &QName, to: &QName) {
+            match data_type {
+                DataType::Custom(name, _) if QName::from_object_name(name).same(from) => {
+                    let mut renamed = to.clone();
+                    if name.0.len() < 2 {
+                        renamed.schema = None;
+                    }
+                    *name = object_name(&renamed);
+                }
+                DataType::Array(
+                    ArrayElemTypeDef::SquareBracket(inner, _)
+                    | ArrayElemTypeDef::AngleBracket(inner)
+                    | ArrayElemTypeDef::Parenthesis(inner)
+                    | ArrayElemTypeDef::Qualified(inner, _),
+                ) => rename(inner, from, to),
+                _ => {}
+            }
+        }
+        struct Casts<'a> {
+            from: &'a QName,
+            to: &'a QName,
+        }
+        impl VisitorMut for Casts<'_> {
+            type Break = ();
+            fn pre_visit_expr(&mut self, expr: &mut Expr) -> std::ops::ControlFlow<()> {
+                if let Expr::Cast { data_type, .. } = expr {
+                    rename(data_type, self.from, self.to);
+                }
+                std::ops::ControlFlow::Continue(())
+            }
+        }
+        for table in self.tables.values_mut() {
+            for column in table.columns.iter_mut() {
+                rename(&mut column.data_type, from, to);
+                if let Some(default) = &mut column.default {
+                    let _ = VisitMut::visit(default, &mut Casts { from, to });
+                }
+            }
+        }
+    }
 }
 
 fn unquote(word: &str) -> String {

@@ -289,6 +289,35 @@ fn backfill_walks_a_composite_key_by_row_value() {
     );
 }
 
+const SORTS: &str = "CREATE TYPE public.sort_type_enum AS ENUM ('Hot', 'New');
+CREATE TABLE public.local_user (
+    id integer NOT NULL,
+    default_sort_type public.sort_type_enum DEFAULT 'Hot'::public.sort_type_enum NOT NULL,
+    sorts public.sort_type_enum[]
+);
+ALTER TABLE ONLY public.local_user ADD CONSTRAINT local_user_pkey PRIMARY KEY (id);
+";
+
+/// lemmy's shape: a type renamed, then a column of it renamed in the same file. The stand-in
+/// column, its default and the sync trigger's casts name the type by its new name, which the
+/// first stage gives it; the down of that stage gives the old name back.
+#[test]
+fn a_type_renamed_before_a_column_of_it_is_renamed() {
+    run(Case {
+        schema: SORTS,
+        seed: "INSERT INTO local_user (id, default_sort_type) SELECT g, CASE WHEN g % 2 = 0 THEN 'New'::sort_type_enum ELSE 'Hot' END FROM generate_series(1, 1500) g;",
+        old_app: &["INSERT INTO local_user (id) VALUES ((SELECT max(id) + 1 FROM local_user))"],
+        new_app: &[
+            "INSERT INTO local_user (id, default_post_sort_type) VALUES ((SELECT max(id) + 1 FROM local_user), 'New')",
+        ],
+        ..case(
+            "rename_type_then_column",
+            "ALTER TYPE sort_type_enum RENAME TO post_sort_type_enum;\nALTER TABLE local_user RENAME COLUMN default_sort_type TO default_post_sort_type;",
+            5,
+        )
+    });
+}
+
 /// `IF NOT EXISTS` on a column and an index that are already there: nothing changes, and the
 /// downs (checked by `run` to restore the catalog) must not drop them.
 #[test]

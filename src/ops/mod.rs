@@ -43,6 +43,7 @@ pub mod reindex;
 pub mod rename_column;
 pub mod rename_enum_value;
 pub mod rename_table;
+pub mod rename_type;
 pub mod sequence;
 pub mod set_not_null;
 pub mod view;
@@ -417,6 +418,7 @@ pub const RULES: &[&Rule] = &[
     &reindex::RULE,
     &detach_partition::RULE,
     &rename_enum_value::RULE,
+    &rename_type::RULE,
 ];
 
 /// Rules of kinds that `plan` refuses rather than stages: no plan ends where the naive change
@@ -479,6 +481,10 @@ pub const KINDS: &[(&str, &str)] = &[
         "detach a partition from a partitioned table",
     ),
     ("rename_enum_value", "rename a value of an enum type"),
+    (
+        "rename_type",
+        "rename a type (an enum, a composite or a range type)",
+    ),
 ];
 
 /// PostgreSQL has no `ADD CONSTRAINT … USING INDEX` for a partitioned table, and its `ADD UNIQUE` /
