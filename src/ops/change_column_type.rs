@@ -20,7 +20,7 @@ use super::recipes::{
 use super::{Assessment, Context, Op};
 use crate::change::canonical_type;
 use crate::dialect::LockMode;
-use crate::dialect::postgres::{qname, quote};
+use crate::dialect::postgres::{literal, qname, quote};
 use crate::dialect::{Algorithm, MySql};
 use crate::error::PlanError;
 use crate::name::QName;
@@ -676,6 +676,47 @@ impl ChangeColumnType {
             lock_order.join(", ")
         );
         let default = column.default.as_ref().map(|d| d.to_string());
+        // An identity column's sequence cannot be handed to another column: the swap takes the
+        // next number, drops the identity from the column it leaves, gives the new column its
+        // own, and restarts that at the number taken. The number crosses statements in a
+        // transaction-local setting.
+        let identity = match &column.generated {
+            Some(Generated::Identity { always, options }) => Some((*always, options.trim())),
+            _ => None,
+        };
+        let identity_take = |from: &str| {
+            let body = format!(
+                "BEGIN PERFORM set_config('safeshift.identity_next', nextval(pg_get_serial_sequence({}, {}))::text, true); END",
+                literal(&t),
+                literal(from)
+            );
+            let tag = crate::dialect::postgres::dollar_tag(&body);
+            format!("DO {tag} {body} {tag}")
+        };
+        let identity_give = |to: &str| -> Vec<String> {
+            let Some((always, options)) = identity else {
+                return Vec::new();
+            };
+            let body = format!(
+                "BEGIN EXECUTE format('ALTER TABLE %s ALTER COLUMN %I RESTART WITH %s', {}, {}, current_setting('safeshift.identity_next')); END",
+                literal(&t),
+                literal(to)
+            );
+            let tag = crate::dialect::postgres::dollar_tag(&body);
+            vec![
+                format!(
+                    "ALTER TABLE {t} ALTER COLUMN {} ADD GENERATED {} AS IDENTITY{}",
+                    quote(to),
+                    if always { "ALWAYS" } else { "BY DEFAULT" },
+                    if options.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({options})")
+                    }
+                ),
+                format!("DO {tag} {body} {tag}"),
+            ]
+        };
         let views_drop: Vec<String> = deps
             .views
             .iter()
@@ -785,9 +826,30 @@ impl ChangeColumnType {
                 "",
             );
         }
+        if identity.is_some() {
+            swap = swap
+                .sql(
+                    identity_take(&self.column),
+                    "the identity's next number, for the new column's identity",
+                )
+                .sql(
+                    format!("ALTER TABLE {t} ALTER COLUMN {c} DROP IDENTITY"),
+                    "the old column keeps its values; the reverse trigger fills it from now on",
+                );
+        }
         swap = swap
             .sql(format!("ALTER TABLE {t} RENAME COLUMN {c} TO {o}"), "")
             .sql(format!("ALTER TABLE {t} RENAME COLUMN {n} TO {c}"), "");
+        for (i, sql) in identity_give(&self.column).into_iter().enumerate() {
+            swap = swap.sql(
+                sql,
+                if i == 0 {
+                    "catalog-only: the new column is NOT NULL and filled"
+                } else {
+                    "numbering goes on where the old identity stopped"
+                },
+            );
+        }
         for key in &deps.keys {
             swap = swap.sql(
                 key_sql(key, &name_of(&key.name, "new")),
@@ -918,6 +980,12 @@ impl ChangeColumnType {
                 "",
             );
         }
+        if identity.is_some() {
+            swap = swap.down_sql(identity_take(&self.column), "").down_sql(
+                format!("ALTER TABLE {t} ALTER COLUMN {c} DROP IDENTITY"),
+                "",
+            );
+        }
         swap = swap
             .down_sql(format!("ALTER TABLE {t} RENAME COLUMN {c} TO {n}"), "")
             .down_sql(format!("ALTER TABLE {t} RENAME COLUMN {o} TO {c}"), "");
@@ -941,6 +1009,10 @@ impl ChangeColumnType {
                     "the NOT NULL constraint's name from before the table was renamed",
                 );
             }
+        }
+        // The old column is NOT NULL again: it can take its identity back.
+        for sql in identity_give(&self.column) {
+            swap = swap.down_sql(sql, "");
         }
         for key in &deps.keys {
             swap = swap.down_sql(key_sql(key, &name_of(&key.name, "rollback")), "");
@@ -1210,16 +1282,16 @@ impl Op for ChangeColumnType {
                 );
             return Ok(Expansion::single(step));
         }
-        if let Some(generated) = &column.generated {
+        if column
+            .generated
+            .as_ref()
+            .is_some_and(|g| !matches!(g, Generated::Identity { .. }))
+        {
             return Err(ctx
                 .error(format!(
-                    "safeshift cannot change the type of `{}.{}` online: it is {}",
+                    "safeshift cannot change the type of `{}.{}` online: it is a generated column",
                     self.table.display(),
                     self.column,
-                    match generated {
-                        Generated::Identity { .. } => "an identity column (its sequence cannot be handed to a new column in place)",
-                        _ => "a generated column",
-                    }
                 ))
                 .help("plan this one by hand, or run it in a maintenance window"));
         }
