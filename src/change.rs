@@ -428,6 +428,7 @@ pub fn lower(ast: &Statement, source: &ParsedStatement) -> Result<Vec<Change>, P
                     vec![Change::View(ops::view::ViewChange::Create {
                         view,
                         or_replace,
+                        replaces: false,
                     })]
                 }
                 None => vec![other(source, "this view is not planned by safeshift")],

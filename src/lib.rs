@@ -59,6 +59,70 @@ struct Lowered {
     fill: Option<(name::QName, String, sqlparser::ast::Expr)>,
 }
 
+/// `DROP VIEW v` and, later in the file, `CREATE VIEW v` are one intent: a new definition of v.
+/// Planned as a drop (after a deploy that stops reading v) and a create, v would be missing in
+/// between; as one replacement, where the CREATE stands, v is dropped and made again in one
+/// transaction and the app reading it never finds it missing. Not with CASCADE (it drops more than
+/// the file makes again) nor for materialized views (a replacement runs their query under lock).
+/// PostgreSQL only: MySQL commits each DDL statement on its own. Returns a sentence per merge.
+fn merge_view_replacements(lowered: &mut [Lowered], file: &str) -> Vec<String> {
+    use ops::view::ViewChange;
+    let mut said = Vec::new();
+    for i in 0..lowered.len() {
+        let mut k = 0;
+        while k < lowered[i].changes.len() {
+            let Change::View(ViewChange::Drop {
+                name,
+                materialized: false,
+                cascade: false,
+                ..
+            }) = &lowered[i].changes[k]
+            else {
+                k += 1;
+                continue;
+            };
+            let name = name.clone();
+            let names_it = |c: &Change| match c {
+                Change::View(ViewChange::Create { view, .. }) => view.name.same(&name),
+                Change::View(ViewChange::Drop { name: n, .. }) => n.same(&name),
+                _ => false,
+            };
+            let later = lowered
+                .iter()
+                .enumerate()
+                .skip(i + 1)
+                .find(|(_, l)| l.changes.iter().any(names_it))
+                .map(|(j, _)| j);
+            let Some(j) = later else {
+                k += 1;
+                continue;
+            };
+            let create = lowered[j].changes.iter_mut().find(|c| names_it(c));
+            let Some(Change::View(ViewChange::Create { view, replaces, .. })) = create else {
+                k += 1;
+                continue;
+            };
+            if view.materialized {
+                k += 1;
+                continue;
+            }
+            *replaces = true;
+            lowered[i].changes.remove(k);
+            let (drop_at, create_at) = (lowered[i].pos, lowered[j].pos);
+            said.push(format!(
+                "{file}:{}:{} (DROP VIEW {}) and {file}:{}:{} (CREATE VIEW {}) are one replacement of the view: it is dropped and made again in one transaction where the CREATE stands, so it is never missing.",
+                drop_at.line,
+                drop_at.column,
+                name.display(),
+                create_at.line,
+                create_at.column,
+                name.display()
+            ));
+        }
+    }
+    said
+}
+
 /// The ORM way of adding a required column — `ADD COLUMN c` (nullable, no default), `UPDATE t SET
 /// c = expr` over every row, `ALTER COLUMN c SET NOT NULL`, with a `SET DEFAULT` of c anywhere
 /// among them — is one intent: an added NOT NULL column backfilled with `expr`. The ADD becomes
@@ -417,6 +481,7 @@ fn expand(input: &PlanInput) -> Result<Expanded, Error> {
     }
     if !dialect.is_mysql() {
         assumptions.extend(merge_required_columns(&mut lowered, file));
+        assumptions.extend(merge_view_replacements(&mut lowered, file));
     }
     if lowered.iter().all(|l| l.changes.is_empty()) {
         return Err(Error::Usage(format!(
@@ -722,6 +787,7 @@ fn expand(input: &PlanInput) -> Result<Expanded, Error> {
                     planned.push(Planned {
                         change: index,
                         tables,
+                        reads_only: op.reads_only(),
                         columns: op.columns(),
                         expansion,
                         wait_for,

@@ -318,6 +318,44 @@ fn a_type_renamed_before_a_column_of_it_is_renamed() {
     });
 }
 
+const PEOPLE: &str = "CREATE TABLE public.person (
+    id integer NOT NULL,
+    preferred_username text,
+    name text NOT NULL
+);
+ALTER TABLE ONLY public.person ADD CONSTRAINT person_pkey PRIMARY KEY (id);
+CREATE VIEW public.person_alias_1 AS
+ SELECT person.id, person.preferred_username, person.name FROM public.person;
+CREATE VIEW public.person_alias_2 AS
+ SELECT person.id, person.preferred_username, person.name FROM public.person;
+";
+
+/// lemmy's shape: a column renamed, and the views over the table dropped and made again in the
+/// same file. Each DROP and CREATE is one replacement (the view is never missing: the old app
+/// reads it at every stage), and the downs recreate the views as PostgreSQL rewrote them for
+/// the rename.
+#[test]
+fn views_dropped_and_made_again_around_a_rename_are_replaced() {
+    run(Case {
+        schema: PEOPLE,
+        seed: "INSERT INTO person SELECT g, 'u' || g, 'n' || g FROM generate_series(1, 1200) g;",
+        old_app: &[
+            "SELECT id, name FROM person_alias_1 WHERE id = 3",
+            "SELECT count(*) FROM person_alias_2",
+            "INSERT INTO person (id, preferred_username, name) VALUES ((SELECT max(id) + 1 FROM person), 'old', 'old')",
+        ],
+        new_app: &[
+            "SELECT id, name FROM person_alias_1 WHERE id = 4",
+            "INSERT INTO person (id, display_name, name) VALUES ((SELECT max(id) + 1 FROM person), 'new', 'new')",
+        ],
+        ..case(
+            "replace_views_around_rename",
+            "ALTER TABLE person RENAME preferred_username TO display_name;\nDROP VIEW person_alias_1, person_alias_2;\nCREATE VIEW person_alias_1 AS SELECT * FROM person;\nCREATE VIEW person_alias_2 AS SELECT * FROM person;",
+            5,
+        )
+    });
+}
+
 /// `IF NOT EXISTS` on a column and an index that are already there: nothing changes, and the
 /// downs (checked by `run` to restore the catalog) must not drop them.
 #[test]

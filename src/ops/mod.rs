@@ -61,6 +61,11 @@ pub trait Op {
     fn reads(&self, _catalog: &crate::schema::Catalog) -> Vec<QName> {
         Vec::new()
     }
+    /// Of [`Op::tables`], those it only reads (a view's query): two changes that only read a
+    /// table need no order between them, so views made again over one table share a stage.
+    fn reads_only(&self) -> Vec<QName> {
+        Vec::new()
+    }
     /// The columns of those tables it touches; empty means the whole table. Two changes on the
     /// same table are ordered only when their columns overlap or one of them is table-wide.
     fn columns(&self) -> Vec<String> {

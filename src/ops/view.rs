@@ -33,6 +33,9 @@ pub enum ViewChange {
     Create {
         view: View,
         or_replace: bool,
+        /// A `DROP VIEW` of the same view earlier in the file was folded into this change: the
+        /// view is dropped and made again in one transaction (see `merge_view_replacements`).
+        replaces: bool,
     },
     Drop {
         name: QName,
@@ -105,6 +108,19 @@ impl Op for ViewChange {
         }
     }
 
+    fn reads_only(&self) -> Vec<QName> {
+        match self {
+            // Not its own name: two changes of one view keep their order.
+            ViewChange::Create { view, .. } => view
+                .reads
+                .iter()
+                .filter(|r| !r.same(&view.name))
+                .cloned()
+                .collect(),
+            ViewChange::Drop { .. } => Vec::new(),
+        }
+    }
+
     fn existing_tables(&self) -> Vec<QName> {
         // Views are not in the schema's tables, and a view may read other views.
         Vec::new()
@@ -124,8 +140,13 @@ impl Op for ViewChange {
 
     fn assess(&self, ctx: &Context) -> Assessment {
         match self {
-            ViewChange::Create { view, or_replace } => {
-                let replacing = *or_replace && ctx.catalog.view(&view.name).is_some();
+            ViewChange::Create {
+                view,
+                or_replace,
+                replaces,
+            } => {
+                let replacing =
+                    (*or_replace || *replaces) && ctx.catalog.view(&view.name).is_some();
                 Assessment::safe(
                     RULE.id,
                     replacing.then_some(LockMode::AccessExclusive),
@@ -152,7 +173,11 @@ impl Op for ViewChange {
 
     fn expand(&self, ctx: &Context) -> Result<Expansion, PlanError> {
         match self {
-            ViewChange::Create { view, or_replace } => {
+            ViewChange::Create {
+                view,
+                or_replace,
+                replaces,
+            } => {
                 let mut step = Step::database(
                     Phase::Expand,
                     format!("create-view-{}", view.name.name),
@@ -161,9 +186,22 @@ impl Op for ViewChange {
                         kind_word(view.materialized).to_lowercase(),
                         view.name.display()
                     ),
-                )
-                .sql(view.sql.clone(), "");
-                let before = ctx.catalog.view(&view.name).filter(|_| *or_replace);
+                );
+                let before = ctx
+                    .catalog
+                    .view(&view.name)
+                    .filter(|_| *or_replace || *replaces);
+                if *replaces {
+                    step.title = format!("replace view {}", view.name.display());
+                    step = step.sql(
+                        format!("DROP VIEW IF EXISTS {}", qname(&view.name)),
+                        "the file's DROP VIEW: made again below in the same transaction",
+                    );
+                    if before.is_none() {
+                        step = step.lock(view.name.display(), LockMode::AccessExclusive, "brief");
+                    }
+                }
+                step = step.sql(view.sql.clone(), "");
                 step = match before {
                     Some(old) => step
                         .down_sql(

@@ -22,6 +22,8 @@ pub struct StepGraph {
 pub struct Planned {
     pub change: usize,
     pub tables: Vec<QName>,
+    /// Of `tables`, those it only reads (see `Op::reads_only`).
+    pub reads_only: Vec<QName>,
     /// Columns touched; empty means the whole table (see `Op::columns`).
     pub columns: Vec<String>,
     pub expansion: Expansion,
@@ -34,6 +36,7 @@ pub struct Planned {
 /// What the cross-change pass needs of a change once its steps are in the graph.
 struct Placed {
     tables: Vec<QName>,
+    reads_only: Vec<QName>,
     columns: Vec<String>,
     anchor: Option<NodeIndex>,
     roots: Vec<NodeIndex>,
@@ -78,6 +81,7 @@ impl StepGraph {
                     .map(|(n, _)| *n)
                     .collect(),
                 tables: p.tables,
+                reads_only: p.reads_only,
                 columns: p.columns,
             });
             nodes_of.push(nodes);
@@ -110,9 +114,11 @@ impl StepGraph {
                 for table in &later.tables {
                     for &i in by_table.get(&table.key()).into_iter().flatten() {
                         let earlier = &placed[i];
-                        let overlap = earlier.columns.is_empty()
+                        let only_read = |p: &Placed| p.reads_only.iter().any(|r| r.same(table));
+                        let overlap = (earlier.columns.is_empty()
                             || later.columns.is_empty()
-                            || earlier.columns.iter().any(|c| later.columns.contains(c));
+                            || earlier.columns.iter().any(|c| later.columns.contains(c)))
+                            && !(only_read(earlier) && only_read(later));
                         if overlap && !seen.contains(&i) {
                             seen.push(i);
                             from.extend(earlier.anchor);
