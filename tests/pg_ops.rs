@@ -414,6 +414,70 @@ fn create_index_on_a_partitioned_table() {
     });
 }
 
+const EVENTS_KEYED: &str = "CREATE TABLE public.events (
+    id bigint NOT NULL,
+    at timestamp with time zone NOT NULL,
+    kind text NOT NULL,
+    n integer
+) PARTITION BY RANGE (at);
+CREATE TABLE public.events_2024 PARTITION OF public.events FOR VALUES FROM ('2024-01-01 00:00:00+00') TO ('2025-01-01 00:00:00+00');
+CREATE TABLE public.events_2025 PARTITION OF public.events FOR VALUES FROM ('2025-01-01 00:00:00+00') TO ('2026-01-01 00:00:00+00');
+ALTER TABLE ONLY public.events ADD CONSTRAINT events_pkey PRIMARY KEY (id, at);
+ALTER TABLE ONLY public.events_2024 ADD CONSTRAINT events_2024_pkey PRIMARY KEY (id, at);
+ALTER TABLE ONLY public.events_2025 ADD CONSTRAINT events_2025_pkey PRIMARY KEY (id, at);
+ALTER INDEX public.events_pkey ATTACH PARTITION public.events_2024_pkey;
+ALTER INDEX public.events_pkey ATTACH PARTITION public.events_2025_pkey;
+";
+
+/// Column changes on a partitioned table (a required column, a type change, a rename) keep the
+/// new column filled by a row trigger on the parent, which PostgreSQL 13+ clones to every
+/// partition. Before 13 a partitioned table takes no row trigger: refused, saying so.
+#[test]
+fn column_changes_on_a_partitioned_table() {
+    let changes = [
+        (
+            "partitioned_required",
+            "-- safeshift: backfill = upper(kind)\nALTER TABLE events ADD COLUMN kind_upper text NOT NULL;",
+            5,
+        ),
+        (
+            "partitioned_retype",
+            "ALTER TABLE events ALTER COLUMN n TYPE bigint;",
+            4,
+        ),
+        (
+            "partitioned_rename",
+            "ALTER TABLE events RENAME COLUMN kind TO event_kind;",
+            4,
+        ),
+    ];
+    for (name, change, stages) in changes {
+        if support::server_major() < 13 {
+            let input = safeshift::PlanInput {
+                change_name: "change.sql",
+                change_sql: change,
+                schema: Some(("schema.sql", EVENTS_KEYED)),
+                dialect: support::server_dialect().into(),
+                options: Options::default(),
+            };
+            let error = safeshift::plan(&input).unwrap_err().to_string();
+            assert!(
+                error.contains("cannot put the row trigger") && error.contains("13 and later"),
+                "{name}: {error}"
+            );
+            continue;
+        }
+        run(Case {
+            schema: EVENTS_KEYED,
+            seed: "INSERT INTO events SELECT g, '2024-06-01+00'::timestamptz + g * interval '1 hour', 'k' || (g % 7), g FROM generate_series(1, 6000) g;",
+            old_app: &[
+                "INSERT INTO events (id, at, kind, n) SELECT max(id) + 1, '2025-03-01+00', 'old app', 1 FROM events",
+            ],
+            ..case(name, change, stages)
+        });
+    }
+}
+
 const EVENTS_FK: &str = "CREATE TABLE public.customers (id bigint NOT NULL, name text);
 ALTER TABLE ONLY public.customers ADD CONSTRAINT customers_pkey PRIMARY KEY (id);
 CREATE TABLE public.events (

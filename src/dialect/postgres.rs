@@ -84,6 +84,12 @@ impl Postgres {
         self.major >= 14
     }
 
+    /// PG13+: a partitioned table takes BEFORE … FOR EACH ROW triggers (cloned to its partitions);
+    /// before, only its partitions can.
+    pub fn row_triggers_on_partitioned(&self) -> bool {
+        self.major >= 13
+    }
+
     /// Before PG12 `ALTER TYPE … ADD VALUE` cannot run inside a transaction block.
     pub fn enum_add_value_in_transaction(&self) -> bool {
         self.major >= 12

@@ -502,6 +502,7 @@ impl ChangeColumnType {
             .as_ref()
             .map(|u| u.to_string())
             .unwrap_or_else(|| format!("CAST({c} AS {})", self.data_type));
+        ctx.row_trigger_allowed(&self.table, "copying writes into the new column")?;
         let copy = copy_trigger(&self.table, &self.column, &new, &conversion)?;
         let reverse = reverse_trigger(&self.table, &self.column, &old, &old_type)?;
         let name_of = |name: &str, purpose: &str| replace::copy_name(&self.table, name, purpose);

@@ -344,6 +344,25 @@ impl Context<'_> {
 }
 
 impl Context<'_> {
+    /// PostgreSQL before 13 has no row triggers on a partitioned table, which a plan that keeps
+    /// a column filled while the old app runs needs: refused with the reason, not failed at run.
+    pub fn row_trigger_allowed(&self, table: &QName, what: &str) -> Result<(), PlanError> {
+        if self.dialect.is_mysql()
+            || self.pg().row_triggers_on_partitioned()
+            || self.is_new_table(table)
+            || !self.catalog.table(table).is_some_and(|t| t.partitioned)
+        {
+            return Ok(());
+        }
+        Err(self
+            .error(format!(
+                "{} is partitioned, and PostgreSQL {} cannot put the row trigger that {what} needs on a partitioned table (13 and later can)",
+                table.display(),
+                self.pg().major
+            ))
+            .help("plan for PostgreSQL 13 or later (--server-version), or run the change in a maintenance window"))
+    }
+
     /// PostgreSQL: the first primary-key column to walk, or, for a table without a primary key
     /// on PostgreSQL 14+ (TID range scans), its heap blocks ([`crate::plan::BLOCK_WALK`]).
     pub fn pg_batch_key(&self, table: &QName) -> Result<String, PlanError> {

@@ -727,6 +727,7 @@ pub fn fill_and_constrain(
                     function: String::new(),
                 }
             } else {
+                ctx.row_trigger_allowed(table, "filling the new column for the running app")?;
                 fill_trigger(table, column, &expr_sql, &sources)?
             };
             let mut install = Step::database(

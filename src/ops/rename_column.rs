@@ -345,6 +345,7 @@ impl RenameColumn {
         // An identity's default cannot be dropped: the database keeps filling the old column.
         let identity = matches!(column.generated, Some(Generated::Identity { .. }));
         let trigger_default = default.as_deref().filter(|_| !identity);
+        ctx.row_trigger_allowed(&self.table, "keeping both names equal")?;
         let sync = sync_trigger(&self.table, &self.from, &self.to, trigger_default)?;
 
         // 0: the stand-in, nullable and without default, so a row shows which column its writer
