@@ -64,8 +64,12 @@ struct Lowered {
 /// between; as one replacement, where the CREATE stands, v is dropped and made again in one
 /// transaction and the app reading it never finds it missing. Not with CASCADE (it drops more than
 /// the file makes again) nor for materialized views (a replacement runs their query under lock).
-/// PostgreSQL only: MySQL commits each DDL statement on its own. Returns a sentence per merge.
-fn merge_view_replacements(lowered: &mut [Lowered], file: &str) -> Vec<String> {
+/// PostgreSQL only: MySQL commits each DDL statement on its own. Only where the drop can move:
+/// no other view reads v (dropping it would fail while they stand), and nothing between the two
+/// statements changes what v reads (the file dropped v to free it: a type change of a column it
+/// reads), and no view v reads is dropped in the file (that drop needs v gone first). Returns a
+/// sentence per merge.
+fn merge_view_replacements(lowered: &mut [Lowered], catalog: &Catalog, file: &str) -> Vec<String> {
     use ops::view::ViewChange;
     let mut said = Vec::new();
     for i in 0..lowered.len() {
@@ -97,6 +101,36 @@ fn merge_view_replacements(lowered: &mut [Lowered], file: &str) -> Vec<String> {
                 k += 1;
                 continue;
             };
+            let read_by_others = catalog
+                .views()
+                .any(|w| !w.name.same(&name) && w.reads.iter().any(|r| r.same(&name)));
+            let reads: Vec<name::QName> = catalog
+                .view(&name)
+                .map(|v| v.reads.clone())
+                .unwrap_or_default();
+            // Other views' drops and creates only read tables; anything else on what v reads (or
+            // of unknown reach) between the two statements keeps the drop where it was written.
+            let changed_between = lowered[i + 1..j].iter().flat_map(|l| &l.changes).any(|c| {
+                if matches!(c, Change::View(_)) {
+                    return false;
+                }
+                let tables = c.op().tables();
+                tables.is_empty() || tables.iter().any(|t| reads.iter().any(|r| r.same(t)))
+            });
+            // A view it reads is dropped in the file: that drop needs v gone first.
+            let reads_a_dropped_view = reads.iter().any(|r| {
+                lowered.iter().flat_map(|l| &l.changes).any(
+                    |c| matches!(c, Change::View(ViewChange::Drop { name: d, .. }) if d.same(r)),
+                )
+            });
+            if read_by_others
+                || changed_between
+                || reads_a_dropped_view
+                || catalog.view(&name).is_none()
+            {
+                k += 1;
+                continue;
+            }
             let create = lowered[j].changes.iter_mut().find(|c| names_it(c));
             let Some(Change::View(ViewChange::Create { view, replaces, .. })) = create else {
                 k += 1;
@@ -481,7 +515,7 @@ fn expand(input: &PlanInput) -> Result<Expanded, Error> {
     }
     if !dialect.is_mysql() {
         assumptions.extend(merge_required_columns(&mut lowered, file));
-        assumptions.extend(merge_view_replacements(&mut lowered, file));
+        assumptions.extend(merge_view_replacements(&mut lowered, &catalog, file));
     }
     if lowered.iter().all(|l| l.changes.is_empty()) {
         return Err(Error::Usage(format!(

@@ -736,6 +736,10 @@ impl Catalog {
         });
     }
 
+    pub fn views(&self) -> impl Iterator<Item = &View> {
+        self.views.iter()
+    }
+
     pub fn view(&self, name: &QName) -> Option<&View> {
         self.views.iter().find(|v| v.name.same(name))
     }

@@ -356,6 +356,33 @@ fn views_dropped_and_made_again_around_a_rename_are_replaced() {
     });
 }
 
+const PEOPLE_VIEWS: &str = "CREATE TABLE public.person (
+    id integer NOT NULL,
+    name character varying(20) NOT NULL
+);
+ALTER TABLE ONLY public.person ADD CONSTRAINT person_pkey PRIMARY KEY (id);
+CREATE VIEW public.person_view AS
+ SELECT person.id, person.name FROM public.person;
+CREATE VIEW public.person_names AS
+ SELECT person_view.name FROM public.person_view;
+";
+
+/// Where the drop cannot move, a DROP VIEW … CREATE VIEW pair stays a drop and a create: another
+/// view reads the view (its drop would fail while that one stands), or a change between the two
+/// needs the view gone (a type change of a column it reads).
+#[test]
+fn views_that_cannot_be_replaced_in_place_keep_the_files_order() {
+    run(Case {
+        schema: PEOPLE_VIEWS,
+        seed: "INSERT INTO person SELECT g, 'n' || g FROM generate_series(1, 500) g;",
+        ..case(
+            "views_keep_order",
+            "DROP VIEW person_names;\nDROP VIEW person_view;\nALTER TABLE person ALTER COLUMN name TYPE varchar(40);\nCREATE VIEW person_view AS SELECT person.id, person.name, upper(person.name) AS shout FROM person;\nCREATE VIEW person_names AS SELECT person_view.name, person_view.shout FROM person_view;",
+            7,
+        )
+    });
+}
+
 /// `IF NOT EXISTS` on a column and an index that are already there: nothing changes, and the
 /// downs (checked by `run` to restore the catalog) must not drop them.
 #[test]
