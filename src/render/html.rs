@@ -283,6 +283,8 @@ struct HtmlStage<'a> {
     long: bool,
     up_sql: String,
     down_sql: String,
+    /// The client command that runs the stage's up.sql.
+    run_up: String,
 }
 
 impl<'a> std::ops::Deref for HtmlStage<'a> {
@@ -315,6 +317,8 @@ struct PlanHtml<'a> {
     long_stages: Vec<usize>,
     assumptions: Vec<Vec<Span>>,
     warnings: Vec<Vec<Span>>,
+    /// A stage's statements may run again after a partial run (not on MySQL).
+    rerunnable: bool,
 }
 
 fn checks(checks: &[crate::plan::Check]) -> Vec<CheckLine> {
@@ -415,6 +419,7 @@ pub(super) fn plan_html(plan: &Plan, views: &[StageView]) -> Result<String, Erro
             long: stage.estimate.as_ref().is_some_and(|e| e.long),
             up_sql,
             down_sql,
+            run_up: engine.run(&format!("{}/up.sql", stage.dir)),
         });
     }
     PlanHtml {
@@ -459,6 +464,7 @@ pub(super) fn plan_html(plan: &Plan, views: &[StageView]) -> Result<String, Erro
         stages,
         assumptions: plan.assumptions.iter().map(|a| spans(a)).collect(),
         warnings: plan.warnings.iter().map(|w| spans(w)).collect(),
+        rerunnable: engine.rerunnable(),
     }
     .render()
     .map(|mut s| {

@@ -274,6 +274,13 @@ impl Engine {
         self.id != "postgres"
     }
 
+    /// Whether a stage's statements are each written to run again after a partial run: on
+    /// PostgreSQL and MariaDB (`IF [NOT] EXISTS`), not on MySQL, which lacks the clause for
+    /// columns and indexes.
+    fn rerunnable(&self) -> bool {
+        self.id != "mysql"
+    }
+
     /// The command that runs a stage's SQL file.
     fn run(&self, file: &str) -> String {
         if self.is_mysql() {
@@ -297,7 +304,7 @@ impl Engine {
             total,
             engine: self.name,
             client: self.client,
-            if_exists: self.id == "mariadb",
+            if_exists: self.rerunnable(),
             lock_timeout: format!("{}s", crate::dialect::mysql::LOCK_WAIT_TIMEOUT_SECONDS),
             lock_seconds: crate::dialect::mysql::LOCK_WAIT_TIMEOUT_SECONDS,
         }
@@ -332,6 +339,11 @@ struct Checklist<'a> {
     run_down: String,
     /// What a statement that gave up on its lock says.
     lock_error: &'a str,
+    /// `MySQL`, `MariaDB` or `PostgreSQL`.
+    engine: &'a str,
+    /// Every statement of a stage that is not one transaction may run again (IF [NOT] EXISTS):
+    /// not on MySQL, which has no such clause for columns and indexes.
+    rerunnable: bool,
 }
 
 struct ChangeView {
@@ -527,6 +539,8 @@ pub fn each_plan_file(
             } else {
                 "canceling statement due to lock timeout"
             },
+            engine: engine.name,
+            rerunnable: engine.rerunnable(),
         };
         sink(dir.join("CHECKLIST.md"), checklist.render().map_err(err)?)?;
     }
