@@ -232,3 +232,67 @@ fn markdown_of_a_big_plan_fits_a_pull_request_comment() {
     // The full SQL is still in the plan directory.
     assert!(out.join("PLAN.md").exists());
 }
+
+/// PLAN.md's "Changes → stages" names, for every change, the file and line it was written at and
+/// exactly the stages (with their folders) that carry one of its steps, as plan.json records them.
+#[test]
+fn plan_md_maps_every_change_to_its_stages() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("plan");
+    let change = example("rename-and-retype", "change.sql");
+    plan(
+        &change,
+        Some(&example("rename-and-retype", "schema.sql")),
+        &out,
+        &[],
+    );
+    let md = fs::read_to_string(out.join("PLAN.md")).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(out.join("plan.json")).unwrap()).unwrap();
+    let section = md
+        .split("## Changes → stages")
+        .nth(1)
+        .expect("a Changes → stages section")
+        .split("\n## ")
+        .next()
+        .unwrap();
+    let rows: Vec<&str> = section
+        .lines()
+        .filter(|l| l.starts_with("| ") && !l.starts_with("| # "))
+        .collect();
+    let changes = json["changes"].as_array().unwrap();
+    assert!(changes.len() >= 2, "{json}");
+    assert_eq!(rows.len(), changes.len(), "{section}");
+    let stages = json["stages"].as_array().unwrap();
+    for (row, c) in rows.iter().zip(changes) {
+        let index = c["index"].as_u64().unwrap();
+        let cells: Vec<&str> = row.split(" | ").collect();
+        assert_eq!(cells[0], format!("| {}", index + 1), "{row}");
+        assert_eq!(
+            cells[1],
+            format!("{}:{}", change.display(), c["line"]),
+            "{row}"
+        );
+        let expected: Vec<String> = stages
+            .iter()
+            .filter(|s| {
+                s["steps"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|step| step["change"] == index)
+            })
+            .map(|s| {
+                let dir = s["dir"].as_str().unwrap();
+                assert!(out.join(dir).join("CHECKLIST.md").is_file());
+                format!("{} ([`{dir}`]({dir}/CHECKLIST.md))", s["index"])
+            })
+            .collect();
+        assert!(!expected.is_empty(), "change {index} has no stage");
+        assert_eq!(
+            cells[3].trim_end_matches(" |"),
+            expected.join(", "),
+            "change {index}: {row}"
+        );
+    }
+}

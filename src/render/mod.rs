@@ -352,12 +352,16 @@ struct ChangeView {
     sql: String,
     why: String,
     rule: &'static str,
+    /// The stages that carry a step of this change, in run order: (index, folder).
+    stages: Vec<(usize, String)>,
 }
 
 #[derive(Template)]
 #[template(path = "PLAN.md")]
 struct PlanMd<'a> {
     plan: &'a Plan,
+    /// The change file's name, for `file:line`.
+    source: String,
     engine: &'a str,
     run: &'a str,
     changes: Vec<ChangeView>,
@@ -471,6 +475,20 @@ pub fn each_plan_file(
         message: e.to_string(),
     })?;
     sink(PathBuf::from("plan.json"), json + "\n")?;
+    // change → the stages its steps are in (a stage once, however many steps it holds).
+    let mut carried: std::collections::HashMap<usize, Vec<(usize, String)>> =
+        std::collections::HashMap::new();
+    for stage in &plan.stages {
+        let mut seen = std::collections::HashSet::new();
+        for step in &stage.steps {
+            if seen.insert(step.change) {
+                carried
+                    .entry(step.change)
+                    .or_default()
+                    .push((stage.index, stage.dir.clone()));
+            }
+        }
+    }
     let changes = plan
         .changes
         .iter()
@@ -480,6 +498,7 @@ pub fn each_plan_file(
             sql: cell(&truncate(&c.sql, 90)),
             why: cell(&c.assessment.why),
             rule: c.assessment.rule,
+            stages: carried.remove(&c.index).unwrap_or_default(),
         })
         .collect();
     let risks = plan
@@ -507,6 +526,7 @@ pub fn each_plan_file(
     };
     let page = PlanMd {
         plan,
+        source: cell(&plan.source),
         engine: engine.name,
         run: &run,
         changes,
