@@ -59,7 +59,9 @@ fn plan_html_shows_every_stage_in_graph_table_and_sections() {
         .iter()
         .map(|s| s["steps"].as_array().unwrap().len())
         .sum();
-    assert_eq!(page.matches("<g class=\"step\">").count(), steps);
+    // One box per step: no stage here has more than the graph draws.
+    assert_eq!(page.matches("<g class=\"step\" data-stage=").count(), steps);
+    assert!(!page.contains("<g class=\"more\""));
     // The point of no return (the swap of stage 6 can still be undone: its old column is kept,
     // filled back, until stage 8 drops it), the long stage, the deploy, the locks that block traffic.
     assert!(
@@ -294,5 +296,87 @@ fn plan_md_maps_every_change_to_its_stages() {
             expected.join(", "),
             "change {index}: {row}"
         );
+    }
+}
+
+/// tests/fixtures/big-plan (60 tables, 20 stages; rendered in Chromium by scripts/check-plan-html):
+/// the graph draws every stage in rows of three, each row narrower than an A4 text column, and
+/// accounts for every step (a box, or the count of a stage's "+N more steps" box, whose steps its
+/// section lists); the markdown summary of the same plan fits a pull-request comment and names
+/// no local path even when the files were given as absolute paths.
+#[test]
+fn big_plan_review_artefacts_scale() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("plan");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let change = root.join("tests/fixtures/big-plan/change.sql");
+    let schema = root.join("tests/fixtures/big-plan/schema.sql");
+    let md = plan(&change, Some(&schema), &out, &["--format", "markdown"]);
+    let json: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(out.join("plan.json")).unwrap()).unwrap();
+    let stages = json["stages"].as_array().unwrap();
+    assert_eq!(stages.len(), 20);
+    let tables: std::collections::BTreeSet<&str> = stages
+        .iter()
+        .flat_map(|s| s["steps"].as_array().unwrap())
+        .flat_map(|step| step["locks"].as_array().unwrap())
+        .filter_map(|l| l["table"].as_str())
+        .collect();
+    assert_eq!(tables.len(), 60, "{tables:?}");
+
+    assert!(
+        md.chars().count() < 65_536,
+        "{} characters",
+        md.chars().count()
+    );
+    for local in [root.to_string_lossy(), dir.path().to_string_lossy()] {
+        assert!(!md.contains(local.as_ref()), "a local path leaked: {local}");
+    }
+
+    let page = fs::read_to_string(out.join("plan.html")).unwrap();
+    assert_eq!(page.matches("<svg class=\"row\"").count(), 7);
+    for width in page.split("<svg class=\"row\"").skip(1).map(|row| {
+        let w = row.split("width=\"").nth(1).unwrap();
+        w[..w.find('"').unwrap()].parse::<u32>().unwrap()
+    }) {
+        assert!(width <= 700, "a graph row is {width} px wide");
+    }
+    for stage in stages {
+        let i = stage["index"].as_u64().unwrap();
+        let steps = stage["steps"].as_array().unwrap().len();
+        let boxes = page
+            .matches(&format!("<g class=\"step\" data-stage=\"{i}\">"))
+            .count();
+        let more: usize = page
+            .split(&format!(
+                "<g class=\"more\" data-stage=\"{i}\" data-steps=\""
+            ))
+            .skip(1)
+            .map(|rest| rest[..rest.find('"').unwrap()].parse::<usize>().unwrap())
+            .sum();
+        assert_eq!(boxes + more, steps, "stage {i}");
+        assert!(boxes <= 9, "stage {i} draws {boxes} boxes");
+        let section = page
+            .split(&format!("id=\"stage-{i}\" data-stage=\"{i}\""))
+            .nth(1)
+            .unwrap();
+        let section = &section[..section.find("</section>").unwrap()];
+        let listed = section
+            .split("<ol class=\"steps\">")
+            .nth(1)
+            .and_then(|l| l.split("</ol>").next())
+            .expect("the section lists its steps");
+        assert_eq!(listed.matches("<li>").count(), steps, "stage {i}");
+        for step in stage["steps"].as_array().unwrap() {
+            let title = step["title"].as_str().unwrap();
+            assert!(
+                !title.contains(['&', '<', '>', '"', '\'']),
+                "escape it first: {title}"
+            );
+            assert!(
+                listed.contains(&format!("<li>{title} <code>")),
+                "stage {i}: {title}"
+            );
+        }
     }
 }
