@@ -278,8 +278,7 @@ fn mysql_type_change_needs_instant_drop_column_or_an_online_tool() {
 /// statement is written to run again, and both say so.
 #[test]
 fn checklists_say_what_running_a_stage_again_does_per_engine() {
-    for (dialect, version, rerunnable) in [("mysql", "8.0.35", false), ("mariadb", "10.11", true)]
-    {
+    for (dialect, version, rerunnable) in [("mysql", "8.0.35", false), ("mariadb", "10.11", true)] {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("plan");
         plan(&out, &["--dialect", dialect, "--server-version", version])
@@ -372,7 +371,10 @@ fn mysql_without_a_server_version_plans_for_the_current_lts() {
     let json: Value =
         serde_json::from_str(&fs::read_to_string(old.join("plan.json")).unwrap()).unwrap();
     let up = fs::read_to_string(old.join(json["stages"][0]["up"].as_str().unwrap())).unwrap();
-    assert!(up.contains("AFTER `email`, ALGORITHM=INPLACE, LOCK=NONE;"), "{up}");
+    assert!(
+        up.contains("AFTER `email`, ALGORITHM=INPLACE, LOCK=NONE;"),
+        "{up}"
+    );
     let plan_md = fs::read_to_string(old.join("PLAN.md")).unwrap();
     assert!(!plan_md.contains("No --server-version"), "{plan_md}");
 }
