@@ -262,10 +262,10 @@ fn graph(plan: &Plan) -> Graph {
             last_of_change.extend(pending.drain(..));
             current_stage = Some(stage);
         }
-        if let Some(&(from_stage, from)) = last_of_change.get(&change) {
-            if seen_links.insert((from_stage, from, stage, anchor)) {
-                links.push((from_stage, from, stage, anchor));
-            }
+        if let Some(&(from_stage, from)) = last_of_change.get(&change)
+            && seen_links.insert((from_stage, from, stage, anchor))
+        {
+            links.push((from_stage, from, stage, anchor));
         }
         pending.push((change, (stage, anchor)));
     }
