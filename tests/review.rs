@@ -380,3 +380,42 @@ fn big_plan_review_artefacts_scale() {
         }
     }
 }
+
+/// The ORM way of adding a required column is three statements planned as one change: its row in
+/// "Changes → stages" names all three lines, so no statement of the file is left unmapped.
+#[test]
+fn plan_md_names_statements_folded_into_one_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let change = dir.path().join("change.sql");
+    fs::write(
+        &change,
+        "ALTER TABLE users ADD COLUMN email_lower text;\nUPDATE users SET email_lower = lower(email);\nALTER TABLE users ALTER COLUMN email_lower SET NOT NULL;\n",
+    )
+    .unwrap();
+    let out = dir.path().join("plan");
+    plan(
+        &change,
+        Some(&example("add-required-column", "schema.sql")),
+        &out,
+        &[],
+    );
+    let md = fs::read_to_string(out.join("PLAN.md")).unwrap();
+    let row = md
+        .lines()
+        .find(|l| l.starts_with("| 1 | ") && l.contains("(and lines"))
+        .unwrap_or_else(|| panic!("{md}"));
+    assert!(
+        row.contains(&format!(
+            "{}:1 (and lines 2, 3, one intent)",
+            change.display()
+        )),
+        "{row}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(out.join("plan.json")).unwrap()).unwrap();
+    assert_eq!(
+        json["changes"][0]["folded_lines"],
+        serde_json::json!([2, 3])
+    );
+    assert_eq!(json["changes"].as_array().unwrap().len(), 1);
+}

@@ -354,6 +354,8 @@ struct ChangeView {
     rule: &'static str,
     /// The stages that carry a step of this change, in run order: (index, folder).
     stages: Vec<(usize, String)>,
+    /// Later statements' lines that are part of this change.
+    folded: String,
 }
 
 #[derive(Template)]
@@ -499,6 +501,12 @@ pub fn each_plan_file(
             why: cell(&c.assessment.why),
             rule: c.assessment.rule,
             stages: carried.remove(&c.index).unwrap_or_default(),
+            folded: c
+                .folded_lines
+                .iter()
+                .map(|l| l.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
         })
         .collect();
     let risks = plan
