@@ -201,7 +201,12 @@ fn graph(plan: &Plan) -> Graph {
             index: stage.index,
             label: format!("{} · {}", stage.index, stage.phase.as_str()),
             sub: stage_how(stage).to_string(),
-            after: earlier.join(", "),
+            // Five at most, so the header line stays inside the column (the table lists all).
+            after: if earlier.len() > 5 {
+                format!("{} +{}", earlier[..5].join(", "), earlier.len() - 5)
+            } else {
+                earlier.join(", ")
+            },
             phase: stage.phase.as_str(),
             application: stage.kind == StepKind::Application,
             irreversible: !stage.reversible,
