@@ -520,7 +520,7 @@ pub struct TargetArgs {
     pub dialect: Option<Engine>,
 
     /// Version of the target server: PostgreSQL 15 or 14.4, MySQL 8.0.35, MariaDB 10.11
-    /// [default: 14, 8.0 or 10.11 by dialect, or server-version in safeshift.toml]
+    /// [default: 14, 8.4 or 10.11 by dialect, or server-version in safeshift.toml]
     #[arg(long, value_name = "N")]
     pub server_version: Option<String>,
 
@@ -584,7 +584,7 @@ pub struct PlanArgs {
 
     /// Version of the target server: PostgreSQL 15 or 14.4, MySQL 8.0.35, MariaDB 10.11
     /// (instant DDL depends on it) [default: server-version in safeshift.toml, else the
-    /// database's with --database-url, else 14, 8.0 or 10.11 by dialect]
+    /// database's with --database-url, else 14, 8.4 or 10.11 by dialect]
     #[arg(long, value_name = "N")]
     pub server_version: Option<String>,
 

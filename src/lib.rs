@@ -57,6 +57,8 @@ struct Lowered {
     changes: Vec<Change>,
     /// `UPDATE t SET c = expr` over the whole table (see [`change::whole_table_fill`]).
     fill: Option<(name::QName, String, sqlparser::ast::Expr)>,
+    /// Lines of later statements folded into this one's change (the ORM pattern below).
+    folded: Vec<u64>,
 }
 
 /// `DROP VIEW v` and, later in the file, `CREATE VIEW v` are one intent: a new definition of v.
@@ -268,6 +270,7 @@ fn merge_required_columns(lowered: &mut [Lowered], file: &str) -> Vec<String> {
             for x in [j, k, d] {
                 lowered[x].changes.clear();
             }
+            lowered[i].folded = vec![update.line, set.line, default_at.line];
             said.push(format!(
                 "{file}:{}:{} (ADD COLUMN {}.{column}), {}:{} (UPDATE … SET {column} = {expr}), {}:{} (SET NOT NULL) and {}:{} (SET DEFAULT {expr}) are one intent: ADD COLUMN {column} … NOT NULL DEFAULT {expr}, which gives every existing row the default without rewriting the table.",
                 at.line,
@@ -299,6 +302,7 @@ fn merge_required_columns(lowered: &mut [Lowered], file: &str) -> Vec<String> {
         });
         lowered[j].changes.clear();
         lowered[k].changes.clear();
+        lowered[i].folded = vec![update.line, set.line];
         said.push(format!(
             "{file}:{}:{} (ADD COLUMN {}.{column}), {}:{} (UPDATE … SET {column} = {expr}) and {}:{} (SET NOT NULL) are one intent: an added NOT NULL column, filled for the running app by a trigger and for existing rows by a batched backfill of `{expr}`, then made NOT NULL without a long lock.",
             at.line,
@@ -511,6 +515,7 @@ fn expand(input: &PlanInput) -> Result<Expanded, Error> {
             directives: statement.directives.clone(),
             fill: change::whole_table_fill(&statement),
             changes,
+            folded: Vec::new(),
         });
     }
     if !dialect.is_mysql() {
@@ -780,6 +785,7 @@ fn expand(input: &PlanInput) -> Result<Expanded, Error> {
                 line: statement.pos.line,
                 column: statement.pos.column,
                 sql: statement.text.clone(),
+                folded_lines: statement.folded.clone(),
                 assessment,
             });
             // A table created in this file is empty and unused: a change on it needs no stage of

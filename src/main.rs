@@ -138,6 +138,14 @@ fn plan(args: PlanArgs) -> Result<(), Error> {
         },
     };
     let mut plan = safeshift::plan(&input)?;
+    if version.is_none() && dialect.is_mysql() {
+        plan.assumptions.push(format!(
+            "No --server-version was given: planned for {} {}, {}; pass --server-version (or use --database-url) if the server is older, since online DDL depends on it.",
+            dialect.engine_name(),
+            dialect.version(),
+            if engine == Engine::Mysql { "the current long-term-support release" } else { "a current long-term-support release" },
+        ));
+    }
     if let Some((url, live)) = &live {
         plan.assumptions
             .push(safeshift::introspect::estimates_note(url, live));

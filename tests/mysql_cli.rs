@@ -271,3 +271,110 @@ fn mysql_type_change_needs_instant_drop_column_or_an_online_tool() {
         "{inside}"
     );
 }
+
+/// A stage's CHECKLIST.md and up.sql agree on what to do when it stopped half way: on MySQL (no
+/// `IF [NOT] EXISTS` for columns and indexes, no transactional DDL) running the file again fails at
+/// the first statement that already ran, so neither may say "safe to re-run"; on MariaDB every
+/// statement is written to run again, and both say so.
+#[test]
+fn checklists_say_what_running_a_stage_again_does_per_engine() {
+    for (dialect, version, rerunnable) in [("mysql", "8.0.35", false), ("mariadb", "10.11", true)] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("plan");
+        plan(&out, &["--dialect", dialect, "--server-version", version])
+            .assert()
+            .success();
+        let json: Value =
+            serde_json::from_str(&fs::read_to_string(out.join("plan.json")).unwrap()).unwrap();
+        let page = fs::read_to_string(out.join("plan.html")).unwrap();
+        assert!(!page.contains("psql"), "{dialect}: plan.html names psql");
+        let mut sql_stages = 0;
+        for stage in json["stages"].as_array().unwrap() {
+            let Some(up) = stage["up"].as_str() else {
+                continue;
+            };
+            sql_stages += 1;
+            let dir = out.join(stage["dir"].as_str().unwrap());
+            let up = fs::read_to_string(out.join(up)).unwrap();
+            let checklist = fs::read_to_string(dir.join("CHECKLIST.md")).unwrap();
+            assert_eq!(stage["transactional"], false, "{stage}");
+            if rerunnable {
+                assert!(up.contains("Each statement is safe to re-run"), "{up}");
+                assert!(
+                    checklist.contains("each statement is safe to re-run): run it again"),
+                    "{checklist}"
+                );
+            } else {
+                for text in [&up, &checklist] {
+                    assert!(!text.to_lowercase().contains("safe to re-run"), "{text}");
+                    assert!(!text.contains("re-run the stage"), "{text}");
+                }
+                assert!(up.contains("MySQL has no IF [NOT] EXISTS"), "{up}");
+                assert!(
+                    checklist.contains("Run the file from the statement that gave up"),
+                    "{checklist}"
+                );
+                assert!(checklist.contains("mysql --batch"), "{checklist}");
+            }
+        }
+        assert!(sql_stages >= 3, "{dialect}: {sql_stages} SQL stages");
+        if !rerunnable {
+            assert!(
+                page.contains("go on from the one that gave up"),
+                "plan.html tells MySQL users to run the stage again"
+            );
+        }
+    }
+}
+
+/// `--dialect mysql` alone plans for the current long-term-support release (8.4), where adding a
+/// column anywhere in the row is instant, and says so in the plan's assumptions; a given version
+/// is taken as it is.
+#[test]
+fn mysql_without_a_server_version_plans_for_the_current_lts() {
+    let dir = tempfile::tempdir().unwrap();
+    let change = dir.path().join("change.sql");
+    fs::write(
+        &change,
+        "ALTER TABLE users ADD COLUMN nickname varchar(40) AFTER email;\n",
+    )
+    .unwrap();
+    let run = |out: &Path, extra: &[&str]| {
+        safeshift()
+            .arg("plan")
+            .arg(&change)
+            .arg("--schema")
+            .arg(example("schema.sql"))
+            .arg("--out")
+            .arg(out)
+            .args(["--dialect", "mysql"])
+            .args(extra)
+            .assert()
+            .success()
+    };
+    let out = dir.path().join("default");
+    run(&out, &[]).stdout(predicate::str::contains("MySQL 8.4 ·"));
+    let json: Value =
+        serde_json::from_str(&fs::read_to_string(out.join("plan.json")).unwrap()).unwrap();
+    assert_eq!(json["server_version"], "8.4");
+    let up = fs::read_to_string(out.join(json["stages"][0]["up"].as_str().unwrap())).unwrap();
+    assert!(up.contains("AFTER `email`, ALGORITHM=INSTANT;"), "{up}");
+    let plan_md = fs::read_to_string(out.join("PLAN.md")).unwrap();
+    assert!(
+        plan_md.contains("No --server-version was given: planned for MySQL 8.4"),
+        "{plan_md}"
+    );
+
+    // 8.0.28 cannot add a column in the middle of the row instantly: the version given counts.
+    let old = dir.path().join("old");
+    run(&old, &["--server-version", "8.0.28"]).stdout(predicate::str::contains("MySQL 8.0.28 ·"));
+    let json: Value =
+        serde_json::from_str(&fs::read_to_string(old.join("plan.json")).unwrap()).unwrap();
+    let up = fs::read_to_string(old.join(json["stages"][0]["up"].as_str().unwrap())).unwrap();
+    assert!(
+        up.contains("AFTER `email`, ALGORITHM=INPLACE, LOCK=NONE;"),
+        "{up}"
+    );
+    let plan_md = fs::read_to_string(old.join("PLAN.md")).unwrap();
+    assert!(!plan_md.contains("No --server-version"), "{plan_md}");
+}

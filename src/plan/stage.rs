@@ -239,6 +239,10 @@ pub struct ChangeInfo {
     pub line: u64,
     pub column: u64,
     pub sql: String,
+    /// Lines of later statements of the file that are part of this change (`UPDATE … SET c` and
+    /// `SET NOT NULL` after an `ADD COLUMN c`: one intent, planned as one change).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub folded_lines: Vec<u64>,
     #[serde(flatten)]
     pub assessment: crate::ops::Assessment,
 }

@@ -14,13 +14,21 @@ use crate::error::Error;
 use crate::ops::Risk;
 use crate::plan::{Plan, Stage, StepKind};
 
-const COLUMN_WIDTH: u32 = 184;
-const COLUMN_GAP: u32 = 36;
-const MARGIN: u32 = 16;
-const HEADER: u32 = 64;
-const BOX_HEIGHT: u32 = 58;
-const BOX_GAP: u32 = 12;
-const LINE_CHARS: usize = 28;
+// The graph is drawn in rows of ROW_STAGES stages, each row its own SVG no wider than an A4 page's
+// text column (668 px, printed at 1:1), so it fits a 1024 px window and prints without shrinking
+// its text; rows break between pages. A stage shows at most MAX_BOXES step boxes, then one box
+// counting the rest (every step is listed in the stage's section).
+const COLUMN_WIDTH: u32 = 196;
+const COLUMN_GAP: u32 = 30;
+const MARGIN: u32 = 10;
+const HEADER: u32 = 76;
+const ROW_STAGES: usize = 3;
+const MAX_BOXES: usize = 8;
+const LINE_HEIGHT: u32 = 15;
+const BOX_PAD: u32 = 10;
+const BOX_GAP: u32 = 10;
+/// Characters per line of a box (164 px of text at 11.5 px; a conservative average width).
+const LINE_CHARS: usize = 26;
 /// Vertical room for each arrow that skips columns.
 const LANE: u32 = 9;
 
@@ -39,6 +47,8 @@ struct Column {
     index: usize,
     label: String,
     sub: String,
+    /// The stages it waits for, when one of them is in an earlier row (no arrow reaches it).
+    after: String,
     phase: &'static str,
     application: bool,
     irreversible: bool,
@@ -47,44 +57,73 @@ struct Column {
 struct StepBox {
     x: u32,
     y: u32,
-    /// Up to three lines of the step's title, with the baseline of each.
+    height: u32,
+    /// The step's title in whole words, one line each, with the baseline of each.
     lines: Vec<(u32, String)>,
     title: String,
     phase: &'static str,
     application: bool,
+    stage: usize,
 }
 
-/// An arrow to draw: from a box (its top-left corner) in one stage to a box in a later one.
-type Link = (usize, (u32, u32), usize, (u32, u32));
+/// The box that stands for the steps of a stage past the first MAX_BOXES.
+struct MoreBox {
+    x: u32,
+    y: u32,
+    height: u32,
+    stage: usize,
+    count: usize,
+}
+
+/// An arrow to draw: from a box (top-left corner and height) in one stage to a box in a later one.
+type Anchor = (u32, u32, u32);
+type Link = (usize, Anchor, usize, Anchor);
 
 struct Arrow {
     /// SVG path data: numbers only.
     d: String,
 }
 
-struct Graph {
+struct Row {
     width: u32,
     height: u32,
-    column_width: u32,
     column_height: u32,
-    box_width: u32,
-    box_height: u32,
     columns: Vec<Column>,
     boxes: Vec<StepBox>,
+    more: Vec<MoreBox>,
     arrows: Vec<Arrow>,
 }
 
+struct Graph {
+    column_width: u32,
+    box_width: u32,
+    rows: Vec<Row>,
+}
+
+/// A step title in lines of at most LINE_CHARS, broken between words only. A word longer than a
+/// line (an identifier) keeps a line of its own, broken after a `.` or `_` only if it must be.
 fn wrap(text: &str) -> Vec<String> {
     let flat = oneline(text);
-    let mut lines: Vec<String> = textwrap::wrap(&flat, LINE_CHARS)
-        .into_iter()
-        .map(|l| l.into_owned())
-        .collect();
-    if lines.len() > 3 {
-        lines.truncate(3);
-        let last = &mut lines[2];
-        let keep: String = last.chars().take(LINE_CHARS - 1).collect();
-        *last = format!("{keep}…");
+    let options = textwrap::Options::new(LINE_CHARS)
+        .break_words(false)
+        .word_splitter(textwrap::WordSplitter::NoHyphenation);
+    let mut lines = Vec::new();
+    for line in textwrap::wrap(&flat, options) {
+        let mut rest: &str = &line;
+        while rest.chars().count() > LINE_CHARS + 4 {
+            // The last `.` or `_` that keeps the piece within the line, else a plain cut.
+            let limit = rest
+                .char_indices()
+                .nth(LINE_CHARS + 4)
+                .map_or(rest.len(), |(i, _)| i);
+            let cut = rest[..limit]
+                .rfind('.')
+                .or_else(|| rest[..limit].rfind('_'))
+                .map_or(limit, |i| i + 1);
+            lines.push(rest[..cut].to_string());
+            rest = &rest[cut..];
+        }
+        lines.push(rest.to_string());
     }
     lines
 }
@@ -92,7 +131,7 @@ fn wrap(text: &str) -> Vec<String> {
 fn curve(from: (u32, u32), to: (u32, u32)) -> String {
     let (x1, y1) = from;
     let (x2, y2) = to;
-    let bend = (x2.saturating_sub(x1) / 2).max(16);
+    let bend = (x2.saturating_sub(x1) / 2).max(12);
     format!(
         "M{x1},{y1} C{},{y1} {},{y2} {x2},{y2}",
         x1 + bend,
@@ -117,69 +156,130 @@ fn lane_path(start: (u32, u32), out: u32, lane: u32, into: u32, end: (u32, u32))
     )
 }
 
-/// Lays the graph out: stage i is column i; a step's box sits in its stage's column; an arrow
-/// joins a step to the previous step of the same change, and a stage to each stage it depends
-/// on where no step arrow says so already.
+fn box_height(lines: usize) -> u32 {
+    2 * BOX_PAD + lines.max(1) as u32 * LINE_HEIGHT
+}
+
+/// Lays the graph out: stages in rows of ROW_STAGES columns; a step's box sits in its stage's
+/// column; an arrow joins a step to the previous step of the same change, and a stage to each
+/// stage it depends on where no step arrow says so already. Arrows stay within a row: a column
+/// whose stage waits for one in an earlier row names it in its header instead.
 fn graph(plan: &Plan) -> Graph {
     let box_width = COLUMN_WIDTH - 16;
-    let tallest = plan.stages.iter().map(|s| s.steps.len()).max().unwrap_or(1) as u32;
-    let column_height = HEADER + tallest * (BOX_HEIGHT + BOX_GAP) + 4;
-    let mut columns = Vec::new();
-    let mut boxes = Vec::new();
-    // (stage index, change) → position of the step's box (first box of that change in the stage).
-    let mut placed: Vec<(usize, usize, u32, u32)> = Vec::new();
+    let row_of = |position: usize| position / ROW_STAGES;
+    let position: HashMap<usize, usize> = plan
+        .stages
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.index, i))
+        .collect();
+    let mut rows: Vec<Row> = Vec::new();
+    // Every step's anchor: (stage index, change, anchor), in run order.
+    let mut placed: Vec<(usize, usize, Anchor)> = Vec::new();
     for (i, stage) in plan.stages.iter().enumerate() {
-        let x = MARGIN + i as u32 * (COLUMN_WIDTH + COLUMN_GAP);
-        columns.push(Column {
+        if i % ROW_STAGES == 0 {
+            rows.push(Row {
+                width: 0,
+                height: 0,
+                column_height: 0,
+                columns: Vec::new(),
+                boxes: Vec::new(),
+                more: Vec::new(),
+                arrows: Vec::new(),
+            });
+        }
+        let Some(row) = rows.last_mut() else { break };
+        let x = MARGIN + (i % ROW_STAGES) as u32 * (COLUMN_WIDTH + COLUMN_GAP);
+        let earlier: Vec<String> = stage
+            .depends_on
+            .iter()
+            .filter(|d| position.get(d).is_some_and(|&p| row_of(p) < row_of(i)))
+            .map(|d| d.to_string())
+            .collect();
+        row.columns.push(Column {
             x,
             index: stage.index,
             label: format!("{} · {}", stage.index, stage.phase.as_str()),
             sub: stage_how(stage).to_string(),
+            // Five at most, so the header line stays inside the column (the table lists all).
+            after: if earlier.len() > 5 {
+                format!("{} +{}", earlier[..5].join(", "), earlier.len() - 5)
+            } else {
+                earlier.join(", ")
+            },
             phase: stage.phase.as_str(),
             application: stage.kind == StepKind::Application,
             irreversible: !stage.reversible,
         });
-        for (j, step) in stage.steps.iter().enumerate() {
-            let bx = x + 8;
-            let by = MARGIN + HEADER + j as u32 * (BOX_HEIGHT + BOX_GAP);
-            boxes.push(StepBox {
+        let shown = if stage.steps.len() > MAX_BOXES + 1 {
+            MAX_BOXES
+        } else {
+            stage.steps.len()
+        };
+        let bx = x + 8;
+        let mut by = MARGIN + HEADER;
+        for step in &stage.steps[..shown] {
+            let lines = wrap(&step.title);
+            let height = box_height(lines.len());
+            row.boxes.push(StepBox {
                 x: bx,
                 y: by,
-                lines: wrap(&step.title)
+                height,
+                lines: lines
                     .into_iter()
                     .zip(0u32..)
-                    .map(|(line, k)| (by + 19 + k * 15, line))
+                    .map(|(line, k)| (by + BOX_PAD + 11 + k * LINE_HEIGHT, line))
                     .collect(),
                 title: oneline(&step.title),
                 phase: step.phase.as_str(),
                 application: step.kind == StepKind::Application,
+                stage: stage.index,
             });
-            placed.push((stage.index, step.change, bx, by));
+            placed.push((stage.index, step.change, (bx, by, height)));
+            by += height + BOX_GAP;
         }
+        if shown < stage.steps.len() {
+            let height = box_height(2);
+            row.more.push(MoreBox {
+                x: bx,
+                y: by,
+                height,
+                stage: stage.index,
+                count: stage.steps.len() - shown,
+            });
+            for step in &stage.steps[shown..] {
+                placed.push((stage.index, step.change, (bx, by, height)));
+            }
+            by += height + BOX_GAP;
+        }
+        row.column_height = row.column_height.max(by - MARGIN);
     }
-    // (from stage, from box, to stage, to box)
+    // (from stage, from anchor, to stage, to anchor)
     let mut links: Vec<Link> = Vec::new();
+    let mut seen_links: HashSet<(usize, Anchor, usize, Anchor)> = HashSet::new();
     // Looked up in maps, not by scanning `placed`: a plan can have a million steps in a stage.
-    // change → its last box in an earlier stage; filled in after each stage is linked.
-    let mut last_of_change: HashMap<usize, (usize, u32, u32)> = HashMap::new();
-    let mut pending: Vec<(usize, (usize, u32, u32))> = Vec::new();
+    // change → its last anchor in an earlier stage; filled in after each stage is linked.
+    let mut last_of_change: HashMap<usize, (usize, Anchor)> = HashMap::new();
+    let mut pending: Vec<(usize, (usize, Anchor))> = Vec::new();
     let mut current_stage = None;
-    for &(stage, change, x, y) in &placed {
+    for &(stage, change, anchor) in &placed {
         if current_stage != Some(stage) {
             last_of_change.extend(pending.drain(..));
             current_stage = Some(stage);
         }
-        if let Some(&(from_stage, fx, fy)) = last_of_change.get(&change) {
-            links.push((from_stage, (fx, fy), stage, (x, y)));
+        if let Some(&(from_stage, from)) = last_of_change.get(&change)
+            && seen_links.insert((from_stage, from, stage, anchor))
+        {
+            links.push((from_stage, from, stage, anchor));
         }
-        pending.push((change, (stage, x, y)));
+        pending.push((change, (stage, anchor)));
     }
     let linked: HashSet<(usize, usize)> = links.iter().map(|l| (l.0, l.2)).collect();
-    let mut first_box: HashMap<usize, (u32, u32)> = HashMap::new();
-    let mut last_box: HashMap<usize, (u32, u32)> = HashMap::new();
-    for &(stage, _, x, y) in &placed {
-        first_box.entry(stage).or_insert((x, y));
-        last_box.insert(stage, (x, y));
+    let mut first_box: HashMap<usize, Anchor> = HashMap::new();
+    let mut last_box: HashMap<usize, Anchor> = HashMap::new();
+    for &(stage, _, anchor) in &placed {
+        first_box.entry(stage).or_insert(anchor);
+        last_box.insert(stage, anchor);
     }
     for stage in &plan.stages {
         for &dep in &stage.depends_on {
@@ -191,37 +291,47 @@ fn graph(plan: &Plan) -> Graph {
             }
         }
     }
-    // An arrow to the next column is a curve; one that skips columns runs along its own lane
+    // An arrow to the next column is a curve; one that skips a column runs along its own lane
     // below the boxes, so it never hides behind (or seems to start from) a box in between.
-    let boxes_bottom = MARGIN + HEADER + tallest * (BOX_HEIGHT + BOX_GAP);
-    let mut lanes = 0;
-    let mut arrows = Vec::new();
-    for (from_stage, (fx, fy), to_stage, (x, y)) in links {
-        let start = (fx + box_width, fy + BOX_HEIGHT / 2);
-        let end = (x, y + BOX_HEIGHT / 2);
-        let d = if to_stage == from_stage + 1 {
+    let mut lanes = vec![0u32; rows.len()];
+    for (from_stage, (fx, fy, fh), to_stage, (x, y, h)) in links {
+        let (Some(&from_pos), Some(&to_pos)) = (position.get(&from_stage), position.get(&to_stage))
+        else {
+            continue;
+        };
+        if row_of(from_pos) != row_of(to_pos) {
+            continue;
+        }
+        let r = row_of(to_pos);
+        let start = (fx + box_width, fy + fh / 2);
+        let end = (x, y + h / 2);
+        let d = if to_pos == from_pos + 1 {
             curve(start, end)
         } else {
-            let lane = boxes_bottom + 4 + lanes * LANE;
-            lanes += 1;
+            let lane = MARGIN + rows[r].column_height + 2 + lanes[r] * LANE;
+            lanes[r] += 1;
             let out = fx + box_width + 8 + COLUMN_GAP / 2 - 4;
             let into = x - 8 - COLUMN_GAP / 2 + 4;
             lane_path(start, out, lane, into, end)
         };
-        arrows.push(Arrow { d });
+        rows[r].arrows.push(Arrow { d });
     }
-    let column_height = column_height + lanes * LANE + if lanes > 0 { 6 } else { 0 };
-    let count = plan.stages.len().max(1) as u32;
+    let many_rows = rows.len() > 1;
+    for (row, lanes) in rows.iter_mut().zip(lanes) {
+        row.column_height += lanes * LANE + if lanes > 0 { 8 } else { 0 };
+        // Every row as wide as a full one, so centred rows keep their columns aligned.
+        let count = if many_rows {
+            ROW_STAGES as u32
+        } else {
+            row.columns.len().max(1) as u32
+        };
+        row.width = 2 * MARGIN + count * COLUMN_WIDTH + (count - 1) * COLUMN_GAP;
+        row.height = 2 * MARGIN + row.column_height;
+    }
     Graph {
-        width: 2 * MARGIN + count * COLUMN_WIDTH + (count - 1) * COLUMN_GAP,
-        height: 2 * MARGIN + column_height,
         column_width: COLUMN_WIDTH,
-        column_height,
         box_width,
-        box_height: BOX_HEIGHT,
-        columns,
-        boxes,
-        arrows,
+        rows,
     }
 }
 
@@ -283,6 +393,8 @@ struct HtmlStage<'a> {
     long: bool,
     up_sql: String,
     down_sql: String,
+    /// The client command that runs the stage's up.sql.
+    run_up: String,
 }
 
 impl<'a> std::ops::Deref for HtmlStage<'a> {
@@ -315,6 +427,9 @@ struct PlanHtml<'a> {
     long_stages: Vec<usize>,
     assumptions: Vec<Vec<Span>>,
     warnings: Vec<Vec<Span>>,
+    /// A stage's statements may run again after a partial run (not on MySQL).
+    rerunnable: bool,
+    row_stages: usize,
 }
 
 fn checks(checks: &[crate::plan::Check]) -> Vec<CheckLine> {
@@ -346,19 +461,33 @@ pub(super) fn plan_html(plan: &Plan, views: &[StageView]) -> Result<String, Erro
     let engine = Engine::of(plan.dialect);
     let mut stages = Vec::with_capacity(total);
     for (stage, view) in plan.stages.iter().zip(views) {
+        // One line per lock mode and duration, naming every table it is taken on (a stage over
+        // sixty tables would otherwise list a hundred lines in one table cell).
         let mut locks: Vec<LockLine> = Vec::new();
+        let mut line_of: HashMap<(&str, &str), usize> = HashMap::new();
         let mut seen: HashSet<(&str, &str, &str)> = HashSet::new();
         for lock in stage.steps.iter().flat_map(|s| &s.locks) {
-            if !seen.insert((lock.mode.sql_name(), lock.table.as_str(), lock.held)) {
+            let mode = lock.mode.sql_name();
+            if !seen.insert((mode, lock.table.as_str(), lock.held)) {
                 continue;
             }
-            locks.push(LockLine {
-                mode: lock.mode.sql_name(),
-                table: oneline(&lock.table),
-                held: lock.held,
-                blocks: lock.mode.blocks(),
-                blocks_traffic: lock.mode.blocks_traffic(),
-            });
+            let table = oneline(&lock.table);
+            match line_of.get(&(mode, lock.held)) {
+                Some(&i) => {
+                    locks[i].table.push_str(", ");
+                    locks[i].table.push_str(&table);
+                }
+                None => {
+                    line_of.insert((mode, lock.held), locks.len());
+                    locks.push(LockLine {
+                        mode,
+                        table,
+                        held: lock.held,
+                        blocks: lock.mode.blocks(),
+                        blocks_traffic: lock.mode.blocks_traffic(),
+                    });
+                }
+            }
         }
         let (up_sql, down_sql) = if stage.has_sql() {
             let up = engine.up(view, total).map_err(err)?;
@@ -415,6 +544,7 @@ pub(super) fn plan_html(plan: &Plan, views: &[StageView]) -> Result<String, Erro
             long: stage.estimate.as_ref().is_some_and(|e| e.long),
             up_sql,
             down_sql,
+            run_up: engine.run(&format!("{}/up.sql", stage.dir)),
         });
     }
     PlanHtml {
@@ -459,6 +589,8 @@ pub(super) fn plan_html(plan: &Plan, views: &[StageView]) -> Result<String, Erro
         stages,
         assumptions: plan.assumptions.iter().map(|a| spans(a)).collect(),
         warnings: plan.warnings.iter().map(|w| spans(w)).collect(),
+        rerunnable: engine.rerunnable(),
+        row_stages: ROW_STAGES,
     }
     .render()
     .map(|mut s| {
@@ -473,16 +605,35 @@ mod tests {
     use super::*;
 
     #[test]
-    fn titles_wrap_to_three_lines_at_most() {
-        let lines = wrap(&"word ".repeat(40));
-        assert_eq!(lines.len(), 3);
-        assert!(lines[2].ends_with('…'));
+    fn titles_wrap_between_words_and_keep_every_word() {
+        let title = "swap in the BIGINT copy of orders.customer_reference_number for customer_reference_number (the old column is kept)";
+        let lines = wrap(title);
+        // Lines join back into the title: with a space, or with nothing after a `.` or `_`.
+        let mut joined = String::new();
+        for line in &lines {
+            if !joined.is_empty() && !joined.ends_with(['.', '_']) {
+                joined.push(' ');
+            }
+            joined.push_str(line);
+            assert!(line.chars().count() <= LINE_CHARS + 4, "{line}");
+        }
+        assert_eq!(joined, title);
+        assert!(lines.contains(&"orders.".to_string()), "{lines:?}");
         assert_eq!(wrap("short"), vec!["short".to_string()]);
+        // An identifier longer than any line breaks after a `.` or `_`, never inside a word part.
+        let long = "a_very_long_identifier_name_that_goes_on_and_on_forever";
+        let lines = wrap(long);
+        assert_eq!(lines.concat(), long);
+        assert!(
+            lines[..lines.len() - 1].iter().all(|l| l.ends_with('_')),
+            "{lines:?}"
+        );
     }
 
     #[test]
     fn curves_run_left_to_right() {
         assert_eq!(curve((10, 20), (110, 40)), "M10,20 C60,20 60,40 110,40");
+        assert_eq!(curve((10, 20), (30, 40)), "M10,20 C22,20 18,40 30,40");
     }
 
     #[test]

@@ -274,6 +274,13 @@ impl Engine {
         self.id != "postgres"
     }
 
+    /// Whether a stage's statements are each written to run again after a partial run: on
+    /// PostgreSQL and MariaDB (`IF [NOT] EXISTS`), not on MySQL, which lacks the clause for
+    /// columns and indexes.
+    fn rerunnable(&self) -> bool {
+        self.id != "mysql"
+    }
+
     /// The command that runs a stage's SQL file.
     fn run(&self, file: &str) -> String {
         if self.is_mysql() {
@@ -297,7 +304,7 @@ impl Engine {
             total,
             engine: self.name,
             client: self.client,
-            if_exists: self.id == "mariadb",
+            if_exists: self.rerunnable(),
             lock_timeout: format!("{}s", crate::dialect::mysql::LOCK_WAIT_TIMEOUT_SECONDS),
             lock_seconds: crate::dialect::mysql::LOCK_WAIT_TIMEOUT_SECONDS,
         }
@@ -332,6 +339,11 @@ struct Checklist<'a> {
     run_down: String,
     /// What a statement that gave up on its lock says.
     lock_error: &'a str,
+    /// `MySQL`, `MariaDB` or `PostgreSQL`.
+    engine: &'a str,
+    /// Every statement of a stage that is not one transaction may run again (IF [NOT] EXISTS):
+    /// not on MySQL, which has no such clause for columns and indexes.
+    rerunnable: bool,
 }
 
 struct ChangeView {
@@ -340,12 +352,18 @@ struct ChangeView {
     sql: String,
     why: String,
     rule: &'static str,
+    /// The stages that carry a step of this change, in run order: (index, folder).
+    stages: Vec<(usize, String)>,
+    /// Later statements' lines that are part of this change.
+    folded: String,
 }
 
 #[derive(Template)]
 #[template(path = "PLAN.md")]
 struct PlanMd<'a> {
     plan: &'a Plan,
+    /// The change file's name, for `file:line`.
+    source: String,
     engine: &'a str,
     run: &'a str,
     changes: Vec<ChangeView>,
@@ -459,6 +477,20 @@ pub fn each_plan_file(
         message: e.to_string(),
     })?;
     sink(PathBuf::from("plan.json"), json + "\n")?;
+    // change → the stages its steps are in (a stage once, however many steps it holds).
+    let mut carried: std::collections::HashMap<usize, Vec<(usize, String)>> =
+        std::collections::HashMap::new();
+    for stage in &plan.stages {
+        let mut seen = std::collections::HashSet::new();
+        for step in &stage.steps {
+            if seen.insert(step.change) {
+                carried
+                    .entry(step.change)
+                    .or_default()
+                    .push((stage.index, stage.dir.clone()));
+            }
+        }
+    }
     let changes = plan
         .changes
         .iter()
@@ -468,6 +500,13 @@ pub fn each_plan_file(
             sql: cell(&truncate(&c.sql, 90)),
             why: cell(&c.assessment.why),
             rule: c.assessment.rule,
+            stages: carried.remove(&c.index).unwrap_or_default(),
+            folded: c
+                .folded_lines
+                .iter()
+                .map(|l| l.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
         })
         .collect();
     let risks = plan
@@ -495,6 +534,7 @@ pub fn each_plan_file(
     };
     let page = PlanMd {
         plan,
+        source: cell(&plan.source),
         engine: engine.name,
         run: &run,
         changes,
@@ -527,6 +567,8 @@ pub fn each_plan_file(
             } else {
                 "canceling statement due to lock timeout"
             },
+            engine: engine.name,
+            rerunnable: engine.rerunnable(),
         };
         sink(dir.join("CHECKLIST.md"), checklist.render().map_err(err)?)?;
     }

@@ -7,7 +7,7 @@
 {%- endif %}
 -- Run: {{ client }} --batch "$DATABASE" < {{ stage.dir }}/up.sql
 
--- Give up after {{ lock_timeout }} instead of queueing all traffic behind a waiting metadata lock; re-run the stage.
+-- Give up after {{ lock_timeout }} instead of queueing all traffic behind a waiting metadata lock; {% if if_exists %}re-run the stage.{% else %}then run the statements from the one that gave up.{% endif %}
 SET SESSION lock_wait_timeout = {{ lock_seconds }};
 {%- if stage.strict %}
 -- Fail instead of silently truncating values or turning NULL into 0 or ''.
