@@ -566,6 +566,25 @@ fn lower_alter(
                 }
                 changes.push(change);
             }
+            // A column passed through as written brings its inline keys with it (MySQL wants an
+            // AUTO_INCREMENT column's key in the same statement): planning them again would add
+            // them twice. Later statements still see the column and its keys.
+            if let Some(Change::Other(other)) = changes.first()
+                && other.rewrites.is_some()
+            {
+                let mut other = other.clone();
+                other
+                    .applies
+                    .push(Change::AddColumn(ops::add_column::AddColumn {
+                        table: table.clone(),
+                        column: column.clone(),
+                        if_not_exists: *if_not_exists,
+                        position: None,
+                        references: Vec::new(),
+                    }));
+                other.applies.extend(changes.drain(1..));
+                return vec![Change::Other(other)];
+            }
             changes
         }
         AlterTableOperation::AddConstraint { constraint, .. }
@@ -788,6 +807,14 @@ fn lower_alter(
             source,
             "ownership changes are not planned by safeshift",
         )],
+        AlterTableOperation::DropPrimaryKey { .. } => {
+            let mut passed = ops::other::Other::new(
+                &source.text,
+                "dropping a primary key rebuilds the table (a table copy on InnoDB); safeshift does not plan it",
+            );
+            passed.drops_primary_key = Some(table.clone());
+            vec![Change::Other(passed)]
+        }
         _ => vec![other(
             source,
             "this ALTER TABLE action is not planned by safeshift",
@@ -845,9 +872,14 @@ fn add_column_change(
         return Change::Other(ops::other::Other::rewriting(
             &source.text,
             table,
-            "adding an identity, serial or generated column rewrites the whole table under an ACCESS EXCLUSIVE lock; \
-             safeshift has no staged plan for it yet (add a nullable column, fill it with a trigger and a batched backfill, \
-             then constrain it)",
+            if source.dialect.is_mysql() {
+                "adding an AUTO_INCREMENT or stored generated column rebuilds the table, and InnoDB lets no writes through while it does; \
+                 safeshift has no staged plan for it (run it in a quiet period, or with an online schema change tool)"
+            } else {
+                "adding an identity, serial or generated column rewrites the whole table under an ACCESS EXCLUSIVE lock; \
+                 safeshift has no staged plan for it yet (add a nullable column, fill it with a trigger and a batched backfill, \
+                 then constrain it)"
+            },
         ));
     }
     let volatile = |d: &Expr| match source.dialect {

@@ -1279,3 +1279,29 @@ fn mariadb_unique_index_keeps_its_order_and_type() {
         )
     });
 }
+
+const CLIENTS: &str = "CREATE TABLE `clients` (
+  `id` varchar(255) NOT NULL,
+  `client_name` text NOT NULL,
+  PRIMARY KEY (`id`)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
+";
+
+/// Issue 18 (ory/hydra's MySQL history): a surrogate AUTO_INCREMENT key added in place of a
+/// text key. The ADD COLUMN runs as written (InnoDB wants the key in the same statement) and
+/// carries its PRIMARY KEY with it; later statements see the column (it was refused as
+/// "column `pk` does not exist").
+#[test]
+fn mariadb_auto_increment_primary_key_added_as_written() {
+    run(Case {
+        schema: CLIENTS,
+        seed: "INSERT INTO clients (id, client_name)
+WITH RECURSIVE g(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM g WHERE i < 500)
+SELECT CONCAT('c', i), CONCAT('n', i) FROM g;",
+        ..case(
+            "auto_increment_pk",
+            "ALTER TABLE clients DROP PRIMARY KEY;\nCREATE UNIQUE INDEX clients_idx_id_uq ON clients (id);\nALTER TABLE clients ADD pk INT UNSIGNED AUTO_INCREMENT PRIMARY KEY;\nCREATE INDEX clients_pk_name ON clients (pk, id);",
+            4,
+        )
+    });
+}

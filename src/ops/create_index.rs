@@ -6,8 +6,8 @@
 
 use super::recipes::mysql as my;
 use super::{Assessment, Context, Op};
-use crate::dialect::LockMode;
 use crate::dialect::postgres::{literal, qname, quote};
+use crate::dialect::{Algorithm, LockMode};
 use crate::error::PlanError;
 use crate::name::QName;
 use crate::plan::{Expansion, Phase, Step};
@@ -272,12 +272,42 @@ pub fn mysql_add_index(
                 ctx,
                 table,
                 &[format!("DROP INDEX {}{i}", my::if_exists(ctx))],
-                algorithm,
+                if unique && becomes_clustered_key(ctx, table, body) {
+                    Algorithm::Copy
+                } else {
+                    algorithm
+                },
             ),
-            "",
+            if unique && becomes_clustered_key(ctx, table, body) {
+                "InnoDB made this index the table's clustered key (the first UNIQUE index over NOT NULL columns of a table without a primary key): dropping it copies the table"
+            } else {
+                ""
+            },
         )
         .verify(what, query, expect);
     my::alter_locks(step, table, algorithm)
+}
+
+/// InnoDB clusters a table without a primary key on its first UNIQUE index whose columns are all
+/// NOT NULL; dropping that index is dropping the primary key, which only a table copy can do.
+fn becomes_clustered_key(ctx: &Context, table: &QName, body: &str) -> bool {
+    let Some(t) = ctx.catalog.table(table) else {
+        return false;
+    };
+    if t.primary_key().is_some() {
+        return false;
+    }
+    let words: Vec<String> = body
+        .split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '$'))
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect();
+    let columns: Vec<&crate::schema::Column> = t
+        .columns
+        .iter()
+        .filter(|c| words.contains(&c.name.to_lowercase()))
+        .collect();
+    !columns.is_empty() && columns.iter().all(|c| c.not_null)
 }
 
 impl Op for CreateIndex {

@@ -25,6 +25,12 @@ pub struct Other {
     /// Known to rewrite this table under ACCESS EXCLUSIVE (an identity, serial or stored generated
     /// column): not planned, but not unknown either.
     pub rewrites: Option<QName>,
+    /// What the statement makes that later statements of the file see, applied to the catalog
+    /// only (never planned: the statement runs as written). An `ADD COLUMN … AUTO_INCREMENT
+    /// PRIMARY KEY` passed through still adds its column and its key.
+    pub applies: Vec<crate::change::Change>,
+    /// `ALTER TABLE t DROP PRIMARY KEY` (MySQL), for the catalog: later statements see t without it.
+    pub drops_primary_key: Option<QName>,
 }
 
 impl Other {
@@ -33,6 +39,8 @@ impl Other {
             sql: sql.to_string(),
             why: why.into(),
             rewrites: None,
+            applies: Vec::new(),
+            drops_primary_key: None,
         }
     }
 
@@ -131,7 +139,19 @@ impl Op for Other {
         Ok(Expansion::single(step))
     }
 
-    fn apply(&self, _catalog: &mut Catalog) {}
+    fn apply(&self, catalog: &mut Catalog) {
+        if let Some(t) = self
+            .drops_primary_key
+            .as_ref()
+            .and_then(|t| catalog.table_mut(t))
+        {
+            t.constraints
+                .retain(|c| c.kind != crate::schema::ConstraintKind::PrimaryKey);
+        }
+        for change in &self.applies {
+            change.op().apply(catalog);
+        }
+    }
 }
 
 fn first_line(sql: &str) -> String {
