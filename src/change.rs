@@ -145,6 +145,39 @@ impl Names {
     }
 }
 
+/// A statement passed through runs as written, every action of it: when one action of a
+/// multi-action ALTER is not planned, the others are not planned again beside it (they would
+/// run twice), only kept for the catalog.
+fn pass_through_whole(changes: Vec<Change>) -> Vec<Change> {
+    let Some(first) = changes.iter().position(|c| matches!(c, Change::Other(_))) else {
+        return changes;
+    };
+    if changes.len() == 1 {
+        return changes;
+    }
+    let mut whole = match &changes[first] {
+        Change::Other(o) => o.clone(),
+        _ => return changes,
+    };
+    for (i, change) in changes.into_iter().enumerate() {
+        if i == first {
+            continue;
+        }
+        match change {
+            Change::Other(o) => {
+                if !whole.why.contains(&o.why) {
+                    whole.why = format!("{}; {}", whole.why, o.why);
+                }
+                whole.rewrites = whole.rewrites.or(o.rewrites);
+                whole.drops_primary_key = whole.drops_primary_key.or(o.drops_primary_key);
+                whole.applies.extend(o.applies);
+            }
+            planned => whole.applies.push(planned),
+        }
+    }
+    vec![Change::Other(whole)]
+}
+
 fn other(statement: &ParsedStatement, why: impl Into<String>) -> Change {
     Change::Other(ops::other::Other::new(&statement.text, why))
 }
@@ -304,7 +337,7 @@ pub fn lower(ast: &Statement, source: &ParsedStatement) -> Result<Vec<Change>, P
             for operation in &alter.operations {
                 changes.extend(lower_alter(&table, operation, source));
             }
-            changes
+            pass_through_whole(changes)
         }
         Statement::CreateIndex(index) => {
             let table = names.qname(&index.table_name);

@@ -1305,3 +1305,57 @@ SELECT CONCAT('c', i), CONCAT('n', i) FROM g;",
         )
     });
 }
+
+const GRANTS: &str = "CREATE TABLE `clients` (
+  `id` varchar(64) NOT NULL,
+  `nid` char(36) NOT NULL,
+  PRIMARY KEY (`id`),
+  UNIQUE KEY `clients_id_nid_uq` (`id`,`nid`)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
+CREATE TABLE `grants` (
+  `signature` varchar(64) NOT NULL,
+  `client_id` varchar(64) NOT NULL,
+  `nid` char(36) NOT NULL,
+  PRIMARY KEY (`signature`),
+  KEY `grants_client_id_idx` (`client_id`),
+  CONSTRAINT `grants_client_id_fk` FOREIGN KEY (`client_id`) REFERENCES `clients` (`id`) ON DELETE CASCADE
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
+";
+
+const GRANTS_SEED: &str = "INSERT INTO clients (id, nid)
+WITH RECURSIVE g(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM g WHERE i < 50)
+SELECT CONCAT('c', i), 'n' FROM g;
+INSERT INTO grants (signature, client_id, nid)
+WITH RECURSIVE g(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM g WHERE i < 500)
+SELECT CONCAT('s', i), CONCAT('c', 1 + i % 50), 'n' FROM g;";
+
+/// Issue 18 (ory/hydra's MySQL history): a foreign key widened to `(client_id, nid)`. An index on
+/// `client_id` alone does not serve it, so InnoDB adds one named after the key; the down drops
+/// that index too (it was left behind).
+#[test]
+fn mariadb_composite_foreign_key_index_is_undone() {
+    run(Case {
+        schema: GRANTS,
+        seed: GRANTS_SEED,
+        ..case(
+            "composite_fk_index",
+            "ALTER TABLE grants DROP FOREIGN KEY `grants_client_id_fk`;\nALTER TABLE grants ADD CONSTRAINT `grants_client_id_fk` FOREIGN KEY (`client_id`, `nid`) REFERENCES `clients` (`id`, `nid`) ON DELETE CASCADE;",
+            2,
+        )
+    });
+}
+
+/// Issue 18 (ory/hydra): `DROP PRIMARY KEY, ADD PRIMARY KEY (…)` in one statement runs as written,
+/// once (the ADD was also planned on its own: "Multiple primary key defined").
+#[test]
+fn mariadb_primary_key_replaced_in_one_statement() {
+    run(Case {
+        schema: GRANTS,
+        seed: GRANTS_SEED,
+        ..case(
+            "replace_primary_key",
+            "ALTER TABLE grants DROP PRIMARY KEY, ADD PRIMARY KEY (signature, nid);",
+            1,
+        )
+    });
+}

@@ -96,16 +96,23 @@ impl AddForeignKey {
         let name = self.server_name(ctx.catalog);
         let n = ctx.quote(&name);
         let mut undo = vec![format!("DROP FOREIGN KEY {}{n}", my::if_exists(ctx))];
-        // InnoDB creates an index on the key columns when none starts with them; the undo drops
-        // it too, so the schema is as before.
-        let indexed = self.columns.first().is_some_and(|first| {
-            ctx.catalog.table(&self.table).is_some_and(|t| {
-                t.indexes.iter().any(|i| i.columns.first() == Some(first))
-                    || t.constraints.iter().any(|k| {
-                        !matches!(k.kind, crate::schema::ConstraintKind::Check)
-                            && k.columns.first() == Some(first)
-                    })
-            })
+        // InnoDB creates an index on the key columns when none starts with all of them, in
+        // order (an index on `client_id` does not serve a key on `(client_id, nid)`); the undo
+        // drops it too, so the schema is as before.
+        let starts_with_key = |columns: &[String]| {
+            !self.columns.is_empty()
+                && columns.len() >= self.columns.len()
+                && columns
+                    .iter()
+                    .zip(&self.columns)
+                    .all(|(c, k)| c.eq_ignore_ascii_case(k))
+        };
+        let indexed = ctx.catalog.table(&self.table).is_some_and(|t| {
+            t.indexes.iter().any(|i| starts_with_key(&i.columns))
+                || t.constraints.iter().any(|k| {
+                    !matches!(k.kind, crate::schema::ConstraintKind::Check)
+                        && starts_with_key(&k.columns)
+                })
         });
         if ctx.schema_known && !indexed {
             // InnoDB names the index after the constraint, or after the first column when the
