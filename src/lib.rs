@@ -748,6 +748,14 @@ fn expand(input: &PlanInput) -> Result<Expanded, Error> {
                     step.transactional = false;
                 }
             }
+            if let Change::DataChange(data) = change
+                && let Some((why, true)) = data.as_written(&ctx)
+            {
+                warnings.push(format!(
+                    "{file}:{}:{}: run as written, in one transaction: {why}",
+                    statement.pos.line, statement.pos.column
+                ));
+            }
             if let Change::Other(other) = change {
                 warnings.push(format!(
                     "{file}:{}:{}: passed through as written: {}",
