@@ -203,8 +203,25 @@ impl Op for DataChange {
     }
 
     fn assess(&self, ctx: &Context) -> Assessment {
-        if let Some((why, false)) = self.as_written(ctx) {
-            return Assessment::safe(RULE.id, Some(LockMode::RowExclusive), why);
+        match self.as_written(ctx) {
+            Some((why, false)) => {
+                return Assessment::safe(RULE.id, Some(LockMode::RowExclusive), why);
+            }
+            // Risky, but no batched plan exists for it: nothing to point `plan` at.
+            Some((why, true)) => {
+                return Assessment {
+                    rule: RULE.id,
+                    risk: Risk::Unknown,
+                    lock: Some(LockMode::RowExclusive),
+                    scans_table: true,
+                    breaks_old_app: false,
+                    why: format!(
+                        "one transaction changes every matching row of {} and holds their row locks until it commits; {why}",
+                        self.changed().display()
+                    ),
+                };
+            }
+            None => {}
         }
         Assessment {
             rule: RULE.id,
