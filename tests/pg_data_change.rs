@@ -255,6 +255,29 @@ UPDATE orders SET c = upper(c) WHERE amount > 2000;",
     );
 }
 
+#[test]
+fn a_data_change_after_a_rename_runs_once_the_new_name_is_the_column() {
+    let case = Case {
+        name: "dc_after_rename",
+        schema: ORDERS,
+        seed: "INSERT INTO orders SELECT g, CASE WHEN g % 4 = 0 THEN NULL ELSE 'Save' || g END, g FROM generate_series(1, 3000) g;",
+        change: "ALTER TABLE orders RENAME COLUMN coupon TO code;
+UPDATE orders SET code = upper(code) WHERE code IS NOT NULL;",
+        compare: &[("orders", "id")],
+        expected: None,
+    };
+    let Some((_, plan)) = run(&case) else {
+        return;
+    };
+    let last = plan.stages.last().unwrap();
+    assert_eq!(
+        last.steps[0].rule,
+        "unbatched-data-change",
+        "{}",
+        safeshift::render::summary(&plan, None)
+    );
+}
+
 const COUNTERS: &str = "CREATE TABLE public.counters (
     tenant_id integer NOT NULL,
     id integer NOT NULL,
