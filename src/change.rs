@@ -45,6 +45,7 @@ pub enum Change {
     DetachPartition(ops::detach_partition::DetachPartition),
     RenameEnumValue(ops::rename_enum_value::RenameEnumValue),
     RenameType(ops::rename_type::RenameType),
+    DataChange(ops::data_change::DataChange),
 }
 
 impl Change {
@@ -77,6 +78,7 @@ impl Change {
             Change::DetachPartition(c) => c,
             Change::RenameEnumValue(c) => c,
             Change::RenameType(c) => c,
+            Change::DataChange(c) => c,
         }
     }
 
@@ -110,6 +112,7 @@ impl Change {
             Change::DetachPartition(_) => "detach_partition",
             Change::RenameEnumValue(_) => "rename_enum_value",
             Change::RenameType(_) => "rename_type",
+            Change::DataChange(_) => "data_change",
         }
     }
 }
@@ -535,6 +538,9 @@ pub fn lower(ast: &Statement, source: &ParsedStatement) -> Result<Vec<Change>, P
                 })]
             }
         },
+        Statement::Update(_) | Statement::Delete(_) | Statement::Insert(_) => {
+            vec![lower_data_change(names, ast, source)]
+        }
         _ => vec![other(
             source,
             "safeshift does not plan this kind of statement",
@@ -1694,4 +1700,366 @@ fn query_relations(names: Names, query: &sqlparser::ast::Query) -> Vec<QName> {
         std::ops::ControlFlow::<()>::Continue(())
     });
     reads
+}
+
+/// UPDATE, DELETE and INSERT … SELECT of one table, in the forms a batched walk of its primary
+/// key runs unchanged (see `ops::data_change`). Anything else keeps running as written: a join,
+/// `RETURNING` (its rows would be split across batches), `LIMIT`/`ORDER BY`, a CTE, or a query
+/// that groups, aggregates, de-duplicates or uses windows (each batch would group on its own).
+fn lower_data_change(names: Names, ast: &Statement, source: &ParsedStatement) -> Change {
+    use ops::data_change::{DataChange, Form};
+    use sqlparser::ast::{FromTable, SetExpr, TableFactor, TableObject};
+    if names.mysql() {
+        // MySQL/MariaDB: not batched yet; passed through as before.
+        return other(source, "safeshift does not plan this kind of statement");
+    }
+    let plain_table = |factor: &TableFactor| match factor {
+        TableFactor::Table {
+            name,
+            args: None,
+            with_hints,
+            version: None,
+            with_ordinality: false,
+            partitions,
+            json_path: None,
+            sample: None,
+            index_hints,
+            ..
+        } if with_hints.is_empty() && partitions.is_empty() && index_hints.is_empty() => {
+            Some(names.qname(name))
+        }
+        _ => None,
+    };
+    let mut relations: Vec<QName> = Vec::new();
+    let _ = sqlparser::ast::visit_relations(ast, |relation| {
+        relations.push(names.qname(relation));
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+    let verb = match ast {
+        Statement::Update(_) => "UPDATE",
+        Statement::Delete(_) => "DELETE",
+        _ => "INSERT",
+    };
+    let passed = |why: &str| other(source, format!("{verb} {why}: not batched, run as written"));
+    let (form, table, selection) = match ast {
+        Statement::Update(update) => {
+            if update.returning.is_some() {
+                return passed("… RETURNING");
+            }
+            if update.from.is_some() || !update.table.joins.is_empty() {
+                return passed("… FROM (a join)");
+            }
+            if update.limit.is_some()
+                || !update.order_by.is_empty()
+                || update.or.is_some()
+                || update.output.is_some()
+                || !update.optimizer_hints.is_empty()
+            {
+                return passed("with a clause safeshift does not batch");
+            }
+            let Some(table) = plain_table(&update.table.relation) else {
+                return passed("of something other than a table");
+            };
+            let mut columns = Vec::new();
+            for assignment in &update.assignments {
+                let targets = match &assignment.target {
+                    sqlparser::ast::AssignmentTarget::ColumnName(n) => vec![n],
+                    sqlparser::ast::AssignmentTarget::Tuple(ns) => ns.iter().collect(),
+                };
+                for target in targets {
+                    match target.0.last().and_then(|p| p.as_ident()) {
+                        Some(ident) => columns.push(names.ident(ident)),
+                        None => return passed("setting something other than a column"),
+                    }
+                }
+            }
+            let assignments = update
+                .assignments
+                .iter()
+                .map(|a| a.to_string())
+                .collect::<Vec<_>>()
+                .join(", ");
+            (
+                Form::Update {
+                    target: update.table.to_string(),
+                    assignments,
+                    columns,
+                },
+                table,
+                update.selection.as_ref(),
+            )
+        }
+        Statement::Delete(delete) => {
+            if delete.returning.is_some() {
+                return passed("… RETURNING");
+            }
+            let from = match &delete.from {
+                FromTable::WithFromKeyword(from) | FromTable::WithoutKeyword(from) => from,
+            };
+            if delete.using.is_some()
+                || !delete.tables.is_empty()
+                || delete.limit.is_some()
+                || !delete.order_by.is_empty()
+                || delete.output.is_some()
+                || !delete.optimizer_hints.is_empty()
+            {
+                return passed("with USING or another clause safeshift does not batch");
+            }
+            let [target] = from.as_slice() else {
+                return passed("of several tables");
+            };
+            let Some(table) = target
+                .joins
+                .is_empty()
+                .then(|| plain_table(&target.relation))
+                .flatten()
+            else {
+                return passed("of something other than one table");
+            };
+            (
+                Form::Delete {
+                    target: target.to_string(),
+                },
+                table,
+                delete.selection.as_ref(),
+            )
+        }
+        Statement::Insert(insert) => {
+            let Some(query) = &insert.source else {
+                return other(source, "safeshift does not plan this kind of statement");
+            };
+            let SetExpr::Select(select) = query.body.as_ref() else {
+                // INSERT … VALUES: a few rows, as written.
+                return other(source, "safeshift does not plan this kind of statement");
+            };
+            if insert.returning.is_some() {
+                return passed("… RETURNING");
+            }
+            let TableObject::TableName(into) = &insert.table else {
+                return passed("into a table function");
+            };
+            let plain_insert = insert.or.is_none()
+                && !insert.ignore
+                && insert.into
+                && !insert.overwrite
+                && insert.assignments.is_empty()
+                && insert.partitioned.is_none()
+                && insert.after_columns.is_empty()
+                && insert.output.is_none()
+                && !insert.replace_into
+                && insert.priority.is_none()
+                && insert.insert_alias.is_none()
+                && insert.settings.is_none()
+                && insert.format_clause.is_none()
+                && insert.multi_table_insert_type.is_none()
+                && insert.optimizer_hints.is_empty();
+            let plain_query = query.with.is_none()
+                && query.order_by.is_none()
+                && query.limit_clause.is_none()
+                && query.fetch.is_none()
+                && query.locks.is_empty()
+                && query.for_clause.is_none()
+                && query.settings.is_none()
+                && query.format_clause.is_none()
+                && query.pipe_operators.is_empty();
+            let grouped = !matches!(&select.group_by, sqlparser::ast::GroupByExpr::Expressions(e, m) if e.is_empty() && m.is_empty())
+                || select.having.is_some()
+                || select.distinct.is_some()
+                || select.projection.iter().any(aggregates);
+            let plain_select = select.top.is_none()
+                && select.select_modifiers.is_none()
+                && select.exclude.is_none()
+                && select.into.is_none()
+                && select.lateral_views.is_empty()
+                && select.prewhere.is_none()
+                && select.connect_by.is_empty()
+                && select.cluster_by.is_empty()
+                && select.distribute_by.is_empty()
+                && select.sort_by.is_empty()
+                && select.named_window.is_empty()
+                && select.qualify.is_none()
+                && select.value_table_mode.is_none()
+                && select.optimizer_hints.is_empty()
+                && matches!(select.flavor, sqlparser::ast::SelectFlavor::Standard);
+            if !(plain_insert && plain_query && plain_select) {
+                return passed("… SELECT with a clause safeshift does not batch");
+            }
+            if grouped {
+                return passed(
+                    "… SELECT that groups, aggregates, de-duplicates or uses a window (each batch would do it on its own rows)",
+                );
+            }
+            let [from] = select.from.as_slice() else {
+                return passed("… SELECT from other than one table");
+            };
+            let Some(table) = from
+                .joins
+                .is_empty()
+                .then(|| plain_table(&from.relation))
+                .flatten()
+            else {
+                return passed("… SELECT from other than one table (a join)");
+            };
+            let into = names.qname(into);
+            let mut head = format!("INSERT INTO {}", insert.table);
+            if let Some(alias) = &insert.table_alias {
+                head.push_str(&format!(" AS {}", alias.alias));
+            }
+            if !insert.columns.is_empty() {
+                let columns: Vec<String> = insert.columns.iter().map(|c| c.to_string()).collect();
+                head.push_str(&format!(" ({})", columns.join(", ")));
+            }
+            let projection: Vec<String> = select.projection.iter().map(|p| p.to_string()).collect();
+            head.push_str(&format!(" SELECT {} FROM {from}", projection.join(", ")));
+            let tail = insert
+                .on
+                .as_ref()
+                .map(|on| format!(" {on}"))
+                .unwrap_or_default();
+            (
+                Form::InsertSelect { into, head, tail },
+                table,
+                select.selection.as_ref(),
+            )
+        }
+        _ => return other(source, "safeshift does not plan this kind of statement"),
+    };
+    let changed = match &form {
+        Form::InsertSelect { into, .. } => into.clone(),
+        _ => table.clone(),
+    };
+    // visit_relations sees the changed table (and an INSERT's source) once each; any further
+    // sighting of the changed table is a read of it.
+    let sightings = relations.iter().filter(|r| r.same(&changed)).count();
+    let reads_itself =
+        sightings > 1 || (changed.same(&table) && matches!(form, Form::InsertSelect { .. }));
+    let mut reads: Vec<QName> = Vec::new();
+    for r in relations {
+        if !r.same(&table) && !r.same(&changed) && !reads.iter().any(|x| x.same(&r)) {
+            reads.push(r);
+        }
+    }
+    let mut fixed = Vec::new();
+    if let Some(selection) = selection {
+        fixed_columns(names, selection, &mut fixed);
+    }
+    Change::DataChange(DataChange {
+        form,
+        table,
+        condition: selection.map(|s| s.to_string()),
+        fixed,
+        reads,
+        reads_itself,
+        sql: source.text.clone(),
+    })
+}
+
+/// Columns a condition fixes to a constant: `col = constant` (either side) in a top-level AND.
+fn fixed_columns(names: Names, expr: &Expr, out: &mut Vec<String>) {
+    use sqlparser::ast::BinaryOperator;
+    match expr {
+        Expr::Nested(inner) => fixed_columns(names, inner, out),
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::And,
+            right,
+        } => {
+            fixed_columns(names, left, out);
+            fixed_columns(names, right, out);
+        }
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::Eq,
+            right,
+        } => {
+            let constant = |e: &Expr| match e {
+                Expr::Value(_) => true,
+                Expr::Cast { expr, .. } => matches!(expr.as_ref(), Expr::Value(_)),
+                _ => false,
+            };
+            let column = |e: &Expr| match e {
+                Expr::Identifier(i) => Some(names.ident(i)),
+                Expr::CompoundIdentifier(parts) => parts.last().map(|i| names.ident(i)),
+                _ => None,
+            };
+            if let (Some(c), true) = (column(left), constant(right)) {
+                out.push(c);
+            } else if let (true, Some(c)) = (constant(left), column(right)) {
+                out.push(c);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// A select item that aggregates over rows (a known aggregate, `FILTER`, `WITHIN GROUP`) or
+/// uses a window (`OVER`): batched, each batch would aggregate its own rows only. An aggregate
+/// the file defines itself is not known here.
+fn aggregates(item: &sqlparser::ast::SelectItem) -> bool {
+    const AGGREGATES: &[&str] = &[
+        "count",
+        "sum",
+        "avg",
+        "min",
+        "max",
+        "array_agg",
+        "string_agg",
+        "json_agg",
+        "jsonb_agg",
+        "json_object_agg",
+        "jsonb_object_agg",
+        "bool_and",
+        "bool_or",
+        "every",
+        "bit_and",
+        "bit_or",
+        "bit_xor",
+        "xmlagg",
+        "stddev",
+        "stddev_pop",
+        "stddev_samp",
+        "variance",
+        "var_pop",
+        "var_samp",
+        "corr",
+        "covar_pop",
+        "covar_samp",
+        "mode",
+        "percentile_cont",
+        "percentile_disc",
+        "range_agg",
+        "range_intersect_agg",
+        "any_value",
+        "regr_count",
+        "regr_sxx",
+        "regr_syy",
+        "regr_sxy",
+        "regr_avgx",
+        "regr_avgy",
+        "regr_r2",
+        "regr_slope",
+        "regr_intercept",
+    ];
+    let mut found = false;
+    let _ = sqlparser::ast::visit_expressions(item, |e| {
+        if let Expr::Function(f) = e {
+            let name = f
+                .name
+                .0
+                .last()
+                .and_then(|p| p.as_ident())
+                .map(|i| i.value.to_lowercase())
+                .unwrap_or_default();
+            if f.over.is_some()
+                || f.filter.is_some()
+                || !f.within_group.is_empty()
+                || AGGREGATES.contains(&name.as_str())
+            {
+                found = true;
+                return std::ops::ControlFlow::Break(());
+            }
+        }
+        std::ops::ControlFlow::Continue(())
+    });
+    found
 }

@@ -564,6 +564,12 @@ fn expand(input: &PlanInput) -> Result<Expanded, Error> {
         Default::default();
     // Columns this file adds: they hold nothing the first stage could look at.
     let mut added: BTreeSet<(String, String, String)> = BTreeSet::new();
+    // The batched backfills of this file's changes, by table (planned change, step): a data
+    // change written after one of them reads the table as it is once filled, so it starts only
+    // after them (an as-written UPDATE would otherwise run in an earlier stage than the backfill
+    // at the same level, and the backfill would then overwrite or miss its work).
+    let mut backfills_on: std::collections::BTreeMap<(String, String), Vec<(usize, usize)>> =
+        Default::default();
     for statement in &lowered {
         for change in &statement.changes {
             let op = change.op();
@@ -695,6 +701,13 @@ fn expand(input: &PlanInput) -> Result<Expanded, Error> {
                 _ => None,
             };
             let mut wait_for = Vec::new();
+            if let Change::DataChange(_) = change {
+                for table in op.tables().iter().chain(op.reads(&catalog).iter()) {
+                    if let Some(backfills) = backfills_on.get(&table.key()) {
+                        wait_for.extend(backfills.iter().copied());
+                    }
+                }
+            }
             if let Some((table, columns, what)) = unique_key(change) {
                 let keys: Vec<_> = columns
                     .iter()
@@ -752,6 +765,14 @@ fn expand(input: &PlanInput) -> Result<Expanded, Error> {
                 if dialect.is_mysql() {
                     step.transactional = false;
                 }
+            }
+            if let Change::DataChange(data) = change
+                && let Some((why, true)) = data.as_written(&ctx)
+            {
+                warnings.push(format!(
+                    "{file}:{}:{}: run as written, in one transaction: {why}",
+                    statement.pos.line, statement.pos.column
+                ));
             }
             if let Change::Other(other) = change {
                 warnings.push(format!(
@@ -823,6 +844,19 @@ fn expand(input: &PlanInput) -> Result<Expanded, Error> {
                                 reads_added,
                             },
                         );
+                    }
+                    for (step, _) in expansion
+                        .steps
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, s)| s.kind == plan::StepKind::Backfill)
+                    {
+                        for table in op.tables() {
+                            backfills_on
+                                .entry(table.key())
+                                .or_default()
+                                .push((planned.len(), step));
+                        }
                     }
                     planned.push(Planned {
                         change: index,

@@ -108,6 +108,15 @@ impl StageRecord {
         self.kind == "backfill"
     }
 
+    /// `apply` walks this stage batch by batch from plan.json's description of each backfill;
+    /// otherwise it runs the stage's `up.sql` (a batched data change is its `DO` block, which
+    /// keeps its own progress).
+    pub fn runs_from_plan_json(&self) -> bool {
+        self.is_backfill()
+            && !self.steps.is_empty()
+            && self.steps.iter().all(|s| s.backfill.is_some())
+    }
+
     /// The application release this stage deploys, if it is a deploy stage.
     pub fn release(&self) -> Option<&str> {
         self.steps.iter().find_map(|s| s.release.as_deref())

@@ -215,7 +215,7 @@ fn apply_stage(
     }
     let edited = plan.edited_files(stage)?;
     if !edited.is_empty() {
-        if stage.is_backfill() {
+        if stage.runs_from_plan_json() {
             writeln!(
                 out,
                 "refused: {head}\n  {}\n  apply runs a backfill from plan.json's description (batch by batch, resumable), not from its up.sql: re-plan with the expression you want (a `-- safeshift: backfill = …` directive or --backfill), or run the edited file by hand",
@@ -387,8 +387,10 @@ fn apply_stage(
                 "interrupted after {took}: {}\n  run the same command to continue",
                 if stage.transactional {
                     "the stage's transaction was rolled back; nothing changed"
-                } else if stage.is_backfill() {
+                } else if stage.runs_from_plan_json() {
                     "rows filled so far stay filled; the backfill resumes where it stopped"
+                } else if stage.is_backfill() {
+                    "the batches done stay done (each committed with its progress); the walk resumes after the last one"
                 } else {
                     "statements that finished stay done; each is safe to run again"
                 }
@@ -729,7 +731,7 @@ pub fn run_stage(
         .iter()
         .filter_map(|s| s.backfill.as_ref())
         .collect();
-    if stage.is_backfill() && !specs.is_empty() && specs.len() == stage.steps.len() {
+    if stage.runs_from_plan_json() {
         // Resume keys are `<step>:<key>`: a stage may hold several backfills.
         let (from_step, key) = match resume.as_deref().and_then(|r| r.split_once(':')) {
             Some((step, key)) => (step.parse().unwrap_or(0), Some(key.to_string())),

@@ -32,6 +32,7 @@ pub mod change_column_type;
 pub mod create_enum;
 pub mod create_index;
 pub mod create_table;
+pub mod data_change;
 pub mod detach_partition;
 pub mod drop_column;
 pub mod drop_index;
@@ -443,6 +444,7 @@ pub const RULES: &[&Rule] = &[
     &detach_partition::RULE,
     &rename_enum_value::RULE,
     &rename_type::RULE,
+    &data_change::RULE,
 ];
 
 /// Rules of kinds that `plan` refuses rather than stages: no plan ends where the naive change
@@ -508,6 +510,10 @@ pub const KINDS: &[(&str, &str)] = &[
     (
         "rename_type",
         "rename a type (an enum, a composite or a range type)",
+    ),
+    (
+        "data_change",
+        "UPDATE, DELETE or INSERT … SELECT on a table with rows",
     ),
 ];
 

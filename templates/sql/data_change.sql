@@ -1,0 +1,71 @@
+-- Where the walk got, per step: written in the same transaction as each batch, so a batch is
+-- never applied twice (also `SET n = n + 1`) and a re-run resumes after the last batch done.
+CREATE TABLE IF NOT EXISTS {{ progress }} (
+  step text PRIMARY KEY,
+  last_key text,
+  rows bigint NOT NULL DEFAULT 0,
+  updated_at timestamptz NOT NULL DEFAULT now()
+);
+DO {{ tag }}
+DECLARE
+  -- Prefixed: the statement names the table's columns, and a variable of the same name would
+  -- make them ambiguous.
+  safeshift_batch_size constant integer := {{ batch_size }};
+  safeshift_step constant text := {{ step }};
+  safeshift_done text;
+{%- for k in keys %}
+  safeshift_last_key{{ k.suffix }} {{ table }}.{{ k.column }}%TYPE;
+  safeshift_batch_end{{ k.suffix }} {{ table }}.{{ k.column }}%TYPE;
+{%- endfor %}
+  safeshift_changed bigint;
+  safeshift_rows bigint;
+BEGIN
+  INSERT INTO {{ progress }} (step) VALUES (safeshift_step) ON CONFLICT (step) DO NOTHING;
+  COMMIT;
+  LOOP
+    -- The progress row is locked for the batch's transaction: a second run of this stage waits
+    -- here, then reads where this one got, instead of doing the same batch again.
+    SELECT last_key, rows INTO safeshift_done, safeshift_changed FROM {{ progress }} WHERE step = safeshift_step FOR UPDATE;
+    -- Gone: another run of this stage finished the walk while this one waited.
+    IF NOT FOUND THEN
+      RETURN;
+    END IF;
+{%- if keys.len() > 1 %}
+{%- for k in keys %}
+    safeshift_last_key{{ k.suffix }} := (safeshift_done::jsonb) ->> {{ loop.index0 }};
+{%- endfor %}
+{%- else %}
+    safeshift_last_key := safeshift_done;
+{%- endif %}
+    -- The batch's last key by ORDER BY, not max(): uuid and other key types have no max().
+    IF safeshift_done IS NULL THEN
+      SELECT {{ batch_list }} INTO {{ end_list }} FROM (SELECT {{ select_list }} FROM {{ table }} ORDER BY {{ key_list }} LIMIT safeshift_batch_size) AS batch ORDER BY {{ desc_list }} LIMIT 1;
+    ELSE
+      SELECT {{ batch_list }} INTO {{ end_list }} FROM (SELECT {{ select_list }} FROM {{ table }} WHERE {{ key_row }} > {{ last_row }} ORDER BY {{ key_list }} LIMIT safeshift_batch_size) AS batch ORDER BY {{ desc_list }} LIMIT 1;
+    END IF;
+    EXIT WHEN safeshift_batch_end{{ first_suffix }} IS NULL;
+    -- Two spellings, so each batch's plan is a range scan of the key's index.
+    IF safeshift_done IS NULL THEN
+      {{ head }}
+       WHERE {{ key_row }} <= {{ end_row }}
+         AND ({{ condition }}){{ tail }};
+    ELSE
+      {{ head }}
+       WHERE {{ key_row }} > {{ last_row }} AND {{ key_row }} <= {{ end_row }}
+         AND ({{ condition }}){{ tail }};
+    END IF;
+    GET DIAGNOSTICS safeshift_rows = ROW_COUNT;
+    safeshift_changed := safeshift_changed + safeshift_rows;
+    UPDATE {{ progress }} SET last_key = {{ end_text }}, rows = safeshift_changed, updated_at = now() WHERE step = safeshift_step;
+    COMMIT;
+    RAISE NOTICE '%', format({{ notice }});
+  END LOOP;
+  -- Done: nothing of the walk is left behind (the table goes with the last step that used it).
+  -- A run of this stage after this point starts over, like running the statement again.
+  DELETE FROM {{ progress }} WHERE step = safeshift_step;
+  IF NOT EXISTS (SELECT FROM {{ progress }}) THEN
+    DROP TABLE {{ progress }};
+  END IF;
+  COMMIT;
+END
+{{ tag }}
