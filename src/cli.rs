@@ -273,7 +273,7 @@ pub struct ManArgs {
     pub out: PathBuf,
 }
 
-fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     humantime::parse_duration(text).map_err(|e| format!("{e} (write it like 500ms, 2s or 1m)"))
 }
 
@@ -299,29 +299,33 @@ pub struct ApplyArgs {
     #[command(flatten)]
     pub database: DatabaseArgs,
 
+    /// Settings file [default: the nearest safeshift.toml; its [apply] section fills flags not given]
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
     /// Give up waiting for a lock after this long [default: the plan's own, 2s]
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub lock_timeout: Option<std::time::Duration>,
 
-    /// Attempts after the first for a statement that gave up on a lock
-    #[arg(long, value_name = "N", default_value_t = 10)]
-    pub retries: u32,
+    /// Attempts after the first for a statement that gave up on a lock [default: 10]
+    #[arg(long, value_name = "N")]
+    pub retries: Option<u32>,
 
-    /// First wait before a retry; doubled each time, with jitter
-    #[arg(long, value_name = "DURATION", default_value = "200ms", value_parser = parse_duration)]
-    pub retry_delay: std::time::Duration,
+    /// First wait before a retry; doubled each time, with jitter [default: 200ms]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub retry_delay: Option<std::time::Duration>,
 
-    /// Longest wait between retries
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
-    pub max_retry_delay: std::time::Duration,
+    /// Longest wait between retries [default: 30s]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub max_retry_delay: Option<std::time::Duration>,
 
     /// Rows per backfill transaction [default: the plan's]
     #[arg(long, value_name = "ROWS", value_parser = clap::value_parser!(u64).range(1..))]
     pub batch_size: Option<u64>,
 
-    /// Sleep between backfill batches (leaves room for replicas and the app)
-    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
-    pub pause: std::time::Duration,
+    /// Sleep between backfill batches (leaves room for replicas and the app) [default: 0s]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub pause: Option<std::time::Duration>,
 
     /// Adapt the backfill batch size so each batch takes about this long (starting from
     /// --batch-size or the plan's; doubled while batches are quick, shrunk when slow)
@@ -385,15 +389,15 @@ pub struct RehearseArgs {
     #[arg(long, value_name = "SCHEMA.sql")]
     pub schema: Option<PathBuf>,
 
+    /// Settings file [default: the nearest safeshift.toml; its [rehearse] section fills flags
+    /// not given]
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
     /// Rows seeded into every table (`--rows` is accepted too, as before; for `plan`, `--rows`
-    /// means a table's row count, TABLE=N)
-    #[arg(
-        long = "seed-rows",
-        alias = "rows",
-        value_name = "N",
-        default_value_t = 10_000
-    )]
-    pub rows: u64,
+    /// means a table's row count, TABLE=N) [default: 10000]
+    #[arg(long = "seed-rows", alias = "rows", value_name = "N")]
+    pub rows: Option<u64>,
 
     /// Statements the old app version runs, besides the simulated ones
     #[arg(long, value_name = "FILE")]
@@ -403,14 +407,14 @@ pub struct RehearseArgs {
     #[arg(long, value_name = "FILE")]
     pub new_app: Option<PathBuf>,
 
-    /// An app statement slower than this fails the stage
-    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
-    pub max_wait: std::time::Duration,
+    /// An app statement slower than this fails the stage [default: 1s]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub max_wait: Option<std::time::Duration>,
 
     /// How long app traffic runs alone before the first stage, through each deploy and after
-    /// the last stage (a quarter of it around every other stage)
-    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
-    pub window: std::time::Duration,
+    /// the last stage (a quarter of it around every other stage) [default: 1s]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub window: Option<std::time::Duration>,
 
     #[arg(long, value_enum, default_value_t = ReportFormat::Human)]
     pub format: ReportFormat,

@@ -1,4 +1,4 @@
-//! `safeshift.toml`: a team's settings for `lint` and `gate`, found by walking up from the current
+//! `safeshift.toml`: a team's settings for every command, found by walking up from the current
 //! directory (or named with `--config`). Command-line flags win over the file.
 //!
 //! ```toml
@@ -16,10 +16,31 @@
 //!
 //! [gate]
 //! window = "Sat 02:00-05:00 UTC"    # or a list of windows
+//!
+//! [apply]                           # defaults for `safeshift apply`'s flags of the same names
+//! lock-timeout = "2s"
+//! retries = 10
+//! retry-delay = "200ms"
+//! max-retry-delay = "30s"
+//! batch-size = 5000
+//! pause = "50ms"
+//! target-batch-time = "200ms"
+//! max-replica-lag = "5s"
+//!
+//! [rehearse]                        # defaults for `safeshift rehearse`'s flags
+//! seed-rows = 10000
+//! max-wait = "1s"
+//! window = "1s"
+//! old-app = "db/old-app.sql"        # relative to this file
+//! new-app = "db/new-app.sql"
 //! ```
+//!
+//! `plan` reads `dialect`, `server-version` and `schema`; `rehearse` reads `[rehearse]` (its schema
+//! is the plan's own); `apply` reads `[apply]`; `lint` and `gate` read the rest.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -45,6 +66,48 @@ pub struct Config {
     pub rules: RulesConfig,
     #[serde(default)]
     pub gate: GateConfig,
+    #[serde(default)]
+    pub apply: ApplyConfig,
+    #[serde(default)]
+    pub rehearse: RehearseConfig,
+}
+
+/// `[apply]`: durations as `safeshift apply` takes them (`2s`, `200ms`, `1m`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ApplyConfig {
+    pub lock_timeout: Option<String>,
+    pub retries: Option<u32>,
+    pub retry_delay: Option<String>,
+    pub max_retry_delay: Option<String>,
+    pub batch_size: Option<u64>,
+    pub pause: Option<String>,
+    pub target_batch_time: Option<String>,
+    pub max_replica_lag: Option<String>,
+}
+
+/// `[rehearse]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RehearseConfig {
+    pub seed_rows: Option<u64>,
+    pub max_wait: Option<String>,
+    pub window: Option<String>,
+    pub old_app: Option<PathBuf>,
+    pub new_app: Option<PathBuf>,
+}
+
+/// `[apply]` and `[rehearse]` with their durations read.
+#[derive(Debug, Default)]
+pub struct Durations {
+    pub lock_timeout: Option<Duration>,
+    pub retry_delay: Option<Duration>,
+    pub max_retry_delay: Option<Duration>,
+    pub pause: Option<Duration>,
+    pub target_batch_time: Option<Duration>,
+    pub max_replica_lag: Option<Duration>,
+    pub max_wait: Option<Duration>,
+    pub window: Option<Duration>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -80,6 +143,8 @@ pub struct Loaded {
     pub config: Config,
     pub windows: Vec<Window>,
     pub exclude: Option<globset::GlobSet>,
+    /// The durations of `[apply]` and `[rehearse]`, read.
+    pub durations: Durations,
 }
 
 impl Loaded {
@@ -101,6 +166,23 @@ impl Loaded {
     /// `schema` from the file, resolved against the file's directory.
     pub fn schema(&self) -> Option<PathBuf> {
         self.config.schema.as_deref().map(|p| self.resolve(p))
+    }
+
+    /// `[rehearse] old-app` and `new-app`, resolved against the file's directory.
+    pub fn old_app(&self) -> Option<PathBuf> {
+        self.config
+            .rehearse
+            .old_app
+            .as_deref()
+            .map(|p| self.resolve(p))
+    }
+
+    pub fn new_app(&self) -> Option<PathBuf> {
+        self.config
+            .rehearse
+            .new_app
+            .as_deref()
+            .map(|p| self.resolve(p))
     }
 
     /// `baseline` from the file, resolved against the file's directory.
@@ -151,7 +233,7 @@ pub fn load(explicit: Option<&Path>) -> Result<Loaded, Error> {
             column,
             message: e.message().to_string(),
             help: Some(
-                "keys: dialect, server-version, fail-on, schema, migration-tool, baseline, exclude, [rules] disable/severity, [gate] window; see `safeshift lint --help`"
+                "keys: dialect, server-version, fail-on, schema, migration-tool, baseline, exclude, [rules] disable/severity, [gate] window, [apply] lock-timeout/retries/retry-delay/max-retry-delay/batch-size/pause/target-batch-time/max-replica-lag, [rehearse] seed-rows/max-wait/window/old-app/new-app; see `safeshift lint --help`"
                     .into(),
             ),
         }
@@ -205,11 +287,39 @@ pub fn load(explicit: Option<&Path>) -> Result<Loaded, Error> {
                 .map_err(|e| Error::Usage(format!("{file}: exclude: {e}")))?,
         )
     };
+    let duration =
+        |section: &str, key: &str, value: &Option<String>| -> Result<Option<Duration>, Error> {
+            let Some(value) = value else {
+                return Ok(None);
+            };
+            crate::cli::parse_duration(value).map(Some).map_err(|e| {
+                let (line, column) = find(&text, key);
+                Error::Input {
+                    file: file.clone(),
+                    line,
+                    column,
+                    message: format!("[{section}] {key} = {value:?}: {e}"),
+                    help: Some("a duration such as \"2s\", \"200ms\" or \"1m\"".into()),
+                }
+            })
+        };
+    let (a, r) = (&config.apply, &config.rehearse);
+    let durations = Durations {
+        lock_timeout: duration("apply", "lock-timeout", &a.lock_timeout)?,
+        retry_delay: duration("apply", "retry-delay", &a.retry_delay)?,
+        max_retry_delay: duration("apply", "max-retry-delay", &a.max_retry_delay)?,
+        pause: duration("apply", "pause", &a.pause)?,
+        target_batch_time: duration("apply", "target-batch-time", &a.target_batch_time)?,
+        max_replica_lag: duration("apply", "max-replica-lag", &a.max_replica_lag)?,
+        max_wait: duration("rehearse", "max-wait", &r.max_wait)?,
+        window: duration("rehearse", "window", &r.window)?,
+    };
     Ok(Loaded {
         path: Some(path),
         config,
         windows,
         exclude,
+        durations,
     })
 }
 

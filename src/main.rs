@@ -3,6 +3,7 @@
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Parser;
 
@@ -487,20 +488,28 @@ fn explain(args: ExplainArgs) -> Result<ExitCode, Error> {
 }
 
 fn apply(args: ApplyArgs) -> Result<ExitCode, Error> {
+    let loaded = config::load(args.config.as_deref())?;
+    let (a, d) = (&loaded.config.apply, &loaded.durations);
     let plan = safeshift::plan_dir::PlanDir::open(&args.plan)?;
     let request = safeshift::apply::ApplyRequest {
         plan: &plan,
         database_url: &args.database.database_url,
         stage: args.stage,
         run: safeshift::apply::RunOptions {
-            lock_timeout: args.lock_timeout,
-            retries: args.retries,
-            retry_delay: args.retry_delay,
-            max_retry_delay: args.max_retry_delay,
-            batch_size: args.batch_size,
-            pause: args.pause,
-            target_batch_time: args.target_batch_time,
-            max_replica_lag: args.max_replica_lag,
+            lock_timeout: args.lock_timeout.or(d.lock_timeout),
+            retries: args.retries.or(a.retries).unwrap_or(10),
+            retry_delay: args
+                .retry_delay
+                .or(d.retry_delay)
+                .unwrap_or(Duration::from_millis(200)),
+            max_retry_delay: args
+                .max_retry_delay
+                .or(d.max_retry_delay)
+                .unwrap_or(Duration::from_secs(30)),
+            batch_size: args.batch_size.or(a.batch_size),
+            pause: args.pause.or(d.pause).unwrap_or_default(),
+            target_batch_time: args.target_batch_time.or(d.target_batch_time),
+            max_replica_lag: args.max_replica_lag.or(d.max_replica_lag),
         },
         rollback: !args.no_rollback,
         rerun: args.rerun,
@@ -547,17 +556,27 @@ fn app_statements(path: Option<&Path>) -> Result<Vec<String>, Error> {
 }
 
 fn rehearse(args: RehearseArgs) -> Result<ExitCode, Error> {
+    let loaded = config::load(args.config.as_deref())?;
     let plan = safeshift::plan_dir::PlanDir::open(&args.plan)?;
     let schema = args.schema.as_deref().map(files::read).transpose()?;
     let request = safeshift::rehearse::RehearseRequest {
         plan: &plan,
         database_url: &args.database_url,
         schema,
-        rows: args.rows,
-        old_app: app_statements(args.old_app.as_deref())?,
-        new_app: app_statements(args.new_app.as_deref())?,
-        max_wait: args.max_wait,
-        window: args.window,
+        rows: args
+            .rows
+            .or(loaded.config.rehearse.seed_rows)
+            .unwrap_or(10_000),
+        old_app: app_statements(args.old_app.or_else(|| loaded.old_app()).as_deref())?,
+        new_app: app_statements(args.new_app.or_else(|| loaded.new_app()).as_deref())?,
+        max_wait: args
+            .max_wait
+            .or(loaded.durations.max_wait)
+            .unwrap_or(Duration::from_secs(1)),
+        window: args
+            .window
+            .or(loaded.durations.window)
+            .unwrap_or(Duration::from_secs(1)),
         run: safeshift::apply::RunOptions::default(),
         allow_edited: args.allow_edited,
     };

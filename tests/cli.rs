@@ -1086,3 +1086,46 @@ fn color_is_chosen_by_flag_and_environment() {
             .contains(escape)
     );
 }
+
+/// `[apply]` and `[rehearse]` in safeshift.toml are read before anything connects: a bad
+/// duration or an unknown key is an input error naming the file, line and column (exit 2).
+#[test]
+fn apply_and_rehearse_read_their_sections_of_safeshift_toml() {
+    let dir = tmp();
+    write(
+        dir.path(),
+        "safeshift.toml",
+        "[apply]\nretries = 3\npause = \"soon\"\n",
+    );
+    safeshift()
+        .current_dir(dir.path())
+        .args([
+            "apply",
+            "plan",
+            "--stage",
+            "1",
+            "--database-url",
+            "postgres://nowhere.invalid/x",
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("safeshift.toml:3:1"))
+        .stderr(predicate::str::contains("[apply] pause = \"soon\""));
+    write(
+        dir.path(),
+        "safeshift.toml",
+        "[rehearse]\nseed-rows = 5\nold_app = \"x.sql\"\n",
+    );
+    safeshift()
+        .current_dir(dir.path())
+        .args([
+            "rehearse",
+            "plan",
+            "--database-url",
+            "postgres://nowhere.invalid/x",
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("safeshift.toml:3:1"))
+        .stderr(predicate::str::contains("old_app"));
+}

@@ -254,6 +254,40 @@ fn out_of_retries_fails_and_nothing_changes() {
     );
 }
 
+/// `[apply]` in safeshift.toml fills the flags not given: the same give-up as above, with the
+/// timeouts and retries from the file (a flag still wins: `--retries 0`).
+#[test]
+fn apply_takes_its_defaults_from_safeshift_toml() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = setup("apply_config", 100, dir.path()) else {
+        return;
+    };
+    let config = dir.path().join("team.toml");
+    fs::write(
+        &config,
+        "[apply]\nlock-timeout = \"50ms\"\nretry-delay = \"10ms\"\nretries = 3\n",
+    )
+    .unwrap();
+    let mut holder = db.client();
+    holder
+        .batch_execute("BEGIN; LOCK TABLE users IN ACCESS SHARE MODE")
+        .unwrap();
+    let config_arg = config.to_string_lossy().to_string();
+    let (code, out) = apply(&db, dir.path(), 1, &["--config", &config_arg]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("retry 3/3"), "{out}");
+    assert!(out.contains("lock timeout"), "{out}");
+    let (code, out) = apply(
+        &db,
+        dir.path(),
+        1,
+        &["--config", &config_arg, "--retries", "0"],
+    );
+    holder.batch_execute("COMMIT").unwrap();
+    assert_eq!(code, 1, "{out}");
+    assert!(!out.contains("retry 1/"), "{out}");
+}
+
 /// A one-stage plan whose statements commit one by one, the second of which fails.
 fn failing_plan(dir: &Path) {
     let stage = dir.join("plan/01-fails");
