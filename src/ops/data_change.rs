@@ -162,16 +162,7 @@ struct Batched<'a> {
     progress: &'a str,
     table: &'a str,
     step: &'a str,
-    keys: Vec<Key>,
-    first_suffix: String,
-    key_list: String,
-    key_row: String,
-    select_list: String,
-    batch_list: String,
-    desc_list: String,
-    end_list: String,
-    last_row: String,
-    end_row: String,
+    walk: super::recipes::KeyWalk,
     /// The last key of the batch as the text the progress table keeps.
     end_text: String,
     head: &'a str,
@@ -181,11 +172,6 @@ struct Batched<'a> {
     /// The arguments of `format()` for one progress line.
     notice: &'a str,
     tag: &'a str,
-}
-
-struct Key {
-    column: String,
-    suffix: String,
 }
 
 impl Op for DataChange {
@@ -288,25 +274,15 @@ impl Op for DataChange {
         };
         let condition = self.condition.clone().unwrap_or_else(|| "true".to_string());
         let quoted: Vec<String> = keys.iter().map(|k| quote(k)).collect();
-        let many = quoted.len() > 1;
-        let keys: Vec<Key> = quoted
-            .iter()
-            .enumerate()
-            .map(|(i, k)| Key {
-                column: k.clone(),
-                suffix: if many {
-                    format!("_{}", i + 1)
-                } else {
-                    String::new()
-                },
-            })
-            .collect();
-        let list = |f: &dyn Fn(&Key) -> String| keys.iter().map(f).collect::<Vec<_>>().join(", ");
-        let row = |list: String| if many { format!("({list})") } else { list };
-        let end_text = if many {
+        let walk = super::recipes::KeyWalk::new(&quoted);
+        let end_text = if walk.is_composite() {
             format!(
                 "json_build_array({})::text",
-                list(&|k| format!("safeshift_batch_end{}::text", k.suffix))
+                walk.keys
+                    .iter()
+                    .map(|k| format!("safeshift_batch_end{}::text", k.suffix))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )
         } else {
             "safeshift_batch_end::text".to_string()
@@ -317,14 +293,8 @@ impl Op for DataChange {
         let notice = format!(
             "'%s: %s rows so far, up to %s %s', {}, safeshift_changed, {}, {}",
             literal(&label),
-            literal(
-                &keys
-                    .iter()
-                    .map(|k| k.column.clone())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-            row(list(&|k| format!("safeshift_batch_end{}", k.suffix)))
+            literal(&walk.key_list),
+            walk.end_row
         );
         let tag = dollar_tag(&format!(
             "{head} {condition} {tail} {table} {progress} {step_id} {notice}"
@@ -333,15 +303,6 @@ impl Op for DataChange {
             progress: &progress,
             table: &table,
             step: &literal(&step_id),
-            first_suffix: keys.first().map(|k| k.suffix.clone()).unwrap_or_default(),
-            key_list: list(&|k| k.column.clone()),
-            key_row: row(list(&|k| k.column.clone())),
-            select_list: list(&|k| format!("{} AS k{}", k.column, k.suffix)),
-            batch_list: list(&|k| format!("batch.k{}", k.suffix)),
-            desc_list: list(&|k| format!("batch.k{} DESC", k.suffix)),
-            end_list: list(&|k| format!("safeshift_batch_end{}", k.suffix)),
-            last_row: row(list(&|k| format!("safeshift_last_key{}", k.suffix))),
-            end_row: row(list(&|k| format!("safeshift_batch_end{}", k.suffix))),
             end_text,
             head: &head,
             condition: &condition,
@@ -349,7 +310,7 @@ impl Op for DataChange {
             batch_size: ctx.options.batch_size,
             notice: &notice,
             tag: &tag,
-            keys,
+            walk,
         }
         .render()
         .map_err(|e| ctx.error(format!("internal error rendering SQL: {e}")))?;

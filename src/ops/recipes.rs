@@ -80,19 +80,7 @@ struct BackfillBlocks<'a> {
 #[template(path = "sql/backfill.sql", escape = "none")]
 struct Backfill<'a> {
     table: &'a str,
-    /// The key columns the walk follows, each with the suffix of its variables (none for a
-    /// one-column key).
-    keys: Vec<BackfillKey>,
-    first_suffix: String,
-    /// Lists and row values over the key columns, spelled once here for the template.
-    key_list: String,
-    key_row: String,
-    select_list: String,
-    batch_list: String,
-    desc_list: String,
-    end_list: String,
-    last_row: String,
-    end_row: String,
+    walk: KeyWalk,
     column: &'a str,
     value: &'a str,
     pending: &'a str,
@@ -102,31 +90,39 @@ struct Backfill<'a> {
     tag: &'a str,
 }
 
-struct BackfillKey {
-    column: String,
-    suffix: String,
+/// A key column the walk follows, with the suffix of its PL/pgSQL variables.
+pub struct WalkKey {
+    pub column: String,
+    pub suffix: String,
 }
 
-impl<'a> Backfill<'a> {
-    /// `keys` quoted. One column keeps the plain names (`"id"`, `safeshift_last_key`); several
-    /// are compared as row values (`("tenant_id", "id") > (…)`).
-    #[allow(clippy::too_many_arguments)]
-    fn new(
-        table: &'a str,
-        keys: &[String],
-        column: &'a str,
-        value: &'a str,
-        pending: &'a str,
-        batch_size: u64,
-        progress: &'a str,
-        tag: &'a str,
-    ) -> Backfill<'a> {
-        let keys: Vec<BackfillKey> = keys
+/// A walk of a table in primary-key order, batch by batch, as the DO-block templates spell it
+/// (templates/sql/backfill.sql, data_change.sql). One column keeps the plain names (`"id"`,
+/// `safeshift_last_key`); several are compared as row values (`("tenant_id", "id") > (…)`),
+/// which the primary key's index serves.
+pub struct KeyWalk {
+    pub keys: Vec<WalkKey>,
+    pub first_suffix: String,
+    pub key_list: String,
+    pub key_row: String,
+    pub select_list: String,
+    pub batch_list: String,
+    pub desc_list: String,
+    pub end_list: String,
+    pub last_row: String,
+    pub end_row: String,
+}
+
+impl KeyWalk {
+    /// `keys` quoted, in key order.
+    pub fn new(keys: &[String]) -> KeyWalk {
+        let many = keys.len() > 1;
+        let keys: Vec<WalkKey> = keys
             .iter()
             .enumerate()
-            .map(|(i, k)| BackfillKey {
+            .map(|(i, k)| WalkKey {
                 column: k.clone(),
-                suffix: if keys.len() > 1 {
+                suffix: if many {
                     format!("_{}", i + 1)
                 } else {
                     String::new()
@@ -134,16 +130,9 @@ impl<'a> Backfill<'a> {
             })
             .collect();
         let list =
-            |f: &dyn Fn(&BackfillKey) -> String| keys.iter().map(f).collect::<Vec<_>>().join(", ");
-        let row = |list: String| {
-            if keys.len() > 1 {
-                format!("({list})")
-            } else {
-                list
-            }
-        };
-        Backfill {
-            table,
+            |f: &dyn Fn(&WalkKey) -> String| keys.iter().map(f).collect::<Vec<_>>().join(", ");
+        let row = |list: String| if many { format!("({list})") } else { list };
+        KeyWalk {
             first_suffix: keys.first().map(|k| k.suffix.clone()).unwrap_or_default(),
             key_list: list(&|k| k.column.clone()),
             key_row: row(list(&|k| k.column.clone())),
@@ -154,13 +143,11 @@ impl<'a> Backfill<'a> {
             last_row: row(list(&|k| format!("safeshift_last_key{}", k.suffix))),
             end_row: row(list(&|k| format!("safeshift_batch_end{}", k.suffix))),
             keys,
-            column,
-            value,
-            pending,
-            batch_size,
-            progress,
-            tag,
         }
+    }
+
+    pub fn is_composite(&self) -> bool {
+        self.keys.len() > 1
     }
 }
 
@@ -427,16 +414,16 @@ pub fn backfill_step(
             tag: &tag,
         })?
     } else {
-        render(&Backfill::new(
-            &qname(table),
-            &quoted,
-            &quote(column),
+        render(&Backfill {
+            table: &qname(table),
+            walk: KeyWalk::new(&quoted),
+            column: &quote(column),
             value,
             pending,
-            ctx.options.batch_size,
-            &progress,
-            &tag,
-        ))?
+            batch_size: ctx.options.batch_size,
+            progress: &progress,
+            tag: &tag,
+        })?
     };
     let spec = BackfillSpec {
         table: qname(table),

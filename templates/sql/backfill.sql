@@ -3,7 +3,7 @@ DECLARE
   -- Prefixed: the backfill's expression and condition name the table's columns, and a variable
   -- of the same name (a column `n`, `filled`, `last_key`) would make them ambiguous.
   safeshift_batch_size constant integer := {{ batch_size }};
-{%- for k in keys %}
+{%- for k in walk.keys %}
   safeshift_last_key{{ k.suffix }} {{ table }}.{{ k.column }}%TYPE;
   safeshift_batch_end{{ k.suffix }} {{ table }}.{{ k.column }}%TYPE;
 {%- endfor %}
@@ -16,23 +16,23 @@ BEGIN
   -- The batch's last key by ORDER BY, not max(): uuid and other key types have no max().
   -- Walk the table in batch-key order, one short transaction per batch. Rows already filled are
   -- skipped, so this can be stopped at any time and run again.
-{%- if keys.len() > 1 %}
+{%- if walk.is_composite() %}
   -- The key has several columns: batches follow the whole key by row value, which its primary
   -- key index serves.
 {%- endif %}
   LOOP
-    IF safeshift_last_key{{ first_suffix }} IS NULL THEN
-      SELECT {{ batch_list }} INTO {{ end_list }} FROM (SELECT {{ select_list }} FROM {{ table }} ORDER BY {{ key_list }} LIMIT safeshift_batch_size) AS batch ORDER BY {{ desc_list }} LIMIT 1;
+    IF safeshift_last_key{{ walk.first_suffix }} IS NULL THEN
+      SELECT {{ walk.batch_list }} INTO {{ walk.end_list }} FROM (SELECT {{ walk.select_list }} FROM {{ table }} ORDER BY {{ walk.key_list }} LIMIT safeshift_batch_size) AS batch ORDER BY {{ walk.desc_list }} LIMIT 1;
     ELSE
-      SELECT {{ batch_list }} INTO {{ end_list }} FROM (SELECT {{ select_list }} FROM {{ table }} WHERE {{ key_row }} > {{ last_row }} ORDER BY {{ key_list }} LIMIT safeshift_batch_size) AS batch ORDER BY {{ desc_list }} LIMIT 1;
+      SELECT {{ walk.batch_list }} INTO {{ walk.end_list }} FROM (SELECT {{ walk.select_list }} FROM {{ table }} WHERE {{ walk.key_row }} > {{ walk.last_row }} ORDER BY {{ walk.key_list }} LIMIT safeshift_batch_size) AS batch ORDER BY {{ walk.desc_list }} LIMIT 1;
     END IF;
-    EXIT WHEN safeshift_batch_end{{ first_suffix }} IS NULL;
+    EXIT WHEN safeshift_batch_end{{ walk.first_suffix }} IS NULL;
     UPDATE {{ table }} SET {{ column }} = {{ value }}
-     WHERE (safeshift_last_key{{ first_suffix }} IS NULL OR {{ key_row }} > {{ last_row }}) AND {{ key_row }} <= {{ end_row }}
+     WHERE (safeshift_last_key{{ walk.first_suffix }} IS NULL OR {{ walk.key_row }} > {{ walk.last_row }}) AND {{ walk.key_row }} <= {{ walk.end_row }}
        AND {{ pending }};
     GET DIAGNOSTICS safeshift_rows = ROW_COUNT;
     safeshift_filled := safeshift_filled + safeshift_rows;
-{%- for k in keys %}
+{%- for k in walk.keys %}
     safeshift_last_key{{ k.suffix }} := safeshift_batch_end{{ k.suffix }};
 {%- endfor %}
     COMMIT;

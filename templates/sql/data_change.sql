@@ -13,7 +13,7 @@ DECLARE
   safeshift_batch_size constant integer := {{ batch_size }};
   safeshift_step constant text := {{ step }};
   safeshift_done text;
-{%- for k in keys %}
+{%- for k in walk.keys %}
   safeshift_last_key{{ k.suffix }} {{ table }}.{{ k.column }}%TYPE;
   safeshift_batch_end{{ k.suffix }} {{ table }}.{{ k.column }}%TYPE;
 {%- endfor %}
@@ -30,8 +30,8 @@ BEGIN
     IF NOT FOUND THEN
       RETURN;
     END IF;
-{%- if keys.len() > 1 %}
-{%- for k in keys %}
+{%- if walk.is_composite() %}
+{%- for k in walk.keys %}
     safeshift_last_key{{ k.suffix }} := (safeshift_done::jsonb) ->> {{ loop.index0 }};
 {%- endfor %}
 {%- else %}
@@ -39,19 +39,19 @@ BEGIN
 {%- endif %}
     -- The batch's last key by ORDER BY, not max(): uuid and other key types have no max().
     IF safeshift_done IS NULL THEN
-      SELECT {{ batch_list }} INTO {{ end_list }} FROM (SELECT {{ select_list }} FROM {{ table }} ORDER BY {{ key_list }} LIMIT safeshift_batch_size) AS batch ORDER BY {{ desc_list }} LIMIT 1;
+      SELECT {{ walk.batch_list }} INTO {{ walk.end_list }} FROM (SELECT {{ walk.select_list }} FROM {{ table }} ORDER BY {{ walk.key_list }} LIMIT safeshift_batch_size) AS batch ORDER BY {{ walk.desc_list }} LIMIT 1;
     ELSE
-      SELECT {{ batch_list }} INTO {{ end_list }} FROM (SELECT {{ select_list }} FROM {{ table }} WHERE {{ key_row }} > {{ last_row }} ORDER BY {{ key_list }} LIMIT safeshift_batch_size) AS batch ORDER BY {{ desc_list }} LIMIT 1;
+      SELECT {{ walk.batch_list }} INTO {{ walk.end_list }} FROM (SELECT {{ walk.select_list }} FROM {{ table }} WHERE {{ walk.key_row }} > {{ walk.last_row }} ORDER BY {{ walk.key_list }} LIMIT safeshift_batch_size) AS batch ORDER BY {{ walk.desc_list }} LIMIT 1;
     END IF;
-    EXIT WHEN safeshift_batch_end{{ first_suffix }} IS NULL;
+    EXIT WHEN safeshift_batch_end{{ walk.first_suffix }} IS NULL;
     -- Two spellings, so each batch's plan is a range scan of the key's index.
     IF safeshift_done IS NULL THEN
       {{ head }}
-       WHERE {{ key_row }} <= {{ end_row }}
+       WHERE {{ walk.key_row }} <= {{ walk.end_row }}
          AND ({{ condition }}){{ tail }};
     ELSE
       {{ head }}
-       WHERE {{ key_row }} > {{ last_row }} AND {{ key_row }} <= {{ end_row }}
+       WHERE {{ walk.key_row }} > {{ walk.last_row }} AND {{ walk.key_row }} <= {{ walk.end_row }}
          AND ({{ condition }}){{ tail }};
     END IF;
     GET DIAGNOSTICS safeshift_rows = ROW_COUNT;
