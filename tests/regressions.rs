@@ -111,3 +111,36 @@ fn a_dump_of_an_empty_database_is_a_schema() {
     assert!(catalog.is_empty());
     assert!(safeshift::load_schema("notes.sql", "SELECT 1;").is_err());
 }
+
+/// lemmy (2025-08-01-000019): `UPDATE pg_index SET indisready = …` was refused as "table
+/// `pg_index` is not in the schema" once data changes were batched; a data change of a table the
+/// schema does not hold runs as written, with the reason, as it did before.
+#[test]
+fn a_data_change_of_a_system_catalog_runs_as_written() {
+    let schema = "CREATE TABLE public.t1 (id bigint NOT NULL, v text);\nALTER TABLE ONLY public.t1 ADD CONSTRAINT t1_pkey PRIMARY KEY (id);\n";
+    let plan = safeshift::plan(&safeshift::PlanInput {
+        change_name: "change.sql",
+        change_sql: "UPDATE pg_index SET indisready = false WHERE indrelid = 't1'::regclass;\nUPDATE t1 SET v = upper(v);",
+        schema: Some(("schema.sql", schema)),
+        dialect: safeshift::dialect::Dialect::default(),
+        options: safeshift::ops::Options::default(),
+    })
+    .expect("plans");
+    let titles: Vec<&str> = plan
+        .stages
+        .iter()
+        .flat_map(|s| s.steps.iter().map(|step| step.title.as_str()))
+        .collect();
+    assert!(titles.contains(&"update pg_index as written"), "{titles:?}");
+    assert!(
+        titles.iter().any(|t| t.starts_with("update t1 in batches")),
+        "{titles:?}"
+    );
+    assert!(
+        plan.warnings
+            .iter()
+            .any(|w| w.contains("pg_index is not a table of the schema")),
+        "{:?}",
+        plan.warnings
+    );
+}

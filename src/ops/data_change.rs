@@ -95,6 +95,21 @@ impl DataChange {
                 false,
             ));
         }
+        // A table the schema does not hold (a system catalog such as pg_index, or one made
+        // outside these files): nothing to walk, and nothing safeshift can check.
+        if ctx.schema_known
+            && let Some(unknown) = [&self.table, self.changed()]
+                .into_iter()
+                .find(|t| ctx.catalog.table(t).is_none() && !ctx.is_new_table(t))
+        {
+            return Some((
+                format!(
+                    "not batched: {} is not a table of the schema (a system catalog, or one made outside these migrations)",
+                    unknown.display()
+                ),
+                true,
+            ));
+        }
         let key: Vec<String> = if ctx.schema_known {
             ctx.catalog
                 .table(&self.table)
@@ -186,6 +201,12 @@ impl Op for DataChange {
 
     fn reads(&self, _catalog: &Catalog) -> Vec<QName> {
         self.reads.clone()
+    }
+
+    fn existing_tables(&self) -> Vec<QName> {
+        // Data changes of tables the schema does not hold run as written (see `as_written`),
+        // as they did before safeshift batched any: an UPDATE of pg_index is not an input error.
+        Vec::new()
     }
 
     fn assess(&self, ctx: &Context) -> Assessment {
