@@ -834,6 +834,12 @@ fn expand(input: &PlanInput) -> Result<Expanded, Error> {
                     step.title = format!("{} (+ {})", step.title, change.kind().replace('_', " "));
                 }
                 None => {
+                    // A change of a table made in this file that does not join its CREATE TABLE
+                    // (an INSERT … SELECT filling it in batches): later changes of the table come
+                    // after it, not back in the CREATE TABLE's transaction before it.
+                    for table in &tables {
+                        created_by.remove(&table.key());
+                    }
                     if let Some((key, backfill, expr, reads_added)) = fills {
                         filled.insert(
                             key,
