@@ -144,3 +144,37 @@ fn a_data_change_of_a_system_catalog_runs_as_written() {
         plan.warnings
     );
 }
+
+/// lemmy (2025-08-01-000039): an `UPDATE pg_index` run as written reaches every table; it must
+/// keep its place among the file's statements like any statement of unknown reach (as a data
+/// change of two tables it was reordered, and a later stage's down no longer matched).
+#[test]
+fn a_data_change_of_a_system_catalog_keeps_its_place() {
+    let schema = "CREATE TABLE public.t1 (id bigint NOT NULL, v text);\nALTER TABLE ONLY public.t1 ADD CONSTRAINT t1_pkey PRIMARY KEY (id);\nCREATE TABLE public.t2 (id bigint NOT NULL, w text);\nALTER TABLE ONLY public.t2 ADD CONSTRAINT t2_pkey PRIMARY KEY (id);\n";
+    let input = safeshift::PlanInput {
+        change_name: "change.sql",
+        change_sql: "-- safeshift: backfill = 1\nALTER TABLE t2 ADD COLUMN x integer NOT NULL;\nUPDATE pg_index SET indisready = false WHERE indrelid = (SELECT oid FROM pg_class WHERE relname = 't1');\nALTER TABLE t2 ADD COLUMN y integer;",
+        schema: Some(("schema.sql", schema)),
+        dialect: safeshift::dialect::Dialect::default(),
+        options: safeshift::ops::Options::default(),
+    };
+    let plan = safeshift::plan(&input).expect("plans");
+    let order: Vec<String> = plan
+        .stages
+        .iter()
+        .flat_map(|s| s.steps.iter().map(|step| step.title.clone()))
+        .collect();
+    let at = |needle: &str| {
+        order
+            .iter()
+            .position(|t| t.contains(needle))
+            .unwrap_or_else(|| panic!("{needle} in {order:?}"))
+    };
+    // Every step of the multi-stage change before it comes first (its NOT NULL last).
+    let last_of_x = order
+        .iter()
+        .rposition(|t| t.contains("t2.x") || t.contains("backfill"))
+        .unwrap_or_else(|| panic!("{order:?}"));
+    assert!(last_of_x < at("pg_index"), "{order:?}");
+    assert!(at("pg_index") < at("t2.y"), "{order:?}");
+}

@@ -189,8 +189,21 @@ struct Batched<'a> {
     tag: &'a str,
 }
 
+/// PostgreSQL's own catalogs (`UPDATE pg_index SET indisready = …`): a change there reaches
+/// every table, so it is ordered like a statement of unknown reach.
+fn is_system_catalog(table: &QName) -> bool {
+    match table.schema.as_deref() {
+        Some("pg_catalog") | Some("information_schema") => true,
+        Some(_) => false,
+        None => table.name.starts_with("pg_"),
+    }
+}
+
 impl Op for DataChange {
     fn tables(&self) -> Vec<QName> {
+        if is_system_catalog(&self.table) || is_system_catalog(self.changed()) {
+            return Vec::new();
+        }
         match &self.form {
             Form::InsertSelect { into, .. } if !into.same(&self.table) => {
                 vec![into.clone(), self.table.clone()]
@@ -200,6 +213,10 @@ impl Op for DataChange {
     }
 
     fn reads(&self, _catalog: &Catalog) -> Vec<QName> {
+        if self.tables().is_empty() {
+            // A barrier (see `tables`) already orders it with everything.
+            return Vec::new();
+        }
         self.reads.clone()
     }
 
