@@ -623,6 +623,15 @@ fn expand(input: &PlanInput) -> Result<Expanded, Error> {
                 }
                 e.in_file(file)
             })?;
+            if let Dialect::Postgres(pg) = dialect {
+                // Every stage file must run again after it stopped half way or finished.
+                for step in &mut expansion.steps {
+                    step.up = dialect::rerun::statements(&step.up, pg);
+                    if let Some(down) = step.down.as_mut() {
+                        *down = dialect::rerun::statements(down, pg);
+                    }
+                }
+            }
             if expansion.steps.len() > 1 {
                 let columns = shadow_columns(change);
                 for key in &columns {

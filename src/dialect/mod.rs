@@ -4,6 +4,7 @@
 
 pub mod mysql;
 pub mod postgres;
+pub mod rerun;
 
 pub use mysql::{Algorithm, Flavor, MySql};
 pub use postgres::{LockMode, Postgres};

@@ -210,7 +210,6 @@ impl Op for AddCheck {
         }
         Ok(Expansion::single(
             step.non_transactional()
-                .sql(format!("ALTER TABLE {t} DROP CONSTRAINT IF EXISTS {n}"), "re-runnable: start from a clean slate")
                 .sql(format!("ALTER TABLE {t} ADD CONSTRAINT {n} {definition} NOT VALID"), "brief; new and updated rows are checked from now on")
                 .sql(format!("ALTER TABLE {t} VALIDATE CONSTRAINT {n}"), "scans existing rows under SHARE UPDATE EXCLUSIVE: reads and writes go on")
                 .lock(self.table.display(), LockMode::ShareUpdateExclusive, "while it validates")

@@ -195,10 +195,6 @@ impl AddForeignKey {
             let p = qname(&partition.name);
             step = step
                 .sql(
-                    format!("ALTER TABLE {p} DROP CONSTRAINT IF EXISTS {n}"),
-                    "re-runnable: start from a clean slate",
-                )
-                .sql(
                     format!(
                         "ALTER TABLE {p} ADD CONSTRAINT {n} {} NOT VALID",
                         self.definition
@@ -339,7 +335,6 @@ impl Op for AddForeignKey {
         }
         let mut step = step
             .non_transactional()
-            .sql(format!("ALTER TABLE {t} DROP CONSTRAINT IF EXISTS {n}"), "re-runnable: start from a clean slate")
             .sql(format!("ALTER TABLE {t} ADD CONSTRAINT {n} {} NOT VALID", self.definition), "brief; new and updated rows are checked from now on")
             .sql(format!("ALTER TABLE {t} VALIDATE CONSTRAINT {n}"), "scans existing rows under SHARE UPDATE EXCLUSIVE: reads and writes go on")
             .lock(self.table.display(), LockMode::ShareUpdateExclusive, "while it validates")

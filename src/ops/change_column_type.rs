@@ -636,10 +636,6 @@ impl ChangeColumnType {
             let on = qname(&table);
             constraint_copies = constraint_copies
                 .sql(
-                    format!("ALTER TABLE {on} DROP CONSTRAINT IF EXISTS {name}"),
-                    "re-runnable: start from a clean slate",
-                )
-                .sql(
                     format!("ALTER TABLE {on} ADD CONSTRAINT {name} {definition} NOT VALID"),
                     "brief; new and updated rows are checked from now on",
                 )

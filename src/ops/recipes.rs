@@ -526,10 +526,6 @@ pub fn not_null_step(ctx: &Context, table: &QName, column: &str, phase: Phase) -
         let constraint = quote(&not_null_constraint(table, column));
         step = step
             .sql(
-                format!("ALTER TABLE {t} DROP CONSTRAINT IF EXISTS {constraint}"),
-                "re-runnable: start from a clean slate",
-            )
-            .sql(
                 format!("ALTER TABLE {t} ADD CONSTRAINT {constraint} NOT NULL {c} NOT VALID"),
                 "brief ACCESS EXCLUSIVE, no scan",
             )
@@ -544,7 +540,6 @@ pub fn not_null_step(ctx: &Context, table: &QName, column: &str, phase: Phase) -
     } else {
         let check = quote(&helper_name(table, column, "not_null"));
         step = step
-            .sql(format!("ALTER TABLE {t} DROP CONSTRAINT IF EXISTS {check}"), "re-runnable: start from a clean slate")
             .sql(
                 format!("ALTER TABLE {t} ADD CONSTRAINT {check} CHECK ({c} IS NOT NULL) NOT VALID"),
                 "brief ACCESS EXCLUSIVE, no scan; new writes are checked from now on",
