@@ -148,7 +148,8 @@ impl AddVolatileColumn {
             format!(" ({})", options.trim())
         };
         let restart = format!(
-            "BEGIN EXECUTE format('ALTER TABLE %s ALTER COLUMN %I RESTART WITH %s', {}, {}, {next}); END",
+            "BEGIN IF to_regclass({}) IS NOT NULL THEN EXECUTE format('ALTER TABLE %s ALTER COLUMN %I RESTART WITH %s', {}, {}, {next}); END IF; END",
+            literal(&s),
             literal(&t),
             literal(&self.column.name)
         );

@@ -923,7 +923,9 @@ impl ChangeColumnType {
 
         // Its undo: rebuild what the swap dropped, then swap back in one transaction.
         let refuse = format!(
-            "BEGIN IF EXISTS (SELECT 1 FROM {t} WHERE {c} IS NOT NULL AND {o} IS NULL) THEN RAISE EXCEPTION 'cannot roll back: some rows hold values the old type cannot'; END IF; END"
+            "BEGIN IF EXISTS (SELECT FROM pg_attribute WHERE attrelid = to_regclass({}) AND attname = {} AND NOT attisdropped) THEN IF EXISTS (SELECT 1 FROM {t} WHERE {c} IS NOT NULL AND {o} IS NULL) THEN RAISE EXCEPTION 'cannot roll back: some rows hold values the old type cannot'; END IF; END IF; END",
+            literal(&t),
+            literal(&old)
         );
         let tag = crate::dialect::postgres::dollar_tag(&refuse);
         swap = swap.down_sql(
