@@ -855,7 +855,7 @@ fn hostile_table_name_stays_quoted() {
         .unwrap()
         .1;
     assert!(
-        up.contains(&format!("ALTER TABLE {HOSTILE} ADD COLUMN c")),
+        up.contains(&format!("ALTER TABLE {HOSTILE} ADD COLUMN IF NOT EXISTS c")),
         "{up}"
     );
 }
