@@ -1645,3 +1645,71 @@ fn create_table_as_then_constrain_its_columns() {
         1,
     ));
 }
+
+/// Plans `change` against USERS for this server, written to a temporary directory.
+fn plan_users(change: &str) -> (safeshift::Plan, tempfile::TempDir) {
+    let input = safeshift::PlanInput {
+        change_name: "change.sql",
+        change_sql: change,
+        schema: Some(("schema.sql", USERS)),
+        dialect: support::server_dialect().into(),
+        options: Options::default(),
+    };
+    let plan = safeshift::plan(&input).unwrap();
+    let dir = support::stages::write_plan(&plan);
+    (plan, dir)
+}
+
+/// An interrupted `CREATE UNIQUE INDEX CONCURRENTLY` leaves an INVALID index (here: the build
+/// met duplicates, which the app then fixed). Running the stage's `up.sql` again with psql must
+/// build it for real — `IF NOT EXISTS` alone would keep the invalid one and report success.
+#[test]
+fn an_invalid_index_left_by_an_interrupted_build_is_rebuilt_by_the_rerun() {
+    let Some(db) = ScratchDb::create("invalid_index_rerun") else {
+        return;
+    };
+    db.execute(USERS);
+    db.execute(SEED);
+    db.execute("UPDATE users SET email = 'same@example.com' WHERE id IN (1, 2)");
+    let (plan, dir) =
+        plan_users("ALTER TABLE users ADD CONSTRAINT users_email_key UNIQUE (email);");
+    let up = dir.path().join(plan.stages[0].up.as_ref().unwrap());
+    let failed = db.psql_file(&up).expect_err("the build meets duplicates");
+    assert!(failed.contains("could not create unique index"), "{failed}");
+    let invalid = "SELECT count(*) FROM pg_index WHERE indexrelid = to_regclass('users_email_key') AND NOT indisvalid";
+    assert_eq!(db.first_value(invalid).as_deref(), Some("1"));
+    db.execute("UPDATE users SET email = 'other@example.com' WHERE id = 2");
+    db.psql_file(&up).unwrap();
+    assert_eq!(db.first_value(invalid).as_deref(), Some("0"));
+    assert_eq!(
+        db.first_value("SELECT count(*) FROM pg_constraint WHERE conname = 'users_email_key' AND contype = 'u'")
+            .as_deref(),
+        Some("1")
+    );
+    assert_eq!(
+        db.first_value("SELECT count(*) FROM pg_class WHERE relname LIKE 'safeshift_invalid%'")
+            .as_deref(),
+        Some("0")
+    );
+}
+
+/// A guard never skips over what the plan did not make: a column of that name with another
+/// type stops the stage with the reason (the naive ADD COLUMN would have failed too).
+#[test]
+fn a_rerun_guard_fails_loudly_on_a_column_of_another_type() {
+    let Some(db) = ScratchDb::create("rerun_conflict") else {
+        return;
+    };
+    db.execute(USERS);
+    let (plan, dir) = plan_users("ALTER TABLE users ADD COLUMN nickname text;");
+    db.execute("ALTER TABLE users ADD COLUMN nickname integer");
+    let up = dir.path().join(plan.stages[0].up.as_ref().unwrap());
+    let failed = db.psql_file(&up).expect_err("a nickname integer is not the plan's");
+    assert!(
+        failed.contains("users.nickname already exists with another type"),
+        "{failed}"
+    );
+    // The same name and type (the plan's own, from an earlier run) is skipped.
+    db.execute("ALTER TABLE users DROP COLUMN nickname; ALTER TABLE users ADD COLUMN nickname text");
+    db.psql_file(&up).unwrap();
+}

@@ -507,6 +507,9 @@ pub fn run_sql(
                     }
                 }
                 Kind::Rollback => in_tx.clear(),
+                // A re-run check or the clean-up of an interrupted build's leftover.
+                Kind::Concurrently | Kind::Other
+                    if crate::dialect::rerun::changes_nothing(&statement.text) => {}
                 Kind::Concurrently | Kind::Other if tx_start.is_some() => in_tx.push(i + 1),
                 Kind::Concurrently | Kind::Other => observer.took_effect(i + 1),
                 Kind::Begin | Kind::SetLockTimeout { .. } | Kind::Set => {}

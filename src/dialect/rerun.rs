@@ -32,14 +32,29 @@ use askama::Template;
 use super::postgres::{Postgres, dollar_tag, fit_ident, literal};
 use crate::plan::Sql;
 
+/// The comment that marks a [`changes_nothing`] block.
+const PRELUDE_MARK: &str = "-- safeshift: re-run check (changes nothing the stage makes)";
+
+/// Whether `statement` is one of the checks this module puts before a statement (a type or
+/// name check, the clean-up of an INVALID index an interrupted build left): running it is not
+/// the stage taking effect, so a failure after it still means "nothing changed".
+pub fn changes_nothing(statement: &str) -> bool {
+    let t = statement.trim_start();
+    (t.starts_with("DO ") && t.contains(PRELUDE_MARK))
+        || (t.starts_with("DROP INDEX CONCURRENTLY IF EXISTS ") && t.contains("safeshift_invalid_"))
+}
+
 #[derive(Template)]
 #[template(path = "sql/guard.sql", escape = "none")]
 struct Guard<'a> {
     tag: &'a str,
+    /// Only checks, or clears what an interrupted run left: the stage's own work is untouched.
+    prelude: bool,
     conflicts: &'a [Conflict],
     statement: Option<&'a str>,
     run_when: &'a str,
-    skipped: &'a str,
+    /// A string literal for the NOTICE that says what was skipped, if it is worth saying.
+    skipped: Option<String>,
 }
 
 struct Conflict {
@@ -576,10 +591,11 @@ fn render_guard(
     let tag = dollar_tag(&body);
     Guard {
         tag: &tag,
+        prelude: statement.is_none_or(|s| s.starts_with("ALTER INDEX ") && s.contains(" RENAME TO safeshift_invalid_")),
         conflicts,
         statement,
         run_when,
-        skipped: &literal(skipped),
+        skipped: (!skipped.is_empty()).then(|| literal(skipped)),
     }
     .render()
     .ok()
@@ -712,7 +728,8 @@ fn create_index(sql: &str, toks: &[Tok], mut i: usize) -> Option<Vec<String>> {
             &format!(
                 "EXISTS (SELECT FROM pg_index WHERE indexrelid = to_regclass({index_lit}) AND NOT indisvalid)"
             ),
-            &format!("no invalid index {index_text} left by an interrupted build"),
+            // Nothing to say on every ordinary run.
+            "",
         )?;
         out.push(block);
         out.push(format!("DROP INDEX CONCURRENTLY IF EXISTS {aside_text}"));
@@ -1024,6 +1041,15 @@ fn alter_table(sql: &str, toks: &[Tok]) -> Option<Vec<String>> {
                     text = insert_at(&text, toks.get(c)?.start, "IF NOT EXISTS");
                 }
                 let column = toks.get(c)?.ident(sql)?;
+                // Before PostgreSQL 13 (seen on 11) `ADD COLUMN IF NOT EXISTS` still adds the
+                // column's inline constraints when the column is there: guard the whole
+                // statement instead, on every version alike.
+                let inline = acts.len() == 1
+                    && (c + 1..end).any(|k| {
+                        ["references", "constraint", "check", "unique", "primary"]
+                            .iter()
+                            .any(|w| toks[k].is(sql, w))
+                    });
                 if !is_helper(&column)
                     && let Some(ty) = column_type(sql, toks, c + 1, end)
                 {
@@ -1037,6 +1063,17 @@ fn alter_table(sql: &str, toks: &[Tok]) -> Option<Vec<String>> {
                             table.text
                         )),
                     });
+                }
+                if inline {
+                    return guarded(
+                        conflicts,
+                        sql,
+                        &format!(
+                            "NOT EXISTS (SELECT FROM pg_attribute WHERE attrelid = to_regclass({tlit}) AND attname = {} AND NOT attisdropped)",
+                            literal(&column)
+                        ),
+                        &format!("{}.{column} already exists", table.text),
+                    );
                 }
             }
             (Some("drop"), second) => {
@@ -1324,6 +1361,21 @@ mod tests {
         );
         assert_eq!(undo.len(), 1);
         assert!(undo[0].text.contains("IF NOT EXISTS (SELECT FROM pg_attribute WHERE attrelid = to_regclass('users') AND attname = 'name'"), "{}", undo[0].text);
+    }
+
+    #[test]
+    fn checks_are_marked_as_changing_nothing() {
+        let out = one("CREATE UNIQUE INDEX CONCURRENTLY i ON s.t (c)", 15);
+        assert!(changes_nothing(&out[0]), "{}", out[0]);
+        assert!(changes_nothing(&out[1]));
+        assert!(!changes_nothing(&out[2]));
+        let add = one("ALTER TABLE t ADD COLUMN c int", 15);
+        assert!(changes_nothing(&add[0]));
+        assert!(!changes_nothing(&add[1]));
+        let fk = one("ALTER TABLE t ADD COLUMN c int CONSTRAINT f REFERENCES u (id)", 15);
+        assert_eq!(fk.len(), 1);
+        assert!(!changes_nothing(&fk[0]));
+        assert!(fk[0].contains("ALTER TABLE t ADD COLUMN c int CONSTRAINT"), "{}", fk[0]);
     }
 
     #[test]
