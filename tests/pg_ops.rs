@@ -1682,8 +1682,10 @@ fn an_invalid_index_left_by_an_interrupted_build_is_rebuilt_by_the_rerun() {
     db.psql_file(&up).unwrap();
     assert_eq!(db.first_value(invalid).as_deref(), Some("0"));
     assert_eq!(
-        db.first_value("SELECT count(*) FROM pg_constraint WHERE conname = 'users_email_key' AND contype = 'u'")
-            .as_deref(),
+        db.first_value(
+            "SELECT count(*) FROM pg_constraint WHERE conname = 'users_email_key' AND contype = 'u'"
+        )
+        .as_deref(),
         Some("1")
     );
     assert_eq!(
@@ -1704,12 +1706,16 @@ fn a_rerun_guard_fails_loudly_on_a_column_of_another_type() {
     let (plan, dir) = plan_users("ALTER TABLE users ADD COLUMN nickname text;");
     db.execute("ALTER TABLE users ADD COLUMN nickname integer");
     let up = dir.path().join(plan.stages[0].up.as_ref().unwrap());
-    let failed = db.psql_file(&up).expect_err("a nickname integer is not the plan's");
+    let failed = db
+        .psql_file(&up)
+        .expect_err("a nickname integer is not the plan's");
     assert!(
         failed.contains("users.nickname already exists with another type"),
         "{failed}"
     );
     // The same name and type (the plan's own, from an earlier run) is skipped.
-    db.execute("ALTER TABLE users DROP COLUMN nickname; ALTER TABLE users ADD COLUMN nickname text");
+    db.execute(
+        "ALTER TABLE users DROP COLUMN nickname; ALTER TABLE users ADD COLUMN nickname text",
+    );
     db.psql_file(&up).unwrap();
 }

@@ -470,7 +470,8 @@ fn lex(sql: &str) -> Vec<Tok> {
                 end: i,
             });
         } else if c.is_ascii_alphanumeric() || c == b'_' || c >= 0x80 {
-            while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] == b'$' || b[i] >= 0x80)
+            while i < b.len()
+                && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] == b'$' || b[i] >= 0x80)
             {
                 i += 1;
             }
@@ -591,7 +592,9 @@ fn render_guard(
     let tag = dollar_tag(&body);
     Guard {
         tag: &tag,
-        prelude: statement.is_none_or(|s| s.starts_with("ALTER INDEX ") && s.contains(" RENAME TO safeshift_invalid_")),
+        prelude: statement.is_none_or(|s| {
+            s.starts_with("ALTER INDEX ") && s.contains(" RENAME TO safeshift_invalid_")
+        }),
         conflicts,
         statement,
         run_when,
@@ -958,8 +961,9 @@ fn alter_table(sql: &str, toks: &[Tok]) -> Option<Vec<String>> {
                 _ => return None,
             };
             let name_lit = literal(&name);
-            let existing =
-                format!("SELECT FROM pg_constraint WHERE conrelid = to_regclass({tlit}) AND conname = {name_lit}");
+            let existing = format!(
+                "SELECT FROM pg_constraint WHERE conrelid = to_regclass({tlit}) AND conname = {name_lit}"
+            );
             return guarded(
                 vec![Conflict {
                     when: format!("EXISTS ({existing} AND contype <> {})", literal(contype)),
@@ -1025,9 +1029,7 @@ fn alter_table(sql: &str, toks: &[Tok]) -> Option<Vec<String>> {
             (Some("add"), second) => {
                 if matches!(
                     second,
-                    Some(
-                        "constraint" | "primary" | "unique" | "check" | "foreign" | "exclude"
-                    )
+                    Some("constraint" | "primary" | "unique" | "check" | "foreign" | "exclude")
                 ) {
                     continue;
                 }
@@ -1237,7 +1239,11 @@ fn alter_type(sql: &str, toks: &[Tok]) -> Option<Vec<String>> {
     }
     if at(sql, toks, next, &["add", "value"]) && !at(sql, toks, next + 2, &["if", "not", "exists"])
     {
-        return Some(vec![insert_at(sql, toks.get(next + 2)?.start, "IF NOT EXISTS")]);
+        return Some(vec![insert_at(
+            sql,
+            toks.get(next + 2)?.start,
+            "IF NOT EXISTS",
+        )]);
     }
     None
 }
@@ -1247,37 +1253,47 @@ mod tests {
     use super::*;
 
     fn one(sql: &str, major: u32) -> Vec<String> {
-        rerunnable(
-            sql,
-            Postgres {
-                major,
-                minor: None,
-            },
-        )
+        rerunnable(sql, Postgres { major, minor: None })
     }
 
     #[test]
     fn native_clauses() {
         assert_eq!(
-            one("ALTER TABLE users ADD COLUMN safeshift_users_n_new bigint", 15),
+            one(
+                "ALTER TABLE users ADD COLUMN safeshift_users_n_new bigint",
+                15
+            ),
             vec!["ALTER TABLE users ADD COLUMN IF NOT EXISTS safeshift_users_n_new bigint"]
         );
         assert_eq!(
-            one(r#"ALTER TABLE "Users" DROP COLUMN "Old""x", DROP CONSTRAINT c"#, 15),
-            vec![r#"ALTER TABLE "Users" DROP COLUMN IF EXISTS "Old""x", DROP CONSTRAINT IF EXISTS c"#]
+            one(
+                r#"ALTER TABLE "Users" DROP COLUMN "Old""x", DROP CONSTRAINT c"#,
+                15
+            ),
+            vec![
+                r#"ALTER TABLE "Users" DROP COLUMN IF EXISTS "Old""x", DROP CONSTRAINT IF EXISTS c"#
+            ]
         );
         assert_eq!(
             one("DROP INDEX CONCURRENTLY public.i", 15),
             vec!["DROP INDEX CONCURRENTLY IF EXISTS public.i"]
         );
-        assert_eq!(one("DROP TABLE IF EXISTS t", 15), vec!["DROP TABLE IF EXISTS t"]);
+        assert_eq!(
+            one("DROP TABLE IF EXISTS t", 15),
+            vec!["DROP TABLE IF EXISTS t"]
+        );
         assert_eq!(
             one("CREATE FUNCTION f() RETURNS trigger AS $$ x $$", 15),
             vec!["CREATE OR REPLACE FUNCTION f() RETURNS trigger AS $$ x $$"]
         );
         assert_eq!(
-            one("CREATE TRIGGER t BEFORE INSERT ON s.u FOR EACH ROW EXECUTE FUNCTION f()", 14),
-            vec!["CREATE OR REPLACE TRIGGER t BEFORE INSERT ON s.u FOR EACH ROW EXECUTE FUNCTION f()"]
+            one(
+                "CREATE TRIGGER t BEFORE INSERT ON s.u FOR EACH ROW EXECUTE FUNCTION f()",
+                14
+            ),
+            vec![
+                "CREATE OR REPLACE TRIGGER t BEFORE INSERT ON s.u FOR EACH ROW EXECUTE FUNCTION f()"
+            ]
         );
         assert_eq!(
             one("ALTER TYPE mood ADD VALUE 'meh'", 15),
@@ -1287,7 +1303,10 @@ mod tests {
 
     #[test]
     fn user_columns_are_checked_for_their_type() {
-        let out = one("ALTER TABLE users ADD COLUMN email_lower varchar(20) NOT NULL", 15);
+        let out = one(
+            "ALTER TABLE users ADD COLUMN email_lower varchar(20) NOT NULL",
+            15,
+        );
         assert_eq!(out.len(), 2);
         assert!(out[0].contains("to_regtype('varchar(20)')"), "{}", out[0]);
         assert!(out[0].contains("attname = 'email_lower'"), "{}", out[0]);
@@ -1305,7 +1324,10 @@ mod tests {
         assert_eq!(add.len(), 1);
         assert!(add[0].starts_with("DO $safeshift$"), "{}", add[0]);
         assert!(add[0].contains("contype <> 'c'"));
-        let trigger = one("CREATE TRIGGER t BEFORE INSERT ON u FOR EACH ROW EXECUTE FUNCTION f()", 13);
+        let trigger = one(
+            "CREATE TRIGGER t BEFORE INSERT ON u FOR EACH ROW EXECUTE FUNCTION f()",
+            13,
+        );
         assert!(trigger[0].contains("tgname = 't'"), "{}", trigger[0]);
         let rename = one(r#"ALTER TABLE s."T" RENAME COLUMN a TO "B""""#, 15);
         assert!(rename[0].contains(r#"attname = 'B"'"#), "{}", rename[0]);
@@ -1317,9 +1339,19 @@ mod tests {
     fn concurrent_builds_drop_an_invalid_leftover_first() {
         let out = one("CREATE UNIQUE INDEX CONCURRENTLY i ON s.t (c)", 15);
         assert_eq!(out.len(), 3);
-        assert!(out[0].contains("ALTER INDEX s.i RENAME TO safeshift_invalid_i"), "{}", out[0]);
-        assert_eq!(out[1], "DROP INDEX CONCURRENTLY IF EXISTS s.safeshift_invalid_i");
-        assert_eq!(out[2], "CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS i ON s.t (c)");
+        assert!(
+            out[0].contains("ALTER INDEX s.i RENAME TO safeshift_invalid_i"),
+            "{}",
+            out[0]
+        );
+        assert_eq!(
+            out[1],
+            "DROP INDEX CONCURRENTLY IF EXISTS s.safeshift_invalid_i"
+        );
+        assert_eq!(
+            out[2],
+            "CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS i ON s.t (c)"
+        );
     }
 
     #[test]
@@ -1339,7 +1371,9 @@ mod tests {
         );
         assert_eq!(swap.len(), 2);
         assert!(
-            swap[0].text.contains("attname = 'safeshift_users_n_new' AND NOT attisdropped) THEN"),
+            swap[0]
+                .text
+                .contains("attname = 'safeshift_users_n_new' AND NOT attisdropped) THEN"),
             "{}",
             swap[0].text
         );
@@ -1351,7 +1385,11 @@ mod tests {
             pg,
         );
         assert_eq!(contract.len(), 1);
-        assert!(contract[0].text.contains("attname = 'name' AND NOT attisdropped) THEN"));
+        assert!(
+            contract[0]
+                .text
+                .contains("attname = 'name' AND NOT attisdropped) THEN")
+        );
         let undo = statements(
             &[
                 sql("ALTER TABLE users RENAME COLUMN display_name TO name"),
@@ -1372,10 +1410,17 @@ mod tests {
         let add = one("ALTER TABLE t ADD COLUMN c int", 15);
         assert!(changes_nothing(&add[0]));
         assert!(!changes_nothing(&add[1]));
-        let fk = one("ALTER TABLE t ADD COLUMN c int CONSTRAINT f REFERENCES u (id)", 15);
+        let fk = one(
+            "ALTER TABLE t ADD COLUMN c int CONSTRAINT f REFERENCES u (id)",
+            15,
+        );
         assert_eq!(fk.len(), 1);
         assert!(!changes_nothing(&fk[0]));
-        assert!(fk[0].contains("ALTER TABLE t ADD COLUMN c int CONSTRAINT"), "{}", fk[0]);
+        assert!(
+            fk[0].contains("ALTER TABLE t ADD COLUMN c int CONSTRAINT"),
+            "{}",
+            fk[0]
+        );
     }
 
     #[test]

@@ -184,7 +184,10 @@ pub fn apply_stages(
 /// Whether re-running the stage's `up.sql` after it finished would apply its data change again:
 /// a batched data change drops its progress when done (docs/status.md, known limits).
 fn reapplies_data(stage: &safeshift::plan::Stage) -> bool {
-    stage.steps.iter().any(|s| s.rule == "unbatched-data-change")
+    stage
+        .steps
+        .iter()
+        .any(|s| s.rule == "unbatched-data-change")
 }
 
 /// A type change's swap stage: its `down.sql` first rebuilds the old column's keys with
@@ -254,7 +257,10 @@ fn rerun_stage(
             fs::write(&partial, &prefix).unwrap();
             if !down_rebuilds_old_column(stage) {
                 run(&partial, &format!("up.sql's first {k} statements"));
-                run(&down, &format!("down.sql after up.sql's first {k} statements"));
+                run(
+                    &down,
+                    &format!("down.sql after up.sql's first {k} statements"),
+                );
                 same(
                     before,
                     &format!(
