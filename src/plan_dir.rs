@@ -49,6 +49,10 @@ pub struct StageRecord {
     pub up: Option<String>,
     pub down: Option<String>,
     pub transactional: bool,
+    /// PostgreSQL: the stage commits once per group of steps on the same tables (indexes into
+    /// `steps`); empty when it is one transaction or none.
+    #[serde(default)]
+    pub transactions: Vec<Vec<usize>>,
     #[serde(default = "yes")]
     pub reversible: bool,
     #[serde(default)]
