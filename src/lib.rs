@@ -474,7 +474,6 @@ fn column_key(dialect: Dialect, table: &name::QName, column: &str) -> (String, S
     (schema, name, column)
 }
 
-/// A change that builds a unique key on plain columns: its table, columns, and how to name it.
 /// Whether `change` adds a constraint that the values of `table.column` must satisfy.
 fn constrains(change: &Change, table: &name::QName, column: &str) -> bool {
     match change {
@@ -501,6 +500,18 @@ fn constrains(change: &Change, table: &name::QName, column: &str) -> bool {
     }
 }
 
+/// Whether `change` is a CHECK or FOREIGN KEY on the column `key` (see `column_key`).
+fn constrains_key(change: &Change, dialect: Dialect, key: &(String, String, String)) -> bool {
+    let table = match change {
+        Change::AddCheck(c) => &c.table,
+        Change::AddForeignKey(f) => &f.table,
+        _ => return false,
+    };
+    let (schema, name, _) = column_key(dialect, table, "");
+    schema == key.0 && name == key.1 && constrains(change, table, &key.2)
+}
+
+/// A change that builds a unique key on plain columns: its table, columns, and how to name it.
 fn unique_key(change: &Change) -> Option<(&name::QName, &[String], String)> {
     match change {
         Change::CreateIndex(i) if i.unique && !i.columns.is_empty() => Some((
@@ -802,14 +813,13 @@ fn expand(input: &PlanInput) -> Result<Expanded, Error> {
                 _ => None,
             };
             let mut wait_for = Vec::new();
-            // A constraint validates existing rows: it comes after the backfills of its table
-            // (a CHECK on a column this file fills would otherwise be validated half-filled).
-            if let Change::AddCheck(_) | Change::AddForeignKey(_) = change {
-                for table in op.tables() {
-                    if let Some(backfills) = backfills_on.get(&table.key()) {
-                        wait_for.extend(backfills.iter().copied());
-                    }
-                }
+            // A constraint validates existing rows: one on a column this file fills comes after
+            // that backfill (it would otherwise be validated half-filled).
+            for f in filled
+                .iter()
+                .filter(|(k, _)| constrains_key(change, dialect, k))
+            {
+                wait_for.push((f.1.planned, f.1.backfill));
             }
             if let Change::DataChange(_) = change {
                 for table in op.tables().iter().chain(op.reads(&catalog).iter()) {

@@ -1398,7 +1398,9 @@ fn orm_add_update_modify_not_null_with_its_default_is_one_add_column() {
     ] {
         let plan = plan_for(&case(name, change, 1), Options::default());
         assert!(
-            plan.assumptions.iter().any(|a| a.contains("are one intent")),
+            plan.assumptions
+                .iter()
+                .any(|a| a.contains("are one intent")),
             "{name}: {:?}",
             plan.assumptions
         );

@@ -1116,14 +1116,25 @@ fn orm_add_update_add_constraint_is_one_filled_column() {
             "ALTER TABLE users ADD COLUMN home_id bigint;\nUPDATE users SET home_id = 1;\nALTER TABLE users ADD CONSTRAINT users_home_id_fkey FOREIGN KEY (home_id) REFERENCES users (id);",
         ),
     ] {
-        let column = if name == "orm_check" { "email_lower" } else { "home_id" };
+        let column = if name == "orm_check" {
+            "email_lower"
+        } else {
+            "home_id"
+        };
         let Some(db) = run(Case {
-            old_app: &[OLD_INSERT, "UPDATE users SET email = 'Changed.' || email WHERE id % 7 = 0"],
+            old_app: &[
+                OLD_INSERT,
+                "UPDATE users SET email = 'Changed.' || email WHERE id % 7 = 0",
+            ],
             ..case(name, change, 5)
         }) else {
             return;
         };
-        let expected = if name == "orm_check" { "lower(email)" } else { "1" };
+        let expected = if name == "orm_check" {
+            "lower(email)"
+        } else {
+            "1"
+        };
         assert_eq!(
             first_value(
                 &db,
