@@ -64,12 +64,19 @@ impl Engine {
         }
     }
 
-    /// One row, one column: `BASE TABLE` when `key` (as the app names it) is a table, another
-    /// word when it is a view, no row when it does not exist.
+    /// One row: `BASE TABLE` when `key` (as the app names it) is a table, another word when it
+    /// is a view — then, on PostgreSQL, the tables the view reads, as the app would name them,
+    /// in the second column; no row when it does not exist.
     fn relation_kind(self, table: &Counted) -> String {
         match self {
             Engine::Postgres => format!(
-                "SELECT CASE WHEN relkind IN ('r', 'p') THEN 'BASE TABLE' ELSE 'VIEW' END FROM pg_class WHERE oid = to_regclass({})",
+                "SELECT CASE WHEN c.relkind IN ('r', 'p') THEN 'BASE TABLE' ELSE 'VIEW' END, \
+                 (SELECT string_agg(DISTINCT quote_ident(tn.nspname) || '.' || quote_ident(t.relname), ' ') \
+                  FROM pg_rewrite r JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid \
+                  JOIN pg_class t ON t.oid = d.refobjid AND t.relkind IN ('r', 'p') \
+                  JOIN pg_namespace tn ON tn.oid = t.relnamespace \
+                  WHERE r.ev_class = c.oid AND d.refobjid <> c.oid) \
+                 FROM pg_class c WHERE c.oid = to_regclass({})",
                 self.literal(&table.key)
             ),
             Engine::Mysql => format!(
@@ -178,8 +185,9 @@ struct Counted {
 
 enum Count {
     Rows(u64),
-    /// A view (or another relation that is not a table) by that name.
-    NotATable,
+    /// A view (or another relation that is not a table) by that name, with the one table it
+    /// reads where that is known (a view bridging a renamed table, on PostgreSQL).
+    View(Option<String>),
     Missing,
 }
 
@@ -381,7 +389,12 @@ impl Checker {
                             Err(_) => Count::Missing,
                         }
                     }
-                    Some(_) => Count::NotATable,
+                    Some(_) => Count::View(
+                        rows.first()
+                            .and_then(|r| r.get(1))
+                            .filter(|t| !t.contains(' ') && *t != "NULL")
+                            .cloned(),
+                    ),
                     None => Count::Missing,
                 },
                 Err(_) => Count::Missing,
@@ -560,30 +573,49 @@ impl Checker {
             }
         }
         let after = self.count(probe);
-        let mut inserted: BTreeMap<&str, u64> = BTreeMap::new();
+        // The apps' inserts, per table; through a view, into the one table it reads.
+        let mut inserted: BTreeMap<String, u64> = BTreeMap::new();
         for app in apps {
-            for (table, n) in &app.inserted {
-                *inserted.entry(table.as_str()).or_default() += n;
-            }
-        }
-        for table in inserted.keys() {
-            let through_view =
-                |counts: &Counts| matches!(counts.0.get(*table), Some(Count::NotATable));
-            if through_view(before) || through_view(&after) {
-                return unchecked(format!(
-                    "not compared: the app inserted through {table}, a view during this stage, so its rows cannot be told from the plan's"
-                ));
+            for (name, n) in &app.inserted {
+                let table = match (before.0.get(name), after.0.get(name)) {
+                    (Some(Count::View(Some(t))), Some(Count::View(Some(u)))) if t == u => t,
+                    // The table renamed during the stage, its old name left as a view onto it.
+                    (Some(Count::Rows(_)), Some(Count::View(Some(t)))) => t,
+                    (Some(Count::View(_)), _) | (_, Some(Count::View(_))) => {
+                        return unchecked(format!(
+                            "not compared: the app inserted through {name}, a view during this stage, so its rows cannot be told from the plan's"
+                        ));
+                    }
+                    _ => name,
+                };
+                *inserted.entry(table.clone()).or_default() += n;
             }
         }
         let mut compared = Vec::new();
         let mut offending = Vec::new();
         for table in &self.tables {
-            let (Some(Count::Rows(was)), Some(Count::Rows(now))) =
-                (before.0.get(&table.key), after.0.get(&table.key))
-            else {
+            let Some(Count::Rows(now)) = after.0.get(&table.key) else {
                 continue;
             };
-            let by_apps = inserted.get(table.key.as_str()).copied().unwrap_or(0);
+            // A table renamed during the stage was counted under its old name, which is a
+            // view onto it now.
+            let renamed_from = || {
+                before
+                    .0
+                    .iter()
+                    .find_map(|(old, count)| match (count, after.0.get(old)) {
+                        (Count::Rows(n), Some(Count::View(Some(t)))) if *t == table.key => Some(n),
+                        _ => None,
+                    })
+            };
+            let Some(was) = (match before.0.get(&table.key) {
+                Some(Count::Rows(n)) => Some(n),
+                Some(Count::Missing) => renamed_from(),
+                _ => None,
+            }) else {
+                continue;
+            };
+            let by_apps = inserted.get(&table.key).copied().unwrap_or(0);
             let expected = was + by_apps;
             let line = format!(
                 "{}: {} → {} row(s), the apps inserted {}",
