@@ -110,7 +110,6 @@ impl StageResult {
         problems: Vec<String>,
         notes: Vec<String>,
         down: Verdict,
-        values: Vec<ValueCheck>,
     ) -> StageResult {
         StageResult {
             index: stage.index,
@@ -118,15 +117,22 @@ impl StageResult {
             phase: stage.phase.clone(),
             kind: stage.kind.clone(),
             ran: true,
-            passed: problems.is_empty() && down.ok && !values.iter().any(ValueCheck::failed),
+            passed: problems.is_empty() && down.ok,
             duration_ms: duration.as_secs_f64() * 1000.0,
             apps,
             locks,
             problems,
             notes,
             down,
-            values,
+            values: Vec::new(),
         }
+    }
+
+    /// The stage's value checks: one that failed fails the stage.
+    fn with_values(mut self, values: Vec<ValueCheck>) -> StageResult {
+        self.passed &= !values.iter().any(ValueCheck::failed);
+        self.values = values;
+        self
     }
 }
 
@@ -768,6 +774,12 @@ fn rehearse_stage(
         })
         .collect();
 
+    // As the stage and the app traffic left the rows: its down.sql may drop what it added.
+    let mut values = if outcome.is_ok() {
+        checker.copy_checks(main, stage.index)
+    } else {
+        Vec::new()
+    };
     let down = check_down(
         req,
         stage,
@@ -776,14 +788,10 @@ fn rehearse_stage(
         &mut || db::snapshot(main).map_err(db_error),
         before,
     )?;
-    let values = if outcome.is_ok() {
-        checker.after_stage(main, &req.plan.plan, stage, &sizes, &apps, live)
-    } else {
-        Vec::new()
-    };
-    Ok(StageResult::ran(
-        stage, duration, apps, locks, problems, notes, down, values,
-    ))
+    if outcome.is_ok() {
+        values.push(checker.row_counts(main, &req.plan.plan, stage, &sizes, &apps, live));
+    }
+    Ok(StageResult::ran(stage, duration, apps, locks, problems, notes, down).with_values(values))
 }
 
 /// down.sql must restore the schema as it was before the stage, and up.sql must then run again

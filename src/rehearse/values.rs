@@ -248,7 +248,7 @@ fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -404,22 +404,6 @@ impl Checker {
         Counts(counts)
     }
 
-    /// The checks after `stage` ran (and its down.sql and up.sql again): its copies and derived
-    /// columns, and its row counts against `before`.
-    pub fn after_stage(
-        &self,
-        probe: &mut dyn Probe,
-        plan: &PlanFile,
-        stage: &StageRecord,
-        before: &Counts,
-        apps: &[VersionStats],
-        live: &[AppVersion],
-    ) -> Vec<ValueCheck> {
-        let mut checks = self.copy_checks(probe, stage.index);
-        checks.push(self.row_counts(probe, plan, stage, before, apps, live));
-        checks
-    }
-
     /// The checks at the end: every copy and derived column on every row, and constraints.
     pub fn at_end(&self, probe: &mut dyn Probe) -> Vec<ValueCheck> {
         let mut checks = self.copy_checks(probe, usize::MAX);
@@ -427,7 +411,9 @@ impl Checker {
         checks
     }
 
-    fn copy_checks(&self, probe: &mut dyn Probe, stage: usize) -> Vec<ValueCheck> {
+    /// Derived columns and copies after stage `stage` ran, as the app traffic left them (before
+    /// its down.sql, which may drop what the stage added).
+    pub fn copy_checks(&self, probe: &mut dyn Probe, stage: usize) -> Vec<ValueCheck> {
         let mut checks = Vec::new();
         for copy in &self.copies {
             let differs = self.engine.differs(&copy.column, &copy.value);
@@ -524,7 +510,9 @@ impl Checker {
         checks
     }
 
-    fn row_counts(
+    /// After `stage`, its down.sql and its up.sql again: the tables' sizes against `before`,
+    /// less what the `apps` inserted.
+    pub fn row_counts(
         &self,
         probe: &mut dyn Probe,
         plan: &PlanFile,
@@ -730,7 +718,8 @@ fn foreign_key_orphans(engine: Engine, probe: &mut dyn Probe) -> Result<Vec<Stri
         )
         .map_err(text)?;
     // (table, constraint) → (parent, [(column, referenced column)])
-    let mut keys: BTreeMap<(String, String), (String, Vec<(String, String)>)> = BTreeMap::new();
+    type Pairs = Vec<(String, String)>;
+    let mut keys: BTreeMap<(String, String), (String, Pairs)> = BTreeMap::new();
     for row in columns {
         let [name, table, column, parent, referenced] = row.as_slice() else {
             continue;

@@ -364,6 +364,12 @@ fn rehearse_stage(
         ));
     }
 
+    // As the stage and the app traffic left the rows: its down.sql may drop what it added.
+    let mut values = if outcome.is_ok() {
+        checker.copy_checks(main, stage.index)
+    } else {
+        Vec::new()
+    };
     let down = check_down(
         req,
         stage,
@@ -372,14 +378,10 @@ fn rehearse_stage(
         &mut || my::snapshot(main).map_err(db_error),
         before,
     )?;
-    let values = if outcome.is_ok() {
-        checker.after_stage(main, &req.plan.plan, stage, &sizes, &apps, live)
-    } else {
-        Vec::new()
-    };
-    Ok(StageResult::ran(
-        stage, duration, apps, locks, problems, notes, down, values,
-    ))
+    if outcome.is_ok() {
+        values.push(checker.row_counts(main, &req.plan.plan, stage, &sizes, &apps, live));
+    }
+    Ok(StageResult::ran(stage, duration, apps, locks, problems, notes, down).with_values(values))
 }
 
 /// The app sessions seen queued behind a lock, per table: the longest wait.
