@@ -388,11 +388,11 @@ fn statements_for(
         }
         if can_insert && !insert_columns.is_empty() {
             let sql = if derived.is_empty() {
-                format!(
+                Some(format!(
                     "INSERT INTO {name} ({}) VALUES ({})",
                     insert_columns.join(", "),
                     values.join(", ")
-                )
+                ))
             } else {
                 // The derived columns get their expression over the other values of the row,
                 // as the new code must write them: the values are a one-row derived table the
@@ -403,22 +403,39 @@ fn statements_for(
                     .map(|(v, c)| format!("{v} AS {c}"))
                     .collect();
                 let exprs: Vec<String> = derived.iter().map(|(_, e)| format!("({e})")).collect();
-                format!(
-                    "INSERT INTO {name} ({}, {}) SELECT safeshift_row.*, {} FROM (SELECT {}) AS safeshift_row",
-                    insert_columns.join(", "),
-                    derived
-                        .iter()
-                        .map(|(c, _)| c.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                    exprs.join(", "),
-                    selected.join(", ")
-                )
+                let row = format!("FROM (SELECT {}) AS safeshift_row", selected.join(", "));
+                // An expression that reads a column the app does not write (one the database
+                // fills, like a serial key) cannot be computed here: no INSERT rather than one
+                // that fails or writes a value the expression would not give.
+                let computes = !conn
+                    .text_rows(&format!("SELECT {} {row}", exprs.join(", ")).replace("{n}", "0"))
+                    .is_empty();
+                if computes {
+                    Some(format!(
+                        "INSERT INTO {name} ({}, {}) SELECT safeshift_row.*, {} {row}",
+                        insert_columns.join(", "),
+                        derived
+                            .iter()
+                            .map(|(c, _)| c.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        exprs.join(", "),
+                    ))
+                } else {
+                    notes.push(format!(
+                        "{} version: it does not INSERT into {name}: {} cannot be computed from the columns it writes",
+                        version.name,
+                        exprs.join(", ")
+                    ));
+                    None
+                }
             };
-            out.push(AppStatement {
-                sql,
-                inserts_into: Some(name.clone()),
-            });
+            if let Some(sql) = sql {
+                out.push(AppStatement {
+                    sql,
+                    inserts_into: Some(name.clone()),
+                });
+            }
         }
 
         // Updates: every column this version writes, set to itself, on an existing row: the
