@@ -622,8 +622,23 @@ fn the_readme_example_passes_with_its_values_checked() {
     let plan_dir = plan_example(dir.path());
     let (json, code) = rehearse_changing_emails(&url, dir.path(), &plan_dir, "json");
     let report: Value = serde_json::from_str(&json).unwrap();
-    assert_eq!(report["passed"], true, "{}", problems(&report));
-    assert_eq!(code, 0);
+    // PostgreSQL 11 scans the table for SET NOT NULL (12 uses the valid check): there that stall
+    // is the one problem.
+    let scans = support::server_major() < 12;
+    if scans {
+        let found = problems(&report);
+        assert!(
+            found
+                .lines()
+                .filter(|l| l.starts_with("stage "))
+                .all(|l| l.contains("SET NOT NULL` went through")),
+            "{found}"
+        );
+    } else {
+        assert_eq!(report["passed"], true, "{}", problems(&report));
+    }
+    let expected_code = if scans { 1 } else { 0 };
+    assert_eq!(code, expected_code);
     for stage in report["stages"].as_array().unwrap() {
         let values = stage["values"].as_array().unwrap();
         let derived = values
@@ -660,7 +675,7 @@ fn the_readme_example_passes_with_its_values_checked() {
     );
 
     let (human, code) = rehearse_changing_emails(&url, dir.path(), &plan_dir, "human");
-    assert_eq!(code, 0, "{human}");
+    assert_eq!(code, expected_code, "{human}");
     assert!(
         human.contains("values: ✓ users.email_lower = lower(email): ")
             && human.contains("values: ✓ the plan adds or removes no rows: users: ")
@@ -669,7 +684,7 @@ fn the_readme_example_passes_with_its_values_checked() {
         "{human}"
     );
     let (markdown, code) = rehearse_changing_emails(&url, dir.path(), &plan_dir, "markdown");
-    assert_eq!(code, 0, "{markdown}");
+    assert_eq!(code, expected_code, "{markdown}");
     assert!(
         markdown.contains("| down.sql | values |")
             && markdown.contains("| ✅ 2 checked |")
