@@ -627,3 +627,79 @@ fn values_are_checked_and_a_stale_fill_trigger_is_caught() {
         "{markdown}"
     );
 }
+
+/// A foreign key added with `foreign_key_checks = 0` is never checked against existing rows by
+/// the server: a plan edited to break it (and stripped of its own orphan checks) is caught at the
+/// end, naming the key and the orphan's value.
+#[test]
+fn a_row_that_breaks_a_foreign_key_is_named() {
+    let Some(url) = server_url() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let plan_dir = dir.path().join("plan");
+    safeshift()
+        .arg("plan")
+        .arg("tests/fixtures/ops/add_foreign_key.sql")
+        .args([
+            "--schema",
+            "tests/fixtures/schema-mysql.sql",
+            "--dialect",
+            "mariadb",
+            "--out",
+        ])
+        .arg(&plan_dir)
+        .assert()
+        .success();
+    let mut plan: Value =
+        serde_json::from_str(&fs::read_to_string(plan_dir.join("plan.json")).unwrap()).unwrap();
+    for stage in plan["stages"].as_array_mut().unwrap() {
+        for step in stage["steps"].as_array_mut().unwrap() {
+            step["before"] = serde_json::json!([]);
+            step["verify"] = serde_json::json!([]);
+        }
+    }
+    fs::write(plan_dir.join("plan.json"), plan.to_string()).unwrap();
+    let up = plan_dir.join("01-add-foreign-key-orders_user_id_fkey/up.sql");
+    let sql = fs::read_to_string(&up).unwrap();
+    let checks_on = "SET SESSION foreign_key_checks = 1;";
+    assert!(sql.contains(checks_on), "{sql}");
+    fs::write(
+        &up,
+        sql.replacen(
+            checks_on,
+            &format!("UPDATE orders SET user_id = 987654321 ORDER BY id LIMIT 1;\n{checks_on}"),
+            1,
+        ),
+    )
+    .unwrap();
+    let out = safeshift()
+        .args([
+            "rehearse",
+            "--format",
+            "json",
+            "--seed-rows",
+            "500",
+            "--window",
+            "300ms",
+        ])
+        .arg(&plan_dir)
+        .args(["--database-url", &url, "--allow-edited"])
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["passed"], false, "{report}");
+    let constraints = report["end_values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["kind"] == "constraints")
+        .unwrap()
+        .clone();
+    assert_eq!(constraints["ok"], false, "{constraints}");
+    assert_eq!(
+        constraints["rows"][0],
+        "foreign key orders_user_id_fkey on orders: no users row for (user_id) = (987654321)",
+        "{constraints}"
+    );
+}

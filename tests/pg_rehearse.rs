@@ -788,3 +788,60 @@ fn stale_derived_values_and_lost_rows_are_caught() {
         "{rows}"
     );
 }
+
+/// A plan edited so that its CHECK is never validated ends with the constraint NOT VALID, which
+/// the naive change leaves valid: the end's value check names it.
+#[test]
+fn a_constraint_left_not_valid_is_named() {
+    let Some(url) = support::reachable_admin_url() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("schema.sql"), SCHEMA).unwrap();
+    fs::write(
+        dir.path().join("change.sql"),
+        "ALTER TABLE users ADD CONSTRAINT users_n_positive CHECK (n > 0);",
+    )
+    .unwrap();
+    let plan_dir = dir.path().join("plan");
+    safeshift()
+        .current_dir(dir.path())
+        .args(["plan", "change.sql", "--schema", "schema.sql"])
+        .args(["--server-version", &support::server_version(), "--out"])
+        .arg(&plan_dir)
+        .assert()
+        .success();
+    let up = plan_dir.join("01-add-check-users_n_positive/up.sql");
+    let sql = fs::read_to_string(&up).unwrap();
+    let validate = "ALTER TABLE users VALIDATE CONSTRAINT users_n_positive;";
+    assert!(sql.contains(validate), "{sql}");
+    fs::write(&up, sql.replace(validate, "SELECT 1;")).unwrap();
+    let out = safeshift()
+        .args([
+            "rehearse",
+            "--format",
+            "json",
+            "--seed-rows",
+            "500",
+            "--window",
+            "300ms",
+        ])
+        .arg(&plan_dir)
+        .args(["--database-url", &url, "--allow-edited"])
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["passed"], false, "{report}");
+    let constraints = report["end_values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["kind"] == "constraints")
+        .unwrap()
+        .clone();
+    assert_eq!(constraints["ok"], false, "{constraints}");
+    assert_eq!(
+        constraints["rows"][0], "constraint users_n_positive on users is NOT VALID",
+        "{constraints}"
+    );
+}

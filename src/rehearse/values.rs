@@ -673,10 +673,10 @@ impl Checker {
                 what: what.into(),
                 checked: true,
                 ok: found.is_empty(),
-                detail: if found.is_empty() {
-                    "all valid".into()
-                } else {
-                    format!("{} left invalid", found.len())
+                detail: match (found.len(), self.engine) {
+                    (0, _) => "all valid".into(),
+                    (n, Engine::Postgres) => format!("{n} left invalid"),
+                    (n, Engine::Mysql) => format!("{n} foreign key(s) broken by rows"),
                 },
                 rows: found.into_iter().take(FIRST_ROWS).collect(),
             },
