@@ -81,6 +81,12 @@ pub struct StepRecord {
     pub release: Option<String>,
     #[serde(default)]
     pub backfill: Option<BackfillSpec>,
+    /// The rule id of the change the step comes from (`adding-required-column`, …).
+    #[serde(default)]
+    pub rule: String,
+    /// Index of that change in `changes`.
+    #[serde(default)]
+    pub change: usize,
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -34,6 +34,7 @@ use crate::db::mysql::{self as my, ScratchDatabase};
 use crate::error::Error;
 use crate::interrupt;
 use crate::plan_dir::StageRecord;
+use crate::rehearse::values::{self, Checker, ValueCheck};
 use traffic::{LockWait, Watcher};
 
 fn db_error(e: DbError) -> Error {
@@ -130,6 +131,17 @@ pub fn rehearse(req: &RehearseRequest, log: &mut dyn Write) -> Result<Rehearsal,
 
     let (old, mut new) = app_versions(req, &old_tables, &new_tables, &mut notes);
     new.tables = within_old_ranges(new.tables, &old_tables);
+    // Nothing is left NOT VALID on MySQL: the end check is foreign keys' rows instead.
+    let checker = Checker::new(
+        values::Engine::Mysql,
+        &plan.plan,
+        &mut main,
+        &old,
+        &new,
+        Vec::new(),
+    );
+    new.derived = checker.derived();
+    notes.extend(checker.notes().iter().cloned());
     let stages = &plan.plan.stages;
 
     let counter = Arc::new(AtomicU64::new(1));
@@ -157,10 +169,12 @@ pub fn rehearse(req: &RehearseRequest, log: &mut dyn Write) -> Result<Rehearsal,
             &mut migration,
             &mut main,
             &mut before,
+            &checker,
         )
     })?;
 
     let mut after = Vec::new();
+    let mut end_values = Vec::new();
     let end_state = if stopped || interrupted {
         Verdict::skipped("not checked: the plan did not run to the end")
     } else {
@@ -169,6 +183,7 @@ pub fn rehearse(req: &RehearseRequest, log: &mut dyn Write) -> Result<Rehearsal,
             traffic::start(&scratch.url, std::slice::from_ref(&new), &counter).map_err(db_error)?;
         std::thread::sleep(req.window);
         after = traffic.stop();
+        end_values = checker.at_end(&mut main);
         compare_end_state(&naive_failed, &naive_end, || {
             my::snapshot(&mut main).map_err(db_error)
         })?
@@ -178,7 +193,11 @@ pub fn rehearse(req: &RehearseRequest, log: &mut dyn Write) -> Result<Rehearsal,
     let _ = scratch.drop_now();
 
     let after_ok = after.iter().all(|v| v.errors == 0);
-    let passed = !interrupted && results.iter().all(|s| s.passed) && end_state.ok && after_ok;
+    let passed = !interrupted
+        && results.iter().all(|s| s.passed)
+        && end_state.ok
+        && after_ok
+        && !end_values.iter().any(ValueCheck::failed);
     Ok(Rehearsal {
         plan: plan.root.display().to_string(),
         plan_id: plan.id.clone(),
@@ -191,6 +210,7 @@ pub fn rehearse(req: &RehearseRequest, log: &mut dyn Write) -> Result<Rehearsal,
         stages: results,
         after,
         end_state,
+        end_values,
         notes,
         passed,
         interrupted,
@@ -291,8 +311,11 @@ fn rehearse_stage(
     migration: &mut Conn,
     main: &mut Conn,
     before: &mut String,
+    checker: &Checker,
 ) -> Result<StageResult, Error> {
     let mut notes = Vec::new();
+    // Counted while no app traffic runs: after the stage, the difference must be the apps'.
+    let sizes = checker.count(main);
     let mut watch = CopyWatch::default();
     let traffic = traffic::start(url, live, counter).map_err(db_error)?;
     let watcher = Watcher::start(url, traffic.session_ids.clone()).map_err(db_error)?;
@@ -341,6 +364,12 @@ fn rehearse_stage(
         ));
     }
 
+    // As the stage and the app traffic left the rows: its down.sql may drop what it added.
+    let mut values = if outcome.is_ok() {
+        checker.copy_checks(main, stage.index)
+    } else {
+        Vec::new()
+    };
     let down = check_down(
         req,
         stage,
@@ -349,9 +378,10 @@ fn rehearse_stage(
         &mut || my::snapshot(main).map_err(db_error),
         before,
     )?;
-    Ok(StageResult::ran(
-        stage, duration, apps, locks, problems, notes, down,
-    ))
+    if outcome.is_ok() {
+        values.push(checker.row_counts(main, &req.plan.plan, stage, &sizes, &apps, live));
+    }
+    Ok(StageResult::ran(stage, duration, apps, locks, problems, notes, down).with_values(values))
 }
 
 /// The app sessions seen queued behind a lock, per table: the longest wait.
