@@ -39,7 +39,11 @@ fn plan(schema: &str, change: &str, batch_size: u64) -> safeshift::Plan {
 /// is equal (`CHECKSUM TABLE` does not depend on the order the rows were written in).
 fn checksum(db: &ScratchMysql, table: &str) -> String {
     let out = db.execute(&format!("CHECKSUM TABLE `{table}` EXTENDED;"));
-    out.split('\t').nth(1).unwrap_or_default().trim().to_string()
+    out.split('\t')
+        .nth(1)
+        .unwrap_or_default()
+        .trim()
+        .to_string()
 }
 
 /// Seeds count with recursive CTEs; MariaDB stops them at 1000 rows by default.
@@ -322,7 +326,10 @@ CREATE TABLE events (
             "UPDATE orders SET id = id + 1000;",
             "part of the primary key",
         ),
-        ("UPDATE events SET payload = lower(payload);", "no primary key"),
+        (
+            "UPDATE events SET payload = lower(payload);",
+            "no primary key",
+        ),
         (
             "DELETE o FROM orders o JOIN users u ON u.id = o.user_id;",
             "not batch",
@@ -411,7 +418,10 @@ fn a_non_idempotent_update_stopped_half_way_resumes_and_applies_each_row_once() 
     let stage = batched_stage(&plan);
     let up = dir.path().join(stage.up.as_deref().unwrap());
     let text = fs::read_to_string(&up).unwrap();
-    assert!(text.contains("SET SESSION lock_wait_timeout = 2;"), "{text}");
+    assert!(
+        text.contains("SET SESSION lock_wait_timeout = 2;"),
+        "{text}"
+    );
     // The shortest wait MariaDB has (whole seconds), so the test does not wait 2 s per run.
     fs::write(
         dir.path().join("fast.sql"),
@@ -602,8 +612,10 @@ SELECT i DIV 10000, i, 0 FROM g;",
         "every existing row once by the walk, and once by the app where it updated it"
     );
     assert_eq!(
-        db.first_value("SELECT CONCAT(SUM(n IN (0, 1)), '/', COUNT(*)) FROM counters WHERE tenant_id = 9")
-            .as_deref(),
+        db.first_value(
+            "SELECT CONCAT(SUM(n IN (0, 1)), '/', COUNT(*)) FROM counters WHERE tenant_id = 9"
+        )
+        .as_deref(),
         Some("200/200"),
         "rows the app inserted: changed by the walk at most once"
     );

@@ -553,9 +553,8 @@ impl DataChange {
                 decode,
             });
         }
-        let list = |f: &dyn Fn(usize) -> String| {
-            (0..keys.len()).map(f).collect::<Vec<_>>().join(", ")
-        };
+        let list =
+            |f: &dyn Fn(usize) -> String| (0..keys.len()).map(f).collect::<Vec<_>>().join(", ");
         let lasts: Vec<String> = suffixes
             .iter()
             .map(|s| format!("safeshift_last_key{s}"))

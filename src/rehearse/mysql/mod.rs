@@ -21,7 +21,6 @@ use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 
 use mysql::Conn;
-use mysql::prelude::Queryable;
 
 use super::traffic::AppVersion;
 use super::{
