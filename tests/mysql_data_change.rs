@@ -699,3 +699,68 @@ fn apply_interrupted_in_a_data_change_resumes_without_applying_a_batch_twice() {
     );
     assert_eq!(left_behind(&db), "0 tables, 0 routines");
 }
+
+#[test]
+fn a_walk_whose_session_was_killed_resumes_and_applies_each_row_once() {
+    let Some(server) = support::mysql::server() else {
+        return;
+    };
+    let db = ScratchMysql::create(&server, "mdc_killed");
+    db.execute(COUNTERS);
+    seed(
+        &db,
+        "INSERT INTO counters (tenant_id, id, n)
+WITH RECURSIVE g(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM g WHERE i < 40000)
+SELECT i DIV 10000, i, 0 FROM g;",
+    );
+    let plan = plan(COUNTERS, "UPDATE counters SET n = n + 1;", 50);
+    let dir = support::stages::write_plan(&plan);
+    let up = dir.path().join(batched_stage(&plan).up.as_deref().unwrap());
+    let mut client = server.session(&db.name);
+    let mut stdin = client.stdin.take().unwrap();
+    stdin
+        .write_all(fs::read_to_string(&up).unwrap().as_bytes())
+        .unwrap();
+    drop(stdin);
+    // Once some batches are done, the session running the walk is killed, as a crashed client,
+    // a restart or an operator's KILL would end it: the batch in flight is rolled back.
+    let mut killed = false;
+    for _ in 0..400 {
+        let running = db.first_value(&format!(
+            "SELECT ID FROM information_schema.PROCESSLIST WHERE DB = '{}' AND INFO LIKE 'CALL %' AND EXISTS (SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'safeshift_progress')",
+            db.name
+        ));
+        if let Some(id) = running
+            && db
+                .first_value("SELECT COALESCE(MAX(`rows`), 0) > 2000 FROM safeshift_progress")
+                .as_deref()
+                == Some("1")
+        {
+            db.execute(&format!("KILL CONNECTION {id};"));
+            killed = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let out = client.wait_with_output().unwrap();
+    assert!(killed, "the walk ended before it could be killed");
+    assert!(!out.status.success(), "the killed client must fail");
+    let done = db
+        .first_value("SELECT `rows` FROM safeshift_progress")
+        .unwrap();
+    assert_eq!(
+        db.first_value("SELECT CONCAT(SUM(n = 1), '/', SUM(n > 1)) FROM counters")
+            .as_deref(),
+        Some(format!("{done}/0").as_str()),
+        "exactly the rows of the batches recorded as done"
+    );
+    assert!(done.parse::<u64>().unwrap() < 40000);
+    db.run_file(&up).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        db.first_value("SELECT CONCAT(SUM(n = 1), '/', COUNT(*)) FROM counters")
+            .as_deref(),
+        Some("40000/40000"),
+        "every row incremented exactly once"
+    );
+    assert_eq!(left_behind(&db), "0 tables, 0 routines");
+}
