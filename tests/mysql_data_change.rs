@@ -718,24 +718,22 @@ SELECT i DIV 10000, i, 0 FROM g;",
     let up = dir.path().join(batched_stage(&plan).up.as_deref().unwrap());
     let mut client = server.session(&db.name);
     let mut stdin = client.stdin.take().unwrap();
+    writeln!(stdin, "SELECT CONNECTION_ID();").unwrap();
     stdin
         .write_all(fs::read_to_string(&up).unwrap().as_bytes())
         .unwrap();
     drop(stdin);
+    let mut lines = BufReader::new(client.stdout.take().unwrap()).lines();
+    let id = lines.next().unwrap().unwrap();
     // Once some batches are done, the session running the walk is killed, as a crashed client,
     // a restart or an operator's KILL would end it: the batch in flight is rolled back.
     let mut killed = false;
-    for _ in 0..400 {
-        let running = db.first_value(&format!(
-            "SELECT ID FROM information_schema.PROCESSLIST WHERE DB = '{}' AND INFO LIKE 'CALL %' AND EXISTS (SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'safeshift_progress')",
-            db.name
-        ));
-        if let Some(id) = running
-            && db
-                .first_value("SELECT COALESCE(MAX(`rows`), 0) > 2000 FROM safeshift_progress")
-                .as_deref()
-                == Some("1")
-        {
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while std::time::Instant::now() < deadline {
+        // Until the file has created it, the progress table is missing: not yet.
+        let progress =
+            db.try_execute("SELECT COALESCE(MAX(`rows`), 0) > 2000 FROM safeshift_progress;");
+        if progress.is_ok_and(|out| out.trim() == "1") {
             db.execute(&format!("KILL CONNECTION {id};"));
             killed = true;
             break;
