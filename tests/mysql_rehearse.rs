@@ -201,6 +201,7 @@ passes! {
     rename_column,
     rename_table,
     set_not_null = "-- safeshift: backfill = 0\nALTER TABLE users MODIFY COLUMN n int(11) NOT NULL;",
+    data_change,
 }
 
 /// Two type changes on one table: an indexed column with a default (the index is copied and

@@ -54,12 +54,15 @@ pub struct Estimate {
 }
 
 impl Stage {
-    /// A step of this stage runs a statement of the change file as written (passed through, or a
-    /// CREATE TABLE): on MySQL it must run in the session's own sql_mode, where it runs as written,
-    /// not in the stricter one the plan's own statements use.
+    /// A step of this stage runs a statement of the change file as written (passed through, a
+    /// CREATE TABLE, or a data change, batched or not): on MySQL it must run in the session's own
+    /// sql_mode, where it runs as written, not in the stricter one the plan's own statements use.
+    /// (A batched data change's procedure keeps the sql_mode it was created in.)
     pub fn runs_as_written(&self) -> bool {
         self.steps.iter().any(|s| {
-            s.rule == crate::ops::other::RULE.id || s.rule == crate::ops::create_table::RULE.id
+            s.rule == crate::ops::other::RULE.id
+                || s.rule == crate::ops::create_table::RULE.id
+                || s.rule == crate::ops::data_change::RULE.id
         })
     }
 

@@ -21,7 +21,6 @@ use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 
 use mysql::Conn;
-use mysql::prelude::Queryable;
 
 use super::traffic::AppVersion;
 use super::{
@@ -44,7 +43,7 @@ fn db_error(e: DbError) -> Error {
 /// Runs a schema file statement by statement, as the client would, naming the failing line.
 fn load(conn: &mut Conn, name: &str, text: &str) -> Result<(), Error> {
     for s in my::statements(text).map_err(|e| e.in_file(name))? {
-        conn.query_drop(&s.text).map_err(|e| Error::Input {
+        my::run(conn, &s.text).map_err(|e| Error::Input {
             file: name.to_string(),
             line: s.pos.line,
             column: s.pos.column,
@@ -101,7 +100,7 @@ pub fn rehearse(req: &RehearseRequest, log: &mut dyn Write) -> Result<Rehearsal,
     // new app version is written against.
     let mut naive_failed = None;
     for change in &plan.plan.changes {
-        if let Err(e) = naive_conn.query_drop(&change.sql) {
+        if let Err(e) = my::run(&mut naive_conn, &change.sql) {
             naive_failed = Some(format!(
                 "the naive change fails even on an empty copy at line {}: {}",
                 change.line,
