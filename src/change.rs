@@ -1709,10 +1709,6 @@ fn query_relations(names: Names, query: &sqlparser::ast::Query) -> Vec<QName> {
 fn lower_data_change(names: Names, ast: &Statement, source: &ParsedStatement) -> Change {
     use ops::data_change::{DataChange, Form};
     use sqlparser::ast::{FromTable, SetExpr, TableFactor, TableObject};
-    if names.mysql() {
-        // MySQL/MariaDB: not batched yet; passed through as before.
-        return other(source, "safeshift does not plan this kind of statement");
-    }
     let plain_table = |factor: &TableFactor| match factor {
         TableFactor::Table {
             name,

@@ -193,6 +193,12 @@ fn merge_required_columns(lowered: &mut [Lowered], file: &str) -> Vec<String> {
         let mut fill: Option<(usize, sqlparser::ast::Expr)> = None;
         let mut not_null: Option<usize> = None;
         let mut default: Option<(usize, sqlparser::ast::Expr)> = None;
+        // MySQL's SET NOT NULL is a MODIFY that restates the column; a DEFAULT in it is the
+        // default for new rows.
+        let mut modify_default: Option<(usize, sqlparser::ast::Expr)> = None;
+        let mut not_null_spelling = "SET NOT NULL";
+        // A constraint on the filled column instead of NOT NULL (CHECK, FOREIGN KEY, UNIQUE).
+        let mut constraint: Option<usize> = None;
         for (j, l) in lowered.iter().enumerate().skip(i + 1) {
             if let Some((t, c, expr)) = &l.fill
                 && t.same(&add.table)
@@ -206,6 +212,24 @@ fn merge_required_columns(lowered: &mut [Lowered], file: &str) -> Vec<String> {
                 [Change::SetNotNull(n)] if n.table.same(&add.table) && n.column == column => {
                     if fill.is_some() {
                         not_null = Some(j);
+                    }
+                    break;
+                }
+                [c] if fill.is_some() && constrains(c, &add.table, &column) => {
+                    constraint = Some(j);
+                    break;
+                }
+                [Change::ModifyColumn(m)] if m.table.same(&add.table) && m.from == column => {
+                    let only_not_null = m.column.name == column
+                        && m.column.not_null
+                        && m.column.data_type == add.column.data_type
+                        && m.column.extra == add.column.extra
+                        && m.column.generated.is_none()
+                        && m.position.is_none();
+                    if fill.is_some() && only_not_null {
+                        not_null = Some(j);
+                        not_null_spelling = "MODIFY … NOT NULL";
+                        modify_default = m.column.default.clone().map(|d| (j, d));
                     }
                     break;
                 }
@@ -227,9 +251,47 @@ fn merge_required_columns(lowered: &mut [Lowered], file: &str) -> Vec<String> {
                 }
             }
         }
+        if let (Some((j, expr)), None, Some(c)) = (&fill, not_null, constraint) {
+            // ADD COLUMN + UPDATE every row + a constraint on the column: the column, filled for
+            // the running app by a trigger and for existing rows by a batched backfill, stays
+            // nullable as written; the constraint is its own change, after the backfill.
+            let (at, update, check) = (lowered[i].pos, lowered[*j].pos, lowered[c].pos);
+            lowered[i].changes = vec![Change::AddRequiredColumn(
+                ops::add_required_column::AddRequiredColumn {
+                    table: add.table.clone(),
+                    column: add.column.clone(),
+                    position: add.position.clone(),
+                },
+            )];
+            lowered[i].directives.push(parse::Directive {
+                pos: update,
+                key: "backfill".to_string(),
+                rest: format!("= {expr}"),
+            });
+            lowered[*j].changes.clear();
+            lowered[i].folded = vec![update.line];
+            said.push(format!(
+                "{file}:{}:{} (ADD COLUMN {}.{column}) and {}:{} (UPDATE … SET {column} = {expr}) are one intent, for the constraint at {}:{}: the column is filled for the running app by a trigger and for existing rows by a batched backfill of `{expr}` before the constraint is added, so no row the app inserts meanwhile lacks it.",
+                at.line,
+                at.column,
+                add.table.display(),
+                update.line,
+                update.column,
+                check.line,
+                check.column
+            ));
+            continue;
+        }
         let (Some((j, expr)), Some(k)) = (fill, not_null) else {
             continue;
         };
+        if let Some(in_modify) = modify_default {
+            if default.is_some() {
+                // Two defaults for the column: leave the statements as they are.
+                continue;
+            }
+            default = Some(in_modify);
+        }
         // The default may also come after the NOT NULL (the order the ORMs write).
         if default.is_none() {
             for (d, l) in lowered.iter().enumerate().skip(k + 1) {
@@ -249,6 +311,15 @@ fn merge_required_columns(lowered: &mut [Lowered], file: &str) -> Vec<String> {
                     break;
                 }
             }
+        }
+        let default_in_modify = default.as_ref().is_some_and(|(d, _)| *d == k);
+        let constant_default = default.as_ref().is_some_and(|(_, value)| {
+            matches!(expr, sqlparser::ast::Expr::Value(_)) && value.to_string() == expr.to_string()
+        });
+        if default_in_modify && !constant_default {
+            // Folding the MODIFY would lose the default it sets; an added required column has
+            // none (see add_required_column.rs): leave the statements as they are.
+            continue;
         }
         let (at, update, set) = (lowered[i].pos, lowered[j].pos, lowered[k].pos);
         // Every row gets the constant the default gives new rows: that is `ADD COLUMN … NOT NULL
@@ -272,7 +343,7 @@ fn merge_required_columns(lowered: &mut [Lowered], file: &str) -> Vec<String> {
             }
             lowered[i].folded = vec![update.line, set.line, default_at.line];
             said.push(format!(
-                "{file}:{}:{} (ADD COLUMN {}.{column}), {}:{} (UPDATE … SET {column} = {expr}), {}:{} (SET NOT NULL) and {}:{} (SET DEFAULT {expr}) are one intent: ADD COLUMN {column} … NOT NULL DEFAULT {expr}, which gives every existing row the default without rewriting the table.",
+                "{file}:{}:{} (ADD COLUMN {}.{column}), {}:{} (UPDATE … SET {column} = {expr}), {}:{} ({not_null_spelling}) and {}:{} (DEFAULT {expr}) are one intent: ADD COLUMN {column} … NOT NULL DEFAULT {expr}, which gives every existing row the default without rewriting the table.",
                 at.line,
                 at.column,
                 add.table.display(),
@@ -304,7 +375,7 @@ fn merge_required_columns(lowered: &mut [Lowered], file: &str) -> Vec<String> {
         lowered[k].changes.clear();
         lowered[i].folded = vec![update.line, set.line];
         said.push(format!(
-            "{file}:{}:{} (ADD COLUMN {}.{column}), {}:{} (UPDATE … SET {column} = {expr}) and {}:{} (SET NOT NULL) are one intent: an added NOT NULL column, filled for the running app by a trigger and for existing rows by a batched backfill of `{expr}`, then made NOT NULL without a long lock.",
+            "{file}:{}:{} (ADD COLUMN {}.{column}), {}:{} (UPDATE … SET {column} = {expr}) and {}:{} ({not_null_spelling}) are one intent: an added NOT NULL column, filled for the running app by a trigger and for existing rows by a batched backfill of `{expr}`, then made NOT NULL without a long lock.",
             at.line,
             at.column,
             add.table.display(),
@@ -330,6 +401,10 @@ pub fn plan(input: &PlanInput) -> Result<Plan, Error> {
     } = expand(input)?;
     let graph = StepGraph::build(planned);
     let mut stages = plan::stage::stages(graph).map_err(Error::Usage)?;
+    if !dialect.is_mysql() {
+        // MySQL commits every DDL statement on its own: there is no transaction to cut.
+        plan::stage::commit_per_table(&mut stages);
+    }
     let sizes = &input.options.sizes;
     for stage in &mut stages {
         stage.estimate = plan::estimate::estimate(stage, sizes);
@@ -397,6 +472,43 @@ fn column_key(dialect: Dialect, table: &name::QName, column: &str) -> (String, S
         column.to_string()
     };
     (schema, name, column)
+}
+
+/// Whether `change` adds a constraint that the values of `table.column` must satisfy.
+fn constrains(change: &Change, table: &name::QName, column: &str) -> bool {
+    match change {
+        Change::AddCheck(c) => {
+            c.table.same(table) && {
+                let mut found = false;
+                let _ = sqlparser::ast::visit_expressions(&c.expr, |e| {
+                    if let sqlparser::ast::Expr::Identifier(i) = e
+                        && i.value.eq_ignore_ascii_case(column)
+                    {
+                        found = true;
+                    }
+                    std::ops::ControlFlow::<()>::Continue(())
+                });
+                found
+            }
+        }
+        Change::AddForeignKey(f) => f.table.same(table) && f.columns.iter().any(|c| c == column),
+        Change::AddUnique(u) => u.table.same(table) && u.columns.iter().any(|c| c == column),
+        Change::CreateIndex(i) => {
+            i.unique && i.table.same(table) && i.columns.iter().any(|c| c == column)
+        }
+        _ => false,
+    }
+}
+
+/// Whether `change` is a CHECK or FOREIGN KEY on the column `key` (see `column_key`).
+fn constrains_key(change: &Change, dialect: Dialect, key: &(String, String, String)) -> bool {
+    let table = match change {
+        Change::AddCheck(c) => &c.table,
+        Change::AddForeignKey(f) => &f.table,
+        _ => return false,
+    };
+    let (schema, name, _) = column_key(dialect, table, "");
+    schema == key.0 && name == key.1 && constrains(change, table, &key.2)
 }
 
 /// A change that builds a unique key on plain columns: its table, columns, and how to name it.
@@ -518,8 +630,8 @@ fn expand(input: &PlanInput) -> Result<Expanded, Error> {
             folded: Vec::new(),
         });
     }
+    assumptions.extend(merge_required_columns(&mut lowered, file));
     if !dialect.is_mysql() {
-        assumptions.extend(merge_required_columns(&mut lowered, file));
         assumptions.extend(merge_view_replacements(&mut lowered, &catalog, file));
     }
     if lowered.iter().all(|l| l.changes.is_empty()) {
@@ -710,6 +822,14 @@ fn expand(input: &PlanInput) -> Result<Expanded, Error> {
                 _ => None,
             };
             let mut wait_for = Vec::new();
+            // A constraint validates existing rows: one on a column this file fills comes after
+            // that backfill (it would otherwise be validated half-filled).
+            for f in filled
+                .iter()
+                .filter(|(k, _)| constrains_key(change, dialect, k))
+            {
+                wait_for.push((f.1.planned, f.1.backfill));
+            }
             if let Change::DataChange(_) = change {
                 for table in op.tables().iter().chain(op.reads(&catalog).iter()) {
                     if let Some(backfills) = backfills_on.get(&table.key()) {

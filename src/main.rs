@@ -510,6 +510,7 @@ fn apply(args: ApplyArgs) -> Result<ExitCode, Error> {
             pause: args.pause.or(d.pause).unwrap_or_default(),
             target_batch_time: args.target_batch_time.or(d.target_batch_time),
             max_replica_lag: args.max_replica_lag.or(d.max_replica_lag),
+            ..safeshift::apply::RunOptions::default()
         },
         rollback: !args.no_rollback,
         rerun: args.rerun,

@@ -49,6 +49,10 @@ pub struct StageRecord {
     pub up: Option<String>,
     pub down: Option<String>,
     pub transactional: bool,
+    /// PostgreSQL: the stage commits once per group of steps on the same tables (indexes into
+    /// `steps`); empty when it is one transaction or none.
+    #[serde(default)]
+    pub transactions: Vec<Vec<usize>>,
     #[serde(default = "yes")]
     pub reversible: bool,
     #[serde(default)]
@@ -77,6 +81,12 @@ pub struct StepRecord {
     pub release: Option<String>,
     #[serde(default)]
     pub backfill: Option<BackfillSpec>,
+    /// The rule id of the change the step comes from (`adding-required-column`, …).
+    #[serde(default)]
+    pub rule: String,
+    /// Index of that change in `changes`.
+    #[serde(default)]
+    pub change: usize,
 }
 
 #[derive(Clone, Debug, Deserialize)]

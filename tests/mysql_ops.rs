@@ -1359,3 +1359,75 @@ fn mariadb_primary_key_replaced_in_one_statement() {
         )
     });
 }
+
+/// Issue 14 item 4 on MySQL/MariaDB: the ORM way of adding a required column — ADD COLUMN, UPDATE
+/// every row, then `MODIFY … NOT NULL` (MySQL's SET NOT NULL restates the column) — is one
+/// added required column: the running app's inserts are filled by the trigger instead of failing
+/// once the column is NOT NULL.
+#[test]
+fn orm_add_update_modify_not_null_is_one_required_column() {
+    run(Case {
+        old_app: &[
+            OLD_INSERT,
+            "UPDATE users SET email = 'Changed@App.io' WHERE id = 1",
+        ],
+        new_app: &[
+            "INSERT INTO users (id, email, email_lower) SELECT MAX(id) + 1, 'New@App.io', 'new@app.io' FROM users",
+        ],
+        ..case(
+            "orm_required",
+            "ALTER TABLE users ADD COLUMN email_lower varchar(200);\nUPDATE users SET email_lower = lower(email);\nALTER TABLE users MODIFY email_lower varchar(200) NOT NULL;",
+            5,
+        )
+    });
+}
+
+/// … and with the default for new rows (in the MODIFY, or as its own ALTER … SET DEFAULT) set to
+/// the value the UPDATE gives every row: one ADD COLUMN … NOT NULL DEFAULT, INSTANT.
+#[test]
+fn orm_add_update_modify_not_null_with_its_default_is_one_add_column() {
+    for (name, change) in [
+        (
+            "orm_default_apart",
+            "ALTER TABLE users ADD COLUMN locale varchar(10);\nUPDATE users SET locale = 'en';\nALTER TABLE users MODIFY locale varchar(10) NOT NULL;\nALTER TABLE users ALTER COLUMN locale SET DEFAULT 'en';",
+        ),
+        (
+            "orm_default_in_modify",
+            "ALTER TABLE users ADD COLUMN locale varchar(10);\nUPDATE users SET locale = 'en';\nALTER TABLE users MODIFY locale varchar(10) NOT NULL DEFAULT 'en';",
+        ),
+    ] {
+        let plan = plan_for(&case(name, change, 1), Options::default());
+        assert!(
+            plan.assumptions
+                .iter()
+                .any(|a| a.contains("are one intent")),
+            "{name}: {:?}",
+            plan.assumptions
+        );
+        run(Case {
+            old_app: &[OLD_INSERT],
+            new_app: &["SELECT COUNT(*) FROM users WHERE locale = 'en'"],
+            ..case(name, change, 1)
+        });
+    }
+}
+
+/// … and ADD COLUMN + UPDATE every row + a CHECK on the column: one column filled by triggers
+/// and a batched backfill, the CHECK (a table copy on MariaDB) after it.
+#[test]
+fn orm_add_update_add_check_is_one_filled_column() {
+    run(Case {
+        old_app: &[
+            OLD_INSERT,
+            "UPDATE users SET email = CONCAT('Changed.', email) WHERE id % 7 = 0",
+        ],
+        new_app: &[
+            "INSERT INTO users (id, email, email_lower) SELECT MAX(id) + 1, 'New@App.io', 'new@app.io' FROM users",
+        ],
+        ..case(
+            "orm_check",
+            "ALTER TABLE users ADD COLUMN email_lower varchar(200);\nUPDATE users SET email_lower = lower(email);\nALTER TABLE users ADD CONSTRAINT users_email_lower_check CHECK (email_lower IS NOT NULL);",
+            6,
+        )
+    });
+}

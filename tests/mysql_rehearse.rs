@@ -117,6 +117,32 @@ fn plan_and_rehearse(name: &str, change: &str, schema: &Path) {
     );
     let stages = report["stages"].as_array().unwrap();
     assert!(!stages.is_empty());
+    // Values were checked: foreign keys' rows at the end, and the copy or derived column of
+    // the kinds that keep one.
+    assert!(
+        report["end_values"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|v| v["kind"] == "constraints" && v["ok"] == true),
+        "{name}: {}",
+        report["end_values"]
+    );
+    let kept = stages
+        .iter()
+        .flat_map(|s| s["values"].as_array().unwrap())
+        .filter(|v| (v["kind"] == "copy" || v["kind"] == "derived") && v["checked"] == true)
+        .count();
+    if [
+        "rename_column",
+        "change_column_type",
+        "add_required_column",
+        "type_changes",
+    ]
+    .contains(&name)
+    {
+        assert!(kept > 0, "{name}: no copy or derived value checked");
+    }
     for stage in stages {
         assert_eq!(stage["ran"], true);
         // Every stage had an app version live, and it did real work.
@@ -175,6 +201,7 @@ passes! {
     rename_column,
     rename_table,
     set_not_null = "-- safeshift: backfill = 0\nALTER TABLE users MODIFY COLUMN n int(11) NOT NULL;",
+    data_change,
 }
 
 /// Two type changes on one table: an indexed column with a default (the index is copied and
@@ -461,4 +488,219 @@ fn scratch_databases_of_dead_rehearsals_are_dropped() {
         "a young or busy scratch database was dropped:\n{stderr}"
     );
     assert_eq!(out.status.code(), Some(0), "{stderr}");
+}
+
+/// The old app changes the source of the example's derived column, `email`, at every stage it
+/// is live.
+const OLD_APP_CHANGES_EMAIL: &str =
+    "UPDATE users SET email = concat('U{n}.', email) WHERE id = {n} % 2000 + 1;\n";
+
+fn rehearse_changing_emails(url: &str, dir: &Path, plan_dir: &Path, format: &str) -> (String, i32) {
+    let out = safeshift()
+        .args([
+            "rehearse",
+            "--format",
+            format,
+            "--seed-rows",
+            "2000",
+            "--window",
+            "400ms",
+        ])
+        .arg(plan_dir)
+        .args(["--database-url", url, "--allow-edited", "--old-app"])
+        .arg(dir.join("old.sql"))
+        .output()
+        .unwrap();
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        out.status.code().unwrap_or(-1),
+    )
+}
+
+/// The MySQL example (a derived column and a type change) passes with its values checked while
+/// the old app changes `email`; its fill trigger edited not to recompute on UPDATE is caught,
+/// naming the stale rows.
+#[test]
+fn values_are_checked_and_a_stale_fill_trigger_is_caught() {
+    let Some(url) = server_url() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let plan_dir = dir.path().join("plan");
+    safeshift()
+        .arg("plan")
+        .arg("examples/mysql/change.sql")
+        .args([
+            "--schema",
+            "examples/mysql/schema.sql",
+            "--dialect",
+            "mariadb",
+            "--out",
+        ])
+        .arg(&plan_dir)
+        .assert()
+        .success();
+    fs::write(dir.path().join("old.sql"), OLD_APP_CHANGES_EMAIL).unwrap();
+
+    let (json, code) = rehearse_changing_emails(&url, dir.path(), &plan_dir, "json");
+    let report: Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(report["passed"], true, "{}", problems(&report));
+    assert_eq!(code, 0);
+    let checks: Vec<&Value> = report["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["values"].as_array().unwrap())
+        .collect();
+    for what in [
+        "users.email_lower = lower(email)",
+        "users.safeshift_users_score_new = `score`",
+        "the plan adds or removes no rows",
+    ] {
+        assert!(
+            checks
+                .iter()
+                .any(|v| v["what"] == what && v["checked"] == true && v["ok"] == true),
+            "{what}: {checks:?}"
+        );
+    }
+    assert!(
+        report["end_values"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|v| v["what"] == "users.email_lower = lower(email)" && v["ok"] == true),
+        "{}",
+        report["end_values"]
+    );
+
+    let up = plan_dir.join("01-add-column-users-email_lower/up.sql");
+    let sql = fs::read_to_string(&up).unwrap();
+    let broken: Vec<String> = sql
+        .lines()
+        .map(|l| {
+            if l.starts_with("CREATE TRIGGER") && l.contains("_fill_u`") {
+                "CREATE TRIGGER `safeshift_users_email_lower_fill_u` BEFORE UPDATE ON `users` FOR EACH ROW SET NEW.`email_lower` = COALESCE(NEW.`email_lower`, lower(NEW.email));".to_string()
+            } else {
+                l.to_string()
+            }
+        })
+        .collect();
+    assert_ne!(
+        broken.join("\n"),
+        sql.trim_end(),
+        "the update trigger was found"
+    );
+    fs::write(&up, broken.join("\n")).unwrap();
+    let (json, code) = rehearse_changing_emails(&url, dir.path(), &plan_dir, "json");
+    let report: Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(report["passed"], false, "{json}");
+    assert_eq!(code, 1);
+    let stale = report["end_values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["what"] == "users.email_lower = lower(email)")
+        .unwrap()
+        .clone();
+    assert_eq!(stale["ok"], false, "{stale}");
+    let rows = stale["rows"].as_array().unwrap();
+    assert!(!rows.is_empty() && rows.len() <= 5, "{stale}");
+    for row in rows {
+        let row = row.as_str().unwrap();
+        assert!(
+            row.starts_with("id ")
+                && row.contains(": email_lower is ")
+                && row.contains(", lower(email) is u"),
+            "{row}"
+        );
+    }
+    let (human, _) = rehearse_changing_emails(&url, dir.path(), &plan_dir, "human");
+    assert!(
+        human.contains("end values: ✗ users.email_lower = lower(email): ")
+            && human.contains("          id "),
+        "{human}"
+    );
+    let (markdown, _) = rehearse_changing_emails(&url, dir.path(), &plan_dir, "markdown");
+    assert!(
+        markdown.contains("- ❌ users.email_lower = lower(email): ")
+            && markdown.contains("<br>`id "),
+        "{markdown}"
+    );
+}
+
+/// A foreign key added with `foreign_key_checks = 0` is never checked against existing rows by
+/// the server: a plan edited to break it (and stripped of its own orphan checks) is caught at the
+/// end, naming the key and the orphan's value.
+#[test]
+fn a_row_that_breaks_a_foreign_key_is_named() {
+    let Some(url) = server_url() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let plan_dir = dir.path().join("plan");
+    safeshift()
+        .arg("plan")
+        .arg("tests/fixtures/ops/add_foreign_key.sql")
+        .args([
+            "--schema",
+            "tests/fixtures/schema-mysql.sql",
+            "--dialect",
+            "mariadb",
+            "--out",
+        ])
+        .arg(&plan_dir)
+        .assert()
+        .success();
+    let mut plan: Value =
+        serde_json::from_str(&fs::read_to_string(plan_dir.join("plan.json")).unwrap()).unwrap();
+    for stage in plan["stages"].as_array_mut().unwrap() {
+        for step in stage["steps"].as_array_mut().unwrap() {
+            step["before"] = serde_json::json!([]);
+            step["verify"] = serde_json::json!([]);
+        }
+    }
+    fs::write(plan_dir.join("plan.json"), plan.to_string()).unwrap();
+    let up = plan_dir.join("01-add-foreign-key-orders_user_id_fkey/up.sql");
+    let sql = fs::read_to_string(&up).unwrap();
+    let checks_on = "SET SESSION foreign_key_checks = 1;";
+    assert!(sql.contains(checks_on), "{sql}");
+    fs::write(
+        &up,
+        sql.replacen(
+            checks_on,
+            &format!("UPDATE orders SET user_id = 987654321 ORDER BY id LIMIT 1;\n{checks_on}"),
+            1,
+        ),
+    )
+    .unwrap();
+    let out = safeshift()
+        .args([
+            "rehearse",
+            "--format",
+            "json",
+            "--seed-rows",
+            "500",
+            "--window",
+            "300ms",
+        ])
+        .arg(&plan_dir)
+        .args(["--database-url", &url, "--allow-edited"])
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["passed"], false, "{report}");
+    let constraints = report["end_values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["kind"] == "constraints")
+        .unwrap()
+        .clone();
+    assert_eq!(constraints["ok"], false, "{constraints}");
+    assert_eq!(
+        constraints["rows"][0],
+        "foreign key orders_user_id_fkey on orders: no users row for (user_id) = (987654321)",
+        "{constraints}"
+    );
 }

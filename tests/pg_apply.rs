@@ -1420,3 +1420,85 @@ fn apply_walks_and_resumes_a_composite_key() {
         "0"
     );
 }
+
+/// Issue 14: a stage over unrelated tables commits table by table. When the last table's lock
+/// cannot be had, the tables before it stay changed (each transaction is the whole change of its
+/// tables), the history says so, and the next run goes on from the table that failed instead of
+/// running the others again (their ADD COLUMN would fail with "already exists").
+#[test]
+fn a_stage_that_commits_per_table_goes_on_from_the_table_that_failed() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = ScratchDb::create("apply_per_table") else {
+        return;
+    };
+    let schema = "CREATE TABLE a (id bigint PRIMARY KEY);
+CREATE TABLE b (id bigint PRIMARY KEY);
+CREATE TABLE c (id bigint PRIMARY KEY);";
+    db.execute(schema);
+    fs::write(dir.path().join("schema.sql"), schema).unwrap();
+    fs::write(
+        dir.path().join("change.sql"),
+        "ALTER TABLE a ADD COLUMN note text;\nALTER TABLE b ADD COLUMN note text;\nALTER TABLE c ADD COLUMN note text;\n",
+    )
+    .unwrap();
+    safeshift()
+        .current_dir(dir.path())
+        .args([
+            "plan",
+            "change.sql",
+            "--schema",
+            "schema.sql",
+            "--out",
+            "plan",
+        ])
+        .args(["--server-version", &support::server_version()])
+        .assert()
+        .success();
+    let columns = || {
+        value(
+            &db,
+            "SELECT string_agg(table_name::text, ',' ORDER BY table_name) FROM information_schema.columns WHERE column_name = 'note' AND table_schema = 'public'",
+        )
+    };
+
+    let mut holder = db.client();
+    holder
+        .batch_execute("BEGIN; LOCK TABLE c IN ACCESS SHARE MODE")
+        .unwrap();
+    let fast = [
+        "--lock-timeout",
+        "50ms",
+        "--retry-delay",
+        "10ms",
+        "--retries",
+        "1",
+    ];
+    let (code, out) = apply(&db, dir.path(), 1, &fast);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("one transaction per table (3)"), "{out}");
+    assert!(
+        out.contains("committed and stay")
+            && out.contains("goes on from the transaction that failed"),
+        "{out}"
+    );
+    assert_eq!(columns(), "a,b", "a and b committed, c rolled back");
+    assert_eq!(states(&db, dir.path())[0], "failed");
+
+    holder.batch_execute("COMMIT").unwrap();
+    let (code, out) = apply(&db, dir.path(), 1, &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("going on after statement"), "{out}");
+    assert_eq!(columns(), "a,b,c");
+    assert_eq!(states(&db, dir.path())[0], "done");
+
+    // Done is done: the resume point is gone, and down.sql undoes every table.
+    let down = dir.path().join("plan").join(
+        fs::read_dir(dir.path().join("plan"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .find(|n| n.starts_with("01-"))
+            .unwrap(),
+    );
+    db.psql_file(&down.join("down.sql")).unwrap();
+    assert_eq!(columns(), "NULL");
+}

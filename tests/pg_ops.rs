@@ -1099,6 +1099,54 @@ fn orm_add_update_not_null_default_is_one_required_column() {
     });
 }
 
+/// ADD COLUMN + UPDATE every row + a constraint on the column (issue 14 item 4): one column,
+/// filled for the running app by a trigger and for existing rows by a batched backfill, then the
+/// constraint after the backfill. The old app's inserts and updates keep working and its rows
+/// satisfy the constraint when it comes (with the statements as written, its later inserts
+/// would lack the value). Every row ends up with the value, as the UPDATE gives it.
+#[test]
+fn orm_add_update_add_constraint_is_one_filled_column() {
+    for (name, change) in [
+        (
+            "orm_check",
+            "ALTER TABLE users ADD COLUMN email_lower text;\nUPDATE users SET email_lower = lower(email);\nALTER TABLE users ADD CONSTRAINT users_email_lower_check CHECK (email_lower IS NOT NULL);",
+        ),
+        (
+            "orm_fk",
+            "ALTER TABLE users ADD COLUMN home_id bigint;\nUPDATE users SET home_id = 1;\nALTER TABLE users ADD CONSTRAINT users_home_id_fkey FOREIGN KEY (home_id) REFERENCES users (id);",
+        ),
+    ] {
+        let column = if name == "orm_check" {
+            "email_lower"
+        } else {
+            "home_id"
+        };
+        let Some(db) = run(Case {
+            old_app: &[
+                OLD_INSERT,
+                "UPDATE users SET email = 'Changed.' || email WHERE id % 7 = 0",
+            ],
+            ..case(name, change, 5)
+        }) else {
+            return;
+        };
+        let expected = if name == "orm_check" {
+            "lower(email)"
+        } else {
+            "1"
+        };
+        assert_eq!(
+            first_value(
+                &db,
+                &format!("SELECT count(*) FROM users WHERE {column} IS DISTINCT FROM {expected}")
+            )
+            .as_deref(),
+            Some("0"),
+            "{name}: every row, also those the old app wrote, holds the value"
+        );
+    }
+}
+
 #[test]
 fn example_add_required_column() {
     run(Case {
@@ -1718,4 +1766,127 @@ fn a_rerun_guard_fails_loudly_on_a_column_of_another_type() {
         "ALTER TABLE users DROP COLUMN nickname; ALTER TABLE users ADD COLUMN nickname text",
     );
     db.psql_file(&up).unwrap();
+/// Issue 14: a stage that gathers brief changes on unrelated tables commits table by table. While
+/// its last table waits for a lock the app holds, the tables before it are already committed and
+/// unlocked: the app reads and writes them as usual, instead of queueing behind a stage that holds
+/// every table it touched until one COMMIT at the end.
+#[test]
+fn a_stage_over_unrelated_tables_never_holds_their_locks_together() {
+    let Some(db) = ScratchDb::create("per_table") else {
+        return;
+    };
+    let schema = "CREATE TABLE public.a (id bigint PRIMARY KEY);
+CREATE TABLE public.b (id bigint PRIMARY KEY);
+CREATE TABLE public.c (id bigint PRIMARY KEY);
+CREATE TABLE public.d (id bigint PRIMARY KEY);";
+    // b's new foreign key locks a and b together: one transaction; c and d one each.
+    let change = "ALTER TABLE a ADD COLUMN note text;
+ALTER TABLE b ADD COLUMN a_id bigint REFERENCES a (id);
+ALTER TABLE c ADD COLUMN note text;
+ALTER TABLE d ADD COLUMN note text;";
+    let input = safeshift::PlanInput {
+        change_name: "change.sql",
+        change_sql: change,
+        schema: Some(("schema.sql", schema)),
+        dialect: support::server_dialect().into(),
+        options: Options::default(),
+    };
+    let plan = safeshift::plan(&input).expect("plans");
+    let first = &plan.stages[0];
+    assert!(
+        !first.transactional,
+        "{}",
+        safeshift::render::summary(&plan, None)
+    );
+    let tables_of = |group: &Vec<usize>| -> Vec<String> {
+        let mut t: Vec<String> = group
+            .iter()
+            .flat_map(|&i| first.steps[i].locks.iter().map(|l| l.table.clone()))
+            .collect();
+        t.sort();
+        t.dedup();
+        t
+    };
+    let groups: Vec<Vec<String>> = first.transactions.iter().map(tables_of).collect();
+    assert_eq!(groups, [vec!["a", "b"], vec!["c"], vec!["d"]], "{groups:?}");
+    let dir = support::stages::write_plan(&plan);
+    let up = fs::read_to_string(dir.path().join(first.up.as_deref().unwrap())).unwrap();
+    assert_eq!(up.matches("\nBEGIN;").count(), 3, "{up}");
+    assert_eq!(up.matches("\nCOMMIT;").count(), 3, "{up}");
+
+    db.execute(schema);
+    db.execute("INSERT INTO a VALUES (1); INSERT INTO b VALUES (1); INSERT INTO c VALUES (1); INSERT INTO d VALUES (1);");
+    // The app holds c (a long transaction that read it); the stage will wait there. The test's
+    // copy waits longer than the plan's 2 s so the checks below have time.
+    let mut holder = db.client();
+    holder
+        .batch_execute("BEGIN; LOCK TABLE c IN ACCESS SHARE MODE;")
+        .unwrap();
+    let slow = dir.path().join("slow-up.sql");
+    fs::write(
+        &slow,
+        up.replace("lock_timeout = '2s'", "lock_timeout = '60s'"),
+    )
+    .unwrap();
+    let url = db.url.clone();
+    let run = std::thread::spawn(move || {
+        std::process::Command::new("psql")
+            .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", &url, "-f"])
+            .arg(&slow)
+            .output()
+    });
+    let mut watcher = db.client();
+    let waiting_pid = (0..400)
+        .find_map(|_| {
+            let row = watcher
+                .query_opt(
+                    "SELECT l.pid FROM pg_locks l JOIN pg_class r ON r.oid = l.relation \
+                     WHERE NOT l.granted AND r.relname = 'c' AND l.database = \
+                     (SELECT oid FROM pg_database WHERE datname = current_database())",
+                    &[],
+                )
+                .unwrap();
+            match row {
+                Some(r) => Some(r.get::<_, i32>(0)),
+                None => {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                    None
+                }
+            }
+        })
+        .expect("the stage never waited for c");
+    let held: i64 = watcher
+        .query_one(
+            "SELECT count(*) FROM pg_locks l JOIN pg_class r ON r.oid = l.relation \
+             WHERE l.pid = $1 AND r.relname IN ('a', 'b', 'd')",
+            &[&waiting_pid],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        held, 0,
+        "the stage holds locks on other tables while it waits for c"
+    );
+    // a and b are done and free: the app writes them (a lock queue would time out here).
+    let mut app = db.client();
+    app.batch_execute(
+        "SET lock_timeout = '1s'; INSERT INTO a (id, note) VALUES (2, 'new'); INSERT INTO b (id, a_id) VALUES (2, 2);",
+    )
+    .expect("a and b are usable while the stage waits for c");
+    holder.batch_execute("COMMIT").unwrap();
+    let out = run.join().unwrap().expect("psql runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for t in ["c", "d"] {
+        assert_eq!(
+            db.first_value(&format!(
+                "SELECT count(*) FROM information_schema.columns WHERE table_name = '{t}' AND column_name = 'note'"
+            ))
+            .as_deref(),
+            Some("1")
+        );
+    }
 }

@@ -149,6 +149,30 @@ fn rehearse_change(name: &str, change: &str, expect_set_not_null_scan: bool) {
     );
     let stages = report["stages"].as_array().unwrap();
     assert!(!stages.is_empty());
+    // Values were checked: the end's constraints, and the copy or derived column of the kinds
+    // that keep one (a rename, a type change, a required column filled from its row).
+    let end = report["end_values"].as_array().unwrap();
+    assert!(
+        end.iter()
+            .any(|v| v["kind"] == "constraints" && v["ok"] == true),
+        "{name}: {}",
+        report["end_values"]
+    );
+    let kept = stages
+        .iter()
+        .flat_map(|s| s["values"].as_array().unwrap())
+        .filter(|v| (v["kind"] == "copy" || v["kind"] == "derived") && v["checked"] == true)
+        .count();
+    if [
+        "rename_column",
+        "change_column_type",
+        "add_required_column",
+        "add_required_column_from_identity",
+    ]
+    .contains(&name)
+    {
+        assert!(kept > 0, "{name}: no copy or derived value checked");
+    }
     for stage in stages {
         assert_eq!(stage["ran"], true);
         // Every stage had an app version live, and it did real work.
@@ -185,6 +209,10 @@ macro_rules! passes_but_scans_on_11 {
 passes_but_scans_on_11! {
     add_required_column: "-- safeshift: backfill = lower(email)\nALTER TABLE users ADD COLUMN email_lower text NOT NULL;";
     set_not_null: "-- safeshift: backfill = 'unknown'\nALTER TABLE users ALTER COLUMN name SET NOT NULL;";
+    // Computed from the identity key, which the app never writes: the simulated new version
+    // cannot compute it in its INSERT, so it does not insert (rather than fail, or write another
+    // value); the old version's rows get it from the fill trigger.
+    add_required_column_from_identity: "-- safeshift: backfill = 'o-' || id\nALTER TABLE orders ADD COLUMN code text NOT NULL;";
 }
 
 passes! {
@@ -538,4 +566,282 @@ fn scratch_databases_of_dead_rehearsals_are_dropped() {
         "a young or busy scratch database was dropped:\n{stderr}"
     );
     assert_eq!(out.status.code(), Some(0), "{stderr}");
+}
+
+/// What the old app version runs besides its generated statements: it changes the source of the
+/// example's derived column, `email`, on existing rows at every stage it is live.
+const OLD_APP_CHANGES_EMAIL: &str =
+    "UPDATE users SET email = concat('U{n}.', email) WHERE id = {n} % 2000 + 1;\n";
+
+/// Plans the README's example (`examples/add-required-column`) into `dir/plan`.
+fn plan_example(dir: &Path) -> std::path::PathBuf {
+    let plan_dir = dir.join("plan");
+    safeshift()
+        .arg("plan")
+        .arg("examples/add-required-column/change.sql")
+        .args(["--schema", "examples/add-required-column/schema.sql"])
+        .args(["--server-version", &support::server_version(), "--out"])
+        .arg(&plan_dir)
+        .assert()
+        .success();
+    fs::write(dir.join("old.sql"), OLD_APP_CHANGES_EMAIL).unwrap();
+    plan_dir
+}
+
+/// Rehearses with the old app changing emails, in `format`; the output and the exit code.
+fn rehearse_changing_emails(url: &str, dir: &Path, plan_dir: &Path, format: &str) -> (String, i32) {
+    let out = safeshift()
+        .args([
+            "rehearse",
+            "--format",
+            format,
+            "--seed-rows",
+            "2000",
+            "--window",
+            "400ms",
+        ])
+        .arg(plan_dir)
+        .args(["--database-url", url, "--allow-edited", "--old-app"])
+        .arg(dir.join("old.sql"))
+        .output()
+        .unwrap();
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        out.status.code().unwrap_or(-1),
+    )
+}
+
+/// The README's example passes with its values checked after every stage and at the end, while
+/// the old app changes `email` under it, in every output format.
+#[test]
+fn the_readme_example_passes_with_its_values_checked() {
+    let Some(url) = support::reachable_admin_url() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let plan_dir = plan_example(dir.path());
+    let (json, code) = rehearse_changing_emails(&url, dir.path(), &plan_dir, "json");
+    let report: Value = serde_json::from_str(&json).unwrap();
+    // PostgreSQL 11 scans the table for SET NOT NULL (12 uses the valid check): there that stall
+    // is the one problem.
+    let scans = support::server_major() < 12;
+    if scans {
+        let found = problems(&report);
+        assert!(
+            found
+                .lines()
+                .filter(|l| l.starts_with("stage "))
+                .all(|l| l.contains("SET NOT NULL` went through")),
+            "{found}"
+        );
+    } else {
+        assert_eq!(report["passed"], true, "{}", problems(&report));
+    }
+    let expected_code = if scans { 1 } else { 0 };
+    assert_eq!(code, expected_code);
+    for stage in report["stages"].as_array().unwrap() {
+        let values = stage["values"].as_array().unwrap();
+        let derived = values
+            .iter()
+            .find(|v| v["what"] == "users.email_lower = lower(email)")
+            .unwrap_or_else(|| panic!("stage {}: {}", stage["index"], stage["values"]));
+        assert_eq!(derived["ok"], true, "{derived}");
+        let rows = values.iter().find(|v| v["kind"] == "rows").unwrap();
+        assert_eq!(rows["checked"], true, "{rows}");
+        assert_eq!(rows["ok"], true, "{rows}");
+        assert!(
+            rows["detail"]
+                .as_str()
+                .unwrap()
+                .contains("the apps inserted"),
+            "{rows}"
+        );
+    }
+    // After the backfill every row is compared, not only those filled before it.
+    let backfilled = &report["stages"][1]["values"][0];
+    assert!(
+        !backfilled["detail"]
+            .as_str()
+            .unwrap()
+            .contains("before the backfill"),
+        "{backfilled}"
+    );
+    let end = report["end_values"].as_array().unwrap();
+    assert!(
+        end.iter()
+            .any(|v| v["what"] == "users.email_lower = lower(email)" && v["ok"] == true),
+        "{}",
+        report["end_values"]
+    );
+
+    let (human, code) = rehearse_changing_emails(&url, dir.path(), &plan_dir, "human");
+    assert_eq!(code, expected_code, "{human}");
+    assert!(
+        human.contains("values: ✓ users.email_lower = lower(email): ")
+            && human.contains("values: ✓ the plan adds or removes no rows: users: ")
+            && human.contains("end values: ✓ users.email_lower = lower(email): ")
+            && human.contains("end values: ✓ no constraint NOT VALID"),
+        "{human}"
+    );
+    let (markdown, code) = rehearse_changing_emails(&url, dir.path(), &plan_dir, "markdown");
+    assert_eq!(code, expected_code, "{markdown}");
+    assert!(
+        markdown.contains("| down.sql | values |")
+            && markdown.contains("| ✅ 2 checked |")
+            && markdown.contains("Values at the end:")
+            && markdown.contains("- ✓ users.email_lower = lower(email): "),
+        "{markdown}"
+    );
+}
+
+/// A fill trigger edited so that it no longer recomputes `email_lower` when the old app
+/// changes `email`: the values go stale, and the rehearsal fails naming the rows, in every
+/// format. A stage edited to delete rows fails the row count.
+#[test]
+fn stale_derived_values_and_lost_rows_are_caught() {
+    let Some(url) = support::reachable_admin_url() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let plan_dir = plan_example(dir.path());
+    let up = plan_dir.join("01-add-column-users-email_lower/up.sql");
+    let sql = fs::read_to_string(&up).unwrap();
+    let from = sql
+        .find("  ELSIF TG_OP = 'UPDATE' THEN")
+        .expect("the fill trigger recomputes on UPDATE");
+    let to = from + sql[from..].find("    END IF;\n").unwrap() + "    END IF;\n".len();
+    fs::write(&up, format!("{}{}", &sql[..from], &sql[to..])).unwrap();
+
+    let (json, code) = rehearse_changing_emails(&url, dir.path(), &plan_dir, "json");
+    let report: Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(report["passed"], false, "{json}");
+    assert_eq!(code, 1);
+    let stale = report["end_values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["what"] == "users.email_lower = lower(email)")
+        .unwrap()
+        .clone();
+    assert_eq!(stale["ok"], false, "{stale}");
+    assert!(
+        stale["detail"].as_str().unwrap().contains(" row(s) differ"),
+        "{stale}"
+    );
+    let rows = stale["rows"].as_array().unwrap();
+    assert!(!rows.is_empty() && rows.len() <= 5, "{stale}");
+    for row in rows {
+        // `id 133: email_lower is 133s-…, lower(email) is u132.133s-…`
+        let row = row.as_str().unwrap();
+        assert!(
+            row.starts_with("id ")
+                && row.contains(": email_lower is ")
+                && row.contains(", lower(email) is u"),
+            "{row}"
+        );
+    }
+    // The deploy stage, with the old app changing emails all through it, fails on its values.
+    let deploy = &report["stages"][2];
+    assert_eq!(deploy["passed"], false, "{deploy}");
+    assert!(
+        deploy["problems"].as_array().unwrap().is_empty(),
+        "{deploy}"
+    );
+
+    let (human, _) = rehearse_changing_emails(&url, dir.path(), &plan_dir, "human");
+    assert!(
+        human.contains("· FAILED")
+            && human.contains("end values: ✗ users.email_lower = lower(email): ")
+            && human.contains("          id "),
+        "{human}"
+    );
+    let (markdown, _) = rehearse_changing_emails(&url, dir.path(), &plan_dir, "markdown");
+    assert!(
+        markdown.contains("❌ safeshift rehearsal failed")
+            && markdown.contains("- ❌ users.email_lower = lower(email): ")
+            && markdown.contains("<br>`id "),
+        "{markdown}"
+    );
+
+    // A stage that deletes rows besides its work (the fill trigger restored).
+    fs::write(&up, &sql).unwrap();
+    let not_null = plan_dir.join("04-not-null-users-email_lower/up.sql");
+    let mut text = fs::read_to_string(&not_null).unwrap();
+    text.push_str("\nDELETE FROM users WHERE id <= 3;\n");
+    fs::write(&not_null, text).unwrap();
+    let (json, code) = rehearse_changing_emails(&url, dir.path(), &plan_dir, "json");
+    let report: Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(code, 1, "{json}");
+    let rows = report["stages"][3]["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["kind"] == "rows")
+        .unwrap()
+        .clone();
+    assert_eq!(rows["ok"], false, "{rows}");
+    assert!(
+        rows["rows"][0]
+            .as_str()
+            .unwrap()
+            .contains("the plan removed 3 row(s)"),
+        "{rows}"
+    );
+}
+
+/// A plan edited so that its CHECK is never validated ends with the constraint NOT VALID, which
+/// the naive change leaves valid: the end's value check names it.
+#[test]
+fn a_constraint_left_not_valid_is_named() {
+    let Some(url) = support::reachable_admin_url() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("schema.sql"), SCHEMA).unwrap();
+    fs::write(
+        dir.path().join("change.sql"),
+        "ALTER TABLE users ADD CONSTRAINT users_n_positive CHECK (n > 0);",
+    )
+    .unwrap();
+    let plan_dir = dir.path().join("plan");
+    safeshift()
+        .current_dir(dir.path())
+        .args(["plan", "change.sql", "--schema", "schema.sql"])
+        .args(["--server-version", &support::server_version(), "--out"])
+        .arg(&plan_dir)
+        .assert()
+        .success();
+    let up = plan_dir.join("01-add-check-users_n_positive/up.sql");
+    let sql = fs::read_to_string(&up).unwrap();
+    let validate = "ALTER TABLE users VALIDATE CONSTRAINT users_n_positive;";
+    assert!(sql.contains(validate), "{sql}");
+    fs::write(&up, sql.replace(validate, "SELECT 1;")).unwrap();
+    let out = safeshift()
+        .args([
+            "rehearse",
+            "--format",
+            "json",
+            "--seed-rows",
+            "500",
+            "--window",
+            "300ms",
+        ])
+        .arg(&plan_dir)
+        .args(["--database-url", &url, "--allow-edited"])
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["passed"], false, "{report}");
+    let constraints = report["end_values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["kind"] == "constraints")
+        .unwrap()
+        .clone();
+    assert_eq!(constraints["ok"], false, "{constraints}");
+    assert_eq!(
+        constraints["rows"][0], "constraint users_n_positive on users is NOT VALID",
+        "{constraints}"
+    );
 }

@@ -234,12 +234,14 @@ impl HistoryStore for History<'_> {
         status: Status,
         message: Option<&str>,
     ) -> Result<(), DbError> {
-        // A finished stage needs no resume point; an interrupted one keeps it.
+        // A finished stage needs no resume point; an interrupted one keeps it, and so does a
+        // failed stage that commits per table (`sql:N`: its committed transactions stay).
         self.client
             .execute(
                 "UPDATE safeshift.applied_stages
                  SET status = $3, finished_at = now(), message = $4,
-                     resume_key = CASE WHEN $3 = 'interrupted' THEN resume_key END
+                     resume_key = CASE WHEN $3 = 'interrupted' THEN resume_key
+                                       WHEN $3 = 'failed' AND resume_key LIKE 'sql:%' THEN resume_key END
                  WHERE plan_id = $1 AND stage = $2",
                 &[&self.plan_id, &(stage as i32), &status.as_str(), &message],
             )

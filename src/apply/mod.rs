@@ -275,8 +275,16 @@ fn apply_stage(
         )
     });
 
+    // A backfill resumes after its last batch; a stage that commits per table after its last
+    // committed transaction (`sql:N`), also after a failure: those transactions stay.
     let resume = previous
-        .filter(|r| matches!(r.status, Status::Interrupted | Status::Running))
+        .filter(|r| {
+            matches!(r.status, Status::Interrupted | Status::Running)
+                || (r.status == Status::Failed
+                    && r.resume_key
+                        .as_deref()
+                        .is_some_and(|k| k.starts_with("sql:")))
+        })
         .and_then(|r| r.resume_key.clone());
     history.start(stage.index, &stage.name).map_err(db_error)?;
     writeln!(
@@ -284,9 +292,14 @@ fn apply_stage(
         "applying {head}\n  {} · {}",
         stage.phase,
         if stage.transactional {
-            "one transaction"
+            "one transaction".to_string()
+        } else if !stage.transactions.is_empty() {
+            format!(
+                "one transaction per table ({}), each committed on its own",
+                stage.transactions.len()
+            )
         } else {
-            "statement by statement, each safe to re-run"
+            "statement by statement, each safe to re-run".to_string()
         }
     )
     .map_err(werr)?;
@@ -304,6 +317,7 @@ fn apply_stage(
             estimate: None,
             effect: Effect::default(),
             rows_before: 0,
+            per_table: !stage.transactions.is_empty(),
         };
         let result = run_stage(migration, plan, stage, &req.run, resume, &mut printer);
         (result, printer.effect)
@@ -387,6 +401,8 @@ fn apply_stage(
                 "interrupted after {took}: {}\n  run the same command to continue",
                 if stage.transactional {
                     "the stage's transaction was rolled back; nothing changed"
+                } else if !stage.transactions.is_empty() {
+                    "the tables whose transaction committed stay changed; the run goes on after them"
                 } else if stage.runs_from_plan_json() {
                     "rows filled so far stay filled; the backfill resumes where it stopped"
                 } else if stage.is_backfill() {
@@ -644,6 +660,22 @@ fn roll_back(
         ));
     }
     let applied = effect.describe();
+    if !stage.transactions.is_empty() && !matches!(failure, RunError::Lost { .. }) {
+        // Each committed transaction is the whole change of its tables, which the app versions
+        // live now work with: keep them, and go on from the one that failed on the next run.
+        // (Rolling them back would take the locks of every table again, behind the same holder.)
+        return Ok((
+            Status::Failed,
+            format!(
+                "{applied}: the transactions before the one that failed committed and stay (each is the whole change of its tables); the one that failed was rolled back.{lock_hint} Fix the cause and run the same command again: it goes on from the transaction that failed. To undo the stage instead: `{}`.",
+                stage
+                    .down
+                    .as_deref()
+                    .map(|d| target::client_command(&req.plan.plan.dialect, &req.plan.root.join(d)))
+                    .unwrap_or_else(|| "it has no down.sql (a point of no return)".to_string())
+            ),
+        ));
+    }
     let Some(down) = stage.down.as_deref() else {
         return Ok((
             Status::Failed,
@@ -756,7 +788,21 @@ pub fn run_stage(
         message: e.to_string(),
         code: None,
     })?;
-    target.run_sql(&text, opts, observer)
+    let committed = resume
+        .as_deref()
+        .and_then(|r| r.strip_prefix("sql:"))
+        .and_then(|n| n.parse::<usize>().ok());
+    match committed {
+        Some(through) if !stage.transactions.is_empty() => {
+            observer.resuming(through);
+            let opts = RunOptions {
+                start_after: through,
+                ..opts.clone()
+            };
+            target.run_sql(&text, &opts, observer)
+        }
+        _ => target.run_sql(&text, opts, observer),
+    }
 }
 
 /// Prefixes backfill resume keys with the step they belong to.
@@ -780,6 +826,9 @@ impl Observer for StepTag<'_> {
     }
     fn took_effect(&mut self, number: usize) {
         self.inner.took_effect(number)
+    }
+    fn committed(&mut self, through: usize) {
+        self.inner.committed(through)
     }
     fn ran(&mut self, statement: &str, took: Duration, affected_rows: u64) {
         self.inner.ran(statement, took, affected_rows)
@@ -917,11 +966,28 @@ struct Printer<'a> {
     effect: Effect,
     /// Rows filled by the stage's earlier backfills (a stage may hold several).
     rows_before: u64,
+    /// The stage commits per table: each COMMIT is recorded as the point to go on from.
+    per_table: bool,
 }
 
 impl Observer for Printer<'_> {
     fn took_effect(&mut self, number: usize) {
         self.effect.statements.push(number);
+    }
+
+    fn resuming(&mut self, after: usize) {
+        let _ = writeln!(
+            self.out,
+            "  going on after statement {after}: the transactions up to it committed in an earlier run"
+        );
+    }
+
+    fn committed(&mut self, through: usize) {
+        if self.per_table {
+            // Best effort: without it a failed run's re-run starts at the first table again,
+            // where its first statement fails loudly ("already exists") rather than doing harm.
+            let _ = self.history.progress(self.stage, &format!("sql:{through}"));
+        }
     }
 
     /// The run goes on only while this apply holds the plan's lock: when its session was lost

@@ -436,7 +436,7 @@ pub fn run_sql(
                 "SET SESSION lock_wait_timeout = {}",
                 whole_seconds(t)
             )),
-            _ => conn.query_drop(&statement.text),
+            _ => my::run(conn, &statement.text),
         };
         let Err(e) = result else {
             match kind {

@@ -48,6 +48,10 @@ pub struct RunOptions {
     /// PostgreSQL: before each backfill batch, wait while a replica's replay lag
     /// (`pg_stat_replication`) is above this.
     pub max_replica_lag: Option<Duration>,
+    /// PostgreSQL: the file's statements up to this one (1-based) committed in an earlier run
+    /// and are skipped: a stage that commits per table goes on after its last committed
+    /// transaction instead of running the tables before it again.
+    pub start_after: usize,
 }
 
 /// The largest batch the adaptive sizing grows to.
@@ -121,6 +125,7 @@ impl Default for RunOptions {
             pause: Duration::ZERO,
             target_batch_time: None,
             max_replica_lag: None,
+            start_after: 0,
         }
     }
 }
@@ -147,6 +152,10 @@ pub trait Observer {
     /// outside a transaction, or the transaction it ran in committed. Session settings (`SET`)
     /// and transaction control never do. `apply` uses this to know what a failed run changed.
     fn took_effect(&mut self, _number: usize) {}
+    /// A `COMMIT` of the file (its 1-based number) succeeded: everything up to it took effect.
+    fn committed(&mut self, _through: usize) {}
+    /// The run skips the file's statements up to this one: they committed in an earlier run.
+    fn resuming(&mut self, _after: usize) {}
     /// On MySQL/MariaDB, after each statement of a file succeeded: how long it took and the
     /// rows the server reported affected (an ALTER that copied the table reports every row it
     /// copied; INSTANT and INPLACE changes report none).
@@ -466,7 +475,7 @@ pub fn run_sql(
     let mut tx_start: Option<usize> = None;
     // Statements run inside the open transaction: they take effect when it commits.
     let mut in_tx: Vec<usize> = Vec::new();
-    let mut i = 0;
+    let mut i = opts.start_after.min(statements.len());
     while i < statements.len() {
         if interrupt::requested() {
             if tx_start.is_some() {
@@ -505,6 +514,7 @@ pub fn run_sql(
                     for number in in_tx.drain(..) {
                         observer.took_effect(number);
                     }
+                    observer.committed(i + 1);
                 }
                 Kind::Rollback => in_tx.clear(),
                 // A re-run check or the clean-up of an interrupted build's leftover.

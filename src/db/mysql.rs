@@ -73,6 +73,20 @@ pub fn connection_lost(e: &mysql::Error) -> bool {
     }
 }
 
+/// Runs one statement and reads every result it sends back, returning the first error. A
+/// `CALL` answers with a result set per `SELECT` its procedure runs before it fails:
+/// `query_drop` reads past them and drops the error that follows (the procedure's failure would
+/// pass for success).
+pub fn run(conn: &mut Conn, sql: &str) -> Result<(), mysql::Error> {
+    let mut result = conn.query_iter(sql)?;
+    while let Some(set) = result.iter() {
+        for row in set {
+            row?;
+        }
+    }
+    Ok(())
+}
+
 /// The server's error number, if the server answered with an error.
 pub fn error_code(e: &mysql::Error) -> Option<u16> {
     match e {

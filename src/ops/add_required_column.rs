@@ -43,6 +43,24 @@ impl Op for AddRequiredColumn {
     }
 
     fn assess(&self, ctx: &Context) -> Assessment {
+        if !self.column.not_null && !ctx.is_new_table(&self.table) {
+            // ADD COLUMN + UPDATE every row + a constraint on it, read as one intent.
+            return Assessment::staged(
+                RULE.id,
+                if ctx.dialect.is_mysql() {
+                    LockMode::MetadataExclusive
+                } else {
+                    LockMode::AccessExclusive
+                },
+                false,
+                true,
+                format!(
+                    "one UPDATE of every row of {} holds their row locks until it commits, and rows the running app inserts afterwards lack {} when the constraint comes",
+                    self.table.display(),
+                    self.column.name
+                ),
+            );
+        }
         if ctx.is_new_table(&self.table) {
             return Assessment::safe(
                 RULE.id,
@@ -116,6 +134,8 @@ impl Op for AddRequiredColumn {
             &expr,
             Some(first),
             true,
+            // A column filled for a constraint later in the file stays nullable, as written.
+            self.column.not_null,
         )
     }
 

@@ -644,6 +644,9 @@ pub fn required_column<'a>(
 /// `derived`: the column is new and holds `expr` of the row (not a one-time fill of NULLs in a
 /// column the old code writes itself), so the trigger also recomputes it when an UPDATE changes
 /// a column `expr` reads without setting this one, and the new code must keep it equal to `expr`.
+/// `not_null: false`: the same without the NOT NULL (a column the file fills for a constraint
+/// that comes after it: the constraint is its own change, after the backfill).
+#[allow(clippy::too_many_arguments)] // each is a fact of the change; a struct would only rename them
 pub fn fill_and_constrain(
     ctx: &Context,
     table: &QName,
@@ -652,6 +655,7 @@ pub fn fill_and_constrain(
     expr: &sqlparser::ast::Expr,
     first: Option<Step>,
     derived: bool,
+    not_null: bool,
 ) -> Result<Expansion, PlanError> {
     let expr_sql = expr.to_string();
     let c = ctx.quote(column);
@@ -686,6 +690,10 @@ pub fn fill_and_constrain(
     );
     let mut steps: Vec<Step> = first.into_iter().collect();
     let start: Vec<usize> = if steps.is_empty() { vec![] } else { vec![0] };
+    // Without NOT NULL (a column a constraint later in the file needs filled), rows the expression
+    // leaves NULL are what the naive UPDATE leaves too: nothing to check before.
+    let checkable = checkable && not_null;
+    let constrain = not_null;
     let not_null = |phase: Phase| -> Result<Step, PlanError> {
         match (ctx.dialect.is_mysql(), known) {
             (false, _) => Ok(not_null_step(ctx, table, column, phase)),
@@ -761,7 +769,14 @@ pub fn fill_and_constrain(
             } else {
                 &[1]
             };
-            steps.push(not_null(Phase::Migrate)?.after(not_null_after));
+            // The step the trigger's removal waits for besides the deploy: the last database step.
+            let last = if constrain {
+                steps.push(not_null(Phase::Migrate)?.after(not_null_after));
+                2
+            } else {
+                1
+            };
+            let deploy_at = steps.len();
             steps.push(
                 {
                     let deploy = Step::application(
@@ -786,7 +801,7 @@ pub fn fill_and_constrain(
                 format!("drop-fill-trigger-{}-{column}", table.name),
                 format!("remove the fill trigger of {}.{column}", table.display()),
             )
-            .after(&[2, 3])
+            .after(&[last, deploy_at])
             .lock(
                 table.display(),
                 if ctx.dialect.is_mysql() {
@@ -839,7 +854,9 @@ pub fn fill_and_constrain(
                 });
             }
             steps.push(backfill);
-            steps.push(not_null(Phase::Migrate)?.after(&[d + 1]));
+            if constrain {
+                steps.push(not_null(Phase::Migrate)?.after(&[d + 1]));
+            }
             Ok(Expansion { steps, anchor: 0 })
         }
     }

@@ -71,6 +71,7 @@ impl SetNotNull {
                 &expr,
                 None,
                 false,
+                true,
             );
         }
         let step = my::not_null_step(ctx, &self.table, &column, Phase::Expand);
@@ -155,7 +156,9 @@ impl Op for SetNotNull {
             ));
         }
         match ctx.backfill(&self.table, &self.column)? {
-            Some(expr) => fill_and_constrain(ctx, &self.table, &self.column, None, &expr, None, false),
+            Some(expr) => {
+                fill_and_constrain(ctx, &self.table, &self.column, None, &expr, None, false, true)
+            }
             None => Ok(Expansion::single(
                 not_null_step(ctx, &self.table, &self.column, Phase::Expand)
                     .note(format!("The running application must never write NULL into {}.{}: from the first statement on, such writes fail.", self.table.display(), self.column))

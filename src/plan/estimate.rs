@@ -163,6 +163,7 @@ mod tests {
             up: None,
             down: None,
             transactional: false,
+            transactions: Vec::new(),
             reversible: true,
             depends_on: vec![],
             steps,

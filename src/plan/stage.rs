@@ -25,6 +25,13 @@ pub struct Stage {
     /// `down.sql` relative to the plan root; none for application stages and points of no return.
     pub down: Option<String>,
     pub transactional: bool,
+    /// A stage of brief schema changes on unrelated tables does not run as one transaction: it
+    /// commits once per group of steps that lock the same tables (`commit_per_table`), so it
+    /// never holds the locks of unrelated tables together. Each entry lists the indexes into
+    /// `steps` of one transaction, in run order; empty when the stage is one transaction
+    /// (`transactional`) or none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub transactions: Vec<Vec<usize>>,
     /// False when a step cannot be undone: the stage is a point of no return.
     pub reversible: bool,
     pub depends_on: Vec<usize>,
@@ -47,12 +54,15 @@ pub struct Estimate {
 }
 
 impl Stage {
-    /// A step of this stage runs a statement of the change file as written (passed through, or a
-    /// CREATE TABLE): on MySQL it must run in the session's own sql_mode, where it runs as written,
-    /// not in the stricter one the plan's own statements use.
+    /// A step of this stage runs a statement of the change file as written (passed through, a
+    /// CREATE TABLE, or a data change, batched or not): on MySQL it must run in the session's own
+    /// sql_mode, where it runs as written, not in the stricter one the plan's own statements use.
+    /// (A batched data change's procedure keeps the sql_mode it was created in.)
     pub fn runs_as_written(&self) -> bool {
         self.steps.iter().any(|s| {
-            s.rule == crate::ops::other::RULE.id || s.rule == crate::ops::create_table::RULE.id
+            s.rule == crate::ops::other::RULE.id
+                || s.rule == crate::ops::create_table::RULE.id
+                || s.rule == crate::ops::data_change::RULE.id
         })
     }
 
@@ -151,6 +161,7 @@ pub fn stages(graph: StepGraph) -> Result<Vec<Stage>, String> {
             phase: steps.iter().map(|s| s.phase).max().unwrap_or(Phase::Expand),
             kind: first.kind,
             transactional: first.transactional && first.kind == StepKind::Database,
+            transactions: Vec::new(),
             reversible,
             depends_on: Vec::new(),
             estimate: None,
@@ -182,6 +193,62 @@ pub fn stages(graph: StepGraph) -> Result<Vec<Stage>, String> {
         stage.phase = phase;
     }
     Ok(stages)
+}
+
+/// Cuts every transactional stage whose steps lock unrelated tables into one transaction per
+/// group of steps that share a table (PostgreSQL: a stage of 60 independent changes otherwise
+/// holds ACCESS EXCLUSIVE on all 60 tables until its one COMMIT, and the longer the list of locks
+/// held, the likelier a deadlock with the app). Steps on one level of the graph never depend on
+/// each other, so any cut keeps the plan's meaning. Steps that lock no existing table (a new
+/// table, a type) run together in one transaction; a statement passed through as written, whose
+/// locks safeshift does not know, runs in one of its own.
+pub fn commit_per_table(stages: &mut [Stage]) {
+    for stage in stages.iter_mut() {
+        if !stage.transactional || stage.steps.len() < 2 {
+            continue;
+        }
+        let groups = lock_groups(&stage.steps);
+        if groups.len() > 1 {
+            stage.transactional = false;
+            stage.transactions = groups;
+        }
+    }
+}
+
+/// The steps' indexes grouped by the tables they lock (connected through shared tables), in the
+/// order each group's first step comes.
+fn lock_groups(steps: &[Step]) -> Vec<Vec<usize>> {
+    let mut tables: BTreeMap<&str, usize> = BTreeMap::new();
+    for lock in steps.iter().flat_map(|s| &s.locks) {
+        let next = steps.len() + 1 + tables.len();
+        tables.entry(lock.table.as_str()).or_insert(next);
+    }
+    // Node `steps.len()` gathers the steps that lock nothing.
+    let lockless = steps.len();
+    let mut sets = petgraph::unionfind::UnionFind::<usize>::new(steps.len() + 1 + tables.len());
+    for (i, step) in steps.iter().enumerate() {
+        if step.locks.is_empty() {
+            if step.rule != crate::ops::other::RULE.id {
+                sets.union(i, lockless);
+            }
+            continue;
+        }
+        for lock in &step.locks {
+            if let Some(&t) = tables.get(lock.table.as_str()) {
+                sets.union(i, t);
+            }
+        }
+    }
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    let mut group_of_root: std::collections::HashMap<usize, usize> = Default::default();
+    for i in 0..steps.len() {
+        let k = *group_of_root.entry(sets.find(i)).or_insert_with(|| {
+            groups.push(Vec::new());
+            groups.len() - 1
+        });
+        groups[k].push(i);
+    }
+    groups
 }
 
 /// File-name-safe, lower-case, at most 48 bytes.

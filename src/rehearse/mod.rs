@@ -16,6 +16,7 @@ pub mod mysql;
 pub mod report;
 pub mod seed;
 pub mod traffic;
+pub mod values;
 pub mod watch;
 
 use std::io::Write;
@@ -33,6 +34,7 @@ use crate::interrupt;
 use crate::plan_dir::{PlanDir, StageRecord};
 use inspect::Inspector;
 use traffic::{AppVersion, Traffic, VersionStats};
+use values::{Checker, ValueCheck};
 
 pub struct RehearseRequest<'a> {
     pub plan: &'a PlanDir,
@@ -71,6 +73,9 @@ pub struct Rehearsal {
     /// The new app alone on the final schema.
     pub after: Vec<VersionStats>,
     pub end_state: Verdict,
+    /// The data after the last stage (and the new app alone): derived columns and copies on
+    /// every row, constraints valid. Empty when the plan did not run to the end.
+    pub end_values: Vec<ValueCheck>,
     pub notes: Vec<String>,
     pub passed: bool,
     pub interrupted: bool,
@@ -91,6 +96,8 @@ pub struct StageResult {
     pub problems: Vec<String>,
     pub notes: Vec<String>,
     pub down: Verdict,
+    /// The data after the stage: derived columns and copies, row counts.
+    pub values: Vec<ValueCheck>,
 }
 
 impl StageResult {
@@ -117,7 +124,15 @@ impl StageResult {
             problems,
             notes,
             down,
+            values: Vec::new(),
         }
+    }
+
+    /// The stage's value checks: one that failed fails the stage.
+    fn with_values(mut self, values: Vec<ValueCheck>) -> StageResult {
+        self.passed &= !values.iter().any(ValueCheck::failed);
+        self.values = values;
+        self
     }
 }
 
@@ -299,12 +314,14 @@ fn app_versions(
             salt: "o",
             tables: old_tables_seen,
             extra: req.old_app.clone(),
+            derived: Vec::new(),
         },
         AppVersion {
             name: "new",
             salt: "n",
             tables: touched(req.plan, new_tables),
             extra: req.new_app.clone(),
+            derived: Vec::new(),
         },
     )
 }
@@ -495,6 +512,7 @@ pub fn rehearse(req: &RehearseRequest, log: &mut dyn Write) -> Result<Rehearsal,
         }
     }
     let naive_end = db::snapshot(&mut naive_client).map_err(db_error)?;
+    let naive_invalid = values::invalid_objects(&mut naive_client).map_err(Error::Database)?;
     let new_tables =
         model::read_tables(&mut naive_client).map_err(|e| Error::Database(db::describe(&e)))?;
     drop(naive_client);
@@ -512,7 +530,17 @@ pub fn rehearse(req: &RehearseRequest, log: &mut dyn Write) -> Result<Rehearsal,
         notes.push(format!("{table} was not seeded: {why}"));
     }
 
-    let (old, new) = app_versions(req, &old_tables, &new_tables, &mut notes);
+    let (old, mut new) = app_versions(req, &old_tables, &new_tables, &mut notes);
+    let checker = Checker::new(
+        values::Engine::Postgres,
+        &plan.plan,
+        &mut main,
+        &old,
+        &new,
+        naive_invalid,
+    );
+    new.derived = checker.derived();
+    notes.extend(checker.notes().iter().cloned());
     let stages = &plan.plan.stages;
 
     let counter = Arc::new(AtomicU64::new(1));
@@ -545,10 +573,12 @@ pub fn rehearse(req: &RehearseRequest, log: &mut dyn Write) -> Result<Rehearsal,
             pid,
             &mut main,
             &mut before,
+            &checker,
         )
     })?;
 
     let mut after = Vec::new();
+    let mut end_values = Vec::new();
     let end_state = if stopped || interrupted {
         Verdict::skipped("not checked: the plan did not run to the end")
     } else {
@@ -557,6 +587,7 @@ pub fn rehearse(req: &RehearseRequest, log: &mut dyn Write) -> Result<Rehearsal,
             Traffic::start(&scratch.url, std::slice::from_ref(&new), &counter).map_err(db_error)?;
         std::thread::sleep(req.window);
         after = traffic.stop();
+        end_values = checker.at_end(&mut main);
         compare_end_state(&naive_failed, &naive_end, || {
             db::snapshot(&mut main).map_err(db_error)
         })?
@@ -566,7 +597,11 @@ pub fn rehearse(req: &RehearseRequest, log: &mut dyn Write) -> Result<Rehearsal,
     let _ = scratch.drop_now();
 
     let after_ok = after.iter().all(|v| v.errors == 0);
-    let passed = !interrupted && results.iter().all(|s| s.passed) && end_state.ok && after_ok;
+    let passed = !interrupted
+        && results.iter().all(|s| s.passed)
+        && end_state.ok
+        && after_ok
+        && !end_values.iter().any(ValueCheck::failed);
     Ok(Rehearsal {
         plan: plan.root.display().to_string(),
         plan_id: plan.id.clone(),
@@ -579,6 +614,7 @@ pub fn rehearse(req: &RehearseRequest, log: &mut dyn Write) -> Result<Rehearsal,
         stages: results,
         after,
         end_state,
+        end_values,
         notes,
         passed,
         interrupted,
@@ -599,6 +635,7 @@ fn not_run(stage: &StageRecord) -> StageResult {
         problems: vec!["not run: an earlier stage failed or the rehearsal was interrupted".into()],
         notes: Vec::new(),
         down: Verdict::skipped("not run"),
+        values: Vec::new(),
     }
 }
 
@@ -643,11 +680,14 @@ fn rehearse_stage(
     pid: i32,
     main: &mut Client,
     before: &mut String,
+    checker: &Checker,
 ) -> Result<StageResult, Error> {
     let mut problems = Vec::new();
     let mut notes = Vec::new();
     let mut inspector = Inspector::default();
     inspector.start_stage(migration).map_err(db_error)?;
+    // Counted while no app traffic runs: after the stage, the difference must be the apps'.
+    let sizes = checker.count(main);
 
     let traffic = Traffic::start(url, live, counter).map_err(db_error)?;
     let watcher = watch::Watcher::start(url, pid).map_err(db_error)?;
@@ -734,6 +774,12 @@ fn rehearse_stage(
         })
         .collect();
 
+    // As the stage and the app traffic left the rows: its down.sql may drop what it added.
+    let mut values = if outcome.is_ok() {
+        checker.copy_checks(main, stage.index)
+    } else {
+        Vec::new()
+    };
     let down = check_down(
         req,
         stage,
@@ -742,9 +788,10 @@ fn rehearse_stage(
         &mut || db::snapshot(main).map_err(db_error),
         before,
     )?;
-    Ok(StageResult::ran(
-        stage, duration, apps, locks, problems, notes, down,
-    ))
+    if outcome.is_ok() {
+        values.push(checker.row_counts(main, &req.plan.plan, stage, &sizes, &apps, live));
+    }
+    Ok(StageResult::ran(stage, duration, apps, locks, problems, notes, down).with_values(values))
 }
 
 /// down.sql must restore the schema as it was before the stage, and up.sql must then run again

@@ -4,6 +4,7 @@
 use askama::Template;
 
 use super::traffic::VersionStats;
+use super::values::ValueCheck;
 use super::{Rehearsal, StageResult, Verdict};
 
 fn ms(value: f64) -> String {
@@ -98,6 +99,12 @@ pub fn human(r: &Rehearsal) -> String {
         if s.down.checked || !s.down.ok {
             out.push_str(&format!("        down:  {}\n", indent(&verdict(&s.down))));
         }
+        for v in &s.values {
+            out.push_str(&format!("        values: {}\n", value_line(v)));
+            for row in offending(v) {
+                out.push_str(&format!("          {row}\n"));
+            }
+        }
         for p in &s.problems {
             out.push_str(&format!("        ✗ {}\n", indent(p)));
         }
@@ -115,6 +122,12 @@ pub fn human(r: &Rehearsal) -> String {
         "\nend state: {}\n",
         indent(&verdict(&r.end_state))
     ));
+    for v in &r.end_values {
+        out.push_str(&format!("end values: {}\n", value_line(v)));
+        for row in offending(v) {
+            out.push_str(&format!("          {row}\n"));
+        }
+    }
     for note in &r.notes {
         out.push_str(&format!("note: {note}\n"));
     }
@@ -122,6 +135,33 @@ pub fn human(r: &Rehearsal) -> String {
         out.push_str("interrupted: the scratch databases were dropped\n");
     }
     out
+}
+
+/// One value check on one line: `✓ users.email_lower = lower(email): 2,040 row(s), all equal`.
+fn value_line(v: &ValueCheck) -> String {
+    let mark = match (v.checked, v.ok) {
+        (true, true) => "✓",
+        (true, false) => "✗",
+        (false, _) => "–",
+    };
+    format!("{mark} {}: {}", v.what, v.detail)
+}
+
+/// The failing checks' offending rows, one per line.
+fn offending(v: &ValueCheck) -> impl Iterator<Item = &String> {
+    v.rows.iter().filter(move |_| v.failed())
+}
+
+fn values_summary(values: &[ValueCheck]) -> String {
+    let failed = values.iter().filter(|v| v.failed()).count();
+    let checked = values.iter().filter(|v| v.checked).count();
+    if values.is_empty() {
+        "–".into()
+    } else if failed > 0 {
+        format!("❌ {failed} of {checked} failed")
+    } else {
+        format!("✅ {checked} checked")
+    }
 }
 
 fn indent(text: &str) -> String {
@@ -137,6 +177,7 @@ struct StageRow {
     locks: String,
     apps: String,
     down: String,
+    values: String,
     details: Vec<String>,
 }
 
@@ -147,6 +188,7 @@ struct Markdown<'a> {
     baseline: Option<String>,
     stages: Vec<StageRow>,
     end_state: String,
+    end_values: Vec<String>,
     notes: Vec<String>,
 }
 
@@ -156,6 +198,15 @@ fn cell(text: &str) -> String {
         .collect::<Vec<_>>()
         .join(" ")
         .replace('|', "\\|")
+}
+
+/// A value check as a list item; a failure lists its first offending rows after it.
+fn value_item(v: &ValueCheck) -> String {
+    let mut item = cell(&value_line(v)).replacen('✗', "❌", 1);
+    for row in offending(v) {
+        item.push_str(&format!("<br>`{}`", cell(row).replace('`', "'")));
+    }
+    item
 }
 
 /// Sized for a pull-request comment: a table, then details per stage (open where it failed).
@@ -194,6 +245,7 @@ pub fn markdown(r: &Rehearsal) -> Result<String, askama::Error> {
                 (true, false) => "❌ see below".into(),
                 (false, _) => cell(&s.down.detail),
             },
+            values: values_summary(&s.values),
             details: s
                 .problems
                 .iter()
@@ -201,6 +253,7 @@ pub fn markdown(r: &Rehearsal) -> Result<String, askama::Error> {
                 .chain(
                     (s.down.checked && !s.down.ok).then(|| format!("❌ {}", cell(&s.down.detail))),
                 )
+                .chain(s.values.iter().filter(|v| v.failed()).map(value_item))
                 .chain(s.notes.iter().map(|n| format!("note: {}", cell(n))))
                 .collect(),
         })
@@ -210,6 +263,7 @@ pub fn markdown(r: &Rehearsal) -> Result<String, askama::Error> {
         baseline: r.baseline.first().map(|a| cell(&app_line(a))),
         stages,
         end_state: cell(&verdict(&r.end_state)),
+        end_values: r.end_values.iter().map(value_item).collect(),
         notes: r.notes.iter().map(|n| cell(n)).collect(),
     }
     .render()

@@ -63,6 +63,9 @@ pub struct Spelling {
     pub parent: fn(&ForeignKey) -> String,
     /// A (quoted) key column, read as text.
     pub as_text: fn(&str) -> String,
+    /// A value as the column's type where the value's own type does not say it (a foreign key
+    /// read back as text, selected in a derived table).
+    pub typed: fn(&str, &ColumnModel) -> String,
 }
 
 pub const POSTGRES: Spelling = Spelling {
@@ -79,6 +82,7 @@ pub const POSTGRES: Spelling = Spelling {
         )
     },
     as_text: |column| format!("{column}::text"),
+    typed: |value, column| format!("CAST({value} AS {})", column.type_sql),
 };
 
 /// One version of the application, as the schema it was written against.
@@ -91,6 +95,20 @@ pub struct AppVersion {
     pub tables: Vec<TableModel>,
     /// Statements the user gave with `--old-app` / `--new-app`, run as they are.
     pub extra: Vec<String>,
+    /// Derived columns this version writes as their checklist says: the backfill expression
+    /// over the values it writes in the same row (see `values::Derived`).
+    pub derived: Vec<Derived>,
+}
+
+/// A derived column: `column` of `schema.table` holds `expr` computed over its row.
+#[derive(Clone, Debug)]
+pub struct Derived {
+    /// `None`: the table's schema is the default one.
+    pub schema: Option<String>,
+    pub table: String,
+    pub column: String,
+    /// SQL over the row's columns, as plan.json gives it.
+    pub expr: String,
 }
 
 /// What one version saw during a window.
@@ -106,6 +124,10 @@ pub struct VersionStats {
     pub error_samples: Vec<(String, u64)>,
     /// What could not be simulated (e.g. a type with no generator).
     pub notes: Vec<String>,
+    /// Rows this version inserted, per table as its statements name it: the row-count check
+    /// tells them from rows the plan added.
+    #[serde(skip)]
+    pub inserted: BTreeMap<String, u64>,
 }
 
 /// Traffic running in the background until [`Traffic::stop`].
@@ -169,6 +191,8 @@ impl Traffic {
 /// A statement the app runs; `{seq}` (or `{n}`) in it is replaced by a fresh number each time.
 struct AppStatement {
     sql: String,
+    /// The table a one-row INSERT writes, as the statement names it.
+    inserts_into: Option<String>,
 }
 
 fn run(
@@ -210,9 +234,16 @@ fn run(
             stats.worst_ms = ms;
             stats.worst_statement = sql.clone();
         }
-        if let Err(e) = result {
-            stats.errors += 1;
-            *errors.entry(e).or_default() += 1;
+        match result {
+            Ok(()) => {
+                if let Some(table) = &statement.inserts_into {
+                    *stats.inserted.entry(table.clone()).or_default() += 1;
+                }
+            }
+            Err(e) => {
+                stats.errors += 1;
+                *errors.entry(e).or_default() += 1;
+            }
         }
         std::thread::sleep(THINK);
     }
@@ -296,7 +327,10 @@ fn statements_for(
                 ),
                 None => format!("SELECT {} FROM {name} LIMIT 1", columns.join(", ")),
             };
-            out.push(AppStatement { sql });
+            out.push(AppStatement {
+                sql,
+                inserts_into: None,
+            });
         }
 
         // Inserts: every column this version writes, with foreign keys aimed at existing rows.
@@ -307,6 +341,9 @@ fn statements_for(
         }
         let mut insert_columns = Vec::new();
         let mut values = Vec::new();
+        let mut derived = Vec::new();
+        // The values as the columns' types, for the derived table that feeds derived columns.
+        let mut typed = Vec::new();
         let mut can_insert = true;
         for column in table.columns.iter().filter(|c| writable(c)) {
             let fk = table.foreign_keys.iter().enumerate().find_map(|(i, fk)| {
@@ -323,9 +360,18 @@ fn statements_for(
                     .map(|v| quote_literal(v)),
                 None => (spelling.value_sql)(column, "{n}", version.salt),
             };
+            if let Some(d) = version.derived.iter().find(|d| {
+                d.table == table.name
+                    && d.schema.as_ref().is_none_or(|s| *s == table.schema)
+                    && d.column == column.name
+            }) {
+                derived.push((quote_ident(&column.name), d.expr.clone()));
+                continue;
+            }
             match value {
                 Some(v) => {
                     insert_columns.push(quote_ident(&column.name));
+                    typed.push((spelling.typed)(&v, column));
                     values.push(v);
                 }
                 None if !column.not_null || column.has_default => {}
@@ -341,13 +387,55 @@ fn statements_for(
             }
         }
         if can_insert && !insert_columns.is_empty() {
-            out.push(AppStatement {
-                sql: format!(
+            let sql = if derived.is_empty() {
+                Some(format!(
                     "INSERT INTO {name} ({}) VALUES ({})",
                     insert_columns.join(", "),
                     values.join(", ")
-                ),
-            });
+                ))
+            } else {
+                // The derived columns get their expression over the other values of the row,
+                // as the new code must write them: the values are a one-row derived table the
+                // expression reads by column name.
+                let selected: Vec<String> = typed
+                    .iter()
+                    .zip(&insert_columns)
+                    .map(|(v, c)| format!("{v} AS {c}"))
+                    .collect();
+                let exprs: Vec<String> = derived.iter().map(|(_, e)| format!("({e})")).collect();
+                let row = format!("FROM (SELECT {}) AS safeshift_row", selected.join(", "));
+                // An expression that reads a column the app does not write (one the database
+                // fills, like a serial key) cannot be computed here: no INSERT rather than one
+                // that fails or writes a value the expression would not give.
+                let computes = !conn
+                    .text_rows(&format!("SELECT {} {row}", exprs.join(", ")).replace("{n}", "0"))
+                    .is_empty();
+                if computes {
+                    Some(format!(
+                        "INSERT INTO {name} ({}, {}) SELECT safeshift_row.*, {} {row}",
+                        insert_columns.join(", "),
+                        derived
+                            .iter()
+                            .map(|(c, _)| c.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        exprs.join(", "),
+                    ))
+                } else {
+                    notes.push(format!(
+                        "{} version: it does not INSERT into {name}: {} cannot be computed from the columns it writes",
+                        version.name,
+                        exprs.join(", ")
+                    ));
+                    None
+                }
+            };
+            if let Some(sql) = sql {
+                out.push(AppStatement {
+                    sql,
+                    inserts_into: Some(name.clone()),
+                });
+            }
         }
 
         // Updates: every column this version writes, set to itself, on an existing row: the
@@ -367,14 +455,13 @@ fn statements_for(
                     settable.join(", "),
                     key_condition(spelling, &key, values)
                 ),
+                inserts_into: None,
             });
         }
     }
-    out.extend(
-        version
-            .extra
-            .iter()
-            .map(|sql| AppStatement { sql: sql.clone() }),
-    );
+    out.extend(version.extra.iter().map(|sql| AppStatement {
+        sql: sql.clone(),
+        inserts_into: None,
+    }));
     out
 }

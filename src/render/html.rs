@@ -339,6 +339,9 @@ fn stage_how(stage: &Stage) -> &'static str {
     match (stage.kind, stage.transactional) {
         (StepKind::Application, _) => "deploy",
         (_, true) => "SQL, one transaction",
+        (StepKind::Database, false) if !stage.transactions.is_empty() => {
+            "SQL, one transaction per table"
+        }
         (StepKind::Backfill, _) => "backfill, batch by batch",
         _ => "SQL, statement by statement",
     }

@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use crate::dialect::postgres::{LOCK_TIMEOUT, Postgres, runs_only_alone};
 use crate::error::Error;
-use crate::plan::{Plan, Sql, Stage};
+use crate::plan::{Plan, Sql, Stage, Step};
 
 /// Which files `safeshift plan` writes besides the plan itself.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]
@@ -200,6 +200,35 @@ fn cut<'a>(statements: impl Iterator<Item = &'a Sql>, merge: bool, pg: Postgres)
 fn pieces<'a>(stage: &'a Stage, layout: Layout, pg: Postgres) -> Vec<Piece<'a>> {
     if !stage.has_sql() {
         return Vec::new();
+    }
+    // A stage that commits per table: one migration per transaction, each in the tool's own
+    // transaction, so the tool never holds the locks of unrelated tables together either.
+    if !stage.transactions.is_empty() {
+        return stage
+            .transactions
+            .iter()
+            .map(|group| {
+                let steps: Vec<&Step> = group.iter().filter_map(|&i| stage.steps.get(i)).collect();
+                let up = steps.iter().flat_map(|s| s.up.iter()).collect();
+                let down = stage.reversible.then(|| {
+                    steps
+                        .iter()
+                        .rev()
+                        .flat_map(|s| s.down.iter().flatten())
+                        .collect()
+                });
+                Piece {
+                    up: Chunk {
+                        statements: up,
+                        alone: false,
+                    },
+                    down: down.map(|statements| Chunk {
+                        statements,
+                        alone: false,
+                    }),
+                }
+            })
+            .collect();
     }
     // Flyway runs a non-transactional script statement by statement, so it takes one script per
     // stage, unless the stage holds a transaction block: then it is cut like the others.
@@ -889,6 +918,7 @@ mod tests {
             up: Some("03-build-things/up.sql".into()),
             down: Some("03-build-things/down.sql".into()),
             transactional,
+            transactions: Vec::new(),
             reversible: steps.iter().all(|s| s.down.is_some()),
             depends_on: vec![],
             steps,

@@ -118,6 +118,8 @@ struct StageView<'a> {
     phase: &'static str,
     kind: &'static str,
     transactional: bool,
+    /// The stage commits once per group of steps on the same tables: indexes into `steps`.
+    transactions: Vec<Vec<usize>>,
     reversible: bool,
     is_application: bool,
     /// An online schema change tool run by a person (its command is in the step's `app`).
@@ -169,6 +171,7 @@ impl<'a> StageView<'a> {
             phase: stage.phase.as_str(),
             kind: stage.kind.as_str(),
             transactional: stage.transactional,
+            transactions: stage.transactions.clone(),
             reversible: stage.reversible,
             is_application: stage.kind == StepKind::Application,
             is_tool: stage.kind == StepKind::Tool,
@@ -201,6 +204,22 @@ impl<'a> StageView<'a> {
             strict: !stage.runs_as_written(),
             session: Vec::new(),
         }
+    }
+}
+
+impl StageView<'_> {
+    fn all_steps(&self) -> Vec<&StepView<'_>> {
+        self.steps.iter().collect()
+    }
+
+    /// The steps of one of the stage's transactions.
+    fn steps_of(&self, group: &[usize]) -> Vec<&StepView<'_>> {
+        group.iter().filter_map(|&i| self.steps.get(i)).collect()
+    }
+
+    /// The stage commits once per group of tables (see `Stage::transactions`).
+    fn per_table(&self) -> bool {
+        !self.transactions.is_empty()
     }
 }
 
@@ -715,11 +734,15 @@ pub fn summary(plan: &Plan, out: Option<&Path>) -> String {
     ));
     for stage in &plan.stages {
         let how = match (stage.kind, stage.transactional) {
-            (StepKind::Application, _) => "deploy",
-            (StepKind::Tool, _) => "tool run",
-            (_, true) => "sql, 1 tx",
-            (StepKind::Backfill, _) => "backfill",
-            _ => "sql, no tx",
+            (StepKind::Application, _) => "deploy".to_string(),
+            (StepKind::Tool, _) => "tool run".to_string(),
+            (_, true) => "sql, 1 tx".to_string(),
+            // One transaction per table (group): `sql, 3 tx`.
+            (StepKind::Database, false) if !stage.transactions.is_empty() => {
+                format!("sql, {} tx", stage.transactions.len())
+            }
+            (StepKind::Backfill, _) => "backfill".to_string(),
+            _ => "sql, no tx".to_string(),
         };
         let mark = if stage.reversible {
             ""

@@ -10,4 +10,5 @@ SET SESSION sql_mode = IF(@@SESSION.sql_mode = '', 'STRICT_ALL_TABLES', CONCAT(@
 {{ set }};
 {%- endfor %}
 {%- endif %}
+{% let steps = stage.all_steps() -%}
 {% include "sql/down_steps.sql" %}

@@ -21,4 +21,5 @@ SET SESSION sql_mode = IF(@@SESSION.sql_mode = '', 'STRICT_ALL_TABLES', CONCAT(@
 {%- endfor %}
 {%- endif %}
 {%- endif %}
+{% let steps = stage.all_steps() -%}
 {% include "sql/up_steps.sql" %}

@@ -1,4 +1,4 @@
-{% for step in stage.steps.iter().rev() %}
+{% for step in steps.iter().rev() %}
 -- ── undo: {{ step.title }}
 {%- for sql in step.down %}
 {%- if let Some(why) = sql.why %}

@@ -1,4 +1,4 @@
-{% for step in stage.steps %}
+{% for step in steps %}
 -- ── {{ step.title }} [{{ step.rule }}]
 {%- for sql in step.up %}
 {%- if let Some(why) = sql.why %}

@@ -121,6 +121,19 @@ impl Server {
         }
     }
 
+    /// A client session that stays open: statements are written to its stdin as the test goes
+    /// (a transaction that holds row locks, an app that keeps writing); its output is flushed
+    /// after each statement (`--unbuffered`), so the test can wait for a marker line.
+    pub fn session(&self, database: &str) -> std::process::Child {
+        self.command(Some(database))
+            .arg("--unbuffered")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", self.client))
+    }
+
     /// A `mysql://` URL for `database`, as safeshift's `--database-url` takes it.
     pub fn url(&self, database: &str) -> String {
         let password = self

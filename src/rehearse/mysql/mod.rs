@@ -21,7 +21,6 @@ use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 
 use mysql::Conn;
-use mysql::prelude::Queryable;
 
 use super::traffic::AppVersion;
 use super::{
@@ -34,6 +33,7 @@ use crate::db::mysql::{self as my, ScratchDatabase};
 use crate::error::Error;
 use crate::interrupt;
 use crate::plan_dir::StageRecord;
+use crate::rehearse::values::{self, Checker, ValueCheck};
 use traffic::{LockWait, Watcher};
 
 fn db_error(e: DbError) -> Error {
@@ -43,7 +43,7 @@ fn db_error(e: DbError) -> Error {
 /// Runs a schema file statement by statement, as the client would, naming the failing line.
 fn load(conn: &mut Conn, name: &str, text: &str) -> Result<(), Error> {
     for s in my::statements(text).map_err(|e| e.in_file(name))? {
-        conn.query_drop(&s.text).map_err(|e| Error::Input {
+        my::run(conn, &s.text).map_err(|e| Error::Input {
             file: name.to_string(),
             line: s.pos.line,
             column: s.pos.column,
@@ -100,7 +100,7 @@ pub fn rehearse(req: &RehearseRequest, log: &mut dyn Write) -> Result<Rehearsal,
     // new app version is written against.
     let mut naive_failed = None;
     for change in &plan.plan.changes {
-        if let Err(e) = naive_conn.query_drop(&change.sql) {
+        if let Err(e) = my::run(&mut naive_conn, &change.sql) {
             naive_failed = Some(format!(
                 "the naive change fails even on an empty copy at line {}: {}",
                 change.line,
@@ -130,6 +130,17 @@ pub fn rehearse(req: &RehearseRequest, log: &mut dyn Write) -> Result<Rehearsal,
 
     let (old, mut new) = app_versions(req, &old_tables, &new_tables, &mut notes);
     new.tables = within_old_ranges(new.tables, &old_tables);
+    // Nothing is left NOT VALID on MySQL: the end check is foreign keys' rows instead.
+    let checker = Checker::new(
+        values::Engine::Mysql,
+        &plan.plan,
+        &mut main,
+        &old,
+        &new,
+        Vec::new(),
+    );
+    new.derived = checker.derived();
+    notes.extend(checker.notes().iter().cloned());
     let stages = &plan.plan.stages;
 
     let counter = Arc::new(AtomicU64::new(1));
@@ -157,10 +168,12 @@ pub fn rehearse(req: &RehearseRequest, log: &mut dyn Write) -> Result<Rehearsal,
             &mut migration,
             &mut main,
             &mut before,
+            &checker,
         )
     })?;
 
     let mut after = Vec::new();
+    let mut end_values = Vec::new();
     let end_state = if stopped || interrupted {
         Verdict::skipped("not checked: the plan did not run to the end")
     } else {
@@ -169,6 +182,7 @@ pub fn rehearse(req: &RehearseRequest, log: &mut dyn Write) -> Result<Rehearsal,
             traffic::start(&scratch.url, std::slice::from_ref(&new), &counter).map_err(db_error)?;
         std::thread::sleep(req.window);
         after = traffic.stop();
+        end_values = checker.at_end(&mut main);
         compare_end_state(&naive_failed, &naive_end, || {
             my::snapshot(&mut main).map_err(db_error)
         })?
@@ -178,7 +192,11 @@ pub fn rehearse(req: &RehearseRequest, log: &mut dyn Write) -> Result<Rehearsal,
     let _ = scratch.drop_now();
 
     let after_ok = after.iter().all(|v| v.errors == 0);
-    let passed = !interrupted && results.iter().all(|s| s.passed) && end_state.ok && after_ok;
+    let passed = !interrupted
+        && results.iter().all(|s| s.passed)
+        && end_state.ok
+        && after_ok
+        && !end_values.iter().any(ValueCheck::failed);
     Ok(Rehearsal {
         plan: plan.root.display().to_string(),
         plan_id: plan.id.clone(),
@@ -191,6 +209,7 @@ pub fn rehearse(req: &RehearseRequest, log: &mut dyn Write) -> Result<Rehearsal,
         stages: results,
         after,
         end_state,
+        end_values,
         notes,
         passed,
         interrupted,
@@ -291,8 +310,11 @@ fn rehearse_stage(
     migration: &mut Conn,
     main: &mut Conn,
     before: &mut String,
+    checker: &Checker,
 ) -> Result<StageResult, Error> {
     let mut notes = Vec::new();
+    // Counted while no app traffic runs: after the stage, the difference must be the apps'.
+    let sizes = checker.count(main);
     let mut watch = CopyWatch::default();
     let traffic = traffic::start(url, live, counter).map_err(db_error)?;
     let watcher = Watcher::start(url, traffic.session_ids.clone()).map_err(db_error)?;
@@ -341,6 +363,12 @@ fn rehearse_stage(
         ));
     }
 
+    // As the stage and the app traffic left the rows: its down.sql may drop what it added.
+    let mut values = if outcome.is_ok() {
+        checker.copy_checks(main, stage.index)
+    } else {
+        Vec::new()
+    };
     let down = check_down(
         req,
         stage,
@@ -349,9 +377,10 @@ fn rehearse_stage(
         &mut || my::snapshot(main).map_err(db_error),
         before,
     )?;
-    Ok(StageResult::ran(
-        stage, duration, apps, locks, problems, notes, down,
-    ))
+    if outcome.is_ok() {
+        values.push(checker.row_counts(main, &req.plan.plan, stage, &sizes, &apps, live));
+    }
+    Ok(StageResult::ran(stage, duration, apps, locks, problems, notes, down).with_values(values))
 }
 
 /// The app sessions seen queued behind a lock, per table: the longest wait.

@@ -39,6 +39,8 @@ pub const MYSQL: Spelling = Spelling {
     table: qualified,
     parent: |fk| quote_ident(&fk.ref_table),
     as_text: |column| column.to_string(),
+    // MySQL converts a quoted number or date to the column's type on INSERT … SELECT too.
+    typed: |value, _| value.to_string(),
 };
 
 /// App traffic on connections to `url`.
