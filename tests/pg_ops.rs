@@ -1766,6 +1766,8 @@ fn a_rerun_guard_fails_loudly_on_a_column_of_another_type() {
         "ALTER TABLE users DROP COLUMN nickname; ALTER TABLE users ADD COLUMN nickname text",
     );
     db.psql_file(&up).unwrap();
+}
+
 /// Issue 14: a stage that gathers brief changes on unrelated tables commits table by table. While
 /// its last table waits for a lock the app holds, the tables before it are already committed and
 /// unlocked: the app reads and writes them as usual, instead of queueing behind a stage that holds
