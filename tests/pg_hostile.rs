@@ -206,6 +206,7 @@ fn run(kind: &str, change: &str) {
 }
 
 fn run_with(kind: &str, change: &str, backfill: Backfill) {
+    support::stages::sample_reruns();
     let plain = plan_for(change, backfill, Flavour::Plain)
         .unwrap_or_else(|e| panic!("{kind}: planning with plain names failed: {e}"));
     for flavour in FLAVOURS {
