@@ -486,9 +486,8 @@ mod tests {
             statement_pos: crate::error::Pos { line: 3, column: 1 },
             fingerprint: String::new(),
         };
-        let via_value = |f: &Finding| {
-            serde_json::to_string_pretty(&serde_json::to_value(f).unwrap()).unwrap()
-        };
+        let via_value =
+            |f: &Finding| serde_json::to_string_pretty(&serde_json::to_value(f).unwrap()).unwrap();
         let direct = |f: &Finding| serde_json::to_string_pretty(&JsonFinding::of(f)).unwrap();
         assert_eq!(direct(&f), via_value(&f));
         f.lock = Some("SHARE".into());
