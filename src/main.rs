@@ -26,26 +26,6 @@ use safeshift::rules::{self, Severity};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-// On Linux mimalloc commits an arena's memory when it reserves it, which doubled lint's peak
-// RSS (its target is at most squawk's); committing on demand cost no measurable time. The
-// option must be set before the first allocation reserves the first arena: an ELF constructor
-// runs before `main` and before Rust's runtime allocates anything.
-#[cfg(target_os = "linux")]
-#[used]
-#[unsafe(link_section = ".init_array")]
-static COMMIT_ON_DEMAND: extern "C" fn() = {
-    extern "C" fn commit_on_demand() {
-        unsafe extern "C" {
-            fn mi_option_set(option: std::ffi::c_int, value: std::ffi::c_long);
-        }
-        // `mi_option_arena_eager_commit` in mimalloc.h (v3, the version Cargo.lock pins).
-        const ARENA_EAGER_COMMIT: std::ffi::c_int = 4;
-        // SAFETY: sets one of mimalloc's options before any allocation or thread exists.
-        unsafe { mi_option_set(ARENA_EAGER_COMMIT, 0) }
-    }
-    commit_on_demand
-};
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let color = cli.colored(std::io::stdout().is_terminal());
