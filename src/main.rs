@@ -20,11 +20,6 @@ use safeshift::ops::{BackfillOption, Options};
 use safeshift::render::{Layout, Numbering};
 use safeshift::rules::{self, Severity};
 
-// Linting allocates and frees millions of small objects on several threads (tokens, syntax
-// trees, catalog entries, findings); glibc's malloc spent about a fifth of lint's CPU time on
-// them (docs/benchmarks.md, "Lint against squawk").
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
