@@ -20,6 +20,7 @@ use safeshift::ops::{BackfillOption, Options};
 use safeshift::render::{Layout, Numbering};
 use safeshift::rules::{self, Severity};
 
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let color = cli.colored(std::io::stdout().is_terminal());
@@ -361,6 +362,8 @@ fn lint(args: LintArgs, color: bool) -> Result<ExitCode, Error> {
     let mut settings = Settings {
         keep_statements: args.format == lint::format::Format::Human,
         collect_changes: false,
+        // Hashing every finding's statement costs time; only a baseline being written needs it.
+        fingerprints: args.write_baseline.is_some(),
         ..settings(&loaded, &args.target)?
     };
     let changed = changed_since(args.since.as_deref())?;

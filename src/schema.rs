@@ -294,7 +294,8 @@ pub struct Table {
     pub indexes: Vec<Index>,
     /// `PARTITION BY …`: the table holds no rows itself, its partitions do.
     pub partitioned: bool,
-    /// `PARTITION OF parent` (or attached with `ALTER TABLE parent ATTACH PARTITION`).
+    /// `PARTITION OF parent` (or attached with `ALTER TABLE parent ATTACH PARTITION`). Set it
+    /// through [`Catalog::insert_table`] or an ATTACH, which tell `partitions_of` to look.
     pub partition_of: Option<QName>,
     /// The name the table had before it was first renamed: PostgreSQL 18 named its NOT NULL
     /// constraints after it, and a rename keeps them.
@@ -342,6 +343,20 @@ pub struct Catalog {
     views: Vec<View>,
     /// Statements of the schema file that were skipped (not understood); reported as an assumption.
     pub skipped: usize,
+    /// Whether any table was ever made a partition: until one is, `partitions_of` (asked on every
+    /// CREATE INDEX) answers without a scan of every table.
+    partitions_seen: Seen,
+}
+
+/// A hint for lookups, not part of the schema: two catalogs with the same objects are equal
+/// whatever it says.
+#[derive(Clone, Copy, Debug, Default)]
+struct Seen(bool);
+
+impl PartialEq for Seen {
+    fn eq(&self, _: &Seen) -> bool {
+        true
+    }
 }
 
 impl Catalog {
@@ -433,6 +448,7 @@ impl Catalog {
         match self.table_mut(&child) {
             Some(t) => {
                 t.partition_of = Some(parent);
+                self.partitions_seen = Seen(true);
                 true
             }
             None => false,
@@ -501,6 +517,9 @@ impl Catalog {
 
     /// The partitions of a partitioned table, in name order.
     pub fn partitions_of(&self, parent: &QName) -> Vec<&Table> {
+        if !self.partitions_seen.0 {
+            return Vec::new();
+        }
         self.tables
             .values()
             .filter(|t| t.partition_of.as_ref().is_some_and(|p| p.same(parent)))
@@ -533,6 +552,9 @@ impl Catalog {
             && table.columns.is_empty()
         {
             table.columns = parent.columns.clone();
+        }
+        if table.partition_of.is_some() {
+            self.partitions_seen = Seen(true);
         }
         let own_key: Option<Vec<String>> = table.primary_key().map(<[String]>::to_vec);
         for c in &mut table.constraints {

@@ -94,11 +94,7 @@ impl<'a> Stream<'a> {
         self.written += 1;
         let result = match self.format {
             Format::Human => human_finding(f, &self.renderer, self.out),
-            Format::Json => json_item(
-                &serde_json::to_value(f).unwrap_or_default(),
-                first,
-                self.out,
-            ),
+            Format::Json => json_item(&JsonFinding::of(f), first, self.out),
             Format::Sarif => {
                 let result = sarif_result(f, &self.rules);
                 json_item(&result, first, self.out)
@@ -128,7 +124,55 @@ impl<'a> Stream<'a> {
 }
 
 /// An element of a pretty-printed JSON array, indented one level.
-fn json_item(value: &serde_json::Value, first: bool, out: &mut dyn Write) -> std::io::Result<()> {
+/// A finding as the JSON format writes it: its keys in alphabetical order (the order the format
+/// has always had, from `serde_json::Value`'s sorted maps), serialized straight from the finding
+/// rather than through a `Value`, which cost a tenth of lint's checking thread.
+#[derive(serde::Serialize)]
+struct JsonFinding<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    blocks: Option<&'a str>,
+    column: u64,
+    end_column: u64,
+    end_line: u64,
+    file: &'a str,
+    help: &'a str,
+    line: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lock: Option<&'a str>,
+    message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    plan_command: Option<&'a str>,
+    rule: &'a str,
+    severity: Severity,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    table: Option<&'a str>,
+}
+
+impl<'a> JsonFinding<'a> {
+    fn of(f: &'a Finding) -> JsonFinding<'a> {
+        JsonFinding {
+            blocks: f.blocks.as_deref(),
+            column: f.column,
+            end_column: f.end_column,
+            end_line: f.end_line,
+            file: &f.file,
+            help: &f.help,
+            line: f.line,
+            lock: f.lock.as_deref(),
+            message: &f.message,
+            plan_command: f.plan_command.as_deref(),
+            rule: f.rule,
+            severity: f.severity,
+            table: f.table.as_deref(),
+        }
+    }
+}
+
+fn json_item(
+    value: &impl serde::Serialize,
+    first: bool,
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
     let text = serde_json::to_string_pretty(value)?;
     let mut indented = String::with_capacity(text.len() + 64);
     for (i, line) in text.lines().enumerate() {
@@ -421,6 +465,37 @@ fn sarif_result(f: &Finding, rules: &[&'static str]) -> serde_json::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_findings_keep_the_keys_and_order_of_a_serialized_finding() {
+        let mut f = Finding {
+            file: "db/1.sql".into(),
+            line: 3,
+            column: 1,
+            end_line: 4,
+            end_column: 20,
+            rule: "non-concurrent-index",
+            severity: Severity::Warning,
+            message: "takes \"SHARE\"\nlock".into(),
+            help: "use CONCURRENTLY".into(),
+            lock: None,
+            table: None,
+            blocks: None,
+            plan_command: None,
+            statement: String::new(),
+            statement_pos: crate::error::Pos { line: 3, column: 1 },
+            fingerprint: String::new(),
+        };
+        let via_value =
+            |f: &Finding| serde_json::to_string_pretty(&serde_json::to_value(f).unwrap()).unwrap();
+        let direct = |f: &Finding| serde_json::to_string_pretty(&JsonFinding::of(f)).unwrap();
+        assert_eq!(direct(&f), via_value(&f));
+        f.lock = Some("SHARE".into());
+        f.table = Some("users".into());
+        f.blocks = Some("writes".into());
+        f.plan_command = Some("safeshift plan db/1.sql".into());
+        assert_eq!(direct(&f), via_value(&f));
+    }
 
     #[test]
     fn workflow_commands_escape_their_separators() {

@@ -109,6 +109,9 @@ pub struct Settings {
     pub keep_statements: bool,
     /// Record every change's assessment in `Report::changes` (for `gate`).
     pub collect_changes: bool,
+    /// Give each finding its `fingerprint` (for writing a baseline). A baseline in `baseline`
+    /// gets them anyway, to match findings.
+    pub fingerprints: bool,
     /// The migration tool that runs the files (`None`: guessed per file).
     pub tool: Option<Tool>,
     /// Accepted findings: not reported.
@@ -127,6 +130,7 @@ impl Settings {
             plan_flags: String::new(),
             keep_statements: true,
             collect_changes: true,
+            fingerprints: true,
             tool: None,
             baseline: None,
         }
@@ -176,7 +180,8 @@ pub struct Finding {
     pub statement: String,
     #[serde(skip)]
     pub statement_pos: Pos,
-    /// The statement's text, hashed: how a baseline recognises the finding.
+    /// The statement's text, hashed: how a baseline recognises the finding. Empty when
+    /// `Settings::fingerprints` is off and there is no baseline.
     #[serde(skip)]
     pub fingerprint: String,
 }
@@ -1450,7 +1455,11 @@ impl Linter<'_> {
                 String::new()
             },
             statement_pos: pos,
-            fingerprint: baseline::fingerprint(statement),
+            fingerprint: if self.settings.fingerprints || self.baseline.is_some() {
+                baseline::fingerprint(statement)
+            } else {
+                String::new()
+            },
         };
         Some(finding)
     }
