@@ -20,7 +20,6 @@ use safeshift::ops::{BackfillOption, Options};
 use safeshift::render::{Layout, Numbering};
 use safeshift::rules::{self, Severity};
 
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let color = cli.colored(std::io::stdout().is_terminal());
