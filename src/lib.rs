@@ -666,6 +666,10 @@ fn expand(input: &PlanInput) -> Result<Expanded, Error> {
     // and function while the first one's are still in use.
     let mut shadowed: std::collections::BTreeMap<(String, String, String), Pos> =
         Default::default();
+    // Columns a fill trigger of this file keeps filled until its contract stage, and where: a
+    // second fill of the same column (dropped and added again) would create a trigger of the same
+    // name while the first one is still in place.
+    let mut fill_triggers: std::collections::BTreeMap<String, Pos> = Default::default();
     // Names a staged rename keeps alive for the running app (a compatibility view, the old
     // column) until its contract stage, and where the rename is.
     let mut kept_alive: std::collections::BTreeMap<Name, Pos> = Default::default();
@@ -800,6 +804,23 @@ fn expand(input: &PlanInput) -> Result<Expanded, Error> {
                 for key in columns {
                     shadowed.insert(key, statement.pos);
                 }
+            }
+            for step in &expansion.steps {
+                let Some(column) = step.slug.strip_prefix("drop-fill-trigger-") else {
+                    continue;
+                };
+                if let Some(earlier) = fill_triggers.get(column) {
+                    return Err(PlanError::new(
+                        statement.pos,
+                        format!(
+                            "this change fills a column through a trigger that the change at {}:{} already installs for a column of the same name, until its contract stage",
+                            earlier.line, earlier.column
+                        ),
+                    )
+                    .help("put the second change in a later migration, planned once the first plan has finished")
+                    .in_file(file));
+                }
+                fill_triggers.insert(column.to_string(), statement.pos);
             }
             let fills = match change {
                 Change::AddRequiredColumn(a) if !ctx.is_new_table(&a.table) => expansion

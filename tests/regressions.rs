@@ -102,6 +102,40 @@ fn a_column_is_rewritten_through_a_shadow_column_once_per_plan() {
         .code(0);
 }
 
+/// Found by tests/properties.rs (MySQL): a column made NOT NULL through a fill trigger, dropped, and
+/// added again with a backfill in one file created the second fill trigger under the first one's name
+/// while the first was still in place (its stage failed: the trigger already existed). Refused.
+#[test]
+fn a_column_is_filled_through_a_trigger_once_per_plan() {
+    let dir = tempfile::tempdir().unwrap();
+    let schema = dir.path().join("schema.sql");
+    fs::write(
+        &schema,
+        "CREATE TABLE `users` (`id` bigint NOT NULL PRIMARY KEY, `a` bigint, `b` bigint);\n",
+    )
+    .unwrap();
+    let input = dir.path().join("change.sql");
+    fs::write(
+        &input,
+        "-- safeshift: backfill = 0\nALTER TABLE `users` MODIFY COLUMN `a` bigint NOT NULL;\nALTER TABLE `users` DROP COLUMN `a`;\n-- safeshift: backfill = 0\nALTER TABLE `users` ADD COLUMN `a` integer NOT NULL;\n",
+    )
+    .unwrap();
+    let output = Command::cargo_bin("safeshift")
+        .unwrap()
+        .arg("plan")
+        .arg(&input)
+        .args(["--dialect", "mariadb", "--schema"])
+        .arg(&schema)
+        .arg("--out")
+        .arg(dir.path().join("plan"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("change.sql:5:1: "), "{stderr}");
+    assert!(stderr.contains("already installs"), "{stderr}");
+}
+
 /// A dump of an empty database is a schema (a project's first migration plans against it); a file
 /// with no schema statements that is not a dump is still refused.
 #[test]
