@@ -215,7 +215,7 @@ fn merge_required_columns(lowered: &mut [Lowered], file: &str) -> Vec<String> {
                     }
                     break;
                 }
-                [c] if fill.is_some() && constrains(c, &add.table, &column) => {
+                [c] if fill.is_some() && c.op().constrains(&add.table, &column) => {
                     constraint = Some(j);
                     break;
                 }
@@ -474,32 +474,6 @@ fn column_key(dialect: Dialect, table: &name::QName, column: &str) -> (String, S
     (schema, name, column)
 }
 
-/// Whether `change` adds a constraint that the values of `table.column` must satisfy.
-fn constrains(change: &Change, table: &name::QName, column: &str) -> bool {
-    match change {
-        Change::AddCheck(c) => {
-            c.table.same(table) && {
-                let mut found = false;
-                let _ = sqlparser::ast::visit_expressions(&c.expr, |e| {
-                    if let sqlparser::ast::Expr::Identifier(i) = e
-                        && i.value.eq_ignore_ascii_case(column)
-                    {
-                        found = true;
-                    }
-                    std::ops::ControlFlow::<()>::Continue(())
-                });
-                found
-            }
-        }
-        Change::AddForeignKey(f) => f.table.same(table) && f.columns.iter().any(|c| c == column),
-        Change::AddUnique(u) => u.table.same(table) && u.columns.iter().any(|c| c == column),
-        Change::CreateIndex(i) => {
-            i.unique && i.table.same(table) && i.columns.iter().any(|c| c == column)
-        }
-        _ => false,
-    }
-}
-
 /// Whether `change` is a CHECK or FOREIGN KEY on the column `key` (see `column_key`).
 fn constrains_key(change: &Change, dialect: Dialect, key: &(String, String, String)) -> bool {
     let table = match change {
@@ -508,7 +482,7 @@ fn constrains_key(change: &Change, dialect: Dialect, key: &(String, String, Stri
         _ => return false,
     };
     let (schema, name, _) = column_key(dialect, table, "");
-    schema == key.0 && name == key.1 && constrains(change, table, &key.2)
+    schema == key.0 && name == key.1 && change.op().constrains(table, &key.2)
 }
 
 /// A change that builds a unique key on plain columns: its table, columns, and how to name it.

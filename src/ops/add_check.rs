@@ -141,6 +141,19 @@ impl AddCheck {
 }
 
 impl Op for AddCheck {
+    fn constrains(&self, table: &QName, column: &str) -> bool {
+        let mut found = false;
+        let _ = sqlparser::ast::visit_expressions(&self.expr, |e| {
+            if let Expr::Identifier(i) = e
+                && i.value.eq_ignore_ascii_case(column)
+            {
+                found = true;
+            }
+            std::ops::ControlFlow::<()>::Continue(())
+        });
+        self.table.same(table) && found
+    }
+
     fn adds_not_valid(&self) -> Option<(&str, &'static Rule, LockMode)> {
         self.not_valid
             .then_some((self.name.as_str(), &RULE, LockMode::AccessExclusive))

@@ -244,6 +244,10 @@ impl AddForeignKey {
 }
 
 impl Op for AddForeignKey {
+    fn constrains(&self, table: &QName, column: &str) -> bool {
+        self.table.same(table) && self.columns.iter().any(|c| c == column)
+    }
+
     fn adds_not_valid(&self) -> Option<(&str, &'static Rule, LockMode)> {
         self.not_valid
             .then_some((self.name.as_str(), &RULE, LockMode::ShareRowExclusive))

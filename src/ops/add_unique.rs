@@ -112,6 +112,10 @@ pub fn unique_via_index(
 }
 
 impl Op for AddUnique {
+    fn constrains(&self, table: &QName, column: &str) -> bool {
+        self.table.same(table) && self.columns.iter().any(|c| c == column)
+    }
+
     fn tables(&self) -> Vec<QName> {
         vec![self.table.clone()]
     }

@@ -311,6 +311,10 @@ fn becomes_clustered_key(ctx: &Context, table: &QName, body: &str) -> bool {
 }
 
 impl Op for CreateIndex {
+    fn constrains(&self, table: &QName, column: &str) -> bool {
+        self.unique && self.table.same(table) && self.columns.iter().any(|c| c == column)
+    }
+
     fn runs_in_transaction(&self, _pg: crate::dialect::Postgres) -> bool {
         !self.concurrently
     }

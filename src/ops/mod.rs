@@ -72,6 +72,11 @@ pub trait Op {
     fn columns(&self) -> Vec<String> {
         Vec::new()
     }
+    /// Whether it adds a constraint that the values of `table.column` must satisfy: ADD COLUMN +
+    /// UPDATE + such a constraint is one filled column, and the constraint waits for its backfill.
+    fn constrains(&self, _table: &QName, _column: &str) -> bool {
+        false
+    }
     /// How risky the change is as written.
     fn assess(&self, ctx: &Context) -> Assessment;
     /// The safe steps. Pure: reads only `ctx`.
