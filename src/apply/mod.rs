@@ -1,7 +1,8 @@
 //! `safeshift apply` and `safeshift status`: run one stage of a written plan on a real database,
 //! and show where a plan stands there. The rules here are the same on every engine; what differs
-//! (running statements, the history table) sits behind [`Target`] and [`HistoryStore`], with
-//! PostgreSQL's in `run.rs` / `history.rs` and MySQL/MariaDB's in `mysql.rs`.
+//! (connecting, running statements, the history table) sits behind [`Engine`], [`Target`] and
+//! [`HistoryStore`], with PostgreSQL's in `run.rs` / `history.rs` and MySQL/MariaDB's in
+//! `mysql.rs`.
 //!
 //! A stage runs only when the stages it depends on are recorded as done, and a done stage is not
 //! run again unless asked. `apply` tracks which statements of a stage took effect; a `down.sql`
@@ -24,6 +25,7 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressStyle};
 use postgres::Client;
 
+use crate::db::engine::{Engine, Mysql, Postgres};
 use crate::db::{self, DbError};
 use crate::error::Error;
 use crate::interrupt;
@@ -128,34 +130,29 @@ pub fn apply(req: &ApplyRequest, out: &mut dyn Write) -> Result<Outcome, Error> 
         ));
     }
     interrupt::install();
-    let url = req.database_url;
     if plan.is_mysql() {
-        let mut control = db::mysql::connect(url).map_err(db_error)?;
-        mysql::keep_session_open(&mut control).map_err(db_error)?;
-        let mut history = mysql::History::open(&mut control, &plan.id)
-            .map_err(db_error)?
-            .reconnecting_to(url);
-        let connect = || -> Result<Box<dyn Target>, Error> {
-            let mut conn = db::mysql::connect(url).map_err(db_error)?;
-            mysql::keep_session_open(&mut conn).map_err(db_error)?;
-            interrupt::watch_mysql(url, conn.connection_id());
-            Ok(Box::new(conn))
-        };
-        apply_stage(req, stage, &mut history, &connect, out)
+        apply_on::<Mysql>(req, stage, out)
     } else {
-        let mut control = db::connect(url).map_err(db_error)?;
-        run::keep_session_open(&mut control).map_err(db_error)?;
-        let mut history = History::open(&mut control, &plan.id)
-            .map_err(db_error)?
-            .reconnecting_to(url);
-        let connect = || -> Result<Box<dyn Target>, Error> {
-            let mut client = db::connect(url).map_err(db_error)?;
-            run::keep_session_open(&mut client).map_err(db_error)?;
-            interrupt::watch(&client);
-            Ok(Box::new(client))
-        };
-        apply_stage(req, stage, &mut history, &connect, out)
+        apply_on::<Postgres>(req, stage, out)
     }
+}
+
+/// Connects to the engine `E`: a control session that keeps the history and holds the plan's
+/// lock, and a second session (made once the stage may run) that runs its statements.
+fn apply_on<E: Engine>(
+    req: &ApplyRequest,
+    stage: &StageRecord,
+    out: &mut dyn Write,
+) -> Result<Outcome, Error> {
+    let url = req.database_url;
+    let mut control = E::session(url).map_err(db_error)?;
+    let mut history = E::open_history(&mut control, &req.plan.id, url).map_err(db_error)?;
+    let connect = || -> Result<Box<dyn Target>, Error> {
+        let conn = E::session(url).map_err(db_error)?;
+        E::cancel_on_interrupt(&conn, url);
+        Ok(Box::new(conn))
+    };
+    apply_stage(req, stage, history.as_mut(), &connect, out)
 }
 
 /// The engine-neutral part of `apply`: the ordering rules, the history, the checks, and what
@@ -1152,27 +1149,10 @@ pub struct StageStatus {
 
 pub fn status(plan: &PlanDir, database_url: &str) -> Result<Vec<StageStatus>, Error> {
     check_url(plan, database_url)?;
-    let running = |records: &std::collections::BTreeMap<usize, Record>| {
-        records.values().any(|r| r.status == Status::Running)
-    };
-    // A stage recorded as running is live only while an apply holds the plan's lock.
     let (records, live) = if plan.is_mysql() {
-        let mut conn = db::mysql::connect(database_url).map_err(db_error)?;
-        let mut records = mysql::History::read_only(&mut conn, &plan.id).map_err(db_error)?;
-        if records.is_empty() {
-            records = mysql::History::read_only(&mut conn, &plan.legacy_id).map_err(db_error)?;
-        }
-        let live = running(&records) && mysql::lock_held(&mut conn, &plan.id).map_err(db_error)?;
-        (records, live)
+        recorded::<Mysql>(plan, database_url)?
     } else {
-        let mut client = db::connect(database_url).map_err(db_error)?;
-        let mut records = History::read_only(&mut client, &plan.id).map_err(db_error)?;
-        if records.is_empty() {
-            records = History::read_only(&mut client, &plan.legacy_id).map_err(db_error)?;
-        }
-        let live =
-            running(&records) && history::lock_held(&mut client, &plan.id).map_err(db_error)?;
-        (records, live)
+        recorded::<Postgres>(plan, database_url)?
     };
     Ok(plan
         .plan
@@ -1201,6 +1181,22 @@ pub fn status(plan: &PlanDir, database_url: &str) -> Result<Vec<StageStatus>, Er
             }
         })
         .collect())
+}
+
+/// The plan's history on engine `E` (under the plan's id, or else its legacy id), and whether a
+/// stage recorded as running is live: only while an apply holds the plan's lock.
+fn recorded<E: Engine>(
+    plan: &PlanDir,
+    database_url: &str,
+) -> Result<(std::collections::BTreeMap<usize, Record>, bool), Error> {
+    let mut conn = E::connect(database_url).map_err(db_error)?;
+    let mut records = E::read_history(&mut conn, &plan.id).map_err(db_error)?;
+    if records.is_empty() {
+        records = E::read_history(&mut conn, &plan.legacy_id).map_err(db_error)?;
+    }
+    let live = records.values().any(|r| r.status == Status::Running)
+        && E::lock_held(&mut conn, &plan.id).map_err(db_error)?;
+    Ok((records, live))
 }
 
 /// `status` for a terminal or a pull request: one line per stage, then what to run next.

@@ -1,7 +1,8 @@
 //! Talking to a real PostgreSQL: connections, readable errors, scratch databases, running a SQL
 //! file statement by statement, and catalog snapshots. Shared by `apply`, `rehearse` and `status`.
-//! The same for MySQL and MariaDB lives in [`mysql`].
+//! The same for MySQL and MariaDB lives in [`mysql`]; [`engine`] puts both behind one interface.
 
+pub mod engine;
 pub mod mysql;
 
 use std::borrow::Cow;

@@ -24,15 +24,14 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 
-use postgres::Client;
 use serde::Serialize;
 
-use crate::apply::{self, RunError, RunOptions};
-use crate::db::{self, DbError, ScratchDatabase};
+use crate::apply::{self, Observer, RunError, RunOptions};
+use crate::db::engine::{Engine, Mysql, Postgres, Scratch};
+use crate::db::{self, DbError};
 use crate::error::Error;
 use crate::interrupt;
 use crate::plan_dir::{PlanDir, StageRecord};
-use inspect::Inspector;
 use traffic::{AppVersion, Traffic, VersionStats};
 use values::{Checker, ValueCheck};
 
@@ -180,26 +179,6 @@ impl Verdict {
 
 fn db_error(e: DbError) -> Error {
     Error::Database(e.to_string())
-}
-
-/// Runs a SQL text statement by statement on a fresh connection (a schema file may change the
-/// session, e.g. pg_dump's `set_config('search_path', '', false)`).
-fn load(url: &str, name: &str, text: &str) -> Result<(), Error> {
-    let mut client = db::connect(url).map_err(db_error)?;
-    let statements = db::statements(text).map_err(|e| e.in_file(name))?;
-    for s in statements {
-        client.batch_execute(&s.text).map_err(|e| Error::Input {
-            file: name.to_string(),
-            line: s.pos.line,
-            column: s.pos.column,
-            message: format!(
-                "the scratch database rejected this statement: {}",
-                db::describe(&e)
-            ),
-            help: None,
-        })?;
-    }
-    Ok(())
 }
 
 /// Tables the plan touches, by the names its steps' locks give (`users` or `app.users`).
@@ -461,8 +440,23 @@ pub fn rehearse(req: &RehearseRequest, log: &mut dyn Write) -> Result<Rehearsal,
         let _ = writeln!(log, "warning (--allow-edited): {}", edited.join("; "));
     }
     if req.plan.is_mysql() {
-        return mysql::rehearse(req, log);
+        rehearse_on::<Mysql>(req, log)
+    } else {
+        rehearse_on::<Postgres>(req, log)
     }
+}
+
+/// App traffic of `versions` on connections to `url`, until [`Traffic::stop`].
+fn start_traffic<E: Engine>(
+    url: &str,
+    versions: &[AppVersion],
+    counter: &Arc<AtomicU64>,
+) -> Result<Traffic, Error> {
+    Traffic::start_with(|| E::connect(url), E::SPELLING, versions, counter).map_err(db_error)
+}
+
+/// The whole rehearsal on engine `E`: the same steps and report on every engine.
+fn rehearse_on<E: Engine>(req: &RehearseRequest, log: &mut dyn Write) -> Result<Rehearsal, Error> {
     interrupt::install();
     let plan = req.plan;
     let (schema_name, schema_text) = schema_text(req)?;
@@ -470,7 +464,7 @@ pub fn rehearse(req: &RehearseRequest, log: &mut dyn Write) -> Result<Rehearsal,
         let _ = writeln!(log, "{text}");
     };
 
-    let abandoned = crate::db::drop_abandoned_scratch(req.database_url);
+    let abandoned = E::drop_abandoned_scratch(req.database_url);
     if !abandoned.is_empty() {
         let _ = writeln!(
             log,
@@ -480,97 +474,79 @@ pub fn rehearse(req: &RehearseRequest, log: &mut dyn Write) -> Result<Rehearsal,
         );
     }
     let mut scratch =
-        ScratchDatabase::create(req.database_url, "safeshift_rehearse").map_err(db_error)?;
-    let mut naive =
-        ScratchDatabase::create(req.database_url, "safeshift_naive").map_err(db_error)?;
+        E::create_scratch(req.database_url, "safeshift_rehearse").map_err(db_error)?;
+    let mut naive = E::create_scratch(req.database_url, "safeshift_naive").map_err(db_error)?;
     say(
         log,
-        format!("scratch databases {} and {}", scratch.name, naive.name),
+        format!("scratch databases {} and {}", scratch.name(), naive.name()),
     );
-    load(&scratch.url, &schema_name, &schema_text)?;
-    load(&naive.url, &schema_name, &schema_text)?;
-
-    let mut notes = Vec::new();
-    let mut main = scratch.connect().map_err(db_error)?;
-    let server_version: String = main
-        .query_one("SHOW server_version", &[])
-        .map(|r| r.get(0))
-        .unwrap_or_default();
+    let url = scratch.url().to_string();
+    let mut main = E::connect(&url).map_err(db_error)?;
+    E::load(&mut main, &url, &schema_name, &schema_text)?;
+    let mut naive_conn = E::connect(naive.url()).map_err(db_error)?;
+    E::load(&mut naive_conn, naive.url(), &schema_name, &schema_text)?;
+    let (engine, server_version) = E::server(&mut main);
 
     // The naive change on an empty copy: the end state the plan must reach, and the schema the
     // new app version is written against.
-    let mut naive_client = naive.connect().map_err(db_error)?;
     let mut naive_failed = None;
     for change in &plan.plan.changes {
-        if let Err(e) = naive_client.batch_execute(&change.sql) {
+        if let Err(e) = E::execute(&mut naive_conn, &change.sql) {
             naive_failed = Some(format!(
-                "the naive change fails even on an empty copy at line {}: {}",
-                change.line,
-                db::describe(&e)
+                "the naive change fails even on an empty copy at line {}: {e}",
+                change.line
             ));
             break;
         }
     }
-    let naive_end = db::snapshot(&mut naive_client).map_err(db_error)?;
-    let naive_invalid = values::invalid_objects(&mut naive_client).map_err(Error::Database)?;
-    let new_tables =
-        model::read_tables(&mut naive_client).map_err(|e| Error::Database(db::describe(&e)))?;
-    drop(naive_client);
+    let naive_end = E::snapshot(&mut naive_conn).map_err(db_error)?;
+    let naive_invalid = E::left_not_valid(&mut naive_conn).map_err(Error::Database)?;
+    let new_tables = E::read_tables(&mut naive_conn).map_err(Error::Database)?;
+    drop(naive_conn);
     let _ = naive.drop_now();
 
-    let old_tables =
-        model::read_tables(&mut main).map_err(|e| Error::Database(db::describe(&e)))?;
+    let old_tables = E::read_tables(&mut main).map_err(Error::Database)?;
     say(log, format!("seeding {} row(s) per table…", req.rows));
-    let seeded = seed::seed(&mut main, &old_tables, req.rows).map_err(|e| {
+    let seeded = E::seed(&mut main, &old_tables, req.rows).map_err(|e| {
         Error::Database(format!(
             "{e}\n  help: rehearse with fewer rows (--seed-rows 0 seeds nothing) or seed the table yourself in a schema file"
         ))
     })?;
+    let mut notes = Vec::new();
     for (table, why) in &seeded.skipped {
         notes.push(format!("{table} was not seeded: {why}"));
     }
 
     let (old, mut new) = app_versions(req, &old_tables, &new_tables, &mut notes);
-    let checker = Checker::new(
-        values::Engine::Postgres,
-        &plan.plan,
-        &mut main,
-        &old,
-        &new,
-        naive_invalid,
-    );
+    new.tables = E::new_app_tables(new.tables, &old_tables);
+    let checker = Checker::new(E::VALUES, &plan.plan, &mut main, &old, &new, naive_invalid);
     new.derived = checker.derived();
     notes.extend(checker.notes().iter().cloned());
     let stages = &plan.plan.stages;
 
     let counter = Arc::new(AtomicU64::new(1));
-    let mut migration = scratch.connect().map_err(db_error)?;
-    interrupt::watch(&migration);
-    let pid: i32 = migration
-        .query_one("SELECT pg_backend_pid()", &[])
-        .map(|r| r.get(0))
-        .map_err(|e| Error::Database(db::describe(&e)))?;
+    let traffic = |versions: &[AppVersion]| start_traffic::<E>(&url, versions, &counter);
+    let mut migration = E::connect(&url).map_err(db_error)?;
+    E::cancel_on_interrupt(&migration, &url);
 
     say(log, "baseline: the old app alone…".into());
-    let traffic =
-        Traffic::start(&scratch.url, std::slice::from_ref(&old), &counter).map_err(db_error)?;
+    let running = traffic(std::slice::from_ref(&old))?;
     std::thread::sleep(req.window);
-    let baseline = traffic.stop();
+    let baseline = running.stop();
 
-    let mut before = db::snapshot(&mut main).map_err(db_error)?;
+    let mut before = E::snapshot(&mut main).map_err(db_error)?;
     let StagesRun {
         results,
         stopped,
         interrupted,
     } = run_stages(stages, &old, &new, log, &mut |stage, live| {
-        rehearse_stage(
+        rehearse_stage::<E>(
             req,
             stage,
+            &traffic,
             live,
-            &counter,
-            &scratch.url,
+            &url,
             &mut migration,
-            pid,
             &mut main,
             &mut before,
             &checker,
@@ -583,13 +559,12 @@ pub fn rehearse(req: &RehearseRequest, log: &mut dyn Write) -> Result<Rehearsal,
         Verdict::skipped("not checked: the plan did not run to the end")
     } else {
         say(log, "after: the new app alone on the final schema…".into());
-        let traffic =
-            Traffic::start(&scratch.url, std::slice::from_ref(&new), &counter).map_err(db_error)?;
+        let running = traffic(std::slice::from_ref(&new))?;
         std::thread::sleep(req.window);
-        after = traffic.stop();
+        after = running.stop();
         end_values = checker.at_end(&mut main);
         compare_end_state(&naive_failed, &naive_end, || {
-            db::snapshot(&mut main).map_err(db_error)
+            E::snapshot(&mut main).map_err(db_error)
         })?
     };
     drop(migration);
@@ -605,7 +580,7 @@ pub fn rehearse(req: &RehearseRequest, log: &mut dyn Write) -> Result<Rehearsal,
     Ok(Rehearsal {
         plan: plan.root.display().to_string(),
         plan_id: plan.id.clone(),
-        engine: "PostgreSQL".into(),
+        engine: engine.into(),
         server_version,
         rows: req.rows,
         max_wait_ms: req.max_wait.as_millis() as u64,
@@ -639,140 +614,63 @@ fn not_run(stage: &StageRecord) -> StageResult {
     }
 }
 
-/// The strongest lock the plan says a stage takes on `table`, in pg_locks' spelling.
-fn declared(stage: &StageRecord, table: &str) -> Option<String> {
-    stage
-        .steps
-        .iter()
-        .flat_map(|s| s.locks.iter())
-        .filter(|l| {
-            let plain = l.table.trim_matches('"');
-            table == plain
-                || table.ends_with(&format!(".{plain}"))
-                || table.trim_matches('"').ends_with(&format!(".{plain}"))
-        })
-        .map(|l| {
-            let mut mode: String = l
-                .mode
-                .split('_')
-                .map(|w| {
-                    let mut w = w.to_ascii_lowercase();
-                    if let Some(first) = w.get_mut(0..1) {
-                        first.make_ascii_uppercase();
-                    }
-                    w
-                })
-                .collect();
-            mode.push_str("Lock");
-            mode
-        })
-        .max_by_key(|m| inspect::rank(m))
+/// Watches one stage as it runs, the engine's way (see `Engine::watch_stage`): what it saw
+/// fails the stage or is noted.
+pub trait StageWatch {
+    /// Sees each statement of the stage as it runs.
+    fn observer(&mut self) -> &mut dyn Observer;
+    /// Stops watching (before the app traffic stops).
+    fn finish(self: Box<Self>, stage: &StageRecord, duration: Duration) -> Seen;
 }
 
+/// What a [`StageWatch`] saw.
+#[derive(Default)]
+pub struct Seen {
+    pub locks: Vec<LockSeen>,
+    /// What fails the stage: a statement that held a lock the app waits on while it went
+    /// through a table's rows.
+    pub problems: Vec<String>,
+    pub notes: Vec<String>,
+}
+
+/// Rehearses one stage while `traffic` (the app versions `live`) runs.
 #[allow(clippy::too_many_arguments)]
-fn rehearse_stage(
+fn rehearse_stage<E: Engine>(
     req: &RehearseRequest,
     stage: &StageRecord,
+    start_traffic: &dyn Fn(&[AppVersion]) -> Result<Traffic, Error>,
     live: &[AppVersion],
-    counter: &Arc<AtomicU64>,
     url: &str,
-    migration: &mut Client,
-    pid: i32,
-    main: &mut Client,
+    migration: &mut E::Conn,
+    main: &mut E::Conn,
     before: &mut String,
     checker: &Checker,
 ) -> Result<StageResult, Error> {
-    let mut problems = Vec::new();
-    let mut notes = Vec::new();
-    let mut inspector = Inspector::default();
-    inspector.start_stage(migration).map_err(db_error)?;
     // Counted while no app traffic runs: after the stage, the difference must be the apps'.
     let sizes = checker.count(main);
-
-    let traffic = Traffic::start(url, live, counter).map_err(db_error)?;
-    let watcher = watch::Watcher::start(url, pid).map_err(db_error)?;
+    let traffic = start_traffic(live)?;
+    let mut watch = E::watch_stage(url, migration, &traffic).map_err(db_error)?;
     std::thread::sleep(req.window / 4);
     let started = Instant::now();
     let outcome = if stage.is_application() {
         std::thread::sleep(req.window);
         Ok(())
     } else {
-        apply::run_stage(migration, req.plan, stage, &req.run, None, &mut inspector)
+        apply::run_stage(migration, req.plan, stage, &req.run, None, watch.observer())
     };
     let duration = started.elapsed();
     std::thread::sleep(req.window / 4);
-    let polled = watcher.stop();
+    let seen = watch.finish(stage, duration);
     let apps = traffic.stop();
 
+    let mut problems = Vec::new();
     match &outcome {
         Ok(()) => {}
         Err(RunError::Interrupted) => problems.push("interrupted (Ctrl-C)".to_string()),
         Err(e) => problems.push(format!("the stage failed: {e}")),
     }
     problems.extend(app_problems(&apps, req.max_wait));
-    for v in &inspector.violations {
-        problems.push(format!(
-            "{} went through {} row(s) of {} (scan, rewrite or index build) while holding {}, which blocks the app's {} until it commits: on a big table that is a long stall",
-            truncate(&v.statement, 100),
-            v.rows,
-            v.table,
-            inspect::display(&v.mode),
-            if inspect::blocks_reads(&v.mode) {
-                "reads and writes"
-            } else {
-                "writes"
-            }
-        ));
-    }
-
-    let mut locks = inspector.locks.clone();
-    for (table, mode) in polled {
-        if locks
-            .get(&table)
-            .is_none_or(|m| inspect::rank(&mode) > inspect::rank(m))
-        {
-            locks.insert(table, mode);
-        }
-    }
-    for (table, mode) in &locks {
-        if let Some(said) = declared(stage, table)
-            && inspect::rank(mode) > inspect::rank(&said)
-        {
-            notes.push(format!(
-                "took {} on {table}; the plan says {}",
-                inspect::display(mode),
-                inspect::display(&said)
-            ));
-        }
-    }
-    let held = |table: &str| {
-        inspector.held_ms.get(table).map(|&ms| {
-            if stage.transactional {
-                duration.as_secs_f64() * 1000.0
-            } else {
-                ms
-            }
-        })
-    };
-    let locks = locks
-        .into_iter()
-        .map(|(table, mode)| LockSeen {
-            held_ms: if inspect::blocks_writes(&mode) {
-                held(&table)
-            } else {
-                None
-            },
-            blocks: if inspect::blocks_reads(&mode) {
-                "reads and writes"
-            } else if inspect::blocks_writes(&mode) {
-                "writes"
-            } else {
-                "nothing the app does"
-            },
-            mode: inspect::display(&mode),
-            table,
-        })
-        .collect();
+    problems.extend(seen.problems);
 
     // As the stage and the app traffic left the rows: its down.sql may drop what it added.
     let mut values = if outcome.is_ok() {
@@ -785,13 +683,16 @@ fn rehearse_stage(
         stage,
         outcome.is_err(),
         migration,
-        &mut || db::snapshot(main).map_err(db_error),
+        &mut || E::snapshot(main).map_err(db_error),
         before,
     )?;
     if outcome.is_ok() {
         values.push(checker.row_counts(main, &req.plan.plan, stage, &sizes, &apps, live));
     }
-    Ok(StageResult::ran(stage, duration, apps, locks, problems, notes, down).with_values(values))
+    Ok(StageResult::ran(
+        stage, duration, apps, seen.locks, problems, seen.notes, down,
+    )
+    .with_values(values))
 }
 
 /// down.sql must restore the schema as it was before the stage, and up.sql must then run again

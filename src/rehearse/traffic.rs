@@ -142,17 +142,8 @@ pub struct Traffic {
 const THINK: Duration = Duration::from_millis(2);
 
 impl Traffic {
-    /// Starts one connection per version. `counter` numbers inserted rows across windows so
-    /// they never collide on unique columns.
-    pub fn start(
-        url: &str,
-        versions: &[AppVersion],
-        counter: &Arc<AtomicU64>,
-    ) -> Result<Traffic, DbError> {
-        Traffic::start_with(|| db::connect(url), &POSTGRES, versions, counter)
-    }
-
-    /// Starts one connection per version, made by `connect`, speaking `spelling`.
+    /// Starts one connection per version, made by `connect`, speaking `spelling`. `counter`
+    /// numbers inserted rows across windows so they never collide on unique columns.
     pub fn start_with<C: AppConnection>(
         connect: impl Fn() -> Result<C, DbError>,
         spelling: &'static Spelling,

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -15,7 +15,7 @@ use mysql::prelude::Queryable;
 use super::model::{qualified, value_sql};
 use crate::db::DbError;
 use crate::db::mysql::{self as my, quote_ident, quote_literal};
-use crate::rehearse::traffic::{AppConnection, AppVersion, Spelling, Traffic};
+use crate::rehearse::traffic::{AppConnection, Spelling};
 
 impl AppConnection for Conn {
     fn execute(&mut self, sql: &str) -> Result<(), String> {
@@ -42,15 +42,6 @@ pub const MYSQL: Spelling = Spelling {
     // MySQL converts a quoted number or date to the column's type on INSERT … SELECT too.
     typed: |value, _| value.to_string(),
 };
-
-/// App traffic on connections to `url`.
-pub fn start(
-    url: &str,
-    versions: &[AppVersion],
-    counter: &Arc<AtomicU64>,
-) -> Result<Traffic, DbError> {
-    Traffic::start_with(|| my::connect(url), &MYSQL, versions, counter)
-}
 
 /// A session seen waiting for a lock: whose, on what statement, and for about how long.
 #[derive(Clone, Debug)]
