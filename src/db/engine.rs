@@ -115,13 +115,16 @@ pub trait Engine {
     /// The tables and views, as the app versions and the seeder see them.
     fn read_tables(conn: &mut Self::Conn) -> Result<Vec<TableModel>, String>;
 
-    /// Constraints and indexes left not valid (see `values::invalid_objects`).
+    /// Constraints and indexes the naive change leaves not valid (see
+    /// `values::invalid_objects`): the end-state value check accepts those.
     fn left_not_valid(conn: &mut Self::Conn) -> Result<Vec<String>, String>;
 
     /// Seeds `rows` rows into every table.
     fn seed(conn: &mut Self::Conn, tables: &[TableModel], rows: u64) -> Result<SeedReport, String>;
 
-    /// The tables the new app version writes while the stages run (see the MySQL one).
+    /// The tables the new app version writes while the stages run: by default the naive
+    /// change's. MySQL narrows widened integer columns to their old range (its type change
+    /// swaps the column only in the last stage; see `rehearse::mysql::within_old_ranges`).
     fn new_app_tables(new: Vec<TableModel>, _old: &[TableModel]) -> Vec<TableModel> {
         new
     }
