@@ -246,7 +246,7 @@ pub fn load(explicit: Option<&Path>) -> Result<Loaded, Error> {
             column,
             message: e.message().to_string(),
             help: Some(
-                "keys: dialect, server-version, fail-on, schema, migration-tool, baseline, exclude, [rules] disable/severity, [gate] window, [apply] lock-timeout/retries/retry-delay/max-retry-delay/batch-size/pause/target-batch-time/max-replica-lag, [rehearse] seed-rows/max-wait/window/old-app/new-app; see `safeshift lint --help`"
+                "keys: dialect, server-version, fail-on, schema, migration-tool, baseline, exclude, [rules] disable/severity, [gate] window, [apply] lock-timeout/retries/retry-delay/max-retry-delay/batch-size/pause/target-batch-time/max-replica-lag/max-app-lock-wait/max-wal-rate/vacuum-pause/replica-urls, [rehearse] seed-rows/max-wait/window/old-app/new-app; see `safeshift lint --help`"
                     .into(),
             ),
         }
@@ -424,6 +424,25 @@ fn line_column(text: &str, offset: usize) -> (u64, u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn throttling_keys_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(FILE_NAME);
+        std::fs::write(
+            &path,
+            "[apply]\nmax-app-lock-wait = \"off\"\nmax-wal-rate = \"20MB\"\nvacuum-pause = false\nreplica-urls = [\"mysql://r@h/app\"]\n",
+        )
+        .unwrap();
+        let loaded = load(Some(&path)).unwrap();
+        assert_eq!(loaded.durations.max_app_lock_wait, Some(Duration::ZERO));
+        assert_eq!(loaded.durations.max_wal_rate, Some(20 * 1024 * 1024));
+        assert_eq!(loaded.config.apply.vacuum_pause, Some(false));
+        assert_eq!(loaded.config.apply.replica_urls, ["mysql://r@h/app"]);
+        std::fs::write(&path, "[apply]\nmax-wal-rate = \"lots\"\n").unwrap();
+        let error = load(Some(&path)).unwrap_err().to_string();
+        assert!(error.contains("max-wal-rate"), "{error}");
+    }
 
     #[test]
     fn positions_are_one_based() {
