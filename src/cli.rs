@@ -337,6 +337,26 @@ pub struct ApplyArgs {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub max_replica_lag: Option<std::time::Duration>,
 
+    /// MySQL/MariaDB: a replica whose lag (SHOW REPLICA STATUS) --max-replica-lag bounds;
+    /// repeat for each replica (a primary does not know its replicas' lag)
+    #[arg(long, value_name = "URL")]
+    pub replica_url: Vec<String>,
+
+    /// Before each backfill batch, pause while an app session has waited on a lock longer than
+    /// this (`off` to never) [default: 1s]
+    #[arg(long, value_name = "DURATION", value_parser = crate::apply::throttle::parse_limit)]
+    pub max_app_lock_wait: Option<std::time::Duration>,
+
+    /// PostgreSQL: pause the backfill while the server writes WAL faster than this many bytes a
+    /// second (the backfill's own WAL included), e.g. 20MB [default: off]
+    #[arg(long, value_name = "RATE", value_parser = crate::apply::throttle::parse_rate)]
+    pub max_wal_rate: Option<u64>,
+
+    /// PostgreSQL: do not pause the backfill while a vacuum (autovacuum or manual) works on its
+    /// table [default: it pauses]
+    #[arg(long)]
+    pub no_vacuum_pause: bool,
+
     /// Leave a failed stage as it is instead of running its down.sql
     #[arg(long)]
     pub no_rollback: bool,

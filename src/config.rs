@@ -26,6 +26,10 @@
 //! pause = "50ms"
 //! target-batch-time = "200ms"
 //! max-replica-lag = "5s"
+//! max-app-lock-wait = "1s"          # or "off"
+//! max-wal-rate = "20MB"             # PostgreSQL; bytes a second, or "off"
+//! vacuum-pause = true               # PostgreSQL
+//! replica-urls = ["mysql://monitor@replica1:3306/app"]   # MySQL/MariaDB
 //!
 //! [rehearse]                        # defaults for `safeshift rehearse`'s flags
 //! seed-rows = 10000
@@ -84,6 +88,11 @@ pub struct ApplyConfig {
     pub pause: Option<String>,
     pub target_batch_time: Option<String>,
     pub max_replica_lag: Option<String>,
+    pub max_app_lock_wait: Option<String>,
+    pub max_wal_rate: Option<String>,
+    pub vacuum_pause: Option<bool>,
+    #[serde(default)]
+    pub replica_urls: Vec<String>,
 }
 
 /// `[rehearse]`.
@@ -106,6 +115,10 @@ pub struct Durations {
     pub pause: Option<Duration>,
     pub target_batch_time: Option<Duration>,
     pub max_replica_lag: Option<Duration>,
+    /// `Duration::ZERO` for `off`.
+    pub max_app_lock_wait: Option<Duration>,
+    /// Bytes a second; 0 for `off`.
+    pub max_wal_rate: Option<u64>,
     pub max_wait: Option<Duration>,
     pub window: Option<Duration>,
 }
@@ -233,7 +246,7 @@ pub fn load(explicit: Option<&Path>) -> Result<Loaded, Error> {
             column,
             message: e.message().to_string(),
             help: Some(
-                "keys: dialect, server-version, fail-on, schema, migration-tool, baseline, exclude, [rules] disable/severity, [gate] window, [apply] lock-timeout/retries/retry-delay/max-retry-delay/batch-size/pause/target-batch-time/max-replica-lag, [rehearse] seed-rows/max-wait/window/old-app/new-app; see `safeshift lint --help`"
+                "keys: dialect, server-version, fail-on, schema, migration-tool, baseline, exclude, [rules] disable/severity, [gate] window, [apply] lock-timeout/retries/retry-delay/max-retry-delay/batch-size/pause/target-batch-time/max-replica-lag/max-app-lock-wait/max-wal-rate/vacuum-pause/replica-urls, [rehearse] seed-rows/max-wait/window/old-app/new-app; see `safeshift lint --help`"
                     .into(),
             ),
         }
@@ -303,8 +316,40 @@ pub fn load(explicit: Option<&Path>) -> Result<Loaded, Error> {
                 }
             })
         };
+    let read = |key: &str,
+                value: &Option<String>,
+                parse: fn(&str) -> Result<u64, String>,
+                help: &str|
+     -> Result<Option<u64>, Error> {
+        let Some(value) = value else {
+            return Ok(None);
+        };
+        parse(value).map(Some).map_err(|e| {
+            let (line, column) = find(&text, key);
+            Error::Input {
+                file: file.clone(),
+                line,
+                column,
+                message: format!("[apply] {key} = {value:?}: {e}"),
+                help: Some(help.into()),
+            }
+        })
+    };
     let (a, r) = (&config.apply, &config.rehearse);
     let durations = Durations {
+        max_app_lock_wait: read(
+            "max-app-lock-wait",
+            &a.max_app_lock_wait,
+            |v| crate::apply::throttle::parse_limit(v).map(|d| d.as_millis() as u64),
+            "a duration such as \"1s\" or \"500ms\", or \"off\"",
+        )?
+        .map(Duration::from_millis),
+        max_wal_rate: read(
+            "max-wal-rate",
+            &a.max_wal_rate,
+            crate::apply::throttle::parse_rate,
+            "bytes a second such as \"20MB\" or \"512kB\", or \"off\"",
+        )?,
         lock_timeout: duration("apply", "lock-timeout", &a.lock_timeout)?,
         retry_delay: duration("apply", "retry-delay", &a.retry_delay)?,
         max_retry_delay: duration("apply", "max-retry-delay", &a.max_retry_delay)?,
@@ -379,6 +424,25 @@ fn line_column(text: &str, offset: usize) -> (u64, u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn throttling_keys_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(FILE_NAME);
+        std::fs::write(
+            &path,
+            "[apply]\nmax-app-lock-wait = \"off\"\nmax-wal-rate = \"20MB\"\nvacuum-pause = false\nreplica-urls = [\"mysql://r@h/app\"]\n",
+        )
+        .unwrap();
+        let loaded = load(Some(&path)).unwrap();
+        assert_eq!(loaded.durations.max_app_lock_wait, Some(Duration::ZERO));
+        assert_eq!(loaded.durations.max_wal_rate, Some(20 * 1024 * 1024));
+        assert_eq!(loaded.config.apply.vacuum_pause, Some(false));
+        assert_eq!(loaded.config.apply.replica_urls, ["mysql://r@h/app"]);
+        std::fs::write(&path, "[apply]\nmax-wal-rate = \"lots\"\n").unwrap();
+        let error = load(Some(&path)).unwrap_err().to_string();
+        assert!(error.contains("max-wal-rate"), "{error}");
+    }
 
     #[test]
     fn positions_are_one_based() {

@@ -512,6 +512,21 @@ fn apply(args: ApplyArgs) -> Result<ExitCode, Error> {
             pause: args.pause.or(d.pause).unwrap_or_default(),
             target_batch_time: args.target_batch_time.or(d.target_batch_time),
             max_replica_lag: args.max_replica_lag.or(d.max_replica_lag),
+            throttle: safeshift::apply::throttle::Limits {
+                max_app_lock_wait: Some(
+                    args.max_app_lock_wait
+                        .or(d.max_app_lock_wait)
+                        .unwrap_or(safeshift::apply::throttle::DEFAULT_MAX_APP_LOCK_WAIT),
+                )
+                .filter(|d| !d.is_zero()),
+                max_wal_rate: args.max_wal_rate.or(d.max_wal_rate).filter(|&r| r > 0),
+                vacuum_pause: !args.no_vacuum_pause && a.vacuum_pause.unwrap_or(true),
+                replica_urls: if args.replica_url.is_empty() {
+                    a.replica_urls.clone()
+                } else {
+                    args.replica_url.clone()
+                },
+            },
             ..safeshift::apply::RunOptions::default()
         },
         rollback: !args.no_rollback,

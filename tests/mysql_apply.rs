@@ -678,7 +678,7 @@ fn status_tells_a_live_run_from_a_killed_one() {
 }
 
 /// `--target-batch-time` adapts the backfill's batch size on MariaDB too; `--max-replica-lag`
-/// is refused there (the primary does not show its replicas' lag).
+/// without `--replica-url` is refused there (the primary does not show its replicas' lag).
 #[test]
 fn a_backfill_adapts_its_batch_size_to_a_target_time() {
     let dir = tempfile::tempdir().unwrap();
@@ -689,7 +689,7 @@ fn a_backfill_adapts_its_batch_size_to_a_target_time() {
     assert_eq!(apply(&db, dir.path(), 1, &[]).0, 0);
     let (code, out) = apply(&db, dir.path(), 2, &["--max-replica-lag", "1s"]);
     assert_eq!(code, 2, "{out}");
-    assert!(out.contains("PostgreSQL only"), "{out}");
+    assert!(out.contains("--replica-url"), "{out}");
     let (code, out) = apply(
         &db,
         dir.path(),

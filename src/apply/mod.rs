@@ -18,6 +18,7 @@ pub mod history;
 pub mod mysql;
 pub mod run;
 pub mod target;
+pub mod throttle;
 
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
@@ -124,9 +125,22 @@ pub fn apply(req: &ApplyRequest, out: &mut dyn Write) -> Result<Outcome, Error> 
         ))
     })?;
     check_url(plan, req.database_url)?;
-    if plan.is_mysql() && req.run.max_replica_lag.is_some() {
+    if plan.is_mysql()
+        && req.run.max_replica_lag.is_some()
+        && req.run.throttle.replica_urls.is_empty()
+    {
         return Err(Error::Usage(
-            "--max-replica-lag works on PostgreSQL only: a MySQL/MariaDB primary does not show its replicas' lag (use --pause, or --target-batch-time)".into(),
+            "--max-replica-lag on MySQL/MariaDB needs the replicas: name each with --replica-url (a primary does not show its replicas' lag)".into(),
+        ));
+    }
+    if !plan.is_mysql() && !req.run.throttle.replica_urls.is_empty() {
+        return Err(Error::Usage(
+            "--replica-url is for MySQL/MariaDB: on PostgreSQL, --max-replica-lag reads the lag of every replica from the primary's pg_stat_replication".into(),
+        ));
+    }
+    if plan.is_mysql() && req.run.throttle.max_wal_rate.is_some() {
+        return Err(Error::Usage(
+            "--max-wal-rate works on PostgreSQL only (set it to off, or leave it out, for a MySQL/MariaDB plan)".into(),
         ));
     }
     interrupt::install();
@@ -846,6 +860,9 @@ impl Observer for StepTag<'_> {
     fn throttled(&mut self, why: &str) {
         self.inner.throttled(why)
     }
+    fn paused(&mut self, took: Duration, why: &str) {
+        self.inner.paused(took, why)
+    }
     fn keep_going(&mut self) -> Result<(), String> {
         self.inner.keep_going()
     }
@@ -1084,6 +1101,16 @@ impl Observer for Printer<'_> {
 
     fn throttled(&mut self, why: &str) {
         let line = format!("  waiting: {why}");
+        match &self.bar {
+            Some(bar) => bar.println(line),
+            None => {
+                let _ = writeln!(self.out, "{line}");
+            }
+        }
+    }
+
+    fn paused(&mut self, took: Duration, why: &str) {
+        let line = format!("  paused {:.1}s: {why}", took.as_secs_f64());
         match &self.bar {
             Some(bar) => bar.println(line),
             None => {

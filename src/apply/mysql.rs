@@ -597,6 +597,7 @@ pub fn run_backfill(
 
     let mut last = resume;
     let mut done = BackfillDone::default();
+    let mut throttle = super::throttle::MyThrottle::new(opts)?;
     loop {
         if interrupt::requested() {
             return Err(RunError::Interrupted);
@@ -606,6 +607,7 @@ pub fn run_backfill(
             .as_ref()
             .map(|k| format!("{key} > {}", literal(k)))
             .unwrap_or_else(|| "TRUE".to_string());
+        throttle.wait(conn, observer)?;
         let batch_size = sizer.size;
         let next_sql = format!(
             "SELECT MAX(k), COUNT(*) FROM (SELECT {key} AS k FROM {table} WHERE {after} ORDER BY {key} LIMIT {batch_size}) AS batch"

@@ -48,6 +48,8 @@ pub struct RunOptions {
     /// PostgreSQL: before each backfill batch, wait while a replica's replay lag
     /// (`pg_stat_replication`) is above this.
     pub max_replica_lag: Option<Duration>,
+    /// What else a backfill pauses for (app lock waits, WAL rate, vacuum; see `throttle.rs`).
+    pub throttle: super::throttle::Limits,
     /// PostgreSQL: the file's statements up to this one (1-based) committed in an earlier run
     /// and are skipped: a stage that commits per table goes on after its last committed
     /// transaction instead of running the tables before it again.
@@ -88,32 +90,6 @@ impl BatchSizer {
     }
 }
 
-/// PostgreSQL: waits while the largest replay lag of a replica is above `max`, telling the
-/// observer. Without the privilege to see the lag (pg_monitor), the server shows none.
-fn wait_for_replicas(
-    client: &mut Client,
-    max: Duration,
-    observer: &mut dyn Observer,
-) -> Result<(), RunError> {
-    loop {
-        let lag = client
-            .query_one(
-                "SELECT coalesce(max(extract(epoch FROM replay_lag)), 0)::float8 FROM pg_stat_replication",
-                &[],
-            )
-            .map(|row| row.get::<_, f64>(0))
-            .unwrap_or(0.0);
-        if lag <= max.as_secs_f64() {
-            return Ok(());
-        }
-        observer.throttled(&format!(
-            "replica replay lag {lag:.1}s is above --max-replica-lag {}s",
-            max.as_secs_f64()
-        ));
-        sleep(Duration::from_secs(1))?;
-    }
-}
-
 impl Default for RunOptions {
     fn default() -> Self {
         RunOptions {
@@ -125,6 +101,7 @@ impl Default for RunOptions {
             pause: Duration::ZERO,
             target_batch_time: None,
             max_replica_lag: None,
+            throttle: super::throttle::Limits::default(),
             start_after: 0,
         }
     }
@@ -166,8 +143,11 @@ pub trait Observer {
     fn backfill_batch(&mut self, _walked: u64, _updated: u64, _last_key: &str) {}
     /// The adaptive batch size changed (`--target-batch-time`).
     fn batch_size(&mut self, _size: u64, _took: Duration) {}
-    /// The backfill waits before its next batch (`--max-replica-lag`), and why.
+    /// The backfill waits before its next batch (`--max-replica-lag`, app lock waits, ...), and
+    /// why; said when the wait starts and now and then while it lasts.
     fn throttled(&mut self, _why: &str) {}
+    /// The backfill's wait for `why` ended after `took`.
+    fn paused(&mut self, _took: Duration, _why: &str) {}
     /// Asked before every statement and every backfill batch: `Err(why)` stops the run there
     /// (`apply`: the plan's lock was lost and could not be taken back).
     fn keep_going(&mut self) -> Result<(), String> {
@@ -835,6 +815,7 @@ pub fn run_backfill(
 
     let mut last = resume;
     let mut done = BackfillDone::default();
+    let mut throttle = super::throttle::PgThrottle::new(table, opts);
     loop {
         if interrupt::requested() {
             return Err(RunError::Interrupted);
@@ -844,9 +825,7 @@ pub fn run_backfill(
             .as_ref()
             .map(|k| key_bound(spec, ">", k))
             .unwrap_or_else(|| "true".to_string());
-        if let Some(max) = opts.max_replica_lag {
-            wait_for_replicas(client, max, observer)?;
-        }
+        throttle.wait(client, observer)?;
         let batch_size = sizer.size;
         let next_sql = match blocks {
             Some((pages, step)) => {

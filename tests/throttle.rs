@@ -1,0 +1,372 @@
+//! `safeshift apply` pauses a backfill while the application suffers (src/apply/throttle.rs):
+//! an app session held waiting on a lock makes the walk wait before its next batch and say so,
+//! and when the wait ends the walk goes on and fills every row; the same for a VACUUM working on
+//! the walked table (PostgreSQL), and on MySQL/MariaDB for an app session waiting on a row lock.
+//! The replica-lag and WAL-rate pauses need servers of their own: scripts/check-throttle-replica.
+
+mod support;
+
+use std::fs;
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use assert_cmd::Command;
+use mysql::prelude::Queryable;
+use support::ScratchDb;
+use support::mysql::ScratchMysql;
+
+const PG_SCHEMA: &str = "CREATE TABLE users (
+    id bigint PRIMARY KEY,
+    email text NOT NULL,
+    name text
+);
+CREATE TABLE other (id int PRIMARY KEY, v int);";
+
+const MY_SCHEMA: &str = "CREATE TABLE users (
+  id bigint NOT NULL,
+  email varchar(200) NOT NULL,
+  name varchar(100) DEFAULT NULL,
+  PRIMARY KEY (id)
+) ENGINE=InnoDB;
+CREATE TABLE other (id int NOT NULL, v int, PRIMARY KEY (id)) ENGINE=InnoDB;
+";
+
+const PG_CHANGE: &str = "-- safeshift: backfill = lower(email)
+ALTER TABLE users ADD COLUMN email_lower text NOT NULL;
+CREATE UNIQUE INDEX users_email_lower_key ON users (email_lower);
+";
+
+const MY_CHANGE: &str = "-- safeshift: backfill = lower(email)
+ALTER TABLE users ADD COLUMN email_lower varchar(200) NOT NULL;
+CREATE UNIQUE INDEX users_email_lower_key ON users (email_lower);
+";
+
+/// The backfill stage of both plans (1 adds the column and its fill trigger).
+const BACKFILL_STAGE: &str = "2";
+
+fn safeshift() -> Command {
+    let mut cmd = Command::cargo_bin("safeshift").unwrap();
+    cmd.env_remove("DATABASE_URL");
+    cmd
+}
+
+fn plan(dir: &Path, schema: &str, change: &str, dialect: &[&str]) {
+    fs::write(dir.join("schema.sql"), schema).unwrap();
+    fs::write(dir.join("change.sql"), change).unwrap();
+    safeshift()
+        .current_dir(dir)
+        .args(["plan", "change.sql", "--schema", "schema.sql"])
+        .args(dialect)
+        .args(["--batch-size", "100", "--out", "plan"])
+        .assert()
+        .success();
+}
+
+fn apply(dir: &Path, url: &str, stage: &str, extra: &[&str]) -> (i32, String) {
+    let out = safeshift()
+        .arg("apply")
+        .arg(dir.join("plan"))
+        .args(["--stage", stage, "--database-url", url])
+        .args(extra)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
+
+fn spawn_apply(dir: &Path, url: &str, extra: &[&str]) -> Child {
+    std::process::Command::new(assert_cmd::cargo::cargo_bin("safeshift"))
+        .env_remove("DATABASE_URL")
+        .arg("apply")
+        .arg(dir.join("plan"))
+        .args(["--stage", BACKFILL_STAGE, "--database-url", url])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits for the child to end (at most a minute) and returns its exit code and output.
+fn finish(child: Child) -> (i32, String) {
+    let output = child.wait_with_output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.code().unwrap_or(-1), text)
+}
+
+fn pg_setup(tag: &str, rows: u32, dir: &Path) -> Option<ScratchDb> {
+    let db = ScratchDb::create(tag)?;
+    db.execute(PG_SCHEMA);
+    db.execute(&format!(
+        "INSERT INTO users SELECT g, 'User' || g || '@Example.com' FROM generate_series(1, {rows}) g;
+         INSERT INTO other VALUES (1, 1);"
+    ));
+    plan(
+        dir,
+        PG_SCHEMA,
+        PG_CHANGE,
+        &["--server-version", &support::server_version()],
+    );
+    let (code, out) = apply(dir, &db.url, "1", &[]);
+    assert_eq!(code, 0, "{out}");
+    Some(db)
+}
+
+fn pg_count(db: &ScratchDb, sql: &str) -> i64 {
+    db.first_value(sql).unwrap().parse().unwrap()
+}
+
+fn pg_filled(db: &ScratchDb) -> i64 {
+    pg_count(
+        db,
+        "SELECT count(*) FROM users WHERE email_lower IS NOT NULL",
+    )
+}
+
+fn pg_wrong(db: &ScratchDb) -> i64 {
+    pg_count(
+        db,
+        "SELECT count(*) FROM users WHERE email_lower IS DISTINCT FROM lower(email)",
+    )
+}
+
+#[test]
+fn pg_a_backfill_pauses_while_an_app_session_waits_on_a_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = pg_setup("throttle_lock", 2000, dir.path()) else {
+        return;
+    };
+    // The app: one session holds a lock, another (named `app`) queues behind it.
+    let mut holder = db.client();
+    holder
+        .batch_execute("BEGIN; LOCK TABLE other IN ACCESS EXCLUSIVE MODE")
+        .unwrap();
+    let url = db.url.clone();
+    let waiter = std::thread::spawn(move || {
+        let mut app = support::connect(&url).unwrap();
+        app.batch_execute("SET application_name = 'app'; UPDATE other SET v = 2 WHERE id = 1")
+            .unwrap();
+    });
+    std::thread::sleep(Duration::from_millis(800));
+
+    let child = spawn_apply(dir.path(), &db.url, &["--max-app-lock-wait", "300ms"]);
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        pg_filled(&db),
+        0,
+        "the walk went on while the app waited on a lock"
+    );
+    let released = Instant::now();
+    holder.batch_execute("COMMIT").unwrap();
+    waiter.join().unwrap();
+    let (code, out) = finish(child);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("waiting: 1 app session waiting on locks"),
+        "{out}"
+    );
+    let paused = out
+        .lines()
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("paused ")?
+                .split_once("s: 1 app session waiting on locks")
+                .map(|(secs, _)| secs.parse::<f64>().unwrap())
+        })
+        .unwrap_or_else(|| panic!("no `paused …` line:\n{out}"));
+    assert!(paused >= 2.5, "paused only {paused}s:\n{out}");
+    assert!(released.elapsed() < Duration::from_secs(60));
+    assert_eq!(pg_filled(&db), 2000, "{out}");
+    assert_eq!(pg_wrong(&db), 0, "{out}");
+}
+
+#[test]
+fn pg_a_backfill_pauses_while_a_vacuum_works_on_its_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = pg_setup("throttle_vacuum", 2000, dir.path()) else {
+        return;
+    };
+    // A VACUUM slowed to a crawl (it sleeps 100 ms after every page) stands in for autovacuum.
+    let url = db.url.clone();
+    let vacuum = std::thread::spawn(move || {
+        let mut session = support::connect(&url).unwrap();
+        // DISABLE_PAGE_SKIPPING: autovacuum may have marked every page all-visible already.
+        session
+            .batch_execute("SET application_name = 'vacuum'; SET vacuum_cost_delay = '100ms'; SET vacuum_cost_limit = 1")
+            .unwrap();
+        if let Err(e) = session.batch_execute("VACUUM (DISABLE_PAGE_SKIPPING) users") {
+            eprintln!("VACUUM: {}", support::describe_pg_error(&e));
+        }
+    });
+    let started = Instant::now();
+    while pg_count(
+        &db,
+        "SELECT count(*) FROM pg_stat_progress_vacuum WHERE relid = 'users'::regclass",
+    ) == 0
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the VACUUM did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let child = spawn_apply(dir.path(), &db.url, &["--max-app-lock-wait", "off"]);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(pg_filled(&db), 0, "the walk went on during the VACUUM");
+    db.execute(
+        "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE application_name = 'vacuum' AND datname = current_database()",
+    );
+    vacuum.join().unwrap();
+    let (code, out) = finish(child);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("waiting: a VACUUM is working on the table"),
+        "{out}"
+    );
+    assert!(out.contains("s: a VACUUM is working on the table"), "{out}");
+    assert_eq!(pg_filled(&db), 2000, "{out}");
+    assert_eq!(pg_wrong(&db), 0, "{out}");
+
+    // --no-vacuum-pause: the same walk does not wait (a second VACUUM, same crawl).
+    db.execute("UPDATE users SET email_lower = NULL");
+    let url = db.url.clone();
+    let vacuum = std::thread::spawn(move || {
+        let mut session = support::connect(&url).unwrap();
+        // DISABLE_PAGE_SKIPPING: autovacuum may have marked every page all-visible already.
+        session
+            .batch_execute("SET application_name = 'vacuum'; SET vacuum_cost_delay = '100ms'; SET vacuum_cost_limit = 1")
+            .unwrap();
+        if let Err(e) = session.batch_execute("VACUUM (DISABLE_PAGE_SKIPPING) users") {
+            eprintln!("VACUUM: {}", support::describe_pg_error(&e));
+        }
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let (code, out) = apply(
+        dir.path(),
+        &db.url,
+        BACKFILL_STAGE,
+        &["--rerun", "--no-vacuum-pause"],
+    );
+    db.execute(
+        "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE application_name = 'vacuum' AND datname = current_database()",
+    );
+    vacuum.join().unwrap();
+    assert_eq!(code, 0, "{out}");
+    assert!(!out.contains("VACUUM"), "{out}");
+    assert_eq!(pg_wrong(&db), 0, "{out}");
+}
+
+#[test]
+fn flags_that_do_not_fit_the_engine_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    plan(
+        dir.path(),
+        PG_SCHEMA,
+        PG_CHANGE,
+        &["--server-version", "15"],
+    );
+    let (code, out) = apply(
+        dir.path(),
+        "postgres://nobody@127.0.0.1:1/none",
+        "1",
+        &["--replica-url", "mysql://r@127.0.0.1:3307/app"],
+    );
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("--replica-url is for MySQL/MariaDB"), "{out}");
+    let (code, out) = apply(
+        dir.path(),
+        "postgres://nobody@127.0.0.1:1/none",
+        "1",
+        &["--max-wal-rate", "fast"],
+    );
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("is not a rate"), "{out}");
+}
+
+#[test]
+fn mysql_a_backfill_pauses_while_an_app_session_waits_on_a_row_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(server) = support::mysql::server() else {
+        return;
+    };
+    let db = ScratchMysql::create(&server, "throttle_lock");
+    db.execute(MY_SCHEMA);
+    db.execute(
+        "INSERT INTO users (id, email)
+         WITH RECURSIVE g (n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < 1000)
+         SELECT n, CONCAT('User', n, '@Example.com') FROM g;
+         INSERT INTO other VALUES (1, 1);",
+    );
+    plan(dir.path(), MY_SCHEMA, MY_CHANGE, &["--dialect", "mariadb"]);
+    let (code, out) = apply(dir.path(), &db.url(), "1", &[]);
+    assert_eq!(code, 0, "{out}");
+    let filled = || -> i64 {
+        db.first_value(
+            "SELECT COUNT(*) FROM users WHERE email_lower IS NOT NULL AND email_lower <> ''",
+        )
+        .unwrap()
+        .parse()
+        .unwrap()
+    };
+    let before = filled();
+
+    let mut holder = mysql::Conn::new(mysql::Opts::from_url(&db.url()).unwrap()).unwrap();
+    holder
+        .query_drop("START TRANSACTION; SELECT * FROM other WHERE id = 1 FOR UPDATE")
+        .unwrap();
+    let url = db.url();
+    let waiter = std::thread::spawn(move || {
+        let mut app = mysql::Conn::new(mysql::Opts::from_url(&url).unwrap()).unwrap();
+        app.query_drop("SET SESSION innodb_lock_wait_timeout = 30")
+            .unwrap();
+        app.query_drop("UPDATE other SET v = 2 WHERE id = 1")
+            .unwrap();
+    });
+    // InnoDB records a wait's start in whole seconds.
+    std::thread::sleep(Duration::from_millis(1500));
+    let child = spawn_apply(dir.path(), &db.url(), &["--max-app-lock-wait", "300ms"]);
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        filled(),
+        before,
+        "the walk went on while the app waited on a lock"
+    );
+    holder.query_drop("COMMIT").unwrap();
+    waiter.join().unwrap();
+    let (code, out) = finish(child);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("waiting: 1 app session waiting on locks"),
+        "{out}"
+    );
+    assert!(out.contains("s: 1 app session waiting on locks"), "{out}");
+    let wrong: i64 = db
+        .first_value("SELECT COUNT(*) FROM users WHERE NOT (email_lower <=> LOWER(email))")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(wrong, 0, "{out}");
+}
+
+#[test]
+fn mysql_max_replica_lag_needs_the_replicas() {
+    let dir = tempfile::tempdir().unwrap();
+    plan(dir.path(), MY_SCHEMA, MY_CHANGE, &["--dialect", "mariadb"]);
+    let (code, out) = apply(
+        dir.path(),
+        "mysql://nobody@127.0.0.1:1/none",
+        "1",
+        &["--max-replica-lag", "5s"],
+    );
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("--replica-url"), "{out}");
+}
