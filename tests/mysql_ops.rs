@@ -80,6 +80,7 @@ fn run(case: Case) {
 }
 
 fn run_on(server: &Server, case: Case) {
+    support::stages::walk_mysql_reruns();
     let db = ScratchMysql::create(server, case.name);
     let naive = ScratchMysql::create(server, &format!("{}_naive", case.name));
     let plan = plan_for(
