@@ -161,21 +161,18 @@ fn alter_table(text: &str, toks: &[Tok]) -> Option<Vec<String>> {
 /// table's name afterwards).
 fn rename_table(text: &str, toks: &[Tok]) -> Option<Vec<String>> {
     let mut i = 2;
-    let mut last = None;
-    loop {
+    let (schema, table) = loop {
         let (schema, table, next) = table_name(toks, i)?;
-        last = Some((schema, table));
         if !toks.get(next)?.word().eq("to") {
             return None;
         }
         let (_, _, after) = table_name(toks, next + 1)?;
         match toks.get(after) {
-            None => break,
+            None => break (schema, table),
             Some(t) if t.text == "," => i = after + 1,
             Some(_) => return None,
         }
-    }
-    let (schema, table) = last?;
+    };
     let schema = match &schema {
         Some(s) => literal(s),
         None => "DATABASE()".to_string(),
