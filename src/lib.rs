@@ -721,6 +721,15 @@ fn expand(input: &PlanInput) -> Result<Expanded, Error> {
                         *down = dialect::rerun::statements(down, pg);
                     }
                 }
+            } else {
+                // MySQL/MariaDB: every DDL statement commits on its own, so every file may stop
+                // half way and be run again.
+                for step in &mut expansion.steps {
+                    step.up = dialect::rerun_mysql::statements(&step.up);
+                    if let Some(down) = step.down.as_mut() {
+                        *down = dialect::rerun_mysql::statements(down);
+                    }
+                }
             }
             if expansion.steps.len() > 1 {
                 let columns = shadow_columns(change);

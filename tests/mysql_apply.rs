@@ -742,3 +742,87 @@ fn checks_give_up_on_a_held_lock_like_statements() {
     assert!(took < Duration::from_secs(8), "{took:?}: {out}");
     assert_eq!(states(&db, dir.path())[3], "ready");
 }
+
+/// The history is keyed by an id kept in the database itself (a marker table the first apply
+/// makes): a database dropped and made again under the same name has none of the old history.
+#[test]
+fn a_database_made_again_under_its_name_starts_with_no_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = setup("apply_recreated", 10, dir.path()) else {
+        return;
+    };
+    let _forget = ForgetHistory(&db);
+    let (code, out) = apply(&db, dir.path(), 1, &[]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(states(&db, dir.path())[0], "done");
+    let marker = |db: &ScratchMysql| value(db, "SELECT id FROM safeshift_database_id");
+    let first_id = marker(&db);
+    assert_eq!(first_id.len(), 36, "a UUID: {first_id}");
+
+    db.execute(&format!(
+        "DROP DATABASE `{0}`; CREATE DATABASE `{0}`; USE `{0}`;",
+        db.name
+    ));
+    db.execute(SCHEMA);
+    assert_eq!(
+        states(&db, dir.path())[..2],
+        ["ready", "pending"],
+        "the dropped database's history shows on the new one"
+    );
+    let (code, out) = apply(&db, dir.path(), 1, &[]);
+    assert_eq!(code, 0, "stage 1 runs again on the new database: {out}");
+    assert_eq!(
+        value(
+            &db,
+            "SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'users' AND COLUMN_NAME = 'email_lower'"
+        ),
+        "1"
+    );
+    assert_ne!(marker(&db), first_id, "the new database has its own id");
+    assert_eq!(states(&db, dir.path())[0], "done");
+    // Both databases' rows are kept, each under its own id.
+    assert_eq!(
+        value(
+            &db,
+            &format!(
+                "SELECT COUNT(DISTINCT database_id) FROM safeshift.applied_stages WHERE database_name = '{}'",
+                db.name
+            )
+        ),
+        "2"
+    );
+}
+
+/// Rows written before databases had ids (database_id '') belong to the database of that name
+/// until its first apply gives them its id: `status` shows them, `apply` goes on after them.
+#[test]
+fn history_written_before_database_ids_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = setup("apply_legacy_rows", 10, dir.path()) else {
+        return;
+    };
+    let _forget = ForgetHistory(&db);
+    // The plan's id, and the history table in its current shape, from a first status/apply.
+    let (code, out) = apply(&db, dir.path(), 1, &[]);
+    assert_eq!(code, 0, "{out}");
+    // Made as an older safeshift left it: no marker table, the row's id empty.
+    db.execute(&format!(
+        "DROP TABLE safeshift_database_id; UPDATE safeshift.applied_stages SET database_id = '' WHERE database_name = '{}';",
+        db.name
+    ));
+    assert_eq!(states(&db, dir.path())[..2], ["done", "ready"]);
+    let (code, out) = apply(&db, dir.path(), 2, &[]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(states(&db, dir.path())[..2], ["done", "done"]);
+    assert_eq!(
+        value(
+            &db,
+            &format!(
+                "SELECT COUNT(*) FROM safeshift.applied_stages WHERE database_name = '{}' AND database_id = (SELECT id FROM safeshift_database_id)",
+                db.name
+            )
+        ),
+        "2",
+        "the old row now carries the database's id"
+    );
+}

@@ -80,6 +80,7 @@ fn run(case: Case) {
 }
 
 fn run_on(server: &Server, case: Case) {
+    support::stages::walk_mysql_reruns();
     let db = ScratchMysql::create(server, case.name);
     let naive = ScratchMysql::create(server, &format!("{}_naive", case.name));
     let plan = plan_for(
@@ -295,6 +296,41 @@ fn add_primary_key_in_place() {
             1,
         )
     });
+}
+
+/// A re-run guard skips only what the plan would have made: a primary key on other columns is
+/// not taken as done — the statement runs and the server refuses it, and the file stops there.
+#[test]
+fn rerun_guards_refuse_what_the_plan_did_not_make() {
+    let Some(server) = support::mysql::server() else {
+        return;
+    };
+    let schema = "CREATE TABLE events (id bigint NOT NULL, other bigint NOT NULL, payload varchar(20)) ENGINE=InnoDB;";
+    let plan = plan_for(
+        &Case {
+            schema,
+            ..case(
+                "guard_conflicts",
+                "ALTER TABLE events ADD PRIMARY KEY (id);",
+                1,
+            )
+        },
+        Options::default(),
+    );
+    let dir = support::stages::write_plan(&plan);
+    let db = ScratchMysql::create(&server, "guard_conflicts");
+    db.execute(schema);
+    // Made outside the plan: a key on another column.
+    db.execute("ALTER TABLE events ADD PRIMARY KEY (other);");
+    let up = dir.path().join(plan.stages[0].up.as_ref().unwrap());
+    let err = db
+        .run_file(&up)
+        .expect_err("a key on other columns is not the planned one");
+    assert!(err.contains("Multiple primary key"), "{err}");
+    // The planned key already there: skipped, the file runs through.
+    db.execute("ALTER TABLE events DROP PRIMARY KEY, ADD PRIMARY KEY (id);");
+    db.run_file(&up).unwrap();
+    db.run_file(&up).unwrap();
 }
 
 const ORDERS: &str = "CREATE TABLE users (id bigint NOT NULL, email varchar(100) NOT NULL, PRIMARY KEY (id)) ENGINE=InnoDB;

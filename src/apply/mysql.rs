@@ -20,11 +20,14 @@ use crate::interrupt;
 use crate::plan::BackfillSpec;
 
 /// safeshift's own database, so the history never mixes with the application's tables. One
-/// server holds many databases, so each row names the database the stage ran in.
+/// server holds many databases, so each row names the database the stage ran in, by name (for
+/// people) and by the id in the database's marker table (so a database dropped and made again
+/// under the same name starts with no history).
 const SETUP: [&str; 2] = [
     "CREATE DATABASE IF NOT EXISTS `safeshift`",
     "CREATE TABLE IF NOT EXISTS `safeshift`.`applied_stages` (
     database_name VARCHAR(64) NOT NULL,
+    database_id VARCHAR(36) NOT NULL DEFAULT '',
     plan_id     VARCHAR(64) NOT NULL,
     stage       INT         NOT NULL,
     name        TEXT        NOT NULL,
@@ -34,9 +37,20 @@ const SETUP: [&str; 2] = [
     finished_at DATETIME    NULL,
     message     TEXT        NULL,
     resume_key  TEXT        NULL,
-    PRIMARY KEY (database_name, plan_id, stage)
+    PRIMARY KEY (database_name, database_id, plan_id, stage)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COMMENT='Stages applied by safeshift apply; see safeshift status.'",
 ];
+
+/// A history table made before databases had ids (rows keyed by database name alone) gains the
+/// id column; its rows keep `''` until [`History::open`] gives them to the database of that name.
+const MIGRATE: &str = "ALTER TABLE `safeshift`.`applied_stages`
+    ADD COLUMN database_id VARCHAR(36) NOT NULL DEFAULT '' AFTER database_name,
+    DROP PRIMARY KEY, ADD PRIMARY KEY (database_name, database_id, plan_id, stage)";
+
+/// The marker table in the application database: one row, a random id made by the first
+/// `apply`. It is dropped with the database, so a database made again under the same name gets
+/// a new id and none of the old history.
+const MARKER: &str = crate::db::mysql::DATABASE_MARKER;
 
 /// Backfill batches give up on a lock after this long unless `--lock-timeout` says otherwise.
 const DEFAULT_BATCH_LOCK_TIMEOUT: Duration = Duration::from_secs(2);
@@ -52,6 +66,8 @@ fn query_err(e: mysql::Error) -> DbError {
 pub struct History<'a> {
     conn: &'a mut Conn,
     database: String,
+    /// The id in the database's marker table.
+    database_id: String,
     plan_id: String,
     /// Where to connect again if the session is lost.
     url: Option<String>,
@@ -69,23 +85,23 @@ fn current_database(conn: &mut Conn) -> Result<String, DbError> {
 }
 
 impl<'a> History<'a> {
-    /// Creates the history database and table if needed.
+    /// Creates the history database and table if needed (adding the id column to a table made
+    /// by an older safeshift), and the database's marker table with its id.
     pub fn open(conn: &'a mut Conn, plan_id: &str) -> Result<History<'a>, DbError> {
         let database = current_database(conn)?;
         // Two first applies race to create it: the second waits for the first.
         let _: Option<Option<i64>> = conn
             .query_first("SELECT GET_LOCK('safeshift:history-setup', 60)")
             .map_err(query_err)?;
-        let made = SETUP
-            .iter()
-            .try_for_each(|sql| conn.query_drop(sql).map_err(query_err));
+        let made = setup(conn, &database);
         let _: Option<Option<i64>> = conn
             .query_first("SELECT RELEASE_LOCK('safeshift:history-setup')")
             .map_err(query_err)?;
-        made?;
+        let database_id = made?;
         Ok(History {
             conn,
             database,
+            database_id,
             plan_id: plan_id.to_string(),
             url: None,
         })
@@ -108,8 +124,78 @@ impl<'a> History<'a> {
         if exists.as_deref() != Some("1") {
             return Ok(BTreeMap::new());
         }
-        read(conn, &database, plan_id)
+        if !has_id_column(conn)? {
+            // Not migrated yet: every row is the database name's (the next apply adopts them).
+            return read_legacy(conn, &database, plan_id);
+        }
+        // Without a marker, no apply of this safeshift has run here: the rows of an older one
+        // (id '') are this database's, those of a dropped database of the same name are not.
+        let database_id = marker_id(conn)?.unwrap_or_default();
+        read(conn, &database, &database_id, plan_id)
     }
+}
+
+/// Whether the history table has the `database_id` column.
+fn has_id_column(conn: &mut Conn) -> Result<bool, DbError> {
+    let n = my::first_value(
+        conn,
+        "SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = 'safeshift' AND TABLE_NAME = 'applied_stages' AND COLUMN_NAME = 'database_id'",
+    )
+    .map_err(query_err)?;
+    Ok(n.as_deref() == Some("1"))
+}
+
+/// The id in the current database's marker table, if it has one.
+fn marker_id(conn: &mut Conn) -> Result<Option<String>, DbError> {
+    let exists = my::first_value(
+        conn,
+        &format!(
+            "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = {}",
+            quote_literal(MARKER)
+        ),
+    )
+    .map_err(query_err)?;
+    if exists.as_deref() != Some("1") {
+        return Ok(None);
+    }
+    my::first_value(
+        conn,
+        &format!("SELECT MIN(id) FROM {}", my::quote_ident(MARKER)),
+    )
+    .map_err(query_err)
+    .map(|id| id.filter(|id| id != "NULL" && !id.is_empty()))
+}
+
+/// The history table (migrated if an older safeshift made it) and the database's id (its marker
+/// made if missing). Runs under the setup lock, so two first applies make one marker row.
+fn setup(conn: &mut Conn, database: &str) -> Result<String, DbError> {
+    for sql in SETUP {
+        conn.query_drop(sql).map_err(query_err)?;
+    }
+    if !has_id_column(conn)? {
+        conn.query_drop(MIGRATE).map_err(query_err)?;
+    }
+    if let Some(id) = marker_id(conn)? {
+        return Ok(id);
+    }
+    let marker = my::quote_ident(MARKER);
+    conn.query_drop(format!(
+        "CREATE TABLE IF NOT EXISTS {marker} (id VARCHAR(36) NOT NULL PRIMARY KEY) ENGINE=InnoDB COMMENT='safeshift: this database''s id in safeshift.applied_stages (dropped with the database, so a database made again under this name has no history)'"
+    ))
+    .map_err(query_err)?;
+    conn.query_drop(format!("INSERT INTO {marker} (id) SELECT UUID() FROM DUAL WHERE NOT EXISTS (SELECT 1 FROM {marker})"))
+        .map_err(query_err)?;
+    let id = marker_id(conn)?
+        .ok_or_else(|| DbError::Query(format!("the marker table {MARKER} holds no id")))?;
+    // The rows an older safeshift wrote for this database name, before ids: this is the first
+    // apply since, so they are taken as this database's (a database dropped and made again
+    // before the upgrade is the one case this gets wrong; docs/rehearse-and-apply.md).
+    conn.exec_drop(
+        "UPDATE `safeshift`.`applied_stages` SET database_id = ? WHERE database_name = ? AND database_id = ''",
+        (&id, database),
+    )
+    .map_err(query_err)?;
+    Ok(id)
 }
 
 /// Whether a live `apply` holds this plan's named lock: a stage recorded as running with no
@@ -138,6 +224,25 @@ type HistoryRow = (
 fn read(
     conn: &mut Conn,
     database: &str,
+    database_id: &str,
+    plan_id: &str,
+) -> Result<BTreeMap<usize, Record>, DbError> {
+    let rows: Vec<HistoryRow> = conn
+        .exec(
+            "SELECT stage, status, attempts, DATE_FORMAT(started_at, '%Y-%m-%d %H:%i:%s UTC'),
+                    DATE_FORMAT(finished_at, '%Y-%m-%d %H:%i:%s UTC'), message, resume_key
+             FROM `safeshift`.`applied_stages`
+             WHERE database_name = ? AND database_id = ? AND plan_id = ? ORDER BY stage",
+            (database, database_id, plan_id),
+        )
+        .map_err(query_err)?;
+    Ok(records(rows))
+}
+
+/// The rows of a history table not migrated yet (no `database_id`).
+fn read_legacy(
+    conn: &mut Conn,
+    database: &str,
     plan_id: &str,
 ) -> Result<BTreeMap<usize, Record>, DbError> {
     let rows: Vec<HistoryRow> = conn
@@ -148,6 +253,10 @@ fn read(
             (database, plan_id),
         )
         .map_err(query_err)?;
+    Ok(records(rows))
+}
+
+fn records(rows: Vec<HistoryRow>) -> BTreeMap<usize, Record> {
     let mut out = BTreeMap::new();
     for (stage, status, attempts, started_at, finished_at, message, resume_key) in rows {
         let Some(status) = Status::parse(&status) else {
@@ -167,7 +276,7 @@ fn read(
             },
         );
     }
-    Ok(out)
+    out
 }
 
 /// The server closes a session idle longer than `wait_timeout`, and with it the named lock
@@ -198,17 +307,23 @@ impl HistoryStore for History<'_> {
     }
 
     fn records(&mut self) -> Result<BTreeMap<usize, Record>, DbError> {
-        read(self.conn, &self.database, &self.plan_id)
+        read(self.conn, &self.database, &self.database_id, &self.plan_id)
     }
 
     fn start(&mut self, stage: usize, name: &str) -> Result<(), DbError> {
         self.conn
             .exec_drop(
-                "INSERT INTO `safeshift`.`applied_stages` (database_name, plan_id, stage, name, status, attempts, started_at)
-                 VALUES (?, ?, ?, ?, 'running', 1, UTC_TIMESTAMP())
+                "INSERT INTO `safeshift`.`applied_stages` (database_name, database_id, plan_id, stage, name, status, attempts, started_at)
+                 VALUES (?, ?, ?, ?, ?, 'running', 1, UTC_TIMESTAMP())
                  ON DUPLICATE KEY UPDATE status = 'running', attempts = attempts + 1,
                      started_at = UTC_TIMESTAMP(), finished_at = NULL, message = NULL, name = VALUES(name)",
-                (&self.database, &self.plan_id, stage as i64, name),
+                (
+                    &self.database,
+                    &self.database_id,
+                    &self.plan_id,
+                    stage as i64,
+                    name,
+                ),
             )
             .map_err(query_err)
     }
@@ -225,12 +340,13 @@ impl HistoryStore for History<'_> {
                 "UPDATE `safeshift`.`applied_stages`
                  SET resume_key = CASE WHEN ? = 'interrupted' THEN resume_key END,
                      status = ?, finished_at = UTC_TIMESTAMP(), message = ?
-                 WHERE database_name = ? AND plan_id = ? AND stage = ?",
+                 WHERE database_name = ? AND database_id = ? AND plan_id = ? AND stage = ?",
                 (
                     status.as_str(),
                     status.as_str(),
                     message,
                     &self.database,
+                    &self.database_id,
                     &self.plan_id,
                     stage as i64,
                 ),
@@ -267,14 +383,15 @@ impl HistoryStore for History<'_> {
     }
 
     fn adopt(&mut self, legacy_id: &str) -> Result<(), DbError> {
-        if legacy_id == self.plan_id || !read(self.conn, &self.database, &self.plan_id)?.is_empty()
+        if legacy_id == self.plan_id
+            || !read(self.conn, &self.database, &self.database_id, &self.plan_id)?.is_empty()
         {
             return Ok(());
         }
         self.conn
             .exec_drop(
-                "UPDATE `safeshift`.`applied_stages` SET plan_id = ? WHERE database_name = ? AND plan_id = ?",
-                (&self.plan_id, &self.database, legacy_id),
+                "UPDATE `safeshift`.`applied_stages` SET plan_id = ? WHERE database_name = ? AND database_id = ? AND plan_id = ?",
+                (&self.plan_id, &self.database, &self.database_id, legacy_id),
             )
             .map_err(query_err)
     }
@@ -282,8 +399,14 @@ impl HistoryStore for History<'_> {
     fn progress(&mut self, stage: usize, resume_key: &str) -> Result<(), DbError> {
         self.conn
             .exec_drop(
-                "UPDATE `safeshift`.`applied_stages` SET resume_key = ? WHERE database_name = ? AND plan_id = ? AND stage = ?",
-                (resume_key, &self.database, &self.plan_id, stage as i64),
+                "UPDATE `safeshift`.`applied_stages` SET resume_key = ? WHERE database_name = ? AND database_id = ? AND plan_id = ? AND stage = ?",
+                (
+                    resume_key,
+                    &self.database,
+                    &self.database_id,
+                    &self.plan_id,
+                    stage as i64,
+                ),
             )
             .map_err(query_err)
     }

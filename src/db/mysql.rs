@@ -20,6 +20,11 @@ const MAX_IDENT_CHARS: usize = 64;
 /// `ER_LOCK_WAIT_TIMEOUT`: a row lock or a metadata lock was not granted within
 /// `innodb_lock_wait_timeout` / `lock_wait_timeout`. The statement did nothing: safe to retry.
 pub const LOCK_WAIT_TIMEOUT: u16 = 1205;
+
+/// The table `apply` makes in an application database to give it an id that dies with it
+/// (src/apply/mysql.rs): not part of the application's schema, so snapshots and schema reads
+/// leave it out.
+pub const DATABASE_MARKER: &str = "safeshift_database_id";
 /// `ER_LOCK_DEADLOCK`: InnoDB rolled us back to let the other side go on: safe to retry.
 pub const LOCK_DEADLOCK: u16 = 1213;
 /// `ER_QUERY_INTERRUPTED`: the statement was stopped by `KILL QUERY` (Ctrl-C).
@@ -339,7 +344,10 @@ pub fn snapshot(conn: &mut Conn) -> Result<String, DbError> {
     let mut out = String::new();
     let tables = q(
         conn,
-        "SELECT TABLE_NAME, TABLE_TYPE FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() ORDER BY TABLE_NAME",
+        &format!(
+            "SELECT TABLE_NAME, TABLE_TYPE FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME <> {} ORDER BY TABLE_NAME",
+            quote_literal(DATABASE_MARKER)
+        ),
     )?;
     for row in tables {
         let [name, kind] = row.as_slice() else {

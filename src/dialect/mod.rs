@@ -5,6 +5,7 @@
 pub mod mysql;
 pub mod postgres;
 pub mod rerun;
+pub mod rerun_mysql;
 
 pub use mysql::{Algorithm, Flavor, MySql};
 pub use postgres::{LockMode, Postgres};

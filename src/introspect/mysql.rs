@@ -81,11 +81,12 @@ pub fn read_schema(conn: &mut Conn, engine: Engine) -> Result<LiveSchema, ReadEr
     conn.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
         .map_err(failed("start a read-only transaction"))?;
     let tables: Vec<(String, Option<u64>)> = conn
-        .query(
+        .query(format!(
             "SELECT TABLE_NAME, TABLE_ROWS FROM information_schema.TABLES \
              WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE' \
-             ORDER BY CAST(TABLE_NAME AS BINARY)",
-        )
+             AND TABLE_NAME <> {} ORDER BY CAST(TABLE_NAME AS BINARY)",
+            crate::db::mysql::quote_literal(crate::db::mysql::DATABASE_MARKER)
+        ))
         .map_err(failed("tables"))?;
     let mut sql = String::new();
     let mut row_estimates = Vec::new();

@@ -74,6 +74,7 @@ impl RenameTable {
                 .after(&[1])
                 .sql(format!("RENAME TABLE {new} TO {parked}, {old} TO {new}"), "one atomic statement: no moment without either name's target for the new code")
                 .sql(format!("DROP VIEW IF EXISTS {parked}"), "")
+                .down_sql(format!("DROP VIEW IF EXISTS {parked}"), "the parked view, if the stage stopped before it dropped it")
                 .down_sql(format!("RENAME TABLE {new} TO {old}"), "")
                 .down_sql(view, "")
                 .lock(self.from.display(), LockMode::MetadataExclusive, "brief")

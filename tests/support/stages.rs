@@ -26,10 +26,14 @@ pub trait StageDb {
     fn data(&self) -> String;
     /// Splits a plan file into its statements, as the engine's client sends them.
     fn statements(&self, text: &str) -> Vec<String>;
-    /// Whether this engine's stage files are idempotent: each `up.sql` and `down.sql` runs twice
-    /// with the result of one run, and a non-transactional `up.sql` stopped after any statement
-    /// finishes when run again (MySQL/MariaDB: not yet, see docs/status.md).
-    fn idempotent(&self) -> bool;
+    /// A file that sends `statements` as the engine's client would (the inverse of `statements`).
+    fn script(&self, statements: &[String]) -> String {
+        statements.iter().map(|s| format!("{s};\n")).collect()
+    }
+    /// Whether this engine's stage files of the plan test `case` are idempotent: each `up.sql`
+    /// and `down.sql` runs twice with the result of one run, and a non-transactional `up.sql`
+    /// stopped after any statement finishes when run again.
+    fn idempotent(&self, case: &str) -> bool;
 }
 
 impl StageDb for ScratchDb {
@@ -60,10 +64,28 @@ impl StageDb for ScratchDb {
             .map(|s| s.text)
             .collect()
     }
-    fn idempotent(&self) -> bool {
+    fn idempotent(&self, _case: &str) -> bool {
         true
     }
 }
+
+/// MySQL/MariaDB plan tests whose stage files do not pass the re-run walk yet (docs/status.md,
+/// known limits): they get the older walk (up, down, up).
+/// Other MySQL suites (mysql_hostile, mysql_data_change) have not been through the re-run walk
+/// yet: it runs in the binaries that call [`walk_mysql_reruns`] (mysql_ops).
+static MYSQL_RERUNS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+#[allow(dead_code)] // not every test binary that includes the support module calls it
+pub fn walk_mysql_reruns() {
+    MYSQL_RERUNS.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+const MYSQL_RERUN_NOT_YET: &[&str] = &[
+    "hostile",
+    "auto_increment_pk",
+    "unnamed_fk",
+    "unnamed_fk_checks_off",
+];
 
 impl StageDb for ScratchMysql {
     fn run_file(&self, path: &Path) -> Result<String, String> {
@@ -79,7 +101,14 @@ impl StageDb for ScratchMysql {
         self.try_execute(&format!("{sql};")).map(|_| ())
     }
     fn data(&self) -> String {
-        String::new()
+        // CHECKSUM TABLE of every base table: equal rows give equal sums whatever their order.
+        let tables = self.execute(
+            "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE' ORDER BY BINARY TABLE_NAME;",
+        );
+        tables
+            .lines()
+            .map(|t| self.execute(&format!("CHECKSUM TABLE `{}`;", t.replace('`', "``"))))
+            .collect()
     }
     fn statements(&self, text: &str) -> Vec<String> {
         safeshift::db::mysql::statements(text)
@@ -88,8 +117,22 @@ impl StageDb for ScratchMysql {
             .map(|s| s.text)
             .collect()
     }
-    fn idempotent(&self) -> bool {
-        false
+    fn script(&self, statements: &[String]) -> String {
+        // A stored program's body holds `;`: sent between DELIMITER lines, as the plan does.
+        statements
+            .iter()
+            .map(|s| {
+                if s.contains(';') {
+                    format!("DELIMITER //safeshift//\n{s}//safeshift//\nDELIMITER ;\n")
+                } else {
+                    format!("{s};\n")
+                }
+            })
+            .collect()
+    }
+    fn idempotent(&self, case: &str) -> bool {
+        MYSQL_RERUNS.load(std::sync::atomic::Ordering::Relaxed)
+            && !MYSQL_RERUN_NOT_YET.contains(&case)
     }
 }
 
@@ -163,7 +206,7 @@ pub fn apply_stages(
             let up = dir.join(up);
             db.run_file(&up)
                 .unwrap_or_else(|e| panic!("{name}: stage {} up.sql failed:\n{e}", stage.index));
-            if db.idempotent() {
+            if db.idempotent(name) {
                 rerun_stage(name, db, stage, dir, &up, &before);
             } else if let Some(down) = &stage.down {
                 db.run_file(&dir.join(down)).unwrap_or_else(|e| {
@@ -277,7 +320,7 @@ fn rerun_stage(
         let partial = dir.join(format!("partial-{index}.sql"));
         // The first statement sets the lock timeout: stopping after it applies nothing.
         for k in stop_points(statements.len()) {
-            let prefix: String = statements[..k].iter().map(|s| format!("{s};\n")).collect();
+            let prefix = db.script(&statements[..k]);
             fs::write(&partial, &prefix).unwrap();
             if !down_rebuilds_old_column(stage) {
                 run(&partial, &format!("up.sql's first {k} statements"));

@@ -432,13 +432,8 @@ pub fn backfill_step(
         "UPDATE {t} SET {c} = {value}\n     WHERE {}\n       AND {pending}",
         in_batch(ctx, &key)
     );
-    let sql = batch_walk(
-        ctx,
-        table,
-        &key,
-        &helper_name(ctx, table, column, "backfill"),
-        &batch,
-    )?;
+    let procedure = helper_name(ctx, table, column, "backfill");
+    let sql = batch_walk(ctx, table, &key, &procedure, &batch)?;
     let mut step = Step::backfill(
         format!("backfill-{}-{column}", table.name),
         format!(
@@ -460,6 +455,10 @@ pub fn backfill_step(
             ))
         ),
         "a backfill changes no schema; the stage before it removes what it filled, if rolled back",
+    )
+    .down_sql(
+        format!("DROP PROCEDURE IF EXISTS {}", ctx.qname(&table.sibling(procedure))),
+        "the walk's procedure, left behind if the stage stopped while it ran",
     )
     .verify(
         format!("every row of {} is filled", table.display()),
@@ -850,17 +849,22 @@ pub fn copy_table(
         k = ctx.quote(key)
     );
     let batch_size = ctx.options.batch_size;
+    let procedure = helper_name(ctx, table, "copy", "backfill");
     let backfill = Step::backfill(
         slug("copy-rows"),
         format!("copy the rows of {} in batches of {batch_size}", table.display()),
     )
     .after(&[0])
     .sql(
-        batch_walk(ctx, table, key, &helper_name(ctx, table, "copy", "backfill"), &batch)?,
+        batch_walk(ctx, table, key, &procedure, &batch)?,
         format!("{batch_size} rows per transaction; rows the triggers wrote are newer and kept; safe to interrupt and re-run"),
     )
     .lock(table.display(), LockMode::MetadataSharedWrite, "per batch")
     .down_sql("SELECT 'nothing to undo: the copy only wrote rows of the copy' AS note", "")
+    .down_sql(
+        format!("DROP PROCEDURE IF EXISTS {}", ctx.qname(&table.sibling(procedure.clone()))),
+        "the walk's procedure, left behind if the stage stopped while it ran",
+    )
     .verify(
         format!("the copy of {} has every row", table.display()),
         format!("SELECT (SELECT COUNT(*) FROM {tq}) - (SELECT COUNT(*) FROM {cq})"),
