@@ -19,9 +19,14 @@ DECLARE
 {%- endfor %}
   safeshift_changed bigint;
   safeshift_rows bigint;
+  safeshift_synchronous_commit constant text := current_setting('synchronous_commit');
 BEGIN
   INSERT INTO {{ progress }} (step) VALUES (safeshift_step) ON CONFLICT (step) DO NOTHING;
   COMMIT;
+  -- The batches' commits need not wait for their WAL flush: a crash loses at most the last
+  -- batches together with their progress (one transaction), and the re-run does them again. The
+  -- app's own commits then do not queue behind the walk's flushes (scripts/bench-stall).
+  PERFORM set_config('synchronous_commit', 'off', false);
   LOOP
     -- The progress row is locked for the batch's transaction: a second run of this stage waits
     -- here, then reads where this one got, instead of doing the same batch again.
@@ -60,6 +65,8 @@ BEGIN
     COMMIT;
     RAISE NOTICE '%', format({{ notice }});
   END LOOP;
+  -- The end of the walk is flushed like any other commit.
+  PERFORM set_config('synchronous_commit', safeshift_synchronous_commit, false);
   -- Done: nothing of the walk is left behind (the table goes with the last step that used it).
   -- A run of this stage after this point starts over, like running the statement again.
   DELETE FROM {{ progress }} WHERE step = safeshift_step;
