@@ -221,6 +221,12 @@ type HistoryRow = (
     Option<String>,
 );
 
+/// The history's columns as `records` reads them; each reader adds its own WHERE.
+const HISTORY_SELECT: &str =
+    "SELECT stage, status, attempts, DATE_FORMAT(started_at, '%Y-%m-%d %H:%i:%s UTC'),
+        DATE_FORMAT(finished_at, '%Y-%m-%d %H:%i:%s UTC'), message, resume_key
+ FROM `safeshift`.`applied_stages`";
+
 fn read(
     conn: &mut Conn,
     database: &str,
@@ -229,17 +235,16 @@ fn read(
 ) -> Result<BTreeMap<usize, Record>, DbError> {
     let rows: Vec<HistoryRow> = conn
         .exec(
-            "SELECT stage, status, attempts, DATE_FORMAT(started_at, '%Y-%m-%d %H:%i:%s UTC'),
-                    DATE_FORMAT(finished_at, '%Y-%m-%d %H:%i:%s UTC'), message, resume_key
-             FROM `safeshift`.`applied_stages`
-             WHERE database_name = ? AND database_id = ? AND plan_id = ? ORDER BY stage",
+            format!(
+                "{HISTORY_SELECT} WHERE database_name = ? AND database_id = ? AND plan_id = ? ORDER BY stage"
+            ),
             (database, database_id, plan_id),
         )
         .map_err(query_err)?;
     Ok(records(rows))
 }
 
-/// The rows of a history table not migrated yet (no `database_id`).
+/// The rows of a history table not migrated yet (it has no `database_id` column).
 fn read_legacy(
     conn: &mut Conn,
     database: &str,
@@ -247,9 +252,7 @@ fn read_legacy(
 ) -> Result<BTreeMap<usize, Record>, DbError> {
     let rows: Vec<HistoryRow> = conn
         .exec(
-            "SELECT stage, status, attempts, DATE_FORMAT(started_at, '%Y-%m-%d %H:%i:%s UTC'),
-                    DATE_FORMAT(finished_at, '%Y-%m-%d %H:%i:%s UTC'), message, resume_key
-             FROM `safeshift`.`applied_stages` WHERE database_name = ? AND plan_id = ? ORDER BY stage",
+            format!("{HISTORY_SELECT} WHERE database_name = ? AND plan_id = ? ORDER BY stage"),
             (database, plan_id),
         )
         .map_err(query_err)?;
