@@ -154,6 +154,10 @@ pub trait Observer {
         Ok(())
     }
     fn backfill_end(&mut self, _walked: u64, _updated: u64) {}
+    /// A walk running on the server (a stage's DO block or stored procedure) said it pauses or
+    /// goes on ([`crate::db::WALK_PAUSE_NOTICES`]). On PostgreSQL `apply`'s session prints
+    /// these itself as they arrive (see [`crate::db::connect_relaying_pauses`]).
+    fn walk_said(&mut self, _line: &str) {}
 }
 
 /// Watches nothing.
@@ -436,6 +440,49 @@ pub(crate) fn lock_timeout_sql(local: bool, timeout: Duration) -> String {
     )
 }
 
+/// The limits of the walks that run on the server (templates/sql/pause.sql reads them with
+/// `current_setting('safeshift.…', true)`), from the run's options, so one setting governs the
+/// walks `apply` makes itself and those in the stage's DO blocks. A limit the run does not have
+/// is `off` (`rehearse` pauses for nothing); `safeshift.max_pause` keeps the file's.
+pub(crate) fn walk_limits(opts: &RunOptions) -> [(&'static str, String); 3] {
+    let limit = |d: Option<Duration>| match d {
+        Some(d) if !d.is_zero() => super::throttle::setting(d),
+        _ => "off".to_string(),
+    };
+    [
+        (
+            "max_app_lock_wait",
+            limit(opts.throttle.max_app_lock_wait),
+        ),
+        (
+            "vacuum_pause",
+            if opts.throttle.vacuum_pause { "on" } else { "off" }.to_string(),
+        ),
+        ("max_replica_lag", limit(opts.max_replica_lag)),
+    ]
+}
+
+fn set_walk_limits(client: &mut Client, opts: &RunOptions) -> Result<(), RunError> {
+    let sql = walk_limits(opts)
+        .iter()
+        .map(|(name, value)| {
+            format!(
+                "set_config({}, {}, false)",
+                quote_literal(&format!("safeshift.{name}")),
+                quote_literal(value)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!("SELECT {sql}");
+    client.batch_execute(&sql).map_err(|e| RunError::Failed {
+        pos: None,
+        statement: sql.clone(),
+        message: db::describe(&e),
+        code: db::sqlstate(&e).map(str::to_string),
+    })
+}
+
 /// Runs a SQL file. Statements outside a transaction are retried one by one (the plan writes
 /// them to be safe to re-run); a failed statement inside `BEGIN … COMMIT` rolls the transaction
 /// back, and the retry starts again at its `BEGIN`.
@@ -451,6 +498,7 @@ pub fn run_sql(
         message: format!("cannot read the SQL file: {}", e.message),
         code: None,
     })?;
+    set_walk_limits(client, opts)?;
     let mut retries = Retries::new(opts, statements.len());
     let mut tx_start: Option<usize> = None;
     // Statements run inside the open transaction: they take effect when it commits.
