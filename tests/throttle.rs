@@ -388,7 +388,10 @@ fn walk_stage(dir: &Path) -> (String, std::path::PathBuf) {
     stages.sort();
     for stage in stages {
         let up = stage.join("up.sql");
-        if fs::read_to_string(&up).unwrap().contains("safeshift_progress") {
+        if fs::read_to_string(&up)
+            .unwrap()
+            .contains("safeshift_progress")
+        {
             let name = stage.file_name().unwrap().to_string_lossy().into_owned();
             let number: String = name.chars().take_while(char::is_ascii_digit).collect();
             return (number.trim_start_matches('0').to_string(), up);
@@ -460,9 +463,27 @@ fn pg_a_batched_data_change_pauses_on_the_server_while_an_app_session_waits_on_a
     let (stage, up) = walk_stage(dir.path());
     let done = || pg_count(&db, "SELECT count(*) FROM users WHERE name = 'n' || id");
 
-    // psql alone: the limit the plan baked in (1s).
+    // psql alone: the limit the plan baked in (1s). A pause longer than safeshift.max_pause
+    // (set on the session, the file unchanged) stops the walk with an error.
     let wait = PgLockWait::start(&db);
     std::thread::sleep(Duration::from_millis(1300));
+    let stopped = std::process::Command::new("psql")
+        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", &db.url, "-f"])
+        .arg(&up)
+        .env("PGOPTIONS", "-c safeshift.max_pause=1s")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&stopped.stderr);
+    assert!(!stopped.status.success(), "{text}");
+    assert!(
+        text.contains(
+            "stopped: the walk paused longer than safeshift.max_pause (1s): 1 app session"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("Run the stage again"), "{text}");
+    assert_eq!(done(), 0, "the walk went on while the app waited on a lock");
     let psql = std::process::Command::new("psql")
         .args(["-X", "-v", "ON_ERROR_STOP=1", "-d", &db.url, "-f"])
         .arg(&up)
@@ -488,7 +509,12 @@ fn pg_a_batched_data_change_pauses_on_the_server_while_an_app_session_waits_on_a
     db.execute("UPDATE users SET name = NULL");
     let wait = PgLockWait::start(&db);
     std::thread::sleep(Duration::from_millis(800));
-    let child = spawn_apply_stage(dir.path(), &db.url, &stage, &["--max-app-lock-wait", "300ms"]);
+    let child = spawn_apply_stage(
+        dir.path(),
+        &db.url,
+        &stage,
+        &["--max-app-lock-wait", "300ms"],
+    );
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(done(), 0, "the walk went on while the app waited on a lock");
     wait.release();
@@ -519,8 +545,7 @@ fn pg_a_batched_data_change_pauses_on_the_server_while_an_app_session_waits_on_a
 }
 
 #[test]
-fn mysql_a_batched_data_change_pauses_in_its_procedure_while_an_app_session_waits_on_a_row_lock()
-{
+fn mysql_a_batched_data_change_pauses_in_its_procedure_while_an_app_session_waits_on_a_row_lock() {
     let dir = tempfile::tempdir().unwrap();
     let Some(server) = support::mysql::server() else {
         return;
@@ -563,6 +588,17 @@ fn mysql_a_batched_data_change_pauses_in_its_procedure_while_an_app_session_wait
     let (mut holder, waiter) = lock_wait();
     std::thread::sleep(Duration::from_millis(2000));
     let sql = fs::read_to_string(&up).unwrap();
+    // A pause longer than @safeshift_max_pause (set on the session) stops the walk.
+    let stopped = db
+        .try_execute(&format!("SET @safeshift_max_pause = 1;\n{sql}"))
+        .expect_err("the walk must stop after @safeshift_max_pause");
+    assert!(
+        stopped.contains(
+            "stopped: the walk paused longer than @safeshift_max_pause (1s): 1 app session"
+        ),
+        "{stopped}"
+    );
+    assert_eq!(done(), 0, "the walk went on while the app waited on a lock");
     let out = std::thread::scope(|scope| {
         let run = scope.spawn(|| db.try_execute(&sql));
         std::thread::sleep(Duration::from_secs(2));
@@ -583,7 +619,12 @@ fn mysql_a_batched_data_change_pauses_in_its_procedure_while_an_app_session_wait
     db.execute("UPDATE users SET name = NULL;");
     let (mut holder, waiter) = lock_wait();
     std::thread::sleep(Duration::from_millis(1500));
-    let child = spawn_apply_stage(dir.path(), &db.url(), &stage, &["--max-app-lock-wait", "300ms"]);
+    let child = spawn_apply_stage(
+        dir.path(),
+        &db.url(),
+        &stage,
+        &["--max-app-lock-wait", "300ms"],
+    );
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(done(), 0, "the walk went on while the app waited on a lock");
     holder.query_drop("COMMIT").unwrap();

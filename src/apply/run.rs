@@ -450,13 +450,15 @@ pub(crate) fn walk_limits(opts: &RunOptions) -> [(&'static str, String); 3] {
         _ => "off".to_string(),
     };
     [
-        (
-            "max_app_lock_wait",
-            limit(opts.throttle.max_app_lock_wait),
-        ),
+        ("max_app_lock_wait", limit(opts.throttle.max_app_lock_wait)),
         (
             "vacuum_pause",
-            if opts.throttle.vacuum_pause { "on" } else { "off" }.to_string(),
+            if opts.throttle.vacuum_pause {
+                "on"
+            } else {
+                "off"
+            }
+            .to_string(),
         ),
         ("max_replica_lag", limit(opts.max_replica_lag)),
     ]
@@ -756,12 +758,14 @@ fn key_bound(spec: &BackfillSpec, op: &str, value: &str) -> String {
 }
 
 /// After a walk by heap blocks: the rows still pending (an update moved them past the walk),
-/// a batch at a time, each batch its own transaction.
+/// a batch at a time, each batch its own transaction, pausing before each as the walk does.
 fn sweep(
     client: &mut Client,
     spec: &BackfillSpec,
     batch_size: u64,
-) -> Result<u64, postgres::Error> {
+    throttle: &mut super::throttle::PgThrottle,
+    observer: &mut dyn Observer,
+) -> Result<u64, RunError> {
     let sql = format!(
         "UPDATE {t} SET {c} = {v} WHERE ctid = ANY (ARRAY(SELECT ctid FROM {t} WHERE {p} LIMIT {batch_size})) AND ({p})",
         t = spec.table,
@@ -771,7 +775,23 @@ fn sweep(
     );
     let mut updated = 0;
     loop {
-        let n = client.execute(sql.as_str(), &[])?;
+        throttle.wait(client, observer)?;
+        let n = client.execute(sql.as_str(), &[]).map_err(|e| {
+            if db::connection_lost(&e) {
+                RunError::Lost {
+                    pos: None,
+                    statement: sql.clone(),
+                    message: db::describe(&e),
+                }
+            } else {
+                RunError::Failed {
+                    pos: None,
+                    statement: sql.clone(),
+                    message: db::describe(&e),
+                    code: db::sqlstate(&e).map(str::to_string),
+                }
+            }
+        })?;
         if n == 0 {
             return Ok(updated);
         }
@@ -884,7 +904,7 @@ pub fn run_backfill(
                     .and_then(|b| b.parse::<i64>().ok())
                     .unwrap_or(0);
                 if at > pages {
-                    done.updated += sweep(client, spec, batch_size).map_err(|e| fail(table, &e))?;
+                    done.updated += sweep(client, spec, batch_size, &mut throttle, observer)?;
                     observer.backfill_end(done.walked, done.updated);
                     return Ok(done);
                 }

@@ -143,7 +143,7 @@ pub fn parse_rate(text: &str) -> Result<u64, String> {
 /// the walks that run on the server.
 pub fn setting(d: Duration) -> String {
     let ms = d.as_millis();
-    if ms % 1000 == 0 {
+    if ms.is_multiple_of(1000) {
         format!("{}s", ms / 1000)
     } else {
         format!("{ms}ms")

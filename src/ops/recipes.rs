@@ -120,7 +120,10 @@ impl WalkPause {
     pub fn postgres(ctx: &Context, tables: &[&QName]) -> WalkPause {
         // pg_locks.waitstart is PostgreSQL 14+; before, the waiting statement's start bounds it.
         let (since, since_what) = if ctx.pg().major >= 14 {
-            ("coalesce(l.waitstart, clock_timestamp())", "pg_locks.waitstart")
+            (
+                "coalesce(l.waitstart, clock_timestamp())",
+                "pg_locks.waitstart",
+            )
         } else {
             (
                 "coalesce(a.query_start, clock_timestamp())",
@@ -155,9 +158,7 @@ impl WalkPause {
                 "{}",
                 crate::apply::throttle::DEFAULT_MAX_APP_LOCK_WAIT.as_secs_f64()
             )),
-            max_pause: ctx
-                .dialect
-                .literal(&DEFAULT_MAX_PAUSE_SECONDS.to_string()),
+            max_pause: ctx.dialect.literal(&DEFAULT_MAX_PAUSE_SECONDS.to_string()),
             max_replica_lag: String::new(),
             vacuum_pause: String::new(),
             since: String::new(),
