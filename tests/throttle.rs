@@ -370,3 +370,288 @@ fn mysql_max_replica_lag_needs_the_replicas() {
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("--replica-url"), "{out}");
 }
+
+// The walks that run on the server (a batched data change's DO block or stored procedure) pause
+// the same way, from inside the stage file: under `psql -f` / `mariadb <` alone with the limits
+// the plan baked in, and under `safeshift apply` with its options.
+
+const PG_UPDATE: &str = "UPDATE users SET name = 'n' || id;\n";
+const MY_UPDATE: &str = "UPDATE users SET name = CONCAT('n', id);\n";
+
+/// The plan's batched data-change stage: its number and its up.sql.
+fn walk_stage(dir: &Path) -> (String, std::path::PathBuf) {
+    let mut stages: Vec<_> = fs::read_dir(dir.join("plan"))
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.join("up.sql").exists())
+        .collect();
+    stages.sort();
+    for stage in stages {
+        let up = stage.join("up.sql");
+        if fs::read_to_string(&up)
+            .unwrap()
+            .contains("safeshift_progress")
+        {
+            let name = stage.file_name().unwrap().to_string_lossy().into_owned();
+            let number: String = name.chars().take_while(char::is_ascii_digit).collect();
+            return (number.trim_start_matches('0').to_string(), up);
+        }
+    }
+    panic!("no batched data-change stage in {}", dir.display());
+}
+
+fn spawn_apply_stage(dir: &Path, url: &str, stage: &str, extra: &[&str]) -> Child {
+    std::process::Command::new(assert_cmd::cargo::cargo_bin("safeshift"))
+        .env_remove("DATABASE_URL")
+        .arg("apply")
+        .arg(dir.join("plan"))
+        .args(["--stage", stage, "--database-url", url])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// An app session (named `app`) waiting on a lock another session holds on `other`, until
+/// released.
+struct PgLockWait {
+    holder: postgres::Client,
+    waiter: std::thread::JoinHandle<()>,
+}
+
+impl PgLockWait {
+    fn start(db: &ScratchDb) -> PgLockWait {
+        let mut holder = db.client();
+        holder
+            .batch_execute("BEGIN; LOCK TABLE other IN ACCESS EXCLUSIVE MODE")
+            .unwrap();
+        let url = db.url.clone();
+        let waiter = std::thread::spawn(move || {
+            let mut app = support::connect(&url).unwrap();
+            app.batch_execute(
+                "SET application_name = 'app'; UPDATE other SET v = v + 1 WHERE id = 1",
+            )
+            .unwrap();
+        });
+        PgLockWait { holder, waiter }
+    }
+
+    fn release(mut self) {
+        self.holder.batch_execute("COMMIT").unwrap();
+        self.waiter.join().unwrap();
+    }
+}
+
+#[test]
+fn pg_a_batched_data_change_pauses_on_the_server_while_an_app_session_waits_on_a_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = ScratchDb::create("throttle_walk") else {
+        return;
+    };
+    db.execute(PG_SCHEMA);
+    db.execute(
+        "INSERT INTO users SELECT g, 'User' || g || '@Example.com' FROM generate_series(1, 2000) g;
+         INSERT INTO other VALUES (1, 1);",
+    );
+    plan(
+        dir.path(),
+        PG_SCHEMA,
+        PG_UPDATE,
+        &["--server-version", &support::server_version()],
+    );
+    let (stage, up) = walk_stage(dir.path());
+    let done = || pg_count(&db, "SELECT count(*) FROM users WHERE name = 'n' || id");
+
+    // psql alone: the limit the plan baked in (1s). A pause longer than safeshift.max_pause
+    // (set on the session, the file unchanged) stops the walk with an error.
+    let wait = PgLockWait::start(&db);
+    std::thread::sleep(Duration::from_millis(1300));
+    let stopped = std::process::Command::new("psql")
+        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", &db.url, "-f"])
+        .arg(&up)
+        .env("PGOPTIONS", "-c safeshift.max_pause=1s")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&stopped.stderr);
+    assert!(!stopped.status.success(), "{text}");
+    assert!(
+        text.contains(
+            "stopped: the walk paused longer than safeshift.max_pause (1s): 1 app session"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("Run the stage again"), "{text}");
+    assert_eq!(done(), 0, "the walk went on while the app waited on a lock");
+    let psql = std::process::Command::new("psql")
+        .args(["-X", "-v", "ON_ERROR_STOP=1", "-d", &db.url, "-f"])
+        .arg(&up)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(done(), 0, "the walk went on while the app waited on a lock");
+    wait.release();
+    let (code, out) = finish(psql);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("NOTICE:  paused: 1 app session waiting on locks (longest"),
+        "{out}"
+    );
+    assert!(out.contains("NOTICE:  resumed after pausing "), "{out}");
+    assert_eq!(done(), 2000, "{out}");
+
+    // safeshift apply: its --max-app-lock-wait governs the walk in the file, and the pause is
+    // shown as it happens.
+    db.execute("UPDATE users SET name = NULL");
+    let wait = PgLockWait::start(&db);
+    std::thread::sleep(Duration::from_millis(800));
+    let child = spawn_apply_stage(
+        dir.path(),
+        &db.url,
+        &stage,
+        &["--max-app-lock-wait", "300ms"],
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(done(), 0, "the walk went on while the app waited on a lock");
+    wait.release();
+    let (code, out) = finish(child);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("  paused: 1 app session waiting on locks (longest"),
+        "{out}"
+    );
+    assert!(out.contains("above the limit 300ms"), "{out}");
+    assert!(out.contains("  resumed after pausing "), "{out}");
+    assert_eq!(done(), 2000, "{out}");
+
+    // --max-app-lock-wait off: the walk does not wait.
+    db.execute("UPDATE users SET name = NULL");
+    let wait = PgLockWait::start(&db);
+    std::thread::sleep(Duration::from_millis(1300));
+    let (code, out) = apply(
+        dir.path(),
+        &db.url,
+        &stage,
+        &["--rerun", "--max-app-lock-wait", "off"],
+    );
+    assert_eq!(done(), 2000, "{out}");
+    wait.release();
+    assert_eq!(code, 0, "{out}");
+    assert!(!out.contains("paused"), "{out}");
+}
+
+#[test]
+fn mysql_a_batched_data_change_pauses_in_its_procedure_while_an_app_session_waits_on_a_row_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(server) = support::mysql::server() else {
+        return;
+    };
+    let db = ScratchMysql::create(&server, "throttle_walk");
+    db.execute(MY_SCHEMA);
+    db.execute(
+        "INSERT INTO users (id, email)
+         WITH RECURSIVE g (n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < 1000)
+         SELECT n, CONCAT('User', n, '@Example.com') FROM g;
+         INSERT INTO other VALUES (1, 1);",
+    );
+    plan(dir.path(), MY_SCHEMA, MY_UPDATE, &["--dialect", "mariadb"]);
+    let (stage, up) = walk_stage(dir.path());
+    let done = || -> i64 {
+        db.first_value("SELECT COUNT(*) FROM users WHERE name <=> CONCAT('n', id)")
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    // An app session waiting on a row lock another holds, until the holder commits.
+    let lock_wait = || {
+        let mut holder = mysql::Conn::new(mysql::Opts::from_url(&db.url()).unwrap()).unwrap();
+        holder
+            .query_drop("START TRANSACTION; SELECT * FROM other WHERE id = 1 FOR UPDATE")
+            .unwrap();
+        let url = db.url();
+        let waiter = std::thread::spawn(move || {
+            let mut app = mysql::Conn::new(mysql::Opts::from_url(&url).unwrap()).unwrap();
+            app.query_drop("SET SESSION innodb_lock_wait_timeout = 30")
+                .unwrap();
+            app.query_drop("UPDATE other SET v = v + 1 WHERE id = 1")
+                .unwrap();
+        });
+        (holder, waiter)
+    };
+
+    // `mariadb < up.sql` alone: the limit the plan baked in (1s); InnoDB records a wait's start
+    // in whole seconds.
+    let (mut holder, waiter) = lock_wait();
+    std::thread::sleep(Duration::from_millis(2000));
+    let sql = fs::read_to_string(&up).unwrap();
+    // A pause longer than @safeshift_max_pause (set on the session) stops the walk.
+    let stopped = db
+        .try_execute(&format!("SET @safeshift_max_pause = 1;\n{sql}"))
+        .expect_err("the walk must stop after @safeshift_max_pause");
+    assert!(
+        stopped.contains(
+            "stopped: the walk paused longer than @safeshift_max_pause (1s): 1 app session"
+        ),
+        "{stopped}"
+    );
+    assert_eq!(done(), 0, "the walk went on while the app waited on a lock");
+    let out = std::thread::scope(|scope| {
+        let run = scope.spawn(|| db.try_execute(&sql));
+        std::thread::sleep(Duration::from_secs(2));
+        assert_eq!(done(), 0, "the walk went on while the app waited on a lock");
+        holder.query_drop("COMMIT").unwrap();
+        run.join().unwrap()
+    });
+    waiter.join().unwrap();
+    let out = out.unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        out.contains("paused: 1 app session waiting on locks (longest"),
+        "{out}"
+    );
+    assert!(out.contains("resumed after pausing "), "{out}");
+    assert_eq!(done(), 1000, "{out}");
+
+    // safeshift apply: its --max-app-lock-wait governs the procedure's walk.
+    db.execute("UPDATE users SET name = NULL;");
+    let (mut holder, waiter) = lock_wait();
+    std::thread::sleep(Duration::from_millis(1500));
+    let child = spawn_apply_stage(
+        dir.path(),
+        &db.url(),
+        &stage,
+        &["--max-app-lock-wait", "300ms"],
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(done(), 0, "the walk went on while the app waited on a lock");
+    holder.query_drop("COMMIT").unwrap();
+    waiter.join().unwrap();
+    let (code, out) = finish(child);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("  paused: 1 app session waiting on locks (longest"),
+        "{out}"
+    );
+    assert!(out.contains("above the limit 0.3s"), "{out}");
+    assert!(out.contains("  resumed after pausing "), "{out}");
+    assert_eq!(done(), 1000, "{out}");
+
+    // --max-app-lock-wait off: the walk does not wait.
+    db.execute("UPDATE users SET name = NULL;");
+    let (mut holder, waiter) = lock_wait();
+    std::thread::sleep(Duration::from_millis(2000));
+    let (code, out) = apply(
+        dir.path(),
+        &db.url(),
+        &stage,
+        &["--rerun", "--max-app-lock-wait", "off"],
+    );
+    assert_eq!(done(), 1000, "{out}");
+    holder.query_drop("COMMIT").unwrap();
+    waiter.join().unwrap();
+    assert_eq!(code, 0, "{out}");
+    assert!(!out.contains("paused"), "{out}");
+}

@@ -866,6 +866,9 @@ impl Observer for StepTag<'_> {
     fn keep_going(&mut self) -> Result<(), String> {
         self.inner.keep_going()
     }
+    fn walk_said(&mut self, line: &str) {
+        self.inner.walk_said(line)
+    }
 }
 
 /// What the stage's checks said.
@@ -1111,6 +1114,16 @@ impl Observer for Printer<'_> {
 
     fn paused(&mut self, took: Duration, why: &str) {
         let line = format!("  paused {:.1}s: {why}", took.as_secs_f64());
+        match &self.bar {
+            Some(bar) => bar.println(line),
+            None => {
+                let _ = writeln!(self.out, "{line}");
+            }
+        }
+    }
+
+    fn walk_said(&mut self, line: &str) {
+        let line = format!("  {line}");
         match &self.bar {
             Some(bar) => bar.println(line),
             None => {

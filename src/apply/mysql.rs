@@ -514,6 +514,26 @@ fn failed(statement: &FileStatement, e: &mysql::Error) -> RunError {
     }
 }
 
+/// The limits of the walks the stage's procedures run (templates/mysql/pause.sql reads
+/// `@safeshift_max_app_lock_wait`, in seconds), from the run's options (see
+/// [`run::walk_limits`]). MySQL's walks pause for app lock waits only.
+fn set_walk_limits(conn: &mut Conn, opts: &RunOptions) -> Result<(), RunError> {
+    let limit = match opts.throttle.max_app_lock_wait {
+        Some(d) if !d.is_zero() => format!("{}", d.as_secs_f64()),
+        _ => "off".to_string(),
+    };
+    let sql = format!(
+        "SET @safeshift_max_app_lock_wait = {}",
+        quote_literal(&limit)
+    );
+    conn.query_drop(&sql).map_err(|e| RunError::Failed {
+        pos: None,
+        statement: sql.clone(),
+        message: my::describe(&e),
+        code: my::error_code(&e).map(|c| c.to_string()),
+    })
+}
+
 /// Runs a SQL file one statement at a time. A statement that hit a lock wait timeout is retried
 /// (the plan writes each to be safe to re-run); inside `START TRANSACTION … COMMIT` the retry
 /// starts again at the transaction's start.
@@ -529,6 +549,7 @@ pub fn run_sql(
         message: format!("cannot read the SQL file: {}", e.message),
         code: None,
     })?;
+    set_walk_limits(conn, opts)?;
     let mut retries = run::Retries::new(opts, statements.len());
     let mut tx_start: Option<usize> = None;
     // Where the file took LOCK TABLES, while it holds them: whatever goes wrong, the tables are
@@ -562,7 +583,14 @@ pub fn run_sql(
                 "SET SESSION lock_wait_timeout = {}",
                 whole_seconds(t)
             )),
-            _ => my::run(conn, &statement.text),
+            _ => my::run_relaying(conn, &statement.text, &mut |line| {
+                if crate::db::WALK_PAUSE_NOTICES
+                    .iter()
+                    .any(|p| line.starts_with(p))
+                {
+                    observer.walk_said(line);
+                }
+            }),
         };
         let Err(e) = result else {
             match kind {

@@ -154,6 +154,10 @@ pub trait Observer {
         Ok(())
     }
     fn backfill_end(&mut self, _walked: u64, _updated: u64) {}
+    /// A walk running on the server (a stage's DO block or stored procedure) said it pauses or
+    /// goes on ([`crate::db::WALK_PAUSE_NOTICES`]). On PostgreSQL `apply`'s session prints
+    /// these itself as they arrive (see [`crate::db::connect_relaying_pauses`]).
+    fn walk_said(&mut self, _line: &str) {}
 }
 
 /// Watches nothing.
@@ -436,6 +440,51 @@ pub(crate) fn lock_timeout_sql(local: bool, timeout: Duration) -> String {
     )
 }
 
+/// The limits of the walks that run on the server (templates/sql/pause.sql reads them with
+/// `current_setting('safeshift.…', true)`), from the run's options, so one setting governs the
+/// walks `apply` makes itself and those in the stage's DO blocks. A limit the run does not have
+/// is `off` (`rehearse` pauses for nothing); `safeshift.max_pause` keeps the file's.
+pub(crate) fn walk_limits(opts: &RunOptions) -> [(&'static str, String); 3] {
+    let limit = |d: Option<Duration>| match d {
+        Some(d) if !d.is_zero() => super::throttle::setting(d),
+        _ => "off".to_string(),
+    };
+    [
+        ("max_app_lock_wait", limit(opts.throttle.max_app_lock_wait)),
+        (
+            "vacuum_pause",
+            if opts.throttle.vacuum_pause {
+                "on"
+            } else {
+                "off"
+            }
+            .to_string(),
+        ),
+        ("max_replica_lag", limit(opts.max_replica_lag)),
+    ]
+}
+
+fn set_walk_limits(client: &mut Client, opts: &RunOptions) -> Result<(), RunError> {
+    let sql = walk_limits(opts)
+        .iter()
+        .map(|(name, value)| {
+            format!(
+                "set_config({}, {}, false)",
+                quote_literal(&format!("safeshift.{name}")),
+                quote_literal(value)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!("SELECT {sql}");
+    client.batch_execute(&sql).map_err(|e| RunError::Failed {
+        pos: None,
+        statement: sql.clone(),
+        message: db::describe(&e),
+        code: db::sqlstate(&e).map(str::to_string),
+    })
+}
+
 /// Runs a SQL file. Statements outside a transaction are retried one by one (the plan writes
 /// them to be safe to re-run); a failed statement inside `BEGIN … COMMIT` rolls the transaction
 /// back, and the retry starts again at its `BEGIN`.
@@ -451,6 +500,7 @@ pub fn run_sql(
         message: format!("cannot read the SQL file: {}", e.message),
         code: None,
     })?;
+    set_walk_limits(client, opts)?;
     let mut retries = Retries::new(opts, statements.len());
     let mut tx_start: Option<usize> = None;
     // Statements run inside the open transaction: they take effect when it commits.
@@ -708,12 +758,14 @@ fn key_bound(spec: &BackfillSpec, op: &str, value: &str) -> String {
 }
 
 /// After a walk by heap blocks: the rows still pending (an update moved them past the walk),
-/// a batch at a time, each batch its own transaction.
+/// a batch at a time, each batch its own transaction, pausing before each as the walk does.
 fn sweep(
     client: &mut Client,
     spec: &BackfillSpec,
     batch_size: u64,
-) -> Result<u64, postgres::Error> {
+    throttle: &mut super::throttle::PgThrottle,
+    observer: &mut dyn Observer,
+) -> Result<u64, RunError> {
     let sql = format!(
         "UPDATE {t} SET {c} = {v} WHERE ctid = ANY (ARRAY(SELECT ctid FROM {t} WHERE {p} LIMIT {batch_size})) AND ({p})",
         t = spec.table,
@@ -723,7 +775,23 @@ fn sweep(
     );
     let mut updated = 0;
     loop {
-        let n = client.execute(sql.as_str(), &[])?;
+        throttle.wait(client, observer)?;
+        let n = client.execute(sql.as_str(), &[]).map_err(|e| {
+            if db::connection_lost(&e) {
+                RunError::Lost {
+                    pos: None,
+                    statement: sql.clone(),
+                    message: db::describe(&e),
+                }
+            } else {
+                RunError::Failed {
+                    pos: None,
+                    statement: sql.clone(),
+                    message: db::describe(&e),
+                    code: db::sqlstate(&e).map(str::to_string),
+                }
+            }
+        })?;
         if n == 0 {
             return Ok(updated);
         }
@@ -836,7 +904,7 @@ pub fn run_backfill(
                     .and_then(|b| b.parse::<i64>().ok())
                     .unwrap_or(0);
                 if at > pages {
-                    done.updated += sweep(client, spec, batch_size).map_err(|e| fail(table, &e))?;
+                    done.updated += sweep(client, spec, batch_size, &mut throttle, observer)?;
                     observer.backfill_end(done.walked, done.updated);
                     return Ok(done);
                 }

@@ -139,6 +139,17 @@ pub fn parse_rate(text: &str) -> Result<u64, String> {
     Ok((number * factor) as u64)
 }
 
+/// A limit as PostgreSQL reads an interval (`1s`, `300ms`), for the `safeshift.*` settings of
+/// the walks that run on the server.
+pub fn setting(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms.is_multiple_of(1000) {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{ms}ms")
+    }
+}
+
 /// `--max-app-lock-wait`: a duration, or `off` (also `0`).
 pub fn parse_limit(text: &str) -> Result<Duration, String> {
     if text.trim().eq_ignore_ascii_case("off") {

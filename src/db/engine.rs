@@ -154,7 +154,7 @@ impl Engine for Postgres {
     }
 
     fn session(url: &str) -> Result<Client, DbError> {
-        let mut client = super::connect(url)?;
+        let mut client = super::connect_relaying_pauses(url)?;
         apply::run::keep_session_open(&mut client)?;
         Ok(client)
     }

@@ -37,6 +37,35 @@ pub enum DbError {
 
 /// Connects with a bounded connect timeout. Accepts URLs (`postgres://…`) and key/value strings.
 pub fn connect(url: &str) -> Result<Client, DbError> {
+    connect_with(url, None)
+}
+
+/// The walks that run on the server (a stage's DO blocks, templates/sql/pause.sql) say when they
+/// pause, go on, or stop for a pause too long with a line (a NOTICE on PostgreSQL, a `progress`
+/// row on MySQL/MariaDB) that starts with one of these.
+pub const WALK_PAUSE_NOTICES: [&str; 3] = [
+    "paused: ",
+    "resumed after pausing ",
+    "stopped: the walk paused",
+];
+
+/// As [`connect`], printing on standard output, as they arrive, the NOTICEs in which a walk
+/// running on the server says it pauses or goes on (`apply`'s stage session). The client hears
+/// a NOTICE while it waits for the statement that raised it, on the thread that runs it, which
+/// is the only moment a long DO block lets anything be said.
+pub fn connect_relaying_pauses(url: &str) -> Result<Client, DbError> {
+    connect_with(
+        url,
+        Some(|notice: &str| {
+            use std::io::Write;
+            if WALK_PAUSE_NOTICES.iter().any(|p| notice.starts_with(p)) {
+                let _ = writeln!(std::io::stdout(), "  {notice}");
+            }
+        }),
+    )
+}
+
+fn connect_with(url: &str, relay: Option<fn(&str)>) -> Result<Client, DbError> {
     let fail = |message: String| DbError::Connect {
         url: redact_url(url),
         message,
@@ -47,6 +76,9 @@ pub fn connect(url: &str) -> Result<Client, DbError> {
     }
     if config.get_application_name().is_none() {
         config.application_name("safeshift");
+    }
+    if let Some(relay) = relay {
+        config.notice_callback(move |notice| relay(notice.message()));
     }
     config.connect(NoTls).map_err(|e| fail(describe(&e)))
 }

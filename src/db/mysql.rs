@@ -83,10 +83,29 @@ pub fn connection_lost(e: &mysql::Error) -> bool {
 /// `query_drop` reads past them and drops the error that follows (the procedure's failure would
 /// pass for success).
 pub fn run(conn: &mut Conn, sql: &str) -> Result<(), mysql::Error> {
+    run_relaying(conn, sql, &mut |_| {})
+}
+
+/// As [`run`], handing `relay`, as each arrives, every row of a one-column result set named
+/// `progress` (the lines the walks of templates/mysql/ select): a procedure's result sets reach
+/// the client while it still runs.
+pub fn run_relaying(
+    conn: &mut Conn,
+    sql: &str,
+    relay: &mut dyn FnMut(&str),
+) -> Result<(), mysql::Error> {
     let mut result = conn.query_iter(sql)?;
     while let Some(set) = result.iter() {
+        let progress = {
+            let columns = set.columns();
+            let columns = columns.as_ref();
+            columns.len() == 1 && columns[0].name_str() == "progress"
+        };
         for row in set {
-            row?;
+            let row = row?;
+            if progress && let Some(value) = row.as_ref(0) {
+                relay(&value_text(value));
+            }
         }
     }
     Ok(())

@@ -198,6 +198,7 @@ struct Batched<'a> {
     /// The arguments of `format()` for one progress line.
     notice: &'a str,
     tag: &'a str,
+    pause: super::recipes::WalkPause,
 }
 
 /// PostgreSQL's own catalogs (`UPDATE pg_index SET indisready = …`): a change there reaches
@@ -418,6 +419,7 @@ impl DataChange {
             notice: &notice,
             tag: &tag,
             walk,
+            pause: super::recipes::WalkPause::postgres(ctx, &[&self.table, self.changed()]),
         }
         .render()
         .map_err(|e| ctx.error(format!("internal error rendering SQL: {e}")))?;
@@ -461,6 +463,7 @@ struct MyBatched<'a> {
     label: &'a str,
     key_names: &'a str,
     end_shown: &'a str,
+    pause: super::recipes::WalkPause,
 }
 
 /// `(k1, k2, …) op (v1, v2, …)` spelled out column by column (`k1 > v1 OR (k1 = v1 AND …)`),
@@ -624,6 +627,7 @@ impl DataChange {
             label: &label,
             key_names: &key_names,
             end_shown: &end_shown,
+            pause: super::recipes::WalkPause::mysql(ctx),
         }
         .render()
         .map_err(|e| ctx.error(format!("internal error rendering SQL: {e}")))?;

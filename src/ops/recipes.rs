@@ -74,6 +74,7 @@ struct BackfillBlocks<'a> {
     batch_size: u64,
     progress: &'a str,
     tag: &'a str,
+    pause: WalkPause,
 }
 
 #[derive(Template)]
@@ -88,6 +89,83 @@ struct Backfill<'a> {
     /// The arguments of `format()` for one progress line: the format string, then the values.
     progress: &'a str,
     tag: &'a str,
+    pause: WalkPause,
+}
+
+/// The pause at the top of every batch of a walk that runs on the server (templates/sql/pause.sql,
+/// templates/mysql/pause.sql): the limits the plan bakes in (each a SQL string literal, which
+/// the session's `safeshift.*` settings or `@safeshift_*` variables override at run time) and,
+/// on PostgreSQL, how the server says since when a session waits and which tables a vacuum
+/// pauses the walk for.
+pub struct WalkPause {
+    pub max_app_lock_wait: String,
+    pub max_replica_lag: String,
+    pub max_pause: String,
+    pub vacuum_pause: String,
+    /// Since when a session waits on its lock.
+    pub since: String,
+    pub since_what: String,
+    /// The tables as `regclass` literals, comma-separated.
+    pub tables: String,
+}
+
+/// How long a server-side walk stays paused before it stops (with an error that says to run the
+/// stage again, which resumes it): a person should look at an app that has suffered this long.
+pub const DEFAULT_MAX_PAUSE_SECONDS: u64 = 600;
+
+impl WalkPause {
+    /// PostgreSQL: pauses for lock waits over `apply`'s default limit and for a vacuum of
+    /// `tables`; replica lag off, as in `apply` (a logical replication consumer that stalls
+    /// would otherwise stop every walk).
+    pub fn postgres(ctx: &Context, tables: &[&QName]) -> WalkPause {
+        // pg_locks.waitstart is PostgreSQL 14+; before, the waiting statement's start bounds it.
+        let (since, since_what) = if ctx.pg().major >= 14 {
+            (
+                "coalesce(l.waitstart, clock_timestamp())",
+                "pg_locks.waitstart",
+            )
+        } else {
+            (
+                "coalesce(a.query_start, clock_timestamp())",
+                "the start of the waiting statement (no pg_locks.waitstart before PostgreSQL 14)",
+            )
+        };
+        let mut names: Vec<String> = Vec::new();
+        for t in tables {
+            let name = literal(&qname(t));
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+        WalkPause {
+            max_app_lock_wait: literal(&crate::apply::throttle::setting(
+                crate::apply::throttle::DEFAULT_MAX_APP_LOCK_WAIT,
+            )),
+            max_replica_lag: literal("off"),
+            max_pause: literal(&format!("{DEFAULT_MAX_PAUSE_SECONDS}s")),
+            vacuum_pause: literal("on"),
+            since: since.to_string(),
+            since_what: since_what.to_string(),
+            tables: names.join(", "),
+        }
+    }
+
+    /// MySQL/MariaDB: pauses for lock waits over `apply`'s default limit (seconds). A primary
+    /// does not know its replicas' lag, and InnoDB's purge is not a vacuum to wait for.
+    pub fn mysql(ctx: &Context) -> WalkPause {
+        WalkPause {
+            max_app_lock_wait: ctx.dialect.literal(&format!(
+                "{}",
+                crate::apply::throttle::DEFAULT_MAX_APP_LOCK_WAIT.as_secs_f64()
+            )),
+            max_pause: ctx.dialect.literal(&DEFAULT_MAX_PAUSE_SECONDS.to_string()),
+            max_replica_lag: String::new(),
+            vacuum_pause: String::new(),
+            since: String::new(),
+            since_what: String::new(),
+            tables: String::new(),
+        }
+    }
 }
 
 /// A key column the walk follows, with the suffix of its PL/pgSQL variables.
@@ -412,6 +490,7 @@ pub fn backfill_step(
             batch_size: ctx.options.batch_size,
             progress: &progress,
             tag: &tag,
+            pause: WalkPause::postgres(ctx, &[table]),
         })?
     } else {
         render(&Backfill {
@@ -423,6 +502,7 @@ pub fn backfill_step(
             batch_size: ctx.options.batch_size,
             progress: &progress,
             tag: &tag,
+            pause: WalkPause::postgres(ctx, &[table]),
         })?
     };
     let spec = BackfillSpec {

@@ -9,6 +9,7 @@ BEGIN
   -- Walk the table in batch-key order, one short transaction per batch. Rows already done are
   -- skipped, so this can be stopped at any time and run again.
   batches: LOOP
+{% include "mysql/pause.sql" %}
     SET safeshift_batch_end = NULL;
     IF safeshift_last_key IS NULL THEN
       SELECT MAX(k) INTO safeshift_batch_end FROM (SELECT {{ key }} AS k FROM {{ table }} ORDER BY {{ key }} LIMIT {{ batch_size }}) AS batch;

@@ -33,6 +33,7 @@ BEGIN
   INSERT INTO {{ progress }} (step) VALUES ({{ step }}) ON DUPLICATE KEY UPDATE step = step;
   COMMIT;
   batches: LOOP
+{% include "mysql/pause.sql" %}
     START TRANSACTION;
     -- The progress row is locked for the batch's transaction: a second run of this stage waits
     -- here (up to the lock timeout), then reads where this one got, never doing a batch again.

@@ -21,6 +21,7 @@ BEGIN
   -- key index serves.
 {%- endif %}
   LOOP
+{% include "sql/pause.sql" %}
     IF safeshift_last_key{{ walk.first_suffix }} IS NULL THEN
       SELECT {{ walk.batch_list }} INTO {{ walk.end_list }} FROM (SELECT {{ walk.select_list }} FROM {{ table }} ORDER BY {{ walk.key_list }} LIMIT safeshift_batch_size) AS batch ORDER BY {{ walk.desc_list }} LIMIT 1;
     ELSE

@@ -18,6 +18,7 @@ BEGIN
   -- moved since, which the sweep below finds. Rows already filled are skipped, so this can be
   -- stopped at any time and run again.
   WHILE safeshift_last_key <= safeshift_pages LOOP
+{% include "sql/pause.sql" %}
     UPDATE {{ table }} SET {{ column }} = {{ value }}
      WHERE ctid > format('(%s,0)', safeshift_last_key)::tid
        AND ctid <= format('(%s,0)', safeshift_last_key + safeshift_step)::tid
@@ -30,6 +31,7 @@ BEGIN
   END LOOP;
   -- The sweep: rows an update moved past the walk while it ran, a batch at a time.
   LOOP
+{% include "sql/pause.sql" %}
     UPDATE {{ table }} SET {{ column }} = {{ value }}
      WHERE ctid = ANY (ARRAY(SELECT ctid FROM {{ table }} WHERE {{ pending }} LIMIT {{ batch_size }}))
        AND {{ pending }};

@@ -28,6 +28,7 @@ BEGIN
   -- app's own commits then do not queue behind the walk's flushes (scripts/bench-stall).
   PERFORM set_config('synchronous_commit', 'off', false);
   LOOP
+{% include "sql/pause.sql" %}
     -- The progress row is locked for the batch's transaction: a second run of this stage waits
     -- here, then reads where this one got, instead of doing the same batch again.
     SELECT last_key, rows INTO safeshift_done, safeshift_changed FROM {{ progress }} WHERE step = safeshift_step FOR UPDATE;

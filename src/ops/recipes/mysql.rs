@@ -376,6 +376,7 @@ struct Backfill<'a> {
     /// The statement run per batch, on rows with `safeshift_last_key < key <= safeshift_batch_end`.
     batch: &'a str,
     batch_size: u64,
+    pause: super::WalkPause,
 }
 
 /// The temporary procedure that walks `table` by `key` and runs `batch` per batch.
@@ -403,6 +404,7 @@ fn batch_walk(
         key_type: &key_type,
         batch,
         batch_size: ctx.options.batch_size,
+        pause: super::WalkPause::mysql(ctx),
     })
 }
 

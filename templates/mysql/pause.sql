@@ -1,0 +1,65 @@
+    -- Before the batch takes any lock: wait while the app suffers, as `safeshift apply` does for
+    -- the backfills it walks itself. The limits (seconds) are the plan's, unless the session sets
+    -- @safeshift_max_app_lock_wait or @safeshift_max_pause ('off': no limit); `safeshift apply`
+    -- sets them from its options.
+    safeshift_pause: BEGIN
+      DECLARE safeshift_lock_text VARCHAR(64) DEFAULT IFNULL(NULLIF(CAST(@safeshift_max_app_lock_wait AS CHAR), ''), {{ pause.max_app_lock_wait }});
+      DECLARE safeshift_max_text VARCHAR(64) DEFAULT IFNULL(NULLIF(CAST(@safeshift_max_pause AS CHAR), ''), {{ pause.max_pause }});
+      DECLARE safeshift_lock_limit DECIMAL(20,6) DEFAULT NULL;
+      DECLARE safeshift_max_pause DECIMAL(20,6) DEFAULT NULL;
+      DECLARE safeshift_row_waits BIGINT DEFAULT 0;
+      DECLARE safeshift_row_longest DECIMAL(20,6) DEFAULT 0;
+      DECLARE safeshift_mdl_waits BIGINT DEFAULT 0;
+      DECLARE safeshift_mdl_longest BIGINT DEFAULT 0;
+      DECLARE safeshift_why TEXT DEFAULT NULL;
+      DECLARE safeshift_paused_at DATETIME(6) DEFAULT NULL;
+      DECLARE safeshift_told DATETIME(6) DEFAULT NULL;
+      IF LOWER(safeshift_lock_text) <> 'off' THEN
+        SET safeshift_lock_limit = NULLIF(CAST(safeshift_lock_text AS DECIMAL(20,6)), 0);
+      END IF;
+      IF LOWER(safeshift_max_text) <> 'off' THEN
+        SET safeshift_max_pause = NULLIF(CAST(safeshift_max_text AS DECIMAL(20,6)), 0);
+      END IF;
+      safeshift_look: LOOP
+        SET safeshift_why = NULL;
+        IF safeshift_lock_limit IS NOT NULL THEN
+          -- App sessions of this database waiting on a row lock, or on a metadata lock (whole
+          -- seconds); not this session. SYSDATE: NOW() inside a routine is the CALL's start.
+          -- Other users' sessions show only with the PROCESS privilege.
+          SELECT COUNT(*), COALESCE(MAX(TIMESTAMPDIFF(MICROSECOND, trx_wait_started, SYSDATE(6))), 0) / 1000000
+            INTO safeshift_row_waits, safeshift_row_longest
+            FROM information_schema.INNODB_TRX JOIN information_schema.PROCESSLIST ON ID = trx_mysql_thread_id
+           WHERE trx_state = 'LOCK WAIT' AND trx_mysql_thread_id <> CONNECTION_ID() AND DB <=> DATABASE()
+             AND TIMESTAMPDIFF(MICROSECOND, trx_wait_started, SYSDATE(6)) > safeshift_lock_limit * 1000000;
+          SELECT COUNT(*), COALESCE(MAX(TIME), 0) INTO safeshift_mdl_waits, safeshift_mdl_longest
+            FROM information_schema.PROCESSLIST
+           WHERE ID <> CONNECTION_ID() AND DB <=> DATABASE() AND STATE LIKE 'Waiting for%lock'
+             AND TIME > safeshift_lock_limit;
+          IF safeshift_row_waits + safeshift_mdl_waits > 0 THEN
+            SET safeshift_why = CONCAT(IF(safeshift_row_waits + safeshift_mdl_waits = 1, '1 app session', CONCAT(safeshift_row_waits + safeshift_mdl_waits, ' app sessions')),
+                                       ' waiting on locks (longest ', ROUND(GREATEST(safeshift_row_longest, safeshift_mdl_longest), 1),
+                                       's, above the limit ', safeshift_lock_text, 's, @safeshift_max_app_lock_wait)');
+          END IF;
+        END IF;
+        IF safeshift_why IS NULL THEN
+          LEAVE safeshift_look;
+        END IF;
+        IF safeshift_paused_at IS NULL THEN
+          SET safeshift_paused_at = SYSDATE(6), safeshift_told = SYSDATE(6);
+          SELECT CONCAT('paused: ', safeshift_why) AS progress;
+        ELSEIF TIMESTAMPDIFF(SECOND, safeshift_told, SYSDATE(6)) >= 10 THEN
+          SET safeshift_told = SYSDATE(6);
+          SELECT CONCAT('paused: ', safeshift_why, ' (paused ', TIMESTAMPDIFF(SECOND, safeshift_paused_at, SYSDATE(6)), 's so far)') AS progress;
+        END IF;
+        IF TIMESTAMPDIFF(MICROSECOND, safeshift_paused_at, SYSDATE(6)) > safeshift_max_pause * 1000000 THEN
+          SELECT CONCAT('stopped: the walk paused longer than @safeshift_max_pause (', safeshift_max_text, 's): ', safeshift_why,
+                        '. Every batch done so far is kept: run the stage again when the app is calm, and it goes on where it stopped') AS progress;
+          SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'safeshift: the walk paused longer than @safeshift_max_pause; run the stage again to go on';
+        END IF;
+        -- No transaction is open here: the sleep holds nothing the app could wait on.
+        DO SLEEP(0.25);
+      END LOOP safeshift_look;
+      IF safeshift_paused_at IS NOT NULL THEN
+        SELECT CONCAT('resumed after pausing ', ROUND(TIMESTAMPDIFF(MICROSECOND, safeshift_paused_at, SYSDATE(6)) / 1000000, 1), 's') AS progress;
+      END IF;
+    END safeshift_pause;
