@@ -155,8 +155,8 @@ pub trait Observer {
     }
     fn backfill_end(&mut self, _walked: u64, _updated: u64) {}
     /// A walk running on the server (a stage's DO block or stored procedure) said it pauses or
-    /// goes on ([`crate::db::WALK_PAUSE_NOTICES`]). On PostgreSQL `apply`'s session prints
-    /// these itself as they arrive (see [`crate::db::connect_relaying_pauses`]).
+    /// goes on ([`crate::db::WALK_PAUSE_NOTICES`]), while the statement still runs. PostgreSQL:
+    /// on a session made with [`crate::db::connect_relaying_pauses`] (`apply`'s).
     fn walk_said(&mut self, _line: &str) {}
 }
 
@@ -536,7 +536,9 @@ pub fn run_sql(
             Kind::Concurrently => run_concurrently(client, &statement.text, opts, observer),
             Kind::Other if tx_start.is_some() => observed(client, &statement.text, observer),
             Kind::Other if observer.wrap_statements() => wrapped(client, &statement.text, observer),
-            Kind::Other => client.batch_execute(&statement.text),
+            Kind::Other => db::run_relaying(client, &statement.text, &mut |line| {
+                observer.walk_said(line)
+            }),
         };
         let Err(e) = result else {
             match kind {
@@ -598,7 +600,7 @@ fn observed(
 ) -> Result<(), postgres::Error> {
     // Watching is best effort: a failed look at pg_locks must not fail the migration.
     let _ = observer.before(client);
-    client.batch_execute(text)?;
+    db::run_relaying(client, text, &mut |line| observer.walk_said(line))?;
     let _ = observer.after(client, text);
     Ok(())
 }
@@ -617,7 +619,7 @@ fn wrapped(
             let _ = client.batch_execute("ROLLBACK");
             // 25001: cannot run inside a transaction block; 2D000: invalid transaction termination.
             if matches!(db::sqlstate(&e), Some("25001") | Some("2D000")) {
-                client.batch_execute(text)
+                db::run_relaying(client, text, &mut |line| observer.walk_said(line))
             } else {
                 Err(e)
             }
