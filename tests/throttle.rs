@@ -743,13 +743,36 @@ fn pg_a_batched_data_change_pauses_on_the_server_while_an_app_session_waits_on_a
     assert!(out.contains("NOTICE:  resumed after pausing "), "{out}");
     assert_eq!(done(), 2000, "{out}");
 
-    // safeshift apply: its --max-pause is the walk's safeshift.max_pause. The walk's NOTICEs
-    // come through apply's output, before the failure they lead to.
+    // safeshift apply, called as a library with a writer of its own: its max_pause
+    // (--max-pause) is the walk's safeshift.max_pause, and the walk's NOTICEs come through that
+    // writer, before the failure they lead to.
     db.execute("UPDATE users SET name = NULL");
     let wait = PgLockWait::start(&db);
     std::thread::sleep(Duration::from_millis(1300));
-    let (code, out) = apply(dir.path(), &db.url, &stage, &["--max-pause", "1s"]);
-    assert_eq!(code, 1, "{out}");
+    let plan_dir = safeshift::plan_dir::PlanDir::open(&dir.path().join("plan")).unwrap();
+    let request = safeshift::apply::ApplyRequest {
+        plan: &plan_dir,
+        database_url: &db.url,
+        stage: stage.parse().unwrap(),
+        run: safeshift::apply::RunOptions {
+            throttle: safeshift::apply::throttle::Limits {
+                max_app_lock_wait: Some(Duration::from_secs(1)),
+                vacuum_pause: true,
+                max_pause: Some(Duration::from_secs(1)),
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+        rollback: true,
+        rerun: false,
+        confirm: false,
+        progress: false,
+        allow_edited: false,
+    };
+    let mut written = Vec::new();
+    let outcome = safeshift::apply::apply(&request, &mut written).unwrap();
+    let out = String::from_utf8(written).unwrap();
+    assert_eq!(outcome.exit_code(), 1, "{out}");
     let paused = out
         .find("\n  paused: 1 app session waiting on locks (longest")
         .unwrap_or_else(|| panic!("no pause line:\n{out}"));
