@@ -208,7 +208,8 @@ database named safeshift, one row per database, plan and stage) records each sta
 runs only after the stages it depends on, and a done stage runs again only with --rerun.
 
 Exit codes: 0 done, 1 the stage failed (what this run did is rolled back unless --no-rollback;
-a failed --rerun of a done stage is never rolled back), 2 usage, input or connection error
+a failed --rerun of a done stage is never rolled back; a walk that paused longer than
+--max-pause is not rolled back: the same command resumes it), 2 usage, input or connection error
 before the stage started, 3 refused (dependencies not done, already done, a check failed or
 could not run, a deploy not confirmed, or another apply is running this plan), 4 the connection
 was lost while the stage ran (a restart, a killed session: inspect, then run again),
@@ -356,6 +357,16 @@ pub struct ApplyArgs {
     /// table [default: it pauses]
     #[arg(long)]
     pub no_vacuum_pause: bool,
+
+    /// The longest one pause may last. A walk (a backfill, or a batched data change's walk in
+    /// the stage's file) pauses before its next batch while the app suffers: an app session
+    /// waits on a lock (--max-app-lock-wait), a vacuum works on the table, WAL is written too
+    /// fast (--max-wal-rate), a replica lags (--max-replica-lag). A pause longer than this stops
+    /// the walk and apply exits 1, as for a stage that gave up on a lock, but nothing is rolled
+    /// back: every batch done is kept, and the same command resumes the walk. `off`: wait as
+    /// long as the cause lasts [default: 10m]
+    #[arg(long, value_name = "DURATION", value_parser = crate::apply::throttle::parse_limit)]
+    pub max_pause: Option<std::time::Duration>,
 
     /// Leave a failed stage as it is instead of running its down.sql
     #[arg(long)]

@@ -27,6 +27,7 @@
 //! target-batch-time = "200ms"
 //! max-replica-lag = "5s"
 //! max-app-lock-wait = "1s"          # or "off"
+//! max-pause = "10m"                 # or "off"
 //! max-wal-rate = "20MB"             # PostgreSQL; bytes a second, or "off"
 //! vacuum-pause = true               # PostgreSQL
 //! replica-urls = ["mysql://monitor@replica1:3306/app"]   # MySQL/MariaDB
@@ -89,6 +90,7 @@ pub struct ApplyConfig {
     pub target_batch_time: Option<String>,
     pub max_replica_lag: Option<String>,
     pub max_app_lock_wait: Option<String>,
+    pub max_pause: Option<String>,
     pub max_wal_rate: Option<String>,
     pub vacuum_pause: Option<bool>,
     #[serde(default)]
@@ -117,6 +119,8 @@ pub struct Durations {
     pub max_replica_lag: Option<Duration>,
     /// `Duration::ZERO` for `off`.
     pub max_app_lock_wait: Option<Duration>,
+    /// `Duration::ZERO` for `off`.
+    pub max_pause: Option<Duration>,
     /// Bytes a second; 0 for `off`.
     pub max_wal_rate: Option<u64>,
     pub max_wait: Option<Duration>,
@@ -246,7 +250,7 @@ pub fn load(explicit: Option<&Path>) -> Result<Loaded, Error> {
             column,
             message: e.message().to_string(),
             help: Some(
-                "keys: dialect, server-version, fail-on, schema, migration-tool, baseline, exclude, [rules] disable/severity, [gate] window, [apply] lock-timeout/retries/retry-delay/max-retry-delay/batch-size/pause/target-batch-time/max-replica-lag/max-app-lock-wait/max-wal-rate/vacuum-pause/replica-urls, [rehearse] seed-rows/max-wait/window/old-app/new-app; see `safeshift lint --help`"
+                "keys: dialect, server-version, fail-on, schema, migration-tool, baseline, exclude, [rules] disable/severity, [gate] window, [apply] lock-timeout/retries/retry-delay/max-retry-delay/batch-size/pause/target-batch-time/max-replica-lag/max-app-lock-wait/max-pause/max-wal-rate/vacuum-pause/replica-urls, [rehearse] seed-rows/max-wait/window/old-app/new-app; see `safeshift lint --help`"
                     .into(),
             ),
         }
@@ -344,6 +348,13 @@ pub fn load(explicit: Option<&Path>) -> Result<Loaded, Error> {
             "a duration such as \"1s\" or \"500ms\", or \"off\"",
         )?
         .map(Duration::from_millis),
+        max_pause: read(
+            "max-pause",
+            &a.max_pause,
+            |v| crate::apply::throttle::parse_limit(v).map(|d| d.as_millis() as u64),
+            "a duration such as \"10m\" or \"30s\", or \"off\"",
+        )?
+        .map(Duration::from_millis),
         max_wal_rate: read(
             "max-wal-rate",
             &a.max_wal_rate,
@@ -431,17 +442,24 @@ mod tests {
         let path = dir.path().join(FILE_NAME);
         std::fs::write(
             &path,
-            "[apply]\nmax-app-lock-wait = \"off\"\nmax-wal-rate = \"20MB\"\nvacuum-pause = false\nreplica-urls = [\"mysql://r@h/app\"]\n",
+            "[apply]\nmax-app-lock-wait = \"off\"\nmax-pause = \"90s\"\nmax-wal-rate = \"20MB\"\nvacuum-pause = false\nreplica-urls = [\"mysql://r@h/app\"]\n",
         )
         .unwrap();
         let loaded = load(Some(&path)).unwrap();
         assert_eq!(loaded.durations.max_app_lock_wait, Some(Duration::ZERO));
+        assert_eq!(loaded.durations.max_pause, Some(Duration::from_secs(90)));
         assert_eq!(loaded.durations.max_wal_rate, Some(20 * 1024 * 1024));
         assert_eq!(loaded.config.apply.vacuum_pause, Some(false));
         assert_eq!(loaded.config.apply.replica_urls, ["mysql://r@h/app"]);
         std::fs::write(&path, "[apply]\nmax-wal-rate = \"lots\"\n").unwrap();
         let error = load(Some(&path)).unwrap_err().to_string();
         assert!(error.contains("max-wal-rate"), "{error}");
+        std::fs::write(&path, "[apply]\nmax-pause = \"off\"\n").unwrap();
+        let loaded = load(Some(&path)).unwrap();
+        assert_eq!(loaded.durations.max_pause, Some(Duration::ZERO));
+        std::fs::write(&path, "[apply]\nmax-pause = \"forever\"\n").unwrap();
+        let error = load(Some(&path)).unwrap_err().to_string();
+        assert!(error.contains("max-pause"), "{error}");
     }
 
     #[test]

@@ -533,6 +533,12 @@ fn apply(args: ApplyArgs) -> Result<ExitCode, Error> {
                 } else {
                     args.replica_url.clone()
                 },
+                max_pause: Some(
+                    args.max_pause
+                        .or(d.max_pause)
+                        .unwrap_or(safeshift::apply::throttle::DEFAULT_MAX_PAUSE),
+                )
+                .filter(|d| !d.is_zero()),
             },
             ..safeshift::apply::RunOptions::default()
         },

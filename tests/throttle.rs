@@ -103,6 +103,38 @@ fn finish(child: Child) -> (i32, String) {
     (output.status.code().unwrap_or(-1), text)
 }
 
+/// `safeshift status --format json` of the plan in `dir`: the record of stage `stage`.
+fn recorded(dir: &Path, url: &str, stage: &str) -> serde_json::Value {
+    let out = safeshift()
+        .arg("status")
+        .arg(dir.join("plan"))
+        .args(["--database-url", url, "--format", "json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    report["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["index"].as_u64().map(|n| n.to_string()).as_deref() == Some(stage))
+        .cloned()
+        .unwrap_or_else(|| panic!("no stage {stage}: {report}"))
+}
+
+/// Polls `done` (at most 20 s) until it holds.
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !done() {
+        assert!(started.elapsed() < Duration::from_secs(20), "{what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 fn pg_setup(tag: &str, rows: u32, dir: &Path) -> Option<ScratchDb> {
     let db = ScratchDb::create(tag)?;
     db.execute(PG_SCHEMA);
@@ -185,6 +217,86 @@ fn pg_a_backfill_pauses_while_an_app_session_waits_on_a_lock() {
         .unwrap_or_else(|| panic!("no `paused …` line:\n{out}"));
     assert!(paused >= 2.5, "paused only {paused}s:\n{out}");
     assert!(released.elapsed() < Duration::from_secs(60));
+    assert_eq!(pg_filled(&db), 2000, "{out}");
+    assert_eq!(pg_wrong(&db), 0, "{out}");
+}
+
+/// `--max-pause`: a pause longer than it stops the walk between two batches (exit 1, as for a
+/// stage that gave up on a lock); the batches done stay, the history records why, and the same
+/// command resumes the walk after the last batch.
+#[test]
+fn pg_a_backfill_paused_longer_than_max_pause_stops_and_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = pg_setup("throttle_max_pause", 2000, dir.path()) else {
+        return;
+    };
+    // 20 batches of 100 rows, 200 ms apart: the app's trouble starts once some are done.
+    let child = spawn_apply(
+        dir.path(),
+        &db.url,
+        &[
+            "--pause",
+            "200ms",
+            "--max-app-lock-wait",
+            "300ms",
+            "--max-pause",
+            "1s",
+        ],
+    );
+    wait_until("the walk did not start", || pg_filled(&db) > 0);
+    let wait = PgLockWait::start(&db);
+    let (code, out) = finish(child);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("FAILED after")
+            && out.contains(
+                ", longer than --max-pause 1s, for: 1 app session waiting on locks (longest"
+            ),
+        "{out}"
+    );
+    assert!(out.contains("every batch done is kept"), "{out}");
+    assert!(out.contains("nothing was rolled back"), "{out}");
+    // Whole batches only, each right: the rows filled are the first ones by key.
+    let filled = pg_filled(&db);
+    assert!(filled > 0 && filled < 2000, "{filled} rows filled:\n{out}");
+    assert_eq!(filled % 100, 0, "{out}");
+    assert_eq!(
+        pg_count(
+            &db,
+            "SELECT coalesce(max(id), 0) FROM users WHERE email_lower IS NOT NULL"
+        ),
+        filled,
+        "{out}"
+    );
+    assert_eq!(
+        pg_count(
+            &db,
+            "SELECT count(*) FROM users WHERE email_lower <> lower(email)"
+        ),
+        0
+    );
+    let stage = recorded(dir.path(), &db.url, BACKFILL_STAGE);
+    assert_eq!(stage["state"], "failed", "{stage}");
+    let message = stage["record"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("longer than --max-pause 1s, for: 1 app session waiting on locks"),
+        "{stage}"
+    );
+    let key = stage["record"]["resume_key"].as_str().unwrap_or_default();
+    assert_eq!(key, format!("0:{filled}"), "{stage}");
+
+    // The app is calm again: the same command goes on after the last batch.
+    wait.release();
+    let (code, out) = apply(dir.path(), &db.url, BACKFILL_STAGE, &["--max-pause", "1s"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains(&format!("resuming after key {filled}")),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("walked {} rows", 2000 - filled)),
+        "{out}"
+    );
     assert_eq!(pg_filled(&db), 2000, "{out}");
     assert_eq!(pg_wrong(&db), 0, "{out}");
 }
@@ -293,6 +405,42 @@ fn flags_that_do_not_fit_the_engine_are_refused() {
 }
 
 #[test]
+fn max_pause_is_explained_and_checked() {
+    let out = safeshift().args(["apply", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    let flag = help
+        .find("--max-pause <DURATION>")
+        .unwrap_or_else(|| panic!("no --max-pause:\n{help}"));
+    let text = help[flag..].split("\n\n").next().unwrap_or_default();
+    for words in [
+        "pauses before its next batch while the app suffers",
+        "exits 1",
+        "every batch done is kept",
+        "resumes the walk",
+        "`off`",
+        "[default: 10m]",
+    ] {
+        let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(flat.contains(words), "{words}:\n{text}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    plan(
+        dir.path(),
+        PG_SCHEMA,
+        PG_CHANGE,
+        &["--server-version", "15"],
+    );
+    let (code, out) = apply(
+        dir.path(),
+        "postgres://nobody@127.0.0.1:1/none",
+        "1",
+        &["--max-pause", "forever"],
+    );
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("--max-pause"), "{out}");
+}
+
+#[test]
 fn mysql_a_backfill_pauses_while_an_app_session_waits_on_a_row_lock() {
     let dir = tempfile::tempdir().unwrap();
     let Some(server) = support::mysql::server() else {
@@ -355,6 +503,97 @@ fn mysql_a_backfill_pauses_while_an_app_session_waits_on_a_row_lock() {
         .parse()
         .unwrap();
     assert_eq!(wrong, 0, "{out}");
+}
+
+/// `--max-pause` on MariaDB: the same stop between batches, record and resume as on PostgreSQL.
+#[test]
+fn mysql_a_backfill_paused_longer_than_max_pause_stops_and_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(server) = support::mysql::server() else {
+        return;
+    };
+    let db = ScratchMysql::create(&server, "throttle_max_pause");
+    db.execute(MY_SCHEMA);
+    db.execute(
+        "INSERT INTO users (id, email)
+         WITH RECURSIVE g (n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < 1000)
+         SELECT n, CONCAT('User', n, '@Example.com') FROM g;
+         INSERT INTO other VALUES (1, 1);",
+    );
+    plan(dir.path(), MY_SCHEMA, MY_CHANGE, &["--dialect", "mariadb"]);
+    let (code, out) = apply(dir.path(), &db.url(), "1", &[]);
+    assert_eq!(code, 0, "{out}");
+    let count = |sql: &str| -> i64 { db.first_value(sql).unwrap().parse().unwrap() };
+    let filled_sql = "SELECT COUNT(*) FROM users WHERE email_lower = LOWER(email)";
+    let before = count(filled_sql);
+
+    // 20 batches of 50 rows, 300 ms apart: the app's trouble starts once some are done.
+    let child = spawn_apply(
+        dir.path(),
+        &db.url(),
+        &[
+            "--batch-size",
+            "50",
+            "--pause",
+            "300ms",
+            "--max-app-lock-wait",
+            "300ms",
+            "--max-pause",
+            "1s",
+        ],
+    );
+    wait_until("the walk did not start", || count(filled_sql) > before);
+    let mut holder = mysql::Conn::new(mysql::Opts::from_url(&db.url()).unwrap()).unwrap();
+    holder
+        .query_drop("START TRANSACTION; SELECT * FROM other WHERE id = 1 FOR UPDATE")
+        .unwrap();
+    let url = db.url();
+    let waiter = std::thread::spawn(move || {
+        let mut app = mysql::Conn::new(mysql::Opts::from_url(&url).unwrap()).unwrap();
+        app.query_drop("SET SESSION innodb_lock_wait_timeout = 30")
+            .unwrap();
+        app.query_drop("UPDATE other SET v = 2 WHERE id = 1")
+            .unwrap();
+    });
+    let (code, out) = finish(child);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(", longer than --max-pause 1s, for: 1 app session waiting on locks (longest"),
+        "{out}"
+    );
+    assert!(out.contains("every batch done is kept"), "{out}");
+    // Whole batches only: the rows filled are the first ones by key.
+    let filled = count(filled_sql);
+    assert!(filled > 0 && filled < 1000, "{filled} rows filled:\n{out}");
+    assert_eq!(
+        count("SELECT COALESCE(MAX(id), 0) FROM users WHERE email_lower = LOWER(email)"),
+        filled,
+        "{out}"
+    );
+    let stage = recorded(dir.path(), &db.url(), BACKFILL_STAGE);
+    assert_eq!(stage["state"], "failed", "{stage}");
+    assert!(
+        stage["record"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("longer than --max-pause 1s"),
+        "{stage}"
+    );
+    assert_eq!(
+        stage["record"]["resume_key"].as_str().unwrap_or_default(),
+        format!("0:{filled}"),
+        "{stage}"
+    );
+
+    holder.query_drop("COMMIT").unwrap();
+    waiter.join().unwrap();
+    let (code, out) = apply(dir.path(), &db.url(), BACKFILL_STAGE, &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains(&format!("resuming after key {filled}")),
+        "{out}"
+    );
+    assert_eq!(count(filled_sql), 1000, "{out}");
 }
 
 #[test]
@@ -504,9 +743,55 @@ fn pg_a_batched_data_change_pauses_on_the_server_while_an_app_session_waits_on_a
     assert!(out.contains("NOTICE:  resumed after pausing "), "{out}");
     assert_eq!(done(), 2000, "{out}");
 
-    // safeshift apply: its --max-app-lock-wait governs the walk in the file, and the pause is
-    // shown as it happens.
+    // safeshift apply, called as a library with a writer of its own: its max_pause
+    // (--max-pause) is the walk's safeshift.max_pause, and the walk's NOTICEs come through that
+    // writer, before the failure they lead to.
     db.execute("UPDATE users SET name = NULL");
+    let wait = PgLockWait::start(&db);
+    std::thread::sleep(Duration::from_millis(1300));
+    let plan_dir = safeshift::plan_dir::PlanDir::open(&dir.path().join("plan")).unwrap();
+    let request = safeshift::apply::ApplyRequest {
+        plan: &plan_dir,
+        database_url: &db.url,
+        stage: stage.parse().unwrap(),
+        run: safeshift::apply::RunOptions {
+            throttle: safeshift::apply::throttle::Limits {
+                max_app_lock_wait: Some(Duration::from_secs(1)),
+                vacuum_pause: true,
+                max_pause: Some(Duration::from_secs(1)),
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+        rollback: true,
+        rerun: false,
+        confirm: false,
+        progress: false,
+        allow_edited: false,
+    };
+    let mut written = Vec::new();
+    let outcome = safeshift::apply::apply(&request, &mut written).unwrap();
+    let out = String::from_utf8(written).unwrap();
+    assert_eq!(outcome.exit_code(), 1, "{out}");
+    let paused = out
+        .find("\n  paused: 1 app session waiting on locks (longest")
+        .unwrap_or_else(|| panic!("no pause line:\n{out}"));
+    let failed = out
+        .find("FAILED after")
+        .unwrap_or_else(|| panic!("no FAILED line:\n{out}"));
+    assert!(paused < failed, "{out}");
+    assert!(
+        out.contains("stopped: the walk paused longer than safeshift.max_pause (1s)"),
+        "{out}"
+    );
+    assert!(out.contains("nothing was rolled back"), "{out}");
+    assert_eq!(done(), 0, "the walk went on while the app waited on a lock");
+    let record = recorded(dir.path(), &db.url, &stage);
+    assert_eq!(record["state"], "failed", "{record}");
+    wait.release();
+
+    // safeshift apply again: its --max-app-lock-wait governs the walk in the file, and the pause
+    // is shown as it happens; the stage failed above, so no --rerun.
     let wait = PgLockWait::start(&db);
     std::thread::sleep(Duration::from_millis(800));
     let child = spawn_apply_stage(
@@ -615,8 +900,22 @@ fn mysql_a_batched_data_change_pauses_in_its_procedure_while_an_app_session_wait
     assert!(out.contains("resumed after pausing "), "{out}");
     assert_eq!(done(), 1000, "{out}");
 
-    // safeshift apply: its --max-app-lock-wait governs the procedure's walk.
+    // safeshift apply: its --max-pause is the procedure's @safeshift_max_pause.
     db.execute("UPDATE users SET name = NULL;");
+    let (mut holder, waiter) = lock_wait();
+    std::thread::sleep(Duration::from_millis(2000));
+    let (code, out) = apply(dir.path(), &db.url(), &stage, &["--max-pause", "1s"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("the walk paused longer than @safeshift_max_pause (1s)"),
+        "{out}"
+    );
+    assert!(out.contains("nothing was rolled back"), "{out}");
+    assert_eq!(done(), 0, "the walk went on while the app waited on a lock");
+    holder.query_drop("COMMIT").unwrap();
+    waiter.join().unwrap();
+
+    // safeshift apply again: its --max-app-lock-wait governs the procedure's walk.
     let (mut holder, waiter) = lock_wait();
     std::thread::sleep(Duration::from_millis(1500));
     let child = spawn_apply_stage(

@@ -287,14 +287,13 @@ fn apply_stage(
     });
 
     // A backfill resumes after its last batch; a stage that commits per table after its last
-    // committed transaction (`sql:N`), also after a failure: those transactions stay.
+    // committed transaction (`sql:N`), also after a failure: those transactions stay. A failed
+    // stage keeps a resume point only when its run ended where it can go on from: a per-table
+    // stage's `sql:N`, or the last batch of a walk that paused longer than --max-pause.
     let resume = previous
         .filter(|r| {
             matches!(r.status, Status::Interrupted | Status::Running)
-                || (r.status == Status::Failed
-                    && r.resume_key
-                        .as_deref()
-                        .is_some_and(|k| k.starts_with("sql:")))
+                || (r.status == Status::Failed && r.resume_key.is_some())
         })
         .and_then(|r| r.resume_key.clone());
     history.start(stage.index, &stage.name).map_err(db_error)?;
@@ -315,7 +314,7 @@ fn apply_stage(
     )
     .map_err(werr)?;
     let started = Instant::now();
-    let (result, effect) = {
+    let (result, effect, resume_key) = {
         let mut printer = Printer {
             out: &mut *out,
             history: &mut *history,
@@ -329,9 +328,10 @@ fn apply_stage(
             effect: Effect::default(),
             rows_before: 0,
             per_table: !stage.transactions.is_empty(),
+            resume_key: resume.clone(),
         };
         let result = run_stage(migration, plan, stage, &req.run, resume, &mut printer);
-        (result, printer.effect)
+        (result, printer.effect, printer.resume_key)
     };
     let took =
         humantime::format_duration(Duration::from_millis(started.elapsed().as_millis() as u64));
@@ -457,6 +457,27 @@ fn apply_stage(
                 .map_err(werr)?;
             }
             Ok(Outcome::Lost)
+        }
+        Err(stop) if stop.paused_too_long() && !rerun_of_done => {
+            // A walk stops between batches, so there is nothing half done to undo, and undoing
+            // the batches done (a backfill's down.sql changes nothing anyway) would only make
+            // the re-run do them again: the stage fails, and the same command goes on.
+            writeln!(out, "FAILED after {took}: {stop}").map_err(werr)?;
+            migration.roll_back_open_transaction();
+            let message = format!(
+                "{}; nothing was rolled back: the walk stopped between two batches and every batch it committed stays. Run the same command again when the app is calm: the walk goes on where it stopped.",
+                effect.describe()
+            );
+            writeln!(out, "{message}").map_err(werr)?;
+            let text = format!("failed: {stop}\n{message}");
+            record(history, stage.index, Status::Failed, Some(&text), out)?;
+            if let Some(key) = resume_key.filter(|_| matches!(stop, RunError::PausedTooLong { .. }))
+            {
+                // Recording the failure dropped the resume point; the re-run starts from it.
+                // Best effort: without it the walk starts over and skips the rows already filled.
+                let _ = history.progress(stage.index, &key);
+            }
+            Ok(Outcome::Failed)
         }
         Err(failure) => {
             writeln!(out, "FAILED after {took}: {failure}").map_err(werr)?;
@@ -985,6 +1006,8 @@ struct Printer<'a> {
     rows_before: u64,
     /// The stage commits per table: each COMMIT is recorded as the point to go on from.
     per_table: bool,
+    /// Where the run would go on from: the resume point it started at, then each batch's.
+    resume_key: Option<String>,
 }
 
 impl Observer for Printer<'_> {
@@ -1071,6 +1094,7 @@ impl Observer for Printer<'_> {
         self.effect.rows_filled = self.rows_before + updated;
         // Best effort: a lost progress row only means a resume re-walks some filled rows.
         let _ = self.history.progress(self.stage, last_key);
+        self.resume_key = Some(last_key.to_string());
         if let Some(bar) = &self.bar {
             if let Some(n) = self.estimate
                 && walked > n

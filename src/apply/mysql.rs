@@ -515,16 +515,17 @@ fn failed(statement: &FileStatement, e: &mysql::Error) -> RunError {
 }
 
 /// The limits of the walks the stage's procedures run (templates/mysql/pause.sql reads
-/// `@safeshift_max_app_lock_wait`, in seconds), from the run's options (see
-/// [`run::walk_limits`]). MySQL's walks pause for app lock waits only.
+/// `@safeshift_max_app_lock_wait` and `@safeshift_max_pause`, in seconds), from the run's options
+/// (see [`run::walk_limits`]). MySQL's walks pause for app lock waits only.
 fn set_walk_limits(conn: &mut Conn, opts: &RunOptions) -> Result<(), RunError> {
-    let limit = match opts.throttle.max_app_lock_wait {
+    let seconds = |d: Option<Duration>| match d {
         Some(d) if !d.is_zero() => format!("{}", d.as_secs_f64()),
         _ => "off".to_string(),
     };
     let sql = format!(
-        "SET @safeshift_max_app_lock_wait = {}",
-        quote_literal(&limit)
+        "SET @safeshift_max_app_lock_wait = {}, @safeshift_max_pause = {}",
+        quote_literal(&seconds(opts.throttle.max_app_lock_wait)),
+        quote_literal(&seconds(opts.throttle.max_pause))
     );
     conn.query_drop(&sql).map_err(|e| RunError::Failed {
         pos: None,

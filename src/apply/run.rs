@@ -155,8 +155,8 @@ pub trait Observer {
     }
     fn backfill_end(&mut self, _walked: u64, _updated: u64) {}
     /// A walk running on the server (a stage's DO block or stored procedure) said it pauses or
-    /// goes on ([`crate::db::WALK_PAUSE_NOTICES`]). On PostgreSQL `apply`'s session prints
-    /// these itself as they arrive (see [`crate::db::connect_relaying_pauses`]).
+    /// goes on ([`crate::db::WALK_PAUSE_NOTICES`]), while the statement still runs. PostgreSQL:
+    /// on a session made with [`crate::db::connect_relaying_pauses`] (`apply`'s).
     fn walk_said(&mut self, _line: &str) {}
 }
 
@@ -185,6 +185,14 @@ pub enum RunError {
         pos: Option<Pos>,
         statement: String,
         message: String,
+    },
+    /// A backfill walk paused (see `throttle.rs`) longer than `limit` (`--max-pause`) and stopped
+    /// before its next batch: every batch done is committed, and a re-run goes on after them.
+    PausedTooLong {
+        /// What it was waiting for when it stopped.
+        why: String,
+        paused: Duration,
+        limit: Duration,
     },
 }
 
@@ -218,9 +226,33 @@ impl std::fmt::Display for RunError {
                     one_line(statement, 160)
                 )
             }
+            RunError::PausedTooLong { why, paused, limit } => write!(
+                f,
+                "the walk paused {}, longer than --max-pause {}, for: {why}\n  it stopped before its next batch: every batch done is kept, and running `safeshift apply` again resumes the walk after the last one (when the app is calm, or with a longer --max-pause; `--max-pause off` waits as long as the cause lasts)",
+                humantime::format_duration(Duration::from_millis(paused.as_millis() as u64)),
+                humantime::format_duration(*limit)
+            ),
         }
     }
 }
+
+impl RunError {
+    /// A walk paused longer than its limit and stopped between batches: `apply`'s own walk
+    /// ([`RunError::PausedTooLong`]), or a walk in the stage's file, which fails with the error
+    /// of templates/sql/pause.sql or templates/mysql/pause.sql.
+    pub fn paused_too_long(&self) -> bool {
+        match self {
+            RunError::PausedTooLong { .. } => true,
+            RunError::Failed { message, .. } => message.contains(WALK_STOPPED),
+            _ => false,
+        }
+    }
+}
+
+/// What the error of a walk on the server that paused longer than its limit says (PostgreSQL:
+/// `stopped: the walk paused longer than safeshift.max_pause …`; MySQL/MariaDB: `safeshift: the
+/// walk paused longer than @safeshift_max_pause …`).
+const WALK_STOPPED: &str = "the walk paused longer than ";
 
 pub(crate) fn one_line(text: &str, max: usize) -> String {
     let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
@@ -443,8 +475,9 @@ pub(crate) fn lock_timeout_sql(local: bool, timeout: Duration) -> String {
 /// The limits of the walks that run on the server (templates/sql/pause.sql reads them with
 /// `current_setting('safeshift.…', true)`), from the run's options, so one setting governs the
 /// walks `apply` makes itself and those in the stage's DO blocks. A limit the run does not have
-/// is `off` (`rehearse` pauses for nothing); `safeshift.max_pause` keeps the file's.
-pub(crate) fn walk_limits(opts: &RunOptions) -> [(&'static str, String); 3] {
+/// is `off` (`rehearse` pauses for nothing), and so is `max_pause` when the run waits as long as
+/// a pause's cause lasts.
+pub(crate) fn walk_limits(opts: &RunOptions) -> [(&'static str, String); 4] {
     let limit = |d: Option<Duration>| match d {
         Some(d) if !d.is_zero() => super::throttle::setting(d),
         _ => "off".to_string(),
@@ -461,6 +494,7 @@ pub(crate) fn walk_limits(opts: &RunOptions) -> [(&'static str, String); 3] {
             .to_string(),
         ),
         ("max_replica_lag", limit(opts.max_replica_lag)),
+        ("max_pause", limit(opts.throttle.max_pause)),
     ]
 }
 
@@ -536,7 +570,9 @@ pub fn run_sql(
             Kind::Concurrently => run_concurrently(client, &statement.text, opts, observer),
             Kind::Other if tx_start.is_some() => observed(client, &statement.text, observer),
             Kind::Other if observer.wrap_statements() => wrapped(client, &statement.text, observer),
-            Kind::Other => client.batch_execute(&statement.text),
+            Kind::Other => db::run_relaying(client, &statement.text, &mut |line| {
+                observer.walk_said(line)
+            }),
         };
         let Err(e) = result else {
             match kind {
@@ -598,7 +634,7 @@ fn observed(
 ) -> Result<(), postgres::Error> {
     // Watching is best effort: a failed look at pg_locks must not fail the migration.
     let _ = observer.before(client);
-    client.batch_execute(text)?;
+    db::run_relaying(client, text, &mut |line| observer.walk_said(line))?;
     let _ = observer.after(client, text);
     Ok(())
 }
@@ -617,7 +653,7 @@ fn wrapped(
             let _ = client.batch_execute("ROLLBACK");
             // 25001: cannot run inside a transaction block; 2D000: invalid transaction termination.
             if matches!(db::sqlstate(&e), Some("25001") | Some("2D000")) {
-                client.batch_execute(text)
+                db::run_relaying(client, text, &mut |line| observer.walk_said(line))
             } else {
                 Err(e)
             }

@@ -15,7 +15,9 @@
 //!
 //! A signal the server will not show (no privilege) counts as well: the walk does not stop for
 //! what it cannot see. The observer hears when a pause starts (and every 10 s while it lasts) and
-//! how long it took when it ends.
+//! how long it took when it ends. A pause longer than `--max-pause` ([`Limits::max_pause`]) stops
+//! the walk with [`RunError::PausedTooLong`], before its next batch: an app that has suffered
+//! that long needs a person, and the batches done stay done for the re-run to go on from.
 
 use std::time::{Duration, Instant};
 
@@ -37,19 +39,28 @@ pub struct Limits {
     pub vacuum_pause: bool,
     /// MySQL/MariaDB: replicas whose lag `--max-replica-lag` bounds.
     pub replica_urls: Vec<String>,
+    /// The longest one pause may last before the walk stops (`None`: as long as its cause).
+    /// Also the `safeshift.max_pause` / `@safeshift_max_pause` of the walks on the server.
+    pub max_pause: Option<Duration>,
 }
 
 /// The default of `safeshift apply --max-app-lock-wait`.
 pub const DEFAULT_MAX_APP_LOCK_WAIT: Duration = Duration::from_secs(1);
+
+/// The default of `safeshift apply --max-pause`, and the limit the plans bake into their walks
+/// on the server (templates/sql/pause.sql, templates/mysql/pause.sql).
+pub const DEFAULT_MAX_PAUSE: Duration = Duration::from_secs(600);
 
 /// How often a pause looks again.
 const POLL: Duration = Duration::from_millis(250);
 /// How often a long pause says it is still waiting.
 const TELL_EVERY: Duration = Duration::from_secs(10);
 
-/// Waits while `check` gives a reason, telling the observer.
+/// Waits while `check` gives a reason, telling the observer; gives up once the wait has lasted
+/// longer than `max_pause`.
 fn pause_while(
     observer: &mut dyn Observer,
+    max_pause: Option<Duration>,
     mut check: impl FnMut() -> Option<String>,
 ) -> Result<(), RunError> {
     let Some(mut why) = check() else {
@@ -67,6 +78,15 @@ fn pause_while(
             }
             Some(now) => {
                 why = now;
+                if let Some(limit) = max_pause
+                    && started.elapsed() > limit
+                {
+                    return Err(RunError::PausedTooLong {
+                        why,
+                        paused: started.elapsed(),
+                        limit,
+                    });
+                }
                 if told.elapsed() >= TELL_EVERY {
                     told = Instant::now();
                     observer.throttled(&format!(
@@ -150,7 +170,7 @@ pub fn setting(d: Duration) -> String {
     }
 }
 
-/// `--max-app-lock-wait`: a duration, or `off` (also `0`).
+/// `--max-app-lock-wait`, `--max-pause`: a duration, or `off` (also `0`).
 pub fn parse_limit(text: &str) -> Result<Duration, String> {
     if text.trim().eq_ignore_ascii_case("off") {
         return Ok(Duration::ZERO);
@@ -186,7 +206,8 @@ impl PgThrottle {
         client: &mut Client,
         observer: &mut dyn Observer,
     ) -> Result<(), RunError> {
-        let result = pause_while(observer, || self.reason(client));
+        let max_pause = self.limits.max_pause;
+        let result = pause_while(observer, max_pause, || self.reason(client));
         // The next window starts now: what was written while paused was the app's.
         self.wal_window = wal_position(client).map(|lsn| (lsn, Instant::now()));
         result
@@ -307,6 +328,7 @@ struct Replica {
 pub struct MyThrottle {
     max_app_lock_wait: Option<Duration>,
     max_replica_lag: Option<Duration>,
+    max_pause: Option<Duration>,
     replicas: Vec<Replica>,
 }
 
@@ -335,6 +357,7 @@ impl MyThrottle {
         Ok(MyThrottle {
             max_app_lock_wait: opts.throttle.max_app_lock_wait,
             max_replica_lag: opts.max_replica_lag,
+            max_pause: opts.throttle.max_pause,
             replicas,
         })
     }
@@ -345,7 +368,8 @@ impl MyThrottle {
         conn: &mut mysql::Conn,
         observer: &mut dyn Observer,
     ) -> Result<(), RunError> {
-        pause_while(observer, || self.reason(conn))
+        let max_pause = self.max_pause;
+        pause_while(observer, max_pause, || self.reason(conn))
     }
 
     fn reason(&mut self, conn: &mut mysql::Conn) -> Option<String> {

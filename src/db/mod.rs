@@ -8,6 +8,7 @@ pub mod mysql;
 use std::borrow::Cow;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::mpsc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use postgres::{Client, NoTls};
@@ -49,20 +50,57 @@ pub const WALK_PAUSE_NOTICES: [&str; 3] = [
     "stopped: the walk paused",
 ];
 
-/// As [`connect`], printing on standard output, as they arrive, the NOTICEs in which a walk
-/// running on the server says it pauses or goes on (`apply`'s stage session). The client hears
-/// a NOTICE while it waits for the statement that raised it, on the thread that runs it, which
-/// is the only moment a long DO block lets anything be said.
+/// As [`connect`], for `apply`'s stage session: the NOTICEs in which a walk running on the server
+/// says it pauses or goes on reach whoever runs a statement with [`run_relaying`] (other notices,
+/// and these outside [`run_relaying`], are dropped).
 pub fn connect_relaying_pauses(url: &str) -> Result<Client, DbError> {
-    connect_with(
-        url,
-        Some(|notice: &str| {
-            use std::io::Write;
-            if WALK_PAUSE_NOTICES.iter().any(|p| notice.starts_with(p)) {
-                let _ = writeln!(std::io::stdout(), "  {notice}");
+    connect_with(url, Some(relay_walk_notice))
+}
+
+thread_local! {
+    /// Where [`run_relaying`] wants the walk notices of the statement this thread runs.
+    static WALK_NOTICES: std::cell::RefCell<Option<mpsc::Sender<String>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// The session's notice callback. The client calls it on the thread that waits for the
+/// statement, while it waits, which is the only moment a long DO block lets anything be said;
+/// it must be `'static`, so it finds its listener through that thread.
+fn relay_walk_notice(notice: &str) {
+    if WALK_PAUSE_NOTICES.iter().any(|p| notice.starts_with(p)) {
+        WALK_NOTICES.with(|sink| {
+            if let Some(sink) = sink.borrow().as_ref() {
+                let _ = sink.send(notice.to_string());
             }
-        }),
-    )
+        });
+    }
+}
+
+/// Runs `sql` (as `batch_execute`), handing `relay`, as each arrives, every walk notice it raises
+/// on a session made with [`connect_relaying_pauses`]. The statement runs on a helper thread
+/// while this one calls `relay`, so the lines reach the caller's output while the statement
+/// still runs (a walk may pause for minutes), and in order with the rest of it: nothing else
+/// is said meanwhile.
+pub fn run_relaying(
+    client: &mut Client,
+    sql: &str,
+    relay: &mut dyn FnMut(&str),
+) -> Result<(), postgres::Error> {
+    let (sink, notices) = mpsc::channel();
+    std::thread::scope(|scope| {
+        let run = scope.spawn(move || {
+            WALK_NOTICES.with(|listener| *listener.borrow_mut() = Some(sink));
+            let result = client.batch_execute(sql);
+            // The channel closes here, which ends the loop below.
+            WALK_NOTICES.with(|listener| listener.borrow_mut().take());
+            result
+        });
+        for line in notices {
+            relay(&line);
+        }
+        run.join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
 }
 
 fn connect_with(url: &str, relay: Option<fn(&str)>) -> Result<Client, DbError> {

@@ -111,7 +111,8 @@ pub struct WalkPause {
 
 /// How long a server-side walk stays paused before it stops (with an error that says to run the
 /// stage again, which resumes it): a person should look at an app that has suffered this long.
-pub const DEFAULT_MAX_PAUSE_SECONDS: u64 = 600;
+/// The same as `safeshift apply --max-pause`'s default (apply sets the session's limit from it).
+pub const DEFAULT_MAX_PAUSE_SECONDS: u64 = crate::apply::throttle::DEFAULT_MAX_PAUSE.as_secs();
 
 impl WalkPause {
     /// PostgreSQL: pauses for lock waits over `apply`'s default limit and for a vacuum of
