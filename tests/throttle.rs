@@ -171,6 +171,51 @@ fn pg_wrong(db: &ScratchDb) -> i64 {
     )
 }
 
+/// A MariaDB scratch database with 1,000 users and `change` planned into `dir`.
+fn my_setup(tag: &str, dir: &Path, change: &str) -> Option<ScratchMysql> {
+    let server = support::mysql::server()?;
+    let db = ScratchMysql::create(&server, tag);
+    db.execute(MY_SCHEMA);
+    db.execute(
+        "INSERT INTO users (id, email)
+         WITH RECURSIVE g (n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < 1000)
+         SELECT n, CONCAT('User', n, '@Example.com') FROM g;
+         INSERT INTO other VALUES (1, 1);",
+    );
+    plan(dir, MY_SCHEMA, change, &["--dialect", "mariadb"]);
+    Some(db)
+}
+
+/// An app session waiting on a row lock another session holds, until [`MyLockWait::release`].
+struct MyLockWait {
+    holder: mysql::Conn,
+    waiter: std::thread::JoinHandle<()>,
+}
+
+impl MyLockWait {
+    fn start(db: &ScratchMysql) -> MyLockWait {
+        let mut holder = mysql::Conn::new(mysql::Opts::from_url(&db.url()).unwrap()).unwrap();
+        holder
+            .query_drop("START TRANSACTION; SELECT * FROM other WHERE id = 1 FOR UPDATE")
+            .unwrap();
+        let url = db.url();
+        let waiter = std::thread::spawn(move || {
+            let mut app = mysql::Conn::new(mysql::Opts::from_url(&url).unwrap()).unwrap();
+            app.query_drop("SET SESSION innodb_lock_wait_timeout = 30")
+                .unwrap();
+            app.query_drop("UPDATE other SET v = v + 1 WHERE id = 1")
+                .unwrap();
+        });
+        MyLockWait { holder, waiter }
+    }
+
+    /// The holder commits; the app's statement then runs and ends.
+    fn release(mut self) {
+        self.holder.query_drop("COMMIT").unwrap();
+        self.waiter.join().unwrap();
+    }
+}
+
 #[test]
 fn pg_a_backfill_pauses_while_an_app_session_waits_on_a_lock() {
     let dir = tempfile::tempdir().unwrap();
@@ -178,16 +223,7 @@ fn pg_a_backfill_pauses_while_an_app_session_waits_on_a_lock() {
         return;
     };
     // The app: one session holds a lock, another (named `app`) queues behind it.
-    let mut holder = db.client();
-    holder
-        .batch_execute("BEGIN; LOCK TABLE other IN ACCESS EXCLUSIVE MODE")
-        .unwrap();
-    let url = db.url.clone();
-    let waiter = std::thread::spawn(move || {
-        let mut app = support::connect(&url).unwrap();
-        app.batch_execute("SET application_name = 'app'; UPDATE other SET v = 2 WHERE id = 1")
-            .unwrap();
-    });
+    let wait = PgLockWait::start(&db);
     std::thread::sleep(Duration::from_millis(800));
 
     let child = spawn_apply(dir.path(), &db.url, &["--max-app-lock-wait", "300ms"]);
@@ -198,8 +234,7 @@ fn pg_a_backfill_pauses_while_an_app_session_waits_on_a_lock() {
         "the walk went on while the app waited on a lock"
     );
     let released = Instant::now();
-    holder.batch_execute("COMMIT").unwrap();
-    waiter.join().unwrap();
+    wait.release();
     let (code, out) = finish(child);
     assert_eq!(code, 0, "{out}");
     assert!(
@@ -443,18 +478,9 @@ fn max_pause_is_explained_and_checked() {
 #[test]
 fn mysql_a_backfill_pauses_while_an_app_session_waits_on_a_row_lock() {
     let dir = tempfile::tempdir().unwrap();
-    let Some(server) = support::mysql::server() else {
+    let Some(db) = my_setup("throttle_lock", dir.path(), MY_CHANGE) else {
         return;
     };
-    let db = ScratchMysql::create(&server, "throttle_lock");
-    db.execute(MY_SCHEMA);
-    db.execute(
-        "INSERT INTO users (id, email)
-         WITH RECURSIVE g (n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < 1000)
-         SELECT n, CONCAT('User', n, '@Example.com') FROM g;
-         INSERT INTO other VALUES (1, 1);",
-    );
-    plan(dir.path(), MY_SCHEMA, MY_CHANGE, &["--dialect", "mariadb"]);
     let (code, out) = apply(dir.path(), &db.url(), "1", &[]);
     assert_eq!(code, 0, "{out}");
     let filled = || -> i64 {
@@ -467,18 +493,7 @@ fn mysql_a_backfill_pauses_while_an_app_session_waits_on_a_row_lock() {
     };
     let before = filled();
 
-    let mut holder = mysql::Conn::new(mysql::Opts::from_url(&db.url()).unwrap()).unwrap();
-    holder
-        .query_drop("START TRANSACTION; SELECT * FROM other WHERE id = 1 FOR UPDATE")
-        .unwrap();
-    let url = db.url();
-    let waiter = std::thread::spawn(move || {
-        let mut app = mysql::Conn::new(mysql::Opts::from_url(&url).unwrap()).unwrap();
-        app.query_drop("SET SESSION innodb_lock_wait_timeout = 30")
-            .unwrap();
-        app.query_drop("UPDATE other SET v = 2 WHERE id = 1")
-            .unwrap();
-    });
+    let lock_wait = MyLockWait::start(&db);
     // InnoDB records a wait's start in whole seconds.
     std::thread::sleep(Duration::from_millis(1500));
     let child = spawn_apply(dir.path(), &db.url(), &["--max-app-lock-wait", "300ms"]);
@@ -488,8 +503,7 @@ fn mysql_a_backfill_pauses_while_an_app_session_waits_on_a_row_lock() {
         before,
         "the walk went on while the app waited on a lock"
     );
-    holder.query_drop("COMMIT").unwrap();
-    waiter.join().unwrap();
+    lock_wait.release();
     let (code, out) = finish(child);
     assert_eq!(code, 0, "{out}");
     assert!(
@@ -509,18 +523,9 @@ fn mysql_a_backfill_pauses_while_an_app_session_waits_on_a_row_lock() {
 #[test]
 fn mysql_a_backfill_paused_longer_than_max_pause_stops_and_resumes() {
     let dir = tempfile::tempdir().unwrap();
-    let Some(server) = support::mysql::server() else {
+    let Some(db) = my_setup("throttle_max_pause", dir.path(), MY_CHANGE) else {
         return;
     };
-    let db = ScratchMysql::create(&server, "throttle_max_pause");
-    db.execute(MY_SCHEMA);
-    db.execute(
-        "INSERT INTO users (id, email)
-         WITH RECURSIVE g (n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < 1000)
-         SELECT n, CONCAT('User', n, '@Example.com') FROM g;
-         INSERT INTO other VALUES (1, 1);",
-    );
-    plan(dir.path(), MY_SCHEMA, MY_CHANGE, &["--dialect", "mariadb"]);
     let (code, out) = apply(dir.path(), &db.url(), "1", &[]);
     assert_eq!(code, 0, "{out}");
     let count = |sql: &str| -> i64 { db.first_value(sql).unwrap().parse().unwrap() };
@@ -543,18 +548,7 @@ fn mysql_a_backfill_paused_longer_than_max_pause_stops_and_resumes() {
         ],
     );
     wait_until("the walk did not start", || count(filled_sql) > before);
-    let mut holder = mysql::Conn::new(mysql::Opts::from_url(&db.url()).unwrap()).unwrap();
-    holder
-        .query_drop("START TRANSACTION; SELECT * FROM other WHERE id = 1 FOR UPDATE")
-        .unwrap();
-    let url = db.url();
-    let waiter = std::thread::spawn(move || {
-        let mut app = mysql::Conn::new(mysql::Opts::from_url(&url).unwrap()).unwrap();
-        app.query_drop("SET SESSION innodb_lock_wait_timeout = 30")
-            .unwrap();
-        app.query_drop("UPDATE other SET v = 2 WHERE id = 1")
-            .unwrap();
-    });
+    let lock_wait = MyLockWait::start(&db);
     let (code, out) = finish(child);
     assert_eq!(code, 1, "{out}");
     assert!(
@@ -585,8 +579,7 @@ fn mysql_a_backfill_paused_longer_than_max_pause_stops_and_resumes() {
         "{stage}"
     );
 
-    holder.query_drop("COMMIT").unwrap();
-    waiter.join().unwrap();
+    lock_wait.release();
     let (code, out) = apply(dir.path(), &db.url(), BACKFILL_STAGE, &[]);
     assert_eq!(code, 0, "{out}");
     assert!(
@@ -680,6 +673,59 @@ impl PgLockWait {
         self.holder.batch_execute("COMMIT").unwrap();
         self.waiter.join().unwrap();
     }
+}
+
+/// The walk of a batched data-change stage, as the engine's test sees it.
+struct Walk {
+    /// Rows the walk changes.
+    rows: i64,
+    /// How long an app session must wait before the engine reports the wait as over 300 ms.
+    settle: Duration,
+    /// How the stage's pause line writes `--max-app-lock-wait 300ms`.
+    limit_shown: &'static str,
+}
+
+/// `safeshift apply` of a batched data-change stage (`stage`, failed or not yet run) while an app
+/// session waits on a lock (`lock_wait` starts one and returns its release): with
+/// `--max-app-lock-wait 300ms` the walk in the file changes nothing until the wait ends, and the
+/// pause is shown as it happens; then, the rows reset, with `--max-app-lock-wait off` it does
+/// not wait.
+fn apply_pauses_the_walk_unless_off<'a>(
+    dir: &Path,
+    url: &str,
+    stage: &str,
+    walk: Walk,
+    lock_wait: impl Fn() -> Box<dyn FnOnce() + 'a>,
+    reset: impl Fn(),
+    done: &dyn Fn() -> i64,
+) {
+    let release = lock_wait();
+    std::thread::sleep(walk.settle.min(Duration::from_millis(1500)));
+    let child = spawn_apply_stage(dir, url, stage, &["--max-app-lock-wait", "300ms"]);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(done(), 0, "the walk went on while the app waited on a lock");
+    release();
+    let (code, out) = finish(child);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("  paused: 1 app session waiting on locks (longest"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("above the limit {}", walk.limit_shown)),
+        "{out}"
+    );
+    assert!(out.contains("  resumed after pausing "), "{out}");
+    assert_eq!(done(), walk.rows, "{out}");
+
+    reset();
+    let release = lock_wait();
+    std::thread::sleep(walk.settle);
+    let (code, out) = apply(dir, url, stage, &["--rerun", "--max-app-lock-wait", "off"]);
+    assert_eq!(done(), walk.rows, "{out}");
+    release();
+    assert_eq!(code, 0, "{out}");
+    assert!(!out.contains("paused"), "{out}");
 }
 
 #[test]
@@ -792,58 +838,30 @@ fn pg_a_batched_data_change_pauses_on_the_server_while_an_app_session_waits_on_a
 
     // safeshift apply again: its --max-app-lock-wait governs the walk in the file, and the pause
     // is shown as it happens; the stage failed above, so no --rerun.
-    let wait = PgLockWait::start(&db);
-    std::thread::sleep(Duration::from_millis(800));
-    let child = spawn_apply_stage(
+    apply_pauses_the_walk_unless_off(
         dir.path(),
         &db.url,
         &stage,
-        &["--max-app-lock-wait", "300ms"],
+        Walk {
+            rows: 2000,
+            settle: Duration::from_millis(1300),
+            limit_shown: "300ms",
+        },
+        || {
+            let wait = PgLockWait::start(&db);
+            Box::new(move || wait.release())
+        },
+        || db.execute("UPDATE users SET name = NULL"),
+        &done,
     );
-    std::thread::sleep(Duration::from_secs(2));
-    assert_eq!(done(), 0, "the walk went on while the app waited on a lock");
-    wait.release();
-    let (code, out) = finish(child);
-    assert_eq!(code, 0, "{out}");
-    assert!(
-        out.contains("  paused: 1 app session waiting on locks (longest"),
-        "{out}"
-    );
-    assert!(out.contains("above the limit 300ms"), "{out}");
-    assert!(out.contains("  resumed after pausing "), "{out}");
-    assert_eq!(done(), 2000, "{out}");
-
-    // --max-app-lock-wait off: the walk does not wait.
-    db.execute("UPDATE users SET name = NULL");
-    let wait = PgLockWait::start(&db);
-    std::thread::sleep(Duration::from_millis(1300));
-    let (code, out) = apply(
-        dir.path(),
-        &db.url,
-        &stage,
-        &["--rerun", "--max-app-lock-wait", "off"],
-    );
-    assert_eq!(done(), 2000, "{out}");
-    wait.release();
-    assert_eq!(code, 0, "{out}");
-    assert!(!out.contains("paused"), "{out}");
 }
 
 #[test]
 fn mysql_a_batched_data_change_pauses_in_its_procedure_while_an_app_session_waits_on_a_row_lock() {
     let dir = tempfile::tempdir().unwrap();
-    let Some(server) = support::mysql::server() else {
+    let Some(db) = my_setup("throttle_walk", dir.path(), MY_UPDATE) else {
         return;
     };
-    let db = ScratchMysql::create(&server, "throttle_walk");
-    db.execute(MY_SCHEMA);
-    db.execute(
-        "INSERT INTO users (id, email)
-         WITH RECURSIVE g (n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < 1000)
-         SELECT n, CONCAT('User', n, '@Example.com') FROM g;
-         INSERT INTO other VALUES (1, 1);",
-    );
-    plan(dir.path(), MY_SCHEMA, MY_UPDATE, &["--dialect", "mariadb"]);
     let (stage, up) = walk_stage(dir.path());
     let done = || -> i64 {
         db.first_value("SELECT COUNT(*) FROM users WHERE name <=> CONCAT('n', id)")
@@ -851,26 +869,10 @@ fn mysql_a_batched_data_change_pauses_in_its_procedure_while_an_app_session_wait
             .parse()
             .unwrap()
     };
-    // An app session waiting on a row lock another holds, until the holder commits.
-    let lock_wait = || {
-        let mut holder = mysql::Conn::new(mysql::Opts::from_url(&db.url()).unwrap()).unwrap();
-        holder
-            .query_drop("START TRANSACTION; SELECT * FROM other WHERE id = 1 FOR UPDATE")
-            .unwrap();
-        let url = db.url();
-        let waiter = std::thread::spawn(move || {
-            let mut app = mysql::Conn::new(mysql::Opts::from_url(&url).unwrap()).unwrap();
-            app.query_drop("SET SESSION innodb_lock_wait_timeout = 30")
-                .unwrap();
-            app.query_drop("UPDATE other SET v = v + 1 WHERE id = 1")
-                .unwrap();
-        });
-        (holder, waiter)
-    };
 
     // `mariadb < up.sql` alone: the limit the plan baked in (1s); InnoDB records a wait's start
     // in whole seconds.
-    let (mut holder, waiter) = lock_wait();
+    let lock_wait = MyLockWait::start(&db);
     std::thread::sleep(Duration::from_millis(2000));
     let sql = fs::read_to_string(&up).unwrap();
     // A pause longer than @safeshift_max_pause (set on the session) stops the walk.
@@ -888,10 +890,9 @@ fn mysql_a_batched_data_change_pauses_in_its_procedure_while_an_app_session_wait
         let run = scope.spawn(|| db.try_execute(&sql));
         std::thread::sleep(Duration::from_secs(2));
         assert_eq!(done(), 0, "the walk went on while the app waited on a lock");
-        holder.query_drop("COMMIT").unwrap();
+        lock_wait.release();
         run.join().unwrap()
     });
-    waiter.join().unwrap();
     let out = out.unwrap_or_else(|e| panic!("{e}"));
     assert!(
         out.contains("paused: 1 app session waiting on locks (longest"),
@@ -902,7 +903,7 @@ fn mysql_a_batched_data_change_pauses_in_its_procedure_while_an_app_session_wait
 
     // safeshift apply: its --max-pause is the procedure's @safeshift_max_pause.
     db.execute("UPDATE users SET name = NULL;");
-    let (mut holder, waiter) = lock_wait();
+    let lock_wait = MyLockWait::start(&db);
     std::thread::sleep(Duration::from_millis(2000));
     let (code, out) = apply(dir.path(), &db.url(), &stage, &["--max-pause", "1s"]);
     assert_eq!(code, 1, "{out}");
@@ -912,45 +913,26 @@ fn mysql_a_batched_data_change_pauses_in_its_procedure_while_an_app_session_wait
     );
     assert!(out.contains("nothing was rolled back"), "{out}");
     assert_eq!(done(), 0, "the walk went on while the app waited on a lock");
-    holder.query_drop("COMMIT").unwrap();
-    waiter.join().unwrap();
+    lock_wait.release();
 
-    // safeshift apply again: its --max-app-lock-wait governs the procedure's walk.
-    let (mut holder, waiter) = lock_wait();
-    std::thread::sleep(Duration::from_millis(1500));
-    let child = spawn_apply_stage(
+    // safeshift apply again: its --max-app-lock-wait governs the procedure's walk (InnoDB
+    // records a wait's start in whole seconds, hence the longer settle).
+    apply_pauses_the_walk_unless_off(
         dir.path(),
         &db.url(),
         &stage,
-        &["--max-app-lock-wait", "300ms"],
+        Walk {
+            rows: 1000,
+            settle: Duration::from_millis(2000),
+            limit_shown: "0.3s",
+        },
+        || {
+            let wait = MyLockWait::start(&db);
+            Box::new(move || wait.release())
+        },
+        || {
+            db.execute("UPDATE users SET name = NULL;");
+        },
+        &done,
     );
-    std::thread::sleep(Duration::from_secs(2));
-    assert_eq!(done(), 0, "the walk went on while the app waited on a lock");
-    holder.query_drop("COMMIT").unwrap();
-    waiter.join().unwrap();
-    let (code, out) = finish(child);
-    assert_eq!(code, 0, "{out}");
-    assert!(
-        out.contains("  paused: 1 app session waiting on locks (longest"),
-        "{out}"
-    );
-    assert!(out.contains("above the limit 0.3s"), "{out}");
-    assert!(out.contains("  resumed after pausing "), "{out}");
-    assert_eq!(done(), 1000, "{out}");
-
-    // --max-app-lock-wait off: the walk does not wait.
-    db.execute("UPDATE users SET name = NULL;");
-    let (mut holder, waiter) = lock_wait();
-    std::thread::sleep(Duration::from_millis(2000));
-    let (code, out) = apply(
-        dir.path(),
-        &db.url(),
-        &stage,
-        &["--rerun", "--max-app-lock-wait", "off"],
-    );
-    assert_eq!(done(), 1000, "{out}");
-    holder.query_drop("COMMIT").unwrap();
-    waiter.join().unwrap();
-    assert_eq!(code, 0, "{out}");
-    assert!(!out.contains("paused"), "{out}");
 }
