@@ -333,8 +333,9 @@ pub struct ApplyArgs {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub target_batch_time: Option<std::time::Duration>,
 
-    /// PostgreSQL: before each backfill batch, wait while a replica's replay lag in
-    /// pg_stat_replication is above this (needs pg_monitor to see the lag)
+    /// PostgreSQL: before each batch of a walk (a backfill or a batched data change), wait while
+    /// a replica's replay lag in pg_stat_replication is above this (needs pg_monitor to see the
+    /// lag)
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub max_replica_lag: Option<std::time::Duration>,
 
@@ -343,18 +344,20 @@ pub struct ApplyArgs {
     #[arg(long, value_name = "URL")]
     pub replica_url: Vec<String>,
 
-    /// Before each backfill batch, pause while an app session has waited on a lock longer than
-    /// this (`off` to never) [default: 1s]
+    /// Before each batch of a walk (a backfill, or a batched data change's walk in the stage's
+    /// file), pause while an app session has waited on a lock longer than this (`off` to never)
+    /// [default: 1s]
     #[arg(long, value_name = "DURATION", value_parser = crate::apply::throttle::parse_limit)]
     pub max_app_lock_wait: Option<std::time::Duration>,
 
-    /// PostgreSQL: pause the backfill while the server writes WAL faster than this many bytes a
-    /// second (the backfill's own WAL included), e.g. 20MB [default: off]
+    /// PostgreSQL: pause a backfill apply walks itself while the server writes WAL faster than
+    /// this many bytes a second (the backfill's own WAL included), e.g. 20MB; a batched data
+    /// change's walk in its file does not measure WAL [default: off]
     #[arg(long, value_name = "RATE", value_parser = crate::apply::throttle::parse_rate)]
     pub max_wal_rate: Option<u64>,
 
-    /// PostgreSQL: do not pause the backfill while a vacuum (autovacuum or manual) works on its
-    /// table [default: it pauses]
+    /// PostgreSQL: do not pause a walk (a backfill or a batched data change) while a vacuum
+    /// (autovacuum or manual) works on its table [default: it pauses]
     #[arg(long)]
     pub no_vacuum_pause: bool,
 
