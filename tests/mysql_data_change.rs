@@ -78,6 +78,7 @@ fn run(case: &Case) -> Option<(ScratchMysql, safeshift::Plan)> {
     naive
         .try_execute(case.change)
         .unwrap_or_else(|e| panic!("{}: the naive change fails:\n{e}", case.name));
+    support::stages::walk_mysql_reruns();
     support::stages::apply_stages(case.name, &db, &plan, dir.path(), &[], &[]);
     let (expected, actual) = (naive.catalog(), db.catalog());
     assert!(

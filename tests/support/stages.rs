@@ -71,8 +71,8 @@ impl StageDb for ScratchDb {
 
 /// MySQL/MariaDB plan tests whose stage files do not pass the re-run walk yet (docs/status.md,
 /// known limits): they get the older walk (up, down, up).
-/// Other MySQL suites (mysql_hostile, mysql_data_change) have not been through the re-run walk
-/// yet: it runs in the binaries that call [`walk_mysql_reruns`] (mysql_ops).
+/// The re-run walk runs in the binaries that call [`walk_mysql_reruns`] (mysql_ops,
+/// mysql_hostile, mysql_data_change).
 static MYSQL_RERUNS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 #[allow(dead_code)] // not every test binary that includes the support module calls it
