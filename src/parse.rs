@@ -10,6 +10,7 @@
 //! (PostgreSQL's full grammar, `postgres.rs`) decides, and recognises the statement from its
 //! parse tree; for MySQL/MariaDB, `mysql.rs` reads the forms sqlparser lacks.
 
+mod lex;
 mod mysql;
 mod postgres;
 pub mod split;
@@ -228,7 +229,18 @@ fn read_body(target: Dialect, text: &str, pos: Pos, left_out: &mut Vec<String>) 
     // About one token (a word, a space, a symbol) per four bytes of SQL: sizing the buffer once
     // saves growing it (and copying every token) several times per statement.
     let mut tokens = Vec::with_capacity(text.len() / 4 + 8);
-    let tokens = match Tokenizer::new(dialect, text).tokenize_with_location_into_buf(&mut tokens) {
+    let fast = !target.is_mysql() && lex::postgres(text, &mut tokens);
+    if fast {
+        lex::debug_check(text, &tokens);
+    } else {
+        tokens.clear();
+    }
+    let tokenized = if fast {
+        Ok(())
+    } else {
+        Tokenizer::new(dialect, text).tokenize_with_location_into_buf(&mut tokens)
+    };
+    let tokens = match tokenized {
         Ok(()) => tokens,
         Err(e) => {
             let error = PlanError::new(

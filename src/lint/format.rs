@@ -47,6 +47,8 @@ pub struct Stream<'a> {
     /// SARIF: what closes the document.
     tail: String,
     written: usize,
+    /// JSON and SARIF: the finding being written, reused from one to the next.
+    buf: Vec<u8>,
     /// The first write error; later findings are dropped.
     error: Option<std::io::Error>,
 }
@@ -70,6 +72,7 @@ impl<'a> Stream<'a> {
             rules: Vec::new(),
             tail: String::new(),
             written: 0,
+            buf: Vec::new(),
             error: None,
         };
         match format {
@@ -94,10 +97,10 @@ impl<'a> Stream<'a> {
         self.written += 1;
         let result = match self.format {
             Format::Human => human_finding(f, &self.renderer, self.out),
-            Format::Json => json_item(&JsonFinding::of(f), first, self.out),
+            Format::Json => json_item(&JsonFinding::of(f), first, &mut self.buf, self.out),
             Format::Sarif => {
                 let result = sarif_result(f, &self.rules);
-                json_item(&result, first, self.out)
+                json_item(&result, first, &mut self.buf, self.out)
             }
             Format::Github => github_finding(f, self.out),
         };
@@ -171,18 +174,21 @@ impl<'a> JsonFinding<'a> {
 fn json_item(
     value: &impl serde::Serialize,
     first: bool,
+    buf: &mut Vec<u8>,
     out: &mut dyn Write,
 ) -> std::io::Result<()> {
-    let text = serde_json::to_string_pretty(value)?;
-    let mut indented = String::with_capacity(text.len() + 64);
-    for (i, line) in text.lines().enumerate() {
-        if i > 0 {
-            indented.push('\n');
-        }
-        indented.push_str("  ");
-        indented.push_str(line);
+    buf.clear();
+    serde_json::to_writer_pretty(&mut *buf, value)?;
+    out.write_all(if first { b"\n  " } else { b",\n  " })?;
+    // One level deeper than serde_json puts it: JSON text has no line break but those between
+    // its tokens (strings escape theirs).
+    let mut rest = &buf[..];
+    while let Some(n) = memchr::memchr(b'\n', rest) {
+        out.write_all(&rest[..=n])?;
+        out.write_all(b"  ")?;
+        rest = &rest[n + 1..];
     }
-    write!(out, "{}\n{indented}", if first { "" } else { "," })
+    out.write_all(rest)
 }
 
 fn level(severity: Severity) -> Level<'static> {
