@@ -951,6 +951,55 @@ fn pg_a_walk_on_the_server_pauses_while_wal_is_written_faster_than_max_wal_rate(
     assert_eq!(code, 0, "{out}");
     assert!(!out.contains("paused"), "{out}");
     assert_eq!(done(), 500, "{out}");
+
+    // A role that may not call pg_current_wal_lsn() (revoked in this database only): the look
+    // sees no position and the walk goes on, as where the replica lag cannot be read.
+    db.execute("UPDATE users SET name = NULL");
+    let role = DropRole::create(&db, "walker");
+    db.execute(&format!(
+        "REVOKE EXECUTE ON FUNCTION pg_current_wal_lsn() FROM PUBLIC;
+         GRANT CREATE ON SCHEMA public TO {0}; GRANT ALL ON users TO {0};",
+        role.name
+    ));
+    let (_, up) = walk_stage(dir.path());
+    let psql = std::process::Command::new("psql")
+        .args(["-X", "-v", "ON_ERROR_STOP=1", "-d", &db.url])
+        .args(["-c", &format!("SET ROLE {}", role.name), "-f"])
+        .arg(&up)
+        .env("PGOPTIONS", "-c safeshift.max_wal_rate=1kB")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let out = format!(
+        "{}{}",
+        String::from_utf8_lossy(&psql.stdout),
+        String::from_utf8_lossy(&psql.stderr)
+    );
+    assert!(psql.status.success(), "{out}");
+    assert!(!out.contains("paused"), "{out}");
+    assert_eq!(done(), 500, "{out}");
+}
+
+/// A role made for one test in its scratch database, dropped with what it was granted there.
+struct DropRole<'a> {
+    db: &'a ScratchDb,
+    name: String,
+}
+
+impl<'a> DropRole<'a> {
+    fn create(db: &'a ScratchDb, suffix: &str) -> DropRole<'a> {
+        let name = format!("{}_{suffix}", db.name);
+        db.execute(&format!("CREATE ROLE {name} NOLOGIN"));
+        DropRole { db, name }
+    }
+}
+
+impl Drop for DropRole<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut client) = support::connect(&self.db.url) {
+            let _ = client.batch_execute(&format!("DROP OWNED BY {0}; DROP ROLE {0}", self.name));
+        }
+    }
 }
 
 #[test]

@@ -80,7 +80,12 @@
           -- are kept in the session (safeshift.wal_sample), from one batch, and one walk, to the
           -- next; the first look has nothing to measure from and never pauses. No position on a
           -- replica, or for a role that may not call pg_current_wal_lsn(): no pause for that.
-          safeshift_wal_now := CASE WHEN NOT pg_is_in_recovery() AND has_function_privilege('pg_catalog.pg_current_wal_lsn()', 'EXECUTE') THEN pg_current_wal_lsn() END;
+          -- (An IF, not a CASE: a statement that names a function the role may not execute fails
+          -- when it starts, whichever branch it would take.)
+          safeshift_wal_now := NULL;
+          IF NOT pg_is_in_recovery() AND has_function_privilege('pg_catalog.pg_current_wal_lsn()', 'EXECUTE') THEN
+            safeshift_wal_now := pg_current_wal_lsn();
+          END IF;
           safeshift_wal_at := extract(epoch FROM clock_timestamp());
           safeshift_wal_sample := current_setting('safeshift.wal_sample', true);
           IF safeshift_wal_now IS NOT NULL AND safeshift_wal_sample ~ '^[0-9A-Fa-f]+/[0-9A-Fa-f]+ [0-9]+[.]?[0-9]*$' THEN
