@@ -350,9 +350,9 @@ pub struct ApplyArgs {
     #[arg(long, value_name = "DURATION", value_parser = crate::apply::throttle::parse_limit)]
     pub max_app_lock_wait: Option<std::time::Duration>,
 
-    /// PostgreSQL: before each batch of a walk (a backfill, or a walk in the stage's file, which
-    /// reads it as safeshift.max_wal_rate), pause while the server writes WAL faster than this
-    /// many bytes a second (the walk's own WAL included), e.g. 20MB [default: off]
+    /// PostgreSQL: before each batch of a walk (a backfill apply walks itself, or a walk in the
+    /// stage's file, through safeshift.max_wal_rate), pause while the server writes WAL faster
+    /// than this many bytes a second (the walk's own WAL included), e.g. 20MB [default: off]
     #[arg(long, value_name = "RATE", value_parser = crate::apply::throttle::parse_rate)]
     pub max_wal_rate: Option<u64>,
 
