@@ -906,6 +906,10 @@ fn pg_a_batched_data_change_planned_for_15_pauses_and_finishes_on_the_server_und
     assert_eq!(done(), 500, "{out}");
 }
 
+/// Rows of a kilobyte: each batch of 100 writes over 100 kB of WAL, faster than 256kB a second
+/// even on a loaded machine.
+const WIDE_UPDATE: &str = "UPDATE users SET name = repeat('n', 1000) || id;\n";
+
 /// `safeshift apply --max-wal-rate` governs the walks in the stage's file too
 /// (`safeshift.max_wal_rate`): each batch writes WAL far faster than 256kB a second, so the walk
 /// pauses after it until the rate measured over a quarter-second sleep is back under the limit,
@@ -924,11 +928,16 @@ fn pg_a_walk_on_the_server_pauses_while_wal_is_written_faster_than_max_wal_rate(
     plan(
         dir.path(),
         PG_SCHEMA,
-        PG_UPDATE,
+        WIDE_UPDATE,
         &["--server-version", &support::server_version()],
     );
     let (stage, _) = walk_stage(dir.path());
-    let done = || pg_count(&db, "SELECT count(*) FROM users WHERE name = 'n' || id");
+    let done = || {
+        pg_count(
+            &db,
+            "SELECT count(*) FROM users WHERE name = repeat('n', 1000) || id",
+        )
+    };
 
     // --max-pause bounds the test should the server stay busy (it is shared with other tests).
     let (code, out) = apply(
