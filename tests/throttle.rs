@@ -961,12 +961,12 @@ fn pg_a_walk_on_the_server_pauses_while_wal_is_written_faster_than_max_wal_rate(
     assert!(!out.contains("paused"), "{out}");
     assert_eq!(done(), 500, "{out}");
 
-    // A role that may not call pg_current_wal_lsn() (revoked in this database only): the look
-    // sees no position and the walk goes on, as where the replica lag cannot be read.
+    // A role that may not call pg_current_wal_insert_lsn() (revoked in this database only): the
+    // look sees no position and the walk goes on, as where the replica lag cannot be read.
     db.execute("UPDATE users SET name = NULL");
     let role = DropRole::create(&db, "walker");
     db.execute(&format!(
-        "REVOKE EXECUTE ON FUNCTION pg_current_wal_lsn() FROM PUBLIC;
+        "REVOKE EXECUTE ON FUNCTION pg_current_wal_insert_lsn() FROM PUBLIC;
          GRANT CREATE ON SCHEMA public TO {0}; GRANT ALL ON users TO {0};",
         role.name
     ));

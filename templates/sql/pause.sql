@@ -78,13 +78,16 @@
           -- WAL written per second since the last look: over the last batch (the walk's own WAL
           -- counts too), or over the last sleep while paused. The last look's position and time
           -- are kept in the session (safeshift.wal_sample), from one batch, and one walk, to the
-          -- next; the first look has nothing to measure from and never pauses. No position on a
-          -- replica, or for a role that may not call pg_current_wal_lsn(): no pause for that.
-          -- (An IF, not a CASE: a statement that names a function the role may not execute fails
-          -- when it starts, whichever branch it would take.)
+          -- next; the first look has nothing to measure from and never pauses. The insert
+          -- position, not pg_current_wal_lsn()'s write position: the walk commits without
+          -- waiting for its WAL to be written (synchronous_commit off), so the write position
+          -- lags its batches by up to the WAL writer's delay. No position on a replica, or for a
+          -- role that may not call the function: no pause for that. (An IF, not a CASE: a
+          -- statement that names a function the role may not execute fails when it starts,
+          -- whichever branch it would take.)
           safeshift_wal_now := NULL;
-          IF NOT pg_is_in_recovery() AND has_function_privilege('pg_catalog.pg_current_wal_lsn()', 'EXECUTE') THEN
-            safeshift_wal_now := pg_current_wal_lsn();
+          IF NOT pg_is_in_recovery() AND has_function_privilege('pg_catalog.pg_current_wal_insert_lsn()', 'EXECUTE') THEN
+            safeshift_wal_now := pg_current_wal_insert_lsn();
           END IF;
           safeshift_wal_at := extract(epoch FROM clock_timestamp());
           safeshift_wal_sample := current_setting('safeshift.wal_sample', true);
