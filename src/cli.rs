@@ -350,9 +350,9 @@ pub struct ApplyArgs {
     #[arg(long, value_name = "DURATION", value_parser = crate::apply::throttle::parse_limit)]
     pub max_app_lock_wait: Option<std::time::Duration>,
 
-    /// PostgreSQL: pause a backfill apply walks itself while the server writes WAL faster than
-    /// this many bytes a second (the backfill's own WAL included), e.g. 20MB; a batched data
-    /// change's walk in its file does not measure WAL [default: off]
+    /// PostgreSQL: before each batch of a walk (a backfill apply walks itself, or a walk in the
+    /// stage's file, through safeshift.max_wal_rate), pause while the server writes WAL faster
+    /// than this many bytes a second (the walk's own WAL included), e.g. 20MB [default: off]
     #[arg(long, value_name = "RATE", value_parser = crate::apply::throttle::parse_rate)]
     pub max_wal_rate: Option<u64>,
 

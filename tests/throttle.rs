@@ -2,7 +2,8 @@
 //! an app session held waiting on a lock makes the walk wait before its next batch and say so,
 //! and when the wait ends the walk goes on and fills every row; the same for a VACUUM working on
 //! the walked table (PostgreSQL), and on MySQL/MariaDB for an app session waiting on a row lock.
-//! The replica-lag and WAL-rate pauses need servers of their own: scripts/check-throttle-replica.
+//! The replica-lag pause needs servers of its own: scripts/check-throttle-replica (which also
+//! holds a large backfill `apply` walks itself to a WAL rate).
 
 mod support;
 
@@ -854,6 +855,160 @@ fn pg_a_batched_data_change_pauses_on_the_server_while_an_app_session_waits_on_a
         || db.execute("UPDATE users SET name = NULL"),
         &done,
     );
+}
+
+/// A stage file planned for PostgreSQL 15 runs on whatever major the server under test is
+/// (`scripts/pg-majors test` runs this on 11 and 13): its pause asks the server whether
+/// pg_locks.waitstart exists (14+) instead of the plan deciding it, so on 11 to 13 it times the
+/// wait from the waiting statement's start, and the walk pauses, resumes and finishes.
+#[test]
+fn pg_a_batched_data_change_planned_for_15_pauses_and_finishes_on_the_server_under_test() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = ScratchDb::create("throttle_walk_15") else {
+        return;
+    };
+    db.execute(PG_SCHEMA);
+    db.execute(
+        "INSERT INTO users SELECT g, 'User' || g || '@Example.com' FROM generate_series(1, 500) g;
+         INSERT INTO other VALUES (1, 1);",
+    );
+    plan(
+        dir.path(),
+        PG_SCHEMA,
+        PG_UPDATE,
+        &["--server-version", "15"],
+    );
+    let (_, up) = walk_stage(dir.path());
+    let done = || pg_count(&db, "SELECT count(*) FROM users WHERE name = 'n' || id");
+
+    let wait = PgLockWait::start(&db);
+    std::thread::sleep(Duration::from_millis(400));
+    let psql = std::process::Command::new("psql")
+        .args(["-X", "-v", "ON_ERROR_STOP=1", "-d", &db.url, "-f"])
+        .arg(&up)
+        .env("PGOPTIONS", "-c safeshift.max_app_lock_wait=200ms")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(done(), 0, "the walk went on while the app waited on a lock");
+    wait.release();
+    let (code, out) = finish(psql);
+    assert_eq!(code, 0, "PostgreSQL {}:\n{out}", support::server_version());
+    assert!(
+        out.contains("NOTICE:  paused: 1 app session waiting on locks (longest")
+            && out.contains("above the limit 200ms"),
+        "{out}"
+    );
+    assert!(out.contains("NOTICE:  resumed after pausing "), "{out}");
+    assert_eq!(done(), 500, "{out}");
+}
+
+/// Rows of a kilobyte: each batch of 100 writes over 100 kB of WAL, faster than 256kB a second
+/// even on a loaded machine.
+const WIDE_UPDATE: &str = "UPDATE users SET name = repeat('n', 1000) || id;\n";
+
+/// `safeshift apply --max-wal-rate` governs the walks in the stage's file too
+/// (`safeshift.max_wal_rate`): each batch writes WAL far faster than 256kB a second, so the walk
+/// pauses after it until the rate measured over a quarter-second sleep is back under the limit,
+/// and still changes every row right. Without the option (the plan's default, off), no pause.
+#[test]
+fn pg_a_walk_on_the_server_pauses_while_wal_is_written_faster_than_max_wal_rate() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = ScratchDb::create("throttle_walk_wal") else {
+        return;
+    };
+    db.execute(PG_SCHEMA);
+    db.execute(
+        "INSERT INTO users SELECT g, 'User' || g || '@Example.com' FROM generate_series(1, 500) g;
+         INSERT INTO other VALUES (1, 1);",
+    );
+    plan(
+        dir.path(),
+        PG_SCHEMA,
+        WIDE_UPDATE,
+        &["--server-version", &support::server_version()],
+    );
+    let (stage, _) = walk_stage(dir.path());
+    let done = || {
+        pg_count(
+            &db,
+            "SELECT count(*) FROM users WHERE name = repeat('n', 1000) || id",
+        )
+    };
+
+    // --max-pause bounds the test should the server stay busy (it is shared with other tests).
+    let (code, out) = apply(
+        dir.path(),
+        &db.url,
+        &stage,
+        &["--max-wal-rate", "256kB", "--max-pause", "30s"],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("  paused: WAL written at "), "{out}");
+    assert!(
+        out.contains(" is above the limit 256kB (safeshift.max_wal_rate)"),
+        "{out}"
+    );
+    assert!(out.contains("  resumed after pausing "), "{out}");
+    assert_eq!(done(), 500, "{out}");
+
+    db.execute("UPDATE users SET name = NULL");
+    let (code, out) = apply(dir.path(), &db.url, &stage, &["--rerun"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(!out.contains("paused"), "{out}");
+    assert_eq!(done(), 500, "{out}");
+
+    // A role that may not call pg_current_wal_insert_lsn() (revoked in this database only): the
+    // look sees no position and the walk goes on, as where the replica lag cannot be read.
+    db.execute("UPDATE users SET name = NULL");
+    let role = DropRole::create(&db, "walker");
+    db.execute(&format!(
+        "REVOKE EXECUTE ON FUNCTION pg_current_wal_insert_lsn() FROM PUBLIC;
+         GRANT CREATE ON SCHEMA public TO {0}; GRANT ALL ON users TO {0};",
+        role.name
+    ));
+    let (_, up) = walk_stage(dir.path());
+    let psql = std::process::Command::new("psql")
+        .args(["-X", "-v", "ON_ERROR_STOP=1", "-d", &db.url])
+        .args(["-c", &format!("SET ROLE {}", role.name), "-f"])
+        .arg(&up)
+        .env("PGOPTIONS", "-c safeshift.max_wal_rate=1kB")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let out = format!(
+        "{}{}",
+        String::from_utf8_lossy(&psql.stdout),
+        String::from_utf8_lossy(&psql.stderr)
+    );
+    assert!(psql.status.success(), "{out}");
+    assert!(!out.contains("paused"), "{out}");
+    assert_eq!(done(), 500, "{out}");
+}
+
+/// A role made for one test in its scratch database, dropped with what it was granted there.
+struct DropRole<'a> {
+    db: &'a ScratchDb,
+    name: String,
+}
+
+impl<'a> DropRole<'a> {
+    fn create(db: &'a ScratchDb, suffix: &str) -> DropRole<'a> {
+        let name = format!("{}_{suffix}", db.name);
+        db.execute(&format!("CREATE ROLE {name} NOLOGIN"));
+        DropRole { db, name }
+    }
+}
+
+impl Drop for DropRole<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut client) = support::connect(&self.db.url) {
+            let _ = client.batch_execute(&format!("DROP OWNED BY {0}; DROP ROLE {0}", self.name));
+        }
+    }
 }
 
 #[test]

@@ -477,7 +477,7 @@ pub(crate) fn lock_timeout_sql(local: bool, timeout: Duration) -> String {
 /// walks `apply` makes itself and those in the stage's DO blocks. A limit the run does not have
 /// is `off` (`rehearse` pauses for nothing), and so is `max_pause` when the run waits as long as
 /// a pause's cause lasts.
-pub(crate) fn walk_limits(opts: &RunOptions) -> [(&'static str, String); 4] {
+pub(crate) fn walk_limits(opts: &RunOptions) -> [(&'static str, String); 5] {
     let limit = |d: Option<Duration>| match d {
         Some(d) if !d.is_zero() => super::throttle::setting(d),
         _ => "off".to_string(),
@@ -494,6 +494,13 @@ pub(crate) fn walk_limits(opts: &RunOptions) -> [(&'static str, String); 4] {
             .to_string(),
         ),
         ("max_replica_lag", limit(opts.max_replica_lag)),
+        (
+            "max_wal_rate",
+            match opts.throttle.max_wal_rate {
+                Some(rate) if rate > 0 => super::throttle::rate_setting(rate),
+                _ => "off".to_string(),
+            },
+        ),
         ("max_pause", limit(opts.throttle.max_pause)),
     ]
 }

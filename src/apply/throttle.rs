@@ -159,6 +159,18 @@ pub fn parse_rate(text: &str) -> Result<u64, String> {
     Ok((number * factor) as u64)
 }
 
+/// A rate as [`parse_rate`] reads it back exactly, in the largest unit that divides it (`20MB`,
+/// `1536kB`, `1000B`): the `safeshift.max_wal_rate` of the walks that run on the server, which
+/// their pause line shows as the limit.
+pub fn rate_setting(bytes: u64) -> String {
+    for (unit, factor) in [("GB", 1u64 << 30), ("MB", 1 << 20), ("kB", 1 << 10)] {
+        if bytes >= factor && bytes.is_multiple_of(factor) {
+            return format!("{}{unit}", bytes / factor);
+        }
+    }
+    format!("{bytes}B")
+}
+
 /// A limit as PostgreSQL reads an interval (`1s`, `300ms`), for the `safeshift.*` settings of
 /// the walks that run on the server.
 pub fn setting(d: Duration) -> String {
@@ -474,6 +486,17 @@ mod tests {
         assert!(parse_rate("fast").is_err());
         assert!(parse_rate("10 parsecs").is_err());
         assert_eq!(format_rate(12.5 * 1024.0 * 1024.0), "12.5 MB/s");
+        for (bytes, shown) in [
+            (20 * 1024 * 1024, "20MB"),
+            (3 * 512 * 1024 * 1024, "1536MB"),
+            (2 << 30, "2GB"),
+            (1536, "1536B"),
+            (3072, "3kB"),
+            (1000, "1000B"),
+        ] {
+            assert_eq!(rate_setting(bytes), shown);
+            assert_eq!(parse_rate(shown), Ok(bytes));
+        }
     }
 
     #[test]

@@ -419,7 +419,7 @@ impl DataChange {
             notice: &notice,
             tag: &tag,
             walk,
-            pause: super::recipes::WalkPause::postgres(ctx, &[&self.table, self.changed()]),
+            pause: super::recipes::WalkPause::postgres(&[&self.table, self.changed()]),
         }
         .render()
         .map_err(|e| ctx.error(format!("internal error rendering SQL: {e}")))?;

@@ -95,16 +95,16 @@ struct Backfill<'a> {
 /// The pause at the top of every batch of a walk that runs on the server (templates/sql/pause.sql,
 /// templates/mysql/pause.sql): the limits the plan bakes in (each a SQL string literal, which
 /// the session's `safeshift.*` settings or `@safeshift_*` variables override at run time) and,
-/// on PostgreSQL, how the server says since when a session waits and which tables a vacuum
-/// pauses the walk for.
+/// on PostgreSQL, which tables a vacuum pauses the walk for. Nothing in it depends on the
+/// server's major: the fragment asks the server it runs on (pg_locks.waitstart is 14+), so a
+/// file planned for one major runs on any.
 pub struct WalkPause {
     pub max_app_lock_wait: String,
     pub max_replica_lag: String,
+    /// PostgreSQL: bytes a second of WAL (`off`, as `safeshift apply --max-wal-rate`).
+    pub max_wal_rate: String,
     pub max_pause: String,
     pub vacuum_pause: String,
-    /// Since when a session waits on its lock.
-    pub since: String,
-    pub since_what: String,
     /// The tables as `regclass` literals, comma-separated.
     pub tables: String,
 }
@@ -117,20 +117,8 @@ pub const DEFAULT_MAX_PAUSE_SECONDS: u64 = crate::apply::throttle::DEFAULT_MAX_P
 impl WalkPause {
     /// PostgreSQL: pauses for lock waits over `apply`'s default limit and for a vacuum of
     /// `tables`; replica lag off, as in `apply` (a logical replication consumer that stalls
-    /// would otherwise stop every walk).
-    pub fn postgres(ctx: &Context, tables: &[&QName]) -> WalkPause {
-        // pg_locks.waitstart is PostgreSQL 14+; before, the waiting statement's start bounds it.
-        let (since, since_what) = if ctx.pg().major >= 14 {
-            (
-                "coalesce(l.waitstart, clock_timestamp())",
-                "pg_locks.waitstart",
-            )
-        } else {
-            (
-                "coalesce(a.query_start, clock_timestamp())",
-                "the start of the waiting statement (no pg_locks.waitstart before PostgreSQL 14)",
-            )
-        };
+    /// would otherwise stop every walk), and WAL rate off, as in `apply`.
+    pub fn postgres(tables: &[&QName]) -> WalkPause {
         let mut names: Vec<String> = Vec::new();
         for t in tables {
             let name = literal(&qname(t));
@@ -143,10 +131,9 @@ impl WalkPause {
                 crate::apply::throttle::DEFAULT_MAX_APP_LOCK_WAIT,
             )),
             max_replica_lag: literal("off"),
+            max_wal_rate: literal("off"),
             max_pause: literal(&format!("{DEFAULT_MAX_PAUSE_SECONDS}s")),
             vacuum_pause: literal("on"),
-            since: since.to_string(),
-            since_what: since_what.to_string(),
             tables: names.join(", "),
         }
     }
@@ -161,9 +148,8 @@ impl WalkPause {
             )),
             max_pause: ctx.dialect.literal(&DEFAULT_MAX_PAUSE_SECONDS.to_string()),
             max_replica_lag: String::new(),
+            max_wal_rate: String::new(),
             vacuum_pause: String::new(),
-            since: String::new(),
-            since_what: String::new(),
             tables: String::new(),
         }
     }
@@ -491,7 +477,7 @@ pub fn backfill_step(
             batch_size: ctx.options.batch_size,
             progress: &progress,
             tag: &tag,
-            pause: WalkPause::postgres(ctx, &[table]),
+            pause: WalkPause::postgres(&[table]),
         })?
     } else {
         render(&Backfill {
@@ -503,7 +489,7 @@ pub fn backfill_step(
             batch_size: ctx.options.batch_size,
             progress: &progress,
             tag: &tag,
-            pause: WalkPause::postgres(ctx, &[table]),
+            pause: WalkPause::postgres(&[table]),
         })?
     };
     let spec = BackfillSpec {
