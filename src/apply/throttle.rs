@@ -4,7 +4,7 @@
 //!
 //! - app sessions of the walked database waiting on a lock longer than `--max-app-lock-wait`
 //!   (safeshift's own sessions, named `safeshift`, and this backend are not counted);
-//! - PostgreSQL: WAL written faster than `--max-wal-rate`, measured from `pg_current_wal_lsn()`
+//! - PostgreSQL: WAL written faster than `--max-wal-rate`, measured from `pg_current_wal_insert_lsn()`
 //!   over the batch and the wait that follow it, so the walk's own WAL counts too and the rate
 //!   is held on average;
 //! - PostgreSQL: a vacuum (autovacuum or a manual one) working on the table being walked, as
@@ -322,10 +322,15 @@ impl PgThrottle {
     }
 }
 
-/// The server's current WAL position in bytes (`None` on a replica or on error).
+/// The server's current WAL insert position in bytes (`None` on a replica or on error). The
+/// insert position, not the write position: batches commit with `synchronous_commit` off, so
+/// the write position trails them and a rate read from it lags the walk.
 fn wal_position(client: &mut Client) -> Option<i64> {
     client
-        .query_one("SELECT (pg_current_wal_lsn() - '0/0'::pg_lsn)::bigint", &[])
+        .query_one(
+            "SELECT (pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::bigint",
+            &[],
+        )
         .ok()
         .map(|row| row.get::<_, i64>(0))
 }
