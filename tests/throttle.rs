@@ -136,19 +136,28 @@ fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
-fn pg_setup(tag: &str, rows: u32, dir: &Path) -> Option<ScratchDb> {
+/// A scratch database with the schema and `rows` users, and `change` planned against it for
+/// `server_version` (the server under test's where `None`).
+fn pg_planned(
+    tag: &str,
+    rows: u32,
+    dir: &Path,
+    change: &str,
+    server_version: Option<&str>,
+) -> Option<ScratchDb> {
     let db = ScratchDb::create(tag)?;
     db.execute(PG_SCHEMA);
     db.execute(&format!(
         "INSERT INTO users SELECT g, 'User' || g || '@Example.com' FROM generate_series(1, {rows}) g;
          INSERT INTO other VALUES (1, 1);"
     ));
-    plan(
-        dir,
-        PG_SCHEMA,
-        PG_CHANGE,
-        &["--server-version", &support::server_version()],
-    );
+    let version = server_version.map_or_else(support::server_version, str::to_string);
+    plan(dir, PG_SCHEMA, change, &["--server-version", &version]);
+    Some(db)
+}
+
+fn pg_setup(tag: &str, rows: u32, dir: &Path) -> Option<ScratchDb> {
+    let db = pg_planned(tag, rows, dir, PG_CHANGE, None)?;
     let (code, out) = apply(dir, &db.url, "1", &[]);
     assert_eq!(code, 0, "{out}");
     Some(db)
@@ -732,20 +741,9 @@ fn apply_pauses_the_walk_unless_off<'a>(
 #[test]
 fn pg_a_batched_data_change_pauses_on_the_server_while_an_app_session_waits_on_a_lock() {
     let dir = tempfile::tempdir().unwrap();
-    let Some(db) = ScratchDb::create("throttle_walk") else {
+    let Some(db) = pg_planned("throttle_walk", 2000, dir.path(), PG_UPDATE, None) else {
         return;
     };
-    db.execute(PG_SCHEMA);
-    db.execute(
-        "INSERT INTO users SELECT g, 'User' || g || '@Example.com' FROM generate_series(1, 2000) g;
-         INSERT INTO other VALUES (1, 1);",
-    );
-    plan(
-        dir.path(),
-        PG_SCHEMA,
-        PG_UPDATE,
-        &["--server-version", &support::server_version()],
-    );
     let (stage, up) = walk_stage(dir.path());
     let done = || pg_count(&db, "SELECT count(*) FROM users WHERE name = 'n' || id");
 
@@ -864,20 +862,9 @@ fn pg_a_batched_data_change_pauses_on_the_server_while_an_app_session_waits_on_a
 #[test]
 fn pg_a_batched_data_change_planned_for_15_pauses_and_finishes_on_the_server_under_test() {
     let dir = tempfile::tempdir().unwrap();
-    let Some(db) = ScratchDb::create("throttle_walk_15") else {
+    let Some(db) = pg_planned("throttle_walk_15", 500, dir.path(), PG_UPDATE, Some("15")) else {
         return;
     };
-    db.execute(PG_SCHEMA);
-    db.execute(
-        "INSERT INTO users SELECT g, 'User' || g || '@Example.com' FROM generate_series(1, 500) g;
-         INSERT INTO other VALUES (1, 1);",
-    );
-    plan(
-        dir.path(),
-        PG_SCHEMA,
-        PG_UPDATE,
-        &["--server-version", "15"],
-    );
     let (_, up) = walk_stage(dir.path());
     let done = || pg_count(&db, "SELECT count(*) FROM users WHERE name = 'n' || id");
 
@@ -917,20 +904,9 @@ const WIDE_UPDATE: &str = "UPDATE users SET name = repeat('n', 1000) || id;\n";
 #[test]
 fn pg_a_walk_on_the_server_pauses_while_wal_is_written_faster_than_max_wal_rate() {
     let dir = tempfile::tempdir().unwrap();
-    let Some(db) = ScratchDb::create("throttle_walk_wal") else {
+    let Some(db) = pg_planned("throttle_walk_wal", 500, dir.path(), WIDE_UPDATE, None) else {
         return;
     };
-    db.execute(PG_SCHEMA);
-    db.execute(
-        "INSERT INTO users SELECT g, 'User' || g || '@Example.com' FROM generate_series(1, 500) g;
-         INSERT INTO other VALUES (1, 1);",
-    );
-    plan(
-        dir.path(),
-        PG_SCHEMA,
-        WIDE_UPDATE,
-        &["--server-version", &support::server_version()],
-    );
     let (stage, _) = walk_stage(dir.path());
     let done = || {
         pg_count(
