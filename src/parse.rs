@@ -229,15 +229,11 @@ fn read_body(target: Dialect, text: &str, pos: Pos, left_out: &mut Vec<String>) 
     // About one token (a word, a space, a symbol) per four bytes of SQL: sizing the buffer once
     // saves growing it (and copying every token) several times per statement.
     let mut tokens = Vec::with_capacity(text.len() / 4 + 8);
-    let fast = !target.is_mysql() && lex::postgres(text, &mut tokens);
-    if fast {
+    let tokenized = if !target.is_mysql() && lex::postgres(text, &mut tokens) {
         lex::debug_check(text, &tokens);
-    } else {
-        tokens.clear();
-    }
-    let tokenized = if fast {
         Ok(())
     } else {
+        tokens.clear(); // what the fast path read before it gave up
         Tokenizer::new(dialect, text).tokenize_with_location_into_buf(&mut tokens)
     };
     let tokens = match tokenized {
