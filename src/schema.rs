@@ -4,6 +4,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use rustc_hash::FxHashMap;
+
 use sqlparser::ast::{DataType, Expr, TableConstraint};
 
 use crate::change::{self, Change};
@@ -334,9 +336,14 @@ type Key = (String, String);
 
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Catalog {
-    tables: BTreeMap<Key, Table>,
+    /// Looked up by hash: a `BTreeMap`'s string comparisons (each a cache miss on a long
+    /// history) were a sixth of `lint`'s checking thread.
+    tables: FxHashMap<Key, Table>,
+    /// The tables' keys in order, which every walk over the catalog follows (so nothing depends
+    /// on hashing).
+    order: BTreeSet<Key>,
     /// Index name → its table, for lookups by index name.
-    index_tables: BTreeMap<Key, Key>,
+    index_tables: FxHashMap<Key, Key>,
     enums: BTreeMap<Key, Vec<String>>,
     sequences: BTreeMap<Key, Sequence>,
     /// In the order they were defined, which is an order they can be recreated in.
@@ -346,6 +353,22 @@ pub struct Catalog {
     /// Whether any table was ever made a partition: until one is, `partitions_of` (asked on every
     /// CREATE INDEX) answers without a scan of every table.
     partitions_seen: Seen,
+    /// For each table a foreign key was recorded to reference (through [`Catalog::insert_table`]
+    /// or [`Catalog::add_constraint`]), the tables whose foreign keys did: a renamed table's
+    /// foreign keys are found there instead of in every table's constraints (that scan was a
+    /// sixth of `lint`'s checking thread on a long history). It may name more than is still
+    /// true (a dropped table or foreign key stays), never less.
+    referenced: Referenced,
+}
+
+/// A hint for renames, not part of the schema (see [`Catalog::referenced`]).
+#[derive(Clone, Debug, Default)]
+struct Referenced(BTreeMap<Key, BTreeSet<Key>>);
+
+impl PartialEq for Referenced {
+    fn eq(&self, _: &Referenced) -> bool {
+        true
+    }
 }
 
 /// A hint for lookups, not part of the schema: two catalogs with the same objects are equal
@@ -520,14 +543,17 @@ impl Catalog {
         if !self.partitions_seen.0 {
             return Vec::new();
         }
-        self.tables
-            .values()
+        self.tables_in_order()
             .filter(|t| t.partition_of.as_ref().is_some_and(|p| p.same(parent)))
             .collect()
     }
 
     pub fn table_names(&self) -> impl Iterator<Item = &QName> {
-        self.tables.values().map(|t| &t.name)
+        self.tables_in_order().map(|t| &t.name)
+    }
+
+    fn tables_in_order(&self) -> impl Iterator<Item = &Table> {
+        self.order.iter().filter_map(|key| self.tables.get(key))
     }
 
     /// Records that `name` exists, shape unknown (lint without a schema: later statements can
@@ -558,17 +584,40 @@ impl Catalog {
         }
         let own_key: Option<Vec<String>> = table.primary_key().map(<[String]>::to_vec);
         for c in &mut table.constraints {
-            if let ConstraintKind::ForeignKey { table: to, columns } = &mut c.kind
-                && columns.is_empty()
-            {
-                *columns = if to.same(&table.name) {
-                    own_key.clone().unwrap_or_default()
-                } else {
-                    self.referenced_columns(to, &[])
-                };
+            if let ConstraintKind::ForeignKey { table: to, columns } = &mut c.kind {
+                let referencing = table.name.key();
+                self.referenced
+                    .0
+                    .entry(to.key())
+                    .or_default()
+                    .insert(referencing);
+                if columns.is_empty() {
+                    *columns = if to.same(&table.name) {
+                        own_key.clone().unwrap_or_default()
+                    } else {
+                        self.referenced_columns(to, &[])
+                    };
+                }
             }
         }
+        self.order.insert(table.name.key());
         self.tables.insert(table.name.key(), table);
+    }
+
+    /// Adds a constraint to a known table (nothing when the table is unknown). Foreign keys
+    /// must come in this way (or with their table), so renames find them.
+    pub fn add_constraint(&mut self, table: &QName, constraint: Constraint) {
+        if let ConstraintKind::ForeignKey { table: to, .. } = &constraint.kind {
+            let referencing = table.key();
+            self.referenced
+                .0
+                .entry(to.key())
+                .or_default()
+                .insert(referencing);
+        }
+        if let Some(t) = self.table_mut(table) {
+            t.constraints.push(constraint);
+        }
     }
 
     /// The columns a foreign key references: as written, or, when it names only the table
@@ -585,6 +634,7 @@ impl Catalog {
 
     pub fn remove_table(&mut self, name: &QName) -> Option<Table> {
         let table = self.tables.remove(&name.key())?;
+        self.order.remove(&name.key());
         for index in &table.indexes {
             self.index_tables.remove(&index.name.key());
         }
@@ -598,6 +648,7 @@ impl Catalog {
 
     pub fn rename_table(&mut self, from: &QName, to: &QName) {
         if let Some(mut table) = self.tables.remove(&from.key()) {
+            self.order.remove(&from.key());
             if table.first_name.is_none() {
                 table.first_name = Some(table.name.name.clone());
             }
@@ -606,11 +657,25 @@ impl Catalog {
                 index.table = to.clone();
                 self.index_tables.insert(index.name.key(), to.key());
             }
+            // The table's own foreign keys now come from its new name.
+            for c in &table.constraints {
+                if let ConstraintKind::ForeignKey { table: target, .. } = &c.kind
+                    && let Some(referencing) = self.referenced.0.get_mut(&target.key())
+                {
+                    referencing.remove(&from.key());
+                    referencing.insert(to.key());
+                }
+            }
+            self.order.insert(to.key());
             self.tables.insert(to.key(), table);
         }
         // As in the database, the foreign keys that reference the table and the views that read
         // it follow it to its new name.
-        for table in self.tables.values_mut() {
+        let referencing = self.referenced.0.remove(&from.key()).unwrap_or_default();
+        for key in &referencing {
+            let Some(table) = self.tables.get_mut(key) else {
+                continue;
+            };
             for c in table.constraints.iter_mut() {
                 if let ConstraintKind::ForeignKey {
                     table: referenced, ..
@@ -624,6 +689,23 @@ impl Catalog {
                 }
             }
         }
+        if !referencing.is_empty() {
+            self.referenced
+                .0
+                .entry(to.key())
+                .or_default()
+                .extend(referencing);
+        }
+        debug_assert!(
+            !self
+                .tables
+                .values()
+                .any(|t| t.constraints.iter().any(|c| matches!(
+                    &c.kind,
+                    ConstraintKind::ForeignKey { table, .. } if table.same(from) && !from.same(to)
+                ))),
+            "a foreign key to {from:?} came into the catalog without add_constraint"
+        );
         for view in self.views.iter_mut() {
             if view.reads.iter().any(|r| r.same(from)) {
                 view.rename_relation(from, to);
@@ -916,5 +998,65 @@ mod tests {
         let alias = c.view(&QName::new("person_alias_1")).expect("view");
         assert!(alias.sql.contains("p.title AS name"), "{}", alias.sql);
         assert!(!alias.sql.contains("person.title"), "{}", alias.sql);
+    }
+
+    /// Renames find the foreign keys that reference a table through `referenced`, not a scan:
+    /// they must follow every rename, of either side, in any order, also of a table that
+    /// references itself and of foreign keys added after the table was made.
+    #[test]
+    fn foreign_keys_follow_renames_of_either_side() {
+        let mut c = catalog(
+            "CREATE TABLE accounts (id bigint PRIMARY KEY, parent_id bigint REFERENCES accounts);
+             CREATE TABLE orders (id bigint PRIMARY KEY, account_id bigint REFERENCES accounts (id));
+             CREATE TABLE notes (id bigint PRIMARY KEY, order_id bigint);",
+        );
+        let targets = |c: &Catalog, table: &str| -> Vec<String> {
+            c.table(&QName::new(table))
+                .expect("table")
+                .constraints
+                .iter()
+                .filter_map(|k| match &k.kind {
+                    ConstraintKind::ForeignKey { table, .. } => Some(table.name.clone()),
+                    _ => None,
+                })
+                .collect()
+        };
+        c.add_constraint(
+            &QName::new("notes"),
+            Constraint {
+                name: "notes_order_id_fkey".into(),
+                kind: ConstraintKind::ForeignKey {
+                    table: QName::new("orders"),
+                    columns: vec!["id".into()],
+                },
+                columns: vec!["order_id".into()],
+                not_valid: false,
+                not_null_of: None,
+                definition: None,
+            },
+        );
+        // The referencing side first, then the referenced one.
+        c.rename_table(&QName::new("orders"), &QName::new("purchases"));
+        c.rename_table(&QName::new("accounts"), &QName::new("customers"));
+        assert_eq!(targets(&c, "purchases"), ["customers"]);
+        assert_eq!(
+            targets(&c, "customers"),
+            ["customers"],
+            "its own foreign key follows it"
+        );
+        assert_eq!(targets(&c, "notes"), ["purchases"]);
+        // And back, the other way round.
+        c.rename_table(&QName::new("customers"), &QName::new("accounts"));
+        c.rename_table(&QName::new("purchases"), &QName::new("orders"));
+        c.rename_table(&QName::new("notes"), &QName::new("remarks"));
+        c.rename_table(&QName::new("orders"), &QName::new("sales"));
+        assert_eq!(targets(&c, "sales"), ["accounts"]);
+        assert_eq!(targets(&c, "accounts"), ["accounts"]);
+        assert_eq!(targets(&c, "remarks"), ["sales"]);
+        assert_eq!(
+            c.table_names().map(|t| t.name.as_str()).collect::<Vec<_>>(),
+            ["accounts", "remarks", "sales"],
+            "walks go in name order"
+        );
     }
 }

@@ -159,7 +159,9 @@ impl Op for AddColumn {
             && t.column(&self.column.name).is_none()
         {
             t.columns.push(self.column.clone());
-            t.constraints.extend(self.references.iter().cloned());
+            for reference in &self.references {
+                catalog.add_constraint(&self.table, reference.clone());
+            }
         }
     }
 }

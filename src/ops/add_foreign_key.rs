@@ -374,15 +374,16 @@ impl Op for AddForeignKey {
             columns: catalog.referenced_columns(&self.ref_table, &self.ref_columns),
         };
         let name = self.server_name(catalog);
-        if let Some(t) = catalog.table_mut(&self.table) {
-            t.constraints.push(Constraint {
+        catalog.add_constraint(
+            &self.table,
+            Constraint {
                 name,
                 kind,
                 columns: self.columns.clone(),
                 not_valid: self.not_valid,
                 not_null_of: None,
                 definition: self.constraint.clone(),
-            });
-        }
+            },
+        );
     }
 }
