@@ -396,18 +396,15 @@ fn lint(args: LintArgs, color: bool) -> Result<ExitCode, Error> {
     if let Some(path) = args.baseline.clone().or_else(|| loaded.baseline()) {
         settings.baseline = Some(lint::baseline::Baseline::load(&path)?);
     }
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
+    // Not stdout's lock: findings may be written on a thread of their own.
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout());
     let write_error = |e: std::io::Error| Error::Write {
         path: "<stdout>".into(),
         message: e.to_string(),
     };
     let mut stream = lint::format::Stream::begin(args.format, &settings, color, &mut out)
         .map_err(write_error)?;
-    let report = {
-        let mut sink = |f: &lint::Finding| stream.finding(f);
-        lint::lint_inputs(&inputs, &settings, lint::Output::Stream(&mut sink))?
-    };
+    let report = lint::lint_into(&inputs, &settings, &mut stream)?;
     stream.end(&report).map_err(write_error)?;
     out.flush().map_err(write_error)?;
     let fail_on = args

@@ -27,7 +27,7 @@ pub fn render(
     report: &Report,
     settings: &Settings,
     color: bool,
-    out: &mut dyn Write,
+    out: &mut (dyn Write + Send),
 ) -> std::io::Result<()> {
     let mut stream = Stream::begin(format, settings, color, out)?;
     for f in &report.findings {
@@ -40,7 +40,7 @@ pub fn render(
 /// opening of a JSON array) goes out first, what closes the document after the last.
 pub struct Stream<'a> {
     format: Format,
-    out: &'a mut dyn Write,
+    out: &'a mut (dyn Write + Send),
     renderer: Renderer,
     /// SARIF: the rules listed in the header, for each result's index.
     rules: Vec<&'static str>,
@@ -58,7 +58,7 @@ impl<'a> Stream<'a> {
         format: Format,
         settings: &Settings,
         color: bool,
-        out: &'a mut dyn Write,
+        out: &'a mut (dyn Write + Send),
     ) -> std::io::Result<Stream<'a>> {
         let renderer = if color {
             Renderer::styled()

@@ -156,6 +156,9 @@ impl<R: Read> Splitter<R> {
         // Double what is buffered, so rescanning a long statement stays linear overall.
         let want = self.buf.len().max(CHUNK) as u64;
         let before = self.buf.len();
+        // Room for all of it up front: `read_to_end` then reads straight into it instead of
+        // probing and growing (a dozen `read` calls per small file).
+        self.buf.reserve(want as usize);
         loop {
             match (&mut self.reader).take(want).read_to_end(&mut self.buf) {
                 Ok(_) => break,
