@@ -134,14 +134,14 @@
           RAISE EXCEPTION 'stopped: the walk paused longer than safeshift.max_pause (%): %', safeshift_max_text, safeshift_why
             USING HINT = 'Every batch done so far is kept. Run the stage again (the same file, or safeshift apply) when the app is calm: it goes on where it stopped. SET safeshift.max_pause = ''off'' waits without a limit.';
         END IF;
-        -- No transaction lasts the pause: each sleep and the look after it are one short
-        -- transaction, which holds no lock the app could wait on.
         -- A quarter of a second, or less where the WAL rate is the only cause and falls under the
         -- limit sooner (at B / L - t after the sample), so the walk does not wait longer than it must.
         safeshift_sleep := 0.25;
         IF safeshift_walling IS NOT NULL AND safeshift_why = safeshift_walling THEN
           safeshift_sleep := least(0.25, greatest(safeshift_wal_bytes / safeshift_wal_limit - safeshift_wal_took, 0.01));
         END IF;
+        -- No transaction lasts the pause: each sleep and the look after it are one short
+        -- transaction, which holds no lock the app could wait on.
         COMMIT;
         PERFORM pg_sleep(safeshift_sleep);
       END LOOP;
