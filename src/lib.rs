@@ -721,13 +721,14 @@ fn expand(input: &PlanInput) -> Result<Expanded, Error> {
                         *down = dialect::rerun::statements(down, pg);
                     }
                 }
-            } else {
+            } else if let Dialect::MySql(my) = dialect {
                 // MySQL/MariaDB: every DDL statement commits on its own, so every file may stop
                 // half way and be run again.
+                let columns = my.alter_if_exists();
                 for step in &mut expansion.steps {
-                    step.up = dialect::rerun_mysql::statements(&step.up);
+                    step.up = dialect::rerun_mysql::statements(&step.up, columns);
                     if let Some(down) = step.down.as_mut() {
-                        *down = dialect::rerun_mysql::statements(down);
+                        *down = dialect::rerun_mysql::statements(down, columns);
                     }
                 }
             }

@@ -893,14 +893,14 @@ fn pg_a_batched_data_change_planned_for_15_pauses_and_finishes_on_the_server_und
     assert_eq!(done(), 500, "{out}");
 }
 
-/// Rows of a kilobyte: each batch of 100 writes over 100 kB of WAL, faster than 256kB a second
+/// Rows of a kilobyte: each batch of 100 writes over 100 kB of WAL, faster than 128kB a second
 /// even on a loaded machine.
 const WIDE_UPDATE: &str = "UPDATE users SET name = repeat('n', 1000) || id;\n";
 
 /// `safeshift apply --max-wal-rate` governs the walks in the stage's file too
-/// (`safeshift.max_wal_rate`): each batch writes WAL far faster than 256kB a second, so the walk
-/// pauses after it until the rate measured over a quarter-second sleep is back under the limit,
-/// and still changes every row right. Without the option (the plan's default, off), no pause.
+/// (`safeshift.max_wal_rate`): each batch writes WAL far faster than 128kB a second, so the walk
+/// pauses after it until the rate since the batch began is back under the limit (the walk's
+/// average rate is held to it), and still changes every row right. Without the option (the plan's default, off), no pause.
 #[test]
 fn pg_a_walk_on_the_server_pauses_while_wal_is_written_faster_than_max_wal_rate() {
     let dir = tempfile::tempdir().unwrap();
@@ -916,16 +916,37 @@ fn pg_a_walk_on_the_server_pauses_while_wal_is_written_faster_than_max_wal_rate(
     };
 
     // --max-pause bounds the test should the server stay busy (it is shared with other tests).
+    // Generously: the limit counts the whole server's WAL, and another test's CREATE DATABASE
+    // (about 3 MB of WAL on 15) holds the walk some 23 s at 128kB a second.
+    let wal = || {
+        pg_count(
+            &db,
+            "SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), '0/0')::bigint",
+        )
+    };
+    let (wal_before, started) = (wal(), Instant::now());
     let (code, out) = apply(
         dir.path(),
         &db.url,
         &stage,
-        &["--max-wal-rate", "256kB", "--max-pause", "30s"],
+        &["--max-wal-rate", "128kB", "--max-pause", "120s"],
     );
+    let (written, took) = ((wal() - wal_before) as f64, started.elapsed().as_secs_f64());
     assert_eq!(code, 0, "{out}");
+    // The walk holds its average rate to the limit: after each batch it waits until the WAL
+    // written since the batch began, over the time since, is under the limit, so the server's WAL
+    // during the walk (its own, and any other test's, which holds it too) takes at least about
+    // that long at 128kB a second. Only what apply writes before the walk's first look and after
+    // its last escapes the limit.
+    let at_limit = written / (128.0 * 1024.0);
+    eprintln!("{written} bytes of WAL in {took:.2}s ({at_limit:.2}s at the limit)");
+    assert!(
+        took >= 0.7 * at_limit,
+        "{written} bytes of WAL in {took:.2}s, faster than the limit ({at_limit:.2}s):\n{out}"
+    );
     assert!(out.contains("  paused: WAL written at "), "{out}");
     assert!(
-        out.contains(" is above the limit 256kB (safeshift.max_wal_rate)"),
+        out.contains(" is above the limit 128kB (safeshift.max_wal_rate)"),
         "{out}"
     );
     assert!(out.contains("  resumed after pausing "), "{out}");

@@ -9,24 +9,34 @@
 //! - `CREATE TABLE` gains `IF NOT EXISTS`, `DROP TABLE` gains `IF EXISTS`, `CREATE VIEW` becomes
 //!   `CREATE OR REPLACE VIEW`;
 //! - an `ALTER TABLE` with an action that adds or drops a named constraint, a foreign key or the
-//!   primary key, or drops a column, and a `RENAME TABLE`, run through a prepared statement
-//!   chosen from `information_schema` ([`guarded`]): skipped when their work is there (one such
-//!   statement is atomic, so one action tells).
+//!   primary key, adds a foreign key without a name, or drops a column (on MariaDB also one that
+//!   adds a column as written, `ADD [COLUMN] name …`), and a `RENAME TABLE`, run through a
+//!   prepared statement chosen from `information_schema` ([`guarded`]): skipped when their work
+//!   is there (one such statement is atomic, so one action tells).
 //!
-//! A skip never hides a conflict: an added constraint is skipped only when a constraint of that
-//! name *and kind* is on the table, a primary key only when the table's key has exactly the
-//! planned columns; otherwise the statement runs and the server refuses it (duplicate name,
-//! multiple primary key) as it would have. Statements of another shape are kept as written.
+//! A skip of a named object never hides a conflict: an added constraint is skipped only when a
+//! constraint of that name *and kind* is on the table, a primary key only when the table's key
+//! has exactly the planned columns; otherwise the statement runs and the server refuses it
+//! (duplicate name, multiple primary key) as it would have. What the server names or the
+//! statement does not spell out is told by less: an unnamed foreign key (the server names it
+//! `<table>_ibfk_N`, and would add a second one) by a foreign key linking exactly those columns
+//! to exactly those of that table, whatever its ON DELETE / ON UPDATE rules; an added column by
+//! its name, whatever its definition (as MariaDB's `ADD COLUMN IF NOT EXISTS`). Statements of
+//! another shape are kept as written.
 
 use super::mysql::literal;
 use crate::plan::Sql;
 
 /// `sql`, spelled so that running it again (whole, or after it stopped at any statement) gives
-/// the result of one run.
-pub fn statements(sql: &[Sql]) -> Vec<Sql> {
+/// the result of one run. `columns`: an `ADD [COLUMN]` is guarded too — on MariaDB, whose files
+/// are re-runnable throughout (its plan's own steps say `ADD COLUMN IF NOT EXISTS`; what is left
+/// is a column added as written). MySQL 8's files are not (no `IF [NOT] EXISTS` for columns and
+/// indexes: they say to go on from the statement that gave up), and keep their `ADD COLUMN` as
+/// written.
+pub fn statements(sql: &[Sql], columns: bool) -> Vec<Sql> {
     let mut out = Vec::with_capacity(sql.len());
     for s in sql {
-        let texts = rerunnable(&s.text);
+        let texts = rerunnable(&s.text, columns);
         let last = texts.len().saturating_sub(1);
         for (i, text) in texts.into_iter().enumerate() {
             out.push(Sql {
@@ -38,8 +48,8 @@ pub fn statements(sql: &[Sql]) -> Vec<Sql> {
     out
 }
 
-/// One statement in its re-runnable spelling.
-pub fn rerunnable(text: &str) -> Vec<String> {
+/// One statement in its re-runnable spelling (`columns`: as in [`statements`]).
+pub fn rerunnable(text: &str, columns: bool) -> Vec<String> {
     let toks = lex(text);
     let word = |i: usize| toks.get(i).map(|t| t.word()).unwrap_or_default();
     let result = match (word(0).as_str(), word(1).as_str()) {
@@ -51,7 +61,7 @@ pub fn rerunnable(text: &str) -> Vec<String> {
         ("drop", "table") if word(2) != "if" => {
             Some(vec![insert_after(text, &toks[1], " IF EXISTS")])
         }
-        ("alter", "table") => alter_table(text, &toks),
+        ("alter", "table") => alter_table(text, &toks, columns),
         ("rename", "table") => rename_table(text, &toks),
         _ => None,
     };
@@ -90,9 +100,19 @@ enum Action {
     },
     DropPrimaryKey,
     DropColumn(String),
+    /// `ADD [CONSTRAINT] FOREIGN KEY [index] (columns) REFERENCES table (columns)`: the server
+    /// names it (`<table>_ibfk_N`), so it is told done by what it links, not by a name.
+    AddForeignKey {
+        columns: Vec<String>,
+        schema: Option<String>,
+        table: String,
+        references: Vec<String>,
+    },
+    /// `ADD [COLUMN] name definition`.
+    AddColumn(String),
 }
 
-fn alter_table(text: &str, toks: &[Tok]) -> Option<Vec<String>> {
+fn alter_table(text: &str, toks: &[Tok], columns: bool) -> Option<Vec<String>> {
     let (schema, table, mut i) = table_name(toks, 2)?;
     // The actions, split at top-level commas; ALGORITHM= and LOCK= are options, not actions.
     let mut actions: Vec<&[Tok]> = Vec::new();
@@ -120,7 +140,16 @@ fn alter_table(text: &str, toks: &[Tok]) -> Option<Vec<String>> {
     // One ALTER is atomic: it is done exactly when any one of its actions is. The last action
     // a guard can tell done decides (an added primary key over the dropped one before it; the
     // dropped old column of an online rename's contract, whose other actions are renames).
-    let action = actions.iter().rev().find_map(|a| parse_action(a))?;
+    // A column is told added by its name being there: not where the same statement also drops,
+    // renames or changes columns (`DROP COLUMN a, ADD COLUMN a`), where the name may be there before.
+    let renames = actions.iter().any(|a| {
+        let first = a.first().map(|t| t.word()).unwrap_or_default();
+        matches!(first.as_str(), "drop" | "change" | "rename")
+    });
+    let action = actions.iter().rev().find_map(|a| {
+        parse_action(a)
+            .filter(|action| !((renames || !columns) && matches!(action, Action::AddColumn(_))))
+    })?;
     let schema = match &schema {
         Some(s) => literal(s),
         None => "DATABASE()".to_string(),
@@ -151,6 +180,26 @@ fn alter_table(text: &str, toks: &[Tok]) -> Option<Vec<String>> {
         Action::DropColumn(column) => format!(
             "EXISTS (SELECT 1 FROM information_schema.COLUMNS WHERE {on_table} AND COLUMN_NAME = {})",
             literal(&column)
+        ),
+        Action::AddColumn(column) => format!(
+            "NOT EXISTS (SELECT 1 FROM information_schema.COLUMNS WHERE {on_table} AND COLUMN_NAME = {})",
+            literal(&column)
+        ),
+        // Skipped only when a foreign key of the table links exactly these columns to exactly
+        // those of that table (its name, and its ON DELETE / ON UPDATE rules, are not compared).
+        Action::AddForeignKey {
+            columns,
+            schema: referenced_schema,
+            table: referenced_table,
+            references,
+        } => format!(
+            "NOT EXISTS (SELECT 1 FROM information_schema.KEY_COLUMN_USAGE WHERE CONSTRAINT_SCHEMA = {schema} AND {on_table} AND REFERENCED_TABLE_SCHEMA = {} AND REFERENCED_TABLE_NAME = {} GROUP BY CONSTRAINT_NAME HAVING GROUP_CONCAT(COLUMN_NAME ORDER BY ORDINAL_POSITION SEPARATOR ',') = {} AND GROUP_CONCAT(REFERENCED_COLUMN_NAME ORDER BY ORDINAL_POSITION SEPARATOR ',') = {})",
+            referenced_schema
+                .as_deref()
+                .map_or_else(|| "DATABASE()".to_string(), literal),
+            literal(&referenced_table),
+            literal(&columns.join(",")),
+            literal(&references.join(","))
         ),
     };
     Some(guarded(&condition, text))
@@ -189,6 +238,35 @@ fn rename_table(text: &str, toks: &[Tok]) -> Option<Vec<String>> {
 fn parse_action(toks: &[Tok]) -> Option<Action> {
     let w = |i: usize| toks.get(i).map(|t| t.word()).unwrap_or_default();
     match (w(0).as_str(), w(1).as_str()) {
+        ("add", "foreign") if w(2) == "key" => foreign_key(toks, 3),
+        ("add", "constraint") if w(2) == "foreign" && w(3) == "key" => foreign_key(toks, 4),
+        // `ADD COLUMN name …`, or the same without the word COLUMN (`ADD pk INT …`): any other
+        // word after ADD is a keyword (ADD INDEX, ADD PERIOD FOR …), not a column's name.
+        ("add", "column") if w(2) != "if" && toks.get(3).is_some() => {
+            Some(Action::AddColumn(toks.get(2)?.ident()?))
+        }
+        ("add", first)
+            if toks.get(2).is_some()
+                && !matches!(
+                    first,
+                    "column"
+                        | "constraint"
+                        | "primary"
+                        | "unique"
+                        | "foreign"
+                        | "check"
+                        | "index"
+                        | "key"
+                        | "fulltext"
+                        | "spatial"
+                        | "partition"
+                        | "period"
+                        | "system"
+                        | "if"
+                ) =>
+        {
+            Some(Action::AddColumn(toks.get(1)?.ident()?))
+        }
         ("add", "constraint") => {
             let name = toks.get(2)?.ident()?;
             let kind = match w(3).as_str() {
@@ -229,6 +307,44 @@ fn parse_action(toks: &[Tok]) -> Option<Action> {
             Some(Action::DropColumn(toks[2].ident()?))
         }
         _ => None,
+    }
+}
+
+/// `FOREIGN KEY [index] (columns) REFERENCES [schema.]table (columns) …`, from the token after KEY.
+fn foreign_key(toks: &[Tok], mut i: usize) -> Option<Action> {
+    if toks.get(i)?.text != "(" {
+        // The index's name (MySQL: the key's too, where no CONSTRAINT names it): not compared.
+        toks.get(i)?.ident()?;
+        i += 1;
+    }
+    let (columns, next) = column_list(toks, i)?;
+    if toks.get(next)?.word() != "references" {
+        return None;
+    }
+    let (schema, table, next) = table_name(toks, next + 1)?;
+    let (references, _) = column_list(toks, next)?;
+    (columns.len() == references.len()).then_some(Action::AddForeignKey {
+        columns,
+        schema,
+        table,
+        references,
+    })
+}
+
+/// `(a, b …)` at token `i` (bare names, no prefix lengths or order): the names and the token after.
+fn column_list(toks: &[Tok], i: usize) -> Option<(Vec<String>, usize)> {
+    if toks.get(i)?.text != "(" {
+        return None;
+    }
+    let mut columns = Vec::new();
+    let mut i = i + 1;
+    loop {
+        columns.push(toks.get(i)?.ident()?);
+        match toks.get(i + 1)?.text.as_str() {
+            "," => i += 2,
+            ")" => return Some((columns, i + 2)),
+            _ => return None,
+        }
     }
 }
 
@@ -323,15 +439,15 @@ mod tests {
     #[test]
     fn tables_get_if_not_exists_and_if_exists() {
         assert_eq!(
-            rerunnable("CREATE TABLE teams (id bigint PRIMARY KEY)"),
+            rerunnable("CREATE TABLE teams (id bigint PRIMARY KEY)", true),
             ["CREATE TABLE IF NOT EXISTS teams (id bigint PRIMARY KEY)"]
         );
         assert_eq!(
-            rerunnable("DROP TABLE `a``b`"),
+            rerunnable("DROP TABLE `a``b`", true),
             ["DROP TABLE IF EXISTS `a``b`"]
         );
         assert_eq!(
-            rerunnable("DROP TABLE IF EXISTS t"),
+            rerunnable("DROP TABLE IF EXISTS t", true),
             ["DROP TABLE IF EXISTS t"]
         );
     }
@@ -340,6 +456,7 @@ mod tests {
     fn constraint_guards_name_the_kind_and_quote_names() {
         let out = rerunnable(
             "ALTER TABLE `o'x` ADD CONSTRAINT `c``1` FOREIGN KEY (a) REFERENCES u(id), ALGORITHM=INPLACE, LOCK=NONE",
+            true,
         );
         assert_eq!(out.len(), 4);
         assert!(out[0].contains("CONSTRAINT_NAME = 'c`1'"), "{}", out[0]);
@@ -351,8 +468,10 @@ mod tests {
         );
         assert!(out[0].contains("'ALTER TABLE `o''x` ADD"), "{}", out[0]);
         // Two actions: the added key decides.
-        let two =
-            rerunnable("ALTER TABLE grants DROP PRIMARY KEY, ADD PRIMARY KEY (signature, nid)");
+        let two = rerunnable(
+            "ALTER TABLE grants DROP PRIMARY KEY, ADD PRIMARY KEY (signature, nid)",
+            true,
+        );
         assert!(
             two[0].contains("NOT EXISTS (SELECT 1 FROM information_schema.STATISTICS"),
             "{}",
@@ -361,8 +480,59 @@ mod tests {
         assert!(two[0].contains("= 'signature,nid'"), "{}", two[0]);
         // Nothing a guard can tell done: kept as written.
         let other = "ALTER TABLE t MODIFY COLUMN a int NOT NULL";
-        assert_eq!(rerunnable(other), [other]);
-        let swap = rerunnable("RENAME TABLE `t` TO `old`, `new` TO `t`");
+        assert_eq!(rerunnable(other, true), [other]);
+        // An unnamed foreign key: told by what it links, the server names it.
+        let fk = rerunnable(
+            "ALTER TABLE `groups` ADD FOREIGN KEY (`periodId`) REFERENCES `periods`(`id`) ON DELETE RESTRICT, ALGORITHM=INPLACE, LOCK=NONE",
+            true,
+        );
+        assert!(
+            fk[0].contains(
+                "REFERENCED_TABLE_SCHEMA = DATABASE() AND REFERENCED_TABLE_NAME = 'periods'"
+            ) && fk[0].contains("SEPARATOR ',') = 'periodId' AND")
+                && fk[0].contains("SEPARATOR ',') = 'id')"),
+            "{}",
+            fk[0]
+        );
+        let named_index = rerunnable(
+            "ALTER TABLE t ADD CONSTRAINT FOREIGN KEY i (a, b) REFERENCES s.u (x, y)",
+            true,
+        );
+        assert!(
+            named_index[0]
+                .contains("REFERENCED_TABLE_SCHEMA = 's' AND REFERENCED_TABLE_NAME = 'u'")
+                && named_index[0].contains("= 'a,b' AND")
+                && named_index[0].contains("= 'x,y')"),
+            "{}",
+            named_index[0]
+        );
+        // A column added as written, with or without the word COLUMN.
+        for add in [
+            "ALTER TABLE clients ADD pk INT UNSIGNED AUTO_INCREMENT PRIMARY KEY",
+            "ALTER TABLE clients ADD COLUMN `pk` INT UNSIGNED AUTO_INCREMENT PRIMARY KEY",
+        ] {
+            let out = rerunnable(add, true);
+            assert!(
+                out[0].contains(
+                    "NOT EXISTS (SELECT 1 FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'clients' AND COLUMN_NAME = 'pk')"
+                ),
+                "{}",
+                out[0]
+            );
+        }
+        // Not a column: kept as written; a name the same statement drops first is no sign.
+        for other in [
+            "ALTER TABLE t ADD INDEX i (a)",
+            "ALTER TABLE t ADD COLUMN IF NOT EXISTS a int",
+            "ALTER TABLE t ADD COLUMN (a int, b int)",
+            "ALTER TABLE t CHANGE a b int, ADD a int",
+        ] {
+            assert_eq!(rerunnable(other, true), [other]);
+        }
+        // MySQL 8's files keep their ADD COLUMN as written.
+        let mysql = "ALTER TABLE t ADD COLUMN a int, ALGORITHM=INSTANT";
+        assert_eq!(rerunnable(mysql, false), [mysql]);
+        let swap = rerunnable("RENAME TABLE `t` TO `old`, `new` TO `t`", true);
         assert!(
             swap[0].contains("TABLE_NAME = 'new' AND TABLE_TYPE = 'BASE TABLE'"),
             "{}",

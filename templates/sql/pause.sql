@@ -28,6 +28,9 @@
       safeshift_wal_now pg_lsn;
       safeshift_wal_at numeric;
       safeshift_wal_rate numeric;
+      safeshift_wal_bytes numeric;
+      safeshift_wal_took numeric;
+      safeshift_sleep numeric;
       safeshift_why text;
       safeshift_paused_at timestamptz;
       safeshift_told timestamptz;
@@ -75,11 +78,14 @@
           HAVING max(replay_lag) > safeshift_lag_limit;
         END IF;
         IF safeshift_wal_limit IS NOT NULL THEN
-          -- WAL written per second since the last look: over the last batch (the walk's own WAL
-          -- counts too), or over the last sleep while paused. The last look's position and time
-          -- are kept in the session (safeshift.wal_sample), from one batch, and one walk, to the
-          -- next; the first look has nothing to measure from and never pauses. The insert
-          -- position, not pg_current_wal_lsn()'s write position: the walk commits without
+          -- WAL written per second since the sample: the position and time of the look that
+          -- last let the walk go (safeshift.wal_sample, kept in the session from one batch, and
+          -- one walk, to the next), so over the last batch (the walk's own WAL counts too) and
+          -- the pause after it. The sample stays put while the walk is paused: after a batch that
+          -- wrote B bytes in t seconds the walk waits until B / (t + pause) is under the limit
+          -- L, about B / L - t, and so holds its average rate to the limit as `safeshift apply`'s
+          -- own walks do. The first look has nothing to measure from and never pauses. The
+          -- insert position, not pg_current_wal_lsn()'s write position: the walk commits without
           -- waiting for its WAL to be written (synchronous_commit off), so the write position
           -- lags its batches by up to the WAL writer's delay. No position on a replica, or for a
           -- role that may not call the function: no pause for that. (An IF, not a CASE: a
@@ -92,8 +98,9 @@
           safeshift_wal_at := extract(epoch FROM clock_timestamp());
           safeshift_wal_sample := current_setting('safeshift.wal_sample', true);
           IF safeshift_wal_now IS NOT NULL AND safeshift_wal_sample ~ '^[0-9A-Fa-f]+/[0-9A-Fa-f]+ [0-9]+[.]?[0-9]*$' THEN
-            safeshift_wal_rate := pg_wal_lsn_diff(safeshift_wal_now, split_part(safeshift_wal_sample, ' ', 1)::pg_lsn)
-                                  / greatest(safeshift_wal_at - split_part(safeshift_wal_sample, ' ', 2)::numeric, 0.001);
+            safeshift_wal_bytes := greatest(pg_wal_lsn_diff(safeshift_wal_now, split_part(safeshift_wal_sample, ' ', 1)::pg_lsn), 0);
+            safeshift_wal_took := greatest(safeshift_wal_at - split_part(safeshift_wal_sample, ' ', 2)::numeric, 0.001);
+            safeshift_wal_rate := safeshift_wal_bytes / safeshift_wal_took;
             IF safeshift_wal_rate > safeshift_wal_limit THEN
               safeshift_walling := format('WAL written at %s is above the limit %s (safeshift.max_wal_rate)',
                 CASE WHEN safeshift_wal_rate >= 1073741824 THEN round(safeshift_wal_rate / 1073741824, 1) || ' GB/s'
@@ -102,13 +109,19 @@
                      ELSE round(safeshift_wal_rate, 1) || ' B/s' END,
                 safeshift_wal_text);
             END IF;
-          END IF;
-          IF safeshift_wal_now IS NOT NULL THEN
+          ELSIF safeshift_wal_now IS NOT NULL THEN
             PERFORM set_config('safeshift.wal_sample', safeshift_wal_now || ' ' || safeshift_wal_at, false);
           END IF;
         END IF;
         safeshift_why := nullif(concat_ws('; ', safeshift_waits, safeshift_vacuuming, safeshift_lagging, safeshift_walling), '');
-        EXIT WHEN safeshift_why IS NULL;
+        IF safeshift_why IS NULL THEN
+          -- The walk goes on: the next rate is measured from here (what was written while it
+          -- paused was counted against the batch before).
+          IF safeshift_wal_now IS NOT NULL THEN
+            PERFORM set_config('safeshift.wal_sample', safeshift_wal_now || ' ' || safeshift_wal_at, false);
+          END IF;
+          EXIT;
+        END IF;
         IF safeshift_paused_at IS NULL THEN
           safeshift_paused_at := clock_timestamp();
           safeshift_told := safeshift_paused_at;
@@ -121,10 +134,16 @@
           RAISE EXCEPTION 'stopped: the walk paused longer than safeshift.max_pause (%): %', safeshift_max_text, safeshift_why
             USING HINT = 'Every batch done so far is kept. Run the stage again (the same file, or safeshift apply) when the app is calm: it goes on where it stopped. SET safeshift.max_pause = ''off'' waits without a limit.';
         END IF;
+        -- A quarter of a second, or less where the WAL rate is the only cause and falls under the
+        -- limit sooner (at B / L - t after the sample), so the walk does not wait longer than it must.
+        safeshift_sleep := 0.25;
+        IF safeshift_walling IS NOT NULL AND safeshift_why = safeshift_walling THEN
+          safeshift_sleep := least(0.25, greatest(safeshift_wal_bytes / safeshift_wal_limit - safeshift_wal_took, 0.01));
+        END IF;
         -- No transaction lasts the pause: each sleep and the look after it are one short
         -- transaction, which holds no lock the app could wait on.
         COMMIT;
-        PERFORM pg_sleep(0.25);
+        PERFORM pg_sleep(safeshift_sleep);
       END LOOP;
       IF safeshift_paused_at IS NOT NULL THEN
         RAISE NOTICE 'resumed after pausing %s', round(extract(epoch FROM clock_timestamp() - safeshift_paused_at)::numeric, 1);
