@@ -156,9 +156,12 @@ impl<R: Read> Splitter<R> {
         // Double what is buffered, so rescanning a long statement stays linear overall.
         let want = self.buf.len().max(CHUNK) as u64;
         let before = self.buf.len();
-        // Room for all of it up front: `read_to_end` then reads straight into it instead of
-        // probing and growing (a dozen `read` calls per small file).
-        self.buf.reserve(want as usize);
+        // A first chunk's room up front: `read_to_end` then reads a small file straight into it
+        // instead of probing and growing (a dozen `read` calls per file). Only the first time:
+        // reserving more on every fill made jemalloc move the buffer.
+        if self.buf.capacity() == 0 {
+            self.buf.reserve(CHUNK);
+        }
         loop {
             match (&mut self.reader).take(want).read_to_end(&mut self.buf) {
                 Ok(_) => break,
