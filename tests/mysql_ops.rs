@@ -331,6 +331,31 @@ fn rerun_guards_refuse_what_the_plan_did_not_make() {
     db.execute("ALTER TABLE events DROP PRIMARY KEY, ADD PRIMARY KEY (id);");
     db.run_file(&up).unwrap();
     db.run_file(&up).unwrap();
+
+    // Columns are compared name by name: a key on `a` and `b` is not the planned key on the one
+    // column named `a,b` (joined with commas, the two lists read the same).
+    let schema = "CREATE TABLE pairs (a bigint NOT NULL, b bigint NOT NULL, `a,b` bigint NOT NULL) ENGINE=InnoDB;";
+    let plan = plan_for(
+        &Case {
+            schema,
+            ..case(
+                "guard_conflicts",
+                "ALTER TABLE pairs ADD PRIMARY KEY (`a,b`);",
+                1,
+            )
+        },
+        Options::default(),
+    );
+    let dir = support::stages::write_plan(&plan);
+    db.execute(schema);
+    db.execute("ALTER TABLE pairs ADD PRIMARY KEY (a, b);");
+    let up = dir.path().join(plan.stages[0].up.as_ref().unwrap());
+    let err = db
+        .run_file(&up)
+        .expect_err("a key on `a` and `b` is not a key on `a,b`");
+    assert!(err.contains("Multiple primary key"), "{err}");
+    db.execute("ALTER TABLE pairs DROP PRIMARY KEY, ADD PRIMARY KEY (`a,b`);");
+    db.run_file(&up).unwrap();
 }
 
 const ORDERS: &str = "CREATE TABLE users (id bigint NOT NULL, email varchar(100) NOT NULL, PRIMARY KEY (id)) ENGINE=InnoDB;
