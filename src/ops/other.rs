@@ -53,16 +53,35 @@ impl Other {
     }
 
     /// Statements PostgreSQL refuses to run inside a transaction block.
+    /// Found without copying the text: lint asks this of every statement it passes through,
+    /// on the thread that checks statements in order, and some are long (function bodies,
+    /// data loads).
     fn transactional(&self) -> bool {
-        let upper = self.sql.to_ascii_uppercase();
-        let words: Vec<&str> = upper.split_whitespace().collect();
-        !(words.contains(&"CONCURRENTLY")
-            || matches!(
-                words.first(),
-                Some(&"VACUUM") | Some(&"REINDEX") | Some(&"CLUSTER")
-            ))
+        let first = self.sql.split_whitespace().next().unwrap_or_default();
+        !(["VACUUM", "REINDEX", "CLUSTER"]
+            .iter()
+            .any(|k| first.eq_ignore_ascii_case(k))
+            || has_word(&self.sql, "CONCURRENTLY"))
     }
 }
+
+/// Whether `word` (ASCII) is one of the whitespace-separated words of `text`, in any case.
+fn has_word(text: &str, word: &str) -> bool {
+    let (bytes, len) = (text.as_bytes(), word.len());
+    let Some(&first) = word.as_bytes().first() else {
+        return false;
+    };
+    let (lower, upper) = (first.to_ascii_lowercase(), first.to_ascii_uppercase());
+    memchr::memchr2_iter(lower, upper, bytes).any(|at| {
+        let (before, after) = (&text[..at], text.get(at + len..));
+        bytes[at..].len() >= len
+            && bytes[at..at + len].eq_ignore_ascii_case(word.as_bytes())
+            && before.chars().next_back().is_none_or(char::is_whitespace)
+            && after.is_some_and(|a| a.chars().next().is_none_or(char::is_whitespace))
+    })
+}
+
+impl Other {}
 
 impl Op for Other {
     fn runs_in_transaction(&self, _pg: crate::dialect::Postgres) -> bool {
@@ -160,5 +179,26 @@ fn first_line(sql: &str) -> String {
         format!("{}…", line.chars().take(60).collect::<String>())
     } else {
         line.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn concurrently_is_a_whole_word_in_any_case() {
+        let transactional = |sql: &str| Other::new(sql, "").transactional();
+        assert!(!transactional("create index concurrently i on t (a)"));
+        assert!(!transactional("CREATE INDEX\n\tConcurrently i ON t (a)"));
+        assert!(!transactional("vacuum t"));
+        assert!(!transactional("REINDEX TABLE CONCURRENTLY t"));
+        assert!(!transactional("x CONCURRENTLY"));
+        assert!(transactional("CREATE INDEX i ON t (concurrently_at)"));
+        assert!(transactional("SELECT 'concurrently'"));
+        assert!(transactional("ALTER TABLE t ADD c int -- é concurrentl"));
+        assert!(transactional("SELECT é_concurrently"));
+        assert!(!transactional("SELECT 1\u{a0}CONCURRENTLY"));
+        assert!(transactional(""));
     }
 }
