@@ -1545,7 +1545,8 @@ fn mysql_index(
         table: table.clone(),
         columns: if simple { columns } else { Vec::new() },
         unique: false,
-        definition: String::new(),
+        // MySQL: recreated from `body`, never from a PostgreSQL statement.
+        written: None,
         body,
         special: None,
     })
@@ -1585,7 +1586,8 @@ fn mysql_special_index(
         table: table.clone(),
         columns: if simple { columns } else { Vec::new() },
         unique: false,
-        definition: String::new(),
+        // MySQL: recreated from `body`, never from a PostgreSQL statement.
+        written: None,
         body,
         special: Some(if index.fulltext {
             "FULLTEXT"

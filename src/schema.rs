@@ -47,11 +47,16 @@ pub enum Generated {
 
 /// A view (or materialized view) as the schema defines it, and what its query reads, so a plan
 /// that replaces a column knows which views to recreate around it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct View {
     pub name: QName,
-    /// The CREATE statement as written: running it again recreates the view.
-    pub sql: String,
+    /// The CREATE statement as written, before `renames`: [`View::sql`] is the text that
+    /// recreates the view.
+    pub written: String,
+    /// Renames of what the view reads since it was written, applied to its text only when the
+    /// text is asked for: lint follows every rename of a long history and never asks (rewriting
+    /// a large view on each rename was a tenth of its checking thread on real histories).
+    pub renames: Vec<ViewRename>,
     pub materialized: bool,
     /// The relations (tables and views) its query names.
     pub reads: Vec<QName>,
@@ -61,6 +66,37 @@ pub struct View {
     /// A `*` in the query: it may read every column.
     pub wildcard: bool,
 }
+
+/// A rename a view's text has yet to follow.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ViewRename {
+    Relation {
+        from: QName,
+        to: QName,
+    },
+    /// `only_reader`: as it was when the column was renamed.
+    Column {
+        table: QName,
+        from: String,
+        to: String,
+        only_reader: bool,
+    },
+}
+
+/// Views are the same when they recreate the same: whether a rename is applied yet is not
+/// part of what a view is.
+impl PartialEq for View {
+    fn eq(&self, other: &View) -> bool {
+        self.name == other.name
+            && self.materialized == other.materialized
+            && self.reads == other.reads
+            && self.names == other.names
+            && self.wildcard == other.wildcard
+            && self.sql() == other.sql()
+    }
+}
+
+impl Eq for View {}
 
 /// A name written back as SQL: every part quoted.
 pub fn object_name(name: &QName) -> sqlparser::ast::ObjectName {
@@ -76,31 +112,42 @@ impl View {
     /// The view as it reads after `from` was renamed to `to` (PostgreSQL rewrites a view's
     /// definition when a table it reads is renamed; recreating it must name the new table).
     pub fn rename_relation(&mut self, from: &QName, to: &QName) {
-        use sqlparser::ast::visit_relations_mut;
-        let dialect = sqlparser::dialect::PostgreSqlDialect {};
-        let Ok(mut statements) = sqlparser::parser::Parser::parse_sql(&dialect, &self.sql) else {
-            return;
-        };
-        for statement in statements.iter_mut() {
-            let _ = visit_relations_mut(statement, |relation| {
-                if QName::from_object_name(relation).same(from) {
-                    let mut renamed = to.clone();
-                    if relation.0.len() < 2 {
-                        renamed.schema = None;
-                    }
-                    *relation = object_name(&renamed);
-                }
-                std::ops::ControlFlow::<()>::Continue(())
-            });
-        }
-        self.sql = statements
-            .iter()
-            .map(|s| s.to_string())
-            .collect::<Vec<_>>()
-            .join(";\n");
+        self.renames.push(ViewRename::Relation {
+            from: from.clone(),
+            to: to.clone(),
+        });
         for read in self.reads.iter_mut().filter(|r| r.same(from)) {
             *read = to.clone();
         }
+    }
+
+    /// The statement that recreates the view as it reads now: as written, with every rename
+    /// since applied.
+    pub fn sql(&self) -> String {
+        if self.renames.is_empty() {
+            return self.written.clone();
+        }
+        let dialect = sqlparser::dialect::PostgreSqlDialect {};
+        let Ok(mut statements) = sqlparser::parser::Parser::parse_sql(&dialect, &self.written)
+        else {
+            return self.written.clone();
+        };
+        for rename in &self.renames {
+            match rename {
+                ViewRename::Relation { from, to } => rename_relation_in(&mut statements, from, to),
+                ViewRename::Column {
+                    table,
+                    from,
+                    to,
+                    only_reader,
+                } => rename_column_in(&mut statements, table, from, to, *only_reader),
+            }
+        }
+        statements
+            .iter()
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>()
+            .join(";\n")
     }
 
     /// The view as it reads after `table.from` was renamed to `to`. PostgreSQL keeps a view
@@ -110,15 +157,53 @@ impl View {
     /// the same. `only_reader`: no other relation the view reads has a column of that name, so
     /// an unqualified reference means this table's.
     pub fn rename_column(&mut self, table: &QName, from: &str, to: &str, only_reader: bool) {
-        use sqlparser::ast::{
-            Expr, Ident, SelectItem, SetExpr, Statement, TableFactor, Visit, VisitMut, Visitor,
-            VisitorMut,
-        };
-        use std::ops::ControlFlow;
-        let dialect = sqlparser::dialect::PostgreSqlDialect {};
-        let Ok(mut statements) = sqlparser::parser::Parser::parse_sql(&dialect, &self.sql) else {
-            return;
-        };
+        self.renames.push(ViewRename::Column {
+            table: table.clone(),
+            from: from.to_string(),
+            to: to.to_string(),
+            only_reader,
+        });
+        self.names.insert(to.to_string());
+    }
+
+    /// Whether the view may read `table.column` directly (`column: None`: any column of it).
+    pub fn may_read(&self, table: &QName, column: Option<&str>) -> bool {
+        self.reads.iter().any(|r| r.same(table))
+            && column.is_none_or(|c| self.wildcard || self.names.contains(c))
+    }
+}
+
+/// [`View::rename_relation`] on the view's parsed statement.
+fn rename_relation_in(statements: &mut [sqlparser::ast::Statement], from: &QName, to: &QName) {
+    use sqlparser::ast::visit_relations_mut;
+    for statement in statements.iter_mut() {
+        let _ = visit_relations_mut(statement, |relation| {
+            if QName::from_object_name(relation).same(from) {
+                let mut renamed = to.clone();
+                if relation.0.len() < 2 {
+                    renamed.schema = None;
+                }
+                *relation = object_name(&renamed);
+            }
+            std::ops::ControlFlow::<()>::Continue(())
+        });
+    }
+}
+
+/// [`View::rename_column`] on the view's parsed statement.
+fn rename_column_in(
+    statements: &mut [sqlparser::ast::Statement],
+    table: &QName,
+    from: &str,
+    to: &str,
+    only_reader: bool,
+) {
+    use sqlparser::ast::{
+        Expr, Ident, SelectItem, SetExpr, Statement, TableFactor, Visit, VisitMut, Visitor,
+        VisitorMut,
+    };
+    use std::ops::ControlFlow;
+    {
         // The names the query gives the table: its own and its aliases.
         struct Qualifiers<'a> {
             table: &'a QName,
@@ -142,7 +227,9 @@ impl View {
             table,
             names: BTreeSet::new(),
         };
-        let _ = Visit::visit(&statements, &mut qualifiers);
+        for statement in statements.iter() {
+            let _ = Visit::visit(statement, &mut qualifiers);
+        }
         let names = qualifiers.names;
         let refers = |expr: &Expr| match expr {
             Expr::Identifier(ident) => only_reader && ident_value(ident) == from,
@@ -217,18 +304,6 @@ impl View {
         for statement in statements.iter_mut() {
             let _ = VisitMut::visit(statement, &mut rename);
         }
-        self.sql = statements
-            .iter()
-            .map(|s| s.to_string())
-            .collect::<Vec<_>>()
-            .join(";\n");
-        self.names.insert(to.to_string());
-    }
-
-    /// Whether the view may read `table.column` directly (`column: None`: any column of it).
-    pub fn may_read(&self, table: &QName, column: Option<&str>) -> bool {
-        self.reads.iter().any(|r| r.same(table))
-            && column.is_none_or(|c| self.wildcard || self.names.contains(c))
     }
 }
 
@@ -279,12 +354,31 @@ pub struct Index {
     /// Plain column references in order; empty when the index is on expressions.
     pub columns: Vec<String>,
     pub unique: bool,
-    /// The full CREATE INDEX statement, to recreate it (e.g. in a `down.sql`).
-    pub definition: String,
+    /// The CREATE INDEX statement as written, where it says more than [`Index::definition`]
+    /// builds from the fields; `None` for an index safeshift made the statement of itself (a
+    /// `CREATE INDEX` read from a migration), which is built only when asked for: lint made
+    /// one for every index of a long history and never read it.
+    pub written: Option<String>,
     /// What follows the name in MySQL's `ADD INDEX name …`: the key parts and index type.
     pub body: String,
     /// MySQL's `FULLTEXT` or `SPATIAL` key: not a B-tree, built and copied differently.
     pub special: Option<&'static str>,
+}
+
+impl Index {
+    /// The full CREATE INDEX statement (PostgreSQL), to recreate the index (e.g. in a `down.sql`).
+    pub fn definition(&self) -> String {
+        match &self.written {
+            Some(text) => text.clone(),
+            None => format!(
+                "CREATE {}INDEX {} ON {} {}",
+                if self.unique { "UNIQUE " } else { "" },
+                crate::dialect::postgres::quote(&self.name.name),
+                crate::dialect::postgres::qname(&self.table),
+                self.body
+            ),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -527,11 +621,11 @@ impl Catalog {
     }
 
     pub fn table(&self, name: &QName) -> Option<&Table> {
-        self.tables.get(&name.key())
+        self.tables.get(name.key_ref().as_key())
     }
 
     pub fn table_mut(&mut self, name: &QName) -> Option<&mut Table> {
-        self.tables.get_mut(&name.key())
+        self.tables.get_mut(name.key_ref().as_key())
     }
 
     pub fn column(&self, table: &QName, column: &str) -> Option<&Column> {
@@ -728,10 +822,10 @@ impl Catalog {
     /// Records an index on a known table (an index on a table the catalog does not know is
     /// nothing safeshift could ask about later).
     pub fn insert_index(&mut self, index: Index) {
-        let key = index.name.key();
-        if let Some(table) = self.tables.get_mut(&index.table.key()) {
+        if let Some(table) = self.tables.get_mut(index.table.key_ref().as_key()) {
             table.indexes.retain(|i| !i.name.same(&index.name));
-            self.index_tables.insert(key, index.table.key());
+            self.index_tables
+                .insert(index.name.key(), index.table.key());
             table.indexes.push(index);
         }
     }
@@ -980,24 +1074,24 @@ mod tests {
         let alias = c.view(&QName::new("person_alias_1")).expect("view");
         assert!(
             alias
-                .sql
+                .sql()
                 .contains("person.display_name AS preferred_username"),
             "{}",
-            alias.sql
+            alias.sql()
         );
-        assert!(alias.sql.contains("p.name"), "{}", alias.sql);
+        assert!(alias.sql().contains("p.name"), "{}", alias.sql());
         let names = c.view(&QName::new("names")).expect("view");
         assert!(
-            names.sql.contains("display_name AS shown")
-                && names.sql.contains("WHERE display_name <> ''"),
+            names.sql().contains("display_name AS shown")
+                && names.sql().contains("WHERE display_name <> ''"),
             "{}",
-            names.sql
+            names.sql()
         );
         // Another table's column of the same name is left alone.
         c.rename_column(&QName::new("post"), "name", "title");
         let alias = c.view(&QName::new("person_alias_1")).expect("view");
-        assert!(alias.sql.contains("p.title AS name"), "{}", alias.sql);
-        assert!(!alias.sql.contains("person.title"), "{}", alias.sql);
+        assert!(alias.sql().contains("p.title AS name"), "{}", alias.sql());
+        assert!(!alias.sql().contains("person.title"), "{}", alias.sql());
     }
 
     /// Renames find the foreign keys that reference a table through `referenced`, not a scan:

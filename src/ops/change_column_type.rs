@@ -720,7 +720,7 @@ impl ChangeColumnType {
             .rev()
             .map(|v| format!("DROP VIEW {}", qname(&v.name)))
             .collect();
-        let views_create: Vec<String> = deps.views.iter().map(|v| v.sql.clone()).collect();
+        let views_create: Vec<String> = deps.views.iter().map(|v| v.sql()).collect();
         let key_sql = |key: &crate::schema::Constraint, index: &str| {
             let options = super::add_unique::KeyOptions::of(key.definition.as_ref());
             format!(

@@ -446,20 +446,15 @@ impl Op for CreateIndex {
             table: self.table.clone(),
             columns: self.columns.clone(),
             unique: self.unique,
-            definition: self.statement(false, false),
+            // Built from these fields when asked for, as `statement(false, false)` writes it.
+            written: None,
             body: self.body.clone(),
             special: None,
         });
         for partition in partitions {
             let name = self.partition_index(&partition);
             catalog.insert_index(Index {
-                definition: format!(
-                    "CREATE {}INDEX {} ON {} {}",
-                    if self.unique { "UNIQUE " } else { "" },
-                    quote(&name.name),
-                    qname(&partition),
-                    self.body
-                ),
+                written: None,
                 name,
                 table: partition,
                 columns: self.columns.clone(),

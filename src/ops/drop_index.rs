@@ -234,7 +234,7 @@ impl Op for DropIndex {
             Some(index) => {
                 let mut step = step.down_sql(
                     index
-                        .definition
+                        .definition()
                         .replacen("INDEX ", "INDEX CONCURRENTLY IF NOT EXISTS ", 1),
                     "rebuilds the index (reads and writes continue)",
                 );

@@ -287,7 +287,7 @@ impl Context<'_> {
     }
 
     pub fn is_new_table(&self, table: &QName) -> bool {
-        self.new_tables.contains(&table.key())
+        self.new_tables.contains(table.key_ref().as_key())
     }
 
     /// The backfill expression for `table.column`: a `-- safeshift: backfill [column] = EXPR`
@@ -565,7 +565,7 @@ pub fn using_index_undo(
             .down_sql(drop, "drops the index the constraint took over")
             .down_sql(
                 known
-                    .definition
+                    .definition()
                     .replacen("INDEX ", "INDEX CONCURRENTLY IF NOT EXISTS ", 1),
                 "the index as it was before the constraint took it over (reads and writes continue)",
             ),

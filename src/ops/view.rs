@@ -77,7 +77,8 @@ pub fn read_view(
     });
     let view = View {
         name,
-        sql: sql.to_string(),
+        written: sql.to_string(),
+        renames: Vec::new(),
         materialized: create.materialized,
         reads,
         names,
@@ -201,14 +202,14 @@ impl Op for ViewChange {
                         step = step.lock(view.name.display(), LockMode::AccessExclusive, "brief");
                     }
                 }
-                step = step.sql(view.sql.clone(), "");
+                step = step.sql(view.sql(), "");
                 step = match before {
                     Some(old) => step
                         .down_sql(
                             format!("DROP {} {}", kind_word(old.materialized), qname(&old.name)),
                             "CREATE OR REPLACE cannot drop columns: recreate it as it was",
                         )
-                        .down_sql(old.sql.clone(), "")
+                        .down_sql(old.sql(), "")
                         .lock(view.name.display(), LockMode::AccessExclusive, "brief"),
                     None => step.down_sql(
                         format!(
@@ -248,7 +249,7 @@ impl Op for ViewChange {
                 )
                 .lock(name.display(), LockMode::AccessExclusive, "brief");
                 drop = match ctx.catalog.view(name) {
-                    Some(old) if !*cascade => drop.down_sql(old.sql.clone(), ""),
+                    Some(old) if !*cascade => drop.down_sql(old.sql(), ""),
                     Some(_) => drop.irreversible("CASCADE may drop more than safeshift knows of"),
                     None if *if_exists && ctx.schema_known => drop.down_sql(
                         format!(

@@ -51,7 +51,10 @@ fn rename_idents(idents: &mut [Ident], from: &str, to: &str) -> bool {
 
 fn parse_index(index: &Index) -> Option<sqlparser::ast::CreateIndex> {
     let dialect = sqlparser::dialect::PostgreSqlDialect {};
-    match Parser::parse_sql(&dialect, &index.definition).ok()?.pop()? {
+    match Parser::parse_sql(&dialect, &index.definition())
+        .ok()?
+        .pop()?
+    {
         Statement::CreateIndex(create) => Some(create),
         _ => None,
     }
