@@ -323,6 +323,12 @@ fn inputs(
             names.join(", ")
         )));
     }
+    let on_disk: Vec<&Path> = found
+        .iter()
+        .filter(|p| p.as_os_str() != "-")
+        .map(PathBuf::as_path)
+        .collect();
+    let mut checked = files::check_all(&on_disk).into_iter();
     found
         .iter()
         .map(|path| {
@@ -334,10 +340,11 @@ fn inputs(
                     path: None,
                     text: Some(text),
                     report: reported,
+                    size: None,
                 });
             }
-            let name = files::check(path)?;
-            Ok(Input::file(name, path.clone(), reported))
+            let (name, size) = checked.next().unwrap_or_else(|| files::check(path))?;
+            Ok(Input::file(name, path.clone(), Some(size), reported))
         })
         .collect()
 }

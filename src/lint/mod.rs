@@ -58,20 +58,27 @@ pub struct Input {
     pub text: Option<String>,
     /// False: read only so later files see its schema.
     pub report: bool,
+    /// Its size in bytes where already known (the file was read through to check it), so
+    /// deciding how to lint a long history takes no `stat` of every file.
+    pub size: Option<u64>,
 }
 
 impl Input {
-    pub fn file(name: String, path: PathBuf, report: bool) -> Input {
+    pub fn file(name: String, path: PathBuf, size: Option<u64>, report: bool) -> Input {
         Input {
             name,
             path: Some(path),
             text: None,
             report,
+            size,
         }
     }
 
     /// Its size in bytes, where known without reading it (not for a pipe).
     fn size(&self) -> Option<u64> {
+        if let Some(size) = self.size {
+            return Some(size);
+        }
         match (&self.text, &self.path) {
             (Some(text), _) => Some(text.len() as u64),
             (None, Some(path)) => std::fs::metadata(path)
@@ -98,6 +105,7 @@ impl From<&Source> for Input {
             path: None,
             text: Some(source.text.clone()),
             report: source.report,
+            size: None,
         }
     }
 }
@@ -271,6 +279,17 @@ pub fn lint_inputs<'a>(
     settings: &'a Settings,
     output: Output<'a>,
 ) -> Result<Report, Error> {
+    lint_on(inputs, settings, output, threaded(inputs))
+}
+
+/// [`lint_inputs`], parsing on threads of its own or not as [`threaded`] said (its answer
+/// takes a `stat` of every file).
+fn lint_on<'a>(
+    inputs: &'a [Input],
+    settings: &'a Settings,
+    output: Output<'a>,
+    threaded: bool,
+) -> Result<Report, Error> {
     let mut linter = Linter {
         inputs,
         settings,
@@ -284,7 +303,7 @@ pub fn lint_inputs<'a>(
         file: None,
         error: None,
     };
-    pipeline(inputs, settings.dialect, |item| linter.item(item));
+    pipeline(inputs, settings.dialect, threaded, |item| linter.item(item));
     if let Some(e) = linter.error.take() {
         return Err(e);
     }
@@ -292,7 +311,7 @@ pub fn lint_inputs<'a>(
     if let Some(b) = &linter.baseline {
         linter.report.baseline_unmatched = b.unmatched();
     }
-    if threaded(inputs) {
+    if threaded {
         // A long history's catalog takes tens of milliseconds to free, and nothing waits for it.
         let catalog = std::mem::take(&mut linter.catalog);
         std::thread::spawn(move || drop(catalog));
@@ -314,10 +333,11 @@ pub fn lint_into(
     stream: &mut format::Stream<'_>,
 ) -> Result<Report, Error> {
     if !threaded(inputs) {
-        return lint_inputs(
+        return lint_on(
             inputs,
             settings,
             Output::Stream(&mut |f| stream.finding(&f)),
+            false,
         );
     }
     std::thread::scope(|scope| {
@@ -331,7 +351,7 @@ pub fn lint_into(
         });
         let mut batch = Vec::with_capacity(WRITE_BATCH);
         // A send fails only if the writer panicked, which the join below passes on.
-        let result = lint_inputs(
+        let result = lint_on(
             inputs,
             settings,
             Output::Stream(&mut |f| {
@@ -341,6 +361,7 @@ pub fn lint_into(
                     let _ = send.send(full);
                 }
             }),
+            true,
         );
         if !batch.is_empty() {
             let _ = send.send(batch);
@@ -463,11 +484,16 @@ fn threaded(inputs: &[Input]) -> bool {
 /// Reads, parses and hands over every item in order: one thread reads and splits, one per core
 /// parses batches of statements, the caller's thread consumes them in order. The channels hold
 /// a few batches each, so memory stays bounded whatever the input size.
-fn pipeline(inputs: &[Input], dialect: Dialect, mut consume: impl FnMut(&Item) -> bool) {
+fn pipeline(
+    inputs: &[Input],
+    dialect: Dialect,
+    threaded: bool,
+    mut consume: impl FnMut(&Item) -> bool,
+) {
     // Checking in order is the bottleneck beyond a few parsers; more would only hold more
     // batches in flight.
     let workers = parsers();
-    if !threaded(inputs) {
+    if !threaded {
         read_inputs(inputs, dialect, &mut |raw| {
             consume(&prepare_item(raw, dialect))
         });
@@ -1175,7 +1201,7 @@ impl Linter<'_> {
         } else {
             for table in op.existing_tables() {
                 if self.catalog.table(&table).is_some()
-                    || self.new_tables.contains(&table.key())
+                    || self.new_tables.contains(table.key_ref().as_key())
                     || statement.if_exists
                 {
                     continue;
