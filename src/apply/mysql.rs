@@ -11,11 +11,12 @@ use std::time::{Duration, Instant};
 use mysql::Conn;
 use mysql::prelude::Queryable;
 
+use super::engine::failed;
 use super::history::{HistoryStore, Record, Status};
 use super::run::{self, BackfillDone, Observer, RunError, RunOptions};
 use super::target::{CheckError, Target};
+use crate::db::DbError;
 use crate::db::mysql::{self as my, quote_literal};
-use crate::db::{DbError, FileStatement};
 use crate::interrupt;
 use crate::plan::BackfillSpec;
 
@@ -491,27 +492,11 @@ fn whole_seconds(timeout: Duration) -> u64 {
 
 /// A metadata-lock or row-lock wait that timed out, or a deadlock: the statement did nothing and
 /// can run again. Anything else is a real failure.
-fn retryable(e: &mysql::Error) -> bool {
+pub(crate) fn retryable(e: &mysql::Error) -> bool {
     matches!(
         my::error_code(e),
         Some(my::LOCK_WAIT_TIMEOUT) | Some(my::LOCK_DEADLOCK)
     )
-}
-
-fn failed(statement: &FileStatement, e: &mysql::Error) -> RunError {
-    if my::connection_lost(e) {
-        return RunError::Lost {
-            pos: Some(statement.pos),
-            statement: statement.text.clone(),
-            message: my::describe(e),
-        };
-    }
-    RunError::Failed {
-        pos: Some(statement.pos),
-        statement: statement.text.clone(),
-        message: my::describe(e),
-        code: my::error_code(e).map(|c| c.to_string()),
-    }
 }
 
 /// The limits of the walks the stage's procedures run (templates/mysql/pause.sql reads
@@ -527,12 +512,8 @@ fn set_walk_limits(conn: &mut Conn, opts: &RunOptions) -> Result<(), RunError> {
         quote_literal(&seconds(opts.throttle.max_app_lock_wait)),
         quote_literal(&seconds(opts.throttle.max_pause))
     );
-    conn.query_drop(&sql).map_err(|e| RunError::Failed {
-        pos: None,
-        statement: sql.clone(),
-        message: my::describe(&e),
-        code: my::error_code(&e).map(|c| c.to_string()),
-    })
+    conn.query_drop(&sql)
+        .map_err(|e| RunError::failed(&sql, &e))
 }
 
 /// Runs a SQL file one statement at a time. A statement that hit a lock wait timeout is retried
@@ -544,12 +525,7 @@ pub fn run_sql(
     opts: &RunOptions,
     observer: &mut dyn Observer,
 ) -> Result<(), RunError> {
-    let statements = my::statements(text).map_err(|e| RunError::Failed {
-        pos: Some(e.pos),
-        statement: String::new(),
-        message: format!("cannot read the SQL file: {}", e.message),
-        code: None,
-    })?;
+    let statements = my::statements(text).map_err(RunError::unreadable)?;
     set_walk_limits(conn, opts)?;
     let mut retries = run::Retries::new(opts, statements.len());
     let mut tx_start: Option<usize> = None;
@@ -694,38 +670,12 @@ pub fn run_backfill(
     resume: Option<String>,
     observer: &mut dyn Observer,
 ) -> Result<BackfillDone, RunError> {
-    let BackfillSpec {
-        table,
-        key,
-        key_columns: _,
-        column,
-        value,
-        pending,
-        batch_size,
-    } = spec;
-    let mut sizer = run::BatchSizer::new(
-        opts.batch_size.unwrap_or(*batch_size),
-        opts.target_batch_time,
-    );
+    let BackfillSpec { table, column, .. } = spec;
     let label = match (plain_name(table), plain_name(column)) {
         (Some(t), Some(c)) => format!("{t}.{c}"),
         _ => format!("{table}.{column}"),
     };
-    let fail = |statement: &str, e: &mysql::Error| {
-        if my::connection_lost(e) {
-            return RunError::Lost {
-                pos: None,
-                statement: statement.to_string(),
-                message: my::describe(e),
-            };
-        }
-        RunError::Failed {
-            pos: None,
-            statement: statement.to_string(),
-            message: my::describe(e),
-            code: my::error_code(e).map(|c| c.to_string()),
-        }
-    };
+    let fail = |statement: &str, e: &mysql::Error| RunError::server(None, statement, e);
     let seconds = whole_seconds(opts.lock_timeout.unwrap_or(DEFAULT_BATCH_LOCK_TIMEOUT));
     let set =
         format!("SET SESSION lock_wait_timeout = {seconds}, innodb_lock_wait_timeout = {seconds}");
@@ -733,7 +683,6 @@ pub fn run_backfill(
     // Resume keys come back from the table as text; they go back as literals this session reads
     // the same way.
     let escapes = my::backslash_escapes(conn).map_err(|e| fail("SELECT @@SESSION.sql_mode", &e))?;
-    let literal = |text: &str| my::quote_literal_in(text, escapes);
     let estimate = match plain_name(table) {
         Some(name) => my::first_value(
             conn,
@@ -749,93 +698,82 @@ pub fn run_backfill(
         None => None,
     };
     observer.backfill_start(&label, estimate, resume.as_deref());
+    let mut walker = MyWalk {
+        throttle: super::throttle::MyThrottle::new(opts)?,
+        conn,
+        spec,
+        escapes,
+    };
+    super::engine::walk(&mut walker, spec, opts, &label, resume, observer)
+}
 
-    let mut last = resume;
-    let mut done = BackfillDone::default();
-    let mut throttle = super::throttle::MyThrottle::new(opts)?;
-    loop {
-        if interrupt::requested() {
-            return Err(RunError::Interrupted);
-        }
-        observer.keep_going().map_err(RunError::Stopped)?;
-        let after = last
-            .as_ref()
-            .map(|k| format!("{key} > {}", literal(k)))
-            .unwrap_or_else(|| "TRUE".to_string());
-        throttle.wait(conn, observer)?;
-        let batch_size = sizer.size;
+/// MySQL/MariaDB's batches of a backfill walk.
+struct MyWalk<'a> {
+    conn: &'a mut Conn,
+    spec: &'a BackfillSpec,
+    /// Whether the session's string literals take backslash escapes (its `sql_mode`).
+    escapes: bool,
+    throttle: super::throttle::MyThrottle,
+}
+
+impl super::engine::Walk for MyWalk<'_> {
+    type Error = mysql::Error;
+
+    fn after(&self, last: Option<&str>) -> String {
+        last.map(|k| {
+            format!(
+                "{} > {}",
+                self.spec.key,
+                my::quote_literal_in(k, self.escapes)
+            )
+        })
+        .unwrap_or_else(|| "TRUE".to_string())
+    }
+
+    fn wait(&mut self, observer: &mut dyn Observer) -> Result<(), RunError> {
+        self.throttle.wait(self.conn, observer)
+    }
+
+    fn batch(
+        &mut self,
+        after: &str,
+        _last: Option<&str>,
+        batch_size: u64,
+        _observer: &mut dyn Observer,
+    ) -> Result<Option<(String, u64, u64)>, mysql::Error> {
+        let BackfillSpec {
+            table,
+            key,
+            column,
+            value,
+            pending,
+            ..
+        } = self.spec;
         let next_sql = format!(
             "SELECT MAX(k), COUNT(*) FROM (SELECT {key} AS k FROM {table} WHERE {after} ORDER BY {key} LIMIT {batch_size}) AS batch"
         );
-        let mut attempt = 0;
-        let started = Instant::now();
-        let (end, walked, updated) = loop {
-            let result = (|| {
-                let row: Option<mysql::Row> = conn.query_first(&next_sql)?;
-                let (end, walked) = match row {
-                    Some(row) => (
-                        row.as_ref(0)
-                            .filter(|v| **v != mysql::Value::NULL)
-                            .map(my::value_text),
-                        row.as_ref(1)
-                            .map(my::value_text)
-                            .and_then(|n| n.parse::<u64>().ok())
-                            .unwrap_or(0),
-                    ),
-                    None => (None, 0),
-                };
-                let Some(end) = end else {
-                    return Ok(None);
-                };
-                let update = format!(
-                    "UPDATE {table} SET {column} = {value} WHERE {after} AND {key} <= {} AND ({pending})",
-                    literal(&end)
-                );
-                conn.query_drop(&update)?;
-                Ok(Some((end, walked, conn.affected_rows())))
-            })();
-            match result {
-                Ok(Some(batch)) => break batch,
-                Ok(None) => {
-                    observer.backfill_end(done.walked, done.updated);
-                    return Ok(done);
-                }
-                Err(e) => {
-                    if interrupt::requested() {
-                        return Err(RunError::Interrupted);
-                    }
-                    if !retryable(&e) || attempt >= opts.retries {
-                        let what = format!(
-                            "UPDATE {table} SET {column} = {value} WHERE {after} AND … AND ({pending})"
-                        );
-                        return Err(fail(&what, &e));
-                    }
-                    attempt += 1;
-                    let delay = run::backoff(opts, attempt - 1);
-                    observer.retrying(
-                        &format!("a batch of {label}"),
-                        attempt,
-                        opts.retries,
-                        delay,
-                        &my::describe(&e),
-                    );
-                    run::sleep(delay)?;
-                }
-            }
+        let row: Option<mysql::Row> = self.conn.query_first(&next_sql)?;
+        let (end, walked) = match row {
+            Some(row) => (
+                row.as_ref(0)
+                    .filter(|v| **v != mysql::Value::NULL)
+                    .map(my::value_text),
+                row.as_ref(1)
+                    .map(my::value_text)
+                    .and_then(|n| n.parse::<u64>().ok())
+                    .unwrap_or(0),
+            ),
+            None => (None, 0),
         };
-        done.walked += walked;
-        done.updated += updated;
-        observer.backfill_batch(done.walked, done.updated, &end);
-        let took = started.elapsed();
-        if attempt == 0
-            && let Some(size) = sizer.after(took)
-        {
-            observer.batch_size(size, took);
-        }
-        last = Some(end);
-        if !opts.pause.is_zero() {
-            run::sleep(opts.pause)?;
-        }
+        let Some(end) = end else {
+            return Ok(None);
+        };
+        let update = format!(
+            "UPDATE {table} SET {column} = {value} WHERE {after} AND {key} <= {} AND ({pending})",
+            my::quote_literal_in(&end, self.escapes)
+        );
+        self.conn.query_drop(&update)?;
+        Ok(Some((end, walked, self.conn.affected_rows())))
     }
 }
 

@@ -11,6 +11,7 @@ use sqlparser::ast::Statement;
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;
 
+use super::engine::failed;
 use crate::db::{self, DbError, FileStatement, quote_literal};
 use crate::error::Pos;
 use crate::interrupt;
@@ -263,22 +264,6 @@ pub(crate) fn one_line(text: &str, max: usize) -> String {
     }
 }
 
-fn failed(statement: &FileStatement, e: &postgres::Error) -> RunError {
-    if db::connection_lost(e) {
-        return RunError::Lost {
-            pos: Some(statement.pos),
-            statement: statement.text.clone(),
-            message: db::describe(e),
-        };
-    }
-    RunError::Failed {
-        pos: Some(statement.pos),
-        statement: statement.text.clone(),
-        message: db::describe(e),
-        code: db::sqlstate(e).map(str::to_string),
-    }
-}
-
 /// Lock timeouts and deadlocks mean "someone else was first": the statement did nothing and can
 /// run again. Anything else is a real failure.
 pub(crate) fn retryable(e: &postgres::Error) -> bool {
@@ -518,12 +503,9 @@ fn set_walk_limits(client: &mut Client, opts: &RunOptions) -> Result<(), RunErro
         .collect::<Vec<_>>()
         .join(", ");
     let sql = format!("SELECT {sql}");
-    client.batch_execute(&sql).map_err(|e| RunError::Failed {
-        pos: None,
-        statement: sql.clone(),
-        message: db::describe(&e),
-        code: db::sqlstate(&e).map(str::to_string),
-    })
+    client
+        .batch_execute(&sql)
+        .map_err(|e| RunError::failed(&sql, &e))
 }
 
 /// Runs a SQL file. Statements outside a transaction are retried one by one (the plan writes
@@ -535,12 +517,7 @@ pub fn run_sql(
     opts: &RunOptions,
     observer: &mut dyn Observer,
 ) -> Result<(), RunError> {
-    let statements = db::statements(text).map_err(|e| RunError::Failed {
-        pos: Some(e.pos),
-        statement: String::new(),
-        message: format!("cannot read the SQL file: {}", e.message),
-        code: None,
-    })?;
+    let statements = db::statements(text).map_err(RunError::unreadable)?;
     set_walk_limits(client, opts)?;
     let mut retries = Retries::new(opts, statements.len());
     let mut tx_start: Option<usize> = None;
@@ -819,22 +796,9 @@ fn sweep(
     let mut updated = 0;
     loop {
         throttle.wait(client, observer)?;
-        let n = client.execute(sql.as_str(), &[]).map_err(|e| {
-            if db::connection_lost(&e) {
-                RunError::Lost {
-                    pos: None,
-                    statement: sql.clone(),
-                    message: db::describe(&e),
-                }
-            } else {
-                RunError::Failed {
-                    pos: None,
-                    statement: sql.clone(),
-                    message: db::describe(&e),
-                    code: db::sqlstate(&e).map(str::to_string),
-                }
-            }
-        })?;
+        let n = client
+            .execute(sql.as_str(), &[])
+            .map_err(|e| RunError::server(None, &sql, &e))?;
         if n == 0 {
             return Ok(updated);
         }
@@ -862,32 +826,12 @@ pub fn run_backfill(
     let BackfillSpec {
         table,
         key,
-        key_columns: _,
         column,
-        value,
-        pending,
         batch_size,
+        ..
     } = spec;
-    let mut sizer = BatchSizer::new(
-        opts.batch_size.unwrap_or(*batch_size),
-        opts.target_batch_time,
-    );
     let label = format!("{table}.{column}");
-    let fail = |statement: &str, e: &postgres::Error| {
-        if db::connection_lost(e) {
-            return RunError::Lost {
-                pos: None,
-                statement: statement.to_string(),
-                message: db::describe(e),
-            };
-        }
-        RunError::Failed {
-            pos: None,
-            statement: statement.to_string(),
-            message: db::describe(e),
-            code: db::sqlstate(e).map(str::to_string),
-        }
-    };
+    let fail = |statement: &str, e: &postgres::Error| RunError::server(None, statement, e);
     let timeout = opts.lock_timeout.unwrap_or(DEFAULT_BATCH_LOCK_TIMEOUT);
     // A batch need not wait for its WAL flush: a crash loses at most the last batches, which the
     // re-run fills again (rows already filled are skipped). Measured by scripts/bench-stall, the
@@ -923,39 +867,45 @@ pub fn run_backfill(
         }
         _ => None,
     };
+    let mut walker = PgWalk {
+        client,
+        spec,
+        blocks,
+        throttle: super::throttle::PgThrottle::new(table, opts),
+    };
+    super::engine::walk(&mut walker, spec, opts, &label, resume, observer)
+}
 
-    let mut last = resume;
-    let mut done = BackfillDone::default();
-    let mut throttle = super::throttle::PgThrottle::new(table, opts);
-    loop {
-        if interrupt::requested() {
-            return Err(RunError::Interrupted);
-        }
-        observer.keep_going().map_err(RunError::Stopped)?;
-        let after = last
-            .as_ref()
-            .map(|k| key_bound(spec, ">", k))
-            .unwrap_or_else(|| "true".to_string());
-        throttle.wait(client, observer)?;
-        let batch_size = sizer.size;
-        let next_sql = match blocks {
-            Some((pages, step)) => {
+/// PostgreSQL's batches of a backfill walk.
+struct PgWalk<'a> {
+    client: &'a mut Client,
+    spec: &'a BackfillSpec,
+    /// A walk by heap blocks: the table's blocks when the walk began, and the blocks a batch
+    /// takes.
+    blocks: Option<(i64, i64)>,
+    throttle: super::throttle::PgThrottle,
+}
+
+impl PgWalk<'_> {
+    /// The block a walk by heap blocks goes on at after `last` (its `(block,0)`).
+    fn block_after(last: Option<&str>) -> i64 {
+        last.and_then(|k| k.trim_start_matches('(').split(',').next())
+            .and_then(|b| b.parse::<i64>().ok())
+            .unwrap_or(0)
+    }
+
+    /// The query that finds where the batch ends, and how many rows it walks.
+    fn next_sql(&self, after: &str, last: Option<&str>, batch_size: u64) -> String {
+        let BackfillSpec { table, key, .. } = self.spec;
+        match self.blocks {
+            Some((_, step)) => {
                 // `(b,0)` is no row (offsets start at 1): `ctid > '(b,0)'` starts at block b.
-                let at = last
-                    .as_deref()
-                    .and_then(|k| k.trim_start_matches('(').split(',').next())
-                    .and_then(|b| b.parse::<i64>().ok())
-                    .unwrap_or(0);
-                if at > pages {
-                    done.updated += sweep(client, spec, batch_size, &mut throttle, observer)?;
-                    observer.backfill_end(done.walked, done.updated);
-                    return Ok(done);
-                }
+                let at = Self::block_after(last);
                 // About batch_size rows a step (from the statistics), for the progress line.
                 format!("SELECT '({},0)'::text, {batch_size}::bigint", at + step)
             }
-            None if spec.key_columns.len() > 1 => {
-                let columns = &spec.key_columns;
+            None if self.spec.key_columns.len() > 1 => {
+                let columns = &self.spec.key_columns;
                 let list = |f: &dyn Fn(usize, &String) -> String| {
                     columns
                         .iter()
@@ -975,52 +925,46 @@ pub fn run_backfill(
             None => format!(
                 "SELECT batch.k::text AS batch_end, count(*) OVER () FROM (SELECT {key} AS k FROM {table} WHERE {after} ORDER BY {key} LIMIT {batch_size}) AS batch ORDER BY batch.k DESC LIMIT 1"
             ),
-        };
-        let mut attempt = 0;
-        let started = Instant::now();
-        let (end, walked, updated) = loop {
-            match batch(client, spec, &after, &next_sql, observer) {
-                Ok(Some(batch)) => break batch,
-                Ok(None) => {
-                    observer.backfill_end(done.walked, done.updated);
-                    return Ok(done);
-                }
-                Err(e) => {
-                    if interrupt::requested() {
-                        return Err(RunError::Interrupted);
-                    }
-                    if !retryable(&e) || attempt >= opts.retries {
-                        let what = format!(
-                            "UPDATE {table} SET {column} = {value} WHERE {after} AND … AND ({pending})"
-                        );
-                        return Err(fail(&what, &e));
-                    }
-                    attempt += 1;
-                    let delay = backoff(opts, attempt - 1);
-                    observer.retrying(
-                        &format!("a batch of {label}"),
-                        attempt,
-                        opts.retries,
-                        delay,
-                        &db::describe(&e),
-                    );
-                    sleep(delay)?;
-                }
+        }
+    }
+}
+
+impl super::engine::Walk for PgWalk<'_> {
+    type Error = postgres::Error;
+
+    fn after(&self, last: Option<&str>) -> String {
+        last.map(|k| key_bound(self.spec, ">", k))
+            .unwrap_or_else(|| "true".to_string())
+    }
+
+    fn wait(&mut self, observer: &mut dyn Observer) -> Result<(), RunError> {
+        self.throttle.wait(self.client, observer)
+    }
+
+    fn finished(
+        &mut self,
+        last: Option<&str>,
+        size: u64,
+        observer: &mut dyn Observer,
+    ) -> Result<Option<u64>, RunError> {
+        match self.blocks {
+            Some((pages, _)) if Self::block_after(last) > pages => {
+                sweep(self.client, self.spec, size, &mut self.throttle, observer).map(Some)
             }
-        };
-        done.walked += walked.max(0) as u64;
-        done.updated += updated;
-        observer.backfill_batch(done.walked, done.updated, &end);
-        let took = started.elapsed();
-        if attempt == 0
-            && let Some(size) = sizer.after(took)
-        {
-            observer.batch_size(size, took);
+            _ => Ok(None),
         }
-        last = Some(end);
-        if !opts.pause.is_zero() {
-            sleep(opts.pause)?;
-        }
+    }
+
+    fn batch(
+        &mut self,
+        after: &str,
+        last: Option<&str>,
+        size: u64,
+        observer: &mut dyn Observer,
+    ) -> Result<Option<(String, u64, u64)>, postgres::Error> {
+        let next_sql = self.next_sql(after, last, size);
+        Ok(batch(self.client, self.spec, after, &next_sql, observer)?
+            .map(|(end, walked, updated)| (end, walked.max(0) as u64, updated)))
     }
 }
 
