@@ -11,13 +11,13 @@ use std::time::{Duration, Instant};
 use mysql::Conn;
 use mysql::prelude::Queryable;
 
-use super::engine::failed;
+use super::engine::{FileRun, Role};
 use super::history::{HistoryStore, Record, Status};
-use super::run::{self, BackfillDone, Observer, RunError, RunOptions};
+use super::run::{BackfillDone, Observer, RunError, RunOptions};
 use super::target::{CheckError, Target};
 use crate::db::DbError;
+use crate::db::FileStatement;
 use crate::db::mysql::{self as my, quote_literal};
-use crate::interrupt;
 use crate::plan::BackfillSpec;
 
 /// safeshift's own database, so the history never mixes with the application's tables. One
@@ -417,7 +417,7 @@ impl HistoryStore for History<'_> {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kind {
+pub(crate) enum Kind {
     Begin,
     Commit,
     Rollback,
@@ -501,7 +501,7 @@ pub(crate) fn retryable(e: &mysql::Error) -> bool {
 
 /// The limits of the walks the stage's procedures run (templates/mysql/pause.sql reads
 /// `@safeshift_max_app_lock_wait` and `@safeshift_max_pause`, in seconds), from the run's options
-/// (see [`run::walk_limits`]). MySQL's walks pause for app lock waits only.
+/// (see [`super::run::walk_limits`]). MySQL's walks pause for app lock waits only.
 fn set_walk_limits(conn: &mut Conn, opts: &RunOptions) -> Result<(), RunError> {
     let seconds = |d: Option<Duration>| match d {
         Some(d) if !d.is_zero() => format!("{}", d.as_secs_f64()),
@@ -518,49 +518,59 @@ fn set_walk_limits(conn: &mut Conn, opts: &RunOptions) -> Result<(), RunError> {
 
 /// Runs a SQL file one statement at a time. A statement that hit a lock wait timeout is retried
 /// (the plan writes each to be safe to re-run); inside `START TRANSACTION … COMMIT` the retry
-/// starts again at the transaction's start.
+/// starts again at the transaction's start, inside `LOCK TABLES … UNLOCK TABLES` at the
+/// `LOCK TABLES`, and no table stays locked when the run ends.
 pub fn run_sql(
     conn: &mut Conn,
     text: &str,
     opts: &RunOptions,
     observer: &mut dyn Observer,
 ) -> Result<(), RunError> {
-    let statements = my::statements(text).map_err(RunError::unreadable)?;
-    set_walk_limits(conn, opts)?;
-    let mut retries = run::Retries::new(opts, statements.len());
-    let mut tx_start: Option<usize> = None;
-    // Where the file took LOCK TABLES, while it holds them: whatever goes wrong, the tables are
-    // unlocked before this returns (the app would otherwise wait on them as long as this
-    // connection lives), and a retry starts again at the LOCK TABLES.
-    let mut locked_at: Option<usize> = None;
-    // Statements run inside the open transaction: they take effect when it commits (explicitly,
-    // or implicitly by a DDL statement or LOCK TABLES).
-    let mut in_tx: Vec<usize> = Vec::new();
-    let mut i = 0;
-    while i < statements.len() {
-        let stop = if interrupt::requested() {
-            Some(RunError::Interrupted)
-        } else {
-            observer.keep_going().err().map(RunError::Stopped)
-        };
-        if let Some(stop) = stop {
-            if tx_start.is_some() {
-                let _ = conn.query_drop("ROLLBACK");
-            }
-            if locked_at.is_some() {
-                let _ = conn.query_drop("UNLOCK TABLES");
-            }
-            return Err(stop);
+    super::engine::run_file(conn, text, opts, observer)
+}
+
+impl FileRun for Conn {
+    type Error = mysql::Error;
+    type Kind = Kind;
+
+    fn statements(text: &str) -> Result<Vec<FileStatement>, crate::PlanError> {
+        my::statements(text)
+    }
+
+    fn classify(text: &str) -> Kind {
+        classify(text)
+    }
+
+    fn role(kind: Kind) -> Role {
+        match kind {
+            Kind::Begin => Role::Begin,
+            Kind::Commit => Role::Commit,
+            Kind::Rollback => Role::Rollback,
+            Kind::LockTables => Role::Lock,
+            Kind::UnlockTables => Role::Unlock,
+            Kind::SetLockWaitTimeout => Role::Setting,
+            Kind::Other => Role::Change,
         }
-        let statement = &statements[i];
-        let kind = classify(&statement.text);
-        let started = Instant::now();
-        let result = match (kind, opts.lock_timeout) {
-            (Kind::SetLockWaitTimeout, Some(t)) => conn.query_drop(format!(
+    }
+
+    fn before_file(&mut self, opts: &RunOptions) -> Result<(), RunError> {
+        set_walk_limits(self, opts)
+    }
+
+    fn run_statement(
+        &mut self,
+        statement: &FileStatement,
+        kind: Kind,
+        _in_transaction: bool,
+        opts: &RunOptions,
+        observer: &mut dyn Observer,
+    ) -> Result<(), mysql::Error> {
+        match (kind, opts.lock_timeout) {
+            (Kind::SetLockWaitTimeout, Some(t)) => self.query_drop(format!(
                 "SET SESSION lock_wait_timeout = {}",
                 whole_seconds(t)
             )),
-            _ => my::run_relaying(conn, &statement.text, &mut |line| {
+            _ => my::run_relaying(self, &statement.text, &mut |line| {
                 if crate::db::WALK_PAUSE_NOTICES
                     .iter()
                     .any(|p| line.starts_with(p))
@@ -568,81 +578,33 @@ pub fn run_sql(
                     observer.walk_said(line);
                 }
             }),
-        };
-        let Err(e) = result else {
-            match kind {
-                Kind::Begin => tx_start = Some(i),
-                Kind::Commit => {
-                    tx_start = None;
-                    for number in in_tx.drain(..) {
-                        observer.took_effect(number);
-                    }
-                }
-                Kind::Rollback => {
-                    tx_start = None;
-                    in_tx.clear();
-                }
-                Kind::LockTables => {
-                    locked_at = Some(i);
-                    for number in in_tx.drain(..) {
-                        observer.took_effect(number);
-                    }
-                }
-                Kind::UnlockTables => locked_at = None,
-                Kind::Other => {
-                    observer.ran(&statement.text, started.elapsed(), conn.affected_rows());
-                    let settles = tx_start.is_none() || commits_implicitly(&statement.text);
-                    if settles {
-                        for number in in_tx.drain(..) {
-                            observer.took_effect(number);
-                        }
-                    }
-                    if is_session_setting(&statement.text) {
-                        // Changes nothing a down.sql would undo.
-                    } else if settles {
-                        observer.took_effect(i + 1);
-                    } else {
-                        in_tx.push(i + 1);
-                    }
-                }
-                Kind::SetLockWaitTimeout => {}
-            }
-            i += 1;
-            continue;
-        };
-        in_tx.clear();
-        if my::connection_lost(&e) {
-            return Err(failed(statement, &e));
         }
-        let held = locked_at.take();
-        if held.is_some() {
-            let _ = conn.query_drop("UNLOCK TABLES");
-        }
-        if interrupt::requested() && my::error_code(&e) == Some(my::QUERY_INTERRUPTED) {
-            let _ = conn.query_drop("ROLLBACK");
-            return Err(RunError::Interrupted);
-        }
-        // LOCK TABLES commits an open transaction, so a locked region starts outside one.
-        let restart = tx_start.take().or(held).unwrap_or(i);
-        if restart != i || kind == Kind::Commit {
-            let _ = conn.query_drop("ROLLBACK");
-        }
-        i = retries.retry(
-            &statements,
-            i,
-            restart,
-            retryable(&e),
-            &my::describe(&e),
-            observer,
-            failed(statement, &e),
-        )?;
     }
-    if locked_at.is_some() {
-        // A file that ends holding the lock: release it rather than keep the app waiting.
-        conn.query_drop("UNLOCK TABLES")
-            .map_err(|e| failed(&statements[statements.len() - 1], &e))?;
+
+    fn ran(&mut self, statement: &str, took: Duration, observer: &mut dyn Observer) {
+        observer.ran(statement, took, self.affected_rows());
     }
-    Ok(())
+
+    fn commits_implicitly(text: &str) -> bool {
+        commits_implicitly(text)
+    }
+
+    /// Changes nothing a down.sql would undo.
+    fn changes_nothing(text: &str) -> bool {
+        is_session_setting(text)
+    }
+
+    fn cancelled(e: &mysql::Error) -> bool {
+        my::error_code(e) == Some(my::QUERY_INTERRUPTED)
+    }
+
+    fn roll_back(&mut self) {
+        let _ = self.query_drop("ROLLBACK");
+    }
+
+    fn unlock_tables(&mut self) -> Result<(), mysql::Error> {
+        self.query_drop("UNLOCK TABLES")
+    }
 }
 
 /// `` `users` `` → `users`, for catalog lookups; `None` for a qualified or odd name.

@@ -11,7 +11,7 @@ use sqlparser::ast::Statement;
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;
 
-use super::engine::failed;
+use super::engine::{FileRun, Role};
 use crate::db::{self, DbError, FileStatement, quote_literal};
 use crate::error::Pos;
 use crate::interrupt;
@@ -347,7 +347,7 @@ pub(crate) fn sleep(total: Duration) -> Result<(), RunError> {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kind {
+pub(crate) enum Kind {
     Begin,
     Commit,
     Rollback,
@@ -517,98 +517,99 @@ pub fn run_sql(
     opts: &RunOptions,
     observer: &mut dyn Observer,
 ) -> Result<(), RunError> {
-    let statements = db::statements(text).map_err(RunError::unreadable)?;
-    set_walk_limits(client, opts)?;
-    let mut retries = Retries::new(opts, statements.len());
-    let mut tx_start: Option<usize> = None;
-    // Statements run inside the open transaction: they take effect when it commits.
-    let mut in_tx: Vec<usize> = Vec::new();
-    let mut i = opts.start_after.min(statements.len());
-    while i < statements.len() {
-        if interrupt::requested() {
-            if tx_start.is_some() {
-                let _ = client.batch_execute("ROLLBACK");
-            }
-            return Err(RunError::Interrupted);
+    super::engine::run_file(client, text, opts, observer)
+}
+
+impl FileRun for Client {
+    type Error = postgres::Error;
+    type Kind = Kind;
+
+    fn statements(text: &str) -> Result<Vec<FileStatement>, crate::PlanError> {
+        db::statements(text)
+    }
+
+    fn classify(text: &str) -> Kind {
+        classify(text)
+    }
+
+    fn role(kind: Kind) -> Role {
+        match kind {
+            Kind::Begin => Role::Begin,
+            Kind::Commit => Role::Commit,
+            Kind::Rollback => Role::Rollback,
+            Kind::SetLockTimeout { .. } | Kind::Set => Role::Setting,
+            Kind::Concurrently | Kind::Other => Role::Change,
         }
-        if let Err(why) = observer.keep_going() {
-            if tx_start.is_some() {
-                let _ = client.batch_execute("ROLLBACK");
+    }
+
+    fn before_file(&mut self, opts: &RunOptions) -> Result<(), RunError> {
+        set_walk_limits(self, opts)
+    }
+
+    /// A stage that commits per table goes on after its last committed transaction.
+    fn start_after(opts: &RunOptions) -> usize {
+        opts.start_after
+    }
+
+    fn run_statement(
+        &mut self,
+        statement: &FileStatement,
+        kind: Kind,
+        in_transaction: bool,
+        opts: &RunOptions,
+        observer: &mut dyn Observer,
+    ) -> Result<(), postgres::Error> {
+        let client = self;
+        match kind {
+            Kind::Begin | Kind::Commit | Kind::Rollback | Kind::Set => {
+                client.batch_execute(&statement.text)
             }
-            return Err(RunError::Stopped(why));
-        }
-        let statement = &statements[i];
-        let kind = classify(&statement.text);
-        let result = match kind {
-            Kind::Begin => client.batch_execute(&statement.text).map(|_| {
-                tx_start = Some(i);
-            }),
-            Kind::Commit | Kind::Rollback => client.batch_execute(&statement.text).map(|_| {
-                tx_start = None;
-            }),
             Kind::SetLockTimeout { local } => match opts.lock_timeout {
                 Some(t) => client.batch_execute(&lock_timeout_sql(local, t)),
                 None => client.batch_execute(&statement.text),
             },
-            Kind::Set => client.batch_execute(&statement.text),
             Kind::Concurrently => run_concurrently(client, &statement.text, opts, observer),
-            Kind::Other if tx_start.is_some() => observed(client, &statement.text, observer),
+            Kind::Other if in_transaction => observed(client, &statement.text, observer),
             Kind::Other if observer.wrap_statements() => wrapped(client, &statement.text, observer),
             Kind::Other => db::run_relaying(client, &statement.text, &mut |line| {
                 observer.walk_said(line)
             }),
-        };
-        let Err(e) = result else {
-            match kind {
-                Kind::Commit => {
-                    for number in in_tx.drain(..) {
-                        observer.took_effect(number);
-                    }
-                    observer.committed(i + 1);
-                }
-                Kind::Rollback => in_tx.clear(),
-                // A re-run check or the clean-up of an interrupted build's leftover.
-                Kind::Concurrently | Kind::Other
-                    if crate::dialect::rerun::changes_nothing(&statement.text) => {}
-                Kind::Concurrently | Kind::Other if tx_start.is_some() => in_tx.push(i + 1),
-                Kind::Concurrently | Kind::Other => observer.took_effect(i + 1),
-                Kind::Begin | Kind::SetLockTimeout { .. } | Kind::Set => {}
-            }
-            i += 1;
-            continue;
-        };
-        in_tx.clear();
-        if interrupt::requested() && db::sqlstate(&e) == Some(db::QUERY_CANCELED) {
-            let _ = client.batch_execute("ROLLBACK");
-            return Err(RunError::Interrupted);
         }
-        if db::connection_lost(&e) {
-            return Err(failed(statement, &e));
-        }
-        // Where to start again: the transaction's BEGIN, or this statement.
-        let restart = tx_start.take().unwrap_or(i);
-        if restart != i || kind == Kind::Commit {
-            let _ = client.batch_execute("ROLLBACK");
-        }
+    }
+
+    /// A re-run check or the clean-up of an interrupted build's leftover.
+    fn changes_nothing(text: &str) -> bool {
+        crate::dialect::rerun::changes_nothing(text)
+    }
+
+    fn committed(through: usize, observer: &mut dyn Observer) {
+        observer.committed(through);
+    }
+
+    fn cancelled(e: &postgres::Error) -> bool {
+        db::sqlstate(e) == Some(db::QUERY_CANCELED)
+    }
+
+    fn roll_back(&mut self) {
+        let _ = self.batch_execute("ROLLBACK");
+    }
+
+    fn after_failure(
+        &mut self,
+        number: usize,
+        statement: &FileStatement,
+        kind: Kind,
+        observer: &mut dyn Observer,
+    ) {
         if kind == Kind::Concurrently
             && let Some(name) = concurrent_index_name(&statement.text)
-            && index_exists(client, &name)
+            && index_exists(self, &name)
         {
             // A concurrent build that failed after it made its catalog entry leaves an INVALID
             // index behind: that took effect (a re-run drops and rebuilds it).
-            observer.took_effect(i + 1);
+            observer.took_effect(number);
         }
-        i = retries.retry(
-            &statements,
-            i,
-            restart,
-            retryable(&e),
-            &db::describe(&e),
-            observer,
-            failed(statement, &e),
-        )?;
     }
-    Ok(())
 }
 
 fn observed(
