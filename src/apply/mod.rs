@@ -14,7 +14,7 @@
 //! statements. Ctrl-C stops at a safe point and records where a backfill got, so the same
 //! command resumes it.
 
-pub mod engine;
+pub(crate) mod engine;
 pub mod history;
 pub mod mysql;
 pub mod run;

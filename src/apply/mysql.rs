@@ -13,7 +13,7 @@ use mysql::prelude::Queryable;
 
 use super::engine::{FileRun, Role};
 use super::history::{HistoryStore, Record, Status};
-use super::run::{BackfillDone, Observer, RunError, RunOptions};
+use super::run::{BackfillDone, DEFAULT_BATCH_LOCK_TIMEOUT, Observer, RunError, RunOptions};
 use super::target::{CheckError, Target};
 use crate::db::DbError;
 use crate::db::FileStatement;
@@ -52,9 +52,6 @@ const MIGRATE: &str = "ALTER TABLE `safeshift`.`applied_stages`
 /// `apply`. It is dropped with the database, so a database made again under the same name gets
 /// a new id and none of the old history.
 const MARKER: &str = crate::db::mysql::DATABASE_MARKER;
-
-/// Backfill batches give up on a lock after this long unless `--lock-timeout` says otherwise.
-const DEFAULT_BATCH_LOCK_TIMEOUT: Duration = Duration::from_secs(2);
 
 fn query_err(e: mysql::Error) -> DbError {
     DbError::Query(format!(
