@@ -6,7 +6,7 @@
 //! the plans make each statement safe to re-run.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use mysql::Conn;
 use mysql::prelude::Queryable;
@@ -367,17 +367,7 @@ impl HistoryStore for History<'_> {
     }
 
     fn reconnect(&mut self) -> Result<bool, DbError> {
-        let Some(url) = self.url.clone() else {
-            return Err(DbError::Query("no URL to reconnect to".into()));
-        };
-        let until = Instant::now() + super::history::RECONNECT_FOR;
-        let mut conn = loop {
-            match my::connect(&url) {
-                Ok(conn) => break conn,
-                Err(e) if Instant::now() >= until => return Err(e),
-                Err(_) => std::thread::sleep(Duration::from_secs(1)),
-            }
-        };
+        let mut conn = super::history::connect_again(self.url.as_deref(), my::connect)?;
         keep_session_open(&mut conn)?;
         *self.conn = conn;
         self.lock()
