@@ -17,6 +17,7 @@
 pub(crate) mod engine;
 pub mod history;
 pub mod mysql;
+mod mysql_history;
 pub mod run;
 pub mod target;
 pub mod throttle;
