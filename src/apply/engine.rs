@@ -348,6 +348,8 @@ pub(crate) trait ServerError {
     /// It gave up waiting for a lock, or was a deadlock's victim: it did nothing and can run
     /// again.
     fn retryable(&self) -> bool;
+    /// The statement in flight was cancelled (by Ctrl-C's cancel request).
+    fn cancelled(&self) -> bool;
 }
 
 impl ServerError for postgres::Error {
@@ -363,6 +365,9 @@ impl ServerError for postgres::Error {
     fn retryable(&self) -> bool {
         super::run::retryable(self)
     }
+    fn cancelled(&self) -> bool {
+        crate::db::sqlstate(self) == Some(crate::db::QUERY_CANCELED)
+    }
 }
 
 impl ServerError for mysql::Error {
@@ -377,6 +382,9 @@ impl ServerError for mysql::Error {
     }
     fn retryable(&self) -> bool {
         super::mysql::retryable(self)
+    }
+    fn cancelled(&self) -> bool {
+        crate::db::mysql::error_code(self) == Some(crate::db::mysql::QUERY_INTERRUPTED)
     }
 }
 
@@ -612,9 +620,6 @@ pub(crate) trait FileRun {
     /// The `COMMIT` that is statement `through` (1-based) succeeded.
     fn committed(_through: usize, _observer: &mut dyn Observer) {}
 
-    /// The statement in flight was cancelled (by Ctrl-C's cancel request).
-    fn cancelled(e: &Self::Error) -> bool;
-
     /// Ends the open transaction, if any; best effort.
     fn roll_back(&mut self);
 
@@ -729,7 +734,7 @@ pub(crate) fn run_file<F: FileRun>(
         if held.is_some() {
             let _ = session.unlock_tables();
         }
-        if interrupt::requested() && F::cancelled(&e) {
+        if interrupt::requested() && e.cancelled() {
             session.roll_back();
             return Err(RunError::Interrupted);
         }

@@ -198,10 +198,6 @@ impl FileRun for Conn {
         is_session_setting(text)
     }
 
-    fn cancelled(e: &mysql::Error) -> bool {
-        my::error_code(e) == Some(my::QUERY_INTERRUPTED)
-    }
-
     fn roll_back(&mut self) {
         let _ = self.query_drop("ROLLBACK");
     }

@@ -282,10 +282,6 @@ impl FileRun for Client {
         observer.committed(through);
     }
 
-    fn cancelled(e: &postgres::Error) -> bool {
-        db::sqlstate(e) == Some(db::QUERY_CANCELED)
-    }
-
     fn roll_back(&mut self) {
         let _ = self.batch_execute("ROLLBACK");
     }
