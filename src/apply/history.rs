@@ -104,6 +104,26 @@ pub trait HistoryStore {
 /// How long `apply` keeps trying to reach the server again to record how a stage ended.
 pub const RECONNECT_FOR: Duration = Duration::from_secs(60);
 
+/// A new session for [`HistoryStore::reconnect`]: `connect` to `url`, tried once a second for
+/// [`RECONNECT_FOR`] (the server may be restarting). Without a URL (a history opened without
+/// [`History::reconnecting_to`]) there is nothing to reconnect to.
+pub(crate) fn connect_again<C>(
+    url: Option<&str>,
+    connect: impl Fn(&str) -> Result<C, DbError>,
+) -> Result<C, DbError> {
+    let Some(url) = url else {
+        return Err(DbError::Query("no URL to reconnect to".into()));
+    };
+    let until = Instant::now() + RECONNECT_FOR;
+    loop {
+        match connect(url) {
+            Ok(conn) => return Ok(conn),
+            Err(e) if Instant::now() >= until => return Err(e),
+            Err(_) => std::thread::sleep(Duration::from_secs(1)),
+        }
+    }
+}
+
 pub struct History<'a> {
     client: &'a mut Client,
     plan_id: String,
@@ -263,17 +283,7 @@ impl HistoryStore for History<'_> {
     }
 
     fn reconnect(&mut self) -> Result<bool, DbError> {
-        let Some(url) = self.url.clone() else {
-            return Err(DbError::Query("no URL to reconnect to".into()));
-        };
-        let until = Instant::now() + RECONNECT_FOR;
-        let mut client = loop {
-            match db::connect(&url) {
-                Ok(client) => break client,
-                Err(e) if Instant::now() >= until => return Err(e),
-                Err(_) => std::thread::sleep(Duration::from_secs(1)),
-            }
-        };
+        let mut client = connect_again(self.url.as_deref(), db::connect)?;
         super::run::keep_session_open(&mut client)?;
         *self.client = client;
         self.lock()

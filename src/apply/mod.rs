@@ -2,7 +2,8 @@
 //! and show where a plan stands there. The rules here are the same on every engine; what differs
 //! (connecting, running statements, the history table) sits behind [`Engine`], [`Target`] and
 //! [`HistoryStore`], with PostgreSQL's in `run.rs` / `history.rs` and MySQL/MariaDB's in
-//! `mysql.rs`.
+//! `mysql.rs` / `mysql_history.rs`. Inside a stage, the statement loop and the backfill walk are
+//! written once too (`engine.rs`), over each engine's way of running one statement or batch.
 //!
 //! A stage runs only when the stages it depends on are recorded as done, and a done stage is not
 //! run again unless asked. `apply` tracks which statements of a stage took effect; a `down.sql`
@@ -14,8 +15,10 @@
 //! statements. Ctrl-C stops at a safe point and records where a backfill got, so the same
 //! command resumes it.
 
+pub(crate) mod engine;
 pub mod history;
 pub mod mysql;
+mod mysql_history;
 pub mod run;
 pub mod target;
 pub mod throttle;

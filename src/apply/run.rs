@@ -11,8 +11,8 @@ use sqlparser::ast::Statement;
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;
 
+use super::engine::{FileRun, Role};
 use crate::db::{self, DbError, FileStatement, quote_literal};
-use crate::error::Pos;
 use crate::interrupt;
 use crate::plan::BackfillSpec;
 
@@ -28,256 +28,10 @@ pub fn keep_session_open(client: &mut Client) -> Result<(), DbError> {
         .map_err(|e| DbError::Query(db::describe(&e)))
 }
 
-/// How a stage is run.
-#[derive(Clone, Debug)]
-pub struct RunOptions {
-    /// Replaces the value of every `SET [LOCAL] lock_timeout` in the files; also the timeout of
-    /// each backfill batch. `None` keeps the files' own value (backfills then use 2s).
-    pub lock_timeout: Option<Duration>,
-    /// Attempts after the first, for a statement (or transaction) that hit the lock timeout.
-    pub retries: u32,
-    /// First backoff; doubled per attempt, capped at `max_retry_delay`, with jitter.
-    pub retry_delay: Duration,
-    pub max_retry_delay: Duration,
-    /// Overrides the plan's backfill batch size.
-    pub batch_size: Option<u64>,
-    /// Sleep between backfill batches, to leave room for replication and the app.
-    pub pause: Duration,
-    /// Adapt the backfill batch size so a batch takes about this long (`None`: a fixed size).
-    pub target_batch_time: Option<Duration>,
-    /// PostgreSQL: before each backfill batch, wait while a replica's replay lag
-    /// (`pg_stat_replication`) is above this.
-    pub max_replica_lag: Option<Duration>,
-    /// What else a backfill pauses for (app lock waits, WAL rate, vacuum; see `throttle.rs`).
-    pub throttle: super::throttle::Limits,
-    /// PostgreSQL: the file's statements up to this one (1-based) committed in an earlier run
-    /// and are skipped: a stage that commits per table goes on after its last committed
-    /// transaction instead of running the tables before it again.
-    pub start_after: usize,
-}
-
-/// The largest batch the adaptive sizing grows to.
-const MAX_ADAPTIVE_BATCH: u64 = 100_000;
-
-/// Sizes backfill batches: fixed, or adapted after each batch so a batch takes about the target
-/// time (a batch that took half the target or less doubles the size; one over the target
-/// shrinks it in proportion, to no less than a quarter).
-#[derive(Clone, Copy, Debug)]
-pub struct BatchSizer {
-    pub size: u64,
-    target: Option<Duration>,
-}
-
-impl BatchSizer {
-    pub fn new(size: u64, target: Option<Duration>) -> BatchSizer {
-        BatchSizer {
-            size: size.max(1),
-            target,
-        }
-    }
-
-    /// After a batch of the current size that took `took`: the new size, if it changed.
-    pub fn after(&mut self, took: Duration) -> Option<u64> {
-        let target = self.target?;
-        let old = self.size;
-        if took <= target / 2 {
-            self.size = (old.saturating_mul(2)).min(MAX_ADAPTIVE_BATCH.max(old));
-        } else if took > target {
-            let ratio = (target.as_secs_f64() / took.as_secs_f64().max(1e-6)).max(0.25);
-            self.size = ((old as f64 * ratio) as u64).max(1);
-        }
-        (self.size != old).then_some(self.size)
-    }
-}
-
-impl Default for RunOptions {
-    fn default() -> Self {
-        RunOptions {
-            lock_timeout: None,
-            retries: 10,
-            retry_delay: Duration::from_millis(200),
-            max_retry_delay: Duration::from_secs(30),
-            batch_size: None,
-            pause: Duration::ZERO,
-            target_batch_time: None,
-            max_replica_lag: None,
-            throttle: super::throttle::Limits::default(),
-            start_after: 0,
-        }
-    }
-}
-
-pub(crate) const DEFAULT_BATCH_LOCK_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// Hooks for whoever watches a run: `apply` prints retries and progress, `rehearse` also asks
-/// for statements to be wrapped in a transaction so it can read their locks before COMMIT.
-pub trait Observer {
-    /// Run autocommit statements as `BEGIN; statement; COMMIT` so `after` sees their locks.
-    fn wrap_statements(&self) -> bool {
-        false
-    }
-    /// Inside the statement's transaction, just before it runs.
-    fn before(&mut self, _client: &mut Client) -> Result<(), DbError> {
-        Ok(())
-    }
-    /// Inside the statement's transaction, right after it ran (its locks are still held).
-    fn after(&mut self, _client: &mut Client, _statement: &str) -> Result<(), DbError> {
-        Ok(())
-    }
-    fn retrying(&mut self, _what: &str, _attempt: u32, _of: u32, _delay: Duration, _why: &str) {}
-    /// Statement `number` (1-based, counting every statement of the file) took effect: it ran
-    /// outside a transaction, or the transaction it ran in committed. Session settings (`SET`)
-    /// and transaction control never do. `apply` uses this to know what a failed run changed.
-    fn took_effect(&mut self, _number: usize) {}
-    /// A `COMMIT` of the file (its 1-based number) succeeded: everything up to it took effect.
-    fn committed(&mut self, _through: usize) {}
-    /// The run skips the file's statements up to this one: they committed in an earlier run.
-    fn resuming(&mut self, _after: usize) {}
-    /// On MySQL/MariaDB, after each statement of a file succeeded: how long it took and the
-    /// rows the server reported affected (an ALTER that copied the table reports every row it
-    /// copied; INSTANT and INPLACE changes report none).
-    fn ran(&mut self, _statement: &str, _took: Duration, _affected_rows: u64) {}
-    fn backfill_start(&mut self, _label: &str, _rows_estimate: Option<u64>, _resume: Option<&str>) {
-    }
-    /// After each committed batch; `last_key` is where a resumed run starts.
-    fn backfill_batch(&mut self, _walked: u64, _updated: u64, _last_key: &str) {}
-    /// The adaptive batch size changed (`--target-batch-time`).
-    fn batch_size(&mut self, _size: u64, _took: Duration) {}
-    /// The backfill waits before its next batch (`--max-replica-lag`, app lock waits, ...), and
-    /// why; said when the wait starts and now and then while it lasts.
-    fn throttled(&mut self, _why: &str) {}
-    /// The backfill's wait for `why` ended after `took`.
-    fn paused(&mut self, _took: Duration, _why: &str) {}
-    /// Asked before every statement and every backfill batch: `Err(why)` stops the run there
-    /// (`apply`: the plan's lock was lost and could not be taken back).
-    fn keep_going(&mut self) -> Result<(), String> {
-        Ok(())
-    }
-    fn backfill_end(&mut self, _walked: u64, _updated: u64) {}
-    /// A walk running on the server (a stage's DO block or stored procedure) said it pauses or
-    /// goes on ([`crate::db::WALK_PAUSE_NOTICES`]), while the statement still runs. PostgreSQL:
-    /// on a session made with [`crate::db::connect_relaying_pauses`] (`apply`'s).
-    fn walk_said(&mut self, _line: &str) {}
-}
-
-/// Watches nothing.
-pub struct Quiet;
-impl Observer for Quiet {}
-
-#[derive(Debug)]
-pub enum RunError {
-    /// A statement failed for good (not retryable, or out of retries).
-    Failed {
-        pos: Option<Pos>,
-        statement: String,
-        message: String,
-        /// The server's error code: the SQLSTATE on PostgreSQL, the error number on MySQL.
-        code: Option<String>,
-    },
-    /// Ctrl-C: stopped at a safe point.
-    Interrupted,
-    /// Stopped before a statement or batch because the run may no longer go on (the plan's
-    /// lock was lost to another apply).
-    Stopped(String),
-    /// The connection to the server was lost (the server restarted or ended the session, the
-    /// network failed) while `statement` ran: whether it took effect is unknown.
-    Lost {
-        pos: Option<Pos>,
-        statement: String,
-        message: String,
-    },
-    /// A backfill walk paused (see `throttle.rs`) longer than `limit` (`--max-pause`) and stopped
-    /// before its next batch: every batch done is committed, and a re-run goes on after them.
-    PausedTooLong {
-        /// What it was waiting for when it stopped.
-        why: String,
-        paused: Duration,
-        limit: Duration,
-    },
-}
-
-impl std::fmt::Display for RunError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            RunError::Failed {
-                pos,
-                statement,
-                message,
-                ..
-            } => {
-                let at = pos
-                    .map(|p| format!(" (line {})", p.line))
-                    .unwrap_or_default();
-                write!(f, "{message}\n  in{at}: {}", one_line(statement, 160))
-            }
-            RunError::Interrupted => write!(f, "interrupted"),
-            RunError::Stopped(why) => write!(f, "stopped: {why}"),
-            RunError::Lost {
-                pos,
-                statement,
-                message,
-            } => {
-                let at = pos
-                    .map(|p| format!(" (line {})", p.line))
-                    .unwrap_or_default();
-                write!(
-                    f,
-                    "the connection to the server was lost: {message}\n  while running{at}: {}",
-                    one_line(statement, 160)
-                )
-            }
-            RunError::PausedTooLong { why, paused, limit } => write!(
-                f,
-                "the walk paused {}, longer than --max-pause {}, for: {why}\n  it stopped before its next batch: every batch done is kept, and running `safeshift apply` again resumes the walk after the last one (when the app is calm, or with a longer --max-pause; `--max-pause off` waits as long as the cause lasts)",
-                humantime::format_duration(Duration::from_millis(paused.as_millis() as u64)),
-                humantime::format_duration(*limit)
-            ),
-        }
-    }
-}
-
-impl RunError {
-    /// A walk paused longer than its limit and stopped between batches: `apply`'s own walk
-    /// ([`RunError::PausedTooLong`]), or a walk in the stage's file, which fails with the error
-    /// of templates/sql/pause.sql or templates/mysql/pause.sql.
-    pub fn paused_too_long(&self) -> bool {
-        match self {
-            RunError::PausedTooLong { .. } => true,
-            RunError::Failed { message, .. } => message.contains(WALK_STOPPED),
-            _ => false,
-        }
-    }
-}
-
-/// What the error of a walk on the server that paused longer than its limit says (PostgreSQL:
-/// `stopped: the walk paused longer than safeshift.max_pause …`; MySQL/MariaDB: `safeshift: the
-/// walk paused longer than @safeshift_max_pause …`).
-const WALK_STOPPED: &str = "the walk paused longer than ";
-
-pub(crate) fn one_line(text: &str, max: usize) -> String {
-    let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    if flat.chars().count() > max {
-        format!("{}…", flat.chars().take(max).collect::<String>())
-    } else {
-        flat
-    }
-}
-
-fn failed(statement: &FileStatement, e: &postgres::Error) -> RunError {
-    if db::connection_lost(e) {
-        return RunError::Lost {
-            pos: Some(statement.pos),
-            statement: statement.text.clone(),
-            message: db::describe(e),
-        };
-    }
-    RunError::Failed {
-        pos: Some(statement.pos),
-        statement: statement.text.clone(),
-        message: db::describe(e),
-        code: db::sqlstate(e).map(str::to_string),
-    }
-}
+/// The engine-neutral parts of a run, where they were before they were shared with MySQL/MariaDB
+/// (see `engine.rs`).
+pub use super::engine::{BackfillDone, BatchSizer, Observer, Quiet, RunError, RunOptions};
+pub(crate) use super::engine::{DEFAULT_BATCH_LOCK_TIMEOUT, backoff, sleep};
 
 /// Lock timeouts and deadlocks mean "someone else was first": the statement did nothing and can
 /// run again. Anything else is a real failure.
@@ -288,81 +42,8 @@ pub(crate) fn retryable(e: &postgres::Error) -> bool {
     )
 }
 
-/// Equal jitter: half the capped exponential delay plus a random part of the other half, so
-/// retries of many appliers spread out and never spin.
-pub(crate) fn backoff(opts: &RunOptions, attempt: u32) -> Duration {
-    let factor = 1u32.checked_shl(attempt.min(20)).unwrap_or(u32::MAX);
-    let capped = opts
-        .retry_delay
-        .saturating_mul(factor)
-        .min(opts.max_retry_delay);
-    let half = capped / 2;
-    half + half.mul_f64(fastrand::f64())
-}
-
-/// The retry policy of a file run: each restart point (a statement, or a transaction's first
-/// statement) is retried at most `opts.retries` times, with [`backoff`] between tries.
-pub(crate) struct Retries<'a> {
-    opts: &'a RunOptions,
-    attempts: Vec<u32>,
-}
-
-impl<'a> Retries<'a> {
-    pub(crate) fn new(opts: &'a RunOptions, statements: usize) -> Retries<'a> {
-        Retries {
-            opts,
-            attempts: vec![0; statements],
-        }
-    }
-
-    /// Statement `i` failed with `why`. When the failure is retryable and retries are left:
-    /// tells the observer, waits, and returns where to start again (`restart`: the statement, or
-    /// its transaction's first one). Otherwise returns `failure`.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn retry(
-        &mut self,
-        statements: &[FileStatement],
-        i: usize,
-        restart: usize,
-        retryable: bool,
-        why: &str,
-        observer: &mut dyn Observer,
-        failure: RunError,
-    ) -> Result<usize, RunError> {
-        let attempts = &mut self.attempts[restart];
-        if !retryable || *attempts >= self.opts.retries {
-            return Err(failure);
-        }
-        *attempts += 1;
-        let delay = backoff(self.opts, *attempts - 1);
-        let what = match statements.get(i) {
-            Some(statement) if restart == i => format!(
-                "line {}: {}",
-                statement.pos.line,
-                one_line(&statement.text, 60)
-            ),
-            _ => "the stage's transaction".to_string(),
-        };
-        observer.retrying(&what, *attempts, self.opts.retries, delay, why);
-        sleep(delay)?;
-        Ok(restart)
-    }
-}
-
-/// Sleeps in small slices so Ctrl-C is noticed.
-pub(crate) fn sleep(total: Duration) -> Result<(), RunError> {
-    let end = Instant::now() + total;
-    while Instant::now() < end {
-        if interrupt::requested() {
-            return Err(RunError::Interrupted);
-        }
-        std::thread::sleep((end - Instant::now()).min(Duration::from_millis(50)));
-    }
-    Ok(())
-}
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kind {
+pub(crate) enum Kind {
     Begin,
     Commit,
     Rollback,
@@ -518,12 +199,9 @@ fn set_walk_limits(client: &mut Client, opts: &RunOptions) -> Result<(), RunErro
         .collect::<Vec<_>>()
         .join(", ");
     let sql = format!("SELECT {sql}");
-    client.batch_execute(&sql).map_err(|e| RunError::Failed {
-        pos: None,
-        statement: sql.clone(),
-        message: db::describe(&e),
-        code: db::sqlstate(&e).map(str::to_string),
-    })
+    client
+        .batch_execute(&sql)
+        .map_err(|e| RunError::failed(&sql, &e))
 }
 
 /// Runs a SQL file. Statements outside a transaction are retried one by one (the plan writes
@@ -535,103 +213,95 @@ pub fn run_sql(
     opts: &RunOptions,
     observer: &mut dyn Observer,
 ) -> Result<(), RunError> {
-    let statements = db::statements(text).map_err(|e| RunError::Failed {
-        pos: Some(e.pos),
-        statement: String::new(),
-        message: format!("cannot read the SQL file: {}", e.message),
-        code: None,
-    })?;
-    set_walk_limits(client, opts)?;
-    let mut retries = Retries::new(opts, statements.len());
-    let mut tx_start: Option<usize> = None;
-    // Statements run inside the open transaction: they take effect when it commits.
-    let mut in_tx: Vec<usize> = Vec::new();
-    let mut i = opts.start_after.min(statements.len());
-    while i < statements.len() {
-        if interrupt::requested() {
-            if tx_start.is_some() {
-                let _ = client.batch_execute("ROLLBACK");
-            }
-            return Err(RunError::Interrupted);
+    super::engine::run_file(client, text, opts, observer)
+}
+
+impl FileRun for Client {
+    type Error = postgres::Error;
+    type Kind = Kind;
+
+    fn statements(text: &str) -> Result<Vec<FileStatement>, crate::PlanError> {
+        db::statements(text)
+    }
+
+    fn classify(text: &str) -> Kind {
+        classify(text)
+    }
+
+    fn role(kind: Kind) -> Role {
+        match kind {
+            Kind::Begin => Role::Begin,
+            Kind::Commit => Role::Commit,
+            Kind::Rollback => Role::Rollback,
+            Kind::SetLockTimeout { .. } | Kind::Set => Role::Setting,
+            Kind::Concurrently | Kind::Other => Role::Change,
         }
-        if let Err(why) = observer.keep_going() {
-            if tx_start.is_some() {
-                let _ = client.batch_execute("ROLLBACK");
+    }
+
+    fn before_file(&mut self, opts: &RunOptions) -> Result<(), RunError> {
+        set_walk_limits(self, opts)
+    }
+
+    /// A stage that commits per table goes on after its last committed transaction.
+    fn start_after(opts: &RunOptions) -> usize {
+        opts.start_after
+    }
+
+    fn run_statement(
+        &mut self,
+        statement: &FileStatement,
+        kind: Kind,
+        in_transaction: bool,
+        opts: &RunOptions,
+        observer: &mut dyn Observer,
+    ) -> Result<(), postgres::Error> {
+        let client = self;
+        match kind {
+            Kind::Begin | Kind::Commit | Kind::Rollback | Kind::Set => {
+                client.batch_execute(&statement.text)
             }
-            return Err(RunError::Stopped(why));
-        }
-        let statement = &statements[i];
-        let kind = classify(&statement.text);
-        let result = match kind {
-            Kind::Begin => client.batch_execute(&statement.text).map(|_| {
-                tx_start = Some(i);
-            }),
-            Kind::Commit | Kind::Rollback => client.batch_execute(&statement.text).map(|_| {
-                tx_start = None;
-            }),
             Kind::SetLockTimeout { local } => match opts.lock_timeout {
                 Some(t) => client.batch_execute(&lock_timeout_sql(local, t)),
                 None => client.batch_execute(&statement.text),
             },
-            Kind::Set => client.batch_execute(&statement.text),
             Kind::Concurrently => run_concurrently(client, &statement.text, opts, observer),
-            Kind::Other if tx_start.is_some() => observed(client, &statement.text, observer),
+            Kind::Other if in_transaction => observed(client, &statement.text, observer),
             Kind::Other if observer.wrap_statements() => wrapped(client, &statement.text, observer),
             Kind::Other => db::run_relaying(client, &statement.text, &mut |line| {
                 observer.walk_said(line)
             }),
-        };
-        let Err(e) = result else {
-            match kind {
-                Kind::Commit => {
-                    for number in in_tx.drain(..) {
-                        observer.took_effect(number);
-                    }
-                    observer.committed(i + 1);
-                }
-                Kind::Rollback => in_tx.clear(),
-                // A re-run check or the clean-up of an interrupted build's leftover.
-                Kind::Concurrently | Kind::Other
-                    if crate::dialect::rerun::changes_nothing(&statement.text) => {}
-                Kind::Concurrently | Kind::Other if tx_start.is_some() => in_tx.push(i + 1),
-                Kind::Concurrently | Kind::Other => observer.took_effect(i + 1),
-                Kind::Begin | Kind::SetLockTimeout { .. } | Kind::Set => {}
-            }
-            i += 1;
-            continue;
-        };
-        in_tx.clear();
-        if interrupt::requested() && db::sqlstate(&e) == Some(db::QUERY_CANCELED) {
-            let _ = client.batch_execute("ROLLBACK");
-            return Err(RunError::Interrupted);
         }
-        if db::connection_lost(&e) {
-            return Err(failed(statement, &e));
-        }
-        // Where to start again: the transaction's BEGIN, or this statement.
-        let restart = tx_start.take().unwrap_or(i);
-        if restart != i || kind == Kind::Commit {
-            let _ = client.batch_execute("ROLLBACK");
-        }
+    }
+
+    /// A re-run check or the clean-up of an interrupted build's leftover.
+    fn changes_nothing(text: &str) -> bool {
+        crate::dialect::rerun::changes_nothing(text)
+    }
+
+    fn committed(through: usize, observer: &mut dyn Observer) {
+        observer.committed(through);
+    }
+
+    fn roll_back(&mut self) {
+        let _ = self.batch_execute("ROLLBACK");
+    }
+
+    fn after_failure(
+        &mut self,
+        number: usize,
+        statement: &FileStatement,
+        kind: Kind,
+        observer: &mut dyn Observer,
+    ) {
         if kind == Kind::Concurrently
             && let Some(name) = concurrent_index_name(&statement.text)
-            && index_exists(client, &name)
+            && index_exists(self, &name)
         {
             // A concurrent build that failed after it made its catalog entry leaves an INVALID
             // index behind: that took effect (a re-run drops and rebuilds it).
-            observer.took_effect(i + 1);
+            observer.took_effect(number);
         }
-        i = retries.retry(
-            &statements,
-            i,
-            restart,
-            retryable(&e),
-            &db::describe(&e),
-            observer,
-            failed(statement, &e),
-        )?;
     }
-    Ok(())
 }
 
 fn observed(
@@ -819,34 +489,14 @@ fn sweep(
     let mut updated = 0;
     loop {
         throttle.wait(client, observer)?;
-        let n = client.execute(sql.as_str(), &[]).map_err(|e| {
-            if db::connection_lost(&e) {
-                RunError::Lost {
-                    pos: None,
-                    statement: sql.clone(),
-                    message: db::describe(&e),
-                }
-            } else {
-                RunError::Failed {
-                    pos: None,
-                    statement: sql.clone(),
-                    message: db::describe(&e),
-                    code: db::sqlstate(&e).map(str::to_string),
-                }
-            }
-        })?;
+        let n = client
+            .execute(sql.as_str(), &[])
+            .map_err(|e| RunError::server(None, &sql, &e))?;
         if n == 0 {
             return Ok(updated);
         }
         updated += n;
     }
-}
-
-/// What a finished backfill did.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct BackfillDone {
-    pub walked: u64,
-    pub updated: u64,
 }
 
 /// Walks the table in key order, one short transaction per batch, filling rows where `pending`
@@ -862,32 +512,12 @@ pub fn run_backfill(
     let BackfillSpec {
         table,
         key,
-        key_columns: _,
         column,
-        value,
-        pending,
         batch_size,
+        ..
     } = spec;
-    let mut sizer = BatchSizer::new(
-        opts.batch_size.unwrap_or(*batch_size),
-        opts.target_batch_time,
-    );
     let label = format!("{table}.{column}");
-    let fail = |statement: &str, e: &postgres::Error| {
-        if db::connection_lost(e) {
-            return RunError::Lost {
-                pos: None,
-                statement: statement.to_string(),
-                message: db::describe(e),
-            };
-        }
-        RunError::Failed {
-            pos: None,
-            statement: statement.to_string(),
-            message: db::describe(e),
-            code: db::sqlstate(e).map(str::to_string),
-        }
-    };
+    let fail = |statement: &str, e: &postgres::Error| RunError::server(None, statement, e);
     let timeout = opts.lock_timeout.unwrap_or(DEFAULT_BATCH_LOCK_TIMEOUT);
     // A batch need not wait for its WAL flush: a crash loses at most the last batches, which the
     // re-run fills again (rows already filled are skipped). Measured by scripts/bench-stall, the
@@ -923,39 +553,45 @@ pub fn run_backfill(
         }
         _ => None,
     };
+    let mut walker = PgWalk {
+        client,
+        spec,
+        blocks,
+        throttle: super::throttle::PgThrottle::new(table, opts),
+    };
+    super::engine::walk(&mut walker, spec, opts, &label, resume, observer)
+}
 
-    let mut last = resume;
-    let mut done = BackfillDone::default();
-    let mut throttle = super::throttle::PgThrottle::new(table, opts);
-    loop {
-        if interrupt::requested() {
-            return Err(RunError::Interrupted);
-        }
-        observer.keep_going().map_err(RunError::Stopped)?;
-        let after = last
-            .as_ref()
-            .map(|k| key_bound(spec, ">", k))
-            .unwrap_or_else(|| "true".to_string());
-        throttle.wait(client, observer)?;
-        let batch_size = sizer.size;
-        let next_sql = match blocks {
-            Some((pages, step)) => {
+/// PostgreSQL's batches of a backfill walk.
+struct PgWalk<'a> {
+    client: &'a mut Client,
+    spec: &'a BackfillSpec,
+    /// A walk by heap blocks: the table's blocks when the walk began, and the blocks a batch
+    /// takes.
+    blocks: Option<(i64, i64)>,
+    throttle: super::throttle::PgThrottle,
+}
+
+impl PgWalk<'_> {
+    /// The block a walk by heap blocks goes on at after `last` (its `(block,0)`).
+    fn block_after(last: Option<&str>) -> i64 {
+        last.and_then(|k| k.trim_start_matches('(').split(',').next())
+            .and_then(|b| b.parse::<i64>().ok())
+            .unwrap_or(0)
+    }
+
+    /// The query that finds where the batch ends, and how many rows it walks.
+    fn next_sql(&self, after: &str, last: Option<&str>, batch_size: u64) -> String {
+        let BackfillSpec { table, key, .. } = self.spec;
+        match self.blocks {
+            Some((_, step)) => {
                 // `(b,0)` is no row (offsets start at 1): `ctid > '(b,0)'` starts at block b.
-                let at = last
-                    .as_deref()
-                    .and_then(|k| k.trim_start_matches('(').split(',').next())
-                    .and_then(|b| b.parse::<i64>().ok())
-                    .unwrap_or(0);
-                if at > pages {
-                    done.updated += sweep(client, spec, batch_size, &mut throttle, observer)?;
-                    observer.backfill_end(done.walked, done.updated);
-                    return Ok(done);
-                }
+                let at = Self::block_after(last);
                 // About batch_size rows a step (from the statistics), for the progress line.
                 format!("SELECT '({},0)'::text, {batch_size}::bigint", at + step)
             }
-            None if spec.key_columns.len() > 1 => {
-                let columns = &spec.key_columns;
+            None if self.spec.key_columns.len() > 1 => {
+                let columns = &self.spec.key_columns;
                 let list = |f: &dyn Fn(usize, &String) -> String| {
                     columns
                         .iter()
@@ -975,52 +611,46 @@ pub fn run_backfill(
             None => format!(
                 "SELECT batch.k::text AS batch_end, count(*) OVER () FROM (SELECT {key} AS k FROM {table} WHERE {after} ORDER BY {key} LIMIT {batch_size}) AS batch ORDER BY batch.k DESC LIMIT 1"
             ),
-        };
-        let mut attempt = 0;
-        let started = Instant::now();
-        let (end, walked, updated) = loop {
-            match batch(client, spec, &after, &next_sql, observer) {
-                Ok(Some(batch)) => break batch,
-                Ok(None) => {
-                    observer.backfill_end(done.walked, done.updated);
-                    return Ok(done);
-                }
-                Err(e) => {
-                    if interrupt::requested() {
-                        return Err(RunError::Interrupted);
-                    }
-                    if !retryable(&e) || attempt >= opts.retries {
-                        let what = format!(
-                            "UPDATE {table} SET {column} = {value} WHERE {after} AND … AND ({pending})"
-                        );
-                        return Err(fail(&what, &e));
-                    }
-                    attempt += 1;
-                    let delay = backoff(opts, attempt - 1);
-                    observer.retrying(
-                        &format!("a batch of {label}"),
-                        attempt,
-                        opts.retries,
-                        delay,
-                        &db::describe(&e),
-                    );
-                    sleep(delay)?;
-                }
+        }
+    }
+}
+
+impl super::engine::Walk for PgWalk<'_> {
+    type Error = postgres::Error;
+
+    fn after(&self, last: Option<&str>) -> String {
+        last.map(|k| key_bound(self.spec, ">", k))
+            .unwrap_or_else(|| "true".to_string())
+    }
+
+    fn wait(&mut self, observer: &mut dyn Observer) -> Result<(), RunError> {
+        self.throttle.wait(self.client, observer)
+    }
+
+    fn finished(
+        &mut self,
+        last: Option<&str>,
+        size: u64,
+        observer: &mut dyn Observer,
+    ) -> Result<Option<u64>, RunError> {
+        match self.blocks {
+            Some((pages, _)) if Self::block_after(last) > pages => {
+                sweep(self.client, self.spec, size, &mut self.throttle, observer).map(Some)
             }
-        };
-        done.walked += walked.max(0) as u64;
-        done.updated += updated;
-        observer.backfill_batch(done.walked, done.updated, &end);
-        let took = started.elapsed();
-        if attempt == 0
-            && let Some(size) = sizer.after(took)
-        {
-            observer.batch_size(size, took);
+            _ => Ok(None),
         }
-        last = Some(end);
-        if !opts.pause.is_zero() {
-            sleep(opts.pause)?;
-        }
+    }
+
+    fn batch(
+        &mut self,
+        after: &str,
+        last: Option<&str>,
+        size: u64,
+        observer: &mut dyn Observer,
+    ) -> Result<Option<(String, u64, u64)>, postgres::Error> {
+        let next_sql = self.next_sql(after, last, size);
+        Ok(batch(self.client, self.spec, after, &next_sql, observer)?
+            .map(|(end, walked, updated)| (end, walked.max(0) as u64, updated)))
     }
 }
 
@@ -1061,39 +691,5 @@ mod tests {
             Some(r#""We""ird""#)
         );
         assert_eq!(concurrent_index_name("CREATE INDEX i ON t (c)"), None);
-    }
-
-    #[test]
-    fn batch_sizes_adapt_to_the_target_time() {
-        let mut fixed = BatchSizer::new(100, None);
-        assert_eq!(fixed.after(Duration::from_secs(10)), None);
-        let mut sizer = BatchSizer::new(100, Some(Duration::from_millis(200)));
-        assert_eq!(sizer.after(Duration::from_millis(50)), Some(200));
-        assert_eq!(sizer.after(Duration::from_millis(150)), None);
-        assert_eq!(sizer.after(Duration::from_millis(400)), Some(100));
-        // A very slow batch shrinks it by at most a quarter at a time, never below one row.
-        assert_eq!(sizer.after(Duration::from_secs(60)), Some(25));
-        let mut tiny = BatchSizer::new(1, Some(Duration::from_millis(10)));
-        assert_eq!(tiny.after(Duration::from_secs(1)), None);
-        let mut big = BatchSizer::new(MAX_ADAPTIVE_BATCH, Some(Duration::from_secs(1)));
-        assert_eq!(big.after(Duration::from_millis(1)), None);
-    }
-
-    #[test]
-    fn backoff_grows_and_is_capped() {
-        let opts = RunOptions {
-            retry_delay: Duration::from_millis(100),
-            max_retry_delay: Duration::from_secs(1),
-            ..RunOptions::default()
-        };
-        for attempt in 0..30 {
-            let d = backoff(&opts, attempt);
-            let cap = (Duration::from_millis(100) * 2u32.saturating_pow(attempt.min(20)))
-                .min(Duration::from_secs(1));
-            assert!(
-                d >= cap / 2 && d <= cap,
-                "attempt {attempt}: {d:?} vs {cap:?}"
-            );
-        }
     }
 }
