@@ -11,8 +11,10 @@ use crate::error::Error;
 /// they run only on rollback. `-` stands for standard input.
 pub fn collect(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Error> {
     let mut out = Vec::new();
-    for path in paths {
-        if path.as_os_str() == "-" || !path.is_dir() {
+    let borrowed: Vec<&Path> = paths.iter().map(PathBuf::as_path).collect();
+    let dirs = on_every_core(&borrowed, || (), |_, p| p.as_os_str() != "-" && p.is_dir());
+    for (path, is_dir) in paths.iter().zip(dirs) {
+        if !is_dir {
             out.push(path.clone());
             continue;
         }
@@ -104,34 +106,38 @@ pub fn check(path: &Path) -> Result<(String, u64), Error> {
     check_with(path, &mut Vec::new())
 }
 
-/// Files checked on one thread before the others join in: spawning threads costs more than
-/// checking a few small files.
-const CHECKED_ALONE: usize = 16;
+/// Paths handled on one thread before the others join in: spawning threads costs more than
+/// a few `stat`s or small reads.
+const ALONE: usize = 16;
 
-/// [`check`] for each of `paths`, on every core: on a long history this reading (which lint
-/// repeats, in chunks, when each file's turn comes) ran alone before the first statement was
-/// parsed. Results are in the order of `paths`.
-pub fn check_all(paths: &[&Path]) -> Vec<Result<(String, u64), Error>> {
+/// `each` over `paths` on every core, each thread with its own `state`; results in the order
+/// of `paths`. For the per-file work done before linting starts (telling directories from
+/// files, checking every file reads as UTF-8), which on a long history ran alone before the
+/// first statement was parsed.
+fn on_every_core<S, T: Send>(
+    paths: &[&Path],
+    state: impl Fn() -> S + Sync,
+    each: impl Fn(&mut S, &Path) -> T + Sync,
+) -> Vec<T> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if threads < 2 || paths.len() <= CHECKED_ALONE {
-        let mut buf = Vec::new();
-        return paths.iter().map(|p| check_with(p, &mut buf)).collect();
+    if threads < 2 || paths.len() <= ALONE {
+        let mut state = state();
+        return paths.iter().map(|p| each(&mut state, p)).collect();
     }
     let next = std::sync::atomic::AtomicUsize::new(0);
-    let mut results: Vec<Option<Result<(String, u64), Error>>> =
-        std::iter::repeat_with(|| None).take(paths.len()).collect();
+    let mut results: Vec<Option<T>> = std::iter::repeat_with(|| None).take(paths.len()).collect();
     std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads.min(paths.len()))
             .map(|_| {
                 scope.spawn(|| {
-                    let mut buf = Vec::new();
+                    let mut state = state();
                     let mut done = Vec::new();
                     loop {
                         let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         let Some(path) = paths.get(i) else {
                             return done;
                         };
-                        done.push((i, check_with(path, &mut buf)));
+                        done.push((i, each(&mut state, path)));
                     }
                 })
             })
@@ -151,8 +157,13 @@ pub fn check_all(paths: &[&Path]) -> Vec<Result<(String, u64), Error>> {
     results
         .into_iter()
         .zip(paths)
-        .map(|(result, path)| result.unwrap_or_else(|| check(path)))
+        .map(|(result, path)| result.unwrap_or_else(|| each(&mut state(), path)))
         .collect()
+}
+
+/// [`check`] for each of `paths`, on every core, in the order of `paths`.
+pub fn check_all(paths: &[&Path]) -> Vec<Result<(String, u64), Error>> {
+    on_every_core(paths, Vec::new, |buf, path| check_with(path, buf))
 }
 
 /// [`check`] with a buffer of the caller's, kept from file to file. No `stat` first: a
