@@ -1097,6 +1097,31 @@ mod tests {
     /// Renames find the foreign keys that reference a table through `referenced`, not a scan:
     /// they must follow every rename, of either side, in any order, also of a table that
     /// references itself and of foreign keys added after the table was made.
+    /// An index made by a `CREATE INDEX` keeps no text of its own: recreated after its table or
+    /// itself was renamed, it names them as they are now.
+    #[test]
+    fn an_index_is_recreated_under_current_names() {
+        let mut c = Catalog::from_sql(
+            "CREATE TABLE app.users (id bigint, email text);
+             CREATE UNIQUE INDEX users_email ON app.users (lower(email));",
+        )
+        .expect("schema");
+        let in_app = |name: &str| QName {
+            schema: Some("app".into()),
+            name: name.into(),
+        };
+        let (users, index) = (in_app("users"), in_app("users_email"));
+        assert_eq!(
+            c.index(&index).expect("index").definition(),
+            "CREATE UNIQUE INDEX users_email ON app.users (lower(email))"
+        );
+        c.rename_table(&users, &in_app("members"));
+        assert_eq!(
+            c.index(&index).expect("index").definition(),
+            "CREATE UNIQUE INDEX users_email ON app.members (lower(email))"
+        );
+    }
+
     #[test]
     fn foreign_keys_follow_renames_of_either_side() {
         let mut c = catalog(
