@@ -6,8 +6,8 @@
 //!
 //! Needs PostgreSQL's server binaries: `SAFESHIFT_PG_BIN` (the directory holding initdb, pg_ctl
 //! and postgres), else /usr/lib/postgresql/15/bin. Run as root, the server runs as the user
-//! `SAFESHIFT_PG_MAJORS_USER` (default safeshift-pg, as scripts/pg-majors creates). Skipped
-//! when either is missing.
+//! `SAFESHIFT_PG_MAJORS_USER` (default safeshift-pg, as `scripts/pg-majors user` creates). Skipped
+//! when either is missing, except in CI (`CI=true`), where that is a failure.
 
 use std::fs;
 use std::net::TcpListener;
@@ -16,6 +16,15 @@ use std::process::{Command as Process, Stdio};
 use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
+
+/// Locally a missing prerequisite skips the test, saying why; in CI it fails it.
+fn skip(why: &str) -> Option<Throwaway> {
+    let ci =
+        std::env::var("CI").is_ok_and(|v| v.trim() == "1" || v.trim().eq_ignore_ascii_case("true"));
+    assert!(!ci, "CI=true and {why}");
+    eprintln!("skipped: {why}");
+    None
+}
 
 struct Throwaway {
     bin: PathBuf,
@@ -31,11 +40,10 @@ impl Throwaway {
             .map(PathBuf::from)
             .unwrap_or_else(|_| PathBuf::from("/usr/lib/postgresql/15/bin"));
         if !bin.join("initdb").is_file() || !bin.join("pg_ctl").is_file() {
-            eprintln!(
-                "skipped: no PostgreSQL server binaries in {}",
+            return skip(&format!(
+                "no PostgreSQL server binaries in {}",
                 bin.display()
-            );
-            return None;
+            ));
         }
         let root = Process::new("id").arg("-u").output().ok()?;
         let user = if String::from_utf8_lossy(&root.stdout).trim() == "0" {
@@ -43,10 +51,9 @@ impl Throwaway {
                 .unwrap_or_else(|_| "safeshift-pg".to_string());
             let exists = Process::new("id").arg("-u").arg(&name).output().ok()?;
             if !exists.status.success() {
-                eprintln!(
-                    "skipped: running as root and there is no user {name} to run a server as"
-                );
-                return None;
+                return skip(&format!(
+                    "running as root and there is no user {name} to run a server as (scripts/pg-majors user creates it)"
+                ));
             }
             Some(name)
         } else {
