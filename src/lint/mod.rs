@@ -282,8 +282,8 @@ pub fn lint_inputs<'a>(
     lint_on(inputs, settings, output, threaded(inputs))
 }
 
-/// [`lint_inputs`], parsing on threads of its own or not as [`threaded`] said (its answer
-/// takes a `stat` of every file).
+/// [`lint_inputs`], parsing on threads of its own or not as [`threaded`] said (decided once:
+/// for a file whose size the check did not record, it takes a `stat`).
 fn lint_on<'a>(
     inputs: &'a [Input],
     settings: &'a Settings,

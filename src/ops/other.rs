@@ -81,8 +81,6 @@ fn has_word(text: &str, word: &str) -> bool {
     })
 }
 
-impl Other {}
-
 impl Op for Other {
     fn runs_in_transaction(&self, _pg: crate::dialect::Postgres) -> bool {
         self.transactional()

@@ -73,7 +73,7 @@ pub struct Splitter<R> {
     buf: Vec<u8>,
     /// Bytes at the front of `buf` already handed out. Dropped only when more is read: removing
     /// each statement from the front as it was taken moved the rest of the buffer every time
-    /// (a quarter of the reading thread's instructions on real histories).
+    /// (almost half the reading thread's instructions on real histories).
     consumed: usize,
     eof: bool,
     lexer: Lexer,
