@@ -370,12 +370,13 @@ impl Index {
     pub fn definition(&self) -> String {
         match &self.written {
             Some(text) => text.clone(),
-            None => format!(
-                "CREATE {}INDEX {} ON {} {}",
-                if self.unique { "UNIQUE " } else { "" },
-                crate::dialect::postgres::quote(&self.name.name),
-                crate::dialect::postgres::qname(&self.table),
-                self.body
+            None => crate::dialect::postgres::create_index_sql(
+                self.unique,
+                false,
+                false,
+                &self.name.name,
+                &self.table,
+                &self.body,
             ),
         }
     }

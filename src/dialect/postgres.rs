@@ -374,6 +374,28 @@ pub fn qname(name: &QName) -> String {
     }
 }
 
+/// `CREATE [UNIQUE] INDEX [CONCURRENTLY] [IF NOT EXISTS] name ON table body`: the one spelling of
+/// an index's statement, for the indexes a plan builds and those the catalog recreates. The index
+/// is named in the table's schema, so only the table's name is qualified.
+pub fn create_index_sql(
+    unique: bool,
+    concurrently: bool,
+    if_not_exists: bool,
+    name: &str,
+    table: &QName,
+    body: &str,
+) -> String {
+    format!(
+        "CREATE {}INDEX {}{}{} ON {} {}",
+        if unique { "UNIQUE " } else { "" },
+        if concurrently { "CONCURRENTLY " } else { "" },
+        if if_not_exists { "IF NOT EXISTS " } else { "" },
+        quote(name),
+        qname(table),
+        body
+    )
+}
+
 /// A string literal. `standard_conforming_strings` is on by default since 9.1, so backslashes are
 /// literal and doubling single quotes is the whole job.
 pub fn literal(text: &str) -> String {

@@ -6,7 +6,7 @@
 
 use super::recipes::mysql as my;
 use super::{Assessment, Context, Op};
-use crate::dialect::postgres::{literal, qname, quote};
+use crate::dialect::postgres::{create_index_sql, literal, qname, quote};
 use crate::dialect::{Algorithm, LockMode};
 use crate::error::PlanError;
 use crate::name::QName;
@@ -145,14 +145,13 @@ impl CreateIndex {
     }
 
     fn statement(&self, concurrently: bool, if_not_exists: bool) -> String {
-        format!(
-            "CREATE {}INDEX {}{}{} ON {} {}",
-            if self.unique { "UNIQUE " } else { "" },
-            if concurrently { "CONCURRENTLY " } else { "" },
-            if if_not_exists { "IF NOT EXISTS " } else { "" },
-            quote(&self.name.name),
-            qname(&self.table),
-            self.body
+        create_index_sql(
+            self.unique,
+            concurrently,
+            if_not_exists,
+            &self.name.name,
+            &self.table,
+            &self.body,
         )
     }
 }
