@@ -345,8 +345,9 @@ pub struct ApplyArgs {
     pub replica_url: Vec<String>,
 
     /// Before each batch of a walk (a backfill, or a batched data change's walk in the stage's
-    /// file), pause while an app session has waited on a lock longer than this (`off` to never)
-    /// [default: 1s]
+    /// file), pause while an app session has waited on a lock longer than this (`off` to never);
+    /// apply's own backfill batches are also kept under half of it, since an app session waiting
+    /// for a row of the batch in flight is not seen until the batch commits [default: 1s]
     #[arg(long, value_name = "DURATION", value_parser = crate::apply::throttle::parse_limit)]
     pub max_app_lock_wait: Option<std::time::Duration>,
 

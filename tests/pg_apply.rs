@@ -1059,6 +1059,56 @@ fn a_backfill_adapts_its_batch_size_to_a_target_time() {
     );
 }
 
+/// A batch holds its rows until it commits, and the pause between batches cannot see an app
+/// session waiting for one of them: a batch that took longer than half of
+/// `--max-app-lock-wait` is followed by a smaller one, with no `--target-batch-time` given.
+#[test]
+fn a_backfill_batch_slower_than_half_the_app_lock_wait_limit_shrinks() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = setup_plain("apply_lock_ceiling", 600, dir.path()) else {
+        return;
+    };
+    assert_eq!(apply(&db, dir.path(), 1, &[]).0, 0);
+    // Every updated row costs 2 ms: a batch of 200 rows holds its rows for about 0.4 s.
+    db.execute(
+        "CREATE FUNCTION slow_row() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(0.002); RETURN NEW; END $$;
+         CREATE TRIGGER slow_row BEFORE UPDATE ON users FOR EACH ROW EXECUTE FUNCTION slow_row();",
+    );
+    let (code, out) = apply(
+        &db,
+        dir.path(),
+        3,
+        &["--batch-size", "200", "--max-app-lock-wait", "400ms"],
+    );
+    assert_eq!(code, 0, "{out}");
+    let sizes: Vec<u64> = out
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("batch size now "))
+        .filter_map(|rest| rest.split(' ').next()?.parse().ok())
+        .collect();
+    assert!(
+        sizes
+            .first()
+            .is_some_and(|&first| (50..200).contains(&first)),
+        "the first slow batch shrinks the next (by at most a quarter): {sizes:?}\n{out}"
+    );
+    assert_eq!(
+        value(&db, "SELECT count(*) FROM users WHERE email_lower IS NULL"),
+        "0"
+    );
+    // Off: the plan's size stays, however long a batch takes.
+    db.execute("UPDATE users SET email_lower = NULL WHERE id > 400");
+    db.execute("DELETE FROM safeshift.applied_stages WHERE stage = 3");
+    let (code, out) = apply(
+        &db,
+        dir.path(),
+        3,
+        &["--batch-size", "200", "--max-app-lock-wait", "off"],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(!out.contains("batch size now"), "{out}");
+}
+
 /// A transaction holding an old snapshot would make `CREATE INDEX CONCURRENTLY` give up on its
 /// lock timeout after building the whole index (left INVALID, rebuilt by every retry): apply
 /// waits for such transactions before the build instead, and the build runs once.

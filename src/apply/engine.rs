@@ -60,25 +60,46 @@ const MAX_ADAPTIVE_BATCH: u64 = 100_000;
 pub struct BatchSizer {
     pub size: u64,
     target: Option<Duration>,
+    /// The longest a batch may hold its rows: an app session that needs one of them waits for
+    /// the batch to commit, and the pause between batches cannot see that wait (it looks before
+    /// a batch, not during one). Half of `--max-app-lock-wait`, so a waiting app session stays
+    /// under the limit; `None` when that limit is off.
+    ceiling: Option<Duration>,
 }
 
 impl BatchSizer {
-    pub fn new(size: u64, target: Option<Duration>) -> BatchSizer {
+    pub fn new(
+        size: u64,
+        target: Option<Duration>,
+        max_app_lock_wait: Option<Duration>,
+    ) -> BatchSizer {
         BatchSizer {
             size: size.max(1),
             target,
+            ceiling: max_app_lock_wait.map(|limit| limit / 2),
         }
     }
 
-    /// After a batch of the current size that took `took`: the new size, if it changed.
+    /// After a batch of the current size that took `took`: the new size, if it changed. With a
+    /// target the size follows it both ways (never above the ceiling); without one it stays
+    /// the plan's, and only shrinks after a batch that held its rows longer than the ceiling.
     pub fn after(&mut self, took: Duration) -> Option<u64> {
-        let target = self.target?;
         let old = self.size;
-        if took <= target / 2 {
-            self.size = (old.saturating_mul(2)).min(MAX_ADAPTIVE_BATCH.max(old));
-        } else if took > target {
-            let ratio = (target.as_secs_f64() / took.as_secs_f64().max(1e-6)).max(0.25);
-            self.size = ((old as f64 * ratio) as u64).max(1);
+        let shrink_to = |limit: Duration| {
+            let ratio = (limit.as_secs_f64() / took.as_secs_f64().max(1e-6)).max(0.25);
+            ((old as f64 * ratio) as u64).max(1)
+        };
+        match (self.target, self.ceiling) {
+            (Some(target), ceiling) => {
+                let target = ceiling.map_or(target, |c| target.min(c));
+                if took <= target / 2 {
+                    self.size = (old.saturating_mul(2)).min(MAX_ADAPTIVE_BATCH.max(old));
+                } else if took > target {
+                    self.size = shrink_to(target);
+                }
+            }
+            (None, Some(ceiling)) if took > ceiling => self.size = shrink_to(ceiling),
+            (None, _) => {}
         }
         (self.size != old).then_some(self.size)
     }
@@ -491,6 +512,7 @@ pub(crate) fn walk(
     let mut sizer = BatchSizer::new(
         opts.batch_size.unwrap_or(*batch_size),
         opts.target_batch_time,
+        opts.throttle.max_app_lock_wait,
     );
     let mut last = resume;
     let mut done = BackfillDone::default();
@@ -770,18 +792,42 @@ mod tests {
 
     #[test]
     fn batch_sizes_adapt_to_the_target_time() {
-        let mut fixed = BatchSizer::new(100, None);
+        let mut fixed = BatchSizer::new(100, None, None);
         assert_eq!(fixed.after(Duration::from_secs(10)), None);
-        let mut sizer = BatchSizer::new(100, Some(Duration::from_millis(200)));
+        let mut sizer = BatchSizer::new(100, Some(Duration::from_millis(200)), None);
         assert_eq!(sizer.after(Duration::from_millis(50)), Some(200));
         assert_eq!(sizer.after(Duration::from_millis(150)), None);
         assert_eq!(sizer.after(Duration::from_millis(400)), Some(100));
         // A very slow batch shrinks it by at most a quarter at a time, never below one row.
         assert_eq!(sizer.after(Duration::from_secs(60)), Some(25));
-        let mut tiny = BatchSizer::new(1, Some(Duration::from_millis(10)));
+        let mut tiny = BatchSizer::new(1, Some(Duration::from_millis(10)), None);
         assert_eq!(tiny.after(Duration::from_secs(1)), None);
-        let mut big = BatchSizer::new(MAX_ADAPTIVE_BATCH, Some(Duration::from_secs(1)));
+        let mut big = BatchSizer::new(MAX_ADAPTIVE_BATCH, Some(Duration::from_secs(1)), None);
         assert_eq!(big.after(Duration::from_millis(1)), None);
+    }
+
+    #[test]
+    fn a_batch_never_holds_its_rows_longer_than_half_the_app_lock_wait_limit() {
+        // No target: the plan's size stays until a batch holds its rows past 500 ms.
+        let mut fixed = BatchSizer::new(1000, None, Some(Duration::from_secs(1)));
+        assert_eq!(fixed.after(Duration::from_millis(400)), None);
+        assert_eq!(fixed.after(Duration::from_millis(1000)), Some(500));
+        assert_eq!(
+            fixed.after(Duration::from_millis(100)),
+            None,
+            "it does not grow back"
+        );
+        // A target above the ceiling is held to the ceiling.
+        let mut sizer = BatchSizer::new(
+            1000,
+            Some(Duration::from_secs(5)),
+            Some(Duration::from_secs(1)),
+        );
+        assert_eq!(sizer.after(Duration::from_millis(1000)), Some(500));
+        assert_eq!(sizer.after(Duration::from_millis(200)), Some(1000));
+        // With the limit off, nothing changes without a target.
+        let mut off = BatchSizer::new(1000, None, None);
+        assert_eq!(off.after(Duration::from_secs(30)), None);
     }
 
     #[test]
