@@ -893,6 +893,61 @@ fn pg_a_batched_data_change_planned_for_15_pauses_and_finishes_on_the_server_und
     assert_eq!(done(), 500, "{out}");
 }
 
+/// Three runs of one batched data-change stage by hand (`psql -f`, at once): each waits for the
+/// progress row while another runs a batch, and none takes the others for app sessions waiting
+/// on a lock (the walk names its session `safeshift` while it walks, as `apply`'s sessions are,
+/// and the pause look leaves those out). Before, on 11 to 13, where a wait's age is its
+/// statement's (the whole walk's), the runs paused for each other. Every row is changed once.
+#[test]
+fn pg_runs_of_one_walk_by_hand_do_not_pause_for_each_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = pg_planned("throttle_walk_runs", 900, dir.path(), PG_UPDATE, None) else {
+        return;
+    };
+    let (_, up) = walk_stage(dir.path());
+    // Every changed row costs 3 ms: a batch of 100 holds the progress row for about 0.3 s.
+    db.execute(
+        "CREATE FUNCTION slow_row() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(0.003); RETURN NEW; END $$;
+         CREATE TRIGGER slow_row BEFORE UPDATE ON users FOR EACH ROW EXECUTE FUNCTION slow_row();",
+    );
+    let runs: Vec<Child> = (0..3)
+        .map(|_| {
+            std::process::Command::new("psql")
+                .args(["-X", "-v", "ON_ERROR_STOP=1", "-d", &db.url, "-f"])
+                .arg(&up)
+                .env(
+                    "PGOPTIONS",
+                    "-c safeshift.max_app_lock_wait=100ms -c safeshift.max_pause=60s",
+                )
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(700));
+    let walking = pg_count(
+        &db,
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+         AND application_name = 'safeshift' AND position('safeshift_progress' in query) > 0",
+    );
+    for run in runs {
+        let (code, out) = finish(run);
+        assert_eq!(code, 0, "PostgreSQL {}:\n{out}", support::server_version());
+        assert!(
+            !out.contains("paused:"),
+            "PostgreSQL {}: a run took another for the app:\n{out}",
+            support::server_version()
+        );
+    }
+    assert!(walking >= 2, "{walking} session(s) walking as safeshift");
+    assert_eq!(
+        pg_count(&db, "SELECT count(*) FROM users WHERE name = 'n' || id"),
+        900
+    );
+}
+
 /// Rows of a kilobyte: each batch of 100 writes over 100 kB of WAL, faster than 128kB a second
 /// even on a loaded machine.
 const WIDE_UPDATE: &str = "UPDATE users SET name = repeat('n', 1000) || id;\n";

@@ -186,6 +186,8 @@ impl DataChange {
 #[template(path = "sql/data_change.sql", escape = "none")]
 struct Batched<'a> {
     progress: &'a str,
+    /// The progress table's name as a string literal, for `to_regclass`.
+    progress_literal: &'a str,
     table: &'a str,
     step: &'a str,
     walk: super::recipes::KeyWalk,
@@ -409,6 +411,7 @@ impl DataChange {
         ));
         let sql = Batched {
             progress: &progress,
+            progress_literal: &literal(&progress),
             table: &table,
             step: &literal(&step_id),
             end_text,

@@ -9,7 +9,13 @@ DECLARE
 {%- endfor %}
   safeshift_filled bigint := 0;
   safeshift_rows bigint;
+  safeshift_synchronous_commit constant text := current_setting('synchronous_commit');
+  safeshift_application_name constant text := current_setting('application_name');
 BEGIN
+  -- Named like `safeshift apply`'s sessions while it walks: the pause look of another run of a
+  -- walk (templates/sql/pause.sql) then does not take this session, waiting for a progress row or
+  -- a batch's rows, for an app session (before 14 a wait's age is its statement's, the whole walk's).
+  PERFORM set_config('application_name', 'safeshift', false);
   -- Commits need not wait for their WAL flush: a crash loses at most the last batches, and a
   -- re-run fills them again. The app's own commits then do not queue behind the backfill's.
   PERFORM set_config('synchronous_commit', 'off', false);
@@ -39,5 +45,8 @@ BEGIN
     COMMIT;
     RAISE NOTICE '%', format({{ progress }});
   END LOOP;
+  -- The session as it was: the end of the walk is flushed like any other commit.
+  PERFORM set_config('synchronous_commit', safeshift_synchronous_commit, false);
+  PERFORM set_config('application_name', safeshift_application_name, false);
 END
 {{ tag }}

@@ -1,11 +1,18 @@
 -- Where the walk got, per step: written in the same transaction as each batch, so a batch is
 -- never applied twice (also `SET n = n + 1`) and a re-run resumes after the last batch done.
-CREATE TABLE IF NOT EXISTS {{ progress }} (
-  step text PRIMARY KEY,
-  last_key text,
-  rows bigint NOT NULL DEFAULT 0,
-  updated_at timestamptz NOT NULL DEFAULT now()
-);
+DO {{ tag }}
+BEGIN
+  CREATE TABLE IF NOT EXISTS {{ progress }} (
+    step text PRIMARY KEY,
+    last_key text,
+    rows bigint NOT NULL DEFAULT 0,
+    updated_at timestamptz NOT NULL DEFAULT now()
+  );
+EXCEPTION WHEN unique_violation OR duplicate_table THEN
+  -- IF NOT EXISTS is not safe from a race: another run of this stage made it at the same moment.
+  NULL;
+END
+{{ tag }};
 DO {{ tag }}
 DECLARE
   -- Prefixed: the statement names the table's columns, and a variable of the same name would
@@ -20,7 +27,12 @@ DECLARE
   safeshift_changed bigint;
   safeshift_rows bigint;
   safeshift_synchronous_commit constant text := current_setting('synchronous_commit');
+  safeshift_application_name constant text := current_setting('application_name');
 BEGIN
+  -- Named like `safeshift apply`'s sessions while it walks: the pause look of another run of a
+  -- walk (templates/sql/pause.sql) then does not take this session, waiting for a progress row or
+  -- a batch's rows, for an app session (before 14 a wait's age is its statement's, the whole walk's).
+  PERFORM set_config('application_name', 'safeshift', false);
   INSERT INTO {{ progress }} (step) VALUES (safeshift_step) ON CONFLICT (step) DO NOTHING;
   COMMIT;
   -- The batches' commits need not wait for their WAL flush: a crash loses at most the last
@@ -29,13 +41,13 @@ BEGIN
   PERFORM set_config('synchronous_commit', 'off', false);
   LOOP
 {% include "sql/pause.sql" %}
+    -- Gone: another run of this stage finished the walk (and dropped the table) meanwhile.
+    EXIT WHEN to_regclass({{ progress_literal }}) IS NULL;
     -- The progress row is locked for the batch's transaction: a second run of this stage waits
     -- here, then reads where this one got, instead of doing the same batch again.
     SELECT last_key, rows INTO safeshift_done, safeshift_changed FROM {{ progress }} WHERE step = safeshift_step FOR UPDATE;
     -- Gone: another run of this stage finished the walk while this one waited.
-    IF NOT FOUND THEN
-      RETURN;
-    END IF;
+    EXIT WHEN NOT FOUND;
 {%- if walk.is_composite() %}
 {%- for k in walk.keys %}
     safeshift_last_key{{ k.suffix }} := (safeshift_done::jsonb) ->> {{ loop.index0 }};
@@ -68,11 +80,22 @@ BEGIN
   END LOOP;
   -- The end of the walk is flushed like any other commit.
   PERFORM set_config('synchronous_commit', safeshift_synchronous_commit, false);
+  PERFORM set_config('application_name', safeshift_application_name, false);
   -- Done: nothing of the walk is left behind (the table goes with the last step that used it).
   -- A run of this stage after this point starts over, like running the statement again.
-  DELETE FROM {{ progress }} WHERE step = safeshift_step;
-  IF NOT EXISTS (SELECT FROM {{ progress }}) THEN
-    DROP TABLE {{ progress }};
+  IF to_regclass({{ progress_literal }}) IS NOT NULL THEN
+    DELETE FROM {{ progress }} WHERE step = safeshift_step;
+    IF NOT EXISTS (SELECT FROM {{ progress }}) THEN
+      BEGIN
+        -- Another run of this stage waiting for the progress row holds a lock on the table:
+        -- waiting for it here would deadlock (it waits for this transaction). That run drops
+        -- the table when it finds the walk done.
+        LOCK TABLE {{ progress }} IN ACCESS EXCLUSIVE MODE NOWAIT;
+        DROP TABLE {{ progress }};
+      EXCEPTION WHEN lock_not_available THEN
+        NULL;
+      END;
+    END IF;
   END IF;
   COMMIT;
 END
