@@ -1226,6 +1226,39 @@ fn mysql_a_walk_on_the_server_held_by_the_throttle_lock_longer_than_max_pause_st
     );
     assert!(started.elapsed() >= Duration::from_secs(1), "{stopped}");
     assert_eq!(my_named(&db), 0, "the walk went on while the lock was held");
+
+    // KILL QUERY (what the client's Ctrl-C sends, and `apply`'s) ends a paused walk at once (a
+    // `DO SLEEP()` spent the kill and went on pausing). @safeshift_max_pause: should it not end,
+    // the test fails in half a minute rather than ten.
+    let out = std::thread::scope(|scope| {
+        let run = scope.spawn(|| {
+            db.try_execute(&format!(
+                "SET @safeshift_throttle_lock = '{lock}', @safeshift_max_pause = 30;\n{sql}"
+            ))
+        });
+        let mut admin = mysql::Conn::new(mysql::Opts::from_url(&db.url()).unwrap()).unwrap();
+        // The session pausing: the PROCESSLIST shows the procedure's statement running now.
+        let mut walker: Option<u64> = None;
+        wait_until("the walk does not pause", || {
+            walker = admin
+                .exec_first(
+                    "SELECT ID FROM information_schema.PROCESSLIST WHERE DB = ? AND INFO LIKE 'SELECT SLEEP(%) INTO safeshift_slept'",
+                    (&db.name,),
+                )
+                .unwrap();
+            walker.is_some()
+        });
+        admin
+            .query_drop(format!("KILL QUERY {}", walker.unwrap()))
+            .unwrap();
+        let started = Instant::now();
+        let out = run.join().unwrap();
+        assert!(started.elapsed() < Duration::from_secs(5), "{out:?}");
+        out
+    });
+    let killed = out.expect_err("the walk must end when its statement is killed");
+    assert!(killed.contains("ERROR 1317"), "{killed}");
+    assert_eq!(my_named(&db), 0, "the walk went on while the lock was held");
     drop(held);
 
     // `safeshift apply --max-pause 1s`, its walk's @safeshift_max_pause, with the plans' own lock

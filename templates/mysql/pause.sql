@@ -11,6 +11,7 @@
       DECLARE safeshift_max_text VARCHAR(64) DEFAULT IFNULL(NULLIF(CAST(@safeshift_max_pause AS CHAR), ''), {{ pause.max_pause }});
       DECLARE safeshift_throttle_lock VARCHAR(255) DEFAULT IFNULL(NULLIF(CAST(@safeshift_throttle_lock AS CHAR), ''), {{ pause.throttle_lock }});
       DECLARE safeshift_holder BIGINT DEFAULT NULL;
+      DECLARE safeshift_slept INT DEFAULT 0;
       DECLARE safeshift_lock_limit DECIMAL(20,6) DEFAULT NULL;
       DECLARE safeshift_max_pause DECIMAL(20,6) DEFAULT NULL;
       DECLARE safeshift_row_waits BIGINT DEFAULT 0;
@@ -72,8 +73,14 @@
                         '. Every batch done so far is kept: run the stage again when the app is calm, and it goes on where it stopped') AS progress;
           SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'safeshift: the walk paused longer than @safeshift_max_pause; run the stage again to go on';
         END IF;
-        -- No transaction is open here: the sleep holds nothing the app could wait on.
-        DO SLEEP(0.25);
+        -- No transaction is open here: the sleep holds nothing the app could wait on. Not
+        -- `DO SLEEP()`: a statement that is only a SLEEP which KILL QUERY (the client's Ctrl-C,
+        -- `safeshift apply`'s) interrupts returns 1 without an error, and the walk would go on
+        -- pausing; as part of a statement the KILL fails it, and a 1 fails the walk here.
+        SELECT SLEEP(0.25) INTO safeshift_slept;
+        IF safeshift_slept = 1 THEN
+          SIGNAL SQLSTATE '70100' SET MYSQL_ERRNO = 1317, MESSAGE_TEXT = 'safeshift: the walk was interrupted while it paused; run the stage again to go on';
+        END IF;
       END LOOP safeshift_look;
       IF safeshift_paused_at IS NOT NULL THEN
         SELECT CONCAT('resumed after pausing ', ROUND(TIMESTAMPDIFF(MICROSECOND, safeshift_paused_at, SYSDATE(6)) / 1000000, 1), 's') AS progress;
