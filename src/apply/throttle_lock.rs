@@ -27,6 +27,10 @@ use crate::db::mysql::{self as my, quote_literal};
 /// MySQL's lock names are). A session may look at another with `@safeshift_throttle_lock`.
 pub const THROTTLE_LOCK: &str = "safeshift_throttle";
 
+/// The label of the look before each batch of a walk on the server (templates/mysql/pause.sql),
+/// in files planned before it looked at the lock too.
+const WALK_LOOKS: &str = "safeshift_pause: BEGIN";
+
 /// How often the watcher looks at the replicas.
 const POLL: Duration = Duration::from_millis(500);
 /// How often a long hold says it still lasts.
@@ -49,16 +53,18 @@ pub struct LagWatch {
     thread: Option<JoinHandle<()>>,
 }
 
-/// The watcher's state: its session to the primary, the replicas, and since when and why it
-/// holds the lock.
+/// The watcher's state: its session to the primary, the replicas, and since when and why a
+/// replica lags (while it does, the watcher holds the lock, or tries to).
 struct Watcher {
     url: String,
     primary: Option<Conn>,
     replicas: Replicas,
-    held: Option<(Instant, String)>,
+    lagging: Option<(Instant, String)>,
     told: Instant,
     /// The connection that held the lock when this one wanted it (said once per holder).
     other: Option<u64>,
+    /// Taking the lock failed at the last look (said once until it works again).
+    failing: bool,
     said: Sender<Said>,
 }
 
@@ -71,8 +77,7 @@ impl LagWatch {
         let Some(url) = opts.throttle.primary_url.clone() else {
             return Ok(None);
         };
-        if opts.throttle.replica_urls.is_empty() || !text.contains(&quote_literal(THROTTLE_LOCK))
-        {
+        if opts.throttle.replica_urls.is_empty() || !text.contains(&quote_literal(THROTTLE_LOCK)) {
             return Ok(None);
         }
         let Some(replicas) = Replicas::connect(opts)? else {
@@ -90,9 +95,10 @@ impl LagWatch {
             url,
             primary: Some(primary),
             replicas,
-            held: None,
+            lagging: None,
             told: Instant::now(),
             other: None,
+            failing: false,
             said: said_tx,
         };
         watcher.look();
@@ -166,7 +172,7 @@ impl Watcher {
     fn look(&mut self) {
         let behind = self.replicas.behind();
         if behind.is_empty() {
-            if let Some((since, why)) = self.held.take() {
+            if let Some((since, why)) = self.lagging.take() {
                 // Said before the release, so the line comes before the walk's "resumed".
                 self.say(Said::Released(
                     since.elapsed(),
@@ -180,7 +186,7 @@ impl Watcher {
             return;
         }
         let why = behind.join("; ");
-        match &mut self.held {
+        match &mut self.lagging {
             Some((since, last)) => {
                 *last = why.clone();
                 if self.told.elapsed() >= TELL_EVERY {
@@ -195,12 +201,16 @@ impl Watcher {
                     "{why}: this apply holds the lock {THROTTLE_LOCK}, so the walks on the server pause before their next batch"
                 )));
                 self.told = Instant::now();
-                self.held = Some((Instant::now(), why));
+                self.lagging = Some((Instant::now(), why));
             }
         }
         match self.hold() {
-            Ok(None) => self.other = None,
+            Ok(None) => {
+                self.other = None;
+                self.failing = false;
+            }
             Ok(Some(holder)) => {
+                self.failing = false;
                 if self.other != Some(holder) {
                     self.other = Some(holder);
                     self.say(Said::Note(format!(
@@ -209,12 +219,15 @@ impl Watcher {
                 }
             }
             Err(e) => {
-                // Lost or failing: try a new session at the next look. Whatever the old one
-                // held, the server released when it ended.
+                if !self.failing {
+                    self.say(Said::Note(format!(
+                        "cannot hold the lock {THROTTLE_LOCK} (trying again at every look): {e}"
+                    )));
+                }
+                self.failing = true;
+                // Lost or failing: a new session at the next look. Whatever the old one held,
+                // the server released when it ended.
                 self.primary = None;
-                self.say(Said::Note(format!(
-                    "cannot hold the lock {THROTTLE_LOCK} (trying again): {e}"
-                )));
             }
         }
     }
@@ -256,10 +269,8 @@ impl Watcher {
 
     fn release(&mut self) {
         if let Some(conn) = self.primary.as_mut()
-            && let Err(e) = conn.query_drop(format!(
-                "DO RELEASE_LOCK({})",
-                quote_literal(THROTTLE_LOCK)
-            ))
+            && let Err(e) =
+                conn.query_drop(format!("DO RELEASE_LOCK({})", quote_literal(THROTTLE_LOCK)))
         {
             // The session is unusable: ending it releases whatever it held.
             self.primary = None;
@@ -272,7 +283,7 @@ impl Watcher {
 
     /// The file ended: the lock is released if held.
     fn finish(&mut self) {
-        if let Some((since, why)) = self.held.take() {
+        if let Some((since, why)) = self.lagging.take() {
             self.release();
             self.say(Said::Note(format!(
                 "the stage file ended; released the lock {THROTTLE_LOCK}, held {:.1}s for: {why}",
@@ -295,6 +306,15 @@ pub fn watching(
     run: impl FnOnce(&mut dyn Observer) -> Result<(), RunError>,
 ) -> Result<(), RunError> {
     let Some(watch) = LagWatch::start(text, opts)? else {
+        if opts.max_replica_lag.is_some()
+            && !opts.throttle.replica_urls.is_empty()
+            && text.contains(WALK_LOOKS)
+            && !text.contains(&quote_literal(THROTTLE_LOCK))
+        {
+            observer.walk_said(&format!(
+                "note: this file's walk was planned before it looked at the lock {THROTTLE_LOCK}: it does not pause for --max-replica-lag (plan it again to have it pause)"
+            ));
+        }
         return run(observer);
     };
     let result = run(&mut Told {
