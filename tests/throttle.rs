@@ -3,7 +3,9 @@
 //! and when the wait ends the walk goes on and fills every row; the same for a VACUUM working on
 //! the walked table (PostgreSQL), and on MySQL/MariaDB for an app session waiting on a row lock.
 //! The replica-lag pause needs servers of its own: scripts/check-throttle-replica (which also
-//! holds a large backfill `apply` walks itself to a WAL rate).
+//! holds a large backfill `apply` walks itself to a WAL rate) and
+//! scripts/check-throttle-replica-mariadb (also the throttle lock `apply` holds for the walks on
+//! the server while a replica lags; here a test session holds that lock).
 
 mod support;
 
