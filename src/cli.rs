@@ -333,14 +333,16 @@ pub struct ApplyArgs {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub target_batch_time: Option<std::time::Duration>,
 
-    /// PostgreSQL: before each batch of a walk (a backfill or a batched data change), wait while
-    /// a replica's replay lag in pg_stat_replication is above this (needs pg_monitor to see the
-    /// lag)
+    /// Before each batch of a walk (a backfill or a batched data change), wait while a replica
+    /// lags more than this. PostgreSQL: replay lag in pg_stat_replication (needs pg_monitor to
+    /// see it); MySQL/MariaDB: the replicas named with --replica-url
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub max_replica_lag: Option<std::time::Duration>,
 
     /// MySQL/MariaDB: a replica whose lag (SHOW REPLICA STATUS) --max-replica-lag bounds;
-    /// repeat for each replica (a primary does not know its replicas' lag)
+    /// repeat for each replica (a primary does not know its replicas' lag). apply's own walks
+    /// look before each batch; for a walk in the stage's file, apply holds the server-wide lock
+    /// safeshift_throttle while a replica lags, and the walk waits while it is held
     #[arg(long, value_name = "URL")]
     pub replica_url: Vec<String>,
 

@@ -543,6 +543,8 @@ fn apply(args: ApplyArgs) -> Result<ExitCode, Error> {
                         .unwrap_or(safeshift::apply::throttle::DEFAULT_MAX_PAUSE),
                 )
                 .filter(|d| !d.is_zero()),
+                // `apply` itself sets it, from --database-url.
+                primary_url: None,
             },
             ..safeshift::apply::RunOptions::default()
         },

@@ -3,7 +3,9 @@
 //! and when the wait ends the walk goes on and fills every row; the same for a VACUUM working on
 //! the walked table (PostgreSQL), and on MySQL/MariaDB for an app session waiting on a row lock.
 //! The replica-lag pause needs servers of its own: scripts/check-throttle-replica (which also
-//! holds a large backfill `apply` walks itself to a WAL rate).
+//! holds a large backfill `apply` walks itself to a WAL rate) and
+//! scripts/check-throttle-replica-mariadb (also the throttle lock `apply` holds for the walks on
+//! the server while a replica lags; here a test session holds that lock).
 
 mod support;
 
@@ -1069,6 +1071,10 @@ fn mysql_a_batched_data_change_pauses_in_its_procedure_while_an_app_session_wait
     let Some(db) = my_setup("throttle_walk", dir.path(), MY_UPDATE) else {
         return;
     };
+    // Its walks must not pause for the throttle lock another test holds.
+    let _turn = THROTTLE_LOCK_TURN
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let (stage, up) = walk_stage(dir.path());
     let done = || -> i64 {
         db.first_value("SELECT COUNT(*) FROM users WHERE name <=> CONCAT('n', id)")
@@ -1142,4 +1148,205 @@ fn mysql_a_batched_data_change_pauses_in_its_procedure_while_an_app_session_wait
         },
         &done,
     );
+}
+
+// MySQL/MariaDB: a primary does not know its replicas' lag, so the walks on the server hear of it
+// through a server-wide named lock (src/apply/throttle_lock.rs): while another session holds
+// `safeshift_throttle`, they wait before their next batch. `apply --replica-url …
+// --max-replica-lag …` holds it while a replica lags (scripts/check-throttle-replica-mariadb, which
+// needs a replica of its own); here a test session holds it, as a person may. The tests that run
+// the file with `mariadb <` look at a lock named after their scratch database
+// (`@safeshift_throttle_lock`), so that walks of other tests on the shared server never wait for
+// them.
+
+/// Tests of this file that hold the plans' own lock, or whose walks on the server must not pause
+/// for it, take turns.
+static THROTTLE_LOCK_TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// A session holding a named lock until dropped (its end releases the lock).
+struct MyNamedLock {
+    conn: mysql::Conn,
+}
+
+impl MyNamedLock {
+    fn take(db: &ScratchMysql, name: &str) -> MyNamedLock {
+        let mut conn = mysql::Conn::new(mysql::Opts::from_url(&db.url()).unwrap()).unwrap();
+        let got: Option<i64> = conn
+            .exec_first("SELECT GET_LOCK(?, 0)", (name,))
+            .unwrap()
+            .flatten();
+        assert_eq!(got, Some(1), "the lock {name} is held elsewhere");
+        MyNamedLock { conn }
+    }
+
+    fn connection_id(&self) -> u32 {
+        self.conn.connection_id()
+    }
+}
+
+/// The batched data change's walk, rows it changed as planned.
+fn my_named(db: &ScratchMysql) -> i64 {
+    db.first_value("SELECT COUNT(*) FROM users WHERE name <=> CONCAT('n', id)")
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn mysql_a_batched_data_change_run_by_the_client_pauses_while_another_session_holds_the_throttle_lock()
+ {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = my_setup("throttle_lock", dir.path(), MY_UPDATE) else {
+        return;
+    };
+    let (_, up) = walk_stage(dir.path());
+    let sql = fs::read_to_string(&up).unwrap();
+    assert!(
+        sql.contains("IS_USED_LOCK(safeshift_throttle_lock)")
+            && sql.contains("@safeshift_throttle_lock AS CHAR), ''), 'safeshift_throttle')"),
+        "the walk looks at the lock safeshift_throttle unless told another:\n{sql}"
+    );
+    let lock = db.name.clone();
+    let sql = format!("SET @safeshift_throttle_lock = '{lock}';\n{sql}");
+
+    let held = MyNamedLock::take(&db, &lock);
+    let holder = held.connection_id();
+    let out = std::thread::scope(|scope| {
+        let run = scope.spawn(|| db.try_execute(&sql));
+        // The walk waits before its first batch; nothing is written while the lock is held.
+        std::thread::sleep(Duration::from_secs(1));
+        assert_eq!(my_named(&db), 0, "the walk went on while the lock was held");
+        std::thread::sleep(Duration::from_secs(1));
+        assert_eq!(my_named(&db), 0, "the walk went on while the lock was held");
+        assert!(!run.is_finished(), "the walk ended while the lock was held");
+        drop(held);
+        run.join().unwrap()
+    });
+    let out = out.unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        out.contains(&format!(
+            "paused: connection {holder} holds the lock {lock} (safeshift apply holds it while a replica is behind more than --max-replica-lag; a person may hold it to pause the walks)"
+        )),
+        "{out}"
+    );
+    assert!(out.contains("resumed after pausing "), "{out}");
+    assert_eq!(my_named(&db), 1000, "{out}");
+    assert_eq!(
+        db.first_value("SELECT COUNT(*) FROM users WHERE NOT (name <=> CONCAT('n', id))")
+            .unwrap(),
+        "0",
+        "{out}"
+    );
+
+    // The walk's own session holding the lock does not pause it.
+    let file = sql.split_once('\n').unwrap().1;
+    db.execute("UPDATE users SET name = NULL;");
+    let out = db.execute(&format!(
+        "SELECT GET_LOCK('{lock}', 0);\nSET @safeshift_throttle_lock = '{lock}';\n{file}"
+    ));
+    assert!(!out.contains("paused"), "{out}");
+    assert_eq!(my_named(&db), 1000, "{out}");
+
+    // Nor does another's with @safeshift_throttle_lock = 'off'.
+    db.execute("UPDATE users SET name = NULL;");
+    let held = MyNamedLock::take(&db, &lock);
+    let out = db.execute(&format!("SET @safeshift_throttle_lock = 'off';\n{file}"));
+    drop(held);
+    assert!(!out.contains("paused"), "{out}");
+    assert_eq!(my_named(&db), 1000, "{out}");
+}
+
+#[test]
+fn mysql_a_walk_on_the_server_held_by_the_throttle_lock_longer_than_max_pause_stops() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = my_setup("throttle_lock_max_pause", dir.path(), MY_UPDATE) else {
+        return;
+    };
+    let (stage, up) = walk_stage(dir.path());
+    let sql = fs::read_to_string(&up).unwrap();
+
+    // `mariadb <`: @safeshift_max_pause bounds the wait.
+    let lock = db.name.clone();
+    let held = MyNamedLock::take(&db, &lock);
+    let holder = held.connection_id();
+    let started = Instant::now();
+    let stopped = db
+        .try_execute(&format!(
+            "SET @safeshift_throttle_lock = '{lock}', @safeshift_max_pause = 1;\n{sql}"
+        ))
+        .expect_err("the walk must stop after @safeshift_max_pause");
+    assert!(
+        stopped.contains(&format!(
+            "stopped: the walk paused longer than @safeshift_max_pause (1s): connection {holder} holds the lock {lock}"
+        )),
+        "{stopped}"
+    );
+    assert!(started.elapsed() >= Duration::from_secs(1), "{stopped}");
+    assert_eq!(my_named(&db), 0, "the walk went on while the lock was held");
+
+    // KILL QUERY (what the client's Ctrl-C sends, and `apply`'s) ends a paused walk at once (a
+    // `DO SLEEP()` spent the kill and went on pausing). @safeshift_max_pause: should it not end,
+    // the test fails in half a minute rather than ten.
+    let out = std::thread::scope(|scope| {
+        let run = scope.spawn(|| {
+            db.try_execute(&format!(
+                "SET @safeshift_throttle_lock = '{lock}', @safeshift_max_pause = 30;\n{sql}"
+            ))
+        });
+        let mut admin = mysql::Conn::new(mysql::Opts::from_url(&db.url()).unwrap()).unwrap();
+        // The session pausing: the PROCESSLIST shows the procedure's statement running now.
+        let mut walker: Option<u64> = None;
+        wait_until("the walk does not pause", || {
+            walker = admin
+                .exec_first(
+                    "SELECT ID FROM information_schema.PROCESSLIST WHERE DB = ? AND INFO LIKE 'SELECT SLEEP(%) INTO safeshift_slept'",
+                    (&db.name,),
+                )
+                .unwrap();
+            walker.is_some()
+        });
+        admin
+            .query_drop(format!("KILL QUERY {}", walker.unwrap()))
+            .unwrap();
+        let started = Instant::now();
+        let out = run.join().unwrap();
+        assert!(started.elapsed() < Duration::from_secs(5), "{out:?}");
+        out
+    });
+    let killed = out.expect_err("the walk must end when its statement is killed");
+    assert!(killed.contains("ERROR 1317"), "{killed}");
+    assert_eq!(my_named(&db), 0, "the walk went on while the lock was held");
+    drop(held);
+
+    // `safeshift apply --max-pause 1s`, its walk's @safeshift_max_pause, with the plans' own lock
+    // held (briefly: every walk on the server waits for it).
+    let _turn = THROTTLE_LOCK_TURN
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let held = MyNamedLock::take(&db, "safeshift_throttle");
+    let holder = held.connection_id();
+    let (code, out) = apply(
+        dir.path(),
+        &db.url(),
+        &stage,
+        &["--max-pause", "1s", "--max-app-lock-wait", "off"],
+    );
+    drop(held);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(&format!(
+            "  paused: connection {holder} holds the lock safeshift_throttle (safeshift apply holds it"
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains("the walk paused longer than @safeshift_max_pause (1s)"),
+        "{out}"
+    );
+    assert_eq!(my_named(&db), 0, "the walk went on while the lock was held");
+
+    // Released, the stage runs again and goes on to the end.
+    let (code, out) = apply(dir.path(), &db.url(), &stage, &[]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(my_named(&db), 1000, "{out}");
 }

@@ -22,6 +22,7 @@ mod mysql_history;
 pub mod run;
 pub mod target;
 pub mod throttle;
+pub mod throttle_lock;
 
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
@@ -148,6 +149,11 @@ pub fn apply(req: &ApplyRequest, out: &mut dyn Write) -> Result<Outcome, Error> 
     }
     interrupt::install();
     if plan.is_mysql() {
+        // The session that holds the throttle lock while a replica lags (throttle_lock.rs)
+        // connects to the server the stage runs on.
+        let mut run = req.run.clone();
+        run.throttle.primary_url = Some(req.database_url.to_string());
+        let req = &ApplyRequest { run, ..*req };
         apply_on::<Mysql>(req, stage, out)
     } else {
         apply_on::<Postgres>(req, stage, out)

@@ -105,7 +105,8 @@ pub(crate) fn retryable(e: &mysql::Error) -> bool {
 
 /// The limits of the walks the stage's procedures run (templates/mysql/pause.sql reads
 /// `@safeshift_max_app_lock_wait` and `@safeshift_max_pause`, in seconds), from the run's options
-/// (see [`super::run::walk_limits`]). MySQL's walks pause for app lock waits only.
+/// (see [`super::run::walk_limits`]). Replica lag reaches them through the throttle lock
+/// instead (`throttle_lock.rs`): a primary does not know its replicas' lag.
 fn set_walk_limits(conn: &mut Conn, opts: &RunOptions) -> Result<(), RunError> {
     let seconds = |d: Option<Duration>| match d {
         Some(d) if !d.is_zero() => format!("{}", d.as_secs_f64()),
@@ -130,7 +131,11 @@ pub fn run_sql(
     opts: &RunOptions,
     observer: &mut dyn Observer,
 ) -> Result<(), RunError> {
-    super::engine::run_file(conn, text, opts, observer)
+    // The file's walks on the server hear of replica lag through the throttle lock, which a
+    // watcher holds while a replica lags (`--max-replica-lag` with `--replica-url`).
+    super::throttle_lock::watching(text, opts, observer, |observer| {
+        super::engine::run_file(conn, text, opts, observer)
+    })
 }
 
 impl FileRun for Conn {

@@ -11,7 +11,8 @@
 //!   GitLab's batched migrations do: the walk's dead rows would only grow the vacuum's work;
 //! - replica replay lag above `--max-replica-lag`: on PostgreSQL from `pg_stat_replication`, on
 //!   MySQL/MariaDB from `SHOW REPLICA STATUS` on the replicas named with `--replica-url` (a
-//!   primary does not know its replicas' lag).
+//!   primary does not know its replicas' lag; the walks that run on the server hear of it through
+//!   a named lock, see `throttle_lock.rs`).
 //!
 //! A signal the server will not show (no privilege) counts as well: the walk does not stop for
 //! what it cannot see. The observer hears when a pause starts (and every 10 s while it lasts) and
@@ -39,6 +40,10 @@ pub struct Limits {
     pub vacuum_pause: bool,
     /// MySQL/MariaDB: replicas whose lag `--max-replica-lag` bounds.
     pub replica_urls: Vec<String>,
+    /// MySQL/MariaDB: the server the stage runs on (`apply` sets it), for the session that holds
+    /// the throttle lock while a replica lags, so that the walks running on the server pause
+    /// (`throttle_lock.rs`). `None`: those walks do not hear of replica lag.
+    pub primary_url: Option<String>,
     /// The longest one pause may last before the walk stops (`None`: as long as its cause).
     /// Also the `safeshift.max_pause` / `@safeshift_max_pause` of the walks on the server.
     pub max_pause: Option<Duration>,
@@ -99,7 +104,8 @@ fn pause_while(
     }
 }
 
-fn seconds(d: Duration) -> String {
+/// A duration as the throttle's lines show it (`300ms`, `2s`, `1.5s`).
+pub(crate) fn seconds(d: Duration) -> String {
     let s = d.as_secs_f64();
     if s < 1.0 {
         format!("{}ms", d.as_millis())
@@ -341,41 +347,80 @@ struct Replica {
     conn: mysql::Conn,
 }
 
+/// The MySQL/MariaDB replicas named with `--replica-url`, whose lag `--max-replica-lag` bounds (a
+/// primary does not know its replicas' lag): read before each batch of `apply`'s own walks
+/// ([`MyThrottle`]), and by the watcher that pauses the walks running on the server
+/// (`throttle_lock.rs`).
+pub(crate) struct Replicas {
+    max: Duration,
+    list: Vec<Replica>,
+}
+
+impl Replicas {
+    /// Connects to the replicas when `--max-replica-lag` is set (`None` otherwise). A replica
+    /// that cannot be reached, or is not one, is an error: the walk would otherwise run blind.
+    pub(crate) fn connect(opts: &RunOptions) -> Result<Option<Replicas>, RunError> {
+        let Some(max) = opts.max_replica_lag else {
+            return Ok(None);
+        };
+        let mut list = Vec::new();
+        for url in &opts.throttle.replica_urls {
+            let name = db::redact_url(url);
+            let failed = |message: String| RunError::Failed {
+                pos: None,
+                statement: format!("SHOW REPLICA STATUS on {name}"),
+                message,
+                code: None,
+            };
+            let mut conn = db::mysql::connect(url).map_err(|e| failed(e.to_string()))?;
+            replica_lag(&mut conn).map_err(failed)?;
+            list.push(Replica { name, conn });
+        }
+        Ok(Some(Replicas { max, list }))
+    }
+
+    /// What is wrong now, one reason per replica behind more than `--max-replica-lag`, not
+    /// replicating, or whose lag cannot be read (the walk does not go on for what it cannot
+    /// see); empty when every replica is within the limit.
+    pub(crate) fn behind(&mut self) -> Vec<String> {
+        let max = self.max;
+        let mut why = Vec::new();
+        for replica in &mut self.list {
+            match replica_lag(&mut replica.conn) {
+                Ok(Some(lag)) if lag as f64 <= max.as_secs_f64() => {}
+                Ok(Some(lag)) => why.push(format!(
+                    "replica {} is {lag}s behind, above --max-replica-lag {}",
+                    replica.name,
+                    seconds(max)
+                )),
+                Ok(None) => why.push(format!(
+                    "replica {} is not replicating (Seconds_Behind_Master is NULL)",
+                    replica.name
+                )),
+                Err(e) => why.push(format!(
+                    "replica {}: its lag cannot be read: {e}",
+                    replica.name
+                )),
+            }
+        }
+        why
+    }
+}
+
 /// The pauses of one MySQL/MariaDB backfill.
 pub struct MyThrottle {
     max_app_lock_wait: Option<Duration>,
-    max_replica_lag: Option<Duration>,
     max_pause: Option<Duration>,
-    replicas: Vec<Replica>,
+    replicas: Option<Replicas>,
 }
 
 impl MyThrottle {
-    /// Connects to the replicas (a replica that cannot be reached, or is not one, is an error:
-    /// the walk would otherwise run blind).
+    /// Connects to the replicas (see [`Replicas::connect`]).
     pub fn new(opts: &RunOptions) -> Result<MyThrottle, RunError> {
-        let mut replicas = Vec::new();
-        if opts.max_replica_lag.is_some() {
-            for url in &opts.throttle.replica_urls {
-                let name = db::redact_url(url);
-                let failed = |message: String| RunError::Failed {
-                    pos: None,
-                    statement: format!("SHOW REPLICA STATUS on {name}"),
-                    message,
-                    code: None,
-                };
-                let mut conn = db::mysql::connect(url).map_err(|e| failed(e.to_string()))?;
-                match replica_lag(&mut conn) {
-                    Ok(_) => {}
-                    Err(e) => return Err(failed(e)),
-                }
-                replicas.push(Replica { name, conn });
-            }
-        }
         Ok(MyThrottle {
             max_app_lock_wait: opts.throttle.max_app_lock_wait,
-            max_replica_lag: opts.max_replica_lag,
             max_pause: opts.throttle.max_pause,
-            replicas,
+            replicas: Replicas::connect(opts)?,
         })
     }
 
@@ -396,25 +441,8 @@ impl MyThrottle {
         {
             why.push(waits);
         }
-        if let Some(max) = self.max_replica_lag {
-            for replica in &mut self.replicas {
-                match replica_lag(&mut replica.conn) {
-                    Ok(Some(lag)) if lag as f64 <= max.as_secs_f64() => {}
-                    Ok(Some(lag)) => why.push(format!(
-                        "replica {} is {lag}s behind, above --max-replica-lag {}",
-                        replica.name,
-                        seconds(max)
-                    )),
-                    Ok(None) => why.push(format!(
-                        "replica {} is not replicating (Seconds_Behind_Master is NULL)",
-                        replica.name
-                    )),
-                    Err(e) => why.push(format!(
-                        "replica {}: its lag cannot be read: {e}",
-                        replica.name
-                    )),
-                }
-            }
+        if let Some(replicas) = &mut self.replicas {
+            why.extend(replicas.behind());
         }
         (!why.is_empty()).then(|| why.join("; "))
     }

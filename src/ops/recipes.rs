@@ -107,6 +107,9 @@ pub struct WalkPause {
     pub vacuum_pause: String,
     /// The tables as `regclass` literals, comma-separated.
     pub tables: String,
+    /// MySQL/MariaDB: the named lock whose holder pauses every walk on the server
+    /// ([`crate::apply::throttle_lock::THROTTLE_LOCK`]), a literal.
+    pub throttle_lock: String,
 }
 
 /// How long a server-side walk stays paused before it stops (with an error that says to run the
@@ -135,11 +138,14 @@ impl WalkPause {
             max_pause: literal(&format!("{DEFAULT_MAX_PAUSE_SECONDS}s")),
             vacuum_pause: literal("on"),
             tables: names.join(", "),
+            throttle_lock: String::new(),
         }
     }
 
-    /// MySQL/MariaDB: pauses for lock waits over `apply`'s default limit (seconds). A primary
-    /// does not know its replicas' lag, and InnoDB's purge is not a vacuum to wait for.
+    /// MySQL/MariaDB: pauses for lock waits over `apply`'s default limit (seconds), and while
+    /// another session holds the throttle lock (a primary does not know its replicas' lag:
+    /// `apply` holds the lock while a replica it watches lags). InnoDB's purge is not a vacuum
+    /// to wait for.
     pub fn mysql(ctx: &Context) -> WalkPause {
         WalkPause {
             max_app_lock_wait: ctx.dialect.literal(&format!(
@@ -151,6 +157,9 @@ impl WalkPause {
             max_wal_rate: String::new(),
             vacuum_pause: String::new(),
             tables: String::new(),
+            throttle_lock: ctx
+                .dialect
+                .literal(crate::apply::throttle_lock::THROTTLE_LOCK),
         }
     }
 }

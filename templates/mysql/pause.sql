@@ -1,10 +1,17 @@
     -- Before the batch takes any lock: wait while the app suffers, as `safeshift apply` does for
     -- the backfills it walks itself. The limits (seconds) are the plan's, unless the session sets
     -- @safeshift_max_app_lock_wait or @safeshift_max_pause ('off': no limit); `safeshift apply`
-    -- sets them from its options.
+    -- sets them from its options. Also wait while another session holds the server-wide named
+    -- lock {{ pause.throttle_lock }} (or the one @safeshift_throttle_lock names; 'off': none):
+    -- a primary does not know its replicas' lag, so `safeshift apply --replica-url …
+    -- --max-replica-lag …` holds it while a replica lags, and a person may hold it
+    -- (SELECT GET_LOCK({{ pause.throttle_lock }}, 0)) to pause every walk on the server.
     safeshift_pause: BEGIN
       DECLARE safeshift_lock_text VARCHAR(64) DEFAULT IFNULL(NULLIF(CAST(@safeshift_max_app_lock_wait AS CHAR), ''), {{ pause.max_app_lock_wait }});
       DECLARE safeshift_max_text VARCHAR(64) DEFAULT IFNULL(NULLIF(CAST(@safeshift_max_pause AS CHAR), ''), {{ pause.max_pause }});
+      DECLARE safeshift_throttle_lock VARCHAR(255) DEFAULT IFNULL(NULLIF(CAST(@safeshift_throttle_lock AS CHAR), ''), {{ pause.throttle_lock }});
+      DECLARE safeshift_holder BIGINT DEFAULT NULL;
+      DECLARE safeshift_slept INT DEFAULT 0;
       DECLARE safeshift_lock_limit DECIMAL(20,6) DEFAULT NULL;
       DECLARE safeshift_max_pause DECIMAL(20,6) DEFAULT NULL;
       DECLARE safeshift_row_waits BIGINT DEFAULT 0;
@@ -22,6 +29,15 @@
       END IF;
       safeshift_look: LOOP
         SET safeshift_why = NULL;
+        IF LOWER(safeshift_throttle_lock) <> 'off' THEN
+          -- One lookup in the server's table of named locks: cheap enough for every batch.
+          SET safeshift_holder = IS_USED_LOCK(safeshift_throttle_lock);
+          IF safeshift_holder <> CONNECTION_ID() THEN
+            SET safeshift_why = CONCAT('connection ', safeshift_holder, ' holds the lock ', safeshift_throttle_lock,
+                                       ' (safeshift apply holds it while a replica is behind more than --max-replica-lag;',
+                                       ' a person may hold it to pause the walks)');
+          END IF;
+        END IF;
         IF safeshift_lock_limit IS NOT NULL THEN
           -- App sessions of this database waiting on a row lock, or on a metadata lock (whole
           -- seconds); not this session. SYSDATE: NOW() inside a routine is the CALL's start.
@@ -36,9 +52,10 @@
            WHERE ID <> CONNECTION_ID() AND DB <=> DATABASE() AND STATE LIKE 'Waiting for%lock'
              AND TIME > safeshift_lock_limit;
           IF safeshift_row_waits + safeshift_mdl_waits > 0 THEN
-            SET safeshift_why = CONCAT(IF(safeshift_row_waits + safeshift_mdl_waits = 1, '1 app session', CONCAT(safeshift_row_waits + safeshift_mdl_waits, ' app sessions')),
-                                       ' waiting on locks (longest ', ROUND(GREATEST(safeshift_row_longest, safeshift_mdl_longest), 1),
-                                       's, above the limit ', safeshift_lock_text, 's, @safeshift_max_app_lock_wait)');
+            SET safeshift_why = CONCAT_WS('; ', safeshift_why,
+                                          CONCAT(IF(safeshift_row_waits + safeshift_mdl_waits = 1, '1 app session', CONCAT(safeshift_row_waits + safeshift_mdl_waits, ' app sessions')),
+                                                 ' waiting on locks (longest ', ROUND(GREATEST(safeshift_row_longest, safeshift_mdl_longest), 1),
+                                                 's, above the limit ', safeshift_lock_text, 's, @safeshift_max_app_lock_wait)'));
           END IF;
         END IF;
         IF safeshift_why IS NULL THEN
@@ -56,8 +73,14 @@
                         '. Every batch done so far is kept: run the stage again when the app is calm, and it goes on where it stopped') AS progress;
           SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'safeshift: the walk paused longer than @safeshift_max_pause; run the stage again to go on';
         END IF;
-        -- No transaction is open here: the sleep holds nothing the app could wait on.
-        DO SLEEP(0.25);
+        -- No transaction is open here: the sleep holds nothing the app could wait on. Not
+        -- `DO SLEEP()`: a statement that is only a SLEEP which KILL QUERY (the client's Ctrl-C,
+        -- `safeshift apply`'s) interrupts returns 1 without an error, and the walk would go on
+        -- pausing; as part of a statement the KILL fails it, and a 1 fails the walk here.
+        SELECT SLEEP(0.25) INTO safeshift_slept;
+        IF safeshift_slept = 1 THEN
+          SIGNAL SQLSTATE '70100' SET MYSQL_ERRNO = 1317, MESSAGE_TEXT = 'safeshift: the walk was interrupted while it paused; run the stage again to go on';
+        END IF;
       END LOOP safeshift_look;
       IF safeshift_paused_at IS NOT NULL THEN
         SELECT CONCAT('resumed after pausing ', ROUND(TIMESTAMPDIFF(MICROSECOND, safeshift_paused_at, SYSDATE(6)) / 1000000, 1), 's') AS progress;
