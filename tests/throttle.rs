@@ -899,7 +899,9 @@ fn pg_a_batched_data_change_planned_for_15_pauses_and_finishes_on_the_server_und
 /// progress row while another runs a batch, and none takes the others for app sessions waiting
 /// on a lock (the walk names its session `safeshift` while it walks, as `apply`'s sessions are,
 /// and the pause look leaves those out). Before, on 11 to 13, where a wait's age is its
-/// statement's (the whole walk's), the runs paused for each other. Every row is changed once.
+/// statement's (the whole walk's), the runs paused for each other. Every row is changed once, and
+/// the progress table is gone at the end (runs ending together made it race, deadlock or fail on
+/// a table another run had just dropped).
 #[test]
 fn pg_runs_of_one_walk_by_hand_do_not_pause_for_each_other() {
     let dir = tempfile::tempdir().unwrap();
@@ -947,6 +949,14 @@ fn pg_runs_of_one_walk_by_hand_do_not_pause_for_each_other() {
     assert_eq!(
         pg_count(&db, "SELECT count(*) FROM users WHERE name = 'n' || id"),
         900
+    );
+    assert_eq!(
+        pg_count(
+            &db,
+            "SELECT count(*) FROM pg_class WHERE relname = 'safeshift_progress'"
+        ),
+        0,
+        "the walk's progress table is left behind"
     );
 }
 

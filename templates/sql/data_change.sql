@@ -8,7 +8,7 @@ BEGIN
     rows bigint NOT NULL DEFAULT 0,
     updated_at timestamptz NOT NULL DEFAULT now()
   );
-EXCEPTION WHEN unique_violation OR duplicate_table THEN
+EXCEPTION WHEN unique_violation OR duplicate_table OR duplicate_object THEN
   -- IF NOT EXISTS is not safe from a race: another run of this stage made it at the same moment.
   NULL;
 END
@@ -41,11 +41,14 @@ BEGIN
   PERFORM set_config('synchronous_commit', 'off', false);
   LOOP
 {% include "sql/pause.sql" %}
-    -- Gone: another run of this stage finished the walk (and dropped the table) meanwhile.
-    EXIT WHEN to_regclass({{ progress_literal }}) IS NULL;
     -- The progress row is locked for the batch's transaction: a second run of this stage waits
     -- here, then reads where this one got, instead of doing the same batch again.
-    SELECT last_key, rows INTO safeshift_done, safeshift_changed FROM {{ progress }} WHERE step = safeshift_step FOR UPDATE;
+    BEGIN
+      SELECT last_key, rows INTO safeshift_done, safeshift_changed FROM {{ progress }} WHERE step = safeshift_step FOR UPDATE;
+    EXCEPTION WHEN undefined_table THEN
+      -- Gone: another run of this stage finished the walk and dropped the table meanwhile.
+      EXIT;
+    END;
     -- Gone: another run of this stage finished the walk while this one waited.
     EXIT WHEN NOT FOUND;
 {%- if walk.is_composite() %}
@@ -80,23 +83,33 @@ BEGIN
   END LOOP;
   -- The end of the walk is flushed like any other commit.
   PERFORM set_config('synchronous_commit', safeshift_synchronous_commit, false);
-  PERFORM set_config('application_name', safeshift_application_name, false);
   -- Done: nothing of the walk is left behind (the table goes with the last step that used it).
   -- A run of this stage after this point starts over, like running the statement again.
-  IF to_regclass({{ progress_literal }}) IS NOT NULL THEN
+  BEGIN
     DELETE FROM {{ progress }} WHERE step = safeshift_step;
-    IF NOT EXISTS (SELECT FROM {{ progress }}) THEN
-      BEGIN
-        -- Another run of this stage waiting for the progress row holds a lock on the table:
-        -- waiting for it here would deadlock (it waits for this transaction). That run drops
-        -- the table when it finds the walk done.
-        LOCK TABLE {{ progress }} IN ACCESS EXCLUSIVE MODE NOWAIT;
-        DROP TABLE {{ progress }};
-      EXCEPTION WHEN lock_not_available THEN
-        NULL;
-      END;
-    END IF;
-  END IF;
+  EXCEPTION WHEN undefined_table THEN
+    -- Another run of this stage finished too and dropped the table.
+    NULL;
+  END;
+  -- Committed before the table is dropped: another run of this stage waiting for the row waits
+  -- for this transaction, so dropping in it would deadlock with that run.
   COMMIT;
+  BEGIN
+    IF to_regclass({{ progress_literal }}) IS NOT NULL THEN
+      -- Locked before it is read: two runs ending at once then queue here instead of each
+      -- reading it and then deadlocking on the drop. The lock waits for any other run still in
+      -- a transaction on the table; none waits for this one, which holds nothing now.
+      LOCK TABLE {{ progress }} IN ACCESS EXCLUSIVE MODE;
+      IF NOT EXISTS (SELECT FROM {{ progress }}) THEN
+        DROP TABLE {{ progress }};
+      END IF;
+    END IF;
+  EXCEPTION WHEN undefined_table THEN
+    -- Another run ending at the same moment dropped it first.
+    NULL;
+  END;
+  COMMIT;
+  -- Only now: while it waited for the lock above, this session was still a walk, not the app.
+  PERFORM set_config('application_name', safeshift_application_name, false);
 END
 {{ tag }}
