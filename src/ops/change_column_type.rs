@@ -774,13 +774,37 @@ impl ChangeColumnType {
         )
         .non_transactional()
         .after(&ready)
-        .lock(self.table.display(), LockMode::AccessExclusive, "brief")
-        .before(
+        .lock(self.table.display(), LockMode::AccessExclusive, "brief");
+        if !deps.keys.is_empty() {
+            swap = swap.lock(
+                self.table.display(),
+                LockMode::ShareUpdateExclusive,
+                "while the old column's key indexes build, before the swap",
+            );
+        }
+        swap = swap.before(
             format!("every row has {new} filled"),
             format!("SELECT count(*) FROM {t} WHERE {n} IS NULL AND {c} IS NOT NULL"),
             "0",
-        )
-        .sql(
+        );
+        // The old column's keys, as unique indexes, built while the old column still has the
+        // column's name. They stay with it through the swap, so the undo takes them back as keys
+        // in its brief transaction, and needs no build of its own on a column that exists only
+        // while the columns are swapped: such a build (it cannot be made conditional) is what made
+        // the undo fail when run a second time.
+        for key in &deps.keys {
+            swap = swap.sql(
+                replace::key_index_copy(
+                    &self.table,
+                    key,
+                    &self.column,
+                    &self.column,
+                    &name_of(&key.name, "rollback"),
+                ),
+                "kept for the way back: the undo takes it back as the key without a build",
+            );
+        }
+        swap = swap.sql(
             "BEGIN",
             "one transaction: the swap happens all at once or not at all",
         );
@@ -932,25 +956,43 @@ impl ChangeColumnType {
             format!("DO {tag} {refuse} {tag}"),
             "refuse before changing anything if a value does not fit the old type",
         );
-        let rollback_check = quote(&helper_name(&self.table, &self.column, "rollback_not_null"));
+        let rollback_name = helper_name(&self.table, &self.column, "rollback_not_null");
+        let rollback_check = quote(&rollback_name);
         if column.not_null {
+            // Both only while the columns are swapped (the old column exists): once the undo has
+            // finished, or before the swap, there is nothing to prove, and the check would name a
+            // column that is not there.
+            let old_exists = format!(
+                "EXISTS (SELECT FROM pg_attribute WHERE attrelid = to_regclass({}) AND attname = {} AND NOT attisdropped)",
+                literal(&t),
+                literal(&old)
+            );
+            let check_is = |validated: &str| {
+                format!(
+                    "EXISTS (SELECT FROM pg_constraint WHERE conrelid = to_regclass({}) AND conname = {}{validated})",
+                    literal(&t),
+                    literal(&rollback_name)
+                )
+            };
+            let add = format!(
+                "BEGIN IF {old_exists} AND NOT {} THEN ALTER TABLE {t} ADD CONSTRAINT {rollback_check} CHECK ({o} IS NOT NULL) NOT VALID; END IF; END",
+                check_is("")
+            );
+            let validate = format!(
+                "BEGIN IF {} THEN ALTER TABLE {t} VALIDATE CONSTRAINT {rollback_check}; END IF; END",
+                check_is(" AND NOT convalidated")
+            );
+            let tag = crate::dialect::postgres::dollar_tag(&format!("{add}{validate}"));
             swap = swap
-                .down_sql(format!("ALTER TABLE {t} DROP CONSTRAINT IF EXISTS {rollback_check}"), "")
                 .down_sql(
-                    format!("ALTER TABLE {t} ADD CONSTRAINT {rollback_check} CHECK ({o} IS NOT NULL) NOT VALID"),
+                    format!("ALTER TABLE {t} DROP CONSTRAINT IF EXISTS {rollback_check}"),
                     "",
                 )
+                .down_sql(format!("DO {tag} {add} {tag}"), "")
                 .down_sql(
-                    format!("ALTER TABLE {t} VALIDATE CONSTRAINT {rollback_check}"),
+                    format!("DO {tag} {validate} {tag}"),
                     "proves NOT NULL without a long lock",
                 );
-        }
-        for key in &deps.keys {
-            let name = name_of(&key.name, "rollback");
-            swap = swap.down_sql(
-                replace::key_index_copy(&self.table, key, &self.column, &old, &name),
-                "the old column's key index, rebuilt while traffic goes on",
-            );
         }
         swap = swap.down_sql("BEGIN", "");
         if lock_order.len() > 1 {
@@ -1110,6 +1152,16 @@ impl ChangeColumnType {
                     );
                 }
             }
+        }
+        for key in &deps.keys {
+            // Left by an up.sql that stopped before its swap; once swapped back, the key took it.
+            swap = swap.down_sql(
+                format!(
+                    "DROP INDEX CONCURRENTLY IF EXISTS {}",
+                    qname(&self.table.sibling(name_of(&key.name, "rollback")))
+                ),
+                "",
+            );
         }
         swap = swap
             .note(format!(
