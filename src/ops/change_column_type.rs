@@ -945,11 +945,17 @@ impl ChangeColumnType {
         }
         swap = swap.sql("COMMIT", "");
 
-        // Its undo: rebuild what the swap dropped, then swap back in one transaction.
-        let refuse = format!(
-            "BEGIN IF EXISTS (SELECT FROM pg_attribute WHERE attrelid = to_regclass({}) AND attname = {} AND NOT attisdropped) THEN IF EXISTS (SELECT 1 FROM {t} WHERE {c} IS NOT NULL AND {o} IS NULL) THEN RAISE EXCEPTION 'cannot roll back: some rows hold values the old type cannot'; END IF; END IF; END",
+        // Its undo: rebuild what the swap dropped, then swap back in one transaction. Its checks
+        // run only while the columns are swapped (the old column exists): once the undo has
+        // finished, or before the swap, there is nothing to check, and they would name a column
+        // that is not there.
+        let old_exists = format!(
+            "EXISTS (SELECT FROM pg_attribute WHERE attrelid = to_regclass({}) AND attname = {} AND NOT attisdropped)",
             literal(&t),
             literal(&old)
+        );
+        let refuse = format!(
+            "BEGIN IF {old_exists} THEN IF EXISTS (SELECT 1 FROM {t} WHERE {c} IS NOT NULL AND {o} IS NULL) THEN RAISE EXCEPTION 'cannot roll back: some rows hold values the old type cannot'; END IF; END IF; END"
         );
         let tag = crate::dialect::postgres::dollar_tag(&refuse);
         swap = swap.down_sql(
@@ -959,14 +965,6 @@ impl ChangeColumnType {
         let rollback_name = helper_name(&self.table, &self.column, "rollback_not_null");
         let rollback_check = quote(&rollback_name);
         if column.not_null {
-            // Both only while the columns are swapped (the old column exists): once the undo has
-            // finished, or before the swap, there is nothing to prove, and the check would name a
-            // column that is not there.
-            let old_exists = format!(
-                "EXISTS (SELECT FROM pg_attribute WHERE attrelid = to_regclass({}) AND attname = {} AND NOT attisdropped)",
-                literal(&t),
-                literal(&old)
-            );
             let check_is = |validated: &str| {
                 format!(
                     "EXISTS (SELECT FROM pg_constraint WHERE conrelid = to_regclass({}) AND conname = {}{validated})",
