@@ -374,6 +374,14 @@ pub struct ApplyArgs {
     #[arg(long, value_name = "DURATION", value_parser = crate::apply::throttle::parse_limit)]
     pub max_pause: Option<std::time::Duration>,
 
+    /// PostgreSQL: the parallel workers one scan or index build of the stage may start (its
+    /// checks, backfill and statements, through max_parallel_workers_per_gather and
+    /// max_parallel_maintenance_workers). Parallel workers finish a full scan or an index build
+    /// sooner by taking CPU the app is using; 0 keeps the migration to one core per statement.
+    /// Raise it on a server with cores to spare [default: 0]
+    #[arg(long, value_name = "N")]
+    pub parallel_workers: Option<u32>,
+
     /// Leave a failed stage as it is instead of running its down.sql
     #[arg(long)]
     pub no_rollback: bool,

@@ -30,6 +30,7 @@
 //! max-pause = "10m"                 # or "off"
 //! max-wal-rate = "20MB"             # PostgreSQL; bytes a second, or "off"
 //! vacuum-pause = true               # PostgreSQL
+//! parallel-workers = 0              # PostgreSQL
 //! replica-urls = ["mysql://monitor@replica1:3306/app"]   # MySQL/MariaDB
 //!
 //! [rehearse]                        # defaults for `safeshift rehearse`'s flags
@@ -93,6 +94,7 @@ pub struct ApplyConfig {
     pub max_pause: Option<String>,
     pub max_wal_rate: Option<String>,
     pub vacuum_pause: Option<bool>,
+    pub parallel_workers: Option<u32>,
     #[serde(default)]
     pub replica_urls: Vec<String>,
 }
@@ -250,7 +252,7 @@ pub fn load(explicit: Option<&Path>) -> Result<Loaded, Error> {
             column,
             message: e.message().to_string(),
             help: Some(
-                "keys: dialect, server-version, fail-on, schema, migration-tool, baseline, exclude, [rules] disable/severity, [gate] window, [apply] lock-timeout/retries/retry-delay/max-retry-delay/batch-size/pause/target-batch-time/max-replica-lag/max-app-lock-wait/max-pause/max-wal-rate/vacuum-pause/replica-urls, [rehearse] seed-rows/max-wait/window/old-app/new-app; see `safeshift lint --help`"
+                "keys: dialect, server-version, fail-on, schema, migration-tool, baseline, exclude, [rules] disable/severity, [gate] window, [apply] lock-timeout/retries/retry-delay/max-retry-delay/batch-size/pause/target-batch-time/max-replica-lag/max-app-lock-wait/max-pause/max-wal-rate/vacuum-pause/parallel-workers/replica-urls, [rehearse] seed-rows/max-wait/window/old-app/new-app; see `safeshift lint --help`"
                     .into(),
             ),
         }

@@ -546,6 +546,7 @@ fn apply(args: ApplyArgs) -> Result<ExitCode, Error> {
                 // `apply` itself sets it, from --database-url.
                 primary_url: None,
             },
+            parallel_workers: Some(args.parallel_workers.or(a.parallel_workers).unwrap_or(0)),
             ..safeshift::apply::RunOptions::default()
         },
         rollback: !args.no_rollback,

@@ -960,6 +960,55 @@ fn an_edited_stage_file_is_refused_unless_allowed() {
     );
 }
 
+/// apply's session runs a stage with parallel workers off unless told otherwise: on a busy
+/// server a parallel scan or index build takes the CPU the app is using.
+#[test]
+fn a_stage_runs_without_parallel_workers_unless_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = setup_plain("apply_parallel", 100, dir.path()) else {
+        return;
+    };
+    db.execute("CREATE TABLE parallel_seen (run serial, gather text, maintenance text)");
+    let up = dir
+        .path()
+        .join("plan/02-create-index-users_email_lower_key/up.sql");
+    let text = fs::read_to_string(&up).unwrap();
+    fs::write(
+        &up,
+        format!(
+            "{text}\nINSERT INTO parallel_seen (gather, maintenance) VALUES (current_setting('max_parallel_workers_per_gather'), current_setting('max_parallel_maintenance_workers'));\n"
+        ),
+    )
+    .unwrap();
+    assert_eq!(apply(&db, dir.path(), 1, &[]).0, 0);
+    let (code, out) = apply(&db, dir.path(), 2, &["--allow-edited"]);
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = apply(
+        &db,
+        dir.path(),
+        2,
+        &["--allow-edited", "--rerun", "--parallel-workers", "3"],
+    );
+    assert_eq!(code, 0, "{out}");
+    let config = dir.path().join("safeshift.toml");
+    fs::write(&config, "[apply]\nparallel-workers = 1\n").unwrap();
+    let config = config.to_string_lossy();
+    let (code, out) = apply(
+        &db,
+        dir.path(),
+        2,
+        &["--allow-edited", "--rerun", "--config", &config],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        value(
+            &db,
+            "SELECT string_agg(gather || '/' || maintenance, ' ' ORDER BY run) FROM parallel_seen"
+        ),
+        "0/0 3/3 1/1"
+    );
+}
+
 /// The plan id does not depend on where the plan was made from: the same change planned from
 /// another directory finds the history. A history an older safeshift recorded under the id of
 /// plan.json's bytes is found and taken over.

@@ -48,6 +48,11 @@ pub struct RunOptions {
     /// and are skipped: a stage that commits per table goes on after its last committed
     /// transaction instead of running the tables before it again.
     pub start_after: usize,
+    /// PostgreSQL: the parallel workers one of the stage's scans or index builds may start
+    /// (`max_parallel_workers_per_gather` and `max_parallel_maintenance_workers` of the session
+    /// that runs the stage, its checks and its backfill); `None` keeps the server's settings.
+    /// Parallel workers make a migration's full scans faster by taking CPU the app needs.
+    pub parallel_workers: Option<u32>,
 }
 
 /// The largest batch the adaptive sizing grows to.
@@ -118,6 +123,7 @@ impl Default for RunOptions {
             max_replica_lag: None,
             throttle: super::throttle::Limits::default(),
             start_after: 0,
+            parallel_workers: None,
         }
     }
 }

@@ -258,6 +258,11 @@ fn apply_stage(
 
     let mut migration = connect()?;
     let migration = migration.as_mut();
+    if let Some(workers) = req.run.parallel_workers {
+        migration
+            .limit_parallel_workers(workers)
+            .map_err(|e| Error::Database(format!("limiting parallel workers: {e}")))?;
+    }
     match check(migration, stage, &req.run, out, |s| &s.before)? {
         Check::Passed => {}
         Check::Failed(failure) => {

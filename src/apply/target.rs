@@ -44,6 +44,10 @@ pub trait Target {
 
     /// Ends a transaction a failed statement may have left open.
     fn roll_back_open_transaction(&mut self);
+
+    /// Caps the parallel workers this session's queries and index builds may start (see
+    /// [`RunOptions::parallel_workers`]).
+    fn limit_parallel_workers(&mut self, workers: u32) -> Result<(), String>;
 }
 
 impl Target for postgres::Client {
@@ -90,6 +94,14 @@ impl Target for postgres::Client {
 
     fn roll_back_open_transaction(&mut self) {
         let _ = self.batch_execute("ROLLBACK");
+    }
+
+    fn limit_parallel_workers(&mut self, workers: u32) -> Result<(), String> {
+        let sql = format!(
+            "SELECT set_config('max_parallel_workers_per_gather', '{workers}', false), \
+             set_config('max_parallel_maintenance_workers', '{workers}', false)"
+        );
+        self.batch_execute(&sql).map_err(|e| db::describe(&e))
     }
 }
 
