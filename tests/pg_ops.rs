@@ -1344,6 +1344,89 @@ fn int_to_bigint_of_a_serial_primary_key_that_a_foreign_key_and_a_view_read() {
     });
 }
 
+/// A key's swap holds the table while it waits for the tables whose foreign keys move. An app
+/// transaction that holds one of those and then reads the table closes a cycle, and everyone else
+/// queues behind the swap until a side gives up (PostgreSQL's deadlock check: 1s). So holding the
+/// table the swap waits for nothing longer than 50ms, a bound that `apply --lock-timeout` (which
+/// rewrites the file's `SET lock_timeout`s) does not lift; it gives up, changes nothing, and runs
+/// again later.
+#[test]
+fn a_key_swap_holding_the_table_waits_briefly_for_the_referencing_ones() {
+    let Some(db) = ScratchDb::create("swap_cycle") else {
+        return;
+    };
+    let schema = "CREATE TABLE public.customers (id serial PRIMARY KEY, name text NOT NULL);
+CREATE TABLE public.accounts (id bigint PRIMARY KEY, customer_id integer NOT NULL REFERENCES public.customers (id));";
+    let change = "ALTER TABLE customers ALTER COLUMN id TYPE bigint;";
+    db.execute(schema);
+    db.execute(
+        "INSERT INTO customers (name) SELECT 'c' || g FROM generate_series(1, 100) g;
+         INSERT INTO accounts SELECT g, g FROM generate_series(1, 100) g;",
+    );
+    let input = safeshift::PlanInput {
+        change_name: "change.sql",
+        change_sql: change,
+        schema: Some(("schema.sql", schema)),
+        dialect: support::server_dialect().into(),
+        options: Options::default(),
+    };
+    let plan = safeshift::plan(&input).expect("plans");
+    let dir = support::stages::write_plan(&plan);
+    let swap = plan
+        .stages
+        .iter()
+        .position(|s| s.name.starts_with("swap"))
+        .expect("a swap stage");
+    for stage in &plan.stages[..swap] {
+        if let Some(up) = &stage.up {
+            db.psql_file(&dir.path().join(up)).unwrap();
+        }
+    }
+    let up = dir.path().join(plan.stages[swap].up.as_deref().unwrap());
+    let text = fs::read_to_string(&up).unwrap();
+    assert!(text.contains("SET LOCAL lock_timeout = '500ms'"), "{text}");
+    // As `apply --lock-timeout 5s` runs it.
+    let patient = dir.path().join("patient-up.sql");
+    fs::write(
+        &patient,
+        text.replace("lock_timeout = '500ms'", "lock_timeout = '5s'")
+            .replace("lock_timeout = '2s'", "lock_timeout = '5s'"),
+    )
+    .unwrap();
+
+    // The app is inside a transaction that read accounts.
+    let mut app = db.client();
+    app.batch_execute("BEGIN; SELECT count(*) FROM accounts")
+        .unwrap();
+    let started = std::time::Instant::now();
+    let failed = db.psql_file(&patient).unwrap_err();
+    let waited = started.elapsed();
+    assert!(failed.contains("lock timeout"), "{failed}");
+    assert!(
+        waited < std::time::Duration::from_millis(2500),
+        "the swap held customers for {waited:?} waiting for accounts (5s lock_timeout)"
+    );
+    // Nothing changed, and the app goes on: it reads customers and commits.
+    app.batch_execute("SELECT count(*) FROM customers; COMMIT")
+        .unwrap();
+    assert_eq!(
+        db.first_value(
+            "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'customers'::regclass AND attname = 'id'"
+        )
+        .as_deref(),
+        Some("integer")
+    );
+    // The same file later, with no app transaction in the way, swaps.
+    db.psql_file(&patient).unwrap();
+    assert_eq!(
+        db.first_value(
+            "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'customers'::regclass AND attname = 'id'"
+        )
+        .as_deref(),
+        Some("bigint")
+    );
+}
+
 /// Django's and many ORMs' keys today: an identity column (pg_dump's spelling), referenced by a
 /// foreign key.
 const ACCOUNTS: &str = "CREATE TABLE public.accounts (

@@ -185,7 +185,7 @@ fn column_op(sql: &str) -> Option<(String, ColumnOp)> {
 /// An explicit `BEGIN … COMMIT` inside a step whose statements swap columns (a type change's
 /// swap: columns, indexes, constraints and sequences renamed, triggers and views made again)
 /// is all or nothing, so it is done exactly when its column swap is: everything between the
-/// locks and the COMMIT runs as one block under the swap's guard. Returns how many statements
+/// locks (and the settings among them) and the COMMIT runs as one block under the swap's guard. Returns how many statements
 /// it takes and what replaces them.
 fn transaction_group(sql: &[Sql]) -> Option<(usize, Vec<Sql>)> {
     let is = |s: &Sql, w: &str| s.text.trim().eq_ignore_ascii_case(w);
@@ -196,7 +196,7 @@ fn transaction_group(sql: &[Sql]) -> Option<(usize, Vec<Sql>)> {
     let mut body_start = 1;
     while body_start < end && {
         let t = sql[body_start].text.trim_start().to_ascii_uppercase();
-        t.starts_with("LOCK ") || t.starts_with("SET ")
+        t.starts_with("LOCK ") || t.starts_with("SET ") || t.starts_with("SELECT SET_CONFIG(")
     } {
         body_start += 1;
     }

@@ -666,12 +666,43 @@ impl ChangeColumnType {
         }
 
         let referencing_tables = deps.referencing_tables(&self.table);
-        let mut lock_order = vec![t.clone()];
-        lock_order.extend(referencing_tables.iter().map(qname));
-        let lock_all = format!(
-            "LOCK TABLE {} IN ACCESS EXCLUSIVE MODE",
-            lock_order.join(", ")
-        );
+        // The swap's locks, taken first thing in its transaction, in this order: the table, then
+        // the tables whose foreign keys move. Holding the table, the swap can close a cycle with
+        // an app transaction that took them (or a view of the table, or its sequence) in the
+        // other order: the app transaction waits for the table, the swap for what the app holds,
+        // and everyone else queues behind the swap until one side gives up. PostgreSQL breaks the
+        // cycle after deadlock_timeout (1s by default) by failing one side, maybe the app's. So
+        // once it holds the table the swap waits for nothing longer than an app transaction takes:
+        // it gives up (and apply retries it) rather than stall the app. set_config, not SET: this
+        // bound is not the patience that `apply --lock-timeout` sets, and is never replaced by it.
+        let mut swap_locks: Vec<(String, &str)> = Vec::new();
+        if !referencing_tables.is_empty() {
+            swap_locks.push((
+                "SET LOCAL lock_timeout = '500ms'".to_string(),
+                "below deadlock_timeout: the swap gives up before an app transaction could be failed",
+            ));
+        }
+        swap_locks.push((
+            format!("LOCK TABLE {t} IN ACCESS EXCLUSIVE MODE"),
+            "the table first: everything below waits for this lock",
+        ));
+        swap_locks.push((
+            "SELECT set_config('lock_timeout', '50ms', true)".to_string(),
+            "holding the table, wait no longer than an app transaction takes: a longer wait is a cycle with one (given up, and retried)",
+        ));
+        if !referencing_tables.is_empty() {
+            swap_locks.push((
+                format!(
+                    "LOCK TABLE {} IN ACCESS EXCLUSIVE MODE",
+                    referencing_tables
+                        .iter()
+                        .map(qname)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                "then the tables whose foreign keys move, always in this order",
+            ));
+        }
         let default = column.default.as_ref().map(|d| d.to_string());
         // An identity column's sequence cannot be handed to another column: the swap takes the
         // next number, drops the identity from the column it leaves, gives the new column its
@@ -808,20 +839,9 @@ impl ChangeColumnType {
             "BEGIN",
             "one transaction: the swap happens all at once or not at all",
         );
-        if lock_order.len() > 1 {
-            // Holding the first table while waiting for the next, the swap can close a cycle with
-            // an app transaction that took them in the other order; PostgreSQL breaks it after
-            // deadlock_timeout (1s by default) by failing one side, maybe the app's. Giving up
-            // sooner makes the swap the side that fails (and is retried).
-            swap = swap.sql(
-                "SET LOCAL lock_timeout = '500ms'",
-                "below deadlock_timeout: the swap gives up before an app transaction could be failed",
-            );
+        for (sql, why) in &swap_locks {
+            swap = swap.sql(sql.clone(), *why);
         }
-        swap = swap.sql(
-            lock_all.clone(),
-            "the table first, then the tables whose foreign keys move, always in this order",
-        );
         for table in &referencing_tables {
             swap = swap.lock(table.display(), LockMode::AccessExclusive, "brief");
         }
@@ -993,10 +1013,9 @@ impl ChangeColumnType {
                 );
         }
         swap = swap.down_sql("BEGIN", "");
-        if lock_order.len() > 1 {
-            swap = swap.down_sql("SET LOCAL lock_timeout = '500ms'", "");
+        for (sql, _) in &swap_locks {
+            swap = swap.down_sql(sql.clone(), "");
         }
-        swap = swap.down_sql(lock_all, "");
         for sql in &views_drop {
             swap = swap.down_sql(sql.clone(), "");
         }
