@@ -15,7 +15,7 @@
 
 use std::time::{Duration, Instant};
 
-use postgres::Client;
+use crate::rehearse::values::Probe;
 
 use crate::db::{DbError, FileStatement};
 use crate::error::Pos;
@@ -137,12 +137,13 @@ pub trait Observer {
     fn wrap_statements(&self) -> bool {
         false
     }
-    /// Inside the statement's transaction, just before it runs.
-    fn before(&mut self, _client: &mut Client) -> Result<(), DbError> {
+    /// Inside the statement's transaction, just before it runs; `session` is the session that
+    /// runs it, whatever the engine.
+    fn before(&mut self, _session: &mut dyn Probe) -> Result<(), DbError> {
         Ok(())
     }
     /// Inside the statement's transaction, right after it ran (its locks are still held).
-    fn after(&mut self, _client: &mut Client, _statement: &str) -> Result<(), DbError> {
+    fn after(&mut self, _session: &mut dyn Probe, _statement: &str) -> Result<(), DbError> {
         Ok(())
     }
     fn retrying(&mut self, _what: &str, _attempt: u32, _of: u32, _delay: Duration, _why: &str) {}

@@ -28,7 +28,8 @@ use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
-use postgres::Client;
+
+use crate::rehearse::values::Probe;
 
 use crate::db::engine::{Engine, Mysql, Postgres};
 use crate::db::{self, DbError};
@@ -861,11 +862,11 @@ impl Observer for StepTag<'_> {
     fn wrap_statements(&self) -> bool {
         self.inner.wrap_statements()
     }
-    fn before(&mut self, client: &mut Client) -> Result<(), DbError> {
-        self.inner.before(client)
+    fn before(&mut self, session: &mut dyn Probe) -> Result<(), DbError> {
+        self.inner.before(session)
     }
-    fn after(&mut self, client: &mut Client, statement: &str) -> Result<(), DbError> {
-        self.inner.after(client, statement)
+    fn after(&mut self, session: &mut dyn Probe, statement: &str) -> Result<(), DbError> {
+        self.inner.after(session, statement)
     }
     fn retrying(&mut self, what: &str, attempt: u32, of: u32, delay: Duration, why: &str) {
         self.inner.retrying(what, attempt, of, delay, why)

@@ -22,6 +22,7 @@ use mysql::prelude::Queryable;
 use super::run::{Observer, RunError, RunOptions};
 use super::throttle::Replicas;
 use crate::db::mysql::{self as my, quote_literal};
+use crate::rehearse::values::Probe;
 
 /// The named lock whose holder pauses every walk on the server (at most 64 characters, as
 /// MySQL's lock names are). A session may look at another with `@safeshift_throttle_lock`.
@@ -335,15 +336,15 @@ impl Observer for Told<'_> {
     fn wrap_statements(&self) -> bool {
         self.inner.wrap_statements()
     }
-    fn before(&mut self, client: &mut postgres::Client) -> Result<(), crate::db::DbError> {
-        self.inner.before(client)
+    fn before(&mut self, session: &mut dyn Probe) -> Result<(), crate::db::DbError> {
+        self.inner.before(session)
     }
     fn after(
         &mut self,
-        client: &mut postgres::Client,
+        session: &mut dyn Probe,
         statement: &str,
     ) -> Result<(), crate::db::DbError> {
-        self.inner.after(client, statement)
+        self.inner.after(session, statement)
     }
     fn retrying(&mut self, what: &str, attempt: u32, of: u32, delay: Duration, why: &str) {
         self.watch.tell(self.inner);

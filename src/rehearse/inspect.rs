@@ -10,6 +10,7 @@ use postgres::Client;
 
 use crate::apply::Observer;
 use crate::db::{self, DbError};
+use crate::rehearse::values::{Probe, ProbeError};
 
 /// PostgreSQL's table lock modes, weakest first.
 pub const MODES: [&str; 8] = [
@@ -106,13 +107,30 @@ impl Inspector {
     }
 }
 
-fn rows(client: &mut Client) -> Result<HashMap<u32, i64>, DbError> {
-    Ok(client
-        .query(ROWS, &[])
-        .map_err(|e| DbError::Query(db::describe(&e)))?
+/// Every row of `sql`, as text: the observer reads the session through the engine-neutral
+/// [`Probe`].
+fn query(session: &mut dyn Probe, sql: &str) -> Result<Vec<Vec<String>>, DbError> {
+    session.rows(sql).map_err(|e| match e {
+        ProbeError::Missing(m) | ProbeError::Failed(m) => DbError::Query(m),
+    })
+}
+
+/// A number the server printed; a catalog column that is not one is a bug here, said plainly.
+fn number<T: std::str::FromStr>(text: &str) -> Result<T, DbError> {
+    text.parse()
+        .map_err(|_| DbError::Query(format!("not a number: {text:?}")))
+}
+
+fn rows(session: &mut dyn Probe) -> Result<HashMap<u32, i64>, DbError> {
+    query(session, ROWS)?
         .iter()
-        .map(|row| (row.get::<_, u32>(0), row.get::<_, i64>(1)))
-        .collect())
+        .map(|row| match row.as_slice() {
+            [oid, touched, ..] => Ok((number(oid)?, number(touched)?)),
+            _ => Err(DbError::Query(
+                "pg_stat_xact_user_tables: a short row".into(),
+            )),
+        })
+        .collect()
 }
 
 impl Observer for Inspector {
@@ -120,29 +138,29 @@ impl Observer for Inspector {
         true
     }
 
-    fn before(&mut self, client: &mut Client) -> Result<(), DbError> {
-        self.rows_before = rows(client)?;
+    fn before(&mut self, session: &mut dyn Probe) -> Result<(), DbError> {
+        self.rows_before = rows(session)?;
         self.started = Some(std::time::Instant::now());
         Ok(())
     }
 
-    fn after(&mut self, client: &mut Client, statement: &str) -> Result<(), DbError> {
+    fn after(&mut self, session: &mut dyn Probe, statement: &str) -> Result<(), DbError> {
         self.statements += 1;
         let took = self
             .started
             .take()
             .map(|t| t.elapsed().as_secs_f64() * 1000.0)
             .unwrap_or(0.0);
-        let after = rows(client)?;
-        let held = client
-            .query(LOCKS, &[])
-            .map_err(|e| DbError::Query(db::describe(&e)))?;
+        let after = rows(session)?;
+        let held = query(session, LOCKS)?;
         // The strongest lock per table: a rewrite also takes weaker locks for its indexes.
         let mut strongest: BTreeMap<u32, (String, String)> = BTreeMap::new();
         for row in held {
-            let oid: u32 = row.get(0);
-            let table: String = row.get(1);
-            let mode: String = row.get(2);
+            let [oid, table, mode, ..] = row.as_slice() else {
+                return Err(DbError::Query("pg_locks: a short row".into()));
+            };
+            let (oid, table, mode): (u32, String, String) =
+                (number(oid)?, table.clone(), mode.clone());
             if strongest
                 .get(&oid)
                 .is_none_or(|(_, m)| rank(&mode) > rank(m))
