@@ -446,6 +446,23 @@ fn a_plan_and_a_server_of_different_engines_are_refused() {
         .assert()
         .code(2)
         .stderr(predicates::str::contains("cannot connect"));
+    // A PostgreSQL-only setting is refused before connecting, not silently ignored.
+    safeshift()
+        .args([
+            "apply",
+            "--stage",
+            "1",
+            "--parallel-workers",
+            "2",
+            "--database-url",
+            "mysql://root@127.0.0.1:1/x",
+        ])
+        .arg(dir.path().join("plan"))
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains(
+            "--parallel-workers works on PostgreSQL only",
+        ));
 }
 
 #[test]

@@ -143,6 +143,11 @@ pub fn apply(req: &ApplyRequest, out: &mut dyn Write) -> Result<Outcome, Error> 
             "--replica-url is for MySQL/MariaDB: on PostgreSQL, --max-replica-lag reads the lag of every replica from the primary's pg_stat_replication".into(),
         ));
     }
+    if plan.is_mysql() && req.run.parallel_workers.is_some_and(|n| n > 0) {
+        return Err(Error::Usage(
+            "--parallel-workers works on PostgreSQL only: MariaDB runs each statement on one thread, and safeshift does not set MySQL 8's innodb_parallel_read_threads or innodb_ddl_threads (leave it out, or 0, for a MySQL/MariaDB plan)".into(),
+        ));
+    }
     if plan.is_mysql() && req.run.throttle.max_wal_rate.is_some() {
         return Err(Error::Usage(
             "--max-wal-rate works on PostgreSQL only (set it to off, or leave it out, for a MySQL/MariaDB plan)".into(),
