@@ -15,12 +15,11 @@
 
 use std::time::{Duration, Instant};
 
-use crate::rehearse::values::Probe;
-
 use crate::db::{DbError, FileStatement};
 use crate::error::Pos;
 use crate::interrupt;
 use crate::plan::BackfillSpec;
+use crate::rehearse::values::Probe;
 
 /// How a stage is run.
 #[derive(Clone, Debug)]

@@ -29,13 +29,12 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::rehearse::values::Probe;
-
 use crate::db::engine::{Engine, Mysql, Postgres};
 use crate::db::{self, DbError};
 use crate::error::Error;
 use crate::interrupt;
 use crate::plan_dir::{CheckRecord, PlanDir, StageRecord};
+use crate::rehearse::values::Probe;
 pub use history::{History, HistoryStore, Record, Status};
 pub use run::{Observer, RunError, RunOptions};
 pub use target::Target;

@@ -185,8 +185,8 @@ fn column_op(sql: &str) -> Option<(String, ColumnOp)> {
 /// An explicit `BEGIN … COMMIT` inside a step whose statements swap columns (a type change's
 /// swap: columns, indexes, constraints and sequences renamed, triggers and views made again)
 /// is all or nothing, so it is done exactly when its column swap is: everything between the
-/// locks (and the settings among them) and the COMMIT runs as one block under the swap's guard. Returns how many statements
-/// it takes and what replaces them.
+/// locks (and the settings among them) and the COMMIT runs as one block under the swap's guard.
+/// Returns how many statements it takes and what replaces them.
 fn transaction_group(sql: &[Sql]) -> Option<(usize, Vec<Sql>)> {
     let is = |s: &Sql, w: &str| s.text.trim().eq_ignore_ascii_case(w);
     if !is(sql.first()?, "BEGIN") {
