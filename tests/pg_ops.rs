@@ -133,6 +133,17 @@ fn run(case: Case) -> Option<ScratchDb> {
     Some(db)
 }
 
+/// Plans `change` against `schema` for the server the tests run on, with default options.
+fn plan_for(change: &str, schema: &str) -> Result<safeshift::Plan, safeshift::Error> {
+    safeshift::plan(&safeshift::PlanInput {
+        change_name: "change.sql",
+        change_sql: change,
+        schema: Some(("schema.sql", schema)),
+        dialect: support::server_dialect().into(),
+        options: Options::default(),
+    })
+}
+
 fn first_value(db: &ScratchDb, sql: &str) -> Option<String> {
     db.first_value(sql)
 }
@@ -402,14 +413,9 @@ fn if_not_exists_on_existing_objects_is_undone_by_nothing() {
 
 #[test]
 fn create_index_whose_name_exists_is_refused() {
-    let input = safeshift::PlanInput {
-        change_name: "change.sql",
-        change_sql: "CREATE INDEX users_name_idx ON users (email);",
-        schema: Some(("schema.sql", USERS)),
-        dialect: support::server_dialect().into(),
-        options: Options::default(),
-    };
-    let error = safeshift::plan(&input).unwrap_err().to_string();
+    let error = plan_for("CREATE INDEX users_name_idx ON users (email);", USERS)
+        .unwrap_err()
+        .to_string();
     assert!(error.contains("users_name_idx already exists"), "{error}");
 }
 
@@ -562,14 +568,14 @@ fn two_type_changes_under_one_index_are_refused() {
 
 #[test]
 fn unique_constraint_on_a_partitioned_table_is_refused_with_the_index_alternative() {
-    let input = safeshift::PlanInput {
-        change_name: "change.sql",
-        change_sql: "ALTER TABLE events ADD CONSTRAINT events_id_at_key UNIQUE (id, at);",
-        schema: Some(("schema.sql", EVENTS)),
-        dialect: support::server_dialect().into(),
-        options: Options::default(),
-    };
-    let error = format!("{:?}", safeshift::plan(&input).unwrap_err());
+    let error = format!(
+        "{:?}",
+        plan_for(
+            "ALTER TABLE events ADD CONSTRAINT events_id_at_key UNIQUE (id, at);",
+            EVENTS
+        )
+        .unwrap_err()
+    );
     assert!(error.contains("partitioned"), "{error}");
     assert!(error.contains("CREATE UNIQUE INDEX"), "{error}");
 }
@@ -1363,14 +1369,7 @@ CREATE TABLE public.accounts (id bigint PRIMARY KEY, customer_id integer NOT NUL
         "INSERT INTO customers (name) SELECT 'c' || g FROM generate_series(1, 100) g;
          INSERT INTO accounts SELECT g, g FROM generate_series(1, 100) g;",
     );
-    let input = safeshift::PlanInput {
-        change_name: "change.sql",
-        change_sql: change,
-        schema: Some(("schema.sql", schema)),
-        dialect: support::server_dialect().into(),
-        options: Options::default(),
-    };
-    let plan = safeshift::plan(&input).expect("plans");
+    let plan = plan_for(change, schema).expect("plans");
     let dir = support::stages::write_plan(&plan);
     let swap = plan
         .stages
@@ -1779,14 +1778,7 @@ fn create_table_as_then_constrain_its_columns() {
 
 /// Plans `change` against USERS for this server, written to a temporary directory.
 fn plan_users(change: &str) -> (safeshift::Plan, tempfile::TempDir) {
-    let input = safeshift::PlanInput {
-        change_name: "change.sql",
-        change_sql: change,
-        schema: Some(("schema.sql", USERS)),
-        dialect: support::server_dialect().into(),
-        options: Options::default(),
-    };
-    let plan = safeshift::plan(&input).unwrap();
+    let plan = plan_for(change, USERS).unwrap();
     let dir = support::stages::write_plan(&plan);
     (plan, dir)
 }
@@ -1869,14 +1861,7 @@ CREATE TABLE public.d (id bigint PRIMARY KEY);";
 ALTER TABLE b ADD COLUMN a_id bigint REFERENCES a (id);
 ALTER TABLE c ADD COLUMN note text;
 ALTER TABLE d ADD COLUMN note text;";
-    let input = safeshift::PlanInput {
-        change_name: "change.sql",
-        change_sql: change,
-        schema: Some(("schema.sql", schema)),
-        dialect: support::server_dialect().into(),
-        options: Options::default(),
-    };
-    let plan = safeshift::plan(&input).expect("plans");
+    let plan = plan_for(change, schema).expect("plans");
     let first = &plan.stages[0];
     assert!(
         !first.transactional,
