@@ -1182,11 +1182,12 @@ impl ChangeColumnType {
         }
         swap = swap
             .note(format!(
-                "Reads and writes of {} wait while the swap's transaction holds its locks: renames and catalog changes only, milliseconds.",
+                "Reads and writes of {} wait while the swap's transaction holds its locks: renames and catalog changes only, milliseconds. Once it holds {}, the swap waits at most 50 ms for any other lock (a longer wait is a lock cycle with an app transaction that queues every other session): it gives up, changes nothing, and is run again.",
                 std::iter::once(self.table.display())
                     .chain(referencing_tables.iter().map(QName::display))
                     .collect::<Vec<_>>()
-                    .join(", ")
+                    .join(", "),
+                self.table.display()
             ))
             .note(format!("Code that relies on the column's type (e.g. reading {} into a 32-bit integer) must be ready before this stage.", self.column))
             .note(format!("The old column stays, renamed {old} and filled back by a trigger, until the next stage: until then this stage's down.sql swaps everything back (it refuses if a value does not fit the old type)."))
