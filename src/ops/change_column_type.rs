@@ -675,11 +675,15 @@ impl ChangeColumnType {
         // once it holds the table the swap waits for nothing longer than an app transaction takes:
         // it gives up (and apply retries it) rather than stall the app. set_config, not SET: this
         // bound is not the patience that `apply --lock-timeout` sets, and is never replaced by it.
+        // Waiting for the table itself the swap holds nothing, so no cycle forms there, but the
+        // app queues behind it: where foreign keys move, the app's writes of the referencing
+        // tables queue too (their key checks read the table), so it gives up sooner than the
+        // plan's 2s.
         let mut swap_locks: Vec<(String, &str)> = Vec::new();
         if !referencing_tables.is_empty() {
             swap_locks.push((
                 "SET LOCAL lock_timeout = '500ms'".to_string(),
-                "below deadlock_timeout: the swap gives up before an app transaction could be failed",
+                "the app's writes of the referencing tables queue behind this wait too: give up sooner, and retry",
             ));
         }
         swap_locks.push((
