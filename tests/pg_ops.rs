@@ -1426,6 +1426,61 @@ CREATE TABLE public.accounts (id bigint PRIMARY KEY, customer_id integer NOT NUL
     );
 }
 
+/// The copy trigger fires on the UPDATEs that set a column its conversion reads (not on the
+/// backfill's own UPDATE, which sets only the copy): with a USING over two columns, app writes of
+/// either one during the plan still end in the data the naive change gives.
+#[test]
+fn a_type_change_using_two_columns_copies_the_writes_of_either() {
+    let Some(db) = ScratchDb::create("using_two") else {
+        return;
+    };
+    let Some(naive) = ScratchDb::create("using_two_naive") else {
+        return;
+    };
+    let schema = "CREATE TABLE public.items (id bigint PRIMARY KEY, price integer NOT NULL, qty integer NOT NULL, note text);";
+    let change = "ALTER TABLE items ALTER COLUMN price TYPE bigint USING price::bigint * qty;";
+    let seed = "INSERT INTO items SELECT g, g, 1 + g % 7, NULL FROM generate_series(1, 500) g;";
+    // What the app writes while the plan runs: after the copy trigger exists, after the backfill.
+    let writes = [
+        "UPDATE items SET qty = qty + 10 WHERE id % 5 = 0; UPDATE items SET note = 'n' WHERE id % 3 = 0; INSERT INTO items VALUES (1001, 7, 3, NULL)",
+        "UPDATE items SET qty = 2 WHERE id % 4 = 0; UPDATE items SET price = 9, note = 'm' WHERE id % 11 = 0",
+    ];
+    let plan = plan_for(change, schema).expect("plans");
+    let dir = support::stages::write_plan(&plan);
+    let first = dir.path().join(plan.stages[0].up.as_deref().unwrap());
+    let text = fs::read_to_string(first).unwrap();
+    assert!(
+        text.contains("BEFORE INSERT OR UPDATE OF price, qty ON items"),
+        "{text}"
+    );
+    db.execute(schema);
+    db.execute(seed);
+    for (i, stage) in plan.stages.iter().enumerate() {
+        if let Some(up) = &stage.up {
+            db.psql_file(&dir.path().join(up)).unwrap();
+        }
+        // Stage 1 adds the copy, stage 2 fills it.
+        if let Some(w) = writes.get(i) {
+            db.execute(w);
+        }
+    }
+    naive.execute(schema);
+    naive.execute(seed);
+    for w in writes {
+        naive.execute(w);
+    }
+    naive.execute(change);
+    let rows = "SELECT string_agg(id || ':' || price || ':' || qty, ',' ORDER BY id) FROM items";
+    assert_eq!(db.first_value(rows), naive.first_value(rows));
+    assert_eq!(
+        db.first_value(
+            "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'items'::regclass AND attname = 'price'"
+        )
+        .as_deref(),
+        Some("bigint")
+    );
+}
+
 /// Django's and many ORMs' keys today: an identity column (pg_dump's spelling), referenced by a
 /// foreign key.
 const ACCOUNTS: &str = "CREATE TABLE public.accounts (

@@ -474,6 +474,24 @@ impl ChangeColumnType {
 }
 
 impl ChangeColumnType {
+    /// The columns the conversion into `new` reads: an UPDATE that sets none of them leaves the
+    /// copy as it is. Empty when that is not certain (a qualified name in USING, or no column
+    /// read at all), and the copy trigger then fires on every UPDATE.
+    fn conversion_reads(&self, ctx: &Context, new: &str) -> Vec<String> {
+        let Some(using) = &self.using else {
+            return vec![self.column.clone()];
+        };
+        let mut qualified = false;
+        let _ = sqlparser::ast::visit_expressions(using, |e| {
+            qualified |= matches!(e, Expr::CompoundIdentifier(_));
+            std::ops::ControlFlow::<()>::Continue(())
+        });
+        if qualified {
+            return Vec::new();
+        }
+        super::recipes::source_columns(ctx, &self.table, new, using)
+    }
+
     /// PostgreSQL: the column is replaced by a shadow of the new type, and everything that hangs
     /// on it moves over (GitLab's int → bigint recipe, for any application):
     ///
@@ -503,7 +521,13 @@ impl ChangeColumnType {
             .map(|u| u.to_string())
             .unwrap_or_else(|| format!("CAST({c} AS {})", self.data_type));
         ctx.row_trigger_allowed(&self.table, "copying writes into the new column")?;
-        let copy = copy_trigger(&self.table, &self.column, &new, &conversion)?;
+        let copy = copy_trigger(
+            &self.table,
+            &self.column,
+            &new,
+            &conversion,
+            &self.conversion_reads(ctx, &new),
+        )?;
         let reverse = reverse_trigger(&self.table, &self.column, &old, &old_type)?;
         let name_of = |name: &str, purpose: &str| replace::copy_name(&self.table, name, purpose);
 
