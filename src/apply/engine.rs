@@ -169,8 +169,9 @@ pub trait Observer {
     fn throttled(&mut self, _why: &str) {}
     /// The backfill's wait for `why` ended after `took`.
     fn paused(&mut self, _took: Duration, _why: &str) {}
-    /// Asked before every statement and every backfill batch: `Err(why)` stops the run there
-    /// (`apply`: the plan's lock was lost and could not be taken back).
+    /// Asked before every statement outside a transaction, before each COMMIT and before every
+    /// backfill batch: `Err(why)` stops the run there (`apply`: the plan's lock was lost and
+    /// could not be taken back).
     fn keep_going(&mut self) -> Result<(), String> {
         Ok(())
     }
@@ -693,10 +694,22 @@ pub(crate) fn run_file<F: FileRun>(
     let mut in_tx: Vec<usize> = Vec::new();
     let mut i = F::start_after(opts).min(statements.len());
     while i < statements.len() {
+        let statement = &statements[i];
+        let kind = F::classify(&statement.text);
+        let role = F::role(kind);
+        // Inside an open transaction nothing takes effect before its COMMIT, so the plan's lock
+        // is looked at before the COMMIT (and before a statement that commits implicitly), not
+        // before each statement: each look is a round trip to the server, and a swap's
+        // statements run while it holds ACCESS EXCLUSIVE locks the app queues behind.
+        let look = tx_start.is_none()
+            || role == Role::Commit
+            || (role == Role::Change && F::commits_implicitly(&statement.text));
         let stop = if interrupt::requested() {
             Some(RunError::Interrupted)
-        } else {
+        } else if look {
             observer.keep_going().err().map(RunError::Stopped)
+        } else {
+            None
         };
         if let Some(stop) = stop {
             if tx_start.is_some() {
@@ -707,9 +720,6 @@ pub(crate) fn run_file<F: FileRun>(
             }
             return Err(stop);
         }
-        let statement = &statements[i];
-        let kind = F::classify(&statement.text);
-        let role = F::role(kind);
         let started = Instant::now();
         let result = session.run_statement(statement, kind, tx_start.is_some(), opts, observer);
         let Err(e) = result else {
@@ -795,6 +805,103 @@ pub(crate) fn run_file<F: FileRun>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    type Log = std::rc::Rc<std::cell::RefCell<Vec<String>>>;
+
+    /// A session that runs nothing and logs each statement it is given.
+    struct Recorder(Log);
+
+    struct NoError;
+
+    impl ServerError for NoError {
+        fn describe(&self) -> String {
+            String::new()
+        }
+        fn code(&self) -> Option<String> {
+            None
+        }
+        fn lost(&self) -> bool {
+            false
+        }
+        fn retryable(&self) -> bool {
+            false
+        }
+        fn cancelled(&self) -> bool {
+            false
+        }
+    }
+
+    impl FileRun for Recorder {
+        type Error = NoError;
+        type Kind = Role;
+
+        fn statements(text: &str) -> Result<Vec<FileStatement>, crate::PlanError> {
+            crate::db::statements(text)
+        }
+        fn classify(text: &str) -> Role {
+            match text {
+                "BEGIN" => Role::Begin,
+                "COMMIT" => Role::Commit,
+                _ => Role::Change,
+            }
+        }
+        fn role(kind: Role) -> Role {
+            kind
+        }
+        fn before_file(&mut self, _opts: &RunOptions) -> Result<(), RunError> {
+            Ok(())
+        }
+        fn run_statement(
+            &mut self,
+            statement: &FileStatement,
+            _kind: Role,
+            _in_transaction: bool,
+            _opts: &RunOptions,
+            _observer: &mut dyn Observer,
+        ) -> Result<(), NoError> {
+            self.0.borrow_mut().push(statement.text.clone());
+            Ok(())
+        }
+        fn changes_nothing(_text: &str) -> bool {
+            false
+        }
+        fn roll_back(&mut self) {}
+    }
+
+    /// Logs each look at the plan's lock.
+    struct Looks(Log);
+
+    impl Observer for Looks {
+        fn keep_going(&mut self) -> Result<(), String> {
+            self.0.borrow_mut().push("look".to_string());
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_plans_lock_is_looked_at_outside_transactions_and_before_commit_only() {
+        let log = Log::default();
+        let text = "CREATE INDEX CONCURRENTLY i ON t (c);\nBEGIN;\nLOCK TABLE t;\nALTER TABLE t RENAME c TO d;\nCOMMIT;\nDROP INDEX i;\n";
+        let (mut session, mut observer) = (Recorder(log.clone()), Looks(log.clone()));
+        run_file(&mut session, text, &RunOptions::default(), &mut observer).unwrap();
+        // Not before the LOCK or the ALTER: they run while the transaction holds its locks,
+        // and nothing they do takes effect before the COMMIT, which is looked at.
+        assert_eq!(
+            *log.borrow(),
+            [
+                "look",
+                "CREATE INDEX CONCURRENTLY i ON t (c)",
+                "look",
+                "BEGIN",
+                "LOCK TABLE t",
+                "ALTER TABLE t RENAME c TO d",
+                "look",
+                "COMMIT",
+                "look",
+                "DROP INDEX i"
+            ]
+        );
+    }
 
     #[test]
     fn batch_sizes_adapt_to_the_target_time() {
