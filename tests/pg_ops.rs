@@ -1356,8 +1356,12 @@ fn int_to_bigint_of_a_serial_primary_key_that_a_foreign_key_and_a_view_read() {
 /// table the swap waits for nothing longer than 50ms, a bound that `apply --lock-timeout` (which
 /// rewrites the file's `SET lock_timeout`s) does not lift; it gives up, changes nothing, and runs
 /// again later.
+/// The key swap locks the referencing table first and the table last, the order in which the
+/// app's writes of the referencing table lock them (its foreign key check reads the table): an
+/// app transaction inside a write of accounts finishes while the swap waits. One that takes them
+/// the other way round closes a cycle, and the swap, holding accounts, gives up within 50 ms.
 #[test]
-fn a_key_swap_holding_the_table_waits_briefly_for_the_referencing_ones() {
+fn a_key_swap_locks_in_the_order_of_the_apps_writes_and_gives_up_a_cycle_fast() {
     let Some(db) = ScratchDb::create("swap_cycle") else {
         return;
     };
@@ -1383,7 +1387,9 @@ CREATE TABLE public.accounts (id bigint PRIMARY KEY, customer_id integer NOT NUL
     }
     let up = dir.path().join(plan.stages[swap].up.as_deref().unwrap());
     let text = fs::read_to_string(&up).unwrap();
-    assert!(text.contains("SET LOCAL lock_timeout = '500ms'"), "{text}");
+    let first = text.find("LOCK TABLE public.accounts").expect(&text);
+    let last = text.find("LOCK TABLE customers").expect(&text);
+    assert!(first < last, "{text}");
     // As `apply --lock-timeout 5s` runs it.
     let patient = dir.path().join("patient-up.sql");
     fs::write(
@@ -1392,10 +1398,11 @@ CREATE TABLE public.accounts (id bigint PRIMARY KEY, customer_id integer NOT NUL
             .replace("lock_timeout = '2s'", "lock_timeout = '5s'"),
     )
     .unwrap();
+    let id_type = "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'customers'::regclass AND attname = 'id'";
 
-    // The app is inside a transaction that read accounts.
+    // The app, in a transaction, reads customers and then writes accounts: the other order.
     let mut app = db.client();
-    app.batch_execute("BEGIN; SELECT count(*) FROM accounts")
+    app.batch_execute("BEGIN; SELECT count(*) FROM customers")
         .unwrap();
     let started = std::time::Instant::now();
     let failed = db.psql_file(&patient).unwrap_err();
@@ -1403,27 +1410,31 @@ CREATE TABLE public.accounts (id bigint PRIMARY KEY, customer_id integer NOT NUL
     assert!(failed.contains("lock timeout"), "{failed}");
     assert!(
         waited < std::time::Duration::from_millis(2500),
-        "the swap held customers for {waited:?} waiting for accounts (5s lock_timeout)"
+        "the swap held accounts for {waited:?} waiting for customers (5s lock_timeout)"
     );
-    // Nothing changed, and the app goes on: it reads customers and commits.
-    app.batch_execute("SELECT count(*) FROM customers; COMMIT")
+    // Nothing changed, and the app goes on.
+    app.batch_execute("UPDATE accounts SET customer_id = 2 WHERE id = 1; COMMIT")
         .unwrap();
-    assert_eq!(
-        db.first_value(
-            "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'customers'::regclass AND attname = 'id'"
-        )
-        .as_deref(),
-        Some("integer")
-    );
-    // The same file later, with no app transaction in the way, swaps.
-    db.psql_file(&patient).unwrap();
-    assert_eq!(
-        db.first_value(
-            "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'customers'::regclass AND attname = 'id'"
-        )
-        .as_deref(),
-        Some("bigint")
-    );
+    assert_eq!(db.first_value(id_type).as_deref(), Some("integer"));
+
+    // The app's own order: a write of accounts, whose key check then reads customers. The swap
+    // waits for accounts holding nothing, so the app's transaction finishes and the swap goes on.
+    app.batch_execute("BEGIN; UPDATE accounts SET customer_id = 3 WHERE id = 1")
+        .unwrap();
+    std::thread::scope(|scope| {
+        let swapping = scope.spawn(|| db.psql_file(&patient));
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let started = std::time::Instant::now();
+        app.batch_execute("INSERT INTO accounts VALUES (1000, 4); COMMIT")
+            .unwrap();
+        assert!(
+            started.elapsed() < std::time::Duration::from_millis(1000),
+            "the app's write waited {:?} on the swap",
+            started.elapsed()
+        );
+        swapping.join().unwrap().unwrap();
+    });
+    assert_eq!(db.first_value(id_type).as_deref(), Some("bigint"));
 }
 
 /// The copy trigger fires on the UPDATEs that set a column its conversion reads (not on the

@@ -690,45 +690,50 @@ impl ChangeColumnType {
         }
 
         let referencing_tables = deps.referencing_tables(&self.table);
-        // The swap's locks, taken first thing in its transaction, in this order: the table, then
-        // the tables whose foreign keys move. Holding the table, the swap can close a cycle with
-        // an app transaction that took them (or a view of the table, or its sequence) in the
-        // other order: the app transaction waits for the table, the swap for what the app holds,
-        // and everyone else queues behind the swap until one side gives up. PostgreSQL breaks the
-        // cycle after deadlock_timeout (1s by default) by failing one side, maybe the app's. So
-        // once it holds the table the swap waits for nothing longer than an app transaction takes:
-        // it gives up (and apply retries it) rather than stall the app. set_config, not SET: this
-        // bound is not the patience that `apply --lock-timeout` sets, and is never replaced by it.
-        // Waiting for the table itself the swap holds nothing, so no cycle forms there, but the
-        // app queues behind it: where foreign keys move, the app's writes of the referencing
-        // tables queue too (their key checks read the table), so it gives up sooner than the
+        // The swap's locks, taken first thing in its transaction, in this order: the tables whose
+        // foreign keys move, then the table. Every write of a referencing table locks the table
+        // after it (its foreign key check reads the referenced row), so app transactions take
+        // them in that order; taken in the other order, the swap held the table and waited for a
+        // referencing table whose writer waited for the table: a cycle in most attempts under
+        // scripts/bench-stall's app (each one queued the app for 55 ms until the swap gave up,
+        // and the stage took 1.5 s of retries). A cycle can still form with a transaction that
+        // takes them the other way round (reads the table, then writes a referencing one), or a
+        // view or sequence of the table: PostgreSQL breaks it only after deadlock_timeout (1s by
+        // default), by failing one side, maybe the app's. So once it holds its first lock the swap
+        // waits for nothing longer than an app transaction takes: it gives up (and apply retries
+        // it) rather than stall the app. set_config, not SET: this bound is not the patience that
+        // `apply --lock-timeout` sets, and is never replaced by it. Waiting for its first lock the
+        // swap holds nothing, so no cycle forms there, but the app queues behind it: where foreign
+        // keys move, the app's writes of the table queue too, so it gives up sooner than the
         // plan's 2s.
+        let mut lock_order: Vec<String> = referencing_tables.iter().map(qname).collect();
+        lock_order.push(t.clone());
         let mut swap_locks: Vec<(String, &str)> = Vec::new();
-        if !referencing_tables.is_empty() {
+        if lock_order.len() > 1 {
             swap_locks.push((
                 "SET LOCAL lock_timeout = '500ms'".to_string(),
-                "the app's writes of the referencing tables queue behind this wait too: give up sooner, and retry",
+                "the app's writes queue behind this wait: give up sooner, and retry",
             ));
         }
         swap_locks.push((
-            format!("LOCK TABLE {t} IN ACCESS EXCLUSIVE MODE"),
-            "the table first: everything below waits for this lock",
+            format!("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE", lock_order[0]),
+            if lock_order.len() > 1 {
+                "first a table whose foreign key moves: the order in which app writes lock them"
+            } else {
+                "the table first: everything below waits for this lock"
+            },
         ));
         swap_locks.push((
             "SELECT set_config('lock_timeout', '50ms', true)".to_string(),
-            "holding the table, wait no longer than an app transaction takes: a longer wait is a cycle with one (given up, and retried)",
+            "holding a lock, wait no longer than an app transaction takes: a longer wait is a cycle with one (given up, and retried)",
         ));
-        if !referencing_tables.is_empty() {
+        if lock_order.len() > 1 {
             swap_locks.push((
                 format!(
                     "LOCK TABLE {} IN ACCESS EXCLUSIVE MODE",
-                    referencing_tables
-                        .iter()
-                        .map(qname)
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    lock_order[1..].join(", ")
                 ),
-                "then the tables whose foreign keys move, always in this order",
+                "then the other tables whose foreign keys move, and the table last",
             ));
         }
         let default = column.default.as_ref().map(|d| d.to_string());
@@ -1215,7 +1220,10 @@ impl ChangeColumnType {
                     .chain(referencing_tables.iter().map(QName::display))
                     .collect::<Vec<_>>()
                     .join(", "),
-                self.table.display()
+                referencing_tables
+                    .first()
+                    .unwrap_or(&self.table)
+                    .display()
             ))
             .note(format!("Code that relies on the column's type (e.g. reading {} into a 32-bit integer) must be ready before this stage.", self.column))
             .note(format!("The old column stays, renamed {old} and filled back by a trigger, until the next stage: until then this stage's down.sql swaps everything back (it refuses if a value does not fit the old type)."))
